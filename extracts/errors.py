@@ -1,0 +1,69 @@
+"""Errors of the engine's input side.
+
+Every error a user can cause derives from :class:`EngineError`, which carries the process exit
+code the command-line entry points use (no traceback is shown to the user). Messages name the
+file, table, column, rule and a count, never a value from a row::
+
+    EngineError                      base of every user-facing error (exit 1)
+    ├── ConfigError                  invalid configuration, detected before data is read (exit 2)
+    └── ExtractError                 base of errors about a supplier extract (exit 3)
+        ├── ExtractNotFoundError     the folder or a table file is missing (exit 3)
+        ├── ExtractFormatError       a file cannot be read as the contract says (exit 4)
+        └── ContractError            the extract breaks the contract; lists every problem (exit 5)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ContractError",
+    "EngineError",
+    "ExtractError",
+    "ExtractFormatError",
+    "ExtractNotFoundError",
+]
+
+
+class EngineError(Exception):
+    """Base of every error caused by the user's input or configuration."""
+
+    exit_code = 1
+
+
+class ConfigError(EngineError):
+    """The configuration is invalid; raised before any data is read."""
+
+    exit_code = 2
+
+
+class ExtractError(EngineError):
+    """Base of errors about a supplier extract."""
+
+    exit_code = 3
+
+
+class ExtractNotFoundError(ExtractError):
+    """The extract folder or one of its table files does not exist."""
+
+    exit_code = 3
+
+
+class ExtractFormatError(ExtractError):
+    """A file cannot be read as the contract says (BOM, wrong separator, not Parquet, ...)."""
+
+    exit_code = 4
+
+
+class ContractError(ExtractError):
+    """The extract breaks the data contract.
+
+    Args:
+        problems: every problem found, each a message naming file, column, rule and count.
+    """
+
+    exit_code = 5
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"the extract breaks the data contract ({len(self.problems)} problems):\n{lines}")
