@@ -154,10 +154,14 @@ def make_gp_events(
         hit = (t >= 0) & (rng.random(len(s.reg)) < 1 - (1 - q) ** ((hi - lo + 1) / 365.0))
         k = np.where(hit, 1 + rng.poisson(1.2, len(s.reg)), 0)
         sl = _expand(k)
+        # The first contact of a burst is a coded GP contact; follow-ups may be with the
+        # practice nurse and may be uncoded, like any contact.
+        lead = np.r_[True, sl[1:] != sl[:-1]] if len(sl) else np.zeros(0, bool)
         nurse = POH_GGZ if cond.name == "mental_health" else POH_S
-        prov = np.where(rng.random(len(sl)) < 0.8, HA, nurse)
-        parts.append((sl, prov, truth.icpc[t[sl]], lo[sl], hi[sl]))
+        prov = np.where(lead | (rng.random(len(sl)) < 0.8), HA, nurse)
+        parts.append((sl, prov, truth.icpc[t[sl]], lo[sl], hi[sl], lead))
     slot = np.concatenate([q[0] for q in parts])
+    protected = np.concatenate([q[5] if len(q) > 5 else np.zeros(len(q[0]), bool) for q in parts])
     provider = np.concatenate([q[1] for q in parts]).astype(np.int8)
     icpc = np.concatenate([q[2] for q in parts])
     # Contact dates: within the slot, or within the condition's overlap for specific contacts.
@@ -168,7 +172,7 @@ def make_gp_events(
     # Uncoded contacts: 10 % normally, 45 % in practice-years with low coding (method X6).
     yi = s.year[slot] - plan.config.first_year
     low = plan.low_coding[s.practice[slot], yi]
-    icpc[rng.random(len(slot)) < np.where(low, 0.45, 0.10)] = -1
+    icpc[~protected & (rng.random(len(slot)) < np.where(low, 0.45, 0.10))] = -1
     # Practices with gaps deliver no contacts in a block of weeks (method X6).
     gaps = plan.gap_weeks[s.practice[slot], yi]
     week = (date - year_start(s.year[slot])) // 7

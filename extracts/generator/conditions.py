@@ -53,7 +53,8 @@ def make_conditions(plan: Plan, rng: np.random.Generator, p: Persons) -> Conditi
     out: dict[str, list[np.ndarray]] = {k: [] for k in ConditionTruth.__dataclass_fields__}
     for ci, cond in enumerate(plan.catalogue.conditions):
         model = cal.CONDITIONS.get(cond.name, cal.DEFAULT_CONDITION)
-        level = np.array([interpolate(model.prevalence, int(y)) for y in years])
+        target = (model.prevalence[0] * model.input_scale[0], model.prevalence[1] * model.input_scale[1])
+        level = np.array([interpolate(target, int(y)) for y in years])
         prof = cal.age_profile(*model.age_profile, ages.ravel()).reshape(ages.shape)
         prob = np.minimum(prof / plan.profile_norm[cond.name] * level[None, :], 0.95)
         liability = rng.random(len(p))

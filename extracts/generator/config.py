@@ -9,7 +9,6 @@ once. The calibration of the care model itself (rates per age, condition and yea
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from extracts.errors import ConfigError
@@ -86,7 +85,6 @@ class GeneratorConfig:
     seed: int = 20230101
     chunk_persons: int = 200_000
     output_format: str = "parquet"
-    conditions: Path = Path("conf/conditions/seed_study.yaml")
     defects: DefectRates = field(default_factory=DefectRates)
     first_year: int = FIRST_YEAR
     last_year: int = LAST_YEAR
@@ -127,6 +125,4 @@ def config_from_mapping(raw: dict[str, Any]) -> GeneratorConfig:
     if unknown_top:
         msg = f"generator config: unknown keys {unknown_top}; expected some of {sorted(known_top)}"
         raise ConfigError(msg)
-    if "conditions" in raw:
-        raw["conditions"] = Path(raw["conditions"])
     return GeneratorConfig(defects=DefectRates(**defects_raw), **raw)

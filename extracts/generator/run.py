@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from extracts.codelists import load_catalogue
+from extracts.codelists import ConditionCatalogue, load_catalogue
 from extracts.contract import CLAIMS, EHR, Table
 from extracts.errors import EngineError
 from extracts.generator import vocab
@@ -42,6 +42,7 @@ from extracts.generator.vocab import decode
 __all__ = ["GenerationResult", "generate"]
 
 GENERATOR_VERSION = "1"
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "conf" / "conditions" / "seed_study.yaml"
 
 
 @dataclass(frozen=True)
@@ -259,10 +260,18 @@ def _global_tables(plan: Plan, ehr: _Sink, claims: _Sink) -> None:
     }), CLAIMS.table("insurer_years"))
 
 
+def check_output(out: Path, *, overwrite: bool) -> None:
+    """Refuse to replace an existing output folder unless asked to."""
+    if out.exists() and not overwrite:
+        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
+        raise EngineError(msg)
+
+
 def generate(
     config: GeneratorConfig,
     out: Path,
     *,
+    catalogue: ConditionCatalogue | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
@@ -271,15 +280,16 @@ def generate(
     Args:
         config: what to generate.
         out: the output folder; must not exist unless ``overwrite``.
+        catalogue: the conditions to plant (default: the seed study's, conf/conditions).
         overwrite: replace an existing output folder once the new one is complete.
         progress: called with (chunks done, chunks total) after each chunk.
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
+    check_output(out, overwrite=overwrite)
     began = time.perf_counter()
-    plan = make_plan(config, load_catalogue(config.conditions))
+    if catalogue is None:
+        catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    plan = make_plan(config, catalogue)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet")
@@ -304,6 +314,7 @@ def generate(
         "persons": plan.n_total,
         "registry_persons": plan.n_ehr,
         "practices": config.practices,
+        "conditions": list(catalogue.names),
         "config": json.loads(json.dumps(asdict(config), default=str)),
         "rows": rows,
         "seconds": round(seconds, 2),

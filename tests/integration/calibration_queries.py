@@ -1,0 +1,114 @@
+"""Direct, simple queries over generated extracts and their ground truth, for calibration.
+
+Deliberately independent of the engine's stages: persons are linked through the generator's
+ground truth, the study population is approximated (whole-year registration at one practice,
+not in a Wlz institution), codes are normalised inline. Good enough to check that generated
+data match the published figures within stated tolerances, and nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from extracts.codelists import ConditionCatalogue
+
+
+def _norm_icpc(col: str) -> pl.Expr:
+    return pl.col(col).str.replace_all(r"[\s.]", "").str.to_uppercase().str.slice(0, 3)
+
+
+def study_population(root: Path, year: int) -> pl.DataFrame:
+    """Persons (truth ids) registered all year at one practice (from birth / to death), not Wlz."""
+    lo, hi = date(year, 1, 1), date(year, 12, 31)
+    patients = pl.read_parquet(root / "truth" / "patients.parquet").filter(pl.col("record") == 0)
+    persons = pl.read_parquet(root / "truth" / "persons.parquet")
+    reg = pl.read_parquet(root / "ehr" / "registrations.parquet").join(
+        patients.select("patient_id", "person"), on="patient_id"
+    )
+    reg = reg.join(persons.select("person", "birth_date", "death_date"), on="person")
+    reg = reg.filter(
+        (pl.col("start_date") <= hi) & (pl.col("end_date").is_null() | (pl.col("end_date") >= lo))
+    )
+    whole = reg.group_by("person").agg(
+        pl.col("practice_id").n_unique().alias("practices"),
+        pl.len().alias("n"),
+        (pl.col("start_date") <= pl.max_horizontal(pl.lit(lo), pl.col("birth_date"))).all().alias("from_start"),
+        (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.min_horizontal(pl.lit(hi), pl.col("death_date").fill_null(hi)))).all().alias("to_end"),
+    ).filter((pl.col("practices") == 1) & (pl.col("n") == 1) & pl.col("from_start") & pl.col("to_end"))
+    insured = pl.read_parquet(root / "claims" / "insured.parquet", columns=["year", "wlz_institution"])
+    truth_ins = pl.read_parquet(root / "truth" / "insured.parquet", columns=["person"])
+    wlz = pl.concat([insured, truth_ins], how="horizontal").filter(
+        (pl.col("year") == year) & pl.col("wlz_institution")
+    ).select("person").unique()
+    pop = whole.join(wlz, on="person", how="anti").select("person")
+    ages = persons.select("person", (year - pl.col("birth_date").dt.year()).alias("age"))
+    return pop.join(ages, on="person")
+
+
+def prevalent(root: Path, catalogue: ConditionCatalogue, condition: str, year: int, pop: pl.DataFrame) -> pl.DataFrame:
+    cond = catalogue[condition]
+    patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
+    episodes = pl.read_parquet(root / "ehr" / "episodes.parquet").join(patients, on="patient_id")
+    lo, hi = date(year, 1, 1), date(year, 12, 31)
+    ehr = episodes.filter(
+        _norm_icpc("icpc").is_in(list(cond.icpc))
+        & (pl.col("start_date") <= hi)
+        & (pl.col("end_date").is_null() | (pl.col("end_date") >= lo))
+    ).select("person")
+    found = [ehr]
+    codes = pl.DataFrame(
+        {"sector": [c.sector for c in cond.claims], "spec": [c.specialism or "" for c in cond.claims],
+         "code": [c.code for c in cond.claims],
+         "back": [next(s.lookback_years for s in cond.subconditions if c in s.claims) for c in cond.claims]},
+        schema={"sector": pl.String, "spec": pl.String, "code": pl.String, "back": pl.Int64},
+    )
+    if codes.height:
+        claims = pl.read_parquet(root / "claims" / "claims.parquet").join(
+            pl.read_parquet(root / "truth" / "claims.parquet", columns=["claim_id", "person"]), on="claim_id"
+        ).with_columns(
+            pl.col("sector").str.strip_chars().str.to_uppercase(),
+            pl.col("specialism").fill_null(""),
+        )
+        net = claims.group_by("person", "sector", "service_date", "care_type", "specialism", "diagnosis_code").agg(
+            pl.col("cost_eur").sum()
+        ).filter(pl.col("cost_eur") > 0)
+        hit = net.join(codes, left_on=["sector", "specialism", "diagnosis_code"], right_on=["sector", "spec", "code"])
+        hit = hit.filter(
+            (pl.col("service_date").dt.year() <= year) & (pl.col("service_date").dt.year() >= year - pl.col("back"))
+        ).select("person")
+        found.append(hit)
+    out = pl.concat(found).unique().join(pop, on="person", how="semi")
+    if cond.min_age is not None:
+        out = pl.concat([out, pop.filter(pl.col("age") >= cond.min_age).select("person")]).unique()
+    return out
+
+
+def gp_contact_share(root: Path, year: int, persons: pl.DataFrame, icpc: tuple[str, ...] | None) -> float:
+    """Share of ``persons`` with a qualifying HA contact in ``year`` (for ICPC codes, if given)."""
+    patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
+    c = pl.read_parquet(root / "ehr" / "contacts.parquet").join(patients, on="patient_id").filter(
+        (pl.col("contact_date").dt.year() == year)
+        & (pl.col("provider").str.strip_chars().str.to_uppercase() == "HA")
+        & pl.col("contact_type").str.strip_chars().str.to_lowercase().is_in(
+            ["consult", "visite", "telefonisch", "email", "vaccinatie"])
+    )
+    if icpc is not None:
+        c = c.filter(_norm_icpc("icpc").is_in(list(icpc)))
+    return persons.join(c.select("person").unique(), on="person", how="semi").height / max(persons.height, 1)
+
+
+def claims_share(root: Path, year: int, persons: pl.DataFrame, sector: str, codes=None) -> float:  # noqa: ANN001
+    claims = pl.read_parquet(root / "claims" / "claims.parquet").join(
+        pl.read_parquet(root / "truth" / "claims.parquet", columns=["claim_id", "person"]), on="claim_id"
+    ).with_columns(pl.col("sector").str.strip_chars().str.to_uppercase(), pl.col("specialism").fill_null(""))
+    net = claims.filter(pl.col("sector") == sector).group_by(
+        "person", "sector", "service_date", "care_type", "specialism", "diagnosis_code"
+    ).agg(pl.col("cost_eur").sum()).filter((pl.col("cost_eur") > 0) & (pl.col("service_date").dt.year() == year))
+    if sector == "MSZ":
+        net = net.filter(pl.col("care_type").is_in(["poli", "opname"]))
+    if codes is not None:
+        net = net.join(codes, left_on=["specialism", "diagnosis_code"], right_on=["spec", "code"], how="semi")
+    return persons.join(net.select("person").unique(), on="person", how="semi").height / max(persons.height, 1)
