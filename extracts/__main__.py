@@ -27,7 +27,7 @@ def generator_config(cfg: DictConfig) -> GeneratorConfig:
     raw.update(
         seed=int(cfg.seed),
         output_format=str(cfg.get("output_format", "parquet")),
-        defects=OmegaConf.to_container(cfg.get("defects", {}), resolve=True),
+        defects=OmegaConf.to_container(cfg.defects, resolve=True) if "defects" in cfg else {},
     )
     return config_from_mapping(raw)  # type: ignore[arg-type]
 

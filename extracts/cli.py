@@ -3,11 +3,13 @@
 Exit codes: 0 success; the ``exit_code`` of an :class:`~extracts.errors.EngineError` for a
 user error (1 general, 2 configuration, 3 missing extract, 4 unreadable file, 5 contract
 broken); 70 for an internal error (a bug: the message says so, still without row data);
-130 when interrupted.
+130 when interrupted. ``PFL_DEBUG=1`` shows the traceback of an internal error instead (for
+developers on generated data: a traceback may hold data values).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +49,8 @@ def guarded(fn: Callable[[], T]) -> T:
         console.print("[bold red]error:[/]", f"{exc.strerror or type(exc).__name__}{where}", highlight=False)
         sys.exit(EngineError.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a command
+        if os.environ.get("PFL_DEBUG") == "1":  # developers on generated data only
+            raise
         console.print(
             f"[bold red]internal error[/] ({type(exc).__name__}); please report it. "
             "The message is withheld because it may contain data values."

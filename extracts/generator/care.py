@@ -150,7 +150,7 @@ def make_gp_events(
         ehr_share = model.both_share + (1 - model.both_share) * model.ehr_only_share
         t, lo, hi = _present_by_slot(s, truth, ci, n, ehr_only=True)
         share = np.array([interpolate(model.gp_share, int(y)) for y in plan.years])
-        q = np.minimum(share[s.year - plan.config.first_year] / max(ehr_share, 1e-9), 1.0)
+        q = np.minimum(cal.GP_SPECIFIC_FIT * share[s.year - plan.config.first_year] / max(ehr_share, 1e-9), 1.0)
         hit = (t >= 0) & (rng.random(len(s.reg)) < 1 - (1 - q) ** ((hi - lo + 1) / 365.0))
         k = np.where(hit, 1 + rng.poisson(1.2, len(s.reg)), 0)
         sl = _expand(k)

@@ -76,7 +76,7 @@ def make_insured(plan: Plan, rng: np.random.Generator, p: Persons, truth: Condit
     return InsuredRows(
         person=np.concatenate([q[0] for q in parts]),
         year=np.concatenate([q[1] for q in parts]),
-        insurer=plan.insurer_codes[np.concatenate([q[2] for q in parts])],
+        insurer=np.concatenate([q[2] for q in parts]).astype(np.int8),  # index into plan.insurer_codes
         wlz=np.concatenate([q[3] for q in parts]),
     )
 
@@ -155,7 +155,7 @@ def make_claims(plan: Plan, rng: np.random.Generator, p: Persons, ins: InsuredRo
     condition = np.concatenate([np.full(len(q[0]), q[4], dtype=np.int16) for q in out])
     is_msz = sector == sector_index["MSZ"]
     ct = np.where(rng.random(len(row)) < 0.9, 0, 1)  # poli, opname
-    ct = np.where(rng.random(len(row)) < 0.07, 2, ct)  # overig
+    ct = np.where((kind == GENERAL) & (rng.random(len(row)) < 0.07), 2, ct)  # overig
     care_type = np.where(is_msz, np.where(kind == MARKER, 2, ct), -1).astype(np.int8)
     code[np.isin(sector, [sector_index[x] for x in _NO_DIAGNOSIS])] = -1
     mu = np.array([COST[x][0] for x in SECTORS])[sector]

@@ -54,7 +54,9 @@ class DefectRates:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, float) and not 0.0 <= value <= 0.5:
+            if isinstance(value, bool) or f.name == "incomplete_insurer_years":
+                continue
+            if not isinstance(value, int | float) or not 0.0 <= value <= 0.5:
                 msg = f"generator config: defects.{f.name}: expected a rate in [0, 0.5]"
                 raise ConfigError(msg)
 

@@ -93,30 +93,35 @@ def claims_bsn(plan: Plan, rng: np.random.Generator, p: Persons, defects: Counte
     return out, pl.Series("bsn_defect", kind)
 
 
+def _scatter_variants(values: pl.Series, odd: np.ndarray, variants: list[pl.Expr], rng: np.random.Generator) -> pl.Series:
+    """Replace the values at ``odd`` by one of ``variants`` (expressions over ``pl.col("v")``)."""
+    idx = np.flatnonzero(odd)
+    if not len(idx):
+        return values
+    sub = pl.DataFrame({"v": values.gather(idx), "k": rng.integers(0, len(variants), len(idx))})
+    expr = pl.when(pl.col("k") == 0).then(variants[0])
+    for k, variant in enumerate(variants[1:], start=1):
+        expr = expr.when(pl.col("k") == k).then(variant)
+    new = sub.select(expr.otherwise(pl.col("v"))).to_series()
+    return values.scatter(idx, new)
+
+
 def odd_case(rng: np.random.Generator, values: pl.Series, rate: float, defects: Counter, name: str) -> pl.Series:
     """Deliver some code values in odd case or with surrounding spaces (method.md 9.8)."""
-    s = values
-    variant = pl.Series(rng.integers(0, 3, len(values)))
-    odd = pl.Series(rng.random(len(values)) < rate)
+    odd = rng.random(len(values)) < rate
     defects[f"odd_case_{name}"] += int(odd.sum())
-    return pl.select(
-        pl.when(~odd).then(s)
-        .when(variant == 0).then(s.str.to_lowercase())
-        .when(variant == 1).then(" " + s.str.to_uppercase())
-        .otherwise(s.str.to_uppercase() + " ")
-    ).to_series()
+    v = pl.col("v")
+    return _scatter_variants(values, odd, [v.str.to_lowercase(), " " + v, v + " "], rng)
 
 
 def odd_icpc(rng: np.random.Generator, values: pl.Series, rate: float, defects: Counter) -> pl.Series:
     """ICPC codes in the odd forms of the contract: `t90.02`, ` T9002`, `T90.2`."""
-    s = values
-    variant = pl.Series(rng.integers(0, 4, len(values)))
-    odd = pl.Series(rng.random(len(values)) < rate) & s.is_not_null()
+    odd = (rng.random(len(values)) < rate) & values.is_not_null().to_numpy()
     defects["odd_icpc"] += int(odd.sum())
-    return pl.select(
-        pl.when(~odd).then(s)
-        .when(variant == 0).then(s.str.to_lowercase())
-        .when(variant == 1).then(" " + s.str.replace(".", "", literal=True))
-        .when(variant == 2).then(s.str.replace(".0", ".", literal=True))
-        .otherwise(s.str.slice(0, 1) + " " + s.str.slice(1) + " ")
-    ).to_series()
+    v = pl.col("v")
+    return _scatter_variants(values, odd, [
+        v.str.to_lowercase(),
+        " " + v.str.replace(".", "", literal=True),
+        v.str.replace(".0", ".", literal=True),
+        v.str.slice(0, 1) + " " + v.str.slice(1) + " ",
+    ], rng)

@@ -14,9 +14,10 @@ import numpy as np
 from extracts.generator import calibration as cal
 from extracts.generator.plan import REGIONS, Plan, day, sample_ages_2019, year_end, year_start
 
-__all__ = ["OPEN", "Persons", "Registrations", "make_persons", "make_registrations"]
+__all__ = ["OPEN", "SEXES", "Persons", "Registrations", "make_persons", "make_registrations"]
 
 OPEN = np.int32(2**31 - 1)
+SEXES = np.array(["M", "F", "X"])
 DAY_2019 = day(2019)
 
 
@@ -24,12 +25,12 @@ DAY_2019 = day(2019)
 class Persons:
     gid: np.ndarray  # global person index
     in_ehr: np.ndarray  # bool
-    sex: np.ndarray  # 'M' / 'F' / 'X'
+    sex: np.ndarray  # index into SEXES
     birth: np.ndarray  # int32 days
     death: np.ndarray  # int32 days or OPEN
     practice: np.ndarray  # practice index, -1 outside the registry
     region: np.ndarray  # region index
-    postcode4: np.ndarray  # str
+    postcode4: np.ndarray  # int
 
     def __len__(self) -> int:
         return len(self.gid)
@@ -65,15 +66,15 @@ def make_persons(plan: Plan, rng: np.random.Generator, start: int, stop: int) ->
     in_ehr = gid < plan.n_ehr
     ages = sample_ages_2019(rng, n)
     birth = (DAY_2019 - np.floor(ages * 365.25)).astype(np.int32)
-    sex = np.where(rng.random(n) < 0.497, "M", "F")
-    sex[rng.random(n) < 0.0002] = "X"
+    sex = np.where(rng.random(n) < 0.497, 0, 1).astype(np.int8)
+    sex[rng.random(n) < 0.0002] = 2
     practice = np.where(in_ehr, np.searchsorted(plan.practice_bounds, gid, side="right") - 1, -1)
     region = np.where(
         in_ehr,
         plan.practice_region[np.clip(practice, 0, None)],
         rng.integers(0, len(REGIONS), n),
     )
-    postcode = (1000 + region * 300 + rng.integers(0, 300, n)).astype(str)
+    postcode = 1000 + region * 300 + rng.integers(0, 300, n)
     return Persons(
         gid=gid,
         in_ehr=in_ehr,
@@ -121,7 +122,8 @@ def make_registrations(plan: Plan, rng: np.random.Generator, p: Persons) -> Regi
     out_date = start + np.floor(rng.random(n) * np.maximum(last - start, 1))
     end = np.where(moves_out & (out_date > first), out_date, OPEN).astype(np.int64)
     end = np.minimum(end, death)
-    keep = (start <= last) & (start <= end)
+    oldest = (DAY_2019 - birth) / 365.25 >= 79
+    keep = (start <= last) & (start <= end) & ~(oldest & (rng.random(n) < cal.UNREGISTERED_80_PLUS))
     parts = []
     main_practice = p.practice[idx]
 

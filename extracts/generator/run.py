@@ -19,6 +19,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from extracts.generator.claims import CREDIT, KINDS, LONE_CREDIT, make_claims, m
 from extracts.generator.conditions import make_conditions
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.defects import ehr_bsn, claims_bsn, odd_case, odd_icpc
-from extracts.generator.persons import OPEN, make_persons, make_registrations
+from extracts.generator.persons import OPEN, SEXES, make_persons, make_registrations
 from extracts.generator.plan import REGIONS, Plan, make_plan
 from extracts.generator.vocab import decode
 
@@ -61,10 +62,12 @@ def _date(values: np.ndarray) -> pl.Series:
 
 def _money(cents: np.ndarray) -> pl.Series:
     """Whole cents to decimal(12, 2) euros, exactly (no float rounding)."""
-    euros = pl.Series(np.abs(cents) // 100).cast(pl.String)
-    rest = pl.Series(np.abs(cents) % 100).cast(pl.String).str.zfill(2)
-    sign = pl.Series(np.where(cents < 0, "-", ""))
-    return (sign + euros + "." + rest).cast(pl.Decimal(12, 2))
+    c = pl.Series("c", cents)
+    text = pl.concat_str(
+        pl.when(c < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        (c.abs() // 100).cast(pl.String), pl.lit("."), (c.abs() % 100).cast(pl.String).str.zfill(2),
+    )
+    return pl.select(text.cast(pl.Decimal(12, 2))).to_series()
 
 
 def patient_ids(gid: np.ndarray, record: np.ndarray) -> pl.Series:
@@ -81,34 +84,50 @@ def claim_ids(chunk: int, n: int) -> pl.Series:
 
 
 class _Sink:
-    """Appends chunk frames to one file per table (Parquet row groups, or CSV)."""
+    """Appends chunk frames to one file per table (Parquet row groups, or CSV).
 
-    def __init__(self, folder: Path, fmt: str) -> None:
+    Writes run on one background thread (pyarrow and polars release the GIL), so that the next
+    chunk is drawn while this one is compressed and written; at most a few writes wait.
+    """
+
+    def __init__(self, folder: Path, fmt: str, pool: ThreadPoolExecutor) -> None:
         self.folder = folder
         self.fmt = fmt
+        self.pool = pool
         self.writers: dict[str, object] = {}
         self.rows: Counter[str] = Counter()
+        self.pending: list[Future[None]] = []
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, df: pl.DataFrame, table: Table | None = None) -> None:
+        self.rows[name] += df.height
+        self.pending.append(self.pool.submit(self._write, name, df, table))
+        while len(self.pending) > 8:
+            self.pending.pop(0).result()
+
+    def _write(self, name: str, df: pl.DataFrame, table: Table | None) -> None:
         if table is not None:
             df = df.select([pl.col(c).cast(t) for c, t in table.schema.items()])
-        self.rows[name] += df.height
         if self.fmt == "csv" and table is not None:
-            path = self.folder / f"{name}.csv"
-            with path.open("ab") as fh:
+            with (self.folder / f"{name}.csv").open("ab") as fh:
                 df.write_csv(fh, include_header=name not in self.writers, date_format="%Y-%m-%d")
             self.writers[name] = True
             return
         arrow = df.to_arrow()
         if name not in self.writers:
-            self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", arrow.schema, compression="zstd")
+            self.writers[name] = pq.ParquetWriter(
+                self.folder / f"{name}.parquet", arrow.schema, compression="zstd", compression_level=1
+            )
         self.writers[name].write_table(arrow)  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        for w in self.writers.values():
-            if isinstance(w, pq.ParquetWriter):
-                w.close()
+        try:
+            for f in self.pending:
+                f.result()
+        finally:
+            for w in self.writers.values():
+                if isinstance(w, pq.ParquetWriter):
+                    w.close()
 
 
 def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defects: Counter) -> None:
@@ -132,8 +151,8 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     birth[unknown_birth] = OPEN
     ehr.write("patients", pl.DataFrame({
         "patient_id": pids, "bsn": bsn, "birth_date": _date(birth),
-        "sex": p.sex[rec_person].astype(str), "death_date": _date(p.death[rec_person]),
-        "postcode4": p.postcode4[rec_person],
+        "sex": decode(SEXES, p.sex[rec_person]), "death_date": _date(p.death[rec_person]),
+        "postcode4": pl.Series(p.postcode4[rec_person]).cast(pl.String),
     }), EHR.table("patients"))
     truth.write("patients", pl.DataFrame({
         "patient_id": pids, "person": p.gid[rec_person], "record": rec_record, "bsn_defect": bsn_defect,
@@ -144,7 +163,7 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     reg_pid_index = np.searchsorted(rec_key, reg.person.astype(np.int64) * 2 + reg.record)
     defects["double_record"] += int((rec_record == 1).sum())
     ehr.write("registrations", pl.DataFrame({
-        "patient_id": pids.gather(reg_pid_index), "practice_id": plan.practice_ids[reg.practice],
+        "patient_id": pids.gather(reg_pid_index), "practice_id": decode(plan.practice_ids, reg.practice),
         "start_date": _date(reg.start), "end_date": _date(reg.end),
     }), EHR.table("registrations"))
 
@@ -159,7 +178,7 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     slot_pid = reg_pid_index[slots.reg]
     ehr.write("contacts", pl.DataFrame({
         "patient_id": pids.gather(slot_pid[contacts.slot]),
-        "practice_id": plan.practice_ids[slots.practice[contacts.slot]],
+        "practice_id": decode(plan.practice_ids, slots.practice[contacts.slot]),
         "contact_date": _date(contacts.date),
         "provider": odd_case(rng, decode(vocab.PROVIDERS, contacts.kind), cfg.defects.odd_case, defects, "provider"),
         "contact_type": odd_case(rng, decode(vocab.CONTACT_TYPES, contacts.sub), cfg.defects.odd_case, defects, "contact_type"),
@@ -172,7 +191,7 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     }), EHR.table("ooh_contacts"))
     ehr.write("referrals", pl.DataFrame({
         "patient_id": pids.gather(slot_pid[referrals.slot]),
-        "practice_id": plan.practice_ids[slots.practice[referrals.slot]],
+        "practice_id": decode(plan.practice_ids, slots.practice[referrals.slot]),
         "referral_date": _date(referrals.date), "specialism": decode(SPECIALISMS, referrals.kind),
         "icpc": odd_icpc(rng, decode(plan.icpc_vocab, referrals.icpc), cfg.defects.odd_code_format, defects),
     }), EHR.table("referrals"))
@@ -187,18 +206,18 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     c_birth[unknown] = OPEN
     c_sex = p.sex.copy()
     flip = rng.random(len(p)) < cfg.defects.sex_conflict
-    c_sex[flip] = np.where(c_sex[flip] == "M", "F", "M")
+    c_sex[flip] = np.where(c_sex[flip] == 0, 1, 0)
     defects.update({"claims_birth_date_unknown": int(unknown.sum()), "birth_year_conflict": int(shift.sum()),
                     "sex_conflict": int(flip.sum())})
     dup = np.flatnonzero(rng.random(len(ins.person)) < cfg.defects.duplicate_insured_row)
     defects["duplicate_insured_row"] += len(dup)
     order = np.concatenate([np.arange(len(ins.person)), dup])
-    other_insurer = plan.insurer_codes[rng.integers(0, len(plan.insurer_codes), len(dup))]
-    insurer = np.concatenate([ins.insurer, other_insurer])
+    other_insurer = rng.integers(0, len(plan.insurer_codes), len(dup))
+    insurer = decode(plan.insurer_codes, np.concatenate([ins.insurer, other_insurer]))
     ip = ins.person[order]
     claims.write("insured", pl.DataFrame({
         "bsn": person_bsn.gather(ip), "year": ins.year[order], "insurer": insurer,
-        "birth_date": _date(c_birth[ip]), "sex": c_sex[ip].astype(str), "death_date": _date(p.death[ip]),
+        "birth_date": _date(c_birth[ip]), "sex": decode(SEXES, c_sex[ip]), "death_date": _date(p.death[ip]),
         "wlz_institution": ins.wlz[order],
     }), CLAIMS.table("insured"))
     truth.write("insured", pl.DataFrame({
@@ -215,7 +234,8 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
         pl.when(is_msz).then(code.str.split_exact(":", 1).struct.field("field_1")).otherwise(code)
     ).to_series()
     claims.write("claims", pl.DataFrame({
-        "claim_id": cids, "bsn": person_bsn.gather(lines.person), "insurer": lines.insurer,
+        "claim_id": cids, "bsn": person_bsn.gather(lines.person),
+        "insurer": decode(plan.insurer_codes, lines.insurer),
         "service_date": _date(lines.date),
         "sector": odd_case(rng, decode(vocab.SECTORS, lines.sector), cfg.defects.odd_case, defects, "sector"),
         "care_type": decode(vocab.CARE_TYPES, lines.care_type), "specialism": specialism,
@@ -224,12 +244,12 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     }), CLAIMS.table("claims"))
     truth.write("claims", pl.DataFrame({
         "claim_id": cids, "person": p.gid[lines.person], "kind": decode(KINDS, lines.kind),
-        "condition": np.where(lines.condition >= 0, names[np.maximum(lines.condition, 0)], None),
+        "condition": decode(names, lines.condition),
     }))
     truth.write("persons", pl.DataFrame({
         "person": p.gid, "bsn": pl.Series(plan.bsns[start:stop]).cast(pl.String).str.zfill(9),
-        "sex": p.sex.astype(str), "birth_date": _date(p.birth), "death_date": _date(p.death),
-        "in_ehr": p.in_ehr, "region": np.array(REGIONS)[p.region],
+        "sex": decode(SEXES, p.sex), "birth_date": _date(p.birth), "death_date": _date(p.death),
+        "in_ehr": p.in_ehr, "region": decode(np.array(REGIONS), p.region),
     }))
     subs = np.array([s.name for c in plan.catalogue.conditions for s in c.subconditions])
     offsets = np.cumsum([0] + [len(c.subconditions) for c in plan.catalogue.conditions])[:-1]
@@ -292,18 +312,19 @@ def generate(
     plan = make_plan(config, catalogue)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet")
-             for name in ("ehr", "claims", "truth")}
     defects: Counter[str] = Counter()
-    try:
-        _global_tables(plan, sinks["ehr"], sinks["claims"])
-        for index in range(plan.n_chunks):
-            _chunk(plan, index, sinks["ehr"], sinks["claims"], sinks["truth"], defects)
-            if progress:
-                progress(index + 1, plan.n_chunks)
-    finally:
-        for s in sinks.values():
-            s.close()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-writer") as pool:
+        sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet", pool)
+                 for name in ("ehr", "claims", "truth")}
+        try:
+            _global_tables(plan, sinks["ehr"], sinks["claims"])
+            for index in range(plan.n_chunks):
+                _chunk(plan, index, sinks["ehr"], sinks["claims"], sinks["truth"], defects)
+                if progress:
+                    progress(index + 1, plan.n_chunks)
+        finally:
+            for s in sinks.values():
+                s.close()
     rows = {f"{k}/{t}": v for k, s in sinks.items() for t, v in sorted(s.rows.items())}
     seconds = time.perf_counter() - began
     (tmp / "truth" / "defects.json").write_text(json.dumps(dict(sorted(defects.items())), indent=2))

@@ -112,3 +112,67 @@ def claims_share(root: Path, year: int, persons: pl.DataFrame, sector: str, code
     if codes is not None:
         net = net.join(codes, left_on=["specialism", "diagnosis_code"], right_on=["spec", "code"], how="semi")
     return persons.join(net.select("person").unique(), on="person", how="semi").height / max(persons.height, 1)
+
+
+# Published figures (shared/spec/facts.md) and the tolerance the demo preset must meet.
+# (name, year, target, tolerance); shares are fractions. Where facts give only the 2023 level
+# and the change, the 2019 level is derived: 2019 = 2023 - change.
+PREVALENCE = {
+    "asthma_copd": (0.105, 0.126), "neck_back": (0.114, 0.125), "cancer": (0.079, 0.107),
+    "osteoarthritis": (0.078, 0.100), "cardiovascular": (0.072, 0.088),
+    "mental_health": (0.063, 0.082), "diabetes": (0.050, 0.064), "frail_elderly": (0.037, 0.048),
+}
+PREVALENCE_TOLERANCE = 0.008  # absolute; frail elderly: see FRAIL_TOLERANCE
+FRAIL_TOLERANCE = 0.010
+# Condition-specific (or all-cause) GP share: 2023 level and change 2019 -> 2023 (facts).
+GP_SHARE = {
+    "asthma_copd": (0.25, -0.019), "neck_back": (0.47, -0.015), "osteoarthritis": (0.19, -0.013),
+    "cardiovascular": (0.35, -0.018), "diabetes": (0.53, -0.041), "frail_elderly": (0.94, -0.006),
+    "intellectual_disability": (0.835, -0.004),
+}
+HOSPITAL_SHARE = {
+    "cancer": (0.47, -0.016), "osteoarthritis": (0.17, 0.0), "cardiovascular": (0.29, -0.019),
+    "intellectual_disability": (0.50, -0.006),
+}
+SHARE_TOLERANCE = 0.04
+
+
+def calibration_table(root: Path, catalogue: ConditionCatalogue) -> list[tuple[str, float, float, float]]:
+    """Every calibration check as (what, measured, target, tolerance)."""
+    rows: list[tuple[str, float, float, float]] = []
+    for i, year in enumerate((2019, 2023)):
+        pop = study_population(root, year)
+        rows.append((f"GP any contact {year}", gp_contact_share(root, year, pop, None), 0.78, 0.03))
+        patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
+        hap = pl.read_parquet(root / "ehr" / "ooh_contacts.parquet").join(patients, on="patient_id").filter(
+            pl.col("contact_date").dt.year() == year).select("person").unique()
+        if year == 2019:
+            rows.append(("HAP any contact 2019", pop.join(hap, on="person", how="semi").height / pop.height, 0.178, 0.03))
+        for name in catalogue.names:
+            prev = prevalent(root, catalogue, name, year, pop)
+            share = prev.height / pop.height
+            if name in PREVALENCE:
+                tol = FRAIL_TOLERANCE if name == "frail_elderly" else PREVALENCE_TOLERANCE
+                rows.append((f"prevalence {name} {year}", share, PREVALENCE[name][i], tol))
+            cond = catalogue[name]
+            if name in GP_SHARE:
+                level, change = GP_SHARE[name]
+                target = level - change if year == 2019 else level
+                icpc = None if cond.all_cause else cond.icpc
+                # Intellectual disability is a small group (about 300 persons in demo): wider.
+                tol = SHARE_TOLERANCE + (0.02 if name == "intellectual_disability" else 0)
+                rows.append((f"GP share {name} {year}", gp_contact_share(root, year, prev, icpc), target, tol))
+            if name in HOSPITAL_SHARE:
+                level, change = HOSPITAL_SHARE[name]
+                target = level - change if year == 2019 else level
+                codes = None
+                if not cond.all_cause:
+                    msz = cond.claims_codes("MSZ")
+                    codes = pl.DataFrame({"spec": [c.specialism for c in msz], "code": [c.code for c in msz]},
+                                         schema={"spec": pl.String, "code": pl.String})
+                rows.append((f"hospital share {name} {year}", claims_share(root, year, prev, "MSZ", codes),
+                             target, SHARE_TOLERANCE + (0.04 if cond.all_cause else 0)))
+            if name == "mental_health":
+                target = 0.31 - 0.037 if year == 2019 else 0.31
+                rows.append((f"GGZ_S share {name} {year}", claims_share(root, year, prev, "GGZ_S"), target, SHARE_TOLERANCE))
+    return rows

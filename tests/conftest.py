@@ -1,0 +1,43 @@
+"""Shared fixtures: generated extracts (once per session) and Hypothesis profiles.
+
+Hypothesis profiles follow polars' practice: ``ci`` (small, derandomised) when CI is set,
+``dev`` by default, ``large`` on request (HYPOTHESIS_PROFILE=large).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from extracts.generator.config import GeneratorConfig
+from extracts.generator.run import GenerationResult, generate
+
+settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("large", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+TINY = GeneratorConfig(preset="tiny", registered_patients=3000, practices=4, seed=7)
+DEMO = GeneratorConfig(preset="demo", registered_patients=50_000, practices=12, seed=20230101)
+
+
+@pytest.fixture(scope="session")
+def tiny_extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
+    return generate(TINY, tmp_path_factory.mktemp("tiny") / "extracts")
+
+
+@pytest.fixture(scope="session")
+def demo_extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
+    return generate(DEMO, tmp_path_factory.mktemp("demo") / "extracts")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Generated data are made once per session; keep the expensive tests together.
+    items.sort(key=lambda item: "demo_extracts" in getattr(item, "fixturenames", ()))
+
+
+__all__ = ["DEMO", "TINY", "Path"]
