@@ -47,7 +47,7 @@ def normalise_bsn(expr: pl.Expr) -> pl.Expr:
     """
     stripped = expr.cast(pl.String).str.replace_all(r"[\s.\-]", "")
     padded = (
-        pl.when(stripped.str.contains(r"^\d{8}$"))
+        pl.when(stripped.str.contains(r"^[0-9]{8}$"))
         .then(pl.lit("0") + stripped)
         .otherwise(stripped)
     )
@@ -64,7 +64,7 @@ def _eleven_test(value: pl.Expr) -> pl.Expr:
 
 def bsn_status(expr: pl.Expr) -> pl.Expr:
     """The :class:`BsnStatus` of each value of a *normalised* BSN column, as a string."""
-    nine_digits = expr.str.contains(r"^\d{9}$")
+    nine_digits = expr.str.contains(r"^[0-9]{9}$")
     value = pl.when(nine_digits).then(expr).otherwise(None).cast(pl.Int64, strict=False)
     return (
         pl.when(expr.is_null())

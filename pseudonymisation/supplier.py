@@ -1,0 +1,179 @@
+"""The supplier step: BSN -> record token + stage-1 pseudonym, split into two outputs.
+
+Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
+
+    <out>/for_ttp/identifiers.parquet     token -> P1, one row per person; nothing else
+    <out>/for_ttp/manifest.json           supplier, batch id, network key id, counts, checksums
+    <out>/for_research/<table>.parquet    the validated extract, ``bsn`` replaced by ``token``
+                                          and ``bsn_status``
+    <out>/for_research/manifest.json      supplier, batch id, tables, rows, checksums
+    <out>/supplier_report.json            stays with the supplier: quarantine counts per reason
+                                          (per practice for the EHR), never a value
+
+Tokens are fresh random values per run and per person (one per distinct valid BSN of the
+extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps.
+The identifier file is written in token order, which is random: its rows say nothing about the
+order of the content rows. Everything is written under a temporary name and renamed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from extracts.bsn import BsnStatus
+from extracts.validation import ValidatedExtract, validate_extract
+from pseudonymisation.keys import Key
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, encode_labelled, p1_from_bsn, parse_bsn_column, random_tokens, stage1_key
+
+__all__ = ["SupplierResult", "file_sha256", "run_supplier_step", "write_json"]
+
+BSN_TABLES = {"ehr": ("patients",), "claims": ("insured", "claims")}
+
+
+@dataclass(frozen=True)
+class SupplierResult:
+    out: Path
+    batch_id: str
+    network_key_id: str
+    persons: int
+    report: dict
+    seconds: float
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, payload: object) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key: Key) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(bsn -> token, bsn_status) for every distinct BSN value, and the (token, p1) identifiers."""
+    distinct = (
+        pl.concat([validated.tables[t].select("bsn") for t in BSN_TABLES[supplier]])
+        .unique()
+        .collect(engine="streaming")["bsn"]
+    )
+    value, status = parse_bsn_column(distinct)
+    valid = (status == BsnStatus.VALID.value).to_numpy()
+    # One person per distinct valid BSN value: odd spellings were normalised by the validator.
+    tokens = random_tokens(int(valid.sum()))
+    token_column = pl.Series("token", [None] * len(distinct), dtype=pl.String).scatter(
+        pl.Series(valid).arg_true(), tokens
+    )
+    mapping = pl.DataFrame({"bsn": distinct, "bsn_status": status, "token": token_column})
+    p1 = encode_labelled(p1_from_bsn(k1, value[valid]), P1_SCHEME, network_key.id)
+    identifiers = pl.DataFrame({"token": tokens, "p1": p1}).sort("token")
+    return mapping, identifiers
+
+
+def _practice_quarantine(validated: ValidatedExtract, mapping: pl.DataFrame) -> list[dict]:
+    """EHR: invalid BSNs per practice (the practice of each patient's latest registration)."""
+    latest = (
+        validated.tables["registrations"]
+        .sort("start_date")
+        .group_by("patient_id")
+        .agg(pl.col("practice_id").last())
+    )
+    return (
+        validated.tables["patients"]
+        .select("patient_id", "bsn")
+        .join(mapping.lazy().select("bsn", "bsn_status"), on="bsn", how="left", nulls_equal=True)
+        .join(latest, on="patient_id", how="left")
+        .filter(pl.col("bsn_status") != BsnStatus.VALID.value)
+        .group_by("practice_id", "bsn_status")
+        .agg(pl.len().alias("patients"))
+        .sort("practice_id", "bsn_status")
+        .collect()
+        .to_dicts()
+    )
+
+
+def run_supplier_step(
+    extract: Path,
+    supplier: str,
+    network_key: Key,
+    out: Path,
+    *,
+    max_quarantine_share: float = 0.01,
+    overwrite: bool = False,
+) -> SupplierResult:
+    """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc)."""
+    began = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        from extracts.errors import EngineError
+
+        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
+        raise EngineError(msg)
+    validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
+    k1 = stage1_key(network_key)
+    mapping, identifiers = _token_map(validated, supplier, k1, network_key)
+    batch_id = uuid.uuid4().hex
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "for_ttp").mkdir(parents=True)
+    (tmp / "for_research").mkdir(parents=True)
+
+    ident_path = tmp / "for_ttp" / "identifiers.parquet"
+    identifiers.write_parquet(ident_path, compression="zstd", statistics=False)
+    write_json(tmp / "for_ttp" / "manifest.json", {
+        "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
+        "network_key_id": network_key.id, "rows": identifiers.height,
+        "sha256": {"identifiers.parquet": file_sha256(ident_path)},
+    })
+
+    rows: dict[str, int] = {}
+    checksums: dict[str, str] = {}
+    lookup = mapping.lazy()
+    for table, lf in validated.tables.items():
+        if "bsn" in lf.collect_schema():
+            columns = [c if c != "bsn" else "token" for c in lf.collect_schema()]
+            lf = lf.join(lookup, on="bsn", how="left", nulls_equal=True).select(*columns, "bsn_status")
+        path = tmp / "for_research" / f"{table}.parquet"
+        lf.sink_parquet(path, compression="zstd", statistics=False)
+        rows[table] = pl.scan_parquet(path).select(pl.len()).collect().item()
+        checksums[f"{table}.parquet"] = file_sha256(path)
+    write_json(tmp / "for_research" / "manifest.json", {
+        "supplier": supplier, "batch_id": batch_id, "token_scheme": TOKEN_SCHEME, "rows": rows,
+        "sha256": checksums,
+    })
+
+    status_counts = mapping.join(
+        pl.concat([validated.tables[t].select("bsn").collect(engine="streaming") for t in BSN_TABLES[supplier]])
+        .group_by("bsn").agg(pl.len().alias("rows")),
+        on="bsn", how="left", nulls_equal=True,
+    ).group_by("bsn_status").agg(pl.col("rows").sum(), pl.len().alias("distinct_values"))
+    report = {
+        "supplier": supplier,
+        "batch_id": batch_id,
+        "network_key_id": network_key.id,
+        "persons_pseudonymised": identifiers.height,
+        "bsn_status": status_counts.sort("bsn_status").to_dicts(),
+        "validation_quarantine": validated.quarantine.to_dicts(),
+        "rows": rows,
+    }
+    if supplier == "ehr":
+        report["invalid_bsn_per_practice"] = _practice_quarantine(validated, mapping)
+    write_json(tmp / "supplier_report.json", report)
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return SupplierResult(out, batch_id, network_key.id, identifiers.height, report, time.perf_counter() - began)

@@ -1,0 +1,138 @@
+"""The TTP step: stage-1 pseudonyms -> project pseudonyms, per project.
+
+Runs at the trusted third party (``shared/spec/pseudonymisation.md``, step 2). Input: each
+supplier's ``for_ttp`` folder (token -> P1). Output, for the research environment::
+
+    <out>/<supplier>/token_map.parquet   token -> P2 (project pseudonym)
+    <out>/<supplier>/manifest.json       supplier, batch id, project, P2 scheme, project key id
+    <out>/ttp_report.json                counts only: tokens received, distinct P1, collisions
+
+The TTP sees tokens and stage-1 pseudonyms, never a BSN or health content. It checks what it can
+detect: every supplier's P1 carries the same network key id (and the expected one, when given),
+tokens are unique, and no two distinct P1 map to one P2.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from extracts.errors import EngineError
+from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
+from pseudonymisation.keys import Key
+from pseudonymisation.prf import P1_SCHEME, P2_SCHEME, decode_labelled, encode_labelled, p2_from_p1, project_key
+from pseudonymisation.supplier import file_sha256, write_json
+
+__all__ = ["TtpResult", "run_ttp_step"]
+
+
+@dataclass(frozen=True)
+class TtpResult:
+    out: Path
+    project: str
+    project_key_id: str
+    report: dict
+    seconds: float
+
+
+def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
+    manifest_path = folder / "manifest.json"
+    ident_path = folder / "identifiers.parquet"
+    if not manifest_path.is_file() or not ident_path.is_file():
+        msg = f"{folder}: not a supplier's for_ttp folder (manifest.json and identifiers.parquet expected)"
+        raise PseudonymisationError(msg)
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("sha256", {}).get("identifiers.parquet") != file_sha256(ident_path):
+        msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
+        raise PseudonymisationError(msg)
+    frame = pl.read_parquet(ident_path)
+    if frame.columns != ["token", "p1"]:
+        msg = f"{ident_path}: expected exactly the columns token, p1"
+        raise PseudonymisationError(msg)
+    return manifest, frame
+
+
+def run_ttp_step(
+    inputs: dict[str, Path],
+    ttp_key: Key,
+    project: str,
+    out: Path,
+    *,
+    expected_network_key_id: str | None = None,
+    overwrite: bool = False,
+) -> TtpResult:
+    """Map each supplier's tokens to project pseudonyms (see module doc).
+
+    Args:
+        inputs: supplier name -> that supplier's ``for_ttp`` folder.
+        ttp_key: the TTP's master key K_ttp.
+        project: project id; the project key is HKDF(K_ttp, "project/<id>").
+        out: output folder (written under a temporary name, renamed when complete).
+        expected_network_key_id: refuse inputs made with another network key.
+    """
+    began = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
+        raise EngineError(msg)
+    k_proj = project_key(ttp_key, project)
+    read = {supplier: _read_identifiers(Path(folder)) for supplier, folder in inputs.items()}
+    key_ids = {supplier: m["network_key_id"] for supplier, (m, _) in read.items()}
+    if len(set(key_ids.values())) > 1:
+        msg = f"suppliers used different network keys (key ids {key_ids}); their pseudonyms cannot link"
+        raise KeyMismatchError(msg)
+    if expected_network_key_id and set(key_ids.values()) != {expected_network_key_id}:
+        msg = f"inputs were made with network key {sorted(set(key_ids.values()))}, expected {expected_network_key_id}"
+        raise KeyMismatchError(msg)
+
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {}}
+    all_p1, all_p2 = [], []
+    for supplier, (manifest, frame) in read.items():
+        source = f"{supplier} identifiers"
+        raw_p1, labels = decode_labelled(frame["p1"], scheme=P1_SCHEME, source=source)
+        if labels and labels != [manifest["network_key_id"]]:
+            msg = f"{source}: pseudonyms carry key ids {labels}, the manifest says {manifest['network_key_id']}"
+            raise KeyMismatchError(msg)
+        if frame["token"].n_unique() != frame.height:
+            msg = f"{source}: {frame.height - frame['token'].n_unique()} tokens occur more than once"
+            raise PseudonymisationError(msg)
+        p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)
+        all_p1.append(frame["p1"])
+        all_p2.append(p2)
+        folder = tmp / supplier
+        folder.mkdir()
+        path = folder / "token_map.parquet"
+        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(path, compression="zstd", statistics=False)
+        write_json(folder / "manifest.json", {
+            "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
+            "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": frame.height,
+            "sha256": {"token_map.parquet": file_sha256(path)},
+        })
+        report["suppliers"][supplier] = {
+            "tokens_received": frame.height,
+            "distinct_p1": frame["p1"].n_unique(),
+            "network_key_id": manifest["network_key_id"],
+        }
+    pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat(all_p2)}).unique()
+    distinct_p1 = pairs["p1"].n_unique()
+    report["distinct_p1"] = distinct_p1
+    report["collisions"] = distinct_p1 - pairs["p2"].n_unique()
+    if report["collisions"]:
+        # A PRP cannot collide on distinct inputs; if it happens, something is badly wrong.
+        shutil.rmtree(tmp)
+        msg = f"{report['collisions']} project-pseudonym collisions: nothing written"
+        raise PseudonymisationError(msg)
+    write_json(tmp / "ttp_report.json", report)
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
