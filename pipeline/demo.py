@@ -3,8 +3,10 @@
 Stages write into one working folder::
 
     <work>/extracts/            generated supplier extracts (ehr/, claims/) and truth/
-    <work>/reports/             per-stage reports (JSON), never row-level data
-    <work>/logs/                Hydra's record of each run's configuration
+    <work>/keys/                demo keys (owner-only files; real deployments keep them apart)
+    <work>/pseudonymisation/    per supplier: for_ttp/, for_research/, supplier_report.json;
+                                ttp/: token -> project pseudonym maps and the TTP's report
+    <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
 """
@@ -12,7 +14,6 @@ Rerunning the demo reuses extracts generated with the same preset, seed and gene
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ from pathlib import Path
 from extracts.codelists import ConditionCatalogue
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GENERATOR_VERSION, GenerationResult, generate
-from extracts.validation import ValidatedExtract, validate_extract
+from pseudonymisation.keys import Key, generate_key, load_key
+from pseudonymisation.supplier import run_supplier_step
+from pseudonymisation.ttp import run_ttp_step
 
-__all__ = ["DemoResult", "StageResult", "run_demo", "write_json_atomic"]
+__all__ = ["DemoResult", "StageResult", "run_demo"]
 
 
 @dataclass
@@ -40,14 +43,6 @@ class DemoResult:
     stages: list[StageResult]
 
 
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write JSON to a temporary file and rename it: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def _reusable(out: Path, config: GeneratorConfig) -> bool:
     manifest = out / "manifest.json"
     if not manifest.is_file():
@@ -58,16 +53,8 @@ def _reusable(out: Path, config: GeneratorConfig) -> bool:
     )
 
 
-def validation_report(result: ValidatedExtract) -> dict:
-    """Counts only: rows per table, quarantine reasons, notes, warnings."""
-    return {
-        "supplier": result.supplier,
-        "rows_in": result.row_counts,
-        "rows_clean": {t: result.clean_rows(t) for t in result.row_counts},
-        "quarantine": result.quarantine.to_dicts(),
-        "notes": result.notes.to_dicts(),
-        "warnings": result.warnings,
-    }
+def _demo_key(path: Path, role: str) -> Key:
+    return load_key(path, role) if path.exists() else generate_key(path, role)
 
 
 def run_demo(
@@ -76,6 +63,7 @@ def run_demo(
     work: Path,
     *,
     max_quarantine_share: float,
+    project: str = "demo",
     on_stage: Callable[[str], None] = lambda name: None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
@@ -91,19 +79,35 @@ def run_demo(
         gen: GenerationResult = generate(config, extracts, catalogue=catalogue, overwrite=True, progress=progress)
         total = sum(v for k, v in gen.rows.items() if not k.startswith("truth/"))
         summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}"
-    stages.append(StageResult("generate extracts", time.perf_counter() - began, summary,
-                              [extracts / "ehr", extracts / "claims"]))
+    stages.append(StageResult("generate extracts", time.perf_counter() - began, summary, [extracts]))
 
+    # Keys: in real use each supplier holds the network key and the TTP its own key, on
+    # different machines; the demo keeps both in one owner-only folder of the working folder.
+    keys = work / "keys"
+    network_key = _demo_key(keys / "network.key", "network")
+    ttp_key = _demo_key(keys / "ttp.key", "ttp")
+    pseudo = work / "pseudonymisation"
     for supplier in ("ehr", "claims"):
-        on_stage(f"validate {supplier} extract")
+        on_stage(f"supplier step: {supplier}")
         began = time.perf_counter()
-        result = validate_extract(extracts / supplier, supplier, max_quarantine_share=max_quarantine_share)
-        report = work / "reports" / f"validation_{supplier}.json"
-        write_json_atomic(report, validation_report(result))
-        rows = sum(result.row_counts.values())
-        quarantined = int(result.quarantine["rows"].sum()) if result.quarantine.height else 0
+        sup = run_supplier_step(extracts / supplier, supplier, network_key, pseudo / supplier,
+                                max_quarantine_share=max_quarantine_share, overwrite=True)
+        statuses = {r["bsn_status"]: r["rows"] for r in sup.report["bsn_status"]}
+        invalid = sum(v for k, v in statuses.items() if k != "valid")
+        quarantined = sum(r["rows"] for r in sup.report["validation_quarantine"])
         stages.append(StageResult(
-            f"validate {supplier} extract", time.perf_counter() - began,
-            f"{rows:,} rows read, {quarantined:,} quarantined ({len(result.quarantine)} reasons)", [report],
+            f"supplier step: {supplier}", time.perf_counter() - began,
+            f"{sup.persons:,} persons pseudonymised; {invalid:,} rows with an invalid BSN; "
+            f"{quarantined:,} rows quarantined by validation",
+            [pseudo / supplier],
         ))
+    on_stage("TTP step")
+    began = time.perf_counter()
+    ttp = run_ttp_step({s: pseudo / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, project,
+                       pseudo / "ttp", expected_network_key_id=network_key.id, overwrite=True)
+    stages.append(StageResult(
+        "TTP step", time.perf_counter() - began,
+        f"project {project}: {ttp.report['distinct_p1']:,} distinct persons, {ttp.report['collisions']} collisions",
+        [pseudo / "ttp"],
+    ))
     return DemoResult(work=work, stages=stages)

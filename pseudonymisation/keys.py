@@ -71,7 +71,8 @@ def generate_key(path: Path, role: str) -> Key:
         msg = f"key role {role!r}: expected one of {list(ROLES)}"
         raise KeyFileError(msg)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
     material = secrets.token_bytes(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

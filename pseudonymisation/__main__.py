@@ -1,0 +1,109 @@
+"""Command-line entry points of the pseudonymisation roles.
+
+    pfl-keygen --role network --out /secure/network.key     a new key file (owner-only)
+    pfl-supplier supplier=ehr extract=... out=... network_key=/secure/network.key
+    pfl-ttp project=seed-study ttp_key=... out=... inputs.ehr=... inputs.claims=...
+
+Keys are given by reference (path or ``env:NAME``); the composed configuration Hydra writes
+holds the reference only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from rich.table import Table
+
+from extracts.cli import CONF_DIR, console, guarded
+from extracts.errors import ConfigError
+from pseudonymisation.keys import ROLES, generate_key, load_key
+from pseudonymisation.supplier import run_supplier_step
+from pseudonymisation.ttp import run_ttp_step
+
+
+def keygen_main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="pfl-keygen", description="Create a new random 32-byte key in an owner-only file (0600)."
+    )
+    parser.add_argument("--role", choices=ROLES, required=True,
+                        help="network: K_net, shared by the suppliers; ttp: K_ttp, the TTP's master key")
+    parser.add_argument("--out", type=Path, required=True, help="key file to create (never overwritten)")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        key = generate_key(args.out, args.role)
+        print(f"created {key.role} key {key.id} in {args.out} (mode 0600); keep it out of configs and repositories")
+
+    guarded(body)
+
+
+def _required(cfg: DictConfig, *keys: str) -> None:
+    missing = [k for k in keys if cfg.get(k) in (None, "???")]
+    if missing:
+        msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
+        raise ConfigError(msg)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="supplier", version_base="1.3")
+def _supplier(cfg: DictConfig) -> None:
+    def body() -> None:
+        _required(cfg, "supplier", "extract", "out")
+        if cfg.supplier not in ("ehr", "claims"):
+            msg = "supplier: expected 'ehr' or 'claims'"
+            raise ConfigError(msg)
+        key = load_key(str(cfg.network_key), "network")
+        with console.status(f"pseudonymising the {cfg.supplier} extract"):
+            result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
+                                       max_quarantine_share=float(cfg.max_quarantine_share),
+                                       overwrite=bool(cfg.overwrite))
+        table = Table(title=f"supplier step ({cfg.supplier}) done in {result.seconds:.1f} s")
+        table.add_column("BSN status")
+        table.add_column("rows", justify="right")
+        for row in result.report["bsn_status"]:
+            table.add_row(row["bsn_status"], f"{row['rows']:,}")
+        console.print(table)
+        console.print(f"persons pseudonymised: {result.persons:,}; network key {result.network_key_id}")
+        console.print(f"for the TTP:                {result.out / 'for_ttp'}")
+        console.print(f"for the research environment: {result.out / 'for_research'}")
+        console.print(f"stays here (quarantine counts): {result.out / 'supplier_report.json'}")
+
+    guarded(body)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="ttp", version_base="1.3")
+def _ttp(cfg: DictConfig) -> None:
+    def body() -> None:
+        _required(cfg, "project", "out")
+        if not cfg.inputs:
+            msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
+            raise ConfigError(msg)
+        key = load_key(str(cfg.ttp_key), "ttp")
+        result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
+                              Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,
+                              overwrite=bool(cfg.overwrite))
+        table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
+        for column in ("supplier", "tokens received", "distinct P1"):
+            table.add_column(column, justify="right")
+        for supplier, row in result.report["suppliers"].items():
+            table.add_row(supplier, f"{row['tokens_received']:,}", f"{row['distinct_p1']:,}")
+        console.print(table)
+        console.print(f"collisions: {result.report['collisions']}; project key {result.project_key_id}")
+        console.print(f"token maps for the research environment: {result.out}")
+
+    guarded(body)
+
+
+def supplier_main() -> None:
+    _supplier()
+
+
+def ttp_main() -> None:
+    _ttp()
+
+
+if __name__ == "__main__":
+    sys.exit("use pfl-keygen, pfl-supplier or pfl-ttp")

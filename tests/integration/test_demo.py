@@ -1,0 +1,57 @@
+"""The demo job end to end on the tiny preset: every stage, rerunnable, no key material written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TINY
+from extracts.codelists import load_catalogue
+from extracts.generator.run import DEFAULT_CATALOGUE
+from pipeline.demo import run_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    first = run_demo(TINY, catalogue, tmp_path / "work", max_quarantine_share=0.01)
+    names = [s.name for s in first.stages]
+    assert names == ["generate extracts", "supplier step: ehr", "supplier step: claims", "TTP step"]
+    for stage in first.stages:
+        assert all(p.exists() for p in stage.outputs), stage.name
+    second = run_demo(TINY, catalogue, tmp_path / "work", max_quarantine_share=0.01)
+    assert second.stages[0].summary.startswith("reused")
+    assert (tmp_path / "work" / "pseudonymisation" / "ttp" / "ehr" / "token_map.parquet").is_file()
+    assert not list((tmp_path / "work").rglob("*.partial"))
+
+
+def test_demo_command_exits_zero_and_writes_no_key_material(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "preset=tiny", f"work={work}"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "TTP step" in proc.stderr + proc.stdout
+    materials = [line.split()[0] for p in (work / "keys").iterdir() for line in p.read_text().splitlines()[1:]]
+    assert materials and all(len(m) == 64 for m in materials)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "keys" not in p.parts and p.suffix in {".yaml", ".json", ".log", ".txt"}]
+    assert written, "expected Hydra's config and the reports"
+    for path in written:
+        text = path.read_text(errors="replace")
+        assert not any(m in text for m in materials), f"key material in {path.name}"
+
+
+def test_demo_command_with_bad_override_fails_cleanly(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "preset=tiny", f"work={tmp_path / 'w'}", "preset.practices=0"],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "practices" in proc.stderr
+    assert "Traceback" not in proc.stderr
