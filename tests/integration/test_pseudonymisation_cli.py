@@ -1,0 +1,88 @@
+"""The pseudonymisation commands as a steward runs them: exit codes, messages, no key material."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from extracts.generator.run import GenerationResult
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("keys")
+    for role in ("network", "ttp"):
+        assert _run("pfl-keygen", "--role", role, "--out", str(folder / f"{role}.key"), cwd=folder).returncode == 0
+    _run("pfl-keygen", "--role", "network", "--out", str(folder / "other.key"), cwd=folder)
+    return folder
+
+
+def test_keygen_refuses_to_overwrite_a_key(keys: Path) -> None:
+    proc = _run("pfl-keygen", "--role", "ttp", "--out", str(keys / "ttp.key"), cwd=keys)
+    assert proc.returncode == 6
+    assert "exists" in proc.stderr
+
+
+def test_supplier_and_ttp_commands_run_end_to_end(tiny_extracts: GenerationResult, keys: Path, tmp_path: Path) -> None:
+    for supplier in ("ehr", "claims"):
+        proc = _run("pfl-supplier", f"supplier={supplier}", f"extract={tiny_extracts.out / supplier}",
+                    f"out={tmp_path / supplier}", f"network_key={keys / 'network.key'}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+    proc = _run("pfl-ttp", "project=p1", f"out={tmp_path / 'ttp'}", "ttp_key=env:TEST_TTP_KEY",
+                f"+inputs.ehr={tmp_path / 'ehr' / 'for_ttp'}", f"+inputs.claims={tmp_path / 'claims' / 'for_ttp'}",
+                cwd=tmp_path, env={"TEST_TTP_KEY": str(keys / "ttp.key")})
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "collisions: 0" in proc.stderr + proc.stdout
+    material = {(keys / f).read_text().splitlines()[1] for f in ("network.key", "ttp.key")}
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.suffix in {".yaml", ".json"}:
+            text = path.read_text()
+            assert not any(m in text for m in material), f"key material in {path.name}"
+
+
+def test_supplier_refuses_a_key_file_others_can_read(tiny_extracts: GenerationResult, keys: Path, tmp_path: Path) -> None:
+    open_key = tmp_path / "open.key"
+    open_key.write_text((keys / "network.key").read_text())
+    open_key.chmod(0o644)
+    proc = _run("pfl-supplier", "supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"out={tmp_path / 'o'}",
+                f"network_key={open_key}", cwd=tmp_path)
+    assert proc.returncode == 6
+    assert "readable by others" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_ttp_refuses_suppliers_with_different_network_keys(tiny_extracts: GenerationResult, keys: Path, tmp_path: Path) -> None:
+    for supplier, key in (("ehr", "network.key"), ("claims", "other.key")):
+        assert _run("pfl-supplier", f"supplier={supplier}", f"extract={tiny_extracts.out / supplier}",
+                    f"out={tmp_path / supplier}", f"network_key={keys / key}", cwd=tmp_path).returncode == 0
+    proc = _run("pfl-ttp", "project=p1", f"out={tmp_path / 'ttp'}", f"ttp_key={keys / 'ttp.key'}",
+                f"+inputs.ehr={tmp_path / 'ehr' / 'for_ttp'}", f"+inputs.claims={tmp_path / 'claims' / 'for_ttp'}",
+                cwd=tmp_path)
+    assert proc.returncode == 7
+    assert "different network keys" in proc.stderr
+    assert not (tmp_path / "ttp").exists()
+
+
+def test_supplier_with_missing_setting_names_it(tmp_path: Path) -> None:
+    proc = _run("pfl-supplier", "supplier=ehr", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "extract" in proc.stderr and "out" in proc.stderr
+
+
+def test_wrong_role_key_is_refused(tiny_extracts: GenerationResult, keys: Path, tmp_path: Path) -> None:
+    proc = _run("pfl-supplier", "supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"out={tmp_path / 'o'}",
+                f"network_key={keys / 'ttp.key'}", cwd=tmp_path)
+    assert proc.returncode == 6
+    assert "a ttp key where a network key is needed" in proc.stderr
