@@ -103,10 +103,12 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
     top_n = raw.get("top_n", 15)
     if not isinstance(top_n, int) or top_n < 1:
         _fail("top_n", "a positive integer")
+    # The study's conditions are the ones it reports disciplines for, in the catalogue's order.
+    studied = ConditionCatalogue(tuple(c for c in catalogue.conditions if c.name in disciplines))
     return StudyConfig(
         name=str(raw.get("name", "study")),
         reference_years=tuple(years),
-        catalogue=catalogue,
+        catalogue=studied,
         disciplines=disciplines,
         dietetics_all_cause=bool(raw.get("dietetics_all_cause", True)),
         sufficiency=sufficiency,

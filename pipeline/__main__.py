@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
 from extracts.cli import CONF_DIR, console, guarded
 from pipeline.demo import run_demo
@@ -38,7 +39,7 @@ def _main(cfg: DictConfig) -> None:
                 bar.update(task, completed=done, total=total)
 
             result = run_demo(config, catalogue_of(cfg), work,
-                              max_quarantine_share=float(cfg.max_quarantine_share),
+                              max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
                               on_stage=on_stage, progress=progress)
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):

@@ -6,6 +6,8 @@ Stages write into one working folder::
     <work>/keys/                demo keys (owner-only files; real deployments keep them apart)
     <work>/pseudonymisation/    per supplier: for_ttp/, for_research/, supplier_report.json;
                                 ttp/: token -> project pseudonym maps and the TTP's report
+    <work>/linked/              the research environment's linked layout and linkage report
+    <work>/study/               the study's tables (pre-disclosure aggregates, not releasable)
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
@@ -22,6 +24,11 @@ from pathlib import Path
 from extracts.codelists import ConditionCatalogue
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GENERATOR_VERSION, GenerationResult, generate
+from cohort.config import StudyConfig
+from cohort.output import write_study
+from cohort.study import run_study
+from linkage.evaluate import linkage_quality
+from linkage.link import link
 from pseudonymisation.keys import Key, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
@@ -64,6 +71,7 @@ def run_demo(
     *,
     max_quarantine_share: float,
     project: str = "demo",
+    study: StudyConfig | None = None,
     on_stage: Callable[[str], None] = lambda name: None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
@@ -110,4 +118,29 @@ def run_demo(
         f"project {project}: {ttp.report['distinct_p1']:,} distinct persons, {ttp.report['collisions']} collisions",
         [pseudo / "ttp"],
     ))
+    on_stage("linkage")
+    began = time.perf_counter()
+    linked = link({s: pseudo / s / "for_research" for s in ("ehr", "claims")},
+                  {s: pseudo / "ttp" / s for s in ("ehr", "claims")}, work / "linked", overwrite=True)
+    ehr = linked.report["ehr"]
+    summary = f"{ehr['linked_records']:,} of {ehr['patient_records']:,} EHR records linked ({ehr['linked_share']:.1%})"
+    truth = extracts / "truth"
+    if truth.is_dir():  # generated data only: measure the linkage against the truth
+        quality = linkage_quality(work / "linked", truth)
+        summary += f"; precision {quality['precision']:.4f}, recall {quality['recall']:.4f} (vs truth)"
+    stages.append(StageResult("linkage", time.perf_counter() - began, summary, [work / "linked"]))
+
+    if study is not None:
+        on_stage(f"study {study.name}")
+        began = time.perf_counter()
+        tables = run_study(work / "linked", study)
+        write_study(tables, work / "study", study,
+                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()), overwrite=True)
+        prevalence = tables["prevalence"]
+        population = prevalence["denominator"].max() if prevalence.height else 0
+        stages.append(StageResult(
+            f"study {study.name}", time.perf_counter() - began,
+            f"{len(study.catalogue.names)} conditions, years {list(study.reference_years)}, study population up to "
+            f"{population:,}; tables are pre-disclosure (not releasable)", [work / "study"],
+        ))
     return DemoResult(work=work, stages=stages)

@@ -19,7 +19,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     catalogue = load_catalogue(DEFAULT_CATALOGUE)
     first = run_demo(TINY, catalogue, tmp_path / "work", max_quarantine_share=0.01)
     names = [s.name for s in first.stages]
-    assert names == ["generate extracts", "supplier step: ehr", "supplier step: claims", "TTP step"]
+    assert names == ["generate extracts", "supplier step: ehr", "supplier step: claims", "TTP step", "linkage"]
     for stage in first.stages:
         assert all(p.exists() for p in stage.outputs), stage.name
     second = run_demo(TINY, catalogue, tmp_path / "work", max_quarantine_share=0.01)
@@ -37,7 +37,8 @@ def test_demo_command_exits_zero_and_writes_no_key_material(tmp_path: Path) -> N
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert "TTP step" in proc.stderr + proc.stdout
+    assert "study seed_study" in proc.stderr + proc.stdout
+    assert (work / "study" / "care_use.parquet").is_file()
     materials = [line.split()[0] for p in (work / "keys").iterdir() for line in p.read_text().splitlines()[1:]]
     assert materials and all(len(m) == 64 for m in materials)
     written = [p for p in tmp_path.rglob("*") if p.is_file() and "keys" not in p.parts and p.suffix in {".yaml", ".json", ".log", ".txt"}]

@@ -136,7 +136,7 @@ def test_p2_of_different_projects_are_disjoint_and_of_one_project_equal(
 
 # --- the fast path of parse_bsn_column against the reference rules ----------------------------------
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.lists(raw_bsn_text, max_size=25))
 def test_parse_bsn_column_agrees_with_the_reference_rules(values: list[str | None]) -> None:
     value, status = parse_bsn_column(pl.Series(values, dtype=pl.String))
@@ -265,12 +265,12 @@ def test_decode_labelled_rejects_bare_bsns_without_echoing_them() -> None:
 
 
 # BUG (prf.py, decode_labelled, `lab[:4].decode()` / `lab[5:13].decode()`): a 46-byte value whose
-# label is not ASCII raises UnicodeDecodeError instead of PseudonymisationError (a crash with a
-# traceback instead of a user error, exit code 6).
+# label is not ASCII raises UnicodeDecodeError where a character is cut by the byte slice (a crash
+# with a traceback instead of a user error, exit code 6), or is accepted when it is not cut.
 @pytest.mark.parametrize(
     "value",
-    ["€" * 15 + "a", "P1v1." + "é" * 4 + "." + "0" * 32, "P1v1.€€ab." + "0" * 32 + "0"],
-    ids=["non-ascii-scheme", "non-ascii-key-id-2-byte", "non-ascii-key-id-3-byte"],
+    ["€" * 15 + "a", "P1v1.abcdef€" + "0" * 32, "P1v1." + "é" * 4 + "." + "0" * 32],
+    ids=["non-ascii-scheme-cut", "non-ascii-key-id-cut", "non-ascii-key-id-whole"],
 )
 def test_decode_labelled_rejects_a_non_ascii_label_with_a_pseudonymisation_error(value: str) -> None:
     assert len(value.encode()) == 46

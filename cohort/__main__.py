@@ -1,0 +1,62 @@
+"""``pfl-study``: run a study (a config a researcher writes) on a linked folder.
+
+    pfl-study linked=work/demo/linked out=work/demo/study
+    pfl-study study=respiratory_cardio_by_age_sex linked=... out=...
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from cohort.config import StudyConfig, parse_study
+from cohort.output import write_study
+from cohort.study import run_study
+from extracts.cli import CONF_DIR, console, guarded
+from extracts.codelists import parse_catalogue
+from extracts.errors import ConfigError, ExtractNotFoundError
+
+
+def study_config(cfg: DictConfig) -> StudyConfig:
+    """The frozen study of a composed config (groups ``study`` and ``conditions``)."""
+    catalogue = parse_catalogue(OmegaConf.to_container(cfg.conditions, resolve=True))  # type: ignore[arg-type]
+    return parse_study(OmegaConf.to_container(cfg.study, resolve=True), catalogue)  # type: ignore[arg-type]
+
+
+def run(config: StudyConfig, linked: Path, out: Path, *, overwrite: bool) -> tuple[Path, dict, float]:
+    manifest_path = linked / "manifest.json"
+    if not manifest_path.is_file():
+        msg = f"{linked}: not a linked folder (no manifest.json); run the linkage stage first"
+        raise ExtractNotFoundError(msg)
+    began = time.perf_counter()
+    tables = run_study(linked, config)
+    path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()), overwrite=overwrite)
+    return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="run_study", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    def body() -> None:
+        missing = [k for k in ("linked", "out") if cfg.get(k) in (None, "???")]
+        if missing:
+            msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
+            raise ConfigError(msg)
+        config = study_config(cfg)  # fails on a bad config before any data is read
+        with console.status(f"running study {config.name}"):
+            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=bool(cfg.overwrite))
+        console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())}")
+        console.print(f"tables (pre-disclosure, not releasable): {path}")
+
+    guarded(body)
+
+
+def main() -> None:
+    _main()
+
+
+if __name__ == "__main__":
+    main()

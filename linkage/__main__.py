@@ -1,0 +1,40 @@
+"""``pfl-link``: link supplier content through the TTP's token maps (research environment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from extracts.cli import CONF_DIR, console, guarded
+from extracts.errors import ConfigError
+from linkage.link import link
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="link", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    def body() -> None:
+        keys = ("out", "content.ehr", "content.claims", "token_maps.ehr", "token_maps.claims")
+        missing = [k for k in keys if OmegaConf.select(cfg, k, default=None) in (None, "???")]
+        if missing:
+            msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
+            raise ConfigError(msg)
+        result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
+                      {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
+                      overwrite=bool(cfg.overwrite))
+        ehr = result.report["ehr"]
+        console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
+                      f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")
+        console.print(f"unlinked by reason: {ehr['unlinked_by_reason']}")
+        console.print(f"linked layout and linkage report: {result.out}")
+
+    guarded(body)
+
+
+def main() -> None:
+    _main()
+
+
+if __name__ == "__main__":
+    main()
