@@ -1,0 +1,117 @@
+"""The whole main job on a generated preset, stage by stage: wall time and peak memory.
+
+Stages: supplier step (EHR), supplier step (claims), TTP step, linkage, the study in polars,
+and the same study as DuckDB SQL (the independent reference of the differential test) side by
+side. Each stage runs in its own process, so its peak memory (max RSS) is its own.
+
+    .venv/bin/python benchmarks/pipeline_stages.py /path/to/extracts          # e.g. a nivel preset
+    .venv/bin/python benchmarks/pipeline_stages.py /path/to/extracts --skip-duckdb
+    .venv/bin/python benchmarks/pipeline_stages.py /path/to/national --only supplier_claims
+
+Generate the extracts first:  .venv/bin/pfl-generate preset=nivel out=/big/nivel
+Targets (issue 4): the full study on nivel in under 10 minutes and 12 GB, faster than DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, str(Path(sys.argv[1]) / "tests"))
+stage, extracts, work = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+began = time.perf_counter()
+extra = {}
+if stage.startswith("supplier_"):
+    from pseudonymisation.keys import load_key
+    from pseudonymisation.supplier import run_supplier_step
+    supplier = stage.split("_", 1)[1]
+    r = run_supplier_step(extracts / supplier, supplier, load_key(work / "keys" / "network.key", "network"),
+                          work / "pseudo" / supplier, overwrite=True)
+    extra = {"persons": r.persons}
+elif stage == "ttp":
+    from pseudonymisation.keys import load_key
+    from pseudonymisation.ttp import run_ttp_step
+    r = run_ttp_step({s: work / "pseudo" / s / "for_ttp" for s in ("ehr", "claims")},
+                     load_key(work / "keys" / "ttp.key", "ttp"), "bench", work / "pseudo" / "ttp", overwrite=True)
+    extra = {"distinct_p1": r.report["distinct_p1"]}
+elif stage == "link":
+    from linkage.link import link
+    r = link({s: work / "pseudo" / s / "for_research" for s in ("ehr", "claims")},
+             {s: work / "pseudo" / "ttp" / s for s in ("ehr", "claims")}, work / "linked", overwrite=True)
+    extra = {"linked_share": r.report["ehr"]["linked_share"]}
+    if (extracts / "truth").is_dir():
+        from linkage.evaluate import linkage_quality
+        q = linkage_quality(work / "linked", extracts / "truth")
+        extra.update(precision=q["precision"], recall=q["recall"])
+elif stage in ("study_polars", "study_duckdb"):
+    from omegaconf import OmegaConf
+    from cohort.config import parse_study
+    from extracts.codelists import load_catalogue
+    conf = Path(sys.argv[1]) / "conf"
+    config = parse_study(OmegaConf.to_container(OmegaConf.load(conf / "study" / "seed_study.yaml")),
+                         load_catalogue(conf / "conditions" / "seed_study.yaml"))
+    if stage == "study_polars":
+        from cohort.study import run_study
+        tables = run_study(work / "linked", config)
+    else:
+        from reference.duckdb_study import run_reference
+        tables = run_reference(work / "linked", config)
+    extra = {"rows": {k: v.height for k, v in tables.items()}}
+seconds = time.perf_counter() - began
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+print(json.dumps({"stage": stage, "seconds": seconds, "peak_gb": peak, **extra}))
+"""
+
+STAGES = ("supplier_ehr", "supplier_claims", "ttp", "link", "study_polars", "study_duckdb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("extracts", type=Path, help="a generated extracts folder (ehr/, claims/, truth/)")
+    parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temp dir)")
+    parser.add_argument("--skip-duckdb", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=STAGES, help="run only these stages (inputs must exist)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="pfl-pipeline-"))
+    keys = work / "keys"
+    if not keys.exists():
+        from pseudonymisation.keys import generate_key
+
+        generate_key(keys / "network.key", "network")
+        generate_key(keys / "ttp.key", "ttp")
+    stages = args.only or [s for s in STAGES if not (args.skip_duckdb and s == "study_duckdb")]
+    print(f"extracts: {args.extracts}   work: {work}")
+    print(f"{'stage':<18}{'seconds':>9}{'peak GB':>9}  detail", flush=True)
+    results = []
+    for stage in stages:
+        began = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), stage, str(args.extracts), str(work)],
+                              capture_output=True, text=True, check=False, cwd=ROOT)
+        if proc.returncode != 0:
+            print(f"{stage:<18} FAILED after {time.perf_counter() - began:.0f} s: {proc.stderr.strip().splitlines()[-1:]}")
+            break
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(r)
+        detail = {k: v for k, v in r.items() if k not in ("stage", "seconds", "peak_gb", "rows")}
+        print(f"{stage:<18}{r['seconds']:>9.1f}{r['peak_gb']:>9.2f}  {detail}", flush=True)
+    polars_s = next((r["seconds"] for r in results if r["stage"] == "study_polars"), None)
+    duck_s = next((r["seconds"] for r in results if r["stage"] == "study_duckdb"), None)
+    if polars_s and duck_s:
+        print(f"study: polars {polars_s:.1f} s vs DuckDB SQL {duck_s:.1f} s ({duck_s / polars_s:.2f}x)")
+    total = sum(r["seconds"] for r in results)
+    print(f"total {total:.1f} s; largest peak {max((r['peak_gb'] for r in results), default=0):.2f} GB")
+    (work / "pipeline_stages.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
