@@ -103,8 +103,13 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     keys = ["condition", "discipline", *strata]
     n = hits.group_by(keys).agg(pl.len().alias("n"))
     big_n = cells.group_by(keys).agg(pl.len().alias("N"))
-    return big_n.join(n, on=keys, how="left").select(
-        pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT), pl.col("N").cast(_COUNT)
+    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0.
+    grid = plan.select("condition", "discipline")
+    if strata:
+        grid = grid.join(prevalent.select(strata).unique(), how="cross")
+    return grid.join(big_n, on=keys, how="left").join(n, on=keys, how="left").select(
+        pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
+        pl.col("N").fill_null(0).cast(_COUNT),
     )
 
 
@@ -126,8 +131,13 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
         .join(refs.join(icpc, on="icpc_base"), on=["patient_id", "condition"], how="semi").select("patient_id", "condition"),
     ])
     n = hit.group_by("condition").agg(pl.len().alias("n"))
-    return denominator.group_by("condition").agg(pl.len().alias("N")).join(n, on="condition", how="left").select(
-        pl.lit(year, _COUNT).alias("year"), "condition", pl.col("n").fill_null(0).cast(_COUNT), pl.col("N").cast(_COUNT)
+    big_n = denominator.group_by("condition").agg(pl.len().alias("N"))
+    return (
+        pl.DataFrame({"condition": list(config.catalogue.names)})
+        .join(big_n, on="condition", how="left")
+        .join(n, on="condition", how="left")
+        .select(pl.lit(year, _COUNT).alias("year"), "condition", pl.col("n").fill_null(0).cast(_COUNT),
+                pl.col("N").fill_null(0).cast(_COUNT))
     )
 
 

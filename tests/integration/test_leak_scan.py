@@ -1,0 +1,333 @@
+"""Leak scan (issue 3): what each role receives holds nothing it must never see.
+
+``shared/spec/pseudonymisation.md``, "Roles": the TTP never sees a BSN or health content; the
+research environment never sees a BSN or a stage-1 pseudonym. ``data-contract.md``: a BSN never
+leaves the supplier's step — not in files, logs or messages.
+
+After both supplier steps and the TTP step on the tiny extracts, every file a role receives is
+scanned: its raw bytes (so Parquet metadata and JSON text are covered), and for Parquet also its
+column names and every cell of every column rendered as text.
+
+How a needle matches (:func:`scan_files`):
+
+- BSNs match as a *whole run of digits* (not flanked by other digits; an 8-digit run counts as
+  its zero-padded form). Plain substring search would report chance hits: 13-character claim ids
+  hold four 9-digit windows each, and one of ~10⁴ input BSNs turns up in ~5 of the 153,000 claim
+  ids of the tiny extract. For the same reason the 32-hex body of a labelled value
+  (``TKv1.<key id>.<32 hex>``) is masked before looking for digit runs: it is random or AES output,
+  and in ~3% of runs some 9-digit run inside one of ~50,000 bodies would equal an input BSN.
+  Those bodies are searched for stage-1 pseudonyms instead.
+- Everything else (BSNs as the extract spelled them, ``1234.56.789``; stage-1 pseudonyms and
+  their bodies; patient and claim ids) matches as a plain substring, or by a regex (ISO dates).
+
+Findings name the file and the kind of needle, never the value that matched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from extracts.bsn import BsnStatus, bsn_status, normalise_bsn
+from extracts.contract import SUPPLIERS
+from extracts.generator.run import GenerationResult
+from pseudonymisation.keys import Key, generate_key
+from pseudonymisation.prf import P1_SCHEME, encode_labelled, p1_from_bsn, stage1_key
+from pseudonymisation.supplier import BSN_TABLES, SupplierResult, run_supplier_step
+from pseudonymisation.ttp import TtpResult, run_ttp_step
+
+_LABELLED_BODY = r"([A-Za-z0-9]{4}\.[0-9a-f]{8}\.)[0-9a-f]{32}"
+
+
+@dataclass(frozen=True)
+class Needles:
+    """One kind of value that must not occur, and how it matches (see the module docstring)."""
+
+    kind: str
+    values: frozenset[str] = frozenset()
+    whole_digit_runs: bool = False
+    pattern: str | None = None
+
+    def matches(self, texts: pl.Series) -> pl.Series:
+        """Per text: does a needle of this kind occur in it."""
+        if self.pattern is not None:
+            return texts.str.contains(self.pattern).fill_null(False)
+        if not self.values:
+            return pl.Series([False] * len(texts))
+        if not self.whole_digit_runs:
+            return texts.str.contains_any(sorted(self.values)).fill_null(False)
+        runs = (
+            pl.DataFrame({"text": texts})
+            .with_row_index("row")
+            .select("row", pl.col("text").str.replace_all(_LABELLED_BODY, "${1}").str.extract_all(r"[0-9]+").alias("run"))
+            .explode("run")
+            .with_columns(pl.when(pl.col("run").str.len_bytes() == 8).then(pl.lit("0") + pl.col("run")).otherwise("run"))
+        )
+        hits = runs.filter(pl.col("run").is_in(sorted(self.values)))["row"]
+        return pl.int_range(len(texts), eager=True).is_in(hits.implode())
+
+    def found_in(self, texts: pl.Series) -> bool:
+        return bool(self.matches(texts).any())
+
+
+def _column_as_text(column: pl.Series) -> pl.Series:
+    try:
+        return column.cast(pl.String)
+    except pl.exceptions.PolarsError:  # nested or binary columns: render each value
+        return pl.Series([None if v is None else str(v) for v in column.to_list()], dtype=pl.String)
+
+
+def _texts(path: Path) -> pl.Series:
+    """All text of a file: raw bytes (latin-1, one byte per character), Parquet names and cells."""
+    parts = [pl.Series([path.read_bytes().decode("latin-1")], dtype=pl.String)]
+    if path.suffix == ".parquet":
+        frame = pl.read_parquet(path)
+        parts.append(pl.Series(frame.columns, dtype=pl.String))
+        parts += [_column_as_text(frame[name]).drop_nulls().unique() for name in frame.columns]
+    return pl.concat(parts)
+
+
+def scan_files(paths: Iterable[Path], needles: Iterable[Needles]) -> list[tuple[str, str]]:
+    """(file, needle kind) for every needle kind found in a file; never the matching value.
+
+    The texts of all files are searched together: building a matcher for 10⁵ needles costs
+    about a second, so it is built once per kind, not once per file.
+    """
+    paths = list(paths)
+    texts = [_texts(path) for path in paths]
+    owner = pl.Series([i for i, t in enumerate(texts) for _ in range(len(t))], dtype=pl.Int64)
+    everything = pl.concat(texts) if texts else pl.Series([], dtype=pl.String)
+    found = set()
+    for needle in needles:
+        found |= {(str(paths[i]), needle.kind) for i in owner.filter(needle.matches(everything)).unique()}
+    return sorted(found)
+
+
+def _files(*folders: Path) -> list[Path]:
+    paths = sorted(p for folder in folders for p in folder.rglob("*") if p.is_file())
+    assert paths, f"nothing to scan in {folders}"
+    return paths
+
+
+class _Records(logging.Handler):
+    """Every log record, at DEBUG (caplog's mechanism, at module scope: one run for all tests)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    extracts: Path
+    network: Key
+    ehr: SupplierResult
+    claims: SupplierResult
+    ttp: TtpResult
+    log: list[logging.LogRecord]
+
+    @property
+    def ttp_receives(self) -> list[Path]:
+        return _files(self.ehr.out / "for_ttp", self.claims.out / "for_ttp")
+
+    @property
+    def ttp_writes(self) -> list[Path]:
+        """The TTP's outputs: token maps, manifests, report; they go to the research environment."""
+        return _files(self.ttp.out)
+
+    @property
+    def research_receives(self) -> list[Path]:
+        return _files(self.ehr.out / "for_research", self.claims.out / "for_research") + self.ttp_writes
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    root = tmp_path_factory.mktemp("leak_scan")
+    network = generate_key(root / "keys" / "network.key", "network")
+    ttp_key = generate_key(root / "keys" / "ttp.key", "ttp")
+    extracts = tiny_extracts.out
+    logger, handler = logging.getLogger(), _Records()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        ehr = run_supplier_step(extracts / "ehr", "ehr", network, root / "ehr")
+        claims = run_supplier_step(extracts / "claims", "claims", network, root / "claims")
+        ttp = run_ttp_step({"ehr": ehr.out / "for_ttp", "claims": claims.out / "for_ttp"}, ttp_key, "leak-scan", root / "ttp")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return Pipeline(extracts, network, ehr, claims, ttp, handler.records)
+
+
+def _raw_bsns(extracts: Path) -> pl.DataFrame:
+    """Every value of the extracts' bsn columns: raw ``b``, normalised ``n``, status ``s``."""
+    raw = pl.concat(
+        pl.read_parquet(extracts / supplier / f"{table}.parquet", columns=["bsn"])
+        for supplier, tables in BSN_TABLES.items()
+        for table in tables
+    ).unique()
+    return raw.select(
+        pl.col("bsn").alias("b"), normalise_bsn(pl.col("bsn")).alias("n")
+    ).with_columns(bsn_status(pl.col("n")).alias("s"))
+
+
+@pytest.fixture(scope="module")
+def bsn_needles(pipeline: Pipeline) -> list[Needles]:
+    valid = _raw_bsns(pipeline.extracts).filter(pl.col("s") == BsnStatus.VALID.value)
+    spelled = {b.strip() for b in valid["b"].to_list() if len(b.strip()) > 9}
+    assert len(spelled) > 10, "the tiny extract has odd spellings of valid BSNs"
+    return [
+        Needles("input BSN", frozenset(valid["n"].to_list()), whole_digit_runs=True),
+        Needles("input BSN as spelled in the extract", frozenset(spelled)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def p1_needles(pipeline: Pipeline) -> list[Needles]:
+    p1 = pl.concat(
+        pl.read_parquet(r.out / "for_ttp" / "identifiers.parquet")["p1"] for r in (pipeline.ehr, pipeline.claims)
+    ).unique()
+    # Cross-check: these are the stage-1 pseudonyms of exactly the input BSNs.
+    valid = _raw_bsns(pipeline.extracts).filter(pl.col("s") == BsnStatus.VALID.value)["n"].unique()
+    recomputed = encode_labelled(
+        p1_from_bsn(stage1_key(pipeline.network), valid.cast(pl.Int64).to_numpy()), P1_SCHEME, pipeline.network.id
+    )
+    assert set(p1.to_list()) == set(recomputed.to_list())
+    return [
+        Needles("stage-1 pseudonym", frozenset(p1.to_list())),
+        Needles("stage-1 pseudonym body", frozenset(p1.str.slice(14).to_list())),
+    ]
+
+
+@pytest.fixture(scope="module")
+def content_needles(pipeline: Pipeline) -> list[Needles]:
+    ids = {
+        "patient_id": pl.read_parquet(pipeline.extracts / "ehr" / "patients.parquet")["patient_id"],
+        "claim_id": pl.read_parquet(pipeline.extracts / "claims" / "claims.parquet")["claim_id"],
+    }
+    return [
+        *(Needles(kind, frozenset(values.drop_nulls().to_list())) for kind, values in ids.items()),
+        Needles("ISO date", pattern=r"\b[12][0-9]{3}-[01][0-9]-[0-3][0-9]\b"),
+    ]
+
+
+# --- the scanner itself finds what it looks for (positive controls) ---------------------------------
+
+def test_scan_files_finds_every_kind_of_needle_in_the_raw_extracts(
+    pipeline: Pipeline, bsn_needles: list[Needles], content_needles: list[Needles]
+) -> None:
+    patients = pipeline.extracts / "ehr" / "patients.parquet"
+    insured = pipeline.extracts / "claims" / "insured.parquet"
+    claims = pipeline.extracts / "claims" / "claims.parquet"
+    found = set(scan_files([patients, insured, claims], [*bsn_needles, *content_needles]))
+    assert {(str(p), "input BSN") for p in (patients, insured, claims)} <= found
+    assert (str(patients), "input BSN as spelled in the extract") in found
+    assert {(str(patients), "patient_id"), (str(claims), "claim_id"), (str(claims), "ISO date")} <= found
+
+
+def test_scan_files_finds_stage1_pseudonyms_in_the_identifier_files(
+    pipeline: Pipeline, p1_needles: list[Needles]
+) -> None:
+    found = scan_files(pipeline.ttp_receives, p1_needles)
+    for result in (pipeline.ehr, pipeline.claims):
+        path = str(result.out / "for_ttp" / "identifiers.parquet")
+        assert {(path, "stage-1 pseudonym"), (path, "stage-1 pseudonym body")} <= set(found)
+
+
+def test_scan_files_finds_planted_leaks_and_reports_no_values(
+    pipeline: Pipeline, bsn_needles: list[Needles], p1_needles: list[Needles], tmp_path: Path
+) -> None:
+    bsn = sorted(bsn_needles[0].values)[0]
+    p1 = sorted(p1_needles[0].values)[0]
+    planted = {
+        "in_json.json": lambda p: p.write_text(json.dumps({"note": f"row with bsn={bsn};"})),
+        "as_integer.parquet": lambda p: pl.DataFrame({"x": [int(bsn)]}).write_parquet(p),
+        "in_id.parquet": lambda p: pl.DataFrame({"id": [f"P{bsn}", "x"]}).write_parquet(p),
+        "as_column_name.parquet": lambda p: pl.DataFrame({f"c_{bsn}": [1]}).write_parquet(p),
+        "p1_body.parquet": lambda p: pl.DataFrame({"token": [f"TKv1.00000000.{p1[14:]}"]}).write_parquet(p),
+        "clean.parquet": lambda p: pl.DataFrame({"token": ["TKv1.00000000." + "0" * 32]}).write_parquet(p),
+    }
+    for name, write in planted.items():
+        write(tmp_path / name)
+    found = scan_files(sorted(tmp_path.iterdir()), [*bsn_needles, *p1_needles])
+    kinds = {Path(f).name: k for f, k in found}
+    assert {n: kinds.get(n) for n in planted} == {
+        "in_json.json": "input BSN",
+        "as_integer.parquet": "input BSN",
+        "in_id.parquet": "input BSN",
+        "as_column_name.parquet": "input BSN",
+        "p1_body.parquet": "stage-1 pseudonym body",
+        "clean.parquet": None,
+    }
+    assert not any(bsn in f + k or p1[14:] in f + k for f, k in found)
+
+
+# --- what each role receives ------------------------------------------------------------------------
+
+def test_no_input_bsn_in_any_file_the_ttp_receives_or_writes(pipeline: Pipeline, bsn_needles: list[Needles]) -> None:
+    assert scan_files(pipeline.ttp_receives + pipeline.ttp_writes, bsn_needles) == []
+
+
+def test_no_input_bsn_in_any_file_the_research_environment_receives(
+    pipeline: Pipeline, bsn_needles: list[Needles]
+) -> None:
+    assert scan_files(pipeline.research_receives, bsn_needles) == []
+
+
+def test_no_stage1_pseudonym_in_any_file_the_research_environment_receives(
+    pipeline: Pipeline, p1_needles: list[Needles]
+) -> None:
+    assert scan_files(pipeline.research_receives, p1_needles) == []
+
+
+def test_supplier_report_holds_no_bsn_and_no_stage1_pseudonym(
+    pipeline: Pipeline, bsn_needles: list[Needles], p1_needles: list[Needles]
+) -> None:
+    # It stays with the supplier, but is a report of counts: no values at all.
+    reports = [r.out / "supplier_report.json" for r in (pipeline.ehr, pipeline.claims)]
+    assert scan_files(reports, [*bsn_needles, *p1_needles]) == []
+
+
+def _json_keys(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _json_keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _json_keys(inner)
+
+
+def test_ttp_files_hold_tokens_pseudonyms_and_counts_only(pipeline: Pipeline, content_needles: list[Needles]) -> None:
+    files = pipeline.ttp_receives + pipeline.ttp_writes
+    content_columns = {c for s in SUPPLIERS.values() for t in s.tables for c in t.column_names}
+    for path in files:
+        if path.suffix == ".parquet":
+            assert pl.read_parquet_schema(path).keys() <= {"token", "p1", "p2"}, path
+        else:
+            assert path.suffix == ".json", path
+            keys = set(_json_keys(json.loads(path.read_text())))
+            assert not keys & content_columns, path
+    assert scan_files(files, content_needles) == []
+
+
+def test_no_bsn_or_stage1_pseudonym_in_any_log_record(
+    pipeline: Pipeline, bsn_needles: list[Needles], p1_needles: list[Needles]
+) -> None:
+    texts = []
+    for record in pipeline.log:
+        texts += [record.getMessage(), str(record.args), record.exc_text or ""]
+        if record.exc_info:
+            texts.append(logging.Formatter().formatException(record.exc_info))
+    series = pl.Series(texts or [""], dtype=pl.String)
+    assert [n.kind for n in [*bsn_needles, *p1_needles] if n.found_in(series)] == []
