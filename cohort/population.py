@@ -63,7 +63,9 @@ def practice_sufficiency(linked: Linked, year: int, config: StudyConfig) -> pl.L
     return registered.join(contacts, on="practice_id", how="full", coalesce=True).select(
         "practice_id",
         (
-            (pl.col("patients").fill_null(0) >= s.min_patients)
+            # method.md 9.6: a practice with no contacts in Y is insufficient, whatever the thresholds.
+            pl.col("weeks").is_not_null()
+            & (pl.col("patients").fill_null(0) >= s.min_patients)
             & (pl.col("weeks").fill_null(0) >= s.min_weeks)
             & (pl.col("icpc_share").fill_null(0.0) >= s.min_icpc_share)
         ).alias("sufficient"),

@@ -232,11 +232,16 @@ def run_study(linked_path: Path, config: StudyConfig) -> dict[str, pl.DataFrame]
         out["attrition"].append(_attrition(base, members, year, names))
         study = base.filter(pl.col("excluded_by").is_null())
         prevalent = study.join(members, on="patient_id")
-        denominators = study.group_by(strata).agg(pl.len().alias("denominator")) if strata else pl.DataFrame({"denominator": [study.height]})
-        numerators = pl.DataFrame({"condition": list(names)}).join(
-            prevalent.group_by("condition", *strata).agg(pl.len().alias("numerator")), on="condition", how="left"
+        # The full grid: every condition in every stratum of the study population (0 of N).
+        denominators = (
+            study.group_by(strata).agg(pl.len().alias("denominator"))
+            if strata else pl.DataFrame({"denominator": [study.height]})
         )
-        prevalence = (numerators.join(denominators, on=strata, how="left") if strata else numerators.join(denominators, how="cross"))
+        grid = pl.DataFrame({"condition": list(names)}).join(denominators, how="cross")
+        prevalence = grid.join(
+            prevalent.group_by("condition", *strata).agg(pl.len().alias("numerator")),
+            on=["condition", *strata], how="left",
+        )
         out["prevalence"].append(prevalence.select(
             pl.lit(year, _COUNT).alias("year"), "condition", *strata,
             pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),

@@ -65,9 +65,19 @@ class Needles:
         runs = (
             pl.DataFrame({"text": texts})
             .with_row_index("row")
-            .select("row", pl.col("text").str.replace_all(_LABELLED_BODY, "${1}").str.extract_all(r"[0-9]+").alias("run"))
+            .select(
+                "row",
+                pl.col("text")
+                .str.replace_all(_LABELLED_BODY, "${1}")
+                .str.extract_all(r"[0-9]+")
+                .alias("run"),
+            )
             .explode("run")
-            .with_columns(pl.when(pl.col("run").str.len_bytes() == 8).then(pl.lit("0") + pl.col("run")).otherwise("run"))
+            .with_columns(
+                pl.when(pl.col("run").str.len_bytes() == 8)
+                .then(pl.lit("0") + pl.col("run"))
+                .otherwise("run")
+            )
         )
         hits = runs.filter(pl.col("run").is_in(sorted(self.values)))["row"]
         return pl.int_range(len(texts), eager=True).is_in(hits.implode())
@@ -105,7 +115,9 @@ def scan_files(paths: Iterable[Path], needles: Iterable[Needles]) -> list[tuple[
     everything = pl.concat(texts) if texts else pl.Series([], dtype=pl.String)
     found = set()
     for needle in needles:
-        found |= {(str(paths[i]), needle.kind) for i in owner.filter(needle.matches(everything)).unique()}
+        found |= {
+            (str(paths[i]), needle.kind) for i in owner.filter(needle.matches(everything)).unique()
+        }
     return sorted(found)
 
 
@@ -146,7 +158,10 @@ class Pipeline:
 
     @property
     def research_receives(self) -> list[Path]:
-        return _files(self.ehr.out / "for_research", self.claims.out / "for_research") + self.ttp_writes
+        return (
+            _files(self.ehr.out / "for_research", self.claims.out / "for_research")
+            + self.ttp_writes
+        )
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +177,12 @@ def pipeline(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathF
     try:
         ehr = run_supplier_step(extracts / "ehr", "ehr", network, root / "ehr")
         claims = run_supplier_step(extracts / "claims", "claims", network, root / "claims")
-        ttp = run_ttp_step({"ehr": ehr.out / "for_ttp", "claims": claims.out / "for_ttp"}, ttp_key, "leak-scan", root / "ttp")
+        ttp = run_ttp_step(
+            {"ehr": ehr.out / "for_ttp", "claims": claims.out / "for_ttp"},
+            ttp_key,
+            "leak-scan",
+            root / "ttp",
+        )
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -195,12 +215,15 @@ def bsn_needles(pipeline: Pipeline) -> list[Needles]:
 @pytest.fixture(scope="module")
 def p1_needles(pipeline: Pipeline) -> list[Needles]:
     p1 = pl.concat(
-        pl.read_parquet(r.out / "for_ttp" / "identifiers.parquet")["p1"] for r in (pipeline.ehr, pipeline.claims)
+        pl.read_parquet(r.out / "for_ttp" / "identifiers.parquet")["p1"]
+        for r in (pipeline.ehr, pipeline.claims)
     ).unique()
     # Cross-check: these are the stage-1 pseudonyms of exactly the input BSNs.
     valid = _raw_bsns(pipeline.extracts).filter(pl.col("s") == BsnStatus.VALID.value)["n"].unique()
     recomputed = encode_labelled(
-        p1_from_bsn(stage1_key(pipeline.network), valid.cast(pl.Int64).to_numpy()), P1_SCHEME, pipeline.network.id
+        p1_from_bsn(stage1_key(pipeline.network), valid.cast(pl.Int64).to_numpy()),
+        P1_SCHEME,
+        pipeline.network.id,
     )
     assert set(p1.to_list()) == set(recomputed.to_list())
     return [
@@ -221,7 +244,8 @@ def content_needles(pipeline: Pipeline) -> list[Needles]:
     ]
 
 
-# --- the scanner itself finds what it looks for (positive controls) ---------------------------------
+# --- the scanner itself finds what it looks for (positive controls) -------------------------------
+
 
 def test_scan_files_finds_every_kind_of_needle_in_the_raw_extracts(
     pipeline: Pipeline, bsn_needles: list[Needles], content_needles: list[Needles]
@@ -232,7 +256,11 @@ def test_scan_files_finds_every_kind_of_needle_in_the_raw_extracts(
     found = set(scan_files([patients, insured, claims], [*bsn_needles, *content_needles]))
     assert {(str(p), "input BSN") for p in (patients, insured, claims)} <= found
     assert (str(patients), "input BSN as spelled in the extract") in found
-    assert {(str(patients), "patient_id"), (str(claims), "claim_id"), (str(claims), "ISO date")} <= found
+    assert {
+        (str(patients), "patient_id"),
+        (str(claims), "claim_id"),
+        (str(claims), "ISO date"),
+    } <= found
 
 
 def test_scan_files_finds_stage1_pseudonyms_in_the_identifier_files(
@@ -254,8 +282,12 @@ def test_scan_files_finds_planted_leaks_and_reports_no_values(
         "as_integer.parquet": lambda p: pl.DataFrame({"x": [int(bsn)]}).write_parquet(p),
         "in_id.parquet": lambda p: pl.DataFrame({"id": [f"P{bsn}", "x"]}).write_parquet(p),
         "as_column_name.parquet": lambda p: pl.DataFrame({f"c_{bsn}": [1]}).write_parquet(p),
-        "p1_body.parquet": lambda p: pl.DataFrame({"token": [f"TKv1.00000000.{p1[14:]}"]}).write_parquet(p),
-        "clean.parquet": lambda p: pl.DataFrame({"token": ["TKv1.00000000." + "0" * 32]}).write_parquet(p),
+        "p1_body.parquet": lambda p: pl.DataFrame(
+            {"token": [f"TKv1.00000000.{p1[14:]}"]}
+        ).write_parquet(p),
+        "clean.parquet": lambda p: pl.DataFrame(
+            {"token": ["TKv1.00000000." + "0" * 32]}
+        ).write_parquet(p),
     }
     for name, write in planted.items():
         write(tmp_path / name)
@@ -272,9 +304,12 @@ def test_scan_files_finds_planted_leaks_and_reports_no_values(
     assert not any(bsn in f + k or p1[14:] in f + k for f, k in found)
 
 
-# --- what each role receives ------------------------------------------------------------------------
+# --- what each role receives ----------------------------------------------------------------------
 
-def test_no_input_bsn_in_any_file_the_ttp_receives_or_writes(pipeline: Pipeline, bsn_needles: list[Needles]) -> None:
+
+def test_no_input_bsn_in_any_file_the_ttp_receives_or_writes(
+    pipeline: Pipeline, bsn_needles: list[Needles]
+) -> None:
     assert scan_files(pipeline.ttp_receives + pipeline.ttp_writes, bsn_needles) == []
 
 
@@ -308,7 +343,9 @@ def _json_keys(value: object) -> Iterator[str]:
             yield from _json_keys(inner)
 
 
-def test_ttp_files_hold_tokens_pseudonyms_and_counts_only(pipeline: Pipeline, content_needles: list[Needles]) -> None:
+def test_ttp_files_hold_tokens_pseudonyms_and_counts_only(
+    pipeline: Pipeline, content_needles: list[Needles]
+) -> None:
     files = pipeline.ttp_receives + pipeline.ttp_writes
     content_columns = {c for s in SUPPLIERS.values() for t in s.tables for c in t.column_names}
     for path in files:

@@ -1,4 +1,4 @@
-"""The supplier and TTP steps on generated extracts (``shared/spec/pseudonymisation.md``, steps 1-2).
+"""Supplier and TTP steps on generated extracts (``shared/spec/pseudonymisation.md``, steps 1-2).
 
 The generator's ground truth says who is behind every record, so linkage through the TTP's maps is
 checked against it, not against the engine's own idea of a person: EHR patient records by
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,18 +71,24 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Key, Key]:
 
 
 @pytest.fixture(scope="module")
-def run(tiny_extracts: GenerationResult, keys: tuple[Key, Key], tmp_path_factory: pytest.TempPathFactory) -> Run:
+def run(
+    tiny_extracts: GenerationResult, keys: tuple[Key, Key], tmp_path_factory: pytest.TempPathFactory
+) -> Run:
     return run_steps(tiny_extracts.out, tmp_path_factory.mktemp("run_a"), *keys)
 
 
 @pytest.fixture(scope="module")
-def second_run(tiny_extracts: GenerationResult, keys: tuple[Key, Key], tmp_path_factory: pytest.TempPathFactory) -> Run:
+def second_run(
+    tiny_extracts: GenerationResult, keys: tuple[Key, Key], tmp_path_factory: pytest.TempPathFactory
+) -> Run:
     return run_steps(tiny_extracts.out, tmp_path_factory.mktemp("run_b"), *keys)
 
 
 def _with_reference_status(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with the reference normalised BSN ``n`` and status ``s`` (extracts.bsn)."""
-    return frame.with_columns(normalise_bsn(pl.col("bsn")).alias("n")).with_columns(bsn_status(pl.col("n")).alias("s"))
+    return frame.with_columns(normalise_bsn(pl.col("bsn")).alias("n")).with_columns(
+        bsn_status(pl.col("n")).alias("s")
+    )
 
 
 def _raw(extracts: Path, supplier: str, table: str) -> pl.DataFrame:
@@ -90,13 +97,16 @@ def _raw(extracts: Path, supplier: str, table: str) -> pl.DataFrame:
 
 def _distinct_valid_bsns(extracts: Path, supplier: str) -> set[str]:
     frames = [_with_reference_status(_raw(extracts, supplier, t)) for t in BSN_TABLES[supplier]]
-    return set(pl.concat([f.select("n", "s") for f in frames]).filter(pl.col("s") == VALID)["n"].to_list())
+    return set(
+        pl.concat([f.select("n", "s") for f in frames]).filter(pl.col("s") == VALID)["n"].to_list()
+    )
 
 
-# --- linkage through the TTP reproduces the truth ---------------------------------------------------
+# --- linkage through the TTP reproduces the truth -------------------------------------------------
+
 
 def _ehr_records(extracts: Path) -> pl.DataFrame:
-    """EHR patient records with a valid BSN that no other patient record carries, and their person."""
+    """EHR patient records with a valid BSN no other patient record carries, and their person."""
     patients = _with_reference_status(_raw(extracts, "ehr", "patients"))
     unshared = patients.filter(pl.col("s") == VALID).filter(pl.len().over("n") == 1)
     truth = pl.read_parquet(extracts / "truth" / "patients.parquet").select("patient_id", "person")
@@ -110,37 +120,50 @@ def _claims_persons(run: Run, extracts: Path) -> tuple[pl.DataFrame, set[int]]:
     the multiset of their insured rows, matched to the raw rows of persons without a claim; a
     multiset shared by several such persons is ambiguous and those persons are returned apart.
     """
-    truth_claims = pl.read_parquet(extracts / "truth" / "claims.parquet").select("claim_id", "person")
+    truth_claims = pl.read_parquet(extracts / "truth" / "claims.parquet").select(
+        "claim_id", "person"
+    )
     by_claim = (
-        run.research("claims", "claims").filter(pl.col("token").is_not_null())
+        run.research("claims", "claims")
+        .filter(pl.col("token").is_not_null())
         .join(truth_claims, on="claim_id", how="left", validate="m:1")
-        .select("token", "person").unique()
+        .select("token", "person")
+        .unique()
     )
     assert by_claim["person"].null_count() == 0
     assert by_claim["token"].is_unique().all(), "a claims token stands for several persons"
     assert by_claim["person"].is_unique().all(), "a person has several claims tokens"
 
     def signature(frame: pl.DataFrame, by: str) -> pl.DataFrame:
-        return frame.sort(INSURED_SIGNATURE, nulls_last=True).group_by(by).agg(
-            pl.struct(INSURED_SIGNATURE).alias("rows")
-        ).with_columns(pl.col("rows").hash().alias("signature"))
+        return (
+            frame.sort(INSURED_SIGNATURE, nulls_last=True)
+            .group_by(by)
+            .agg(pl.struct(INSURED_SIGNATURE).alias("rows"))
+            .with_columns(pl.col("rows").hash().alias("signature"))
+        )
 
     raw = _with_reference_status(_raw(extracts, "claims", "insured"))
     truth_insured = pl.read_parquet(extracts / "truth" / "insured.parquet")
     assert raw["year"].equals(truth_insured["year"]), "truth/insured is no longer row-aligned"
     raw = raw.with_columns(truth_insured["person"]).filter(pl.col("s") == VALID)
-    insured_only = signature(raw.filter(~pl.col("person").is_in(by_claim["person"].implode())), "person")
+    insured_only = signature(
+        raw.filter(~pl.col("person").is_in(by_claim["person"].implode())), "person"
+    )
     unique_signature = pl.len().over("signature") == 1
     ambiguous = set(insured_only.filter(~unique_signature)["person"].to_list())
     tokens = run.research("claims", "insured").filter(
         pl.col("token").is_not_null() & ~pl.col("token").is_in(by_claim["token"].implode())
     )
     by_insured = signature(tokens, "token").join(
-        insured_only.filter(unique_signature).select("signature", "person"), on="signature", how="left"
+        insured_only.filter(unique_signature).select("signature", "person"),
+        on="signature",
+        how="left",
     )
     unattributed = by_insured.filter(pl.col("person").is_null()).height
     assert unattributed == len(ambiguous), "insured-only tokens that match no person's insured rows"
-    attributed = pl.concat([by_claim, by_insured.filter(pl.col("person").is_not_null()).select("token", "person")])
+    attributed = pl.concat(
+        [by_claim, by_insured.filter(pl.col("person").is_not_null()).select("token", "person")]
+    )
     assert len(ambiguous) <= 10 and attributed.height > 10_000
     # Completeness: every person with a valid BSN on an insured row got exactly one token.
     assert set(attributed["person"].to_list()) | ambiguous >= set(raw["person"].to_list())
@@ -156,28 +179,41 @@ def test_linkage_through_the_ttp_maps_has_precision_and_recall_one_for_valid_bsn
     records = records.filter(~pl.col("person").is_in(list(ambiguous)))
 
     ehr_p2 = (
-        run.research("ehr", "patients").select("patient_id", "token")
+        run.research("ehr", "patients")
+        .select("patient_id", "token")
         .join(run.token_map("ehr"), on="token", how="inner", validate="m:1")
         .select("patient_id", "p2")
     )
     claims_p2 = claims_tokens.join(run.token_map("claims"), on="token", how="inner", validate="1:1")
     assert claims_p2.height == claims_tokens.height, "a claims token has no project pseudonym"
-    assert records["patient_id"].is_in(ehr_p2["patient_id"].implode()).all(), "a valid EHR record has no P2"
+    assert records["patient_id"].is_in(ehr_p2["patient_id"].implode()).all(), (
+        "a valid EHR record has no P2"
+    )
 
     linked = set(
-        records.select("patient_id").join(ehr_p2, on="patient_id")
+        records.select("patient_id")
+        .join(ehr_p2, on="patient_id")
         .join(claims_p2.select("p2", "person"), on="p2")
-        .select("patient_id", "person").iter_rows()
+        .select("patient_id", "person")
+        .iter_rows()
     )
-    truth = set(records.join(claims_tokens.select("person"), on="person").select("patient_id", "person").iter_rows())
+    truth = set(
+        records.join(claims_tokens.select("person"), on="person")
+        .select("patient_id", "person")
+        .iter_rows()
+    )
     assert len(truth) > 3000  # not vacuous: most of the tiny EHR's records
     true_links = linked & truth
     precision = len(true_links) / len(linked)
     recall = len(true_links) / len(truth)
-    assert (precision, recall) == (1.0, 1.0), f"{len(linked - truth)} false links, {len(truth - linked)} missed"
+    assert (precision, recall) == (1.0, 1.0), (
+        f"{len(linked - truth)} false links, {len(truth - linked)} missed"
+    )
 
 
-def test_linkage_with_an_invalid_ehr_bsn_gives_no_project_pseudonym(run: Run, tiny_extracts: GenerationResult) -> None:
+def test_linkage_with_an_invalid_ehr_bsn_gives_no_project_pseudonym(
+    run: Run, tiny_extracts: GenerationResult
+) -> None:
     patients = run.research("ehr", "patients")
     invalid = patients.filter(pl.col("bsn_status") != VALID)
     assert invalid.height > 0
@@ -185,7 +221,8 @@ def test_linkage_with_an_invalid_ehr_bsn_gives_no_project_pseudonym(run: Run, ti
     assert not invalid["token"].is_in(run.token_map("ehr")["token"].implode()).any()
 
 
-# --- tokens fresh per run, pseudonyms stable ---------------------------------------------------------
+# --- tokens fresh per run, pseudonyms stable ------------------------------------------------------
+
 
 def test_tokens_differ_between_two_runs_of_the_supplier_step(run: Run, second_run: Run) -> None:
     for supplier in ("ehr", "claims"):
@@ -197,14 +234,21 @@ def test_tokens_differ_between_two_runs_of_the_supplier_step(run: Run, second_ru
     assert run.ehr.batch_id != second_run.ehr.batch_id
 
 
-def test_project_pseudonyms_are_equal_across_two_runs_of_the_supplier_step(run: Run, second_run: Run) -> None:
+def test_project_pseudonyms_are_equal_across_two_runs_of_the_supplier_step(
+    run: Run, second_run: Run
+) -> None:
     def p2_by(r: Run, supplier: str, table: str, key: str) -> pl.DataFrame:
         return (
-            r.research(supplier, table).select(key, "token")
-            .join(r.token_map(supplier), on="token", how="inner").select(key, "p2", "token")
+            r.research(supplier, table)
+            .select(key, "token")
+            .join(r.token_map(supplier), on="token", how="inner")
+            .select(key, "p2", "token")
         )
 
-    for supplier, table, key in (("ehr", "patients", "patient_id"), ("claims", "claims", "claim_id")):
+    for supplier, table, key in (
+        ("ehr", "patients", "patient_id"),
+        ("claims", "claims", "claim_id"),
+    ):
         a, b = p2_by(run, supplier, table, key), p2_by(second_run, supplier, table, key)
         both = a.join(b, on=key, how="full", suffix="_b", coalesce=True)
         assert both.height == a.height == b.height > 0
@@ -212,10 +256,13 @@ def test_project_pseudonyms_are_equal_across_two_runs_of_the_supplier_step(run: 
         assert both.filter(pl.col("token") == pl.col("token_b")).height == 0
 
 
-# --- no silent drop; reports ---------------------------------------------------------------------------
+# --- no silent drop; reports ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("supplier", ["ehr", "claims"])
-def test_content_rows_equal_the_validated_clean_rows(run: Run, tiny_extracts: GenerationResult, supplier: str) -> None:
+def test_content_rows_equal_the_validated_clean_rows(
+    run: Run, tiny_extracts: GenerationResult, supplier: str
+) -> None:
     result = run.ehr if supplier == "ehr" else run.claims
     validated = validate_extract(tiny_extracts.out / supplier, supplier)
     manifest = json.loads((result.out / "for_research" / "manifest.json").read_text())
@@ -228,7 +275,9 @@ def test_content_rows_equal_the_validated_clean_rows(run: Run, tiny_extracts: Ge
         raw_rows = _raw(tiny_extracts.out, supplier, table).height
         assert rows == validated.clean_rows(table) == raw_rows - validated.quarantined(table), table
         assert rows == manifest["rows"][table] == result.report["rows"][table], table
-        assert manifest["sha256"][f"{table}.parquet"] == file_sha256(result.out / "for_research" / f"{table}.parquet")
+        assert manifest["sha256"][f"{table}.parquet"] == file_sha256(
+            result.out / "for_research" / f"{table}.parquet"
+        )
     if supplier == "ehr":
         assert validated.quarantined("registrations") > 0  # not vacuous: some rows are quarantined
 
@@ -258,15 +307,25 @@ def test_supplier_report_counts_per_bsn_status_sum_to_the_rows(
     # The same counts by the reference rules, over the validated (clean) rows.
     validated = validate_extract(tiny_extracts.out / supplier, supplier)
     clean = pl.concat([validated.tables[t].select("bsn").collect() for t in tables])
-    expected = _with_reference_status(clean).group_by("s").agg(pl.len().alias("rows"), pl.col("n").n_unique().alias("d"))
+    expected = (
+        _with_reference_status(clean)
+        .group_by("s")
+        .agg(pl.len().alias("rows"), pl.col("n").n_unique().alias("d"))
+    )
     assert {s: (r["rows"], r["distinct_values"]) for s, r in by_status.items()} == {
         row["s"]: (row["rows"], row["d"]) for row in expected.iter_rows(named=True)
     }
-    assert report["persons_pseudonymised"] == by_status[VALID]["distinct_values"] == run.identifiers(supplier).height
+    assert (
+        report["persons_pseudonymised"]
+        == by_status[VALID]["distinct_values"]
+        == run.identifiers(supplier).height
+    )
     assert set(by_status) - {VALID}, "the tiny extract has invalid BSNs"
 
 
-def test_ehr_report_has_invalid_bsn_per_practice_as_counts_only(run: Run, tiny_extracts: GenerationResult) -> None:
+def test_ehr_report_has_invalid_bsn_per_practice_as_counts_only(
+    run: Run, tiny_extracts: GenerationResult
+) -> None:
     report = run.ehr.report
     practices = set(_raw(tiny_extracts.out, "ehr", "practices")["practice_id"].to_list())
     entries = report["invalid_bsn_per_practice"]
@@ -277,32 +336,52 @@ def test_ehr_report_has_invalid_bsn_per_practice_as_counts_only(run: Run, tiny_e
         assert entry["bsn_status"] in {s.value for s in BsnStatus} - {VALID}
         assert isinstance(entry["patients"], int) and entry["patients"] > 0
     patients = run.research("ehr", "patients")
-    assert sum(e["patients"] for e in entries) == patients.filter(pl.col("bsn_status") != VALID).height
-    # No value of an invalid BSN in the report (the report stays with the supplier, but counts only).
+    assert (
+        sum(e["patients"] for e in entries) == patients.filter(pl.col("bsn_status") != VALID).height
+    )
+    # No value of an invalid BSN in the report (it stays with the supplier, but holds counts only).
     raw = _with_reference_status(_raw(tiny_extracts.out, "ehr", "patients"))
     text = (run.ehr.out / "supplier_report.json").read_text()
-    invalid_values = raw.filter((pl.col("s") != VALID) & pl.col("bsn").is_not_null())["bsn"].to_list()
+    invalid_values = raw.filter((pl.col("s") != VALID) & pl.col("bsn").is_not_null())[
+        "bsn"
+    ].to_list()
     assert invalid_values and not [v for v in invalid_values if v.strip() and v.strip() in text]
     assert "invalid_bsn_per_practice" not in run.claims.report
 
 
-def test_ttp_report_counts_tokens_distinct_p1_and_no_collisions(run: Run, tiny_extracts: GenerationResult) -> None:
+def test_ttp_report_counts_tokens_distinct_p1_and_no_collisions(
+    run: Run, tiny_extracts: GenerationResult
+) -> None:
     report = json.loads((run.ttp_result.out / "ttp_report.json").read_text())
     assert report == run.ttp_result.report
-    assert set(report) == {"project", "project_key_id", "p2_scheme", "suppliers", "distinct_p1", "collisions"}
+    assert set(report) == {
+        "project",
+        "project_key_id",
+        "p2_scheme",
+        "suppliers",
+        "distinct_p1",
+        "collisions",
+    }
     assert report["collisions"] == 0
     valid = {s: _distinct_valid_bsns(tiny_extracts.out, s) for s in ("ehr", "claims")}
     for supplier, counts in report["suppliers"].items():
         assert set(counts) == {"tokens_received", "distinct_p1", "network_key_id"}
-        assert counts["tokens_received"] == run.identifiers(supplier).height == run.token_map(supplier).height
+        assert (
+            counts["tokens_received"]
+            == run.identifiers(supplier).height
+            == run.token_map(supplier).height
+        )
         assert counts["distinct_p1"] == len(valid[supplier])
         assert counts["network_key_id"] == run.network.id
-        assert set(run.token_map(supplier)["token"].to_list()) == set(run.identifiers(supplier)["token"].to_list())
+        assert set(run.token_map(supplier)["token"].to_list()) == set(
+            run.identifiers(supplier)["token"].to_list()
+        )
     assert report["distinct_p1"] == len(valid["ehr"] | valid["claims"])
     assert report["project_key_id"] == run.ttp_result.project_key_id
 
 
-# --- wrong keys and tampered inputs are refused --------------------------------------------------------
+# --- wrong keys and tampered inputs are refused ---------------------------------------------------
+
 
 def test_ttp_step_refuses_suppliers_with_different_network_keys(
     run: Run, tiny_extracts: GenerationResult, tmp_path: Path
@@ -319,12 +398,16 @@ def test_ttp_step_refuses_suppliers_with_different_network_keys(
     assert not (tmp_path / "ttp").exists()
 
 
-def test_ttp_step_refuses_inputs_made_with_another_than_the_expected_network_key(run: Run, tmp_path: Path) -> None:
+def test_ttp_step_refuses_inputs_made_with_another_than_the_expected_network_key(
+    run: Run, tmp_path: Path
+) -> None:
     inputs = {"ehr": run.ehr.out / "for_ttp", "claims": run.claims.out / "for_ttp"}
     with pytest.raises(KeyMismatchError, match="expected 0badc0de"):
         run_ttp_step(inputs, run.ttp, PROJECT, tmp_path / "ttp", expected_network_key_id="0badc0de")
     assert not (tmp_path / "ttp").exists()
-    ok = run_ttp_step(inputs, run.ttp, PROJECT, tmp_path / "ttp", expected_network_key_id=run.network.id)
+    ok = run_ttp_step(
+        inputs, run.ttp, PROJECT, tmp_path / "ttp", expected_network_key_id=run.network.id
+    )
     assert ok.report["collisions"] == 0
 
 
@@ -334,11 +417,15 @@ def _copy_for_ttp(run: Run, tmp_path: Path) -> Path:
     return folder
 
 
-def test_ttp_step_refuses_an_identifier_file_that_differs_from_its_checksum(run: Run, tmp_path: Path) -> None:
+def test_ttp_step_refuses_an_identifier_file_that_differs_from_its_checksum(
+    run: Run, tmp_path: Path
+) -> None:
     folder = _copy_for_ttp(run, tmp_path)
     ident = pl.read_parquet(folder / "identifiers.parquet")
     # Tampering that keeps the file well-formed: each token gets its neighbour's P1.
-    ident.with_columns(pl.col("p1").shift(1, fill_value=ident["p1"][-1])).write_parquet(folder / "identifiers.parquet")
+    ident.with_columns(pl.col("p1").shift(1, fill_value=ident["p1"][-1])).write_parquet(
+        folder / "identifiers.parquet"
+    )
     with pytest.raises(PseudonymisationError, match="checksum"):
         run_ttp_step({"ehr": folder}, run.ttp, PROJECT, tmp_path / "ttp")
     assert not (tmp_path / "ttp").exists()
@@ -352,7 +439,9 @@ def test_ttp_step_refuses_a_truncated_identifier_file(run: Run, tmp_path: Path) 
         run_ttp_step({"ehr": folder}, run.ttp, PROJECT, tmp_path / "ttp")
 
 
-def test_ttp_step_refuses_pseudonyms_whose_key_id_differs_from_the_manifest(run: Run, tmp_path: Path) -> None:
+def test_ttp_step_refuses_pseudonyms_whose_key_id_differs_from_the_manifest(
+    run: Run, tmp_path: Path
+) -> None:
     folder = _copy_for_ttp(run, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["network_key_id"] = "0badc0de"  # the checksum still holds: only the manifest lies
@@ -361,7 +450,8 @@ def test_ttp_step_refuses_pseudonyms_whose_key_id_differs_from_the_manifest(run:
         run_ttp_step({"ehr": folder}, run.ttp, PROJECT, tmp_path / "ttp")
 
 
-# --- outputs are written atomically ------------------------------------------------------------------
+# --- outputs are written atomically ---------------------------------------------------------------
+
 
 def test_successful_steps_leave_no_partial_folder(run: Run) -> None:
     names = [p.name for p in run.root.iterdir()]
@@ -370,10 +460,11 @@ def test_successful_steps_leave_no_partial_folder(run: Run) -> None:
     assert leftovers == []
 
 
-def _fail_on_call(n: int, real):  # noqa: ANN001, ANN202 - a test double
+def _fail_on_call(n: int, real: Callable[..., None]) -> Callable[..., None]:
+    """A stand-in for ``real`` that raises on its n-th call (a failure injected mid-step)."""
     calls = {"n": 0}
 
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args: object, **kwargs: object) -> None:
         calls["n"] += 1
         if calls["n"] == n:
             msg = "injected failure"
@@ -384,7 +475,10 @@ def _fail_on_call(n: int, real):  # noqa: ANN001, ANN202 - a test double
 
 
 def test_supplier_step_failing_midway_leaves_no_output_folder(
-    tiny_extracts: GenerationResult, keys: tuple[Key, Key], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_extracts: GenerationResult,
+    keys: tuple[Key, Key],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "supplier_ehr"
     # 2nd write_json = the research manifest: identifiers and content files are already written.
@@ -398,10 +492,21 @@ def test_supplier_step_failing_midway_leaves_no_output_folder(
     assert [p.name for p in tmp_path.iterdir()] == ["supplier_ehr"]  # the retry removed the partial
 
 
-def test_ttp_step_failing_midway_leaves_no_output_folder(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ttp_step_failing_midway_leaves_no_output_folder(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "ttp"
     inputs = {"ehr": run.ehr.out / "for_ttp", "claims": run.claims.out / "for_ttp"}
     monkeypatch.setattr(ttp_module, "write_json", _fail_on_call(2, ttp_module.write_json))
     with pytest.raises(RuntimeError, match="injected"):
         run_ttp_step(inputs, run.ttp, PROJECT, out)
     assert not out.exists()
+
+
+# BUG (ttp.py, run_ttp_step, `pl.concat(all_p1)`): with no inputs the step fails with a bare
+# ValueError ("cannot concat empty list") after creating its '.partial' folder, instead of
+# refusing the call up front with a PseudonymisationError that says no supplier folder was given.
+def test_ttp_step_with_no_inputs_is_refused_as_a_user_error(run: Run, tmp_path: Path) -> None:
+    with pytest.raises(PseudonymisationError):
+        run_ttp_step({}, run.ttp, PROJECT, tmp_path / "ttp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -99,6 +99,7 @@ def test_aes_ecb_rejects_rows_that_are_not_16_bytes() -> None:
 
 # --- HKDF-SHA256 (key derivation) and HMAC-SHA256 -----------------------------------------------
 
+
 def test_hkdf_sha256_rfc5869_test_case_1() -> None:
     okm = HKDF(
         algorithm=hashes.SHA256(),
@@ -175,7 +176,9 @@ def test_stage1_pseudonym_of_an_odd_spelling_equals_that_of_the_normalised_bsn()
 
 def test_stage1_pseudonym_is_aes_of_tag_and_big_endian_bsn_under_the_hkdf_stage1_key() -> None:
     # The construction documented in prf.py, recomputed with `cryptography` alone.
-    k1 = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"pfl/hkdf/v1", info=b"stage1").derive(bytes(32))
+    k1 = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"pfl/hkdf/v1", info=b"stage1").derive(
+        bytes(32)
+    )
     for bsn, labelled in PINNED_P1.items():
         block = b"pfl-bsn\x01" + int(bsn).to_bytes(8, "big")
         encryptor = Cipher(algorithms.AES(k1), modes.ECB()).encryptor()
@@ -184,7 +187,9 @@ def test_stage1_pseudonym_is_aes_of_tag_and_big_endian_bsn_under_the_hkdf_stage1
 
 
 def test_project_pseudonyms_of_the_all_zero_ttp_key_are_pinned() -> None:
-    raw_p1, _ = decode_labelled(pl.Series(list(PINNED_P1.values())), scheme=P1_SCHEME, source="pinned")
+    raw_p1, _ = decode_labelled(
+        pl.Series(list(PINNED_P1.values())), scheme=P1_SCHEME, source="pinned"
+    )
     k_proj = project_key(ZERO_TTP, "proj-1")
     assert k_proj.id == PINNED_PROJECT_KEY_ID
     p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)

@@ -32,6 +32,7 @@ def _assert_no_material(text: str, key: Key) -> None:
 
 # --- generate_key -------------------------------------------------------------------------------
 
+
 def test_generate_key_writes_an_owner_only_file_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "network.key"
     key = generate_key(path, "network")
@@ -73,6 +74,7 @@ def test_generate_key_gives_a_different_key_each_time(tmp_path: Path) -> None:
 
 
 # --- load_key: files ------------------------------------------------------------------------------
+
 
 def test_load_key_reads_back_the_generated_key(tmp_path: Path) -> None:
     key = generate_key(tmp_path / "network.key", "network")
@@ -116,9 +118,21 @@ def test_load_key_refuses_the_wrong_role(tmp_path: Path) -> None:
         "pfl-key/1 role=network\n" + "ab" * 32 + "\nextra line\n",
         "pfl-key/1\n" + "ab" * 32 + "\n",
     ],
-    ids=["empty", "header-only", "hex-only", "63-hex", "65-hex", "not-hex", "version-2", "three-lines", "no-role"],
+    ids=[
+        "empty",
+        "header-only",
+        "hex-only",
+        "63-hex",
+        "65-hex",
+        "not-hex",
+        "version-2",
+        "three-lines",
+        "no-role",
+    ],
 )
-def test_load_key_refuses_a_malformed_file_without_echoing_its_content(tmp_path: Path, content: str) -> None:
+def test_load_key_refuses_a_malformed_file_without_echoing_its_content(
+    tmp_path: Path, content: str
+) -> None:
     path = tmp_path / "network.key"
     path.write_text(content)
     path.chmod(0o600)
@@ -152,7 +166,10 @@ def test_load_key_errors_are_pseudonymisation_errors_with_exit_code_6(tmp_path: 
 
 # --- load_key: env:NAME ---------------------------------------------------------------------------
 
-def test_load_key_env_reference_holding_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_load_key_env_reference_holding_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = generate_key(tmp_path / "ttp.key", "ttp")
     monkeypatch.setenv(ENV, str(tmp_path / "ttp.key"))
     assert load_key(f"env:{ENV}", "ttp") == key
@@ -188,7 +205,9 @@ def test_load_key_env_content_of_the_wrong_role_names_the_variable_not_the_key(
 
 
 @pytest.mark.parametrize("value", [None, ""])
-def test_load_key_env_reference_unset_or_empty(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+def test_load_key_env_reference_unset_or_empty(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
     if value is None:
         monkeypatch.delenv(ENV, raising=False)
     else:
@@ -198,7 +217,8 @@ def test_load_key_env_reference_unset_or_empty(monkeypatch: pytest.MonkeyPatch, 
     assert ENV in str(info.value)
 
 
-# --- Key: no material in text; key ids -------------------------------------------------------------
+# --- Key: no material in text; key ids ------------------------------------------------------------
+
 
 def test_key_repr_and_str_never_show_the_material(tmp_path: Path) -> None:
     key = generate_key(tmp_path / "network.key", "network")
@@ -233,9 +253,12 @@ def test_key_id_differs_between_keys(tmp_path: Path) -> None:
 
 # --- derive and project keys ----------------------------------------------------------------------
 
+
 def test_derive_with_different_purposes_gives_different_keys() -> None:
     master = Key("ttp", bytes(range(32)))
-    materials = {derive(master, p).material for p in ("stage1", "project/a", "project/b", "project/A")}
+    materials = {
+        derive(master, p).material for p in ("stage1", "project/a", "project/b", "project/A")
+    }
     assert len(materials) == 4
     assert master.material not in materials
 
@@ -246,7 +269,10 @@ def test_derive_with_the_same_purpose_gives_the_same_key() -> None:
 
 
 def test_derive_from_different_masters_gives_different_keys() -> None:
-    assert derive(Key("ttp", bytes(32)), "stage1").material != derive(Key("ttp", b"\x01" * 32), "stage1").material
+    assert (
+        derive(Key("ttp", bytes(32)), "stage1").material
+        != derive(Key("ttp", b"\x01" * 32), "stage1").material
+    )
 
 
 def test_project_key_differs_per_project_and_is_stable() -> None:
