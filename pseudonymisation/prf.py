@@ -20,6 +20,9 @@ and parsed into numpy byte arrays through Arrow buffers, never one Python object
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -30,12 +33,17 @@ from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key, derive
 
 __all__ = [
+    "BSN_STATUS",
     "P1_SCHEME",
     "P2_SCHEME",
     "TOKEN_SCHEME",
     "aes_ecb",
     "decode_labelled",
+    "decode_binary",
+    "encode_binary",
     "encode_labelled",
+    "label",
+    "pseudonym_table",
     "p1_from_bsn",
     "p2_from_p1",
     "parse_bsn_column",
@@ -74,17 +82,24 @@ def aes_ecb(key: Key, blocks: np.ndarray) -> np.ndarray:
     if blocks.ndim != 2 or blocks.shape[1] != 16:
         msg = "internal: AES input must be (n, 16) bytes"
         raise ValueError(msg)
+    data = np.ascontiguousarray(blocks, dtype=np.uint8)
+    # update_into a preallocated buffer: about 10x faster than update() on large inputs, which
+    # builds a new bytes object (measured 5 GB/s vs 0.46 GB/s on this machine's AES-NI).
+    out = np.empty(data.size + 16, dtype=np.uint8)
     encryptor = Cipher(algorithms.AES(key.material), modes.ECB()).encryptor()
-    out = encryptor.update(np.ascontiguousarray(blocks, dtype=np.uint8).tobytes()) + encryptor.finalize()
-    return np.frombuffer(out, dtype=np.uint8).reshape(-1, 16)
+    written = encryptor.update_into(memoryview(data).cast("B"), memoryview(out))
+    if written != data.size or encryptor.finalize():
+        msg = "internal: AES-ECB wrote an unexpected number of bytes"
+        raise RuntimeError(msg)
+    return out[: data.size].reshape(-1, 16)
 
 
 def p1_from_bsn(k1: Key, bsn: np.ndarray) -> np.ndarray:
     """Stage-1 pseudonyms (n, 16) of valid BSN values (int64)."""
-    blocks = np.empty((len(bsn), 16), dtype=np.uint8)
-    blocks[:, :8] = np.frombuffer(_STAGE1_TAG, dtype=np.uint8)
-    blocks[:, 8:] = bsn.astype(">u8").view(np.uint8).reshape(-1, 8)
-    return aes_ecb(k1, blocks)
+    blocks = np.empty((len(bsn), 2), dtype=">u8")  # two big-endian words: tag, BSN
+    blocks[:, 0] = int.from_bytes(_STAGE1_TAG, "big")
+    blocks[:, 1] = bsn
+    return aes_ecb(k1, blocks.view(np.uint8).reshape(-1, 16))
 
 
 def p2_from_p1(k_proj: Key, p1: np.ndarray) -> np.ndarray:
@@ -107,6 +122,45 @@ def encode_labelled(raw: np.ndarray, scheme: str, kid: str) -> pl.Series:
     return pl.Series(array)
 
 
+def label(scheme: str, kid: str) -> str:
+    """The label of a pseudonym column: ``<scheme>.<key id>``, e.g. ``P1v1.3fa2c9d1``."""
+    return f"{scheme}.{kid}"
+
+
+def pseudonym_table(raw: np.ndarray, label_value: str, tokens: pl.Series | None = None) -> pa.Table:
+    """An Arrow table of 16-byte pseudonyms (``p1``, fixed-size binary) with their label column,
+    and the record tokens when given: what the supplier writes for the TTP, built from buffers.
+    """
+    data = np.ascontiguousarray(raw, dtype=np.uint8)
+    p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(data), [None, pa.py_buffer(data)])
+    labels = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(data), dtype=np.int32)), pa.array([label_value]))
+    columns = {"p1": p1, "p1_label": labels}
+    if tokens is not None:
+        columns = {"token": tokens.to_arrow(compat_level=pl.CompatLevel.oldest()), **columns}
+    return pa.table(columns)
+
+
+def encode_binary(raw: np.ndarray) -> pl.Series:
+    """(n, 16) bytes as a polars Binary series, through one Arrow buffer (no per-row objects).
+
+    Stage-1 pseudonyms travel to the TTP this way, beside a ``p1_label`` column: 16 bytes a row
+    instead of 46 characters, which is what makes a national column fit in seconds.
+    """
+    data = np.ascontiguousarray(raw, dtype=np.uint8)
+    array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(data), [None, pa.py_buffer(data)])
+    return pl.Series(array)
+
+
+def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
+    """A Binary series of 16-byte values back to (n, 16) bytes; refuses other lengths (by count)."""
+    rows, ok = _fixed_width_bytes(series.cast(pl.Binary), 16)
+    bad = int((~ok).sum())
+    if bad:
+        msg = f"{source}: {bad} values are not 16-byte pseudonyms"
+        raise PseudonymisationError(msg)
+    return rows
+
+
 def random_tokens(n: int) -> pl.Series:
     """Fresh random record tokens (128 bits each) as labelled strings; unique (checked)."""
     from secrets import token_bytes
@@ -120,68 +174,118 @@ def random_tokens(n: int) -> pl.Series:
     raise PseudonymisationError(msg)
 
 
-def _fixed_width_bytes(series: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of exactly ``width`` bytes as an (m, width) uint8 array, and the mask of such rows."""
+ByteColumn = Callable[[int, int, int], np.ndarray]
+
+
+def _byte_columns(series: pl.Series, width: int) -> tuple[ByteColumn, np.ndarray]:
+    """Access to the bytes of the rows that are exactly ``width`` bytes long, column by column.
+
+    Returns ``(column, mask)``: ``column(k, lo, hi)`` is the k-th byte of such rows lo..hi-1
+    (uint8, in row order) and ``mask`` marks those rows. Reads the Arrow buffers directly: a
+    zero-copy strided view when every row has the width, else a 1-D gather per byte position.
+    """
     arr = series.to_arrow(compat_level=pl.CompatLevel.oldest())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
+    arr = arr.cast(pa.large_binary() if series.dtype == pl.Binary else pa.large_string())
     n = len(arr)
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
     mask = (lengths == width) & series.is_not_null().to_numpy()
-    if mask.all() and n and offsets[-1] - offsets[0] == n * width:
-        return data[offsets[0] : offsets[-1]].reshape(n, width), mask
+    if n and mask.all() and offsets[-1] - offsets[0] == n * width:
+        matrix = data[offsets[0] : offsets[-1]].reshape(n, width)
+        return (lambda k, lo, hi: matrix[lo:hi, k]), mask
     starts = offsets[:-1][mask]
-    rows = np.empty((len(starts), width), dtype=np.uint8)
-    step = 2_000_000
-    for i in range(0, len(starts), step):
-        rows[i : i + step] = data[starts[i : i + step, None] + np.arange(width)]
+    return (lambda k, lo, hi: data[starts[lo:hi] + k]), mask
+
+
+def _fixed_width_bytes(series: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of exactly ``width`` bytes as an (m, width) uint8 array, and the mask of such rows."""
+    column, mask = _byte_columns(series, width)
+    m = int(mask.sum())
+    rows = np.empty((m, width), dtype=np.uint8)
+    for k in range(width):
+        rows[:, k] = column(k, 0, m)
     return rows, mask
 
 
-def _eleven_test_remainder(value: pl.Expr) -> pl.Expr:
-    return pl.sum_horizontal(
-        [w * ((value // 10**k) % 10) for w, k in zip(_DIGIT_WEIGHTS.tolist(), range(8, -1, -1), strict=True)]
-    ) % 11
+BSN_STATUS = pl.Enum([status.value for status in BsnStatus])
+_CODE = {status.value: i for i, status in enumerate(BsnStatus)}
+
+
+_CHUNK = 1 << 20
+
+
+def _fast_bsn_chunk(column: ByteColumn, lo: int, hi: int, code: np.ndarray, value: np.ndarray) -> None:
+    m = hi - lo
+    not_digit = np.zeros(m, dtype=bool)
+    val = np.zeros(m, dtype=np.int64)
+    check = np.zeros(m, dtype=np.int32)
+    digit = np.empty(m, dtype=np.uint8)
+    scratch = np.empty(m, dtype=np.int32)
+    flag = np.empty(m, dtype=bool)
+    for k, weight in enumerate(_DIGIT_WEIGHTS.tolist()):
+        np.subtract(column(k, lo, hi), np.uint8(48), out=digit)  # characters below '0' wrap
+        np.greater(digit, 9, out=flag)
+        not_digit |= flag
+        val *= 10
+        val += digit
+        np.multiply(digit, weight, out=scratch, dtype=np.int32)
+        check += scratch
+    out = np.where(
+        val == 0, _CODE[BsnStatus.ZERO.value],
+        np.where(check % 11 == 0, _CODE[BsnStatus.VALID.value], _CODE[BsnStatus.CHECK_DIGIT.value]),
+    )
+    out[not_digit] = 255
+    code[lo:hi] = out
+    value[lo:hi] = np.where(out == _CODE[BsnStatus.VALID.value], val, 0)
+
+
+def _fast_bsn(column: ByteColumn, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Status codes and values of n 9-byte rows; code 255 where a byte is not an ASCII digit.
+
+    Byte position by byte position (nine passes of vectorised integer arithmetic, no per-row
+    Python, no integer division), in cache-sized chunks on two threads (numpy releases the GIL).
+    """
+    code = np.empty(n, dtype=np.uint8)
+    value = np.empty(n, dtype=np.int64)
+    if not n:
+        return code, value
+    bounds = [(lo, min(lo + _CHUNK, n)) for lo in range(0, n, _CHUNK)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda b: _fast_bsn_chunk(column, b[0], b[1], code, value), bounds))
+    return code, value
 
 
 def parse_bsn_column(series: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Validate and normalise a raw BSN column (data-contract.md, "Identifiers").
 
-    Returns ``(value, status)``: the BSN as int64 (0 where not valid) and the :class:`BsnStatus`
-    of each row. Clean 9-digit values take a fast path (integer parse and 11-test as
-    multi-threaded polars arithmetic); the rest (nulls, spaces, dots, hyphens, 8 digits,
+    Returns ``(value, status)``: the BSN as int64 (0 where not valid) and the
+    :class:`~extracts.bsn.BsnStatus` of each row as an Enum series. Clean 9-digit values take a
+    numpy fast path over the Arrow buffer; the rest (nulls, spaces, dots, hyphens, 8 digits,
     garbage) go through the full rules of :mod:`extracts.bsn`, on those rows only.
     """
-    b = pl.col("b")
-    parsed = pl.when((b.str.len_bytes() == 9) & ~b.str.starts_with("+")).then(b.str.to_integer(strict=False))
-    fast = (
-        pl.DataFrame({"b": series.cast(pl.String)})
-        .lazy()
-        .with_columns(v=pl.when(parsed >= 0).then(parsed))
-        .select(
-            pl.col("v").fill_null(0),
-            pl.when(pl.col("v").is_null()).then(None)
-            .when(pl.col("v") == 0).then(pl.lit(BsnStatus.ZERO.value))
-            .when(_eleven_test_remainder(pl.col("v")) == 0).then(pl.lit(BsnStatus.VALID.value))
-            .otherwise(pl.lit(BsnStatus.CHECK_DIGIT.value))
-            .alias("bsn_status"),
-        )
-        .collect()
-    )
-    status = fast["bsn_status"]
-    value = fast["v"].to_numpy().copy()
-    slow = status.is_null().arg_true()
+    series = series.cast(pl.String)
+    n = len(series)
+    column, nine = _byte_columns(series, 9)
+    code = np.full(n, 255, dtype=np.uint8)
+    value = np.zeros(n, dtype=np.int64)
+    fast_code, fast_value = _fast_bsn(column, int(nine.sum()))
+    if nine.all():
+        code, value = fast_code, fast_value
+    else:
+        where = np.flatnonzero(nine)
+        code[where], value[where] = fast_code, fast_value
+    slow = np.flatnonzero(code == 255)
     if len(slow):
-        sub = pl.DataFrame({"b": series.cast(pl.String).gather(slow)}).select(normalise_bsn(pl.col("b")).alias("n"))
+        sub = pl.DataFrame({"b": series.gather(slow)}).select(normalise_bsn(pl.col("b")).alias("n"))
         sub = sub.with_columns(bsn_status(pl.col("n")).alias("s"))
-        ok = sub["s"] == BsnStatus.VALID.value
-        value[slow.filter(ok).to_numpy()] = sub["n"].filter(ok).cast(pl.Int64).to_numpy()
-        status = status.scatter(slow, sub["s"])
-    value[(status != BsnStatus.VALID.value).to_numpy()] = 0
+        code[slow] = sub["s"].replace_strict(_CODE, return_dtype=pl.UInt8).to_numpy()
+        ok = (sub["s"] == BsnStatus.VALID.value).to_numpy()
+        value[slow[ok]] = sub["n"].filter(pl.Series(ok)).cast(pl.Int64).to_numpy()
+    status = pl.Series("bsn_status", [s.value for s in BsnStatus], dtype=BSN_STATUS).gather(code.astype(np.uint32))
     return value, status
 
 
@@ -196,15 +300,22 @@ def decode_labelled(series: pl.Series, *, scheme: str, source: str) -> tuple[np.
     if bad:
         msg = f"{source}: {bad} values are not {scheme} pseudonyms (wrong length or null)"
         raise PseudonymisationError(msg)
-    labels = np.unique(rows[:, :14].copy().view("S14").ravel()) if len(rows) else np.array([], "S14")
-    schemes = {lab[:4].decode() for lab in labels}
-    if schemes - {scheme}:
-        msg = f"{source}: expected {scheme} pseudonyms, found schemes {sorted(schemes)}"
+    expected_scheme = np.frombuffer(scheme.encode("ascii"), dtype=np.uint8)
+    other_scheme = int((rows[:, :4] != expected_scheme).any(axis=1).sum())
+    if other_scheme:
+        msg = f"{source}: {other_scheme} values are not {scheme} pseudonyms (another scheme or version)"
         raise KeyMismatchError(msg)
+    dot = np.uint8(ord("."))
+    key_nibbles = _UNHEX[rows[:, 5:13]]
+    malformed = (rows[:, 4] != dot) | (rows[:, 13] != dot) | (key_nibbles == 255).any(axis=1)
+    if malformed.any():
+        msg = f"{source}: {int(malformed.sum())} values are not {scheme} pseudonyms (malformed label)"
+        raise PseudonymisationError(msg)
+    labels = np.unique(rows[:, 5:13].copy().view("S8").ravel()) if len(rows) else np.array([], "S8")
     nibbles = _UNHEX[rows[:, 14:]]
     if (nibbles == 255).any():
         bad = int((nibbles == 255).any(axis=1).sum())
         msg = f"{source}: {bad} values are not {scheme} pseudonyms (not hexadecimal)"
         raise PseudonymisationError(msg)
     raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    return raw.astype(np.uint8), sorted(lab[5:13].decode() for lab in labels)
+    return raw.astype(np.uint8), sorted(lab.decode("ascii") for lab in labels)

@@ -2,7 +2,8 @@
 
 Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
 
-    <out>/for_ttp/identifiers.parquet     token -> P1, one row per person; nothing else
+    <out>/for_ttp/identifiers.parquet     token -> P1 (16 bytes) and its label ``P1v1.<key id>``,
+                                          one row per person; nothing else
     <out>/for_ttp/manifest.json           supplier, batch id, network key id, counts, checksums
     <out>/for_research/<table>.parquet    the validated extract, ``bsn`` replaced by ``token``
                                           and ``bsn_status``
@@ -28,13 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from extracts.bsn import BsnStatus
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import Key
-from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, encode_labelled, p1_from_bsn, parse_bsn_column, random_tokens, stage1_key
+from pseudonymisation.prf import (
+    P1_SCHEME,
+    TOKEN_SCHEME,
+    label,
+    p1_from_bsn,
+    parse_bsn_column,
+    pseudonym_table,
+    random_tokens,
+    stage1_key,
+)
 
-__all__ = ["SupplierResult", "file_sha256", "run_supplier_step", "write_json"]
+__all__ = ["SupplierResult", "file_sha256", "run_supplier_step", "write_json", "write_random_columns"]
 
 BSN_TABLES = {"ehr": ("patients",), "claims": ("insured", "claims")}
 
@@ -57,13 +69,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_random_columns(table: pa.Table, path: Path) -> None:
+    """Write pseudonyms/tokens: no dictionary or compression for random columns.
+
+    Random values neither repeat nor compress; trying costs more time than it saves space.
+    Label columns (one value) are dictionary-encoded.
+    """
+    labels = [c for c in table.column_names if c.endswith("_label")]
+    pq.write_table(table, path, compression="none", use_dictionary=labels or False, write_statistics=False)
+
+
 def write_json(path: Path, payload: object) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
 
 
-def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key: Key) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key: Key) -> tuple[pl.DataFrame, pa.Table]:
     """(bsn -> token, bsn_status) for every distinct BSN value, and the (token, p1) identifiers."""
     distinct = (
         pl.concat([validated.tables[t].select("bsn") for t in BSN_TABLES[supplier]])
@@ -77,9 +99,11 @@ def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key:
     token_column = pl.Series("token", [None] * len(distinct), dtype=pl.String).scatter(
         pl.Series(valid).arg_true(), tokens
     )
-    mapping = pl.DataFrame({"bsn": distinct, "bsn_status": status, "token": token_column})
-    p1 = encode_labelled(p1_from_bsn(k1, value[valid]), P1_SCHEME, network_key.id)
-    identifiers = pl.DataFrame({"token": tokens, "p1": p1}).sort("token")
+    mapping = pl.DataFrame({"bsn": distinct, "bsn_status": status.cast(pl.String), "token": token_column})
+    # Rows in token order, which is random: the file says nothing about content row order.
+    order = tokens.arg_sort().to_numpy()
+    raw = p1_from_bsn(k1, value[valid])[order]
+    identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens.gather(order))
     return mapping, identifiers
 
 
@@ -128,14 +152,30 @@ def run_supplier_step(
     batch_id = uuid.uuid4().hex
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the partial folder holds identifiers: remove it
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return SupplierResult(out, batch_id, network_key.id, identifiers.num_rows, report, time.perf_counter() - began)
+
+
+def _write_outputs(
+    validated: ValidatedExtract, supplier: str, network_key: Key, mapping: pl.DataFrame,
+    identifiers: pa.Table, batch_id: str, tmp: Path,
+) -> dict:
     (tmp / "for_ttp").mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
 
     ident_path = tmp / "for_ttp" / "identifiers.parquet"
-    identifiers.write_parquet(ident_path, compression="zstd", statistics=False)
+    write_random_columns(identifiers, ident_path)
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
-        "network_key_id": network_key.id, "rows": identifiers.height,
+        "network_key_id": network_key.id, "rows": identifiers.num_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path)},
     })
 
@@ -164,7 +204,7 @@ def run_supplier_step(
         "supplier": supplier,
         "batch_id": batch_id,
         "network_key_id": network_key.id,
-        "persons_pseudonymised": identifiers.height,
+        "persons_pseudonymised": identifiers.num_rows,
         "bsn_status": status_counts.sort("bsn_status").to_dicts(),
         "validation_quarantine": validated.quarantine.to_dicts(),
         "rows": rows,
@@ -172,8 +212,4 @@ def run_supplier_step(
     if supplier == "ehr":
         report["invalid_bsn_per_practice"] = _practice_quarantine(validated, mapping)
     write_json(tmp / "supplier_report.json", report)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
-    return SupplierResult(out, batch_id, network_key.id, identifiers.height, report, time.perf_counter() - began)
+    return report

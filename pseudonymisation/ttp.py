@@ -25,7 +25,7 @@ import polars as pl
 from extracts.errors import EngineError
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
-from pseudonymisation.prf import P1_SCHEME, P2_SCHEME, decode_labelled, encode_labelled, p2_from_p1, project_key
+from pseudonymisation.prf import P1_SCHEME, P2_SCHEME, decode_binary, encode_labelled, label, p2_from_p1, project_key
 from pseudonymisation.supplier import file_sha256, write_json
 
 __all__ = ["TtpResult", "run_ttp_step"]
@@ -51,8 +51,8 @@ def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
         msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
     frame = pl.read_parquet(ident_path)
-    if frame.columns != ["token", "p1"]:
-        msg = f"{ident_path}: expected exactly the columns token, p1"
+    if frame.columns != ["token", "p1", "p1_label"]:
+        msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
         raise PseudonymisationError(msg)
     return manifest, frame
 
@@ -80,6 +80,9 @@ def run_ttp_step(
     if out.exists() and not overwrite:
         msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
         raise EngineError(msg)
+    if not inputs:
+        msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
+        raise PseudonymisationError(msg)
     k_proj = project_key(ttp_key, project)
     read = {supplier: _read_identifiers(Path(folder)) for supplier, folder in inputs.items()}
     key_ids = {supplier: m["network_key_id"] for supplier, (m, _) in read.items()}
@@ -93,13 +96,31 @@ def run_ttp_step(
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        report = _map_tokens(read, k_proj, project, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a partial output behind
+        raise
+    write_json(tmp / "ttp_report.json", report)
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(out)
+    return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
+
+
+def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path) -> dict:
     report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {}}
     all_p1, all_p2 = [], []
     for supplier, (manifest, frame) in read.items():
         source = f"{supplier} identifiers"
-        raw_p1, labels = decode_labelled(frame["p1"], scheme=P1_SCHEME, source=source)
-        if labels and labels != [manifest["network_key_id"]]:
-            msg = f"{source}: pseudonyms carry key ids {labels}, the manifest says {manifest['network_key_id']}"
+        raw_p1 = decode_binary(frame["p1"], source=source)
+        labels = frame["p1_label"].unique().to_list()
+        expected = label(P1_SCHEME, manifest["network_key_id"])
+        if labels and labels != [expected]:
+            schemes = sorted({str(x)[:4] for x in labels if x and str(x)[:4] in (P1_SCHEME,)} or {"other"})
+            msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
+                   f"(scheme {schemes}); made under another key or scheme")
             raise KeyMismatchError(msg)
         if frame["token"].n_unique() != frame.height:
             msg = f"{source}: {frame.height - frame['token'].n_unique()} tokens occur more than once"
@@ -127,12 +148,6 @@ def run_ttp_step(
     report["collisions"] = distinct_p1 - pairs["p2"].n_unique()
     if report["collisions"]:
         # A PRP cannot collide on distinct inputs; if it happens, something is badly wrong.
-        shutil.rmtree(tmp)
         msg = f"{report['collisions']} project-pseudonym collisions: nothing written"
         raise PseudonymisationError(msg)
-    write_json(tmp / "ttp_report.json", report)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
-    return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
+    return report

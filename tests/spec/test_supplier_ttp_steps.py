@@ -423,7 +423,8 @@ def test_ttp_step_refuses_an_identifier_file_that_differs_from_its_checksum(
     folder = _copy_for_ttp(run, tmp_path)
     ident = pl.read_parquet(folder / "identifiers.parquet")
     # Tampering that keeps the file well-formed: each token gets its neighbour's P1.
-    ident.with_columns(pl.col("p1").shift(1, fill_value=ident["p1"][-1])).write_parquet(
+    rotated = pl.concat([ident["p1"].tail(1), ident["p1"].head(ident.height - 1)])
+    ident.with_columns(p1=rotated).write_parquet(
         folder / "identifiers.parquet"
     )
     with pytest.raises(PseudonymisationError, match="checksum"):
