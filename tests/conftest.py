@@ -14,6 +14,10 @@ from hypothesis import HealthCheck, settings
 
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GenerationResult, generate
+from linkage.link import link
+from pseudonymisation.keys import generate_key
+from pseudonymisation.supplier import run_supplier_step
+from pseudonymisation.ttp import run_ttp_step
 
 settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -33,6 +37,21 @@ def tiny_extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
 @pytest.fixture(scope="session")
 def demo_extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
     return generate(DEMO, tmp_path_factory.mktemp("demo") / "extracts")
+
+
+@pytest.fixture(scope="session")
+def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny extracts after the supplier, TTP and linkage steps (the research layout)."""
+    work = tmp_path_factory.mktemp("study_differential")
+    network_key = generate_key(work / "keys" / "network.key", "network")
+    ttp_key = generate_key(work / "keys" / "ttp.key", "ttp")
+    for supplier in ("ehr", "claims"):
+        run_supplier_step(tiny_extracts.out / supplier, supplier, network_key, work / supplier)
+    run_ttp_step({s: work / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, "differential", work / "ttp",
+                 expected_network_key_id=network_key.id)
+    result = link({s: work / s / "for_research" for s in ("ehr", "claims")}, {s: work / "ttp" / s for s in ("ehr", "claims")},
+                  work / "linked")
+    return result.out
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -22,15 +22,9 @@ from polars.testing import assert_frame_equal
 
 from cohort.config import StudyConfig, parse_study
 from extracts.codelists import load_catalogue
-from extracts.generator.run import GenerationResult
-from linkage.link import link
-from pseudonymisation.keys import generate_key
-from pseudonymisation.supplier import run_supplier_step
-from pseudonymisation.ttp import run_ttp_step
 from reference.duckdb_study import KEYS, SCHEMAS, run_reference
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-SUPPLIERS = ("ehr", "claims")
 
 
 def _seed_raw() -> dict[str, Any]:
@@ -56,21 +50,6 @@ CONFIGS = {"seed": _seed_raw, "variant": _variant_raw}
 
 def _config(name: str) -> StudyConfig:
     return parse_study(CONFIGS[name](), load_catalogue(CONF / "conditions" / "seed_study.yaml"))
-
-
-@pytest.fixture(scope="session")
-def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny extracts after the supplier, TTP and linkage steps (the research layout)."""
-    work = tmp_path_factory.mktemp("study_differential")
-    network_key = generate_key(work / "keys" / "network.key", "network")
-    ttp_key = generate_key(work / "keys" / "ttp.key", "ttp")
-    for supplier in SUPPLIERS:
-        run_supplier_step(tiny_extracts.out / supplier, supplier, network_key, work / supplier)
-    run_ttp_step({s: work / s / "for_ttp" for s in SUPPLIERS}, ttp_key, "differential", work / "ttp",
-                 expected_network_key_id=network_key.id)
-    result = link({s: work / s / "for_research" for s in SUPPLIERS}, {s: work / "ttp" / s for s in SUPPLIERS},
-                  work / "linked")
-    return result.out
 
 
 @pytest.fixture(scope="session")
