@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
 
 from cohort.config import StudyConfig
-from extracts.errors import EngineError
+from extracts.atomic import staging
 
 __all__ = ["config_hash", "write_study"]
 
@@ -30,26 +29,17 @@ def config_hash(config: StudyConfig) -> str:
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
                 overwrite: bool = False) -> Path:
     out = Path(out)
-    if out.exists() and not overwrite:
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, frame in tables.items():
-        frame.write_parquet(tmp / f"{name}.parquet")
-    (tmp / "manifest.json").write_text(json.dumps({
-        "status": NOT_RELEASABLE,
-        "study": config.name,
-        "study_config_sha256": config_hash(config),
-        "reference_years": list(config.reference_years),
-        "conditions": list(config.catalogue.names),
-        "project": linked_manifest.get("project"),
-        "project_key_id": linked_manifest.get("project_key_id"),
-        "rows": {name: frame.height for name, frame in tables.items()},
-    }, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+    with staging(out, overwrite=overwrite) as tmp:
+        for name, frame in tables.items():
+            frame.write_parquet(tmp / f"{name}.parquet")
+        (tmp / "manifest.json").write_text(json.dumps({
+            "status": NOT_RELEASABLE,
+            "study": config.name,
+            "study_config_sha256": config_hash(config),
+            "reference_years": list(config.reference_years),
+            "conditions": list(config.catalogue.names),
+            "project": linked_manifest.get("project"),
+            "project_key_id": linked_manifest.get("project_key_id"),
+            "rows": {name: frame.height for name, frame in tables.items()},
+        }, indent=2))
     return out

@@ -18,7 +18,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from extracts.cli import CONF_DIR, console, guarded
 from extracts.codelists import ConditionCatalogue, parse_catalogue
 from extracts.generator.config import GeneratorConfig, config_from_mapping
-from extracts.generator.run import GenerationResult, check_output, generate
+from extracts.atomic import check_output
+from extracts.generator.run import GenerationResult, generate
 
 
 def generator_config(cfg: DictConfig) -> GeneratorConfig:

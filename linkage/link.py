@@ -19,14 +19,15 @@ that a wrong or stale map fails loudly instead of producing an empty linkage.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from extracts.atomic import check_output, staging
 from extracts.errors import EngineError
+from linkage.report import linkage_report
 
 __all__ = ["LinkageError", "LinkageResult", "link"]
 
@@ -70,6 +71,21 @@ def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame) -> pl.LazyFrame:
     return lf.join(tokens, on="token", how="left").select(columns)
 
 
+def _write_linked(content: dict[str, Path], token_maps: dict[str, Path], tmp: Path) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    for supplier in _SUPPLIERS:
+        (tmp / supplier).mkdir(parents=True)
+        tokens = pl.scan_parquet(token_maps[supplier] / "token_map.parquet")
+        for path in sorted(content[supplier].glob("*.parquet")):
+            lf = pl.scan_parquet(path)
+            if "token" in lf.collect_schema().names():
+                lf = _replace_tokens(lf, tokens)
+            target = tmp / supplier / path.name
+            lf.sink_parquet(target, compression="zstd")
+            rows[f"{supplier}/{path.stem}"] = pl.scan_parquet(target).select(pl.len()).collect().item()
+    return rows
+
+
 def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, overwrite: bool = False) -> LinkageResult:
     """Join each supplier's content to its token map, drop tokens, write the linked layout.
 
@@ -80,9 +96,7 @@ def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, ov
     """
     began = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
+    check_output(out, overwrite=overwrite)
     missing = [s for s in _SUPPLIERS if s not in content or s not in token_maps]
     if missing:
         msg = f"linkage needs content and a token map for every supplier; missing: {missing}"
@@ -99,31 +113,13 @@ def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, ov
         raise LinkageError(msg)
     project = projects.pop()
 
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rows: dict[str, int] = {}
-    for supplier in _SUPPLIERS:
-        (tmp / supplier).mkdir(parents=True)
-        tokens = pl.scan_parquet(token_maps[supplier] / "token_map.parquet")
-        for path in sorted(content[supplier].glob("*.parquet")):
-            lf = pl.scan_parquet(path)
-            if "token" in lf.collect_schema().names():
-                lf = _replace_tokens(lf, tokens)
-            target = tmp / supplier / path.name
-            lf.sink_parquet(target, compression="zstd")
-            rows[f"{supplier}/{path.stem}"] = pl.scan_parquet(target).select(pl.len()).collect().item()
-
-    from linkage.report import linkage_report  # noqa: PLC0415 - report reads the written layout
-
-    report = linkage_report(tmp)
-    report["project"] = project
-    (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
-    (tmp / "manifest.json").write_text(json.dumps({
-        "project": project, "project_key_id": key_ids.pop(),
-        "batches": {s: c["batch_id"] for s, (c, _) in manifests.items()}, "rows": rows,
-    }, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+    with staging(out, overwrite=overwrite) as tmp:
+        rows = _write_linked(content, token_maps, tmp)
+        report = linkage_report(tmp)
+        report["project"] = project
+        (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
+        (tmp / "manifest.json").write_text(json.dumps({
+            "project": project, "project_key_id": key_ids.pop(),
+            "batches": {s: c["batch_id"] for s, (c, _) in manifests.items()}, "rows": rows,
+        }, indent=2))
     return LinkageResult(out, project, report, time.perf_counter() - began)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from extracts.atomic import check_output, staging
 from extracts.bsn import BsnStatus
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import Key
@@ -141,26 +141,14 @@ def run_supplier_step(
     """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc)."""
     began = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        from extracts.errors import EngineError
-
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
+    check_output(out, overwrite=overwrite)
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
     k1 = stage1_key(network_key)
     mapping, identifiers = _token_map(validated, supplier, k1, network_key)
     batch_id = uuid.uuid4().hex
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    # The partial folder holds identifiers: staging removes it on any failure.
+    with staging(out, overwrite=overwrite) as tmp:
         report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the partial folder holds identifiers: remove it
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
     return SupplierResult(out, batch_id, network_key.id, identifiers.num_rows, report, time.perf_counter() - began)
 
 

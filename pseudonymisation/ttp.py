@@ -15,14 +15,13 @@ tokens are unique, and no two distinct P1 map to one P2.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from extracts.errors import EngineError
+from extracts.atomic import check_output, staging
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import P1_SCHEME, P2_SCHEME, decode_binary, encode_labelled, label, p2_from_p1, project_key
@@ -77,9 +76,7 @@ def run_ttp_step(
     """
     began = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
+    check_output(out, overwrite=overwrite)
     if not inputs:
         msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
         raise PseudonymisationError(msg)
@@ -93,19 +90,9 @@ def run_ttp_step(
         msg = f"inputs were made with network key {sorted(set(key_ids.values()))}, expected {expected_network_key_id}"
         raise KeyMismatchError(msg)
 
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with staging(out, overwrite=overwrite) as tmp:
         report = _map_tokens(read, k_proj, project, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave a partial output behind
-        raise
-    write_json(tmp / "ttp_report.json", report)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
+        write_json(tmp / "ttp_report.json", report)
     return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
 
 

@@ -15,7 +15,6 @@ never leaves an output that looks finished.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from extracts.codelists import ConditionCatalogue, load_catalogue
 from extracts.contract import CLAIMS, EHR, Table
-from extracts.errors import EngineError
+from extracts.atomic import check_output, staging
 from extracts.generator import vocab
 from extracts.generator.care import SPECIALISMS, make_episodes, make_gp_events, make_slots
 from extracts.generator.claims import CREDIT, KINDS, LONE_CREDIT, make_claims, make_insured
@@ -280,13 +279,6 @@ def _global_tables(plan: Plan, ehr: _Sink, claims: _Sink) -> None:
     }), CLAIMS.table("insurer_years"))
 
 
-def check_output(out: Path, *, overwrite: bool) -> None:
-    """Refuse to replace an existing output folder unless asked to."""
-    if out.exists() and not overwrite:
-        msg = f"output folder exists: {out} (pass overwrite=true to replace it)"
-        raise EngineError(msg)
-
-
 def generate(
     config: GeneratorConfig,
     out: Path,
@@ -310,44 +302,35 @@ def generate(
     if catalogue is None:
         catalogue = load_catalogue(DEFAULT_CATALOGUE)
     plan = make_plan(config, catalogue)
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    defects: Counter[str] = Counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-writer") as pool:
-        sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet", pool)
-                 for name in ("ehr", "claims", "truth")}
-        try:
-            _global_tables(plan, sinks["ehr"], sinks["claims"])
-            for index in range(plan.n_chunks):
-                _chunk(plan, index, sinks["ehr"], sinks["claims"], sinks["truth"], defects)
-                if progress:
-                    progress(index + 1, plan.n_chunks)
-        finally:
-            for s in sinks.values():
-                s.close()
-    rows = {f"{k}/{t}": v for k, s in sinks.items() for t, v in sorted(s.rows.items())}
-    seconds = time.perf_counter() - began
-    (tmp / "truth" / "defects.json").write_text(json.dumps(dict(sorted(defects.items())), indent=2))
-    manifest = {
-        "generator_version": GENERATOR_VERSION,
-        "preset": config.preset,
-        "seed": config.seed,
-        "persons": plan.n_total,
-        "registry_persons": plan.n_ehr,
-        "practices": config.practices,
-        "conditions": list(catalogue.names),
-        "config": json.loads(json.dumps(asdict(config), default=str)),
-        "rows": rows,
-        "seconds": round(seconds, 2),
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(out)
+    with staging(out, overwrite=overwrite) as tmp:
+        defects: Counter[str] = Counter()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-writer") as pool:
+            sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet", pool)
+                     for name in ("ehr", "claims", "truth")}
+            try:
+                _global_tables(plan, sinks["ehr"], sinks["claims"])
+                for index in range(plan.n_chunks):
+                    _chunk(plan, index, sinks["ehr"], sinks["claims"], sinks["truth"], defects)
+                    if progress:
+                        progress(index + 1, plan.n_chunks)
+            finally:
+                for s in sinks.values():
+                    s.close()
+        rows = {f"{k}/{t}": v for k, s in sinks.items() for t, v in sorted(s.rows.items())}
+        seconds = time.perf_counter() - began
+        (tmp / "truth" / "defects.json").write_text(json.dumps(dict(sorted(defects.items())), indent=2))
+        manifest = {
+            "generator_version": GENERATOR_VERSION,
+            "preset": config.preset,
+            "seed": config.seed,
+            "persons": plan.n_total,
+            "registry_persons": plan.n_ehr,
+            "practices": config.practices,
+            "conditions": list(catalogue.names),
+            "config": json.loads(json.dumps(asdict(config), default=str)),
+            "rows": rows,
+            "seconds": round(seconds, 2),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
     return GenerationResult(out=out, rows=rows, seconds=seconds, defects=dict(defects))
