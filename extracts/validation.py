@@ -199,15 +199,20 @@ def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("__start", "__end")
 
 
-def _annotate(tf: TableFile) -> tuple[pl.LazyFrame, list[str]]:
-    """The table with normalised columns, helper flags and ``__reason`` (null = clean)."""
-    rules = _rules(tf.table)
+def _annotate(tf: TableFile, only: set[str] | None = None) -> tuple[pl.LazyFrame, list[str]]:
+    """The table with normalised columns, helper flags and ``__reason`` (null = clean).
+
+    ``only`` keeps just the named rules: once the counts are known, the clean table is rebuilt
+    with the rules that quarantined something, so that reading it later does not evaluate rules
+    that remove nothing (for claims, the duplicate-id check is a hash over every row).
+    """
+    rules = [r for r in _rules(tf.table) if only is None or r[0] in only]
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for name, condition in reversed(rules):
         reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
     lf = _typed(tf).with_columns(reason.alias(_REASON))
     reasons = [name for name, _ in rules]
-    if tf.table.name == _REGISTRATIONS.name:
+    if tf.table.name == _REGISTRATIONS.name and (only is None or _OVERLAP in only):
         lf = _flag_overlaps(lf)
         reasons.append(_OVERLAP)
     return lf, reasons
@@ -368,6 +373,11 @@ def validate_extract(
 
     if problems:
         raise ContractError(problems)
+    # Rebuild each clean table with only the rules that quarantined rows (same result, cheaper).
+    fired = {(q["table"], q["reason"]) for q in quarantine_rows}
+    for name, tf in files.items():
+        lf, _ = _annotate(tf, {r for t, r in fired if t == name})
+        tables[name] = lf.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
     return ValidatedExtract(
         supplier=spec.name,
         tables=tables,

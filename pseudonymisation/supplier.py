@@ -183,11 +183,14 @@ def _write_outputs(
         "sha256": checksums,
     })
 
-    status_counts = mapping.join(
-        pl.concat([validated.tables[t].select("bsn").collect(engine="streaming") for t in BSN_TABLES[supplier]])
-        .group_by("bsn").agg(pl.len().alias("rows")),
-        on="bsn", how="left", nulls_equal=True,
-    ).group_by("bsn_status").agg(pl.col("rows").sum(), pl.len().alias("distinct_values"))
+    # BSN statuses per table were counted by the validator (clean rows only): no extra pass.
+    status_counts = (
+        validated.notes.filter(pl.col("column") == "bsn")
+        .with_columns(pl.col("note").str.strip_prefix("status:").alias("bsn_status"))
+        .filter(pl.col("note").str.starts_with("status:") & (pl.col("rows") > 0))
+        .group_by("bsn_status").agg(pl.col("rows").sum())
+        .join(mapping.group_by("bsn_status").agg(pl.len().alias("distinct_values")), on="bsn_status", how="left")
+    )
     report = {
         "supplier": supplier,
         "batch_id": batch_id,

@@ -1,0 +1,69 @@
+"""Independent disclosure auditor: re-checks a release from what it publishes.
+
+The auditor is a separate code path (``shared/spec/disclosure.md``, "The auditor"): anyone can run
+it on a release without trusting the code that made the release. It therefore imports nothing from
+the engine's packages (``extracts``, ``pseudonymisation``, ``linkage``, ``cohort``, ``pipeline``);
+it re-derives what it needs (the BSN 11-test, the policy arithmetic) and depends only on numpy,
+polars and scipy. A test enforces this.
+
+Layers:
+
+- :mod:`audit.intervals` — exact integer bounds of hidden cells under additive equations
+  (``scipy.optimize.milp``; never the LP relaxation).
+- :mod:`audit.tables` — what the auditor knows of one table: keyed cells, equations, hidden set.
+- :mod:`audit.checks` — A1-A5, visible counts, percentages; release mode and verification mode.
+- :mod:`audit.identifiers` — identifier-like column names and values.
+- :mod:`audit.errors` — the auditor fails closed with these.
+"""
+
+from __future__ import annotations
+
+from audit.checks import (
+    Finding,
+    Policy,
+    audit_ledger,
+    audit_table,
+    blocking,
+    check_a1,
+    check_a2,
+    check_a3,
+    check_a4,
+    check_a4_possible,
+    check_percentages,
+    check_truth,
+    check_visible_counts,
+)
+from audit.errors import AuditError, InconsistentTableError
+from audit.identifiers import passes_eleven_test, scan_identifiers
+from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
+from audit.tables import AuditTable, Percentage, PointChange, cell, crossed_equations, label
+
+__all__ = [
+    "AuditError",
+    "AuditTable",
+    "Equation",
+    "FeasibleRegion",
+    "Finding",
+    "InconsistentTableError",
+    "Interval",
+    "Percentage",
+    "PointChange",
+    "Policy",
+    "audit_ledger",
+    "audit_table",
+    "blocking",
+    "cell",
+    "check_a1",
+    "check_a2",
+    "check_a3",
+    "check_a4",
+    "check_a4_possible",
+    "check_percentages",
+    "check_truth",
+    "check_visible_counts",
+    "crossed_equations",
+    "feasible_intervals",
+    "label",
+    "passes_eleven_test",
+    "scan_identifiers",
+]
