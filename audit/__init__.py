@@ -36,7 +36,15 @@ from audit.checks import (
 from audit.errors import AuditError, InconsistentTableError
 from audit.identifiers import passes_eleven_test, scan_identifiers
 from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
-from audit.tables import AuditTable, Percentage, PointChange, cell, crossed_equations, label
+from audit.tables import (
+    AuditTable,
+    Percentage,
+    PointChange,
+    cell,
+    crossed_equations,
+    crossed_values,
+    label,
+)
 
 __all__ = [
     "AuditError",
@@ -62,6 +70,7 @@ __all__ = [
     "check_truth",
     "check_visible_counts",
     "crossed_equations",
+    "crossed_values",
     "feasible_intervals",
     "label",
     "passes_eleven_test",

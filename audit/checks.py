@@ -384,32 +384,34 @@ def audit_ledger(
         if len(by_value) > 1:
             findings.append(Finding(table.name, "A5", (label(key),),
                                     f"published in two versions (in {sorted(by_value.values())})"))
+    if findings:
+        # Two versions of one quantity: the combined equations are contradictory, fail closed.
+        return findings
     hidden_in = {key: t.name for t in tables for key in t.hidden}
     for key, name in hidden_in.items():
         if key in versions:
             published_in = sorted(set(versions[key].values()))
             findings.append(Finding(table.name, "A5", (label(key),),
                                     f"hidden in {name!r} but published in {published_in}"))
-    if findings:
-        # The combination is contradictory or reveals a hidden cell outright: fail closed.
-        return findings
     equations = tuple(e for t in tables for e in t.equations)
     published = {key: value for t in tables for key, value in t.published.items()}
-    hidden = frozenset(hidden_in)
+    # A cell published anywhere is known to the attacker everywhere.
+    hidden = frozenset(key for key in hidden_in if key not in published)
     marked = frozenset().union(*(t.primary for t in tables))
     if truth is not None:
-        _check_truth_covers(table.name, hidden, truth)
+        _check_truth_covers(table.name, hidden_in, truth)
     region = _region(table.name, equations, published, hidden)
     if isinstance(region, Finding):
-        return [replace(region, check="A5", message=f"with earlier releases: {region.message}")]
-    combined = _region_checks(table.name, region, equations, marked, truth, policy)
+        return [*findings,
+                replace(region, check="A5", message=f"with earlier releases: {region.message}")]
+    combined = _region_checks(table.name, region, equations, marked & hidden, truth, policy)
     alone = set()
     for t in tables:
         own = _region(t.name, t.equations, t.published, t.hidden)
         if not isinstance(own, Finding):
             alone |= {(f.check, f.cells)
                       for f in _region_checks(t.name, own, t.equations, t.primary, truth, policy)}
-    return [
+    return findings + [
         replace(f, check="A5", message=f"{f.check} with earlier releases: {f.message}")
         for f in combined
         if (f.check, f.cells) not in alone

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from audit.intervals import CellKey, Equation
 
-__all__ = ["AuditTable", "Percentage", "PointChange", "cell", "crossed_equations", "label"]
+__all__ = [
+    "AuditTable",
+    "Percentage",
+    "PointChange",
+    "cell",
+    "crossed_equations",
+    "crossed_values",
+    "label",
+]
 
 
 def cell(**levels: str) -> frozenset[tuple[str, str]]:
@@ -68,6 +76,35 @@ def crossed_equations(variables: Mapping[str, Sequence[str]]) -> tuple[Equation,
             children = tuple(cell(**fixed, **{n: level}) for level in variables[n])
             equations.append(Equation(cell(**fixed), children))
     return tuple(equations)
+
+
+def crossed_values(
+    variables: Mapping[str, Sequence[str]], inner: Mapping[tuple[str, ...], int]
+) -> dict[CellKey, int]:
+    """Every cell's value (inner cells and all margins) of a cross-classification.
+
+    Args:
+        variables: Variable name to its levels, as for :func:`crossed_equations`.
+        inner: Count per combination of levels, in the order of ``variables``; missing
+            combinations count 0.
+
+    Returns:
+        Value per :func:`cell` key, margins included.
+    """
+    names = list(variables)
+    unknown = [levels for levels in inner if len(levels) != len(names)
+               or any(level not in variables[n] for n, level in zip(names, levels, strict=False))]
+    if unknown:
+        msg = f"inner has {len(unknown)} key(s) that are not combinations of levels, e.g. {unknown[0]!r}"
+        raise ValueError(msg)
+    values: dict[CellKey, int] = {}
+    for choice in itertools.product(*([*variables[n], None] for n in names)):
+        key = cell(**{n: level for n, level in zip(names, choice, strict=True) if level is not None})
+        values[key] = sum(
+            count for levels, count in inner.items()
+            if all(c is None or c == level for c, level in zip(choice, levels, strict=True))
+        )
+    return values
 
 
 @dataclass(frozen=True)

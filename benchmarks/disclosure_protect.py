@@ -22,7 +22,9 @@ from cohort.disclosure import Policy, check, count_rule, protect, table_nd
 def counts(shape: tuple[int, ...], median: float, seed: int) -> np.ndarray:
     """Lognormal counts around ``median`` with a heavy lower tail (some zeros, some 1..9)."""
     rng = np.random.default_rng(seed)
-    return np.floor(rng.lognormal(np.log(median), 0.9, size=shape)).astype(np.int64)
+    out = np.floor(rng.lognormal(np.log(median), 0.9, size=shape)).astype(np.int64)
+    out[rng.random(shape) < 0.03] = 0  # empty strata (structural or sampling zeros)
+    return out
 
 
 def main() -> None:

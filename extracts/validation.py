@@ -143,8 +143,14 @@ def _typed(tf: TableFile) -> pl.LazyFrame:
     return lf.drop(f"__typed__{c}" for c in columns)
 
 
-def _rules(table: contract.Table) -> list[tuple[str, pl.Expr]]:
-    """(reason, condition) pairs in priority order; a row gets the first whose condition holds."""
+def _rules(table: contract.Table, *, exact_duplicates: bool = True) -> list[tuple[str, pl.Expr]]:
+    """(reason, condition) pairs in priority order; a row gets the first whose condition holds.
+
+    With ``exact_duplicates=False`` the duplicate-key rule compares 64-bit hashes of the key: a
+    superset of the true duplicates (a hash collision can only add rows) at a fraction of the
+    memory of grouping tens of millions of id strings. ``validate_extract`` uses it for a first
+    count and recounts exactly only where it found something.
+    """
     rules = [(f"bad_type:{c.name}", pl.col(f"__bad__{c.name}")) for c in table.columns]
     rules += [
         (f"missing_value:{c.name}", pl.col(c.name).is_null())
@@ -153,7 +159,10 @@ def _rules(table: contract.Table) -> list[tuple[str, pl.Expr]]:
     ]
     if table.unique_key:
         key_known = pl.all_horizontal(pl.col(k).is_not_null() for k in table.unique_key)
-        duplicated = key_known & (pl.len().over(table.unique_key) > 1)
+        if exact_duplicates:
+            duplicated = key_known & (pl.len().over(table.unique_key) > 1)
+        else:
+            duplicated = key_known & pl.struct(table.unique_key).hash(seed=0).is_duplicated()
         rules.append((f"duplicate_key:{','.join(table.unique_key)}", duplicated))
     for (name, column), domain in _DOMAINS.items():
         if name == table.name:
@@ -199,14 +208,16 @@ def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("__start", "__end")
 
 
-def _annotate(tf: TableFile, only: set[str] | None = None) -> tuple[pl.LazyFrame, list[str]]:
+def _annotate(
+    tf: TableFile, only: set[str] | None = None, *, exact_duplicates: bool = True
+) -> tuple[pl.LazyFrame, list[str]]:
     """The table with normalised columns, helper flags and ``__reason`` (null = clean).
 
     ``only`` keeps just the named rules: once the counts are known, the clean table is rebuilt
     with the rules that quarantined something, so that reading it later does not evaluate rules
     that remove nothing (for claims, the duplicate-id check is a hash over every row).
     """
-    rules = [r for r in _rules(tf.table) if only is None or r[0] in only]
+    rules = [r for r in _rules(tf.table, exact_duplicates=exact_duplicates) if only is None or r[0] in only]
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for name, condition in reversed(rules):
         reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
@@ -335,14 +346,23 @@ def validate_extract(
     tables: dict[str, pl.LazyFrame] = {}
     reasons: dict[str, list[str]] = {}
     queries: dict[str, list[pl.LazyFrame]] = {}
-    for name, tf in files.items():
-        annotated, reasons[name] = _annotate(tf)
-        tables[name] = annotated.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
-        queries[name] = [_stats_query(tf, annotated, reasons[name])]
-        if name == _PATIENTS.name:
-            queries[name].append(_shared_bsn_query(tables[name]))
+    def table_queries(tf: TableFile, *, exact: bool) -> list[pl.LazyFrame]:
+        annotated, reasons[tf.table.name] = _annotate(tf, exact_duplicates=exact)
+        clean = annotated.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
+        found = [_stats_query(tf, annotated, reasons[tf.table.name])]
+        if tf.table.name == _PATIENTS.name:
+            found.append(_shared_bsn_query(clean))
+        return found
+
+    queries = {name: table_queries(tf, exact=False) for name, tf in files.items()}
     counts, read_problems = _collect(queries, files)
     problems += read_problems
+    # Recount exactly the tables where the hashed duplicate check found something.
+    suspect = {name for name, result in counts.items()
+               if any(k.startswith("duplicate_key:") and v for k, v in result.items())}
+    if suspect:
+        exact, _ = _collect({name: table_queries(files[name], exact=True) for name in suspect}, files)
+        counts.update(exact)
 
     row_counts: dict[str, int] = {}
     quarantine_rows: list[dict[str, object]] = []

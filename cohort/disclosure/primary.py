@@ -188,8 +188,9 @@ def magnitude_rule(
             pl.col(value).sum().alias("total"),
             pl.len().alias("contributors"),
             (pl.col(value) < 0).sum().alias("_negative"),
-            pl.col(value).top_k(top).alias("_top"),
+            pl.col(value).top_k(top).alias("_top"),  # top_k does not promise an order: sorted below
         )
+        .with_columns(pl.col("_top").list.sort(descending=True))
         .sort(cell)
         .collect()
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 _PRIME = 2_147_483_647  # 2**31 - 1: the product of two residues fits in int64
+_UNBOUNDED = np.iinfo(np.int64).max // 4  # "no outer bound" in the integer bound arrays
 TOTAL = "Total"
 
 
@@ -342,9 +343,8 @@ class _Solver:
         self.entry_eq = np.repeat(np.arange(ch.shape[0]), np.diff(ch.indptr))
         self.entry_cell = ch.indices
         self.totals = np.array([e[0] for e in table.equations], dtype=np.int64)
-        # Unknowns live in [0, big]: a box (it only narrows intervals, the safe direction) that
-        # keeps every program bounded; an upper bound at the box is reported as inf.
-        self.big = 2 * int(self.v.sum()) + 2 * policy.threshold + 1
+        # No artificial box: a cell is unbounded above exactly when the LP is (a rational ray
+        # scales to an integer one), and a box would cut intervals where they matter.
         p = np.array([policy.protection(int(x)) for x in self.v])
         self.down = np.minimum(self.v, p)  # A2: lo <= max(0, v - P), i.e. a move down by min(v, P)
         self.up = p
@@ -373,7 +373,7 @@ class _Solver:
             comp[h] = labels
         hv = np.where(hidden, self.v, 0)
         sums = self.children @ hv  # hidden children's sum per equation
-        lb, ub = np.zeros(self.v.size, dtype=np.int64), np.full(self.v.size, self.big, dtype=np.int64)
+        lb, ub = np.zeros(self.v.size, dtype=np.int64), np.full(self.v.size, _UNBOUNDED, dtype=np.int64)
         open_total = ~hidden[self.totals]
         sel = open_total[self.entry_eq]
         np.minimum.at(ub, self.entry_cell[sel], sums[self.entry_eq[sel]])
@@ -389,71 +389,68 @@ class _Solver:
         return self.pool[rows, j]
 
     # programs over one component, in moves y from the true values
-    def _program(self, ev: _Eval, j: int, fixed: tuple[tuple[int, int], ...], *, sign: int, amount: int | None,
-                 cost: np.ndarray | None = None, movable: np.ndarray | None = None,
-                 relaxed: bool = False) -> tuple[np.ndarray | None, bool]:
-        """Solve for a move y; ``amount`` None maximises sign * y_j, else min cost s.t. sign * y_j >= amount.
-
-        Moves are over the hidden cells of j's component, or over ``movable`` cells. ``relaxed``
-        accepts a fractional LP optimum (for the repair heuristic only, never for a check).
-
-        Returns:
-            (the move as a full integer vector, or a float one when relaxed; None if there is no
-            move), and whether the optimum is proven.
-        """
-        cells = np.flatnonzero(ev.comp == ev.comp[j]) if movable is None else np.flatnonzero(movable)
-        pos = np.searchsorted(cells, j)
+    def _system(self, cells: np.ndarray) -> tuple[sparse.csr_array, np.ndarray]:
+        """The equations touching ``cells``, restricted to them, and their rows."""
         sub = self.a_csc[:, cells]
         rows = np.flatnonzero(abs(sub).sum(axis=1))
-        mat = sparse.hstack([sub[rows], -sub[rows]]).tocsr()
-        k = cells.size
+        return sub[rows].tocsr(), rows
+
+    def _move(self, ev: _Eval, j: int, fixed: tuple[tuple[int, int], ...], *, sign: int, amount: int,
+              cost: np.ndarray | None = None, movable: np.ndarray | None = None, mode: str = "exact",
+              ) -> np.ndarray | None:
+        """A move y (A y = 0, v + y in the box) with sign * y_j >= amount and minimal cost |y|.
+
+        Moves are over the hidden cells of j's component, or over ``movable`` cells. An LP
+        optimum is accepted when integral; otherwise ``mode`` decides: "exact" asks the integer
+        program for any integer move (a check), "relaxed" returns the fractional LP move (a
+        repair heuristic, never a check), "integer" asks the integer program with a time limit.
+
+        Returns:
+            The move as a full vector (float when relaxed), or None when there is none (or the
+            time-limited integer program found none).
+        """
+        cells = np.flatnonzero(ev.comp == ev.comp[j]) if movable is None else np.flatnonzero(movable)
+        k, pos = cells.size, np.searchsorted(cells, j)
+        sub, _ = self._system(cells)
+        mat = sparse.hstack([sub, -sub]).tocsr()
         x = self.v[cells]
-        lo, hi = np.zeros(2 * k), np.concatenate([self.big - x, x]).astype(float)
+        lo, hi = np.zeros(2 * k), np.concatenate([np.full(k, np.inf), x])
         for cell, _ in fixed:
             at = np.searchsorted(cells, cell)
             if at < k and cells[at] == cell:
                 hi[at] = hi[k + at] = 0
         up, down = (pos, k + pos) if sign > 0 else (k + pos, pos)
-        hi[down] = 0
-        if amount is None:
-            c = np.zeros(2 * k)
-            c[up] = -1
-        else:
-            lo[up] = amount
-            c = np.ones(2 * k) if cost is None else np.concatenate([cost[cells], cost[cells]])
+        hi[down], lo[up] = 0, amount
         if lo[up] > hi[up]:
-            return None, True
-        zero = np.zeros(rows.size)
+            return None
+        c = np.ones(2 * k) if cost is None else np.concatenate([cost[cells], cost[cells]])
+        zero = np.zeros(mat.shape[0])
         res = linprog(c, A_eq=mat, b_eq=zero, bounds=np.c_[lo, hi], method="highs")
         self.lps += 1
         if res.status == 2:
-            return None, True  # LP infeasible: no integer move either
+            return None  # LP infeasible: no integer move either
         y = res.x if res.status == 0 else None
+        if y is not None and mode == "relaxed":
+            out = np.zeros(self.v.size)
+            out[cells] = y[:k] - y[k:]
+            return out
         if y is None or np.abs(y - np.round(y)).max() > 1e-7 or (mat @ np.round(y) != 0).any():
-            if relaxed and y is not None:
-                out = np.zeros(self.v.size)
-                out[cells] = y[:k] - y[k:]
-                return out, False
-            opts = {"time_limit": self.time_limit}
-            if amount is not None:
-                opts["mip_rel_gap"] = 1e9  # any integer move will do: stop at the first
+            # Any integer move will do: stop at the first (mip_rel_gap); a repair step may also
+            # give up after a while, a check may not.
+            opts = {"time_limit": self.time_limit if mode == "exact" else min(2.0, self.time_limit),
+                    "mip_rel_gap": 1e9}
             res = milp(c, integrality=np.ones(2 * k), bounds=Bounds(lo, hi),
                        constraints=LinearConstraint(mat, zero, zero), options=opts)
             self.milps += 1
             if res.x is None:
-                if res.status == 2:
-                    return None, True
+                if res.status == 2 or mode != "exact":
+                    return None
                 msg = f"an integer program around '{self.t.labels[j]}' was not solved (status {res.status})"
                 raise _Unsafe(msg)
-            y, proven = res.x, res.status == 0
-        else:
-            proven = True
+            y = res.x
         y = np.round(y).astype(np.int64)
-        return self._full(cells, y[:k] - y[k:]), proven
-
-    def _full(self, cells: np.ndarray, move: np.ndarray) -> np.ndarray:
         out = np.zeros(self.v.size, dtype=np.int64)
-        out[cells] = np.round(move).astype(np.int64)
+        out[cells] = y[:k] - y[k:]
         return out
 
     def reach(self, ev: _Eval, j: int, sign: int, amount: int, fixed: tuple[tuple[int, int], ...] = ()) -> bool:
@@ -464,42 +461,89 @@ class _Solver:
         col = self._column(ev, j, fixed)
         if ((sign * (col - self.v[j])) >= amount).any():
             return True
-        key = (np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), j, sign, amount, fixed)
+        key = ("reach", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), j, sign, amount, fixed)
         if key not in self.cache:
-            move, _ = self._program(ev, j, fixed, sign=sign, amount=amount)
+            move = self._move(ev, j, fixed, sign=sign, amount=amount)
             self.cache[key] = move is not None
             if move is not None:
                 self._remember(ev, self.v + move)
         return bool(self.cache[key])
 
     def extreme(self, ev: _Eval, j: int, sign: int) -> tuple[float, bool]:
-        """Min (sign -1) or max (+1) of cell j, exact; inf when only the box bounds it."""
+        """Min (sign -1) or max (+1) of cell j over the integers, exact; inf when only the box bounds it.
+
+        An outer bound reached by a witness is exact. Otherwise the LP over the component: its
+        optimum rounded inwards is an outer bound too, exact when a witness reaches it; only then
+        is the integer program asked.
+        """
+        key = ("extreme", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), j, sign)
+        if key in self.cache:
+            return self.cache[key]
         col = self._column(ev, j, ())
         bound = ev.lb[j] if sign < 0 else ev.ub[j]
-        if bound < self.big and (col == bound).any():
-            return float(bound), True  # an outer bound reached by a witness is exact
-        move, proven = self._program(ev, j, (), sign=sign, amount=None)
-        if move is None:
-            msg = f"no integer solution around '{self.t.labels[j]}'"
+        if bound < _UNBOUNDED and (col == bound).any():
+            return float(bound), True
+        cells = np.flatnonzero(ev.comp == ev.comp[j])
+        sub, rows = self._system(cells)
+        rhs = -(self.a[rows] @ np.where(ev.hidden, 0, self.v)).astype(float)
+        c = np.zeros(cells.size)
+        c[np.searchsorted(cells, j)] = -sign
+        box = (0, np.inf)
+        res = linprog(c, A_eq=sub, b_eq=rhs, bounds=box, method="highs")
+        self.lps += 1
+        if res.status == 3 and sign > 0:  # unbounded LP: a ray, so unbounded integers too
+            self.cache[key] = (np.inf, True)
+            return np.inf, True
+        if res.status != 0:
+            msg = f"no solution around '{self.t.labels[j]}' (status {res.status})"
             raise _Unsafe(msg)
-        self._remember(ev, self.v + move)
-        value = self.v[j] + move[j]
-        return (np.inf if value >= self.big else float(value)), proven
+        x = np.round(res.x)
+        if np.abs(res.x - x).max() <= 1e-7 and (sub @ x == rhs).all():
+            best, proven = x, True
+        else:
+            inward = np.floor(-res.fun + 1e-7) if sign > 0 else np.ceil(res.fun - 1e-7)
+            if (col == inward).any():
+                return float(inward), True
+            res = milp(c, integrality=np.ones(cells.size), bounds=Bounds(*box),
+                       constraints=LinearConstraint(sub, rhs, rhs), options={"time_limit": self.time_limit})
+            self.milps += 1
+            if res.x is None:
+                msg = f"no integer solution around '{self.t.labels[j]}' (status {res.status})"
+                raise _Unsafe(msg)
+            best, proven = np.round(res.x), res.status == 0
+        witness = self.v.copy()
+        witness[cells] = best.astype(np.int64)
+        self._remember(ev, witness)
+        value = witness[j]
+        out = float(value), proven
+        self.cache[key] = out
+        return out
 
     def helper(self, ev: _Eval, f: _Failure, candidate: np.ndarray) -> np.ndarray:
-        """The cheapest published cells whose hiding lets cell f.j make its move (cost = value)."""
+        """The cheapest published cells whose hiding lets cell f.j make its move (cost = value).
+
+        In order: the support of the cheapest LP move; else the single cheapest neighbouring
+        cell that is enough; else the cheapest integer move found within a time limit.
+        """
         fixed = ((f.singleton, 1),) if f.singleton >= 0 else ()
         movable = ev.hidden | candidate
         cost = np.where(ev.hidden, 0.01, self.v.astype(float))
-        for relaxed in (True, False):  # the LP's support first; an integer move if it is empty
-            move, _ = self._program(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=cost, movable=movable,
-                                    relaxed=relaxed)
-            if move is None:
-                break
-            support = np.flatnonzero((np.abs(move) > 1e-9) & ~ev.hidden)
-            if support.size:
-                return support
-        return np.array([], dtype=np.int64)
+        move = self._move(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=cost, movable=movable, mode="relaxed")
+        if move is None:
+            return np.array([], dtype=np.int64)
+        support = np.flatnonzero((np.abs(move) > 1e-9) & ~ev.hidden)
+        if support.size:
+            return support
+        # The LP moves only hidden cells, fractionally: one more cell usually makes it integral.
+        near = np.flatnonzero(abs(self.a[self._system(np.flatnonzero(ev.comp == ev.comp[f.j]))[1]]).sum(axis=0))
+        near = near[candidate[near] & ~ev.hidden[near]]
+        for c in near[np.lexsort((near, self.v[near]))][:12]:
+            trial = ev.hidden.copy()
+            trial[c] = True
+            if self.reach(self.evaluate(trial), f.j, f.sign, f.amount, fixed):
+                return np.array([c])
+        move = self._move(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=cost, movable=movable, mode="integer")
+        return np.array([], dtype=np.int64) if move is None else np.flatnonzero((move != 0) & ~ev.hidden)
 
     # checks
     def a3(self, hidden: np.ndarray) -> np.ndarray:
@@ -512,7 +556,8 @@ class _Solver:
         if self.primary[j] and not fixed:
             for sign, amount in ((-1, int(self.down[j])), (1, int(self.up[j]))):
                 if not self.reach(ev, j, sign, amount):
-                    return _Failure("A2", j, sign, amount)
+                    moves = self.reach(ev, j, 1, 1) or self.reach(ev, j, -1, 1)
+                    return _Failure("A2" if moves else "A1", j, sign, amount)
             return None
         if self.reach(ev, j, 1, 1, fixed) or self.reach(ev, j, -1, 1, fixed):
             return None
@@ -664,7 +709,10 @@ def _repair(solver: _Solver, hidden: np.ndarray, candidate: np.ndarray) -> np.nd
             enough = near[(solver.v[near] >= gap) | (near == f.j)]
             helping = enough[np.lexsort((enough, solver.v[enough]))][:1]
         else:
-            helping = solver.helper(solver.evaluate(hidden), f, candidate)
+            ev = solver.evaluate(hidden)
+            helping = solver.helper(ev, f, candidate)
+            if helping.size == 0 and (f.rule == "A4" or not solver.primary[f.j]):  # any move by 1 will do
+                helping = solver.helper(ev, replace(f, sign=-f.sign), candidate)
         if helping.size == 0:
             v = solver.violation(f)
             msg = f"no cell left to hide that satisfies {v.rule} at '{v.cell}'"
