@@ -8,6 +8,7 @@ polars and scipy. A test enforces this.
 
 Layers:
 
+- :mod:`audit.cells` — cell keys (equal keys are the same quantity in every table) and labels.
 - :mod:`audit.intervals` — exact integer bounds of hidden cells under additive equations
   (``scipy.optimize.milp``; never the LP relaxation).
 - :mod:`audit.tables` — what the auditor knows of one table: keyed cells, equations, hidden set.
@@ -18,6 +19,7 @@ Layers:
 
 from __future__ import annotations
 
+from audit.cells import CellKey, cell, label
 from audit.checks import (
     Finding,
     Policy,
@@ -36,19 +38,12 @@ from audit.checks import (
 from audit.errors import AuditError, InconsistentTableError
 from audit.identifiers import passes_eleven_test, scan_identifiers
 from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
-from audit.tables import (
-    AuditTable,
-    Percentage,
-    PointChange,
-    cell,
-    crossed_equations,
-    crossed_values,
-    label,
-)
+from audit.tables import AuditTable, Percentage, PointChange, crossed_equations, crossed_values
 
 __all__ = [
     "AuditError",
     "AuditTable",
+    "CellKey",
     "Equation",
     "FeasibleRegion",
     "Finding",

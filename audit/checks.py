@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from audit.cells import CellKey, label
 from audit.errors import InconsistentTableError
-from audit.intervals import CellKey, Equation, FeasibleRegion
-from audit.tables import AuditTable, label
+from audit.intervals import Equation, FeasibleRegion
+from audit.tables import AuditTable
 
 __all__ = [
     "Finding",
@@ -104,7 +105,12 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
     return [finding for finding in findings if not finding.advisory]
 
 
-def _region(table_name: str, equations, published, hidden) -> FeasibleRegion | Finding:
+def _region(
+    table_name: str,
+    equations: Sequence[Equation],
+    published: Mapping[CellKey, int],
+    hidden: Iterable[CellKey],
+) -> FeasibleRegion | Finding:
     try:
         # Sorted so that findings come in the same order on every run (frozensets do not).
         return FeasibleRegion(equations, published, sorted(hidden, key=label))

@@ -1,4 +1,4 @@
-"""Feasible intervals of hidden cells under a table's additive equations (disclosure.md, "The auditor").
+"""Feasible intervals of hidden cells under additive equations (disclosure.md, "The auditor").
 
 A released table is a set of cells tied by additive equations ``total = child_1 + ... + child_k``
 (margins, attrition chains, shares with their total). Published cells are known constants; hidden
@@ -8,29 +8,27 @@ it; this module computes that set's hull ``[lo, hi]`` per hidden cell, and the h
 hidden cells (for A3).
 
 Why an integer program and not its LP relaxation: the LP relaxation bounds the convex hull of the
-*real* solutions, which can be strictly wider than the hull of the *integer* ones. In tables of three
-or more dimensions the relaxed polytope has fractional vertices, so a cell can be fixed at one value
-in every integer solution while the LP still lets it move; an LP-based audit (as tau-ARGUS's) would
-pass a table that discloses. So every bound here is an exact ``scipy.optimize.milp`` optimum with
-``integrality=1`` and a zero MIP gap. ``integral=False`` exists only to demonstrate the difference
-(tests/spec/test_audit_examples.py); an audit must never use it.
+*real* solutions, which can be strictly wider than the hull of the *integer* ones. In tables of
+three or more dimensions the relaxed polytope has fractional vertices, so a cell can be fixed at
+one value in every integer solution while the LP still lets it move; an LP-based audit (as
+tau-ARGUS's) would pass a table that discloses (tests/spec/test_audit_examples.py holds a
+3 × 3 × 3 case: a hidden margin of 1 that the LP puts in [1, 2]). So every bound here is an exact
+``scipy.optimize.milp`` optimum with ``integrality=1`` and a zero MIP gap. ``integral=False``
+exists only to demonstrate the difference; an audit must never use it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
+from audit.cells import CellKey, label
 from audit.errors import AuditError, InconsistentTableError
-
-# A cell is identified by any hashable key; the auditor uses the same key for the same quantity in
-# every table so that equations of several releases combine (A5).
-CellKey = Hashable
 
 # Each bound is one small MILP; a table the auditor cannot bound in this time fails closed.
 _TIME_LIMIT_S = 30.0
@@ -52,7 +50,7 @@ class Equation:
 
     def __post_init__(self) -> None:
         if not self.children:
-            msg = f"equation for total {self.total!r} has no children; expected at least one"
+            msg = f"equation for total {label(self.total)!r} has no children; expected one or more"
             raise ValueError(msg)
 
     @property
@@ -115,7 +113,7 @@ class FeasibleRegion:
         self.integral = integral
         both = [key for key in self.hidden if key in self.published]
         if both:
-            msg = f"{len(both)} cell(s) are both published and hidden, e.g. {both[0]!r}"
+            msg = f"{len(both)} cell(s) are both published and hidden, e.g. {label(both[0])!r}"
             raise ValueError(msg)
         self._index = {key: i for i, key in enumerate(self.hidden)}
         unknown = [
@@ -127,7 +125,7 @@ class FeasibleRegion:
         if unknown:
             msg = (
                 f"{len(unknown)} cell(s) in the equations are neither published nor hidden, "
-                f"e.g. {unknown[0]!r}"
+                f"e.g. {label(unknown[0])!r}"
             )
             raise ValueError(msg)
         self._constraint = self._build_constraint()
@@ -152,7 +150,7 @@ class FeasibleRegion:
                 if constant != 0:
                     msg = (
                         f"the published cells contradict the equation for total "
-                        f"{equation.total!r}: it does not equal the sum of its children"
+                        f"{label(equation.total)!r}: it does not equal the sum of its children"
                     )
                     raise InconsistentTableError(msg)
                 continue
@@ -175,6 +173,8 @@ class FeasibleRegion:
             return _OPTIMAL, 0.0
         result = milp(
             objective,
+            # Integer, never the LP relaxation: in 3-D tables the LP can let a cell move that the
+            # integers fix (module docstring). A zero gap makes each bound exact, not approximate.
             integrality=np.full(len(self.hidden), 1 if self.integral else 0),
             bounds=Bounds(0, np.inf),
             constraints=self._constraint,
@@ -238,7 +238,7 @@ class FeasibleRegion:
             return self._cache[key]
         missing = [cell for cell in key if cell not in self._index]
         if missing:
-            msg = f"{missing[0]!r} is not a hidden cell of this region"
+            msg = f"{label(missing[0])!r} is not a hidden cell of this region"
             raise KeyError(msg)
         objective = np.zeros(len(self.hidden))
         objective[[self._index[cell] for cell in key]] = 1.0
@@ -267,7 +267,7 @@ class FeasibleRegion:
         """
         extra = [key for key in values if key not in self._index]
         if extra:
-            msg = f"{extra[0]!r} is not a hidden cell of this region"
+            msg = f"{label(extra[0])!r} is not a hidden cell of this region"
             raise KeyError(msg)
         return FeasibleRegion(
             self.equations,

@@ -1,10 +1,8 @@
 """What the auditor knows about one released table: cells, equations, what is hidden.
 
-Cells are keyed so that the same quantity has the same key in every table (A5 combines releases by
-key). For cross-classified tables the key is the set of ``(variable, level)`` pairs that are *not*
-totalled over: the region-A margin of a region × sex table and the region-A cell of a one-way
-region table are both ``cell(region="A")``, and the grand total of every table over the same
-population is ``cell()``.
+Cells are keyed as :mod:`audit.cells` says, so that the same quantity has the same key in every
+table. :func:`crossed_equations` rebuilds the margin equations of a cross-classification from its
+variables and levels.
 """
 
 from __future__ import annotations
@@ -13,36 +11,10 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from audit.intervals import CellKey, Equation
+from audit.cells import CellKey, cell
+from audit.intervals import Equation
 
-__all__ = [
-    "AuditTable",
-    "Percentage",
-    "PointChange",
-    "cell",
-    "crossed_equations",
-    "crossed_values",
-    "label",
-]
-
-
-def cell(**levels: str) -> frozenset[tuple[str, str]]:
-    """Key of a cell of a cross-classified table; omitted variables are totalled over.
-
-    Example:
-        ``cell(region="A", sex="F")`` is the region-A women cell, ``cell(region="A")`` the
-        region-A margin, ``cell()`` the grand total.
-    """
-    return frozenset(levels.items())
-
-
-def label(key: CellKey) -> str:
-    """Human-readable label of a cell key (a finding names cells only by these labels)."""
-    if isinstance(key, frozenset) and all(isinstance(p, tuple) and len(p) == 2 for p in key):
-        if not key:
-            return "total"
-        return ", ".join(f"{variable}={level}" for variable, level in sorted(key))
-    return str(key)
+__all__ = ["AuditTable", "Percentage", "PointChange", "crossed_equations", "crossed_values"]
 
 
 def crossed_equations(variables: Mapping[str, Sequence[str]]) -> tuple[Equation, ...]:
@@ -92,14 +64,22 @@ def crossed_values(
         Value per :func:`cell` key, margins included.
     """
     names = list(variables)
-    unknown = [levels for levels in inner if len(levels) != len(names)
-               or any(level not in variables[n] for n, level in zip(names, levels, strict=False))]
+    unknown = [
+        levels
+        for levels in inner
+        if len(levels) != len(names)
+        or any(level not in variables[n] for n, level in zip(names, levels, strict=False))
+    ]
     if unknown:
-        msg = f"inner has {len(unknown)} key(s) that are not combinations of levels, e.g. {unknown[0]!r}"
+        msg = (
+            f"inner has {len(unknown)} key(s) that are not combinations of levels, "
+            f"e.g. {unknown[0]!r}"
+        )
         raise ValueError(msg)
     values: dict[CellKey, int] = {}
     for choice in itertools.product(*([*variables[n], None] for n in names)):
-        key = cell(**{n: level for n, level in zip(names, choice, strict=True) if level is not None})
+        fixed = {n: level for n, level in zip(names, choice, strict=True) if level is not None}
+        key = cell(**fixed)
         values[key] = sum(
             count for levels, count in inner.items()
             if all(c is None or c == level for c, level in zip(choice, levels, strict=True))
