@@ -3,7 +3,7 @@
 The counts are realistic for a stratified table of persons (age band x region x sex-and-more):
 a lognormal spread around a few tens, so that some inner cells are small (primaries), a few are
 zero, and the margins are large. Prints the wall time of :func:`protect`, the hidden cells by
-reason and the number of integer programs solved, then re-checks the pattern.
+reason and the number of integer (and linear) programs solved, then re-checks the pattern.
 
     .venv/bin/python benchmarks/disclosure_protect.py
     .venv/bin/python benchmarks/disclosure_protect.py --shape 10 8 5 --median 25 --seed 3
@@ -45,7 +45,8 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     print(f"protect: {elapsed:.2f} s, releasable={pattern.releasable} {pattern.reason}")
     print(f"hidden by reason: {pattern.counts_by_reason()}")
-    print(f"integer programs solved: {pattern.milp_count}")
+    print(f"integer programs solved (milp): {pattern.milp_count}; "
+          f"linear programs (accepted only when integral): {pattern.lp_count}")
     secondary = np.array([r == "secondary" for r in pattern.reasons])
     print(f"secondary cost (sum of values): {int(table.values[secondary].sum())}")
     start = time.perf_counter()

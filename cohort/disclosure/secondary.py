@@ -16,19 +16,23 @@ tables is one variable, so it is suppressed consistently).
 2. **Exact bounds** with integer programs (``scipy.optimize.milp``): a hidden cell's interval is
    the min and max of its value over the non-negative integers satisfying every equation with the
    published cells fixed. In three dimensions the LP relaxation can move a cell the integers pin,
-   so the LP is never trusted.
+   so an LP bound is never trusted: an LP optimum counts only when it is itself integral.
 3. **Checks** A1-A4 of the audit (:func:`check`); a **repair loop** hides the cheapest helping
-   cell (smallest value first) until they pass; a **pruning pass** publishes again, in order of
-   descending value, every secondary whose removal keeps the checks passing.
+   cells (cost = value, so small cells first) until they pass; a **pruning pass** publishes
+   again, in order of descending value, every secondary whose removal keeps the checks passing.
 
 No safe pattern (the repair loop runs out of cells, a bound is not proven in time) means nothing
 is released: the :class:`Pattern` is ``releasable=False``, every cell hidden, with a reason (fail
 closed). Messages name cells by label, never by value.
 
-Speed: integer programs are solved per connected component of the hidden cells, over the hidden
-cells only; every optimum found is kept as a witness, and a requirement one of the witnesses
-already meets costs no solve. Pruning first rejects, by the exact algebra, removals that would
-determine a hidden cell linearly.
+Speed (issue 5: a 10 x 8 x 5 table with all margins in well under 10 s). Programs are solved per
+connected component of the hidden cells and over the hidden cells only. A check "cell j can
+reach v_j + d" is answered by a *witness*, a full integer solution; witnesses are minimal moves
+(min |y| with A y = 0), so they are sparse and stay valid when other cells are published again,
+and a requirement a stored witness already meets costs nothing. Outer bounds from single
+equations reject impossible targets at once. An LP optimum is used only when it is integral and
+checked exactly (then it *is* the integer optimum); otherwise ``milp`` decides. Pruning first
+rejects, by the exact algebra, removals that would determine a hidden cell linearly.
 """
 
 from __future__ import annotations
@@ -398,7 +402,7 @@ class _Solver:
     def _move(self, ev: _Eval, j: int, fixed: tuple[tuple[int, int], ...], *, sign: int, amount: int,
               cost: np.ndarray | None = None, movable: np.ndarray | None = None, mode: str = "exact",
               ) -> np.ndarray | None:
-        """A move y (A y = 0, v + y in the box) with sign * y_j >= amount and minimal cost |y|.
+        """A move y (A y = 0, v + y >= 0) with sign * y_j >= amount and minimal cost |y|.
 
         Moves are over the hidden cells of j's component, or over ``movable`` cells. An LP
         optimum is accepted when integral; otherwise ``mode`` decides: "exact" asks the integer
@@ -435,11 +439,11 @@ class _Solver:
             out[cells] = y[:k] - y[k:]
             return out
         if y is None or np.abs(y - np.round(y)).max() > 1e-7 or (mat @ np.round(y) != 0).any():
-            # Any integer move will do: stop at the first (mip_rel_gap); a repair step may also
-            # give up after a while, a check may not.
-            opts = {"time_limit": self.time_limit if mode == "exact" else min(2.0, self.time_limit),
-                    "mip_rel_gap": 1e9}
-            res = milp(c, integrality=np.ones(2 * k), bounds=Bounds(lo, hi),
+            # A check needs any integer move: a pure feasibility program finds one several times
+            # faster than the min-cost one. A repair step wants the cheapest, within a time limit.
+            exact = mode == "exact"
+            opts = {"time_limit": self.time_limit if exact else min(2.0, self.time_limit), "mip_rel_gap": 1e9}
+            res = milp(np.zeros(2 * k) if exact else c, integrality=np.ones(2 * k), bounds=Bounds(lo, hi),
                        constraints=LinearConstraint(mat, zero, zero), options=opts)
             self.milps += 1
             if res.x is None:
@@ -522,8 +526,10 @@ class _Solver:
     def helper(self, ev: _Eval, f: _Failure, candidate: np.ndarray) -> np.ndarray:
         """The cheapest published cells whose hiding lets cell f.j make its move (cost = value).
 
-        In order: the support of the cheapest LP move; else the single cheapest neighbouring
-        cell that is enough; else the cheapest integer move found within a time limit.
+        In order: the support of the cheapest LP move; else the single cheapest cell that is
+        enough, among f.j's line-mates and then the component's neighbours; else the cheapest
+        integer move found within a time limit; else any integer move (pruning removes the
+        cells it did not need).
         """
         fixed = ((f.singleton, 1),) if f.singleton >= 0 else ()
         movable = ev.hidden | candidate
@@ -534,16 +540,23 @@ class _Solver:
         support = np.flatnonzero((np.abs(move) > 1e-9) & ~ev.hidden)
         if support.size:
             return support
-        # The LP moves only hidden cells, fractionally: one more cell usually makes it integral.
-        near = np.flatnonzero(abs(self.a[self._system(np.flatnonzero(ev.comp == ev.comp[f.j]))[1]]).sum(axis=0))
-        near = near[candidate[near] & ~ev.hidden[near]]
-        for c in near[np.lexsort((near, self.v[near]))][:12]:
-            trial = ev.hidden.copy()
-            trial[c] = True
-            if self.reach(self.evaluate(trial), f.j, f.sign, f.amount, fixed):
-                return np.array([c])
-        move = self._move(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=cost, movable=movable, mode="integer")
-        return np.array([], dtype=np.int64) if move is None else np.flatnonzero((move != 0) & ~ev.hidden)
+        # The LP moves only hidden cells, fractionally (3-D): one more cell usually makes it integral.
+        tried: set[int] = set()
+        for cells, limit in ((np.array([f.j]), 24), (np.flatnonzero(ev.comp == ev.comp[f.j]), 12)):
+            near = np.flatnonzero(abs(self.a[self._system(cells)[1]]).sum(axis=0))
+            near = near[candidate[near] & ~ev.hidden[near] & ~np.isin(near, list(tried))]
+            for c in near[np.lexsort((near, self.v[near]))][:limit]:
+                tried.add(int(c))
+                trial = ev.hidden.copy()
+                trial[c] = True
+                if self.reach(self.evaluate(trial), f.j, f.sign, f.amount, fixed):
+                    return np.array([c])
+        for weights in (cost, np.zeros(self.v.size)):  # cheapest within a time limit, else any
+            move = self._move(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=weights, movable=movable,
+                              mode="integer")
+            if move is not None:
+                return np.flatnonzero((move != 0) & ~ev.hidden)
+        return np.array([], dtype=np.int64)
 
     # checks
     def a3(self, hidden: np.ndarray) -> np.ndarray:
