@@ -8,6 +8,7 @@ working folder and are never presented as releasable.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -219,12 +220,21 @@ def run_study(linked_path: Path, config: StudyConfig) -> dict[str, pl.DataFrame]
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
-    units = (
-        claim_units(linked, persons.lazy())
-        .filter(pl.col("service_date").dt.year().is_in(needed))
-        .collect(engine="streaming")
-        .lazy()
-    )
+    with tempfile.TemporaryDirectory(prefix="pfl-study-") as scratch:
+        # Netted claim units of the base population, spilled to disk once: every later query
+        # scans them lazily instead of holding tens of millions of rows in memory.
+        units_path = Path(scratch) / "claim_units.parquet"
+        claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
+            units_path, compression="lz4"
+        )
+        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata)
+    tables["acsc"] = _acsc(linked, config)
+    return tables
+
+
+def _tables(
+    linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str]
+) -> dict[str, pl.DataFrame]:
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc")}
     names = config.catalogue.names
     for year, base in bases.items():
@@ -252,5 +262,4 @@ def run_study(linked_path: Path, config: StudyConfig) -> dict[str, pl.DataFrame]
         out["top"].append(_top(config, events, year))
     tables = {k: _sorted(pl.concat(v), k, strata) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
-    tables["acsc"] = _acsc(linked, config)
     return tables
