@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from cohort.config import StudyConfig, parse_study
 from cohort.output import write_study
 from cohort.study import run_study
-from extracts.cli import CONF_DIR, console, guarded
+from extracts.cli import CONF_DIR, console, guarded, require_settings
 from extracts.codelists import parse_catalogue
-from extracts.errors import ConfigError, ExtractNotFoundError
+from extracts.errors import ExtractNotFoundError
 
 
 def study_config(cfg: DictConfig) -> StudyConfig:
@@ -41,10 +41,7 @@ def run(config: StudyConfig, linked: Path, out: Path, *, overwrite: bool) -> tup
 @hydra.main(config_path=str(CONF_DIR), config_name="run_study", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
-        missing = [k for k in ("linked", "out") if cfg.get(k) in (None, "???")]
-        if missing:
-            msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
-            raise ConfigError(msg)
+        require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
         with console.status(f"running study {config.name}"):
             path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=bool(cfg.overwrite))

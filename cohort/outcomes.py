@@ -27,7 +27,6 @@ __all__ = [
 ALL_CAUSE_ALWAYS = ("ET", "HT", "WV", "ELV", "HAP", "SEH")
 HA_TYPES = ("consult", "visite", "telefonisch", "email", "vaccinatie")
 POH_GGZ_TYPES = ("consult", "visite", "telefonisch", "email", "groepsconsult")
-CLAIMS_DISCIPLINES = ("MSZ", "FT", "OT", "HT", "DT", "ET", "GGZ_B", "GGZ_S", "WV", "ELV", "SEH")
 _NET_KEY = ["p2", "sector", "service_date", "care_type", "specialism", "diagnosis_code"]
 
 

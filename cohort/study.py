@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig
-from cohort.outcomes import ALL_CAUSE_ALWAYS, CLAIMS_DISCIPLINES, claim_units, condition_codes, ehr_events, membership
+from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
 from cohort.population import RULES, Linked, base_population
 from extracts.codes import icpc_base
 

@@ -17,9 +17,9 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from extracts.errors import EngineError
+from extracts.errors import ConfigError, EngineError
 
-__all__ = ["CONF_DIR", "INTERNAL_ERROR", "console", "guarded"]
+__all__ = ["CONF_DIR", "INTERNAL_ERROR", "console", "guarded", "require_settings"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 INTERNAL_ERROR = 70
@@ -56,3 +56,13 @@ def guarded(fn: Callable[[], T]) -> T:
             "The message is withheld because it may contain data values."
         )
         sys.exit(INTERNAL_ERROR)
+
+
+def require_settings(cfg: object, *keys: str) -> None:
+    """Fail (exit 2) naming every required setting (dotted keys) left unset (``???`` or null)."""
+    from omegaconf import OmegaConf
+
+    missing = [k for k in keys if OmegaConf.select(cfg, k, default=None) in (None, "???")]
+    if missing:
+        msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
+        raise ConfigError(msg)

@@ -5,21 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from extracts.cli import CONF_DIR, console, guarded
-from extracts.errors import ConfigError
+from extracts.cli import CONF_DIR, console, guarded, require_settings
 from linkage.link import link
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="link", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
-        keys = ("out", "content.ehr", "content.claims", "token_maps.ehr", "token_maps.claims")
-        missing = [k for k in keys if OmegaConf.select(cfg, k, default=None) in (None, "???")]
-        if missing:
-            msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
-            raise ConfigError(msg)
+        require_settings(cfg, "out", "content.ehr", "content.claims", "token_maps.ehr", "token_maps.claims")
         result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
                       {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
                       overwrite=bool(cfg.overwrite))

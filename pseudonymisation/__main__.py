@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from extracts.cli import CONF_DIR, console, guarded
+from extracts.cli import CONF_DIR, console, guarded, require_settings
 from extracts.errors import ConfigError
 from pseudonymisation.keys import ROLES, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
@@ -41,17 +41,10 @@ def keygen_main(argv: list[str] | None = None) -> None:
     guarded(body)
 
 
-def _required(cfg: DictConfig, *keys: str) -> None:
-    missing = [k for k in keys if cfg.get(k) in (None, "???")]
-    if missing:
-        msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
-        raise ConfigError(msg)
-
-
 @hydra.main(config_path=str(CONF_DIR), config_name="supplier", version_base="1.3")
 def _supplier(cfg: DictConfig) -> None:
     def body() -> None:
-        _required(cfg, "supplier", "extract", "out")
+        require_settings(cfg, "supplier", "extract", "out")
         if cfg.supplier not in ("ehr", "claims"):
             msg = "supplier: expected 'ehr' or 'claims'"
             raise ConfigError(msg)
@@ -77,7 +70,7 @@ def _supplier(cfg: DictConfig) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="ttp", version_base="1.3")
 def _ttp(cfg: DictConfig) -> None:
     def body() -> None:
-        _required(cfg, "project", "out")
+        require_settings(cfg, "project", "out")
         if not cfg.inputs:
             msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
             raise ConfigError(msg)

@@ -40,7 +40,6 @@ __all__ = [
     "aes_ecb",
     "decode_labelled",
     "decode_binary",
-    "encode_binary",
     "encode_labelled",
     "label",
     "pseudonym_table",
@@ -138,17 +137,6 @@ def pseudonym_table(raw: np.ndarray, label_value: str, tokens: pl.Series | None 
     if tokens is not None:
         columns = {"token": tokens.to_arrow(compat_level=pl.CompatLevel.oldest()), **columns}
     return pa.table(columns)
-
-
-def encode_binary(raw: np.ndarray) -> pl.Series:
-    """(n, 16) bytes as a polars Binary series, through one Arrow buffer (no per-row objects).
-
-    Stage-1 pseudonyms travel to the TTP this way, beside a ``p1_label`` column: 16 bytes a row
-    instead of 46 characters, which is what makes a national column fit in seconds.
-    """
-    data = np.ascontiguousarray(raw, dtype=np.uint8)
-    array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(data), [None, pa.py_buffer(data)])
-    return pl.Series(array)
 
 
 def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
