@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cohort.config import StudyConfig, parse_study
 from cohort.output import write_study
 from cohort.study import run_study
-from extracts.cli import CONF_DIR, console, guarded, require_settings
+from extracts.atomic import check_output
+from extracts.cli import CONF_DIR, console, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
 from extracts.errors import ExtractNotFoundError
 
@@ -27,13 +30,17 @@ def study_config(cfg: DictConfig) -> StudyConfig:
     return parse_study(OmegaConf.to_container(cfg.study, resolve=True), catalogue)  # type: ignore[arg-type]
 
 
-def run(config: StudyConfig, linked: Path, out: Path, *, overwrite: bool) -> tuple[Path, dict, float]:
+def run(
+    config: StudyConfig, linked: Path, out: Path, *, overwrite: bool,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[Path, dict, float]:
     manifest_path = linked / "manifest.json"
     if not manifest_path.is_file():
         msg = f"{linked}: not a linked folder (no manifest.json); run the linkage stage first"
         raise ExtractNotFoundError(msg)
+    check_output(out, overwrite=overwrite)  # before the work, not after it
     began = time.perf_counter()
-    tables = run_study(linked, config)
+    tables = run_study(linked, config, progress=progress)
     path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()), overwrite=overwrite)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
 
@@ -43,16 +50,24 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
-        with console.status(f"running study {config.name}"):
-            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=bool(cfg.overwrite))
-        console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())}")
-        console.print(f"tables (pre-disclosure, not releasable): {path}")
+        with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("reading the linked folder", total=None)
+
+            def progress(step: str, done: int, total: int) -> None:
+                bar.update(task, description=step, completed=done, total=total)
+
+            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=bool(cfg.overwrite),
+                                      progress=progress)
+        console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())} rows",
+                      soft_wrap=True)
+        console.print(f"tables (pre-disclosure aggregates, not releasable): {path}", soft_wrap=True)
 
     guarded(body)
 
 
 def main() -> None:
-    _main()
+    run_hydra(_main)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ working folder and are never presented as releasable.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -212,14 +213,29 @@ def _sorted(frame: pl.DataFrame, table: str, strata: list[str]) -> pl.DataFrame:
     return frame.sort(keys)
 
 
-def run_study(linked_path: Path, config: StudyConfig) -> dict[str, pl.DataFrame]:
-    """Compute every output table of the study from the linked layout."""
+def run_study(
+    linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, pl.DataFrame]:
+    """Compute every output table of the study from the linked layout.
+
+    Args:
+        linked_path: the linked folder.
+        config: the study.
+        progress: called with (the step about to run, steps done, steps in all).
+    """
     linked = Linked(Path(linked_path))
     strata = list(config.strata)
-    bases = {y: base_population(linked, y, config).collect(engine="streaming") for y in config.reference_years}
+    years = config.reference_years
+    steps = 2 * len(years) + 2
+    step = _steps(progress, steps)
+    bases = {}
+    for y in years:
+        step(f"base population {y}")
+        bases[y] = base_population(linked, y, config).collect(engine="streaming")
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
+    step("claim units")
     with tempfile.TemporaryDirectory(prefix="pfl-study-") as scratch:
         # Netted claim units of the base population, spilled to disk once: every later query
         # scans them lazily instead of holding tens of millions of rows in memory.
@@ -227,17 +243,34 @@ def run_study(linked_path: Path, config: StudyConfig) -> dict[str, pl.DataFrame]
         claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
             units_path, compression="lz4"
         )
-        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata)
+        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
+    step("ACSC admissions")
     tables["acsc"] = _acsc(linked, config)
+    step("done")
     return tables
 
 
+def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Callable[[str], None]:
+    """A function announcing each step in turn to ``progress`` (which may be None)."""
+    done = -1
+
+    def step(name: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(name, done, total)
+
+    return step
+
+
 def _tables(
-    linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str]
+    linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
+    step: Callable[[str], None],
 ) -> dict[str, pl.DataFrame]:
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc")}
     names = config.catalogue.names
     for year, base in bases.items():
+        step(f"conditions, care use and referrals {year}")
         members = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
         out["attrition"].append(_attrition(base, members, year, names))
         study = base.filter(pl.col("excluded_by").is_null())

@@ -15,10 +15,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from extracts.cli import CONF_DIR, console, guarded
+from extracts.atomic import check_output
+from extracts.cli import CONF_DIR, console, guarded, run_hydra
 from extracts.codelists import ConditionCatalogue, parse_catalogue
 from extracts.generator.config import GeneratorConfig, config_from_mapping
-from extracts.atomic import check_output
 from extracts.generator.run import GenerationResult, generate
 
 
@@ -74,7 +74,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _main()
+    run_hydra(_main)
 
 
 if __name__ == "__main__":

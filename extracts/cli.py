@@ -1,8 +1,12 @@
 """Shared behaviour of the command-line entry points: errors without tracebacks, exit codes.
 
-Exit codes: 0 success; the ``exit_code`` of an :class:`~extracts.errors.EngineError` for a
-user error (1 general, 2 configuration, 3 missing extract, 4 unreadable file, 5 contract
-broken); 70 for an internal error (a bug: the message says so, still without row data);
+Exit codes (``docs/exit-codes.md`` is the table; ``tests/integration/test_commands.py`` keeps
+it in step with the code): 0 success; the ``exit_code`` of an
+:class:`~extracts.errors.EngineError` for a user error (1 general, 2 configuration, 3 input
+missing, 4 unreadable file, 5 contract broken, 6 key problem, 7 key mismatch, 8 linkage inputs
+do not belong together, 9 output exists, 10 storage refused: permission denied or disk full);
+2 as well for what Hydra rejects before a command starts (an unknown setting or option); 70 for
+an internal error (a bug: the message says so, without the error's text, which could hold data);
 130 when interrupted. ``PFL_DEBUG=1`` shows the traceback of an internal error instead (for
 developers on generated data: a traceback may hold data values).
 """
@@ -11,20 +15,79 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from extracts.atomic import storage_error
 from extracts.errors import ConfigError, EngineError
 
-__all__ = ["CONF_DIR", "INTERNAL_ERROR", "console", "guarded", "require_settings"]
+__all__ = [
+    "CONF_DIR",
+    "EXIT_CODES",
+    "INTERNAL_ERROR",
+    "INTERRUPTED",
+    "activity",
+    "console",
+    "exit_code_lines",
+    "guarded",
+    "require_settings",
+    "run_hydra",
+]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 INTERNAL_ERROR = 70
+INTERRUPTED = 130
+# Every exit status of every command: (name, when). The error classes carry the codes 1-10;
+# a test checks that every EngineError subclass uses a code listed here, and that
+# docs/exit-codes.md and each command's --help show exactly this table.
+EXIT_CODES: dict[int, tuple[str, str]] = {
+    0: ("ok", "the command completed; its outputs are complete"),
+    1: ("error", "a user error of no more specific kind below"),
+    2: ("configuration", (
+        "a required setting is missing, a setting is unknown or invalid, or the command line is "
+        "malformed; checked before any data is read")),
+    3: ("input missing", (
+        "an input folder or file does not exist (extract, table file, linked or for_ttp folder)")),
+    4: ("unreadable file", (
+        "a file cannot be read as the contract says (not Parquet, BOM, wrong separator, not UTF-8)")),
+    5: ("contract broken", "the extract breaks the data contract; every problem is listed"),
+    6: ("key problem", (
+        "a key file is missing, readable by others, malformed or of the wrong role; a for_ttp "
+        "folder is incomplete")),
+    7: ("key mismatch", "inputs were made under another key than this step expects"),
+    8: ("inputs do not belong together", (
+        "linkage content and token maps of other batches, suppliers or projects")),
+    9: ("output exists", "the output folder exists; pass overwrite=true to replace it"),
+    10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
+    INTERNAL_ERROR: ("internal error", (
+        "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
+        "test data)")),
+    INTERRUPTED: ("interrupted", "Ctrl-C or SIGINT; the interrupted step published nothing"),
+}
 console = Console(stderr=True)
 T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> None:
+    # soft_wrap: a path in the message is never broken over two lines.
+    console.print("[bold red]error:[/]", escape(message), highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _config_message(exc: BaseException) -> str:
+    """Hydra's or OmegaConf's message, one paragraph (they name settings, never data)."""
+    text = str(exc).split("Config search path:", 1)[0]  # Hydra's search path: noise here
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip():
+        lines.append(f"({str(cause).strip().splitlines()[0]})")
+    return " ".join(lines) or type(exc).__name__
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -32,30 +95,71 @@ def guarded(fn: Callable[[], T]) -> T:
 
     Internal errors are reported by type only: their message could hold data values.
     """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         return fn()
     except EngineError as exc:
-        console.print("[bold red]error:[/]", str(exc), highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        console.print("[bold red]interrupted[/]: no output was completed by the interrupted step")
-        sys.exit(130)
+        console.print(
+            "[bold red]interrupted[/]: the interrupted step published no output "
+            "(a rerun starts it afresh)",
+            soft_wrap=True,
+        )
+        sys.exit(INTERRUPTED)
+    except (HydraException, OmegaConfBaseException) as exc:
+        # Rejected by Hydra before the command started (unknown setting or option), or a
+        # setting that cannot be resolved: a configuration error like ConfigError.
+        _fail(f"configuration: {_config_message(exc)} (see --help)", ConfigError.exit_code)
     except MemoryError:
-        console.print("[bold red]error:[/] out of memory; use a smaller chunk size or preset")
-        sys.exit(INTERNAL_ERROR)
-    except OSError as exc:
-        # Disk full, permission denied: the path and the reason, nothing from the data.
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        console.print("[bold red]error:[/]", f"{exc.strerror or type(exc).__name__}{where}", highlight=False)
-        sys.exit(EngineError.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence of a command
+        _fail("out of memory; use a smaller chunk size or preset", INTERNAL_ERROR)
+    except Exception as exc:  # the last line of defence of a command
+        translated = storage_error(exc)  # disk full, permission denied: path and reason only
+        if translated is not None:
+            _fail(str(translated), translated.exit_code)
         if os.environ.get("PFL_DEBUG") == "1":  # developers on generated data only
             raise
-        console.print(
-            f"[bold red]internal error[/] ({type(exc).__name__}); please report it. "
-            "The message is withheld because it may contain data values."
+        _fail(
+            f"internal error ({type(exc).__name__}); please report it. "
+            "The message is withheld because it may contain data values.",
+            INTERNAL_ERROR,
         )
-        sys.exit(INTERNAL_ERROR)
+    raise AssertionError("unreachable")  # pragma: no cover - _fail exits
+
+
+@contextmanager
+def activity(description: str) -> Iterator[None]:
+    """A spinner with the elapsed time while one long step runs (steps without a known total).
+
+    Drawn on a terminal only, and removed when the step ends: the summary lines that follow
+    are what a log keeps.
+    """
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        progress.add_task(escape(description), total=None)
+        yield
+
+
+def run_hydra(main: Callable[[], None]) -> None:
+    """Run a ``@hydra.main`` function so that Hydra's own errors get an exit code too.
+
+    Hydra reports a bad override or an unknown config option itself, with exit 1 and sometimes
+    a traceback. Asked to re-raise (``HYDRA_FULL_ERROR``), it hands them to :func:`guarded`,
+    which reports them as configuration errors (exit 2) without a traceback.
+    """
+    from omegaconf import OmegaConf
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    # ${pfl_exit_codes:} in a help template: the table above, so --help cannot drift from it.
+    OmegaConf.register_new_resolver("pfl_exit_codes", exit_code_lines, replace=True)
+    guarded(main)
+
+
+def exit_code_lines() -> str:
+    """The exit-code table as help text, one ``code  name: when`` line each."""
+    return "\n".join(f"  {code:>3}  {name}: {when}" for code, (name, when) in EXIT_CODES.items())
 
 
 def require_settings(cfg: object, *keys: str) -> None:
@@ -64,5 +168,5 @@ def require_settings(cfg: object, *keys: str) -> None:
 
     missing = [k for k in keys if OmegaConf.select(cfg, k, default=None) in (None, "???")]
     if missing:
-        msg = f"missing setting(s): {', '.join(missing)} (give them as key=value)"
+        msg = f"missing setting(s): {', '.join(missing)} (give them as key=value; see --help)"
         raise ConfigError(msg)

@@ -6,10 +6,17 @@ file, table, column, rule and a count, never a value from a row::
 
     EngineError                      base of every user-facing error (exit 1)
     ├── ConfigError                  invalid configuration, detected before data is read (exit 2)
-    └── ExtractError                 base of errors about a supplier extract (exit 3)
-        ├── ExtractNotFoundError     the folder or a table file is missing (exit 3)
-        ├── ExtractFormatError       a file cannot be read as the contract says (exit 4)
-        └── ContractError            the extract breaks the contract; lists every problem (exit 5)
+    ├── ExtractError                 base of errors about a supplier extract (exit 3)
+    │   ├── ExtractNotFoundError     the folder or a table file is missing (exit 3)
+    │   ├── ExtractFormatError       a file cannot be read as the contract says (exit 4)
+    │   └── ContractError            the extract breaks the contract; lists every problem (exit 5)
+    ├── OutputExistsError            the output folder exists and overwrite was not asked (exit 9)
+    └── StorageError                 a file or folder cannot be written or read: permission
+                                     denied, read-only file system, disk full (exit 10)
+
+Other packages add their own branches (``pseudonymisation.errors``: exits 6 and 7;
+``linkage.link.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
+it in step with these classes.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ __all__ = [
     "ExtractError",
     "ExtractFormatError",
     "ExtractNotFoundError",
+    "OutputExistsError",
+    "StorageError",
 ]
 
 
@@ -67,3 +76,19 @@ class ContractError(ExtractError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"the extract breaks the data contract ({len(self.problems)} problems):\n{lines}")
+
+
+class OutputExistsError(EngineError):
+    """The output folder exists; a command replaces it only with ``overwrite=true``."""
+
+    exit_code = 9
+
+
+class StorageError(EngineError):
+    """The file system refused: permission denied, read-only file system, disk or quota full.
+
+    Raised from the ``OSError`` (or the I/O error polars and pyarrow report) by
+    :func:`extracts.atomic.storage_error`; the message names the path and the reason only.
+    """
+
+    exit_code = 10

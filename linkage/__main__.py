@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from extracts.cli import CONF_DIR, console, guarded, require_settings
+from extracts.cli import CONF_DIR, activity, console, guarded, require_settings, run_hydra
 from linkage.link import link
 
 
@@ -15,9 +15,10 @@ from linkage.link import link
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "out", "content.ehr", "content.claims", "token_maps.ehr", "token_maps.claims")
-        result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
-                      {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
-                      overwrite=bool(cfg.overwrite))
+        with activity("linking content through the token maps"):
+            result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
+                          {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
+                          overwrite=bool(cfg.overwrite))
         ehr = result.report["ehr"]
         console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
                       f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")
@@ -28,7 +29,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _main()
+    run_hydra(_main)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
-from extracts.cli import CONF_DIR, console, guarded
+from extracts.cli import CONF_DIR, console, guarded, run_hydra
 from pipeline.demo import run_demo
 
 
@@ -53,7 +53,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _main()
+    run_hydra(_main)
 
 
 if __name__ == "__main__":

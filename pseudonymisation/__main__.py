@@ -18,7 +18,15 @@ import hydra
 from omegaconf import DictConfig
 from rich.table import Table
 
-from extracts.cli import CONF_DIR, console, guarded, require_settings
+from extracts.cli import (
+    CONF_DIR,
+    activity,
+    console,
+    exit_code_lines,
+    guarded,
+    require_settings,
+    run_hydra,
+)
 from extracts.errors import ConfigError
 from pseudonymisation.keys import ROLES, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
@@ -27,7 +35,12 @@ from pseudonymisation.ttp import run_ttp_step
 
 def keygen_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="pfl-keygen", description="Create a new random 32-byte key in an owner-only file (0600)."
+        prog="pfl-keygen", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Create a new random 32-byte key in an owner-only file (0600). Run once per\n"
+        "linkage network (--role network, shared by the suppliers) and once at the TTP (--role ttp).\n"
+        "Commands name a key by path or env:NAME, never by value; an existing file is never replaced.",
+        epilog="example:\n  pfl-keygen --role network --out /secure/network.key\n\n"
+        f"exit codes (docs/exit-codes.md):\n{exit_code_lines()}",
     )
     parser.add_argument("--role", choices=ROLES, required=True,
                         help="network: K_net, shared by the suppliers; ttp: K_ttp, the TTP's master key")
@@ -49,7 +62,7 @@ def _supplier(cfg: DictConfig) -> None:
             msg = "supplier: expected 'ehr' or 'claims'"
             raise ConfigError(msg)
         key = load_key(str(cfg.network_key), "network")
-        with console.status(f"pseudonymising the {cfg.supplier} extract"):
+        with activity(f"validating and pseudonymising the {cfg.supplier} extract"):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
                                        overwrite=bool(cfg.overwrite))
@@ -75,9 +88,10 @@ def _ttp(cfg: DictConfig) -> None:
             msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
             raise ConfigError(msg)
         key = load_key(str(cfg.ttp_key), "ttp")
-        result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
-                              Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,
-                              overwrite=bool(cfg.overwrite))
+        with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
+            result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
+                                  Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,
+                                  overwrite=bool(cfg.overwrite))
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
         for column in ("supplier", "tokens received", "distinct P1"):
             table.add_column(column, justify="right")
@@ -91,11 +105,11 @@ def _ttp(cfg: DictConfig) -> None:
 
 
 def supplier_main() -> None:
-    _supplier()
+    run_hydra(_supplier)
 
 
 def ttp_main() -> None:
-    _ttp()
+    run_hydra(_ttp)
 
 
 if __name__ == "__main__":
