@@ -55,14 +55,18 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     3: ("input missing", (
         "an input folder or file does not exist (extract, table file, linked or for_ttp folder)")),
     4: ("unreadable file", (
-        "a file cannot be read as the contract says (not Parquet, BOM, wrong separator, not UTF-8)")),
-    5: ("contract broken", "the extract breaks the data contract; every problem is listed"),
+        "a file cannot be read as the contract says (not Parquet, BOM, wrong separator, not "
+        "UTF-8), when one table is read on its own")),
+    5: ("contract broken", (
+        "the extract breaks the data contract; every problem is listed, including missing or "
+        "unreadable table files (validation reports them all at once)")),
     6: ("key problem", (
         "a key file is missing, readable by others, malformed or of the wrong role; a for_ttp "
         "folder is incomplete")),
     7: ("key mismatch", "inputs were made under another key than this step expects"),
     8: ("inputs do not belong together", (
-        "linkage content and token maps of other batches, suppliers or projects")),
+        "linkage inputs without a manifest, or content and token maps of other batches, "
+        "suppliers or projects")),
     9: ("output exists", "the output folder exists; pass overwrite=true to replace it"),
     10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
     INTERNAL_ERROR: ("internal error", (

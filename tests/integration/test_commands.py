@@ -1,0 +1,323 @@
+"""Every command as a user meets it: --help, and each class of user error (issue 6, item 3).
+
+The commands are discovered from ``[project.scripts]`` in pyproject.toml, so a new command is
+covered the day it is added: its ``--help`` must say what it does, its required settings, an
+example and the exit codes, and :data:`CASES` must list the user errors it can meet (a test
+fails until it does). Each error case runs the installed command as a subprocess and asserts
+the documented exit code, a one-paragraph message naming what is wrong, no traceback, and no
+output folder left behind. ``docs/exit-codes.md`` is checked against the code here too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from extracts.cli import EXIT_CODES
+from extracts.errors import EngineError
+from extracts.generator.run import GenerationResult
+from linkage.link import link
+from pseudonymisation.keys import generate_key
+from pseudonymisation.supplier import run_supplier_step
+from pseudonymisation.ttp import run_ttp_step
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "pipeline")
+
+
+def run_command(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run an installed command as a user would (wide terminal, no debug switches)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("PFL_DEBUG", "HYDRA_FULL_ERROR")}
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([str(BIN / name), *args], capture_output=True, text=True, cwd=cwd,
+                          env={**environ, "COLUMNS": "200", **(env or {})}, check=False,
+                          timeout=timeout)
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    """The documented exit code, a one-paragraph message that says ``says``, no traceback."""
+    both = proc.stdout + proc.stderr
+    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{both[-2000:]}"
+    assert "Traceback" not in both, both[-2000:]
+    message = proc.stderr.strip()
+    assert message, "no message on stderr"
+    assert "error" in message.lower()
+    assert says.lower() in message.lower(), message
+    assert "\n\n" not in message, f"more than one paragraph:\n{message}"
+
+
+# --- the inputs every case draws on ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """Real inputs and outputs of every stage on the tiny extracts, plus broken variants."""
+
+    extracts: Path
+    keys: Path
+    suppliers: Path
+    ttp: Path
+    linked: Path
+    garbage: Path
+    broken: Path
+    exists: Path
+    missing: Path
+
+    def fill(self, arg: str, out: Path) -> str:
+        return arg.format(
+            extracts=self.extracts, keys=self.keys, suppliers=self.suppliers, ttp=self.ttp,
+            linked=self.linked, garbage=self.garbage, broken=self.broken, exists=self.exists,
+            missing=self.missing, out=out,
+        )
+
+
+def _copy_ehr(extracts: Path, to: Path) -> Path:
+    shutil.copytree(extracts / "ehr", to)
+    return to
+
+
+@pytest.fixture(scope="module")
+def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("commands")
+    keys = root / "keys"
+    network = generate_key(keys / "network.key", "network")
+    ttp_key = generate_key(keys / "ttp.key", "ttp")
+    (keys / "open.key").write_text((keys / "network.key").read_text())
+    (keys / "open.key").chmod(0o644)
+    (keys / "malformed.key").write_text("not a key\n")
+    (keys / "malformed.key").chmod(0o600)
+    extracts = tiny_extracts.out
+    suppliers = root / "suppliers"
+    for supplier in ("ehr", "claims"):
+        run_supplier_step(extracts / supplier, supplier, network, suppliers / supplier)
+    run_ttp_step({s: suppliers / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, "p", root / "ttp")
+    link({s: suppliers / s / "for_research" for s in ("ehr", "claims")},
+         {s: root / "ttp" / s for s in ("ehr", "claims")}, root / "linked")
+    garbage = _copy_ehr(extracts, root / "garbage")
+    (garbage / "patients.parquet").write_bytes(b"PAR1" + os.urandom(2000))
+    broken = _copy_ehr(extracts, root / "broken")
+    pl.read_parquet(broken / "patients.parquet").drop("sex").write_parquet(broken / "patients.parquet")
+    (root / "exists").mkdir()
+    return World(extracts, keys, suppliers, root / "ttp", root / "linked", garbage, broken,
+                 root / "exists", root / "does-not-exist")
+
+
+# --- the user errors of every command -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One user error: the arguments (``{name}`` fields of :class:`World`, ``{out}``), the exit
+    code and a fragment the message must contain."""
+
+    command: str
+    error: str
+    args: tuple[str, ...]
+    code: int
+    says: str
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.command}: {self.error}"
+
+
+_SUP = ("supplier=ehr", "extract={extracts}/ehr", "out={out}", "network_key={keys}/network.key")
+_TTP = ("project=p", "out={out}", "ttp_key={keys}/ttp.key", "+inputs.ehr={suppliers}/ehr/for_ttp",
+        "+inputs.claims={suppliers}/claims/for_ttp")
+_LINK = ("out={out}", "content.ehr={suppliers}/ehr/for_research",
+         "content.claims={suppliers}/claims/for_research", "token_maps.ehr={ttp}/ehr",
+         "token_maps.claims={ttp}/claims")
+_STUDY = ("linked={linked}", "out={out}")
+
+
+def _with(base: tuple[str, ...], **changes: str) -> tuple[str, ...]:
+    """``base`` with settings replaced (``key=value``) or added."""
+    keys = {a.split("=", 1)[0].lstrip("+"): a for a in base}
+    for key, value in changes.items():
+        key = key.replace("__", ".")
+        prefix = "+" if keys.get(key, "").startswith("+") else ""
+        keys[key] = f"{prefix}{key}={value}"
+    return tuple(keys.values())
+
+
+CASES = [
+    Case("pfl-generate", "unknown setting", ("preset=tiny", "out={out}", "nosuch=1"), 2, "nosuch"),
+    Case("pfl-generate", "unknown preset", ("preset=nosuch", "out={out}"), 2, "preset/nosuch"),
+    Case("pfl-generate", "invalid setting", ("preset=tiny", "out={out}", "preset.practices=0"), 2,
+         "practices"),
+    Case("pfl-generate", "output exists", ("preset=tiny", "out={exists}"), 9, "exists"),
+    Case("pfl-validate", "missing arguments", (), 2, "required"),
+    Case("pfl-validate", "unknown supplier", ("{extracts}/ehr", "--supplier", "gp"), 2, "supplier"),
+    Case("pfl-validate", "missing extract", ("{missing}", "--supplier", "ehr"), 3, "does not exist"),
+    # Validation lists every problem of an extract at once: an unreadable file is one of them.
+    Case("pfl-validate", "unreadable file", ("{garbage}", "--supplier", "ehr"), 5,
+         "patients.parquet: not a readable Parquet file"),
+    Case("pfl-validate", "contract broken", ("{broken}", "--supplier", "ehr"), 5,
+         "patients.parquet, column 'sex': missing"),
+    Case("pfl-keygen", "missing arguments", (), 2, "required"),
+    Case("pfl-keygen", "unknown role", ("--role", "admin", "--out", "{out}"), 2, "role"),
+    Case("pfl-keygen", "key file exists", ("--role", "ttp", "--out", "{keys}/ttp.key"), 6, "exists"),
+    Case("pfl-supplier", "missing settings", (), 2, "missing setting(s): supplier, extract, out"),
+    Case("pfl-supplier", "invalid supplier", _with(_SUP, supplier="gp"), 2, "supplier"),
+    Case("pfl-supplier", "missing extract", _with(_SUP, extract="{missing}"), 3, "does not exist"),
+    Case("pfl-supplier", "unreadable file", _with(_SUP, extract="{garbage}"), 5,
+         "not a readable Parquet file"),
+    Case("pfl-supplier", "contract broken", _with(_SUP, extract="{broken}"), 5, "column 'sex'"),
+    Case("pfl-supplier", "key file missing", _with(_SUP, network_key="{missing}/network.key"), 6,
+         "not found"),
+    Case("pfl-supplier", "key readable by others", _with(_SUP, network_key="{keys}/open.key"), 6,
+         "readable by others"),
+    Case("pfl-supplier", "key of the wrong role", _with(_SUP, network_key="{keys}/ttp.key"), 6,
+         "a ttp key where a network key is needed"),
+    Case("pfl-supplier", "malformed key file", _with(_SUP, network_key="{keys}/malformed.key"), 6,
+         "not a key file"),
+    Case("pfl-supplier", "key variable unset", _with(_SUP, network_key="env:PFL_TEST_UNSET"), 6,
+         "not set"),
+    Case("pfl-supplier", "output exists", _with(_SUP, out="{exists}"), 9, "exists"),
+    Case("pfl-ttp", "missing settings", (), 2, "missing setting(s): project, out"),
+    Case("pfl-ttp", "no inputs", _TTP[:3], 2, "inputs"),
+    Case("pfl-ttp", "input folder missing", _with(_TTP, inputs__ehr="{missing}"), 6,
+         "not a supplier's for_ttp folder"),
+    Case("pfl-ttp", "key of the wrong role", _with(_TTP, ttp_key="{keys}/network.key"), 6,
+         "a network key where a ttp key is needed"),
+    Case("pfl-ttp", "unexpected network key", (*_TTP, "expected_network_key_id=00000000"), 7,
+         "expected 00000000"),
+    Case("pfl-ttp", "output exists", _with(_TTP, out="{exists}"), 9, "exists"),
+    Case("pfl-link", "missing settings", (), 2, "content.ehr"),
+    Case("pfl-link", "content folder missing", _with(_LINK, content__ehr="{missing}"), 8,
+         "no manifest.json"),
+    Case("pfl-link", "token map of another supplier", _with(_LINK, token_maps__ehr="{ttp}/claims"),
+         8, "not both from supplier 'ehr'"),
+    Case("pfl-link", "output exists", _with(_LINK, out="{exists}"), 9, "exists"),
+    Case("pfl-study", "missing settings", (), 2, "missing setting(s): linked, out"),
+    Case("pfl-study", "unknown study", ("study=nosuch", *_STUDY), 2, "study/nosuch"),
+    Case("pfl-study", "year outside the extracts", (*_STUDY, "study.reference_years=[2010]"), 2,
+         "reference_years"),
+    Case("pfl-study", "linked folder missing", _with(_STUDY, linked="{missing}"), 3,
+         "not a linked folder"),
+    Case("pfl-study", "output exists", _with(_STUDY, out="{exists}"), 9, "exists"),
+    Case("pfl-demo", "unknown setting", ("nosuch=1",), 2, "nosuch"),
+    Case("pfl-demo", "invalid setting", ("preset=tiny", "work={out}", "preset.practices=0"), 2,
+         "practices"),
+]
+
+
+def test_every_command_has_its_user_errors_listed() -> None:
+    assert sorted({c.command for c in CASES}) == sorted(SCRIPTS), (
+        "add the user errors of each new command to CASES"
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_user_error_exits_with_its_code_and_a_message_without_traceback(
+    case: Case, world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = [world.fill(a, out) for a in case.args]
+    proc = run_command(case.command, *args, cwd=tmp_path / "cwd", env=dict(case.env))
+    assert_clean_failure(proc, case.code, case.says)
+    assert case.code in EXIT_CODES
+    # Nothing that looks like an output: no folder, no partial folder left behind (the demo
+    # keeps Hydra's record of the run in <work>/logs, and only that).
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["cwd"], ["cwd", "out"])
+    if out.exists():
+        assert case.command == "pfl-demo" and [p.name for p in out.iterdir()] == ["logs"]
+
+
+# --- --help ---------------------------------------------------------------------------------------
+
+_CONFIG_HEADER = "== Configuration with your settings =="
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPTS))
+def test_help_says_what_the_command_does_its_settings_an_example_and_the_exit_codes(
+    command: str, tmp_path: Path
+) -> None:
+    proc = run_command(command, "--help", cwd=tmp_path)
+    text = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in text + proc.stderr
+    assert command in text
+    assert re.search(r"^\s*example", text, re.IGNORECASE | re.MULTILINE), text
+    for code, (name, _) in EXIT_CODES.items():
+        assert re.search(rf"^\s*{code}\s+{re.escape(name)}:", text, re.MULTILINE), (code, name)
+    if text.lstrip().startswith("usage:"):  # argparse: required options are in the usage line
+        return
+    # Hydra commands: every required setting (??? in the configuration) is explained above it.
+    assert _CONFIG_HEADER in text, "help must end with the configuration (hydra.help.template)"
+    described, config = text.split(_CONFIG_HEADER, 1)
+    required = [k for k, v in (yaml.safe_load(config) or {}).items() if v == "???"]
+    for key in required:
+        assert re.search(rf"\b{re.escape(key)}[.=]", described), f"{command} --help: {key}"
+    assert described.lstrip().startswith(f"{command}:"), "first line: what the command does"
+
+
+# --- the exit-code table --------------------------------------------------------------------------
+
+
+def engine_errors() -> dict[int, list[str]]:
+    """Every EngineError subclass of the engine's packages, by exit code (module.Class)."""
+    for package in ENGINE_PACKAGES:
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, f"{package}."):
+            if not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+    found: dict[int, list[str]] = {}
+    todo = [EngineError]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.split(".")[0] in ENGINE_PACKAGES:
+            found.setdefault(cls.exit_code, []).append(f"{cls.__module__}.{cls.__qualname__}")
+    return {code: sorted(names) for code, names in sorted(found.items())}
+
+
+def exit_code_markdown() -> str:
+    """The table of docs/exit-codes.md, as the code defines it."""
+    classes = engine_errors()
+    rows = ["| code | name | when | raised as |", "|---:|---|---|---|"]
+    for code, (name, when) in EXIT_CODES.items():
+        raised = ", ".join(f"`{c}`" for c in classes.get(code, [])) or "-"
+        rows.append(f"| {code} | {name} | {when} | {raised} |")
+    return "\n".join(rows)
+
+
+def test_every_engine_error_has_a_documented_exit_code() -> None:
+    unlisted = {code: names for code, names in engine_errors().items() if code not in EXIT_CODES}
+    assert unlisted == {}, "add these exit codes to extracts.cli.EXIT_CODES"
+
+
+def test_exit_code_table_in_the_docs_is_the_one_in_the_code() -> None:
+    doc = (ROOT / "docs" / "exit-codes.md").read_text()
+    begin, end = "<!-- exit-codes: begin -->\n", "\n<!-- exit-codes: end -->"
+    assert begin in doc and end in doc
+    table = doc.split(begin, 1)[1].split(end, 1)[0]
+    expected = exit_code_markdown()
+    assert table == expected, (
+        "docs/exit-codes.md is stale: run .venv/bin/python tests/integration/test_commands.py"
+    )
+
+
+
+if __name__ == "__main__":  # rewrite the table of docs/exit-codes.md from the code
+    doc_path = ROOT / "docs" / "exit-codes.md"
+    head, rest = doc_path.read_text().split("<!-- exit-codes: begin -->\n", 1)
+    tail = rest.split("\n<!-- exit-codes: end -->", 1)[1]
+    doc_path.write_text(f"{head}<!-- exit-codes: begin -->\n{exit_code_markdown()}\n"
+                        f"<!-- exit-codes: end -->{tail}")
