@@ -8,9 +8,11 @@ A pure algorithm package, independent of file formats: the release layer turns s
   by a study (:meth:`Policy.stricter`).
 - :mod:`~cohort.disclosure.primary`: vectorised primary rules (counts, complements,
   percentages, changes, magnitudes), each returning hidden flags and reasons.
-- :mod:`~cohort.disclosure.secondary`: tables with additive equations, GaussSuppression-style
-  elimination, exact integer bounds (``scipy.optimize.milp``), checks A1-A4, repair and pruning;
-  fails closed when no safe pattern exists.
+- :mod:`~cohort.disclosure.tables`: tables with additive equations (1-3-D with margins, linked).
+- :mod:`~cohort.disclosure.elimination`: GaussSuppression-style exact elimination.
+- :mod:`~cohort.disclosure.solver`: exact integer bounds (``scipy.optimize.milp``), checks A1-A4.
+- :mod:`~cohort.disclosure.secondary`: :func:`protect` (elimination, repair, pruning; implicit
+  cells, cells fixed by earlier releases); fails closed when no safe pattern exists.
 
 Nothing here imports the independent auditor: the audit must stay a separate code path.
 """
@@ -25,19 +27,9 @@ from cohort.disclosure.primary import (
     n_of_n_rule,
     percentage_rule,
 )
-from cohort.disclosure.secondary import (
-    Pattern,
-    Table,
-    Violation,
-    bounds,
-    check,
-    link_tables,
-    protect,
-    table_1d,
-    table_2d,
-    table_3d,
-    table_nd,
-)
+from cohort.disclosure.secondary import Pattern, bounds, check, protect
+from cohort.disclosure.solver import Violation
+from cohort.disclosure.tables import Table, link_tables, table_1d, table_2d, table_3d, table_nd
 
 __all__ = [
     "Flags",
