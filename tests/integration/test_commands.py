@@ -15,8 +15,6 @@ import os
 import pkgutil
 import re
 import shutil
-import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from command_runner import assert_clean_failure, run_command
 
 from extracts.cli import EXIT_CODES
 from extracts.errors import EngineError
@@ -34,31 +33,8 @@ from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "pipeline")
-
-
-def run_command(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run an installed command as a user would (wide terminal, no debug switches)."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("PFL_DEBUG", "HYDRA_FULL_ERROR")}
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([str(BIN / name), *args], capture_output=True, text=True, cwd=cwd,
-                          env={**environ, "COLUMNS": "200", **(env or {})}, check=False,
-                          timeout=timeout)
-
-
-def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int, says: str) -> None:
-    """The documented exit code, a one-paragraph message that says ``says``, no traceback."""
-    both = proc.stdout + proc.stderr
-    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{both[-2000:]}"
-    assert "Traceback" not in both, both[-2000:]
-    message = proc.stderr.strip()
-    assert message, "no message on stderr"
-    assert "error" in message.lower()
-    assert says.lower() in message.lower(), message
-    assert "\n\n" not in message, f"more than one paragraph:\n{message}"
 
 
 # --- the inputs every case draws on ---------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""An interrupted stage leaves no output that looks complete, and a rerun completes (issue 6).
+
+Each stage runs as the installed command on generated data and is signalled the moment its
+``.partial`` folder appears (``extracts/atomic.py``: the stage is then writing its output):
+
+- SIGINT (Ctrl-C): exit 130 with a message and no traceback; the partial folder is removed;
+- SIGKILL (no chance to clean up): no output folder; at most the ``.partial`` folder, which
+  never looks complete.
+
+In both cases a rerun of the same command completes and removes what the killed run left.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from command_runner import assert_clean_failure, run_command, signal_when
+
+from extracts.generator.config import GeneratorConfig
+from extracts.generator.run import GenerationResult, generate
+from pseudonymisation.keys import generate_key
+
+# Big enough that writing takes a good part of a second (the signal lands mid-write), small
+# enough for CI: about 2 s per generation.
+PATIENTS = 8000
+SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGKILL, id="SIGKILL")]
+
+
+@pytest.fixture(scope="module")
+def extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
+    config = GeneratorConfig(preset="tiny", registered_patients=PATIENTS, practices=8, seed=11)
+    return generate(config, tmp_path_factory.mktemp("interrupt") / "extracts")
+
+
+def _interrupt_and_rerun(command: str, args: list[str], out: Path, cwd: Path, signum: int) -> None:
+    partial = out.with_name(f".{out.name}.partial")
+    proc, sent = signal_when(command, *args, cwd=cwd, ready=partial.exists, signum=signum)
+    assert sent, f"{command} finished before it could be interrupted; give it more data"
+    assert not out.exists(), "an interrupted stage published its output"
+    if signum == signal.SIGINT:
+        assert_clean_failure(proc, 130, "interrupted")
+        assert not partial.exists(), "Ctrl-C: the partial output was not removed"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+        assert leftovers in ([], [partial.name])  # nothing that looks complete
+    rerun = run_command(command, *args, cwd=cwd)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert (out / "manifest.json").is_file() or any(out.rglob("manifest.json"))
+    assert not partial.exists()
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_interrupted_generation_publishes_nothing_and_a_rerun_completes(
+    signum: int, tmp_path: Path
+) -> None:
+    out = tmp_path / "extracts"
+    args = ["preset=tiny", f"preset.registered_patients={PATIENTS}", "preset.practices=8",
+            f"out={out}"]
+    _interrupt_and_rerun("pfl-generate", args, out, tmp_path / "cwd", signum)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"]["claims/claims"] > 0
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_interrupted_supplier_step_publishes_nothing_and_a_rerun_completes(
+    signum: int, extracts: GenerationResult, tmp_path: Path
+) -> None:
+    key = tmp_path / "keys" / "network.key"
+    generate_key(key, "network")
+    out = tmp_path / "claims"
+    args = ["supplier=claims", f"extract={extracts.out / 'claims'}", f"out={out}", f"network_key={key}"]
+    _interrupt_and_rerun("pfl-supplier", args, out, tmp_path / "cwd", signum)
+    for part in ("for_ttp/identifiers.parquet", "for_research/claims.parquet", "supplier_report.json"):
+        assert (out / part).is_file(), part
