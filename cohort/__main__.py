@@ -13,7 +13,14 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from cohort.config import StudyConfig, parse_study
 from cohort.output import write_study
@@ -51,7 +58,7 @@ def _main(cfg: DictConfig) -> None:
         require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("reading the linked folder", total=None)
 
             def progress(step: str, done: int, total: int) -> None:

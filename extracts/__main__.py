@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from extracts.atomic import check_output
 from extracts.cli import CONF_DIR, console, guarded, run_hydra
@@ -46,7 +46,8 @@ def run_generation(
     with Progress(
         TextColumn("generating [bold]{task.fields[preset]}[/] extracts"),
         BarColumn(),
-        TextColumn("chunk {task.completed}/{task.total}"),
+        TextColumn("chunks"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=False,
@@ -67,7 +68,7 @@ def _main(cfg: DictConfig) -> None:
         total = sum(v for k, v in result.rows.items() if not k.startswith("truth/"))
         console.print(
             f"wrote {total:,} rows of extracts in {result.seconds:.1f} s to [bold]{result.out}[/]"
-            f" (ehr/, claims/; ground truth in truth/)"
+            f" (ehr/, claims/; ground truth in truth/)", soft_wrap=True,
         )
 
     guarded(body)

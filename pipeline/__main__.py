@@ -13,7 +13,14 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from cohort.__main__ import study_config
@@ -28,7 +35,7 @@ def _main(cfg: DictConfig) -> None:
         config = generator_config(cfg)
         work = Path(cfg.work)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as bar:
             task = bar.add_task("starting", total=None)
 
