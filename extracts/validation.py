@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from extracts import bsn as bsn_rules
@@ -143,13 +144,12 @@ def _typed(tf: TableFile) -> pl.LazyFrame:
     return lf.drop(f"__typed__{c}" for c in columns)
 
 
-def _rules(table: contract.Table, *, exact_duplicates: bool = True) -> list[tuple[str, pl.Expr]]:
+def _rules(table: contract.Table, duplicates: pl.Series | None = None) -> list[tuple[str, pl.Expr]]:
     """(reason, condition) pairs in priority order; a row gets the first whose condition holds.
 
-    With ``exact_duplicates=False`` the duplicate-key rule compares 64-bit hashes of the key: a
-    superset of the true duplicates (a hash collision can only add rows) at a fraction of the
-    memory of grouping tens of millions of id strings. ``validate_extract`` uses it for a first
-    count and recounts exactly only where it found something.
+    ``duplicates`` holds the table's duplicated unique-key values (see :func:`_duplicated_keys`):
+    the duplicate-key rule is then an element-wise membership test that streams, instead of a
+    window over the whole table, which would hold every column of every row in memory.
     """
     rules = [(f"bad_type:{c.name}", pl.col(f"__bad__{c.name}")) for c in table.columns]
     rules += [
@@ -159,10 +159,10 @@ def _rules(table: contract.Table, *, exact_duplicates: bool = True) -> list[tupl
     ]
     if table.unique_key:
         key_known = pl.all_horizontal(pl.col(k).is_not_null() for k in table.unique_key)
-        if exact_duplicates:
-            duplicated = key_known & (pl.len().over(table.unique_key) > 1)
+        if duplicates is None or duplicates.is_empty():
+            duplicated = pl.lit(False)
         else:
-            duplicated = key_known & pl.struct(table.unique_key).hash(seed=0).is_duplicated()
+            duplicated = key_known & _key_expr(table).is_in(duplicates.implode())
         rules.append((f"duplicate_key:{','.join(table.unique_key)}", duplicated))
     for (name, column), domain in _DOMAINS.items():
         if name == table.name:
@@ -174,6 +174,38 @@ def _rules(table: contract.Table, *, exact_duplicates: bool = True) -> list[tupl
     if table.name == _REGISTRATIONS.name:
         rules.append(("end_before_start", (pl.col(_END) < pl.col(_START)).fill_null(False)))
     return rules
+
+
+def _key_expr(table: contract.Table) -> pl.Expr:
+    key = table.unique_key
+    return pl.col(key[0]) if len(key) == 1 else pl.struct(key)
+
+
+def _duplicated_keys(tf: TableFile) -> pl.Series:
+    """The unique-key values that occur on more than one row (exact), as one series.
+
+    Memory stays near 16 bytes per row whatever the table's width: the 64-bit hashes of the
+    typed keys are collected alone and sorted in numpy; equal neighbours name the few suspect
+    hashes; only the rows carrying one are grouped by their real key, so a hash collision
+    between two different keys cannot quarantine anything.
+    """
+    table = tf.table
+    key_known = pl.all_horizontal(pl.col(k).is_not_null() for k in table.unique_key)
+    key_hash = pl.struct(table.unique_key).hash(seed=0)
+    typed = _typed(tf).filter(key_known)
+    hashes = np.sort(typed.select(key_hash.alias("h")).collect(engine="streaming")["h"].to_numpy())
+    suspect = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    del hashes
+    if not len(suspect):
+        return pl.Series("key", [], dtype=typed.select(_key_expr(table)).collect_schema().dtypes()[0])
+    return (
+        typed.filter(key_hash.is_in(pl.Series(suspect).implode()))
+        .group_by(table.unique_key)
+        .agg(pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1)
+        .select(_key_expr(table).alias("key"))
+        .collect()["key"]
+    )
 
 
 def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -209,7 +241,7 @@ def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _annotate(
-    tf: TableFile, only: set[str] | None = None, *, exact_duplicates: bool = True
+    tf: TableFile, only: set[str] | None = None, duplicates: pl.Series | None = None
 ) -> tuple[pl.LazyFrame, list[str]]:
     """The table with normalised columns, helper flags and ``__reason`` (null = clean).
 
@@ -217,7 +249,7 @@ def _annotate(
     with the rules that quarantined something, so that reading it later does not evaluate rules
     that remove nothing (for claims, the duplicate-id check is a hash over every row).
     """
-    rules = [r for r in _rules(tf.table, exact_duplicates=exact_duplicates) if only is None or r[0] in only]
+    rules = [r for r in _rules(tf.table, duplicates) if only is None or r[0] in only]
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for name, condition in reversed(rules):
         reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
@@ -289,19 +321,33 @@ def _open_all(
     return files, problems, warnings
 
 
+def _all_duplicated_keys(
+    files: dict[str, TableFile],
+) -> tuple[dict[str, pl.Series | None], list[str]]:
+    """Duplicated keys per table (None: the table has no unique key); read failures by file."""
+    found: dict[str, pl.Series | None] = {}
+    problems: list[str] = []
+    for name, tf in files.items():
+        try:
+            found[name] = _duplicated_keys(tf) if tf.table.unique_key else None
+        except pl.exceptions.PolarsError as exc:
+            problems.append(scan_error_message(tf, exc))
+    return found, problems
+
+
 def _collect(
     queries: dict[str, list[pl.LazyFrame]], files: dict[str, TableFile]
 ) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Run every table's count queries together; attribute a read failure to its file."""
     try:
-        flat = pl.collect_all([q for qs in queries.values() for q in qs])
+        flat = pl.collect_all([q for qs in queries.values() for q in qs], engine="streaming")
         it = iter(flat)
         frames = {name: [next(it) for _ in qs] for name, qs in queries.items()}
     except pl.exceptions.PolarsError:
         frames, problems = {}, []
         for name, qs in queries.items():  # a loop over tables, to name the unreadable file
             try:
-                frames[name] = pl.collect_all(qs)
+                frames[name] = pl.collect_all(qs, engine="streaming")
             except pl.exceptions.PolarsError as exc:
                 problems.append(scan_error_message(files[name], exc))
         if problems:
@@ -317,8 +363,10 @@ def validate_extract(
 ) -> ValidatedExtract:
     """Validate a supplier extract and return its clean tables and counts.
 
-    Reads each file about twice (counts, then shared BSNs for patients) in one parallel
-    ``collect_all``; the returned clean tables are lazy and read the files again when used.
+    Reads the key columns of each keyed table once (exact duplicate keys, :func:`_duplicated_keys`),
+    then every file in one streaming ``collect_all`` (counts, and shared BSNs for patients);
+    memory stays bounded whatever the extract's size. The returned clean tables are lazy and
+    read the files again when used.
 
     Args:
         folder: the extract folder (one ``<table>.csv`` or ``<table>.parquet`` per table).
@@ -346,23 +394,21 @@ def validate_extract(
     tables: dict[str, pl.LazyFrame] = {}
     reasons: dict[str, list[str]] = {}
     queries: dict[str, list[pl.LazyFrame]] = {}
-    def table_queries(tf: TableFile, *, exact: bool) -> list[pl.LazyFrame]:
-        annotated, reasons[tf.table.name] = _annotate(tf, exact_duplicates=exact)
+    duplicates, dup_problems = _all_duplicated_keys(files)
+    problems += dup_problems
+    files = {name: tf for name, tf in files.items() if name in duplicates}
+
+    def table_queries(tf: TableFile) -> list[pl.LazyFrame]:
+        annotated, reasons[tf.table.name] = _annotate(tf, duplicates=duplicates[tf.table.name])
         clean = annotated.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
         found = [_stats_query(tf, annotated, reasons[tf.table.name])]
         if tf.table.name == _PATIENTS.name:
             found.append(_shared_bsn_query(clean))
         return found
 
-    queries = {name: table_queries(tf, exact=False) for name, tf in files.items()}
+    queries = {name: table_queries(tf) for name, tf in files.items()}
     counts, read_problems = _collect(queries, files)
     problems += read_problems
-    # Recount exactly the tables where the hashed duplicate check found something.
-    suspect = {name for name, result in counts.items()
-               if any(k.startswith("duplicate_key:") and v for k, v in result.items())}
-    if suspect:
-        exact, _ = _collect({name: table_queries(files[name], exact=True) for name in suspect}, files)
-        counts.update(exact)
 
     row_counts: dict[str, int] = {}
     quarantine_rows: list[dict[str, object]] = []
@@ -396,7 +442,7 @@ def validate_extract(
     # Rebuild each clean table with only the rules that quarantined rows (same result, cheaper).
     fired = {(q["table"], q["reason"]) for q in quarantine_rows}
     for name, tf in files.items():
-        lf, _ = _annotate(tf, {r for t, r in fired if t == name})
+        lf, _ = _annotate(tf, {r for t, r in fired if t == name}, duplicates[name])
         tables[name] = lf.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
     return ValidatedExtract(
         supplier=spec.name,

@@ -38,22 +38,22 @@ __all__ = [
     "P2_SCHEME",
     "TOKEN_SCHEME",
     "aes_ecb",
-    "decode_labelled",
     "decode_binary",
+    "decode_labelled",
     "encode_labelled",
     "label",
-    "pseudonym_table",
     "p1_from_bsn",
     "p2_from_p1",
     "parse_bsn_column",
     "project_key",
+    "pseudonym_table",
     "random_tokens",
     "stage1_key",
 ]
 
 P1_SCHEME = "P1v1"
 P2_SCHEME = "P2v1"
-TOKEN_SCHEME = "TKv1"
+TOKEN_SCHEME = "TKv2"  # 64-bit random integers (TKv1: labelled 128-bit strings)
 LABELLED_LENGTH = 4 + 1 + 8 + 1 + 32
 # Domain tag of stage-1 blocks: the first 8 bytes of every block (the BSN fills the last 8).
 _STAGE1_TAG = b"pfl-bsn\x01"
@@ -150,15 +150,20 @@ def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
 
 
 def random_tokens(n: int) -> pl.Series:
-    """Fresh random record tokens (128 bits each) as labelled strings; unique (checked)."""
+    """Fresh random record tokens: 64-bit integers from the OS's CSPRNG, unique (checked).
+
+    Tokens only have to be unique within one supplier batch and unlinkable across batches; a
+    random 64-bit integer is both, at 8 bytes per content row instead of a 46-character string
+    (a register's claims hold hundreds of millions of rows: gigabytes less to join and write).
+    Among 18 million tokens a repeat has odds of about 1 in 100,000: checked, and drawn anew.
+    """
     from secrets import token_bytes
 
     for _ in range(3):
-        raw = np.frombuffer(token_bytes(16 * n), dtype=np.uint8).reshape(n, 16)
-        tokens = encode_labelled(raw, TOKEN_SCHEME, "00000000")
+        tokens = pl.Series("token", np.frombuffer(token_bytes(8 * n), dtype=np.int64))
         if tokens.n_unique() == n:
             return tokens
-    msg = "internal: random tokens collided three times"  # pragma: no cover - 2^-100 odds
+    msg = "internal: random tokens repeated three times"  # pragma: no cover - odds ~1e-15
     raise PseudonymisationError(msg)
 
 

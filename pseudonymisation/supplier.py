@@ -11,7 +11,7 @@ Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
     <out>/supplier_report.json            stays with the supplier: quarantine counts per reason
                                           (per practice for the EHR), never a value
 
-Tokens are fresh random values per run and per person (one per distinct valid BSN of the
+Tokens are fresh random 64-bit integers per run and per person (one per distinct valid BSN of the
 extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps.
 The identifier file is written in token order, which is random: its rows say nothing about the
 order of the content rows. Everything is written under a temporary name and renamed at the end.
@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -96,9 +97,9 @@ def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key:
     valid = (status == BsnStatus.VALID.value).to_numpy()
     # One person per distinct valid BSN value: odd spellings were normalised by the validator.
     tokens = random_tokens(int(valid.sum()))
-    token_column = pl.Series("token", [None] * len(distinct), dtype=pl.String).scatter(
-        pl.Series(valid).arg_true(), tokens
-    )
+    spread = np.zeros(len(distinct), dtype=np.int64)
+    spread[valid] = tokens.to_numpy()
+    token_column = pl.select(pl.when(pl.Series(valid)).then(pl.Series(spread)).alias("token")).to_series()
     mapping = pl.DataFrame({"bsn": distinct, "bsn_status": status.cast(pl.String), "token": token_column})
     # Rows in token order, which is random: the file says nothing about content row order.
     order = tokens.arg_sort().to_numpy()

@@ -24,7 +24,16 @@ import polars as pl
 from extracts.atomic import check_output, staging
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
-from pseudonymisation.prf import P1_SCHEME, P2_SCHEME, decode_binary, encode_labelled, label, p2_from_p1, project_key
+from pseudonymisation.prf import (
+    P1_SCHEME,
+    P2_SCHEME,
+    TOKEN_SCHEME,
+    decode_binary,
+    encode_labelled,
+    label,
+    p2_from_p1,
+    project_key,
+)
 from pseudonymisation.supplier import file_sha256, write_json
 
 __all__ = ["TtpResult", "run_ttp_step"]
@@ -52,6 +61,10 @@ def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
     frame = pl.read_parquet(ident_path)
     if frame.columns != ["token", "p1", "p1_label"]:
         msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
+        raise PseudonymisationError(msg)
+    if frame.schema["token"] != pl.Int64 or frame["token"].null_count():
+        msg = (f"{ident_path}: column token must hold 64-bit integer tokens without nulls "
+               f"(scheme {manifest.get('token_scheme', 'unknown')}; expected {TOKEN_SCHEME})")
         raise PseudonymisationError(msg)
     return manifest, frame
 
