@@ -88,7 +88,7 @@ def gauss(basis: np.ndarray, values: np.ndarray, protected: np.ndarray, candidat
 
     Args:
         basis: :func:`nullspace` of the table.
-        values: cell values (the order of candidates).
+        values: cell values or costs (candidates are taken in descending order).
         protected: cells that must not become a combination of published cells.
         candidate: cells that may be published or hidden (the others are decided already).
         unknown: cells never published whatever happens (implicit cells such as complements,

@@ -100,7 +100,7 @@ def _repair(solver: Solver, hidden: np.ndarray, candidate: np.ndarray) -> np.nda
             near = near[candidate[near] & ~hidden[near]]
             gap = solver.policy.threshold - int((solver.children[[e]] @ np.where(hidden, solver.v, 0))[0])
             enough = near[(solver.v[near] >= gap) | (near == f.j)]
-            helping = enough[np.lexsort((enough, solver.v[enough]))][:1]
+            helping = enough[np.lexsort((enough, solver.cost[enough]))][:1]
         else:
             ev = solver.evaluate(hidden)
             helping = solver.helper(ev, f, candidate)
@@ -120,7 +120,7 @@ def _prune(solver: Solver, basis: np.ndarray, hidden: np.ndarray, secondary: np.
     span = Span(basis)
     for c in np.flatnonzero(~hidden):
         span.publish(c, span.pivot(c))
-    for c in np.flatnonzero(secondary)[np.argsort(-solver.v[secondary], kind="stable")]:
+    for c in np.flatnonzero(secondary)[np.argsort(-solver.cost[secondary], kind="stable")]:
         piv = span.pivot(c)
         if piv is None or span.determines(piv, np.flatnonzero(hidden & (solver.t.cells != c))):
             continue  # publishing c would determine a hidden cell exactly (A1)
@@ -174,6 +174,7 @@ def protect(
     implicit: npt.ArrayLike | None = None,
     candidates: npt.ArrayLike | None = None,
     hidden: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
     milp_time_limit: float = 60.0,
 ) -> Pattern:
     """Choose secondary suppressions so that the table passes A1-A4 (disclosure.md).
@@ -192,6 +193,8 @@ def protect(
         candidates: cells that may become secondaries (default: every non-zero cell that is
             neither primary nor implicit); the others are published unless hidden anyway.
         hidden: cells hidden in advance (reason ``"hidden"`` unless primary); A1 holds for them.
+        weights: how much each cell matters (default 1): hiding a cell costs its value times its
+            weight, so cells of higher weight are published first and become secondaries last.
         milp_time_limit: seconds per integer program; an unproven bound fails closed.
 
     Returns:
@@ -206,10 +209,11 @@ def protect(
     free = implicit_ & ~primary & ~zeros_hidden
     protected = primary | zeros_hidden | before
     # Earlier-hidden cells and hidden zeros are not primaries: A1 holds for them, not A2.
-    solver = Solver(table, primary, policy, milp_time_limit, free=free)
+    cost = v.astype(float) * (1.0 if weights is None else np.asarray(weights, dtype=float))
+    solver = Solver(table, primary, policy, milp_time_limit, free=free, cost=cost)
     try:
         basis = nullspace(table)
-        chosen = gauss(basis, v, protected, candidate, unknown=implicit_ | before)
+        chosen = gauss(basis, cost, protected, candidate, unknown=implicit_ | before)
         chosen = _repair(solver, chosen, candidate)
         chosen = _prune(solver, basis, chosen, chosen & candidate)
         if late := solver.failures(chosen):

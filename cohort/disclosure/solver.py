@@ -85,9 +85,11 @@ class Solver:
     """
 
     def __init__(self, table: Table, primary: np.ndarray, policy: Policy, time_limit: float,
-                 free: np.ndarray | None = None) -> None:
+                 free: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
         self.t, self.v, self.policy, self.time_limit = table, table.values, policy, time_limit
         self.primary = primary
+        # What hiding a cell costs: its value, times a weight when some cells matter more.
+        self.cost = self.v.astype(float) if cost is None else np.asarray(cost, dtype=float)
         self.free = np.zeros(self.v.size, dtype=bool) if free is None else free & ~primary
         self.a = table.matrix()
         self.a_csc = self.a.tocsc()
@@ -282,7 +284,7 @@ class Solver:
         """
         fixed = ((f.singleton, 1),) if f.singleton >= 0 else ()
         movable = ev.hidden | candidate
-        cost = np.where(ev.hidden, 0.01, self.v.astype(float))
+        cost = np.where(ev.hidden, 0.01, self.cost)
         move = self._move(ev, f.j, fixed, sign=f.sign, amount=f.amount, cost=cost, movable=movable, mode="relaxed")
         if move is None:
             return np.array([], dtype=np.int64)
@@ -294,7 +296,7 @@ class Solver:
         for cells, limit in ((np.array([f.j]), 24), (np.flatnonzero(ev.comp == ev.comp[f.j]), 12)):
             near = np.flatnonzero(abs(self.a[self._system(cells)[1]]).sum(axis=0))
             near = near[candidate[near] & ~ev.hidden[near] & ~np.isin(near, list(tried))]
-            for c in near[np.lexsort((near, self.v[near]))][:limit]:
+            for c in near[np.lexsort((near, self.cost[near]))][:limit]:
                 tried.add(int(c))
                 trial = ev.hidden.copy()
                 trial[c] = True
