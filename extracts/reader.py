@@ -48,8 +48,10 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _DECIMAL = r"^[+-]?\d+(\.\d+)?$"
 _TRUE_FALSE = {"true": True, "false": False, "1": True, "0": False}
 # A header field is shown in a message only when it looks like a column name: if the header row is
-# missing, the "column names" are the first row's values (possibly a BSN), which must not leak.
-_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ -]{0,63}$")
+# missing or merged with the first row (a lost line break), the "column names" are a row's values,
+# which must not leak. Values that identify someone (BSN, patient, claim and practice ids) carry
+# digits; a name with a digit is therefore not shown (found by tests/robustness/test_fuzz_extracts).
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z_ -]{0,63}$")
 
 
 def resolve_supplier(supplier: str | Supplier) -> Supplier:
@@ -252,6 +254,10 @@ def open_table(folder: str | Path, supplier: str | Supplier, table: str) -> Tabl
             "as CSV or as Parquet"
         )
         raise ExtractFormatError(msg)
+    for path in (parquet_path, csv_path):
+        if path.exists() and not path.is_file():  # a folder: polars would read it as a dataset
+            msg = f"{path.name}: is a folder, not a file; deliver the table as one file"
+            raise ExtractFormatError(msg)
     if parquet_path.exists():
         try:
             schema = dict(pl.scan_parquet(parquet_path).collect_schema())

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -372,3 +375,109 @@ def test_no_bsn_or_stage1_pseudonym_in_any_log_record(
             texts.append(logging.Formatter().formatException(record.exc_info))
     series = pl.Series(texts or [""], dtype=pl.String)
     assert [n.kind for n in [*bsn_needles, *p1_needles] if n.found_in(series)] == []
+
+
+# --- a whole demo run: every file, every log line, everything printed (issue 6) -------------------
+
+# What each folder of the demo's work folder holds by design (its role's working data); every
+# other file, every JSON report and manifest, every log and everything printed is held to all
+# needles. The extracts (and their ground truth) and the demo keys are the suppliers' own.
+_ROLE_FOLDERS: dict[str, frozenset[str]] = {
+    "pseudonymisation/*/for_ttp": frozenset({"token", "stage-1 pseudonym", "stage-1 pseudonym body"}),
+    "pseudonymisation/*/for_research": frozenset({"token", "patient_id", "claim_id", "birth date"}),
+    "pseudonymisation/ttp": frozenset({"token", "project pseudonym", "project pseudonym body"}),
+    "linked": frozenset({"project pseudonym", "project pseudonym body", "patient_id", "claim_id",
+                         "birth date"}),
+}
+_NOT_SCANNED = ("extracts", "keys")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    work: Path
+    printed: str
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    root = tmp_path_factory.mktemp("leak_scan_demo")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pfl-demo"), "preset=tiny", f"work={root / 'work'}"],
+        capture_output=True, text=True, cwd=root, check=False, timeout=600,
+        env={**{k: v for k, v in os.environ.items() if k != "PFL_DEBUG"}, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return DemoRun(root / "work", proc.stdout + proc.stderr)
+
+
+def _values_needles(kind: str, values: pl.Series) -> list[Needles]:
+    """Needles for the values of one column, whatever its type (labelled strings, integers, bytes)."""
+    values = values.drop_nulls().unique()
+    if values.dtype == pl.Binary:
+        return [Needles(kind, frozenset(values.bin.encode("hex").to_list()))]
+    if values.dtype.is_integer():
+        return [Needles(kind, frozenset(values.cast(pl.String).to_list()), whole_digit_runs=True)]
+    text = values.cast(pl.String)
+    needles = [Needles(kind, frozenset(text.to_list()))]
+    bodies = text.str.extract(r"\.([0-9a-f]{16,})$").drop_nulls()
+    if len(bodies):  # labelled values: their random body alone must not occur either
+        needles.append(Needles(f"{kind} body", frozenset(bodies.to_list())))
+    return needles
+
+
+@pytest.fixture(scope="module")
+def demo_needles(demo_run: DemoRun) -> list[Needles]:
+    work = demo_run.work
+    extracts = work / "extracts"
+    valid = _raw_bsns(extracts).filter(pl.col("s") == BsnStatus.VALID.value)
+    pseudo = work / "pseudonymisation"
+    identifiers = pl.concat(pl.read_parquet(pseudo / s / "for_ttp" / "identifiers.parquet") for s in ("ehr", "claims"))
+    token_maps = pl.concat(pl.read_parquet(pseudo / "ttp" / s / "token_map.parquet") for s in ("ehr", "claims"))
+    births = pl.concat([
+        pl.read_parquet(extracts / "ehr" / "patients.parquet")["birth_date"],
+        pl.read_parquet(extracts / "claims" / "insured.parquet")["birth_date"],
+    ]).drop_nulls().unique().dt.to_string("%Y-%m-%d")
+    needles = [
+        Needles("input BSN", frozenset(valid["n"].to_list()), whole_digit_runs=True),
+        Needles("input BSN as spelled in the extract",
+                frozenset(b.strip() for b in valid["b"].to_list() if len(b.strip()) > 9)),
+        *_values_needles("stage-1 pseudonym", identifiers["p1"]),
+        *_values_needles("token", pl.concat([identifiers["token"], token_maps["token"]])),
+        *_values_needles("project pseudonym", token_maps["p2"]),
+        Needles("patient_id", frozenset(pl.read_parquet(extracts / "ehr" / "patients.parquet")["patient_id"].to_list())),
+        Needles("claim_id", frozenset(pl.read_parquet(extracts / "claims" / "claims.parquet")["claim_id"].to_list())),
+        Needles("birth date", frozenset(births.to_list())),
+    ]
+    # The stage-1 pseudonym travels as 16 raw bytes: its needle is the hex text, a "body".
+    return [replace(n, kind="stage-1 pseudonym body") if n.kind == "stage-1 pseudonym" else n for n in needles]
+
+
+def _allowed(work: Path, path: Path) -> frozenset[str]:
+    if path.suffix == ".json":
+        return frozenset()  # reports and manifests: counts, ids of keys and batches, never values
+    relative = path.relative_to(work)
+    for pattern, kinds in _ROLE_FOLDERS.items():
+        if relative.match(f"{pattern}/*") or relative.match(f"{pattern}/*/*"):
+            return kinds
+    return frozenset()
+
+
+def test_demo_run_printed_nothing_identifying(demo_run: DemoRun, demo_needles: list[Needles]) -> None:
+    assert "linkage" in demo_run.printed  # the run did print its summary
+    printed = pl.Series([demo_run.printed], dtype=pl.String)
+    assert [n.kind for n in demo_needles if n.found_in(printed)] == []
+
+
+def test_demo_run_files_hold_nothing_beyond_their_role(demo_run: DemoRun, demo_needles: list[Needles]) -> None:
+    work = demo_run.work
+    files = [p for p in work.rglob("*") if p.is_file() and p.relative_to(work).parts[0] not in _NOT_SCANNED]
+    logs = [p for p in files if p.relative_to(work).parts[0] == "logs"]
+    assert any(p.suffix == ".log" for p in logs) and any(p.name == "config.yaml" for p in logs)
+    assert any(p.parts[-2:] == ("study", "care_use.parquet") for p in files)
+    found = scan_files(files, demo_needles)
+    leaks = sorted((str(Path(f).relative_to(work)), kind) for f, kind in found
+                   if kind not in _allowed(work, Path(f)))
+    assert leaks == []
+    # Positive control: the role folders do hold what they are for, so the needles work here.
+    held = {(Path(f).relative_to(work).parts[0], kind) for f, kind in found}
+    assert {("pseudonymisation", "token"), ("linked", "patient_id"), ("linked", "project pseudonym")} <= held
