@@ -415,8 +415,8 @@ def _values_needles(kind: str, values: pl.Series) -> list[Needles]:
     values = values.drop_nulls().unique()
     if values.dtype == pl.Binary:
         return [Needles(kind, frozenset(values.bin.encode("hex").to_list()))]
-    if values.dtype.is_integer():
-        return [Needles(kind, frozenset(values.cast(pl.String).to_list()), whole_digit_runs=True)]
+    if values.dtype.is_integer():  # e.g. 64-bit record tokens; a sign is not part of a digit run
+        return [Needles(kind, frozenset(values.abs().cast(pl.String).to_list()), whole_digit_runs=True)]
     text = values.cast(pl.String)
     needles = [Needles(kind, frozenset(text.to_list()))]
     bodies = text.str.extract(r"\.([0-9a-f]{16,})$").drop_nulls()
