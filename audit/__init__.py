@@ -14,12 +14,17 @@ Layers:
 - :mod:`audit.tables` — what the auditor knows of one table: keyed cells, equations, hidden set.
 - :mod:`audit.checks` — A1-A5, visible counts, percentages; release mode and verification mode.
 - :mod:`audit.identifiers` — identifier-like column names and values.
+- :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
+- :mod:`audit.structure` — the release's equations, rebuilt from its manifest's relations.
+- :mod:`audit.verdict` — the whole release (and its ledger): every check, verdicts, the report.
 - :mod:`audit.errors` — the auditor fails closed with these.
+
+``pfl-audit`` (:mod:`audit.__main__`) is the command; ``docs/release-format.md`` the format.
 """
 
 from __future__ import annotations
 
-from audit.cells import CellKey, cell, label
+from audit.cells import CellKey, cell, label, quantity_key
 from audit.checks import (
     Finding,
     Policy,
@@ -35,10 +40,17 @@ from audit.checks import (
     check_truth,
     check_visible_counts,
 )
-from audit.errors import AuditError, InconsistentTableError
+from audit.errors import (
+    AuditError,
+    InconsistentTableError,
+    ReleaseFormatError,
+    ReleaseNotFoundError,
+)
 from audit.identifiers import passes_eleven_test, scan_identifiers
 from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
+from audit.release import Release, read_release
 from audit.tables import AuditTable, Percentage, PointChange, crossed_equations, crossed_values
+from audit.verdict import Report, audit_release
 
 __all__ = [
     "AuditError",
@@ -52,7 +64,12 @@ __all__ = [
     "Percentage",
     "PointChange",
     "Policy",
+    "Release",
+    "ReleaseFormatError",
+    "ReleaseNotFoundError",
+    "Report",
     "audit_ledger",
+    "audit_release",
     "audit_table",
     "blocking",
     "cell",
@@ -69,5 +86,7 @@ __all__ = [
     "feasible_intervals",
     "label",
     "passes_eleven_test",
+    "quantity_key",
+    "read_release",
     "scan_identifiers",
 ]

@@ -145,8 +145,8 @@ def check_a1(table_name: str, region: FeasibleRegion) -> list[Finding]:
     """A1: no hidden cell is exactly determined (hi - lo >= 1)."""
     return [
         Finding(table_name, "A1", (label(key),), "hidden cell is exactly determined by the release")
-        for key, interval in region.intervals().items()
-        if interval.exact
+        for key in region.hidden
+        if region.fixed((key,)) is not None
     ]
 
 
@@ -194,8 +194,8 @@ def check_a3(
         if len(children) < 2 or children in seen:
             continue
         seen.add(children)
-        interval = region.bounds(children)
-        if interval.exact and policy.is_small(interval.lo):
+        value = region.fixed(children)
+        if value is not None and policy.is_small(value):
             findings.append(Finding(
                 table_name, "A3", tuple(sorted(label(c) for c in children)),
                 f"the hidden cells under total {label(equation.total)!r} have a derivable sum "
@@ -216,8 +216,12 @@ def check_a4(
     findings = []
     for singleton in (key for key, value in primaries.items() if value == 1):
         known = region.fix({singleton: 1})
+        near = set(region.component(singleton))
         for key in primaries:
-            if key != singleton and known.interval(key).exact:
+            # A primary that moves with the singleton (a margin over it and published zeros) is
+            # the singleton's own cell: knowing it tells nothing about anyone else.
+            if (key != singleton and key in near and known.fixed((key,)) is not None
+                    and not region.difference_fixed(singleton, key)):
                 findings.append(Finding(
                     table_name, "A4", (label(singleton), label(key)),
                     "with the singleton fixed at 1 the other primary is exactly determined",
@@ -238,9 +242,9 @@ def check_a4_possible(
     candidates = [key for key in (marked or region.hidden) if 1 in region.interval(key)]
     for candidate in candidates:
         known = region.fix({candidate: 1})
-        for key in known.hidden:
-            interval = known.interval(key)
-            if interval.exact and (policy.is_small(interval.lo) or key in marked):
+        for key in known.hidden:  # the candidate's component: nothing else moves with it
+            value = known.fixed((key,))
+            if value is not None and (policy.is_small(value) or key in marked):
                 findings.append(Finding(
                     table_name, "A4-possible", (label(candidate), label(key)),
                     "if the first cell were 1, the second would be exactly determined and small",

@@ -87,6 +87,11 @@ class FeasibleRegion:
     Construction checks that some solution exists and raises
     :class:`~audit.errors.InconsistentTableError` otherwise.
 
+    The hidden cells fall apart into *components*: cells that no chain of equations connects
+    vary independently, so each bound is an integer program over one component only, and the
+    bound of a sum is the sum of its parts' bounds per component. A component of one cell that
+    an equation pins is solved by that equation directly.
+
     Args:
         equations: The additive equations over the cells.
         published: Values of the published cells.
@@ -111,6 +116,7 @@ class FeasibleRegion:
         self.published = dict(published)
         self.hidden = tuple(dict.fromkeys(hidden))
         self.integral = integral
+        self.milps = 0
         both = [key for key in self.hidden if key in self.published]
         if both:
             msg = f"{len(both)} cell(s) are both published and hidden, e.g. {label(both[0])!r}"
@@ -128,12 +134,16 @@ class FeasibleRegion:
                 f"e.g. {label(unknown[0])!r}"
             )
             raise ValueError(msg)
-        self._constraint = self._build_constraint()
+        rows, rhs = self._build_rows()
+        self._components(rows, rhs)
         self._cache: dict[tuple[CellKey, ...], Interval] = {}
+        self._witnesses: dict[int, list[np.ndarray]] = {}
+        self._supports: dict[int, np.ndarray] = {}
+        self._seeded: set[int] = set()
         self._check_feasible()
 
-    def _build_constraint(self) -> LinearConstraint | None:
-        """Equations as ``A x = b`` over the hidden cells; published cells move to ``b``."""
+    def _build_rows(self) -> tuple[list[dict[int, int]], list[int]]:
+        """Equations as rows ``a x = b`` over the hidden cells; published cells move to ``b``."""
         rows: list[dict[int, int]] = []
         rhs: list[int] = []
         for equation in self.equations:
@@ -156,61 +166,175 @@ class FeasibleRegion:
                 continue
             rows.append(coefficients)
             rhs.append(-constant)
-        if not rows:
-            return None
-        data = [v for row in rows for v in row.values()]
-        indices = [c for row in rows for c in row]
-        indptr = np.cumsum([0, *(len(row) for row in rows)])
-        matrix = csr_array(
-            (np.array(data, dtype=float), np.array(indices), indptr),
-            shape=(len(rows), len(self.hidden)),
-        )
-        b = np.array(rhs, dtype=float)
-        return LinearConstraint(matrix, b, b)
+        return rows, rhs
 
-    def _solve(self, objective: np.ndarray) -> tuple[int, float]:
-        if not self.hidden:
-            return _OPTIMAL, 0.0
+    def _components(self, rows: list[dict[int, int]], rhs: list[int]) -> None:
+        """Split the hidden cells into independent components, each with its own constraint."""
+        n = len(self.hidden)
+        parent = list(range(n))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for row in rows:
+            cols = list(row)
+            for c in cols[1:]:
+                a, b = find(cols[0]), find(c)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        self._comp_of = np.array([find(i) for i in range(n)], dtype=np.int64)
+        members: dict[int, list[int]] = {}
+        for i, c in enumerate(self._comp_of):
+            members.setdefault(int(c), []).append(i)
+        by_comp: dict[int, list[int]] = {}
+        for r, row in enumerate(rows):
+            by_comp.setdefault(int(self._comp_of[next(iter(row))]), []).append(r)
+        self._members = {c: np.array(m, dtype=np.int64) for c, m in members.items()}
+        # Cells tied by a row x_a - x_b = constant move together (their difference is fixed).
+        self._tie = list(range(n))
+        for row in rows:
+            if len(row) == 2 and sorted(row.values()) == [-1, 1]:
+                a, b = (self._tied(c) for c in row)
+                self._tie[max(a, b)] = min(a, b)
+        self._local = np.empty(n, dtype=np.int64)
+        for m in self._members.values():
+            self._local[m] = np.arange(m.size)
+        self._rows: dict[int, tuple[list[dict[int, int]], list[int]]] = {
+            c: ([rows[r] for r in rs], [rhs[r] for r in rs]) for c, rs in by_comp.items()}
+        self._constraints: dict[int, LinearConstraint | None] = {}
+
+    def _tied(self, i: int) -> int:
+        while self._tie[i] != i:
+            self._tie[i] = self._tie[self._tie[i]]
+            i = self._tie[i]
+        return i
+
+    def _constraint(self, comp: int) -> LinearConstraint | None:
+        if comp not in self._constraints:
+            rows, rhs = self._rows.get(comp, ([], []))
+            if not rows:
+                self._constraints[comp] = None
+            else:
+                local = self._local
+                data = [v for row in rows for v in row.values()]
+                indices = [int(local[c]) for row in rows for c in row]
+                indptr = np.cumsum([0, *(len(row) for row in rows)])
+                matrix = csr_array(
+                    (np.array(data, dtype=float), np.array(indices), indptr),
+                    shape=(len(rows), self._members[comp].size),
+                )
+                b = np.array(rhs, dtype=float)
+                self._constraints[comp] = LinearConstraint(matrix, b, b)
+        return self._constraints[comp]
+
+    def _pinned(self, comp: int) -> float | None:
+        """The value of a one-cell component that an equation pins (None otherwise)."""
+        rows, rhs = self._rows.get(comp, ([], []))
+        if self._members[comp].size != 1 or not rows:
+            return None
+        (coefficient,) = rows[0].values()
+        return rhs[0] / coefficient
+
+    def _solve(self, comp: int, objective: np.ndarray) -> tuple[int, float]:
+        pinned = self._pinned(comp)
+        if pinned is not None:
+            return _OPTIMAL, float(objective[0] * pinned)
+        self.milps += 1
         result = milp(
             objective,
             # Integer, never the LP relaxation: in 3-D tables the LP can let a cell move that the
             # integers fix (module docstring). A zero gap makes each bound exact, not approximate.
-            integrality=np.full(len(self.hidden), 1 if self.integral else 0),
+            integrality=np.full(objective.size, 1 if self.integral else 0),
             bounds=Bounds(0, np.inf),
-            constraints=self._constraint,
+            constraints=self._constraint(comp),
             options={"mip_rel_gap": 0.0, "time_limit": _TIME_LIMIT_S},
         )
+        if result.x is not None:
+            self._witnesses.setdefault(comp, []).append(np.round(result.x) if self.integral else result.x)
         return result.status, (result.fun if result.fun is not None else math.nan)
 
-    def _unbounded(self, objective: np.ndarray) -> bool:
-        """True when ``objective @ x`` has no upper bound over the solutions.
+    def _support(self, comp: int) -> np.ndarray:
+        """The component's cells that are unbounded above (the support of its recession cone).
 
-        Decided on the recession cone ``{d >= 0 : A d = 0}`` by an LP: HiGHS may report an
-        unbounded MILP only as "unbounded or infeasible". By Meyer's theorem the integer hull of a
-        rational polyhedron, when not empty (checked at construction), has the same recession
+        Found by LPs over the cone ``{d >= 0 : A d = 0}`` (boxed at 1), each maximising the cells not
+        yet found: every round adds at least one cell, and an optimum of 0 ends the search.
+        """
+        if comp in self._supports:
+            return self._supports[comp]
+        size = self._members[comp].size
+        found = np.zeros(size, dtype=bool)
+        constraint = self._constraint(comp)
+        if constraint is None:
+            found[:] = True
+        elif self._pinned(comp) is None:
+            cone = LinearConstraint(constraint.A, 0.0, 0.0)
+            while not found.all():
+                self.milps += 1
+                result = milp(-(~found).astype(float), bounds=Bounds(0, 1), constraints=cone)
+                if result.status != _OPTIMAL:
+                    msg = f"could not decide boundedness (milp status {result.status}); failing closed"
+                    raise AuditError(msg)
+                if -result.fun <= 1e-9:
+                    break
+                found |= result.x > 1e-9
+        self._supports[comp] = found
+        return found
+
+    def _seed(self, comp: int) -> list[np.ndarray]:
+        """Integer solutions of the component to compare cells by (found once, kept as witnesses).
+
+        A program with random positive costs (bounded below, so always solvable) and one with the
+        opposite costs on the cells bounded above: solutions that differ in a cell prove it is not
+        determined, without bounding it exactly.
+        """
+        if comp not in self._seeded:
+            self._seeded.add(comp)
+            size = self._members[comp].size
+            if self._pinned(comp) is None:
+                weights = np.random.default_rng(comp).integers(1, 100, size).astype(float)
+                self._value(*self._solve(comp, weights), what="a witness")
+                weights = np.where(self._support(comp), 0.0, -weights)
+                if weights.any():
+                    self._value(*self._solve(comp, weights), what="a witness")
+        return self._witnesses.get(comp, [])
+
+    def _unbounded(self, comp: int, objective: np.ndarray) -> bool:
+        """True when ``objective @ x`` (non-negative weights) has no upper bound over the solutions.
+
+        Decided on the recession cone ``{d >= 0 : A d = 0}`` (:meth:`_support`): HiGHS may report
+        an unbounded MILP only as "unbounded or infeasible". By Meyer's theorem the integer hull of
+        a rational polyhedron, when not empty (checked at construction), has the same recession
         cone, so the answer holds for integers too.
         """
-        if self._constraint is None:
-            return bool(objective.any())
-        cone = LinearConstraint(self._constraint.A, 0.0, 0.0)
-        result = milp(-objective, bounds=Bounds(0, 1), constraints=cone)
-        if result.status != _OPTIMAL:
-            msg = f"could not decide boundedness (milp status {result.status}); failing closed"
-            raise AuditError(msg)
-        return -result.fun > 1e-9
+        if self._pinned(comp) is not None:
+            return False
+        return bool((self._support(comp) & (objective > 0)).any())
 
     def _check_feasible(self) -> None:
-        status, _ = self._solve(np.zeros(len(self.hidden)))
-        if status == _INFEASIBLE:
-            kind = "integer" if self.integral else "real"
-            msg = (
-                f"no non-negative {kind} values of the {len(self.hidden)} hidden cell(s) satisfy "
-                f"the {len(self.equations)} equation(s) with the published values"
-            )
-            raise InconsistentTableError(msg)
-        if status != _OPTIMAL:
-            msg = f"could not decide feasibility (milp status {status}); failing closed"
-            raise AuditError(msg)
+        for comp, members in self._members.items():
+            pinned = self._pinned(comp)
+            if pinned is not None:
+                rows, rhs = self._rows[comp]
+                values = [b / next(iter(r.values())) for r, b in zip(rows, rhs, strict=True)]
+                ok = all(abs(v - pinned) < 1e-9 for v in values) and pinned >= -1e-9
+                if self.integral:
+                    ok = ok and abs(pinned - round(pinned)) < 1e-9
+                status = _OPTIMAL if ok else _INFEASIBLE
+            else:
+                status, _ = self._solve(comp, np.zeros(members.size))
+            if status == _INFEASIBLE:
+                kind = "integer" if self.integral else "real"
+                msg = (
+                    f"no non-negative {kind} values of the {len(self.hidden)} hidden cell(s) satisfy "
+                    f"the {len(self.equations)} equation(s) with the published values"
+                )
+                raise InconsistentTableError(msg)
+            if status != _OPTIMAL:
+                msg = f"could not decide feasibility (milp status {status}); failing closed"
+                raise AuditError(msg)
 
     def _value(self, status: int, fun: float, what: str) -> float:
         if status != _OPTIMAL:
@@ -218,7 +342,7 @@ class FeasibleRegion:
             raise AuditError(msg)
         if self.integral:
             # Integer optimum of an integer objective: round off solver tolerance only.
-            return int(round(fun))
+            return round(fun)
         return float(fun)
 
     def bounds(self, cells: Iterable[CellKey]) -> Interval:
@@ -240,16 +364,98 @@ class FeasibleRegion:
         if missing:
             msg = f"{label(missing[0])!r} is not a hidden cell of this region"
             raise KeyError(msg)
-        objective = np.zeros(len(self.hidden))
-        objective[[self._index[cell] for cell in key]] = 1.0
-        lo = self._value(*self._solve(objective), what=f"{len(key)} cell(s) from below")
-        if self._unbounded(objective):
-            hi = math.inf
-        else:
-            hi = -self._value(*self._solve(-objective), what=f"{len(key)} cell(s) from above")
+        per_comp: dict[int, list[int]] = {}
+        for cell in key:
+            i = self._index[cell]
+            per_comp.setdefault(int(self._comp_of[i]), []).append(i)
+        lo = hi = 0.0
+        for comp, columns in per_comp.items():
+            objective = np.zeros(self._members[comp].size)
+            objective[self._local[columns]] = 1.0
+            what = f"{len(key)} cell(s)"
+            lo += self._value(*self._solve(comp, objective), what=f"{what} from below")
+            if self._unbounded(comp, objective):
+                hi = math.inf
+            elif hi != math.inf:
+                hi += -self._value(*self._solve(comp, -objective), what=f"{what} from above")
         interval = Interval(lo, hi)
         self._cache[key] = interval
         return interval
+
+    def fixed(self, cells: Iterable[CellKey]) -> float | None:
+        """The value of a sum of hidden cells if it is the same in every solution, else None.
+
+        Cheaper than :meth:`bounds` when the answer is None: a cell unbounded above, or two
+        known integer solutions that differ in the sum, settle it without an exact bound.
+        """
+        key = tuple(sorted(dict.fromkeys(cells), key=repr))
+        if key in self._cache:
+            interval = self._cache[key]
+            return interval.lo if interval.exact else None
+        per_comp: dict[int, list[int]] = {}
+        for cell in key:
+            i = self._index[cell]
+            per_comp.setdefault(int(self._comp_of[i]), []).append(i)
+        for comp, columns in per_comp.items():
+            local = self._local[columns]
+            if self._pinned(comp) is not None:
+                continue
+            if self._support(comp)[local].any():
+                return None
+            sums = {float(w[local].sum()) for w in self._seed(comp)}
+            if len(sums) > 1:
+                return None
+        interval = self.bounds(key)
+        return interval.lo if interval.exact else None
+
+    def difference_fixed(self, a: CellKey, b: CellKey) -> bool:
+        """True when ``a - b`` is the same in every solution (the two move together).
+
+        Then knowing ``a`` tells ``b`` and nothing more: with zeros published, a margin over one
+        non-zero cell *is* that cell (A4 must not count it as another primary).
+        """
+        ia, ib = self._index[a], self._index[b]
+        if self._tied(ia) == self._tied(ib):
+            return True
+        ca, cb = int(self._comp_of[ia]), int(self._comp_of[ib])
+        if ca != cb:
+            return self.fixed((a,)) is not None and self.fixed((b,)) is not None
+        if self._pinned(ca) is not None:
+            return True
+        la, lb = int(self._local[ia]), int(self._local[ib])
+        if len({float(w[la] - w[lb]) for w in self._seed(ca)}) > 1:
+            return False
+        objective = np.zeros(self._members[ca].size)
+        objective[la], objective[lb] = 1.0, -1.0
+        cone = LinearConstraint(self._constraint(ca).A, 0.0, 0.0)
+        for sign in (1.0, -1.0):
+            self.milps += 1
+            ray = milp(-sign * objective, bounds=Bounds(0, 1), constraints=cone)
+            if ray.status != _OPTIMAL:
+                msg = f"could not decide boundedness (milp status {ray.status}); failing closed"
+                raise AuditError(msg)
+            if -ray.fun > 1e-9:
+                return False
+        low = self._value(*self._solve(ca, objective), what="a difference")
+        high = -self._value(*self._solve(ca, -objective), what="a difference")
+        return low == high
+
+    def reaches(self, cell: CellKey, low: float, high: float) -> bool:
+        """True when the cell's interval covers ``[low, high]`` (A2: the protection interval).
+
+        Known solutions answer most cases; an exact bound is computed only for a side they leave
+        open.
+        """
+        i = self._index[cell]
+        comp, local = int(self._comp_of[i]), int(self._local[i])
+        if self._pinned(comp) is None:
+            values = [w[local] for w in self._seed(comp)]
+            down = bool(values) and min(values) <= low
+            up = bool(self._support(comp)[local]) or (bool(values) and max(values) >= high)
+            if down and up:
+                return True
+        interval = self.interval(cell)
+        return interval.lo <= low and interval.hi >= high
 
     def interval(self, cell: CellKey) -> Interval:
         """Feasible interval of one hidden cell."""
@@ -259,8 +465,16 @@ class FeasibleRegion:
         """Feasible interval of every hidden cell, in the order the cells were given."""
         return {cell: self.interval(cell) for cell in self.hidden}
 
+    def component(self, cell: CellKey) -> tuple[CellKey, ...]:
+        """The hidden cells that vary together with ``cell`` (its component), itself included."""
+        comp = int(self._comp_of[self._index[cell]])
+        return tuple(self.hidden[i] for i in self._members[comp])
+
     def fix(self, values: Mapping[CellKey, int]) -> FeasibleRegion:
         """The region with some hidden cells fixed at given values (A4: a singleton knows it's 1).
+
+        The new region holds only the fixed cells' components (the other cells do not move when
+        these are fixed); ask it about cells of those components only (:meth:`component`).
 
         Raises:
             InconsistentTableError: No solution has those values.
@@ -269,10 +483,14 @@ class FeasibleRegion:
         if extra:
             msg = f"{label(extra[0])!r} is not a hidden cell of this region"
             raise KeyError(msg)
+        comps = {int(self._comp_of[self._index[key]]) for key in values}
+        keep = {self.hidden[i] for c in comps for i in self._members[c]}
+        equations = [e for e in self.equations if any(k in keep for k in e.cells)]
+        cells = {k for e in equations for k in e.cells}
         return FeasibleRegion(
-            self.equations,
-            {**self.published, **values},
-            [key for key in self.hidden if key not in values],
+            equations,
+            {**{k: v for k, v in self.published.items() if k in cells}, **values},
+            [key for key in self.hidden if key in keep and key not in values],
             integral=self.integral,
         )
 

@@ -92,6 +92,8 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
         model = _model(layouts, withheld, rels)
         own_keys, own_equations = len(model.keys), len(model.equations)
         earlier = merge_earlier(model, list(earlier_records), threshold=policy.threshold)
+        if policy.publish_zeros:
+            model.merge_zero_identities()
         compiled = model.compile()
         ctx = context(model, compiled, relations=rels, earlier_published=earlier.published,
                       earlier_hidden=earlier.hidden, earlier_primary=earlier.primary)
@@ -175,7 +177,7 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
     equations, seen = [], set()
     for total, children in model.equations[:own_equations]:
         t, ch = int(compiled.cell_of[total]), tuple(sorted(int(compiled.cell_of[c]) for c in children))
-        if (t, ch) in seen or ch == (t,):
+        if (t, ch) in seen or t in ch:
             continue
         seen.add((t, ch))
         equations.append([key_to_json(representative[t]), [key_to_json(representative[c]) for c in ch]])

@@ -217,6 +217,36 @@ class Model:
             r = self.add(key, rest, kind="remainder", unit="events")
             self.equations.append((total, (*parts, r)))  # type: ignore[arg-type]
 
+    def merge_zero_identities(self) -> int:
+        """Merge a total with its only child that is not a shown zero (they are one quantity).
+
+        With zeros published, ``total = child + 0 + 0`` tells every reader that the total is the
+        child: the two are one quantity, and the person in it is one person, not two (without
+        the merge, check A4 would treat a singleton's margin as *another* primary it determines).
+
+        Returns:
+            How many pairs were merged.
+        """
+        shown = set()
+        for occ in self.occurrences:
+            if occ.shown:
+                shown.update(int(self.find(int(i))) for i in occ.cells)
+        merged, changed = 0, True
+        while changed:
+            changed = False
+            for total, children in self.equations:
+                t = self.find(total)
+                rest = [c for c in {self.find(c) for c in children}
+                        if not (c in shown and self.values[c] == 0) and c != t]
+                if len(rest) == 1 and self.find(rest[0]) != t and self.values[rest[0]] == self.values[t]:
+                    self.merge(t, rest[0], "a total of one non-zero child")
+                    root = self.find(t)
+                    if t in shown or rest[0] in shown:
+                        shown.add(root)
+                    merged += 1
+                    changed = True
+        return merged
+
     # compiled view --------------------------------------------------------------------------
     def compile(self) -> Compiled:
         """The merged quantities as a disclosure :class:`~cohort.disclosure.Table`."""
@@ -226,8 +256,8 @@ class Model:
         equations, seen = [], set()
         for total, children in self.equations:
             t, ch = int(cell_of[total]), tuple(sorted(int(cell_of[c]) for c in children))
-            if (t, ch) in seen or ch == (t,):
-                continue
+            if (t, ch) in seen or t in ch:
+                continue  # a repeat, or a total merged with a child: the others are zeros
             seen.add((t, ch))
             equations.append((t, ch))
         totals = {t for t, _ in equations}

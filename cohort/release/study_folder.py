@@ -116,7 +116,7 @@ def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]
             negative = int((frame[name] < 0).sum())
             if negative:
                 problems.append(f"{path.name}, column '{name}': {negative} rows with a negative count")
-        if kind == _S and name in strata:
+        if kind == _S:  # the total label of every coordinate, never a level
             total = int((frame[name] == TOTAL).sum())
             if total:
                 problems.append(f"{path.name}, column '{name}': {total} rows use the reserved level '{TOTAL}'")
