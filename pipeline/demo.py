@@ -8,25 +8,33 @@ Stages write into one working folder::
                                 ttp/: token -> project pseudonym maps and the TTP's report
     <work>/linked/              the research environment's linked layout and linkage report
     <work>/study/               the study's tables (pre-disclosure aggregates, not releasable)
+    <work>/release/             the study's tables under disclosure control (pfl-release)
+    <work>/release.audit.json   the independent audit of the release (pfl-audit)
+    <work>/ledger/<config>/     the release ledger, one per study configuration (A5)
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
+Regenerated extracts are another population: the demo then starts its ledgers afresh.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audit.verdict import audit_release
+from cohort.config import StudyConfig
+from cohort.disclosure import Policy
+from cohort.output import config_hash, write_study
+from cohort.release.make import make_release
+from cohort.study import run_study
 from extracts.codelists import ConditionCatalogue
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GENERATOR_VERSION, GenerationResult, generate
-from cohort.config import StudyConfig
-from cohort.output import write_study
-from cohort.study import run_study
 from linkage.evaluate import linkage_quality
 from linkage.link import link
 from pseudonymisation.keys import Key, generate_key, load_key
@@ -72,10 +80,15 @@ def run_demo(
     max_quarantine_share: float,
     project: str = "demo",
     study: StudyConfig | None = None,
+    policy: Policy | None = None,
     on_stage: Callable[[str], None] = lambda name: None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
-    """Run the demo's stages in order; each stage's outputs are complete or absent."""
+    """Run the demo's stages in order; each stage's outputs are complete or absent.
+
+    With a study, the demo ends with its release (under ``policy``, the default disclosure policy
+    if None) and the release's independent audit.
+    """
     stages: list[StageResult] = []
     extracts = work / "extracts"
 
@@ -84,6 +97,7 @@ def run_demo(
     if _reusable(extracts, config):
         summary = f"reused {config.preset} extracts (seed {config.seed})"
     else:
+        shutil.rmtree(work / "ledger", ignore_errors=True)  # a new population: earlier releases do not apply
         gen: GenerationResult = generate(config, extracts, catalogue=catalogue, overwrite=True, progress=progress)
         total = sum(v for k, v in gen.rows.items() if not k.startswith("truth/"))
         summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}"
@@ -143,4 +157,30 @@ def run_demo(
             f"{len(study.catalogue.names)} conditions, years {list(study.reference_years)}, study population up to "
             f"{population:,}; tables are pre-disclosure (not releasable)", [work / "study"],
         ))
+        _release_and_audit(work, study, policy or Policy(), stages, on_stage)
     return DemoResult(work=work, stages=stages)
+
+
+def _release_and_audit(work: Path, study: StudyConfig, policy: Policy, stages: list[StageResult],
+                       on_stage: Callable[[str], None]) -> None:
+    """Release the study's tables, then audit the release from its folder and the ledger alone."""
+    on_stage("release")
+    ledger = work / "ledger" / config_hash(study)[:12]
+    result = make_release(work / "study", work / "release", steward=policy, ledger=ledger, overwrite=True)
+    content = result.content
+    rules = ", ".join(f"{r} {n}" for r, n in content.cells_by_reason.items()) or "nothing"
+    withheld = f"; withheld: {', '.join(content.withheld)}" if content.withheld else ""
+    stages.append(StageResult(
+        "release", result.seconds,
+        f"{len(content.frames)} tables released under T = {result.policy.threshold}{withheld}; hidden quantities "
+        f"by rule: {rules}", [work / "release", ledger]))
+    on_stage("audit")
+    report = audit_release(work / "release", ledger=ledger)
+    report.write(work / "release.audit.json")
+    verdicts = [t["verdict"] for t in report.tables.values()]
+    stages.append(StageResult(
+        "audit", report.seconds,
+        f"{'PASS' if report.passed else 'FAIL'} ({report.mode} mode): {verdicts.count('pass')} tables pass, "
+        f"{verdicts.count('fail')} fail, {verdicts.count('withheld')} withheld; "
+        f"{len([f for f in report.findings if not f.advisory])} blocking findings",
+        [work / "release.audit.json"]))

@@ -118,8 +118,10 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
             withheld[table] = f"its shares come from {source}, which is withheld"
     frames, by_reason, status_counts = _frames(model, compiled, ctx.shown_now, decision, layouts, withheld, policy)
     record = _record(model, compiled, decision, ctx.shown_now, own_keys, own_equations, policy)
-    hidden = decision.hidden & ctx.shown_now
-    cells = Counter(str(r) for r in decision.reasons[hidden])
+    # Hidden quantities the release shows, and the implied ones (complements, remainders) whose
+    # protection drove suppression: each counted once, by the engine's reason.
+    implied = decision.primary & ~ctx.shown_now & np.isin(compiled.kinds, ["complement", "remainder"])
+    cells = Counter(str(r) for r in decision.reasons[(decision.hidden & ctx.shown_now) | implied])
     return ReleaseContent(frames, layouts, withheld, rels, by_reason, dict(sorted(cells.items())), record,
                           earlier.releases, time.perf_counter() - began, milps, status_counts)
 
