@@ -156,16 +156,18 @@ def merge_earlier(model: Model, records: list[dict], *, threshold: int) -> Earli
     hidden: set[int] = set()
     primary: set[int] = set()
     small: list[str] = []
+    involved: list[str] = []
     for record in records:
         rid = record.get("release_id", "?")
+        seen = len(model.conflicts)
         try:
             for cell in record["cells"]:
                 keys = [key_from_json(k) for k in cell["keys"]]
                 value = int(cell["value"])
-                ids = [model.add(k, value, kind=str(cell.get("kind", "count")), unit=str(cell.get("unit", "persons")),
-                                 where=f" (release {rid})") for k in keys]
+                ids = [model.add(k, value, kind=str(cell.get("kind", "count")), unit=str(cell.get("unit", "persons")))
+                       for k in keys]
                 for i in ids[1:]:
-                    model.merge(ids[0], i, f"release {rid}")
+                    model.merge(ids[0], i, "an earlier release")
                 state = str(cell["state"])
                 if state == "published":
                     published.add(ids[0])
@@ -181,12 +183,18 @@ def merge_earlier(model: Model, records: list[dict], *, threshold: int) -> Earli
         except (KeyError, TypeError, ValueError):
             msg = f"the ledger's record of release {rid} is malformed; nothing was released"
             raise LedgerRefusal(msg) from None
+        if len(model.conflicts) > seen:
+            involved.append(str(rid))
     conflicts = model.conflicts[before:]
     if conflicts:
-        shown = "; ".join(conflicts[:10]) + (f"; and {len(conflicts) - 10} more" if len(conflicts) > 10 else "")
-        msg = (f"the ledger refuses the release: {len(conflicts)} quantities have another value than in an earlier "
-               f"release over the same population (two versions of one quantity let the difference be derived): "
-               f"{shown}. Nothing was written.")
+        first = ("population[", "prevalent[", "care_use[", "referral_base[", "referred[")  # the key figures first
+        labels = sorted({c.split(": one quantity")[0].split(" (")[0].split(" and ")[0] for c in conflicts},
+                        key=lambda lab: (not lab.startswith(first), len(lab), lab))
+        shown = "; ".join(labels[:8]) + (f"; and {len(labels) - 8} more" if len(labels) > 8 else "")
+        msg = (f"the ledger refuses the release: {len(labels)} quantities have another value than in earlier "
+               f"release(s) {', '.join(involved)} over the same population (two versions of one quantity let "
+               f"the difference be derived; were the data or the definitions changed?): {shown}. "
+               "Nothing was written.")
         raise LedgerRefusal(msg)
     if small:
         msg = (f"the ledger refuses the release: earlier releases published {len(small)} counts below the current "

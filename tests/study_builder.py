@@ -1,0 +1,84 @@
+"""Study folders written by hand: the pre-disclosure tables of ``pfl-study`` for small examples.
+
+One condition ``c`` in one year, prevalence by any strata. Everything else is chosen so that it
+adds no primary of its own: nobody in the cohort uses care (n = 0, so N - n = N), every practice
+delivers referrals (referral base = the cohort), nobody is excluded (the attrition chains are
+the population and the cohort throughout), no top list, no ACSC admissions. The population of
+each stratum is its cohort plus ``rest`` (default 1000) persons, so complements are never small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import STRATA
+
+__all__ = ["write_study"]
+
+_RULES = ("base", "X1", "X2", "X3", "X4", "X5", "X6", "X7")
+
+
+def write_study(
+    path: Path,
+    numerators: Mapping[tuple[str, ...], int] | Sequence[int],
+    *,
+    strata: Mapping[str, Sequence[str]] | None = None,
+    rest: int = 1000,
+    year: int = 2019,
+    condition: str = "c",
+    project: str = "spec",
+) -> Path:
+    """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
+
+    Args:
+        path: the folder to create.
+        numerators: cohort size per combination of levels (in the order of ``strata``); a plain
+            list for one stratum means its levels in order.
+        strata: stratum name -> levels (``age_band``, ``sex``, ``region``); none for a single cell.
+        rest: persons per stratum without the condition.
+        year: the reference year.
+        condition: the condition's name.
+        project: the project named in the manifest.
+    """
+    strata = dict(strata or {})
+    names = list(strata)
+    if not isinstance(numerators, Mapping):
+        (levels,) = strata.values() if strata else ([()],)
+        numerators = {(lvl,) if strata else (): int(v) for lvl, v in zip(levels, numerators, strict=True)}
+    order = [s for s in STRATA if s in strata]
+    rows = [{**dict(zip(names, key, strict=True)), "numerator": int(v)} for key, v in numerators.items()]
+    base = pl.DataFrame(rows, schema={**{s: pl.String for s in names}, "numerator": pl.Int64}).select(*order, "numerator")
+    total = int(base["numerator"].sum())
+    population = total + rest * max(base.height, 1)
+    path.mkdir(parents=True)
+    coords = [pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")]
+    base.select(*coords, *order, "numerator", (pl.col("numerator") + rest).alias("denominator")).write_parquet(
+        path / "prevalence.parquet")
+    base.select(*coords, pl.lit("HA").alias("discipline"), *order, pl.lit(0, pl.Int64).alias("n"),
+                pl.col("numerator").alias("N")).write_parquet(path / "care_use.parquet")
+    pl.DataFrame(schema={"condition": pl.String, "discipline": pl.String, **{s: pl.String for s in order},
+                         "year_from": pl.Int64, "year_to": pl.Int64, "share_from": pl.Float64,
+                         "share_to": pl.Float64, "change_pp": pl.Float64}).write_parquet(path / "care_use_change.parquet")
+    pl.DataFrame({"year": [year], "condition": [condition], "n": [0], "N": [total]},
+                 schema={"year": pl.Int64, "condition": pl.String, "n": pl.Int64, "N": pl.Int64}
+                 ).write_parquet(path / "referrals.parquet")
+    attrition = [(year, who, step, size, 0, size) for who, size in (("all", population), (condition, total))
+                 for step in _RULES]
+    pl.DataFrame(attrition, orient="row", schema={"year": pl.Int64, "condition": pl.String, "step": pl.String,
+                                                  "before": pl.Int64, "excluded": pl.Int64, "after": pl.Int64}
+                 ).write_parquet(path / "attrition.parquet")
+    pl.DataFrame(schema={"year": pl.Int64, "discipline": pl.String, "rank": pl.Int64, "group": pl.String,
+                         "contacts": pl.Int64, "share": pl.Float64, "persons": pl.Int64,
+                         "total_contacts": pl.Int64}).write_parquet(path / "top.parquet")
+    pl.DataFrame(schema={"year": pl.Int64, "admissions": pl.Int64, "persons": pl.Int64}).write_parquet(
+        path / "acsc.parquet")
+    (path / "manifest.json").write_text(json.dumps({
+        "status": "pre-disclosure aggregates: NOT releasable; run disclosure control first",
+        "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
+        "conditions": [condition], "project": project, "project_key_id": "00000000",
+    }))
+    return path
