@@ -27,7 +27,8 @@ def linkage_quality(linked: Path, truth: Path) -> dict[str, float | int]:
         on="claim_id",
     )
     by_p2 = claims.filter(pl.col("p2").is_not_null()).group_by("p2").agg(
-        pl.col("claims_person").unique().alias("claims_persons")
+        pl.col("claims_person").n_unique().alias("claims_persons"),
+        pl.col("claims_person").first().alias("claims_person"),
     )
     has_claims = claims.select(pl.col("claims_person").alias("person")).unique().with_columns(has_claims=pl.lit(True))
     records = (
@@ -35,10 +36,10 @@ def linkage_quality(linked: Path, truth: Path) -> dict[str, float | int]:
         .join(has_claims, on="person", how="left")
         .with_columns(
             linked=pl.col("claims_persons").is_not_null(),
-            correct=(pl.col("claims_persons").list.len() == 1) & (pl.col("claims_persons").list.first() == pl.col("person")),
+            correct=(pl.col("claims_persons") == 1) & (pl.col("claims_person") == pl.col("person")),
             has_claims=pl.col("has_claims").fill_null(False),
         )
-        .collect()
+        .collect(engine="streaming")
     )
     linked = records.filter("linked")
     should = records.filter("has_claims")

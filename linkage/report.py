@@ -22,30 +22,35 @@ def linkage_report(linked: Path) -> dict:
     patients = pl.scan_parquet(linked / "ehr" / "patients.parquet")
     registrations = pl.scan_parquet(linked / "ehr" / "registrations.parquet")
     insured = pl.scan_parquet(linked / "claims" / "insured.parquet")
-    claims_persons = insured.filter(pl.col("p2").is_not_null()).group_by("p2").agg(
-        pl.col("sex").drop_nulls().unique().alias("claims_sexes"),
-        pl.col("birth_date").dt.year().drop_nulls().unique().alias("claims_birth_years"),
-        pl.col("insurer").unique().alias("insurers"),
-    )
     records_per_p2 = patients.filter(pl.col("p2").is_not_null()).group_by("p2").agg(pl.len().alias("records"))
+    # Aggregates, not lists, over the insured rows of EHR persons only: streams at register size.
+    by_claims = pl.col("birth_date").dt.year()
+    claims_persons = (
+        insured.join(records_per_p2.select("p2"), on="p2", how="semi")
+        .group_by("p2")
+        .agg(
+            pl.len().alias("insured_rows"),
+            pl.col("sex").min().alias("sex_min"), pl.col("sex").max().alias("sex_max"),
+            by_claims.min().alias("year_min"), by_claims.max().alias("year_max"),
+        )
+    )
     latest_practice = registrations.sort("start_date").group_by("patient_id").agg(pl.col("practice_id").last())
     ehr = (
         patients.join(records_per_p2, on="p2", how="left")
         .join(claims_persons, on="p2", how="left")
         .join(latest_practice, on="patient_id", how="left")
-        .with_columns(in_claims=pl.col("claims_sexes").is_not_null())
+        .with_columns(in_claims=pl.col("insured_rows").is_not_null())
     )
     # method.md 9.3: a conflict only where both sources know the value; any insured row counts.
     by = pl.col("birth_date").dt.year()
-    years = pl.col("claims_birth_years")
     ehr = ehr.with_columns(
         sex_conflict=(
             pl.col("sex").is_not_null()
-            & ((pl.col("claims_sexes").list.len() > 1) | (pl.col("claims_sexes").list.first() != pl.col("sex")))
+            & ((pl.col("sex_min") != pl.col("sex_max")) | (pl.col("sex_min") != pl.col("sex")))
         ).fill_null(False),
         birth_year_conflict=(
             by.is_not_null()
-            & (((years.list.min() - by).abs() > 1) | ((years.list.max() - by).abs() > 1))
+            & (((pl.col("year_min") - by).abs() > 1) | ((pl.col("year_max") - by).abs() > 1))
         ).fill_null(False),
     )
     ehr = ehr.with_columns(
@@ -55,7 +60,7 @@ def linkage_report(linked: Path) -> dict:
         .when(pl.col("sex_conflict")).then(pl.lit("sex_conflict"))
         .when(pl.col("birth_year_conflict")).then(pl.lit("birth_year_conflict"))
         .otherwise(pl.lit("linked"))
-    ).collect()
+    ).collect(engine="streaming")
     n = ehr.height
     linked_n = int((ehr["reason"] == "linked").sum())
     per_practice = (
@@ -65,16 +70,18 @@ def linkage_report(linked: Path) -> dict:
         .sort("practice_id")
     )
     linked_p2 = ehr.filter(pl.col("reason") == "linked").select("p2").unique()
-    insured_rows = insured.select("p2", "insurer").collect()
     per_insurer = (
-        insured_rows.filter(pl.col("p2").is_not_null()).unique()
-        .join(linked_p2.with_columns(linked=pl.lit(True)), on="p2", how="left")
+        insured.filter(pl.col("p2").is_not_null()).select("p2", "insurer").unique()
+        .join(linked_p2.lazy().with_columns(linked=pl.lit(True)), on="p2", how="left")
         .group_by("insurer")
         .agg(pl.len().alias("persons"), pl.col("linked").fill_null(False).sum().alias("linked_to_ehr"))
         .with_columns((pl.col("linked_to_ehr") / pl.col("persons")).round(4).alias("linked_share"))
         .sort("insurer")
+        .collect(engine="streaming")
     )
-    claims_persons_n = insured_rows["p2"].drop_nulls().n_unique()
+    claims_persons_n, without_valid_bsn = insured.select(
+        pl.col("p2").drop_nulls().n_unique().alias("persons"), pl.col("p2").null_count().alias("null")
+    ).collect(engine="streaming").row(0)
     multiple = ehr.filter(pl.col("records") > 1)
     return {
         "ehr": {
@@ -87,7 +94,7 @@ def linkage_report(linked: Path) -> dict:
         },
         "claims": {
             "insured_persons": claims_persons_n,
-            "insured_rows_without_valid_bsn": int(insured_rows["p2"].null_count()),
+            "insured_rows_without_valid_bsn": int(without_valid_bsn),
             "linked_to_ehr_persons": linked_p2.height,
             "linked_share": _share(linked_p2.height, claims_persons_n),
         },
