@@ -10,6 +10,7 @@ Stages write into one working folder::
     <work>/study/               the study's tables (pre-disclosure aggregates, not releasable)
     <work>/release/             the study's tables under disclosure control (pfl-release)
     <work>/release.audit.json   the independent audit of the release (pfl-audit)
+    <work>/report.html          the release's HTML report, made from the release alone (pfl-report)
     <work>/ledger/<config>/     the release ledger, one per study configuration (A5)
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
@@ -40,6 +41,7 @@ from linkage.link import link
 from pseudonymisation.keys import Key, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
+from report import write_report
 
 __all__ = ["DemoResult", "StageResult", "run_demo"]
 
@@ -158,6 +160,11 @@ def run_demo(
             f"{population:,}; tables are pre-disclosure (not releasable)", [work / "study"],
         ))
         _release_and_audit(work, study, policy or Policy(), stages, on_stage)
+        on_stage("report")
+        began = time.perf_counter()
+        shown = write_report(work / "release", work / "report.html", overwrite=True)
+        stages.append(StageResult("report", time.perf_counter() - began, f"{len(shown.figures)} figures, made "
+                                  "from the release folder alone", [work / "report.html"]))
     return DemoResult(work=work, stages=stages)
 
 
