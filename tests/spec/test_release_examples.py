@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from study_builder import write_study
 
 from audit import FeasibleRegion, audit_release, read_release
 from audit.release import release_cells
@@ -22,7 +23,6 @@ from audit.structure import instantiate
 from cohort.disclosure import Policy
 from cohort.release.errors import LedgerRefusal
 from cohort.release.make import make_release
-from study_builder import write_study
 
 KEY_YEAR = "2019"
 
