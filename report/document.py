@@ -57,8 +57,9 @@ th, td { border: 1px solid #d5d5d5; padding: .2rem .45rem; vertical-align: top; 
 thead th { background: #eef3f8; text-align: center; }
 tbody th { text-align: left; font-weight: normal; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.hidden { color: #444; font-style: italic; background: #fafafa; min-width: 7em; }
+td.hidden { color: #444; font-style: italic; background: #fafafa; min-width: 7em; font-size: .92em; }
 td.absent { color: #999; text-align: center; }
+td.stratum { white-space: nowrap; }
 .marker { display: inline-block; width: 1.2em; height: .8em; margin-right: .35em;
           vertical-align: -.05em; border: 1px dashed #6b6b6b;
           background: repeating-linear-gradient(45deg, #ffffff 0 2px, #8a8a8a 2px 3px); }

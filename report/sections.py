@@ -132,7 +132,7 @@ def care_use(release: Release, figures: Figures) -> str:
         for d in disciplines:
             for combo in _strata_rows(tbl, tbl.frame.filter((pl.col("condition") == condition)
                                                             & (pl.col("discipline") == d))):
-                cells = [th(labels.discipline(d)), *[td_text(str(combo[s])) for s in strata]]
+                cells = [th(labels.discipline(d)), *[td_text(str(combo[s]), cls="stratum") for s in strata]]
                 for y in years:
                     row = by_row.get((condition, d, *[str(combo[s]) for s in strata], str(y)))
                     cells += [_td(tbl, row, "n"), _td(tbl, row, "N"), _td(tbl, row, "percentage")]
@@ -215,7 +215,7 @@ def _per_condition_figure(release: Release, tbl: Table, figures: Figures, *, cha
     counts = [c for c in tbl.spec.get("counts", {})]
     for condition in conditions:
         for combo in _strata_rows(tbl, tbl.frame.filter(pl.col("condition") == condition)):
-            cells = [th(labels.condition(condition)), *[td_text(str(combo[s])) for s in strata]]
+            cells = [th(labels.condition(condition)), *[td_text(str(combo[s]), cls="stratum") for s in strata]]
             for y in years:
                 row = by_row.get((condition, *[str(combo[s]) for s in strata], str(y)))
                 cells += [_td(tbl, row, counts[0]), _td(tbl, row, counts[1]), _td(tbl, row, "percentage")]
