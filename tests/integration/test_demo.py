@@ -39,6 +39,16 @@ def test_demo_command_exits_zero_and_writes_no_key_material(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "study seed_study" in proc.stderr + proc.stdout
     assert (work / "study" / "care_use.parquet").is_file()
+    # The demo ends with the study's release and its audit; the auditor's own command, given only
+    # the release folder and the ledger, passes it too.
+    assert "audit" in proc.stderr + proc.stdout and "PASS (verification mode)" in proc.stderr + proc.stdout
+    (ledger,) = (work / "ledger").iterdir()
+    audit = subprocess.run(
+        [sys.executable, "-m", "audit", f"release={work / 'release'}", f"ledger={ledger}", f"report={tmp_path / 'audit.json'}"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=300,
+    )
+    assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
+    assert "verdict: PASS" in audit.stdout
     materials = [line.split()[0] for p in (work / "keys").iterdir() for line in p.read_text().splitlines()[1:]]
     assert materials and all(len(m) == 64 for m in materials)
     written = [p for p in tmp_path.rglob("*") if p.is_file() and "keys" not in p.parts and p.suffix in {".yaml", ".json", ".log", ".txt"}]
