@@ -20,13 +20,26 @@ import polars as pl
 
 from report.errors import ReleaseFormatError, ReleaseNotFoundError, ReleaseTamperedError
 
-__all__ = ["FORMAT", "HIDDEN_STATUSES", "Release", "Table", "read_release"]
+__all__ = ["FORMAT", "HIDDEN_STATUSES", "KNOWN_TABLES", "Release", "Table", "read_release"]
 
 FORMAT = "pfl-release/1"
 # docs/release-format.md, "Status values": "" is shown; the others hide the value.
 HIDDEN_STATUSES = ("suppressed", "below-threshold")
 _STATUSES = frozenset(("", *HIDDEN_STATUSES))
 _VALUE_GROUPS = ("counts", "percentages", "changes")
+# The tables the report has a section for: their coordinates and value columns (the format's
+# "Tables"). A release may hold others; these must have what the sections read.
+KNOWN_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "attrition": (("year", "condition", "step"), ("before", "excluded", "after")),
+    "prevalence": (("year", "condition"), ("numerator", "denominator", "percentage")),
+    "care_use": (("year", "condition", "discipline"), ("n", "N", "percentage")),
+    "care_use_change": (("condition", "discipline", "year_from", "year_to"),
+                        ("share_from", "share_to", "change_pp")),
+    "referrals": (("year", "condition"), ("n", "N", "percentage")),
+    "top": (("year", "discipline", "rank", "group"), ("contacts", "share", "persons", "total_contacts")),
+    "acsc": (("year",), ("admissions", "persons")),
+}
+_INTEGER_COORDINATES = frozenset({"year", "year_from", "year_to", "rank"})
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,16 @@ def _table(folder: Path, name: str, spec: dict, contents: dict[str, bytes]) -> T
         msg = f"{folder / parquet}: {frame.height} rows, the manifest says {spec['rows']}"
         raise ReleaseFormatError(msg)
     table = Table(name, spec, frame)
+    coordinates, values = KNOWN_TABLES.get(name, ((), ()))
+    lacking = [c for c in coordinates if c not in table.coordinates] + [v for v in values if v not in table.values]
+    if lacking:
+        msg = f"{where}: lacks {', '.join(lacking)}, which the format gives this table"
+        raise ReleaseFormatError(msg)
+    wrong = [c for c in table.coordinates if c in _INTEGER_COORDINATES and not frame.schema[c].is_integer()]
+    wrong += [v for v in table.values if not frame.schema[v].is_numeric() and frame.schema[v] != pl.Null]
+    if wrong:
+        msg = f"{folder / parquet}: columns of the wrong type ({', '.join(wrong)}; expected numbers)"
+        raise ReleaseFormatError(msg)
     for value, status in table.values.items():
         if frame.schema[status] != pl.String:
             msg = f"{folder / parquet}, column {status!r}: a status column must hold text"

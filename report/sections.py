@@ -18,7 +18,7 @@ import polars as pl
 from report import labels
 from report.charts import bar_chart
 from report.markup import cell_key, details, figure, table, td_text, td_value, th
-from report.release import Release, Table
+from report.release import KNOWN_TABLES, Release, Table
 from report.values import Value
 
 __all__ = ["Figures", "acsc", "attrition", "care_use", "change_table", "other_tables", "prevalence",
@@ -62,6 +62,10 @@ def _missing(release: Release, name: str, what: str) -> str:
             f"<code>{escape(name)}</code>).</p>")
 
 
+def _empty(name: str) -> str:
+    return f'<p class="withheld">The release\'s table <code>{escape(name)}</code> has no rows.</p>'
+
+
 def _conditions(release: Release, present: Sequence[str]) -> list[str]:
     """The study's order of conditions (the manifest), then any other present one."""
     order = [str(c) for c in release.study.get("conditions", [])]
@@ -96,6 +100,8 @@ def care_use(release: Release, figures: Figures) -> str:
     tbl = release.tables.get("care_use")
     if tbl is None:
         return _missing(release, "care_use", "care use per discipline")
+    if tbl.frame.is_empty():
+        return _empty("care_use")
     change = release.tables.get("care_use_change")
     strata = list(tbl.strata)
     years = _years(tbl.frame)
@@ -194,9 +200,11 @@ def change_table(release: Release) -> str:
 
 
 def _per_condition_figure(release: Release, tbl: Table, figures: Figures, *, chart_id: str,
-                          title: str, description: str, count_names: tuple[str, str]) -> str:
+                          title: str, description: str, counts: tuple[tuple[str, str], ...]) -> str:
     """A figure of ``percentage`` per condition and year (Total rows) and its table."""
     totals = tbl.totals()
+    if totals.is_empty():
+        return _empty(tbl.name)
     years = _years(tbl.frame)
     conditions = _conditions(release, totals["condition"].unique().to_list())
     values = {(r["condition"], str(r["year"])): _value(tbl, r, "percentage") for r in _rows(totals)}
@@ -206,19 +214,18 @@ def _per_condition_figure(release: Release, tbl: Table, figures: Figures, *, cha
                     series=[(str(y), str(y)) for y in years], values=values)
     strata = list(tbl.strata)
     by_row = _index(tbl.frame, ["condition", *strata, "year"])
-    num, den = count_names
+    columns = [c for c, _ in counts] + ["percentage"]
     head = [[th("Condition", scope="col"), *[th(labels.stratum(s), scope="col") for s in strata],
-             *[th(str(y), scope="colgroup", colspan=3) for y in years]],
+             *[th(str(y), scope="colgroup", colspan=len(columns)) for y in years]],
             [td_text(""), *[td_text("") for _ in strata],
-             *[th(x, scope="col") for _ in years for x in (num, den, "%")]]]
+             *[th(x, scope="col") for _ in years for x in [h for _, h in counts] + ["%"]]]]
     body = []
-    counts = [c for c in tbl.spec.get("counts", {})]
     for condition in conditions:
         for combo in _strata_rows(tbl, tbl.frame.filter(pl.col("condition") == condition)):
             cells = [th(labels.condition(condition)), *[td_text(str(combo[s]), cls="stratum") for s in strata]]
             for y in years:
                 row = by_row.get((condition, *[str(combo[s]) for s in strata], str(y)))
-                cells += [_td(tbl, row, counts[0]), _td(tbl, row, counts[1]), _td(tbl, row, "percentage")]
+                cells += [_td(tbl, row, c) for c in columns]
             body.append(cells)
     return (figure(number, svg, title)
             + table(f"Table for figure {number}", head, body))
@@ -234,7 +241,7 @@ def prevalence(release: Release, figures: Figures) -> str:
         title=f"Prevalence per condition in the study population ({years})",
         description="Horizontal bars, one group per condition and one bar per reference year, "
                     "length the percentage of the study population with the condition.",
-        count_names=("persons", "population"))
+        counts=(("numerator", "persons"), ("denominator", "population")))
 
 
 def referrals(release: Release, figures: Figures) -> str:
@@ -249,7 +256,7 @@ def referrals(release: Release, figures: Figures) -> str:
         description="Horizontal bars, one group per condition and one bar per reference year, "
                     "length the percentage of prevalent patients of practices that deliver "
                     "referral data with at least one referral (mental health care not counted).",
-        count_names=("referred", "of"))
+        counts=(("n", "referred"), ("N", "of")))
 
 
 def attrition(release: Release) -> str:
@@ -341,7 +348,7 @@ def withheld(release: Release) -> str:
     return f"<ul>{''.join(items)}</ul>"
 
 
-KNOWN = ("care_use", "care_use_change", "prevalence", "referrals", "attrition", "top", "acsc")
+KNOWN = tuple(KNOWN_TABLES)
 
 
 def other_tables(release: Release) -> str:

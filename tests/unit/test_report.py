@@ -348,3 +348,35 @@ def test_write_report_counts_the_hidden_values_of_the_release(tmp_path: Path) ->
                     expected[s] = expected.get(s, 0) + 1
     assert result.hidden == expected
     assert len(result.figures) == 4
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda f: f.drop("discipline"), "lacks discipline"),
+    (lambda f: f.with_columns(pl.col("year").cast(pl.String)), "wrong type (year"),
+    (lambda f: f.with_columns(pl.col("N").cast(pl.String)), "wrong type (N"),
+])
+def test_a_table_without_what_the_format_gives_it_is_refused(tmp_path: Path, change, says: str) -> None:
+    release = small_release(tmp_path / "release")
+    manifest = json.loads((release / "manifest.json").read_text())
+    frame = change(pl.read_parquet(release / "care_use.parquet"))
+    frame.write_parquet(release / "care_use.parquet")
+    spec = manifest["tables"]["care_use"]
+    spec["coordinates"] = [c for c in spec["coordinates"] if c in frame.columns]
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_checksums(release)
+    with pytest.raises(ReleaseFormatError, match=re.escape(says)):
+        read_release(release)
+
+
+def test_an_empty_table_is_said_to_be_empty_not_drawn(tmp_path: Path) -> None:
+    release = small_release(tmp_path / "release")
+    frame = pl.read_parquet(release / "prevalence.parquet").clear()
+    frame.write_parquet(release / "prevalence.parquet")
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["tables"]["prevalence"]["rows"] = 0
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_checksums(release)
+    page = parse(render(read_release(release)))
+    assert "prevalence" not in [s.attrs.get("id") for s in page.by_tag("svg")]
+    section = next(s for s in page.by_tag("section") if s.attrs.get("id") == "prevalence")
+    assert "has no rows" in section.text
