@@ -167,9 +167,8 @@ def check_a2(
     """
     findings = []
     for key, value in primaries.items():
-        interval = region.interval(key)
         margin = policy.protection(value)
-        if interval.lo > max(0, value - margin) or interval.hi < value + margin:
+        if not region.reaches(key, max(0, value - margin), value + margin):
             findings.append(Finding(
                 table_name, "A2", (label(key),),
                 f"primary's feasible interval is narrower than the {policy.margin_percent} % "
@@ -189,12 +188,13 @@ def check_a3(
     findings = []
     seen: set[frozenset[CellKey]] = set()
     hidden = set(region.hidden)
-    for equation in equations:
+    # Published totals first: their hidden children's sum is known at once.
+    for equation in sorted(equations, key=lambda e: e.total not in region.published):
         children = frozenset(c for c in equation.children if c in hidden)
         if len(children) < 2 or children in seen:
             continue
         seen.add(children)
-        value = region.fixed(children)
+        value = region.sum_under(equation)
         if value is not None and policy.is_small(value):
             findings.append(Finding(
                 table_name, "A3", tuple(sorted(label(c) for c in children)),

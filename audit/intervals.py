@@ -440,6 +440,18 @@ class FeasibleRegion:
         high = -self._value(*self._solve(ca, -objective), what="a difference")
         return low == high
 
+    def sum_under(self, equation: Equation) -> float | None:
+        """The sum of an equation's hidden children if it is the same in every solution, else None.
+
+        Under a published total the sum is the total less the published children: exact, with no
+        program to solve. Under a hidden total it is decided by :meth:`fixed`.
+        """
+        children = [c for c in equation.children if c in self._index]
+        if equation.total in self.published:
+            return float(self.published[equation.total]
+                         - sum(self.published[c] for c in equation.children if c not in self._index))
+        return self.fixed(children)
+
     def reaches(self, cell: CellKey, low: float, high: float) -> bool:
         """True when the cell's interval covers ``[low, high]`` (A2: the protection interval).
 

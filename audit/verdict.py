@@ -172,12 +172,13 @@ def _region_checks(name: str, region: FeasibleRegion, structure: Structure, hidd
                                     f"a count the release implies is exactly 1..{policy.threshold - 1}"))
     unknown = set(region.hidden)
     seen: set[frozenset] = set()
-    for equation in structure.equations:
+    # Published totals first: their unknown children's sum is known at once.
+    for equation in sorted(structure.equations, key=lambda e: e.total not in region.published):
         children = frozenset(c for c in equation.children if c in unknown)
         if len(children) < 2 or children in seen:
             continue
         seen.add(children)
-        value = region.fixed(children)
+        value = region.sum_under(equation)
         if value is not None and policy.is_small(value):
             findings.append(Finding(name, "A3", tuple(sorted(label(c) for c in children)),
                                     f"the unknown cells under {label(equation.total)!r} have a derivable sum of "
