@@ -35,16 +35,14 @@ def _attr(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def nice_scale(largest: float, *, ticks: int = 4) -> tuple[float, float]:
-    """``(top, step)`` of an axis from 0: a step of 1, 2 or 5 times a power of ten (or 25, 250,
-    ...: never a tick like 2.5), and the smallest multiple of it at least ``largest``, in about
-    ``ticks`` steps."""
+def nice_scale(largest: float, *, ticks: int = 5) -> tuple[float, float]:
+    """``(top, step)`` of an axis from 0: the smallest step of 1, 2 or 5 times a power of ten that
+    reaches ``largest`` in at most ``ticks`` steps, and the first multiple of it at or above it."""
     if largest <= 0 or not math.isfinite(largest):
         return 1.0, 0.25
     rough = largest / ticks
     power = 10 ** math.floor(math.log10(rough))
-    multiples = (1, 2, 2.5, 5, 10) if power >= 10 else (1, 2, 5, 10)
-    step = next(m * power for m in multiples if m * power >= rough * (1 - 1e-12))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough * (1 - 1e-12))
     return step * math.ceil(largest / step - 1e-9), step
 
 

@@ -88,8 +88,8 @@ def test_bar_lengths_are_proportional_to_the_values_on_a_round_axis() -> None:
 
 
 @pytest.mark.parametrize(("largest", "top", "step"), [
-    (40.0, 40.0, 10.0), (47.9, 60.0, 20.0), (96.2, 100.0, 25.0), (0.7, 0.8, 0.2), (12.4, 15.0, 5.0),
-    (3.0, 3.0, 1.0)])
+    (40.0, 40.0, 10.0), (40.8, 50.0, 10.0), (96.2, 100.0, 20.0), (0.7, 0.8, 0.2), (12.4, 15.0, 5.0),
+    (3.0, 3.0, 1.0), (0.0004, 0.0004, 0.0001)])
 def test_axis_scale_is_a_round_step_and_covers_the_largest_value(largest: float, top: float,
                                                                    step: float) -> None:
     got_top, got_step = nice_scale(largest)
