@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from cohort.disclosure import Policy
-from cohort.release.errors import LedgerRefusal, StudyContractError
+from cohort.release.errors import LedgerRefusal, ReleaseError, StudyContractError
 from cohort.release.layout import ORDER, TableLayout, layout, relations
 from cohort.release.ledger import key_to_json, merge_earlier
 from cohort.release.model import Compiled, Model
@@ -106,9 +106,12 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
                     if occ.shown and np.isin(compiled.cell_of[occ.cells], failure.cells).any()}
         candidates = [t for t in reversed(ORDER) if t in involved and t not in withheld]
         if not candidates:
-            msg = (f"the ledger refuses the release: cells of earlier releases admit no safe pattern together "
-                   f"({failure.reason}); nothing was written")
-            raise LedgerRefusal(msg)
+            if earlier.releases:
+                msg = (f"the ledger refuses the release: cells of earlier releases admit no safe pattern together "
+                       f"({failure.reason}); nothing was written")
+                raise LedgerRefusal(msg)
+            msg = f"no safe suppression pattern, even with every table withheld ({failure.reason}); nothing was written"
+            raise ReleaseError(msg)
         withheld[candidates[0]] = f"no safe suppression pattern: {failure.reason}"
         for table, source in _DEPENDS.items():
             if source in withheld and table not in withheld:
