@@ -197,3 +197,24 @@ def test_two_releases_consistent_with_each_other_pass_a5_and_keep_earlier_suppre
     report = audit_release(second.out, ledger=tmp_path / "ledger")
     assert report.passed and report.earlier_releases == 1
     assert len(json.loads((tmp_path / "ledger" / "ledger.json").read_text())["releases"]) == 2
+
+
+# -- fail closed ---------------------------------------------------------------------------------
+
+
+def test_release_withholds_the_tables_of_a_component_with_no_safe_pattern_and_says_why(tmp_path, monkeypatch):
+    from cohort.disclosure import secondary
+
+    # 1, 9, 30, 60 needs a repair step; with no helping cell the cells' tables cannot be released.
+    monkeypatch.setattr(secondary._Solver, "helper", lambda *_: __import__("numpy").array([], dtype=int))
+    result = release(tmp_path, [1, 9, 30, 60], {"region": list("abcd")})
+    withheld = result.content.withheld
+    assert {"prevalence", "care_use", "care_use_change", "attrition", "referrals"} <= set(withheld)
+    assert "no safe suppression pattern" in withheld["prevalence"]
+    assert "care_use, which is withheld" in withheld["care_use_change"]
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    assert manifest["tables"]["prevalence"] == {"status": "withheld", "reason": withheld["prevalence"]}
+    assert not (result.out / "prevalence.csv").exists()
+    assert "table `prevalence`: no safe suppression pattern" in (result.out / "summary.md").read_text()
+    report = audit_release(result.out, ledger=tmp_path / "ledger")
+    assert report.passed and report.tables["prevalence"]["verdict"] == "withheld"
