@@ -301,8 +301,12 @@ def top(release: Release) -> str:
             rows = list(_rows(tbl.frame.filter((pl.col("discipline") == d) & (pl.col("year") == year))
                               .sort("rank")))
             listed = {int(r["rank"]): r for r in rows}
+            last = max(listed, default=0)
+            n_withheld = int(withheld_rows.get(f"{year} {d}", 0))
+            # Withheld rows keep their ranks: gaps, then any after the last listed row.
+            trailing = max(0, n_withheld - (last - len(listed)))
             body = []
-            for rank in range(1, max(listed, default=0) + 1):
+            for rank in range(1, last + trailing + 1):
                 r = listed.get(rank)
                 if r is None:  # a rank gap: a withheld row (fewer than T persons)
                     body.append([td_text(str(rank)), ('<td class="hidden" colspan="4" data-status="withheld">'
@@ -315,7 +319,6 @@ def top(release: Release) -> str:
             body.append([td_text(""), th("All contacts of the discipline"), total, td_text(""), td_text("")])
             head = [[th("Rank", scope="col"), th("Group", scope="col"), th("Contacts", scope="col"),
                      th("Share", scope="col"), th("Persons", scope="col")]]
-            n_withheld = withheld_rows.get(f"{year} {d}", 0)
             caption = f"{labels.discipline(d)}, {year}"
             if n_withheld:
                 caption += f" ({n_withheld} row(s) withheld: fewer than T persons)"

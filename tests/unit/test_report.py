@@ -380,3 +380,17 @@ def test_an_empty_table_is_said_to_be_empty_not_drawn(tmp_path: Path) -> None:
     assert "prevalence" not in [s.attrs.get("id") for s in page.by_tag("svg")]
     section = next(s for s in page.by_tag("section") if s.attrs.get("id") == "prevalence")
     assert "has no rows" in section.text
+
+
+@pytest.mark.parametrize(("withheld", "ranks"), [(1, ["2"]), (2, ["2", "4"])])
+def test_withheld_top_rows_are_marked_at_their_ranks(tmp_path: Path, withheld: int, ranks: list[str]) -> None:
+    # The small release lists ranks 1 and 3 of HA 2019: rank 2 is withheld, and a second
+    # withheld row can only come after the last listed one.
+    release = small_release(tmp_path / "release")
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["tables"]["top"]["withheld_rows"] = {"2019 HA": withheld}
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    page = parse(render(read_release(release)))
+    rows = [tr for tr in page.by_tag("tr") if tr.find_all(lambda e: e.attrs.get("data-status") == "withheld")]
+    assert [tr.by_tag("td")[0].text for tr in rows] == ranks
+    assert all("withheld" in tr.text and not DIGIT.search(tr.by_tag("td")[1].text) for tr in rows)
