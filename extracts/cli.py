@@ -4,7 +4,8 @@ Exit codes (``docs/exit-codes.md`` is the table; ``tests/integration/test_comman
 it in step with the code): 0 success; the ``exit_code`` of an
 :class:`~extracts.errors.EngineError` for a user error (1 general, 2 configuration, 3 input
 missing, 4 unreadable file, 5 contract broken, 6 key problem, 7 key mismatch, 8 linkage inputs
-do not belong together, 9 output exists, 10 storage refused: permission denied or disk full);
+do not belong together, 9 output exists, 10 storage refused: permission denied or disk full,
+11 release refused by the ledger);
 2 as well for what Hydra rejects before a command starts (an unknown setting or option); 70 for
 an internal error (a bug: the message says so, without the error's text, which could hold data);
 130 when interrupted. ``PFL_DEBUG=1`` shows the traceback of an internal error instead (for
@@ -43,7 +44,8 @@ __all__ = [
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 INTERNAL_ERROR = 70
 INTERRUPTED = 130
-# Every exit status of every command: (name, when). The error classes carry the codes 1-10;
+# Every exit status of every command but pfl-audit, which is independent of the engine and has
+# its own (audit/__main__.py): (name, when). The error classes carry the codes 1-11;
 # a test checks that every EngineError subclass uses a code listed here, and that
 # docs/exit-codes.md and each command's --help show exactly this table.
 EXIT_CODES: dict[int, tuple[str, str]] = {
@@ -53,13 +55,15 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "a required setting is missing, a setting is unknown or invalid, or the command line is "
         "malformed; checked before any data is read")),
     3: ("input missing", (
-        "an input folder or file does not exist (extract, table file, linked or for_ttp folder)")),
+        "an input folder or file does not exist (extract, table file, linked, for_ttp or study "
+        "folder)")),
     4: ("unreadable file", (
-        "a file cannot be read as the contract says (not Parquet, BOM, wrong separator, not "
-        "UTF-8), when one table is read on its own")),
+        "a file cannot be read as its format says (not Parquet, BOM, wrong separator, not UTF-8, "
+        "not a study manifest), when one file is read on its own")),
     5: ("contract broken", (
-        "the extract breaks the data contract; every problem is listed, including missing or "
-        "unreadable table files (validation reports them all at once)")),
+        "the extract breaks the data contract, or a study's tables break theirs; every problem "
+        "is listed, including missing or unreadable table files (validation reports them all "
+        "at once)")),
     6: ("key problem", (
         "a key file is missing, readable by others, malformed or of the wrong role; a for_ttp "
         "folder is incomplete")),
@@ -69,6 +73,9 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "suppliers or projects")),
     9: ("output exists", "the output folder exists; pass overwrite=true to replace it"),
     10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
+    11: ("release refused", (
+        "the release ledger refuses the release (with earlier releases it would publish a "
+        "quantity in two versions) or cannot be read; nothing was released")),
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
         "test data)")),

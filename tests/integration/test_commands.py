@@ -11,20 +11,32 @@ output folder left behind. ``docs/exit-codes.md`` is checked against the code he
 from __future__ import annotations
 
 import importlib
+import inspect
+import json
 import os
 import pkgutil
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from subprocess import CompletedProcess
+from typing import TypeVar
 
 import polars as pl
 import pytest
 import yaml
 from command_runner import assert_clean_failure, run_command
+from omegaconf import OmegaConf
 
+from cohort.config import parse_study
+from cohort.output import write_study
+from cohort.study import run_study
 from extracts.cli import EXIT_CODES
+from extracts.codelists import load_catalogue
 from extracts.errors import EngineError
 from extracts.generator.run import GenerationResult
 from linkage.link import link
@@ -33,6 +45,8 @@ from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
 
 ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+T = TypeVar("T")
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "pipeline")
 
@@ -53,13 +67,14 @@ class World:
     broken: Path
     exists: Path
     missing: Path
+    study: Path
+    release: Path
+    tampered: Path
+    bad_ledger: Path
 
     def fill(self, arg: str, out: Path) -> str:
-        return arg.format(
-            extracts=self.extracts, keys=self.keys, suppliers=self.suppliers, ttp=self.ttp,
-            linked=self.linked, garbage=self.garbage, broken=self.broken, exists=self.exists,
-            missing=self.missing, out=out,
-        )
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return arg.format(**fields, out=out)
 
 
 def _copy_ehr(extracts: Path, to: Path) -> Path:
@@ -89,8 +104,26 @@ def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFact
     broken = _copy_ehr(extracts, root / "broken")
     pl.read_parquet(broken / "patients.parquet").drop("sex").write_parquet(broken / "patients.parquet")
     (root / "exists").mkdir()
+    (root / "exists" / "report.html").write_text("an earlier report")
+    # A study folder, and a release of it made by the command (its API is the command).
+    study = root / "study"
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / "study" / "seed_study.yaml"))
+    config = parse_study(raw, load_catalogue(CONF / "conditions" / "seed_study.yaml"))  # type: ignore[arg-type]
+    write_study(run_study(root / "linked", config), study, config,
+                linked_manifest=json.loads((root / "linked" / "manifest.json").read_text()))
+    made = run_command("pfl-release", f"study={study}", f"out={root / 'release'}",
+                       f"ledger={root / 'ledger'}", cwd=root / "cwd")
+    assert made.returncode == 0, made.stderr[-2000:]
+    tampered = root / "tampered"
+    shutil.copytree(root / "release", tampered)
+    csv = tampered / "prevalence.csv"
+    csv.write_text(csv.read_text().replace("0", "1", 1))  # a published value changed afterwards
+    bad_ledger = root / "bad_ledger"
+    bad_ledger.mkdir()
+    (bad_ledger / "ledger.json").write_text("not json")
     return World(extracts, keys, suppliers, root / "ttp", root / "linked", garbage, broken,
-                 root / "exists", root / "does-not-exist")
+                 root / "exists", root / "does-not-exist", study, root / "release", tampered,
+                 bad_ledger)
 
 
 # --- the user errors of every command -------------------------------------------------------------
@@ -107,6 +140,7 @@ class Case:
     code: int
     says: str
     env: tuple[tuple[str, str], ...] = ()
+    verdict: bool = False  # pfl-audit's "fails the audit": a report on stdout and a JSON file
 
     @property
     def id(self) -> str:
@@ -120,6 +154,7 @@ _LINK = ("out={out}", "content.ehr={suppliers}/ehr/for_research",
          "content.claims={suppliers}/claims/for_research", "token_maps.ehr={ttp}/ehr",
          "token_maps.claims={ttp}/claims")
 _STUDY = ("linked={linked}", "out={out}")
+_RELEASE = ("study={study}", "out={out}", "ledger={out}-ledger")
 
 
 def _with(base: tuple[str, ...], **changes: str) -> tuple[str, ...]:
@@ -175,7 +210,8 @@ CASES = [
     Case("pfl-ttp", "unexpected network key", (*_TTP, "expected_network_key_id=00000000"), 7,
          "expected 00000000"),
     Case("pfl-ttp", "output exists", _with(_TTP, out="{exists}"), 9, "exists"),
-    Case("pfl-link", "missing settings", (), 2, "content.ehr"),
+    Case("pfl-link", "missing settings", (), 2,
+         "missing setting(s): out, content.ehr, content.claims, token_maps.ehr, token_maps.claims"),
     Case("pfl-link", "content folder missing", _with(_LINK, content__ehr="{missing}"), 8,
          "no manifest.json"),
     Case("pfl-link", "token map of another supplier", _with(_LINK, token_maps__ehr="{ttp}/claims"),
@@ -188,6 +224,35 @@ CASES = [
     Case("pfl-study", "linked folder missing", _with(_STUDY, linked="{missing}"), 3,
          "not a linked folder"),
     Case("pfl-study", "output exists", _with(_STUDY, out="{exists}"), 9, "exists"),
+    Case("pfl-release", "missing settings", (), 2, "missing setting(s): study, out, ledger"),
+    Case("pfl-release", "looser study policy", (*_RELEASE, "study_policy.threshold=5"), 2,
+         "stricter, never looser"),
+    Case("pfl-release", "study folder missing", _with(_RELEASE, study="{missing}"), 3,
+         "not a study folder"),
+    Case("pfl-release", "not a study folder", _with(_RELEASE, study="{linked}"), 4,
+         "not the manifest of a study folder"),
+    Case("pfl-release", "output exists", _with(_RELEASE, out="{exists}"), 9, "exists"),
+    Case("pfl-release", "ledger unreadable", _with(_RELEASE, ledger="{bad_ledger}"), 11,
+         "ledger"),
+    Case("pfl-audit", "missing settings", (), 2, "missing setting(s): release"),
+    Case("pfl-audit", "unknown setting", ("release={release}", "nosuch=1"), 2, "nosuch"),
+    Case("pfl-audit", "release folder missing", ("release={missing}", "report={out}"), 3,
+         "not a release"),
+    Case("pfl-audit", "not a release", ("release={linked}", "report={out}"), 4,
+         "not a release manifest"),
+    Case("pfl-audit", "release changed after it was made", ("release={tampered}", "report={out}"),
+         1, "checksum", verdict=True),
+    Case("pfl-report", "missing settings", (), 2, "missing setting(s): release, out"),
+    Case("pfl-report", "unknown setting", ("release={release}", "out={out}", "nosuch=1"), 2,
+         "nosuch"),
+    Case("pfl-report", "release folder missing", ("release={missing}", "out={out}"), 3,
+         "not a release folder"),
+    Case("pfl-report", "not a release", ("release={linked}", "out={out}"), 4,
+         "not a release manifest"),
+    Case("pfl-report", "release changed after it was made", ("release={tampered}", "out={out}"), 1,
+         "differ from the manifest's SHA-256"),
+    Case("pfl-report", "output exists", ("release={release}", "out={exists}/report.html"), 9,
+         "exists"),
     Case("pfl-demo", "unknown setting", ("nosuch=1",), 2, "nosuch"),
     Case("pfl-demo", "invalid setting", ("preset=tiny", "work={out}", "preset.practices=0"), 2,
          "practices"),
@@ -200,48 +265,98 @@ def test_every_command_has_its_user_errors_listed() -> None:
     )
 
 
+def _in_parallel(jobs: dict[str, Callable[[], T]]) -> dict[str, T]:
+    """Run independent subprocess jobs on every core: each command spends a second starting."""
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def outcomes(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[CompletedProcess[str], Path]]:
+    """Every case run once (in parallel), with the folder it ran in."""
+    root = tmp_path_factory.mktemp("cases")
+
+    def job(index: int, case: Case) -> Callable[[], tuple[CompletedProcess[str], Path]]:
+        def run() -> tuple[CompletedProcess[str], Path]:
+            folder = root / f"case{index}"
+            folder.mkdir()
+            args = [world.fill(a, folder / "out") for a in case.args]
+            return run_command(case.command, *args, cwd=folder / "cwd", env=dict(case.env)), folder
+
+        return run
+
+    return _in_parallel({case.id: job(i, case) for i, case in enumerate(CASES)})
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_user_error_exits_with_its_code_and_a_message_without_traceback(
-    case: Case, world: World, tmp_path: Path
+    case: Case, outcomes: dict[str, tuple[CompletedProcess[str], Path]]
 ) -> None:
-    out = tmp_path / "out"
-    args = [world.fill(a, out) for a in case.args]
-    proc = run_command(case.command, *args, cwd=tmp_path / "cwd", env=dict(case.env))
+    proc, folder = outcomes[case.id]
+    out = folder / "out"
+    assert case.code in exit_codes_of(case.command)
+    if case.verdict:  # not an error: the audit's verdict, per table, and its JSON report
+        assert proc.returncode == case.code, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stdout + proc.stderr
+        assert "verdict: FAIL" in proc.stdout and case.says in proc.stdout
+        assert json.loads(out.read_text())
+        return
     assert_clean_failure(proc, case.code, case.says)
-    assert case.code in EXIT_CODES
     # Nothing that looks like an output: no folder, no partial folder left behind (the demo
     # keeps Hydra's record of the run in <work>/logs, and only that).
-    assert sorted(p.name for p in tmp_path.iterdir()) in (["cwd"], ["cwd", "out"])
+    assert sorted(p.name for p in folder.iterdir()) in (["cwd"], ["cwd", "out"])
     if out.exists():
         assert case.command == "pfl-demo" and [p.name for p in out.iterdir()] == ["logs"]
 
 
 # --- --help ---------------------------------------------------------------------------------------
 
+
+def exit_codes_of(command: str) -> dict[int, tuple[str, str]]:
+    """The exit-code table a command documents: its module's own (pfl-audit), else the engine's."""
+    module = importlib.import_module(SCRIPTS[command].split(":")[0])
+    return getattr(module, "EXIT_CODES", EXIT_CODES)
+
+
 _CONFIG_HEADER = "== Configuration with your settings =="
+
+
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("help")
+    return _in_parallel({c: partial(run_command, c, "--help", cwd=cwd) for c in SCRIPTS})
 
 
 @pytest.mark.parametrize("command", sorted(SCRIPTS))
 def test_help_says_what_the_command_does_its_settings_an_example_and_the_exit_codes(
-    command: str, tmp_path: Path
+    command: str, helps: dict[str, CompletedProcess[str]]
 ) -> None:
-    proc = run_command(command, "--help", cwd=tmp_path)
+    proc = helps[command]
     text = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in text + proc.stderr
     assert command in text
     assert re.search(r"^\s*example", text, re.IGNORECASE | re.MULTILINE), text
-    for code, (name, _) in EXIT_CODES.items():
+    for code, (name, _) in exit_codes_of(command).items():
         assert re.search(rf"^\s*{code}\s+{re.escape(name)}:", text, re.MULTILINE), (code, name)
-    if text.lstrip().startswith("usage:"):  # argparse: required options are in the usage line
-        return
-    # Hydra commands: every required setting (??? in the configuration) is explained above it.
-    assert _CONFIG_HEADER in text, "help must end with the configuration (hydra.help.template)"
-    described, config = text.split(_CONFIG_HEADER, 1)
-    required = [k for k, v in (yaml.safe_load(config) or {}).items() if v == "???"]
+    described = text.split(_CONFIG_HEADER, 1)[0]
+    argparse = text.lstrip().startswith("usage:")  # pfl-validate, pfl-keygen: options
+    if not argparse:
+        assert described.lstrip().startswith(f"{command}:"), "first line: what the command does"
+    # Every required setting is explained: those the command names when they are missing...
+    required = [k.strip() for c in CASES if c.command == command and c.error == "missing settings"
+                for k in c.says.split(":", 1)[1].split(",")]
+    # ...and, for the Hydra commands, every ??? of the configuration printed at the end.
+    module = importlib.import_module(SCRIPTS[command].split(":")[0])
+    if not argparse and "hydra.main" in inspect.getsource(module):
+        assert _CONFIG_HEADER in text, "help must end with the configuration (hydra.help.template)"
+        config = yaml.safe_load(text.split(_CONFIG_HEADER, 1)[1]) or {}
+        required += [k for k, v in config.items() if v == "???"]
     for key in required:
-        assert re.search(rf"\b{re.escape(key)}[.=]", described), f"{command} --help: {key}"
-    assert described.lstrip().startswith(f"{command}:"), "first line: what the command does"
+        assert re.search(rf"(^|\s)-*{re.escape(key)}[.= ]", described, re.MULTILINE), (
+            f"{command} --help does not explain {key}"
+        )
 
 
 # --- the exit-code table --------------------------------------------------------------------------
@@ -274,26 +389,47 @@ def exit_code_markdown() -> str:
     return "\n".join(rows)
 
 
+def audit_exit_code_markdown() -> str:
+    """The table of pfl-audit's exit codes in docs/exit-codes.md (the auditor's own)."""
+    rows = ["| code | name | when |", "|---:|---|---|"]
+    rows += [f"| {code} | {name} | {when} |" for code, (name, when) in exit_codes_of("pfl-audit").items()]
+    return "\n".join(rows)
+
+
+DOC_TABLES = {"exit-codes": exit_code_markdown, "audit-exit-codes": audit_exit_code_markdown}
+
+
+def _doc_table(doc: str, name: str) -> str:
+    begin, end = f"<!-- {name}: begin -->\n", f"\n<!-- {name}: end -->"
+    assert begin in doc and end in doc, f"docs/exit-codes.md: markers of {name}"
+    return doc.split(begin, 1)[1].split(end, 1)[0]
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPTS))
+def test_a_command_with_its_own_exit_code_table_keeps_the_engine_names(command: str) -> None:
+    # pfl-audit and pfl-report import nothing from the engine; a script still reads every
+    # command's codes alike. Their words for "when" may differ; the codes' names may not.
+    own = {code: name for code, (name, _) in exit_codes_of(command).items()}
+    assert own == {code: EXIT_CODES[code][0] for code in own if code in EXIT_CODES}
+
+
 def test_every_engine_error_has_a_documented_exit_code() -> None:
     unlisted = {code: names for code, names in engine_errors().items() if code not in EXIT_CODES}
     assert unlisted == {}, "add these exit codes to extracts.cli.EXIT_CODES"
 
 
-def test_exit_code_table_in_the_docs_is_the_one_in_the_code() -> None:
+@pytest.mark.parametrize("name", sorted(DOC_TABLES))
+def test_exit_code_tables_in_the_docs_are_the_ones_in_the_code(name: str) -> None:
     doc = (ROOT / "docs" / "exit-codes.md").read_text()
-    begin, end = "<!-- exit-codes: begin -->\n", "\n<!-- exit-codes: end -->"
-    assert begin in doc and end in doc
-    table = doc.split(begin, 1)[1].split(end, 1)[0]
-    expected = exit_code_markdown()
-    assert table == expected, (
-        "docs/exit-codes.md is stale: run .venv/bin/python tests/integration/test_commands.py"
+    assert _doc_table(doc, name) == DOC_TABLES[name](), (
+        "docs/exit-codes.md is stale: run PYTHONPATH=tests .venv/bin/python tests/integration/test_commands.py"
     )
 
 
 
-if __name__ == "__main__":  # rewrite the table of docs/exit-codes.md from the code
+if __name__ == "__main__":  # rewrite the tables of docs/exit-codes.md from the code
     doc_path = ROOT / "docs" / "exit-codes.md"
-    head, rest = doc_path.read_text().split("<!-- exit-codes: begin -->\n", 1)
-    tail = rest.split("\n<!-- exit-codes: end -->", 1)[1]
-    doc_path.write_text(f"{head}<!-- exit-codes: begin -->\n{exit_code_markdown()}\n"
-                        f"<!-- exit-codes: end -->{tail}")
+    doc = doc_path.read_text()
+    for table_name, make in DOC_TABLES.items():
+        doc = doc.replace(_doc_table(doc, table_name), make())
+    doc_path.write_text(doc)
