@@ -1,9 +1,10 @@
 """Study folders written by hand: the pre-disclosure tables of ``pfl-study`` for small examples.
 
-One condition ``c`` in one year, prevalence by any strata. Everything else is chosen so that it
-adds no primary of its own: nobody in the cohort uses care (n = 0, so N - n = N), every practice
-delivers referrals (referral base = the cohort), nobody is excluded (the attrition chains are
-the population and the cohort throughout), no top list, no ACSC admissions. The population of
+One condition ``c`` in one year, prevalence by any strata. By default everything else is chosen
+so that it adds no primary of its own: nobody in the cohort uses care (n = 0, so N - n = N),
+every practice delivers referrals (referral base = the cohort) and nobody is referred, nobody is
+excluded (the attrition chains are the population and the cohort throughout), no top list, no
+ACSC admissions. ``care``, ``referred`` and ``referral_base`` give care use and referrals. The population of
 each stratum is its cohort plus ``rest`` (default 1000) persons, so complements are never small.
 """
 
@@ -31,6 +32,9 @@ def write_study(
     year: int = 2019,
     condition: str = "c",
     project: str = "spec",
+    care: Mapping[tuple[str, ...], int] | None = None,
+    referred: int = 0,
+    referral_base: int | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -43,6 +47,8 @@ def write_study(
         year: the reference year.
         condition: the condition's name.
         project: the project named in the manifest.
+        care: persons of the cohort with a GP contact (discipline HA) per stratum (default none).
+        referred: persons referred, of ``referral_base`` (default: the whole cohort) persons.
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -50,20 +56,24 @@ def write_study(
         (levels,) = strata.values() if strata else ([()],)
         numerators = {(lvl,) if strata else (): int(v) for lvl, v in zip(levels, numerators, strict=True)}
     order = [s for s in STRATA if s in strata]
-    rows = [{**dict(zip(names, key, strict=True)), "numerator": int(v)} for key, v in numerators.items()]
-    base = pl.DataFrame(rows, schema={**{s: pl.String for s in names}, "numerator": pl.Int64}).select(*order, "numerator")
+    care = care or {}
+    rows = [{**dict(zip(names, key, strict=True)), "numerator": int(v), "n": int(care.get(key, 0))}
+            for key, v in numerators.items()]
+    base = pl.DataFrame(rows, schema={**{s: pl.String for s in names}, "numerator": pl.Int64, "n": pl.Int64}
+                        ).select(*order, "numerator", "n")
     total = int(base["numerator"].sum())
     population = total + rest * max(base.height, 1)
     path.mkdir(parents=True)
     coords = [pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")]
     base.select(*coords, *order, "numerator", (pl.col("numerator") + rest).alias("denominator")).write_parquet(
         path / "prevalence.parquet")
-    base.select(*coords, pl.lit("HA").alias("discipline"), *order, pl.lit(0, pl.Int64).alias("n"),
+    base.select(*coords, pl.lit("HA").alias("discipline"), *order, "n",
                 pl.col("numerator").alias("N")).write_parquet(path / "care_use.parquet")
     pl.DataFrame(schema={"condition": pl.String, "discipline": pl.String, **{s: pl.String for s in order},
                          "year_from": pl.Int64, "year_to": pl.Int64, "share_from": pl.Float64,
                          "share_to": pl.Float64, "change_pp": pl.Float64}).write_parquet(path / "care_use_change.parquet")
-    pl.DataFrame({"year": [year], "condition": [condition], "n": [0], "N": [total]},
+    pl.DataFrame({"year": [year], "condition": [condition], "n": [referred],
+                  "N": [total if referral_base is None else referral_base]},
                  schema={"year": pl.Int64, "condition": pl.String, "n": pl.Int64, "N": pl.Int64}
                  ).write_parquet(path / "referrals.parquet")
     attrition = [(year, who, step, size, 0, size) for who, size in (("all", population), (condition, total))

@@ -1,6 +1,7 @@
 """Properties of releases (issue 5): every release made passes the independent audit.
 
 For random cohorts by one or two strata with every margin (counts from 0 to 60, many of them
+small), with care use and referrals of some of their persons (so complements N - n are often
 small), a release is made through the whole release path (Total rows, every table linked,
 complements protected) and then audited from its folder alone, and with its ledger (A5 and
 verification mode: A2 and A4 with the true values). The engine and the auditor share no code:
@@ -17,25 +18,30 @@ from pathlib import Path
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from study_builder import write_study
 
 from audit import audit_release
 from cohort.disclosure import Policy
 from cohort.release.make import make_release
-from study_builder import write_study
 
 _SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 counts = st.one_of(st.integers(0, 9), st.integers(10, 60), st.just(0), st.just(1))
 
 
 @st.composite
-def cohorts(draw: st.DrawFn) -> tuple[dict[str, list[str]], dict[tuple[str, ...], int]]:
-    """A cohort by one or two strata: levels and a count per combination."""
+def cohorts(draw: st.DrawFn) -> dict:
+    """A cohort by one or two strata, with care use and referrals of some of its persons."""
     strata = {"region": list("ABCD")[: draw(st.integers(2, 4))]}
     if draw(st.booleans()):
         strata["sex"] = ["F", "M", "X"][: draw(st.integers(2, 3))]
     cells = list(itertools.product(*strata.values()))
     values = draw(st.lists(counts, min_size=len(cells), max_size=len(cells)))
-    return strata, dict(zip(cells, values, strict=True))
+    numerators = dict(zip(cells, values, strict=True))
+    care = {k: draw(st.integers(0, v)) for k, v in numerators.items()} if draw(st.booleans()) else {}
+    total = sum(values)
+    base = draw(st.integers(0, total))
+    return {"strata": strata, "numerators": numerators, "care": care, "referral_base": base,
+            "referred": draw(st.integers(0, base))}
 
 
 def _visible_small(out: Path, threshold: int) -> int:
@@ -54,10 +60,10 @@ def _visible_small(out: Path, threshold: int) -> int:
 @_SETTINGS
 @given(cohort=cohorts(), threshold=st.sampled_from([5, 10]), rest=st.sampled_from([3, 1000]))
 def test_every_release_passes_the_audit_and_shows_no_count_below_t(cohort, threshold, rest):
-    strata, numerators = cohort
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        study = write_study(root / "study", numerators, strata=strata, rest=rest)
+        study = write_study(root / "study", cohort["numerators"], strata=cohort["strata"], rest=rest,
+                            care=cohort["care"], referral_base=cohort["referral_base"], referred=cohort["referred"])
         result = make_release(study, root / "release", steward=Policy(threshold=threshold), ledger=root / "ledger")
         assert _visible_small(result.out, threshold) == 0
         for report in (audit_release(result.out, min_threshold=threshold),
