@@ -158,6 +158,32 @@ def _events(release: Release, structure: Structure) -> list[Finding]:
     return findings
 
 
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []
+
+
+def _scan_texts(release: Release) -> list[Finding]:
+    """Identifier-like values in the manifest's texts and in summary.md (they leave with the tables)."""
+    import polars as pl
+
+    texts = {"manifest.json": _strings(release.manifest)}
+    summary = release.path / "summary.md"
+    if summary.is_file():
+        texts["summary.md"] = summary.read_text(encoding="utf-8", errors="replace").splitlines()
+    findings = []
+    for name, lines in texts.items():
+        # SHA-256 digests are hex, not identifiers; they are left out of the scan.
+        lines = [t for t in lines if not (len(t) == 64 and all(c in "0123456789abcdef" for c in t))]
+        findings += scan_identifiers(name, pl.DataFrame({"text": lines}, schema={"text": pl.String}))
+    return [Finding("release", f.check, (f"{f.table}",), f.message) for f in findings]
+
+
 def _region_checks(name: str, region: FeasibleRegion, structure: Structure, hidden: set[Key],
                    policy: Policy) -> list[Finding]:
     """A1 on hidden cells, exactness of derived counts, A3 on every equation."""
@@ -290,6 +316,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     findings += _ratio_checks(release, cells, policy) + _events(release, structure)
     for table in release.tables.values():
         findings += scan_identifiers(table.name, table.frame)
+    findings += _scan_texts(release)
     milps, mode, region = 0, "release", None
     try:
         region = _region(structure, cells)

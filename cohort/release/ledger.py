@@ -71,7 +71,10 @@ class Ledger:
             if self.path.exists() and any(p.name != ".lock" for p in self.path.iterdir()):
                 msg = f"{self.path}: not a release ledger (no ledger.json, and the folder is not empty)"
                 raise LedgerRefusal(msg)
-            return {"format": FORMAT, "ledger_id": uuid.uuid4().hex[:16], "created": _now(), "releases": []}
+            # Groups of four: an id never holds a run of nine digits (a BSN-like number to the audit).
+            raw = uuid.uuid4().hex[:16]
+            ledger_id = "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+            return {"format": FORMAT, "ledger_id": ledger_id, "created": _now(), "releases": []}
         try:
             index = json.loads(self.index_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
