@@ -57,6 +57,7 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
+        check_output(Path(cfg.out), overwrite=bool(cfg.overwrite))  # and before a progress bar shows
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("reading the linked folder", total=None)
