@@ -23,7 +23,7 @@ def _main(cfg: DictConfig) -> None:
         console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
                       f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")
         console.print(f"unlinked by reason: {ehr['unlinked_by_reason']}")
-        console.print(f"linked layout and linkage report: {result.out}")
+        console.print(f"linked layout and linkage report: {result.out}", soft_wrap=True)
 
     guarded(body)
 

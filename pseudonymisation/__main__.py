@@ -73,9 +73,9 @@ def _supplier(cfg: DictConfig) -> None:
             table.add_row(row["bsn_status"], f"{row['rows']:,}")
         console.print(table)
         console.print(f"persons pseudonymised: {result.persons:,}; network key {result.network_key_id}")
-        console.print(f"for the TTP:                {result.out / 'for_ttp'}")
-        console.print(f"for the research environment: {result.out / 'for_research'}")
-        console.print(f"stays here (quarantine counts): {result.out / 'supplier_report.json'}")
+        console.print(f"for the TTP:                {result.out / 'for_ttp'}", soft_wrap=True)
+        console.print(f"for the research environment: {result.out / 'for_research'}", soft_wrap=True)
+        console.print(f"stays here (quarantine counts): {result.out / 'supplier_report.json'}", soft_wrap=True)
 
     guarded(body)
 
@@ -99,7 +99,7 @@ def _ttp(cfg: DictConfig) -> None:
             table.add_row(supplier, f"{row['tokens_received']:,}", f"{row['distinct_p1']:,}")
         console.print(table)
         console.print(f"collisions: {result.report['collisions']}; project key {result.project_key_id}")
-        console.print(f"token maps for the research environment: {result.out}")
+        console.print(f"token maps for the research environment: {result.out}", soft_wrap=True)
 
     guarded(body)
 
