@@ -132,12 +132,22 @@ def guarded(fn: Callable[[], T]) -> T:
             _fail(str(translated), translated.exit_code)
         if os.environ.get("PFL_DEBUG") == "1":  # developers on generated data only
             raise
-        _fail(
-            f"internal error ({type(exc).__name__}); please report it. "
-            "The message is withheld because it may contain data values.",
-            INTERNAL_ERROR,
-        )
+        _internal(exc)
+    except BaseException as exc:  # a Rust panic in polars or pyarrow (pyo3's PanicException)
+        if isinstance(exc, SystemExit | GeneratorExit):
+            raise
+        if os.environ.get("PFL_DEBUG") == "1":
+            raise
+        _internal(exc)
     raise AssertionError("unreachable")  # pragma: no cover - _fail exits
+
+
+def _internal(exc: BaseException) -> None:
+    _fail(
+        f"internal error ({type(exc).__name__}); please report it. "
+        "The message is withheld because it may contain data values.",
+        INTERNAL_ERROR,
+    )
 
 
 @contextmanager

@@ -1,0 +1,85 @@
+"""``guarded``: every way a command can fail becomes a message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import errno
+
+import polars as pl
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from extracts.cli import EXIT_CODES, guarded, require_settings
+from extracts.errors import ConfigError, ContractError, OutputExistsError
+
+SECRET = "123456782"  # stands for a value from the data
+
+
+class PanicException(BaseException):
+    """Like pyo3's: a Rust panic inside polars or pyarrow surfaces as a BaseException."""
+
+
+def _exit(fn: object, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        guarded(fn)  # type: ignore[arg-type]
+    captured = capsys.readouterr()
+    return int(info.value.code), captured.out + captured.err
+
+
+def _raise(exc: BaseException) -> object:
+    def fn() -> None:
+        raise exc
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "says"),
+    [
+        (ConfigError("missing setting(s): out"), 2, "missing setting(s): out"),
+        (ContractError(["a.csv, column 'x': missing"]), 5, "a.csv, column 'x': missing"),
+        (OutputExistsError("output folder exists: /o"), 9, "output folder exists: /o"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (ConfigCompositionException("Could not override 'nosuch'."), 2, "configuration: Could not override"),
+        (OSError(errno.ENOSPC, "No space left on device", "/out/x"), 10, "disk or quota is full"),
+        (pl.exceptions.ComputeError("underlying IO error: Permission denied (os error 13)"), 10,
+         "Permission denied (EACCES)"),
+    ],
+    ids=["config", "contract", "output exists", "interrupted", "hydra", "disk full", "polars io"],
+)
+def test_user_errors_get_their_code_and_a_message(
+    exc: BaseException, code: int, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got, printed = _exit(_raise(exc), capsys)
+    assert (got, says in printed, "Traceback" in printed) == (code, True, False), printed
+    assert got in EXIT_CODES
+
+
+@pytest.mark.parametrize("exc", [ValueError(f"bad row {SECRET}"), PanicException(f"panicked at {SECRET}")],
+                         ids=["exception", "rust panic"])
+def test_internal_errors_exit_70_and_withhold_their_message(
+    exc: BaseException, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PFL_DEBUG", raising=False)
+    code, printed = _exit(_raise(exc), capsys)
+    assert code == 70
+    assert type(exc).__name__ in printed and SECRET not in printed and "Traceback" not in printed
+
+
+def test_pfl_debug_shows_an_internal_error_to_developers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PFL_DEBUG", "1")
+    with pytest.raises(ValueError, match="bad row"):
+        guarded(_raise(ValueError("bad row")))  # type: ignore[arg-type]
+
+
+def test_a_command_that_exits_itself_keeps_its_code() -> None:
+    with pytest.raises(SystemExit) as info:
+        guarded(_raise(SystemExit(3)))  # type: ignore[arg-type]
+    assert info.value.code == 3
+
+
+def test_require_settings_names_every_missing_setting() -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"out": "???", "content": {"ehr": None, "claims": "/c"}})
+    with pytest.raises(ConfigError, match=r"missing setting\(s\): out, content.ehr \("):
+        require_settings(cfg, "out", "content.ehr", "content.claims")
