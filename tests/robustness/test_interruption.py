@@ -24,8 +24,8 @@ from extracts.generator.run import GenerationResult, generate
 from pseudonymisation.keys import generate_key
 
 # Big enough that writing takes a good part of a second (the signal lands mid-write), small
-# enough for CI: about 2 s per generation.
-PATIENTS = 8000
+# enough for CI: about 1 s per generation.
+PATIENTS = 5000
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGKILL, id="SIGKILL")]
 
 
