@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from extracts.atomic import check_output, staging
-from extracts.errors import EngineError
+from extracts.errors import EngineError, ExtractNotFoundError
 from linkage.report import linkage_report
 
 __all__ = ["LinkageError", "LinkageResult", "link"]
@@ -56,6 +56,9 @@ class LinkageResult:
 
 def _manifest(folder: Path, what: str) -> dict:
     path = folder / "manifest.json"
+    if not folder.is_dir():
+        msg = f"{folder}: no such folder; expected {what}"
+        raise ExtractNotFoundError(msg)
     if not path.is_file():
         msg = f"{folder}: no manifest.json; expected {what}"
         raise LinkageError(msg)

@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from extracts.atomic import check_output, staging
+from extracts.errors import ExtractNotFoundError
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
@@ -51,6 +52,9 @@ class TtpResult:
 def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
     manifest_path = folder / "manifest.json"
     ident_path = folder / "identifiers.parquet"
+    if not folder.is_dir():
+        msg = f"{folder}: no such folder; expected a supplier's for_ttp folder"
+        raise ExtractNotFoundError(msg)
     if not manifest_path.is_file() or not ident_path.is_file():
         msg = f"{folder}: not a supplier's for_ttp folder (manifest.json and identifiers.parquet expected)"
         raise PseudonymisationError(msg)
