@@ -22,15 +22,27 @@ def linkage_quality(linked: Path, truth: Path) -> dict[str, float | int]:
     ehr = pl.scan_parquet(linked / "ehr" / "patients.parquet").select("patient_id", "p2").join(
         pl.scan_parquet(truth / "patients.parquet").select("patient_id", "person"), on="patient_id"
     )
-    claims = pl.scan_parquet(linked / "claims" / "claims.parquet").select("claim_id", "p2").join(
-        pl.scan_parquet(truth / "claims.parquet").select("claim_id", pl.col("person").alias("claims_person")),
-        on="claim_id",
+    # Only claim lines under a pseudonym of an EHR record, and the claim lines of the EHR's
+    # persons, can make or break a link: each join to the truth is restricted to them first (on
+    # its build side), so that memory follows the EHR's share of a register, not the register.
+    truth_claims = pl.scan_parquet(truth / "claims.parquet").select("claim_id", "person")
+    ehr_claims = (
+        pl.scan_parquet(linked / "claims" / "claims.parquet").select("claim_id", "p2")
+        .join(ehr.select("p2").drop_nulls().unique(), on="p2", how="semi")
     )
-    by_p2 = claims.filter(pl.col("p2").is_not_null()).group_by("p2").agg(
-        pl.col("claims_person").n_unique().alias("claims_persons"),
-        pl.col("claims_person").first().alias("claims_person"),
+    by_p2 = (
+        truth_claims.select("claim_id", pl.col("person").alias("claims_person"))
+        .join(ehr_claims, on="claim_id")
+        .group_by("p2")
+        .agg(pl.col("claims_person").n_unique().alias("claims_persons"),
+             pl.col("claims_person").first().alias("claims_person"))
     )
-    has_claims = claims.select(pl.col("claims_person").alias("person")).unique().with_columns(has_claims=pl.lit(True))
+    # A person "has claims" when a claim line of theirs reached the linked layout (not quarantined).
+    has_claims = (
+        pl.scan_parquet(linked / "claims" / "claims.parquet").select("claim_id")
+        .join(truth_claims.join(ehr.select("person").unique(), on="person", how="semi"), on="claim_id")
+        .select("person").unique().with_columns(has_claims=pl.lit(True))
+    )
     records = (
         ehr.join(by_p2, on="p2", how="left")
         .join(has_claims, on="person", how="left")
