@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from extracts.errors import EngineError, ExtractNotFoundError, OutputExistsError, StorageError
 
-__all__ = ["check_output", "os_error_number", "staging", "storage_error"]
+__all__ = ["check_output", "file_sha256", "os_error_number", "staging", "storage_error"]
 
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
@@ -144,3 +145,12 @@ def staging(out: Path, *, overwrite: bool) -> Iterator[Path]:
                 old.rename(out)  # put the previous output back
         raise _translated(exc, out) from exc
     shutil.rmtree(old, ignore_errors=True)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB blocks (manifests and fingerprints of every stage)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

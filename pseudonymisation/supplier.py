@@ -19,7 +19,6 @@ order of the content rows. Everything is written under a temporary name and rena
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -32,7 +31,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extracts.atomic import check_output, staging
+from extracts.atomic import check_output, file_sha256, staging
 from extracts.bsn import BsnStatus
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import Key
@@ -47,7 +46,7 @@ from pseudonymisation.prf import (
     stage1_key,
 )
 
-__all__ = ["SupplierResult", "file_sha256", "run_supplier_step", "write_json", "write_random_columns"]
+__all__ = ["SupplierResult", "run_supplier_step", "write_json", "write_random_columns"]
 
 BSN_TABLES = {"ehr": ("patients",), "claims": ("insured", "claims")}
 
@@ -60,14 +59,6 @@ class SupplierResult:
     persons: int
     report: dict
     seconds: float
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_random_columns(table: pa.Table, path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import check_output, staging
+from extracts.atomic import check_output, file_sha256, staging
 from extracts.errors import ExtractNotFoundError
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
@@ -35,7 +35,7 @@ from pseudonymisation.prf import (
     p2_from_p1,
     project_key,
 )
-from pseudonymisation.supplier import file_sha256, write_json
+from pseudonymisation.supplier import write_json
 
 __all__ = ["TtpResult", "run_ttp_step"]
 

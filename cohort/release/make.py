@@ -22,8 +22,8 @@ from cohort.disclosure import Policy
 from cohort.release.build import ReleaseContent, build_release
 from cohort.release.ledger import Ledger
 from cohort.release.study_folder import read_study
-from cohort.release.writer import manifest, sha256, summary, write_manifest, write_tables
-from extracts.atomic import check_output, staging
+from cohort.release.writer import manifest, summary, write_manifest, write_tables
+from extracts.atomic import check_output, file_sha256, staging
 from extracts.errors import ConfigError
 
 __all__ = ["ReleaseResult", "engine_version", "make_release"]
@@ -95,7 +95,7 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
             (tmp / "summary.md").write_text(
                 summary(content, folder, release_id=release_id, created=created, policy=policy, overrides=overrides),
                 encoding="utf-8")
-            files["summary.md"] = sha256(tmp / "summary.md")
+            files["summary.md"] = file_sha256(tmp / "summary.md")
             data = manifest(content, folder, release_id=release_id, created=created, policy=policy, steward=steward,
                             overrides=overrides, ledger_id=index["ledger_id"], files=files, version=engine_version())
             write_manifest(tmp, data)
@@ -103,7 +103,7 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
             m = folder.manifest
             entry = {"release_id": release_id, "created": created, "study": m.get("study"),
                      "study_config_sha256": m.get("study_config_sha256"), "project": m.get("project"),
-                     "project_key_id": m.get("project_key_id"), "manifest_sha256": sha256(tmp / "manifest.json"),
+                     "project_key_id": m.get("project_key_id"), "manifest_sha256": file_sha256(tmp / "manifest.json"),
                      "tables": sorted(content.frames), "withheld": dict(content.withheld),
                      "hidden_by_reason": content.hidden_by_reason, "hidden_cells_by_reason": content.cells_by_reason}
             book.record(entry, record, tmp)

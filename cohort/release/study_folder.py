@@ -8,7 +8,6 @@ and a count, never a value.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import polars as pl
 
 from cohort.config import STRATA
 from cohort.release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
+from extracts.atomic import file_sha256
 
 __all__ = ["TABLES", "TOTAL", "StudyFolder", "read_study"]
 
@@ -55,14 +55,6 @@ class StudyFolder:
     tables: dict[str, pl.DataFrame]
     strata: tuple[str, ...]
     fingerprints: dict[str, str]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _columns(table: str, strata: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -197,6 +189,6 @@ def read_study(folder: Path) -> StudyFolder:
     _check_rules(checked, strata, problems)
     if problems:
         raise StudyContractError(problems)
-    fingerprints = {"manifest.json": _sha256(manifest_path)}
-    fingerprints |= {f"{name}.parquet": _sha256(folder / f"{name}.parquet") for name in TABLES}
+    fingerprints = {"manifest.json": file_sha256(manifest_path)}
+    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in TABLES}
     return StudyFolder(folder, manifest, checked, strata, fingerprints)

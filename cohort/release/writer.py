@@ -6,7 +6,6 @@ staging folder; the manifest, holding the SHA-256 of every other file, is writte
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,14 +13,11 @@ from cohort.disclosure import Policy
 from cohort.release.build import ReleaseContent
 from cohort.release.layout import TableLayout
 from cohort.release.study_folder import TOTAL, StudyFolder
+from extracts.atomic import file_sha256
 
 __all__ = ["FORMAT", "manifest", "summary", "write_tables"]
 
 FORMAT = "pfl-release/1"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_tables(content: ReleaseContent, folder: Path) -> dict[str, str]:
@@ -30,8 +26,8 @@ def write_tables(content: ReleaseContent, folder: Path) -> dict[str, str]:
     for name, frame in content.frames.items():
         frame.write_csv(folder / f"{name}.csv")
         frame.write_parquet(folder / f"{name}.parquet", statistics=False)
-        files[f"{name}.csv"] = sha256(folder / f"{name}.csv")
-        files[f"{name}.parquet"] = sha256(folder / f"{name}.parquet")
+        files[f"{name}.csv"] = file_sha256(folder / f"{name}.csv")
+        files[f"{name}.parquet"] = file_sha256(folder / f"{name}.parquet")
     return files
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from extracts.atomic import file_sha256
 from extracts.bsn import BsnStatus, bsn_status, normalise_bsn
 from extracts.contract import SUPPLIERS
 from extracts.generator.run import GenerationResult
@@ -25,7 +26,7 @@ from pseudonymisation import supplier as supplier_module
 from pseudonymisation import ttp as ttp_module
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key, generate_key
-from pseudonymisation.supplier import BSN_TABLES, SupplierResult, file_sha256, run_supplier_step
+from pseudonymisation.supplier import BSN_TABLES, SupplierResult, run_supplier_step
 from pseudonymisation.ttp import TtpResult, run_ttp_step
 
 PROJECT = "proj-a"
