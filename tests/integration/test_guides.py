@@ -21,6 +21,7 @@ DOCS = ROOT / "docs"
 GUIDES = {
     "guide-data-steward.md": ["release/manifest.json", "release.audit.json", "report.html", "linked/linkage_report.json"],
     "guide-researcher.md": ["diabetes_copd/care_use.parquet", "diabetes_by_age/prevalence.parquet"],
+    "guide-auditor.md": ["audit.json", "audit-ledger.json", "audit-tampered.json"],
 }
 
 
