@@ -247,7 +247,7 @@ def _annotate(
 
     ``only`` keeps just the named rules: once the counts are known, the clean table is rebuilt
     with the rules that quarantined something, so that reading it later does not evaluate rules
-    that remove nothing (for claims, the duplicate-id check is a hash over every row).
+    that remove nothing. ``duplicates`` are the table's duplicated keys (:func:`_duplicated_keys`).
     """
     rules = [r for r in _rules(tf.table, duplicates) if only is None or r[0] in only]
     reason: pl.Expr = pl.lit(None, dtype=pl.String)

@@ -96,8 +96,9 @@ def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
 
 
 def _write_linked(content: dict[str, Path], token_maps: dict[str, Path], tmp: Path) -> dict[str, int]:
-    rows: dict[str, int] = {"persons": _person_numbers(token_maps, tmp).height}
-    numbers = pl.scan_parquet(tmp / "persons.parquet")
+    persons = _person_numbers(token_maps, tmp)
+    rows: dict[str, int] = {"persons": persons.height}
+    numbers = persons.lazy()
     for supplier in _SUPPLIERS:
         (tmp / supplier).mkdir(parents=True)
         tokens = (
