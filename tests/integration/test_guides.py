@@ -53,6 +53,25 @@ def test_guide_runs_as_written(guide: str, outputs: list[str], tmp_path: Path) -
         assert (work / output).exists(), f"{guide}: {output} was not made"
 
 
+# A reader that may stop before the writer is done (head, grep -q/-m, sed q): under pipefail
+# the writer can then die of a broken pipe (exit 32 or 141), so the step fails by timing alone.
+_EARLY_READER = re.compile(r"\|\s*(?:head\b|grep\s+-\w*[qm]|sed\s+[^|]*\bq\b|awk\s+[^|]*\bexit\b)")
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=list(GUIDES))
+def test_no_guide_step_depends_on_timing(guide: str) -> None:
+    steps = [line for block in shell_blocks((DOCS / guide).read_text()) for line in block.splitlines()
+             if _EARLY_READER.search(line)]
+    assert steps == [], f"{guide}: a pipe into a reader that may stop early fails under pipefail by timing"
+
+
+def test_early_reader_pattern_catches_what_breaks_pipes() -> None:
+    assert _EARLY_READER.search('python -m json.tool f | head -25')
+    assert _EARLY_READER.search('cat f | grep -q x')
+    assert not _EARLY_READER.search('head -20 "$WORK/release/summary.md"')
+    assert not _EARLY_READER.search('python -m json.tool f | sed -n 1,25p')
+
+
 def test_links_between_the_documents_resolve() -> None:
     pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
     broken = []
