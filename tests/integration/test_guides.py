@@ -80,3 +80,15 @@ def test_links_between_the_documents_resolve() -> None:
             if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert broken == []
+
+
+def test_docs_never_tell_a_user_to_edit_the_packaged_configuration() -> None:
+    """One documented way to bring a catalogue or study: a config folder of one's own (issue 10.15)."""
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    instruction = re.compile(r"\b(steward|researcher|you)\s+(replaces?|edits?|changes?)\s+(them|it)\b|\bin that file\b"
+                             r"|\bedit\s+`?conf/", re.IGNORECASE)
+    told = [f"{page.name}: {m.group(0)}" for page in pages
+            for m in instruction.finditer(page.read_text().replace("\n", " "))]
+    assert told == []
+    readme = (ROOT / "README.md").read_text()
+    assert "--config-dir <dir> conditions=<name>" in readme
