@@ -32,8 +32,8 @@ __all__ = ["scan_channels"]
 # Fields whose digests are not of data: the study's configuration, the ledger's and release's ids.
 _NOT_OF_DATA = {("study", "config_sha256"), ("ledger", "ledger_id"), ("release_id",)}
 _HEX_RUN = re.compile(r"(?<![0-9a-z])[0-9a-f]+(?:-[0-9a-f]+)*(?![0-9a-z])")
-_NAMED = re.compile(r"(?:^|_)(?:sha[0-9]*|hash|digest|checksum|fingerprint|md5|crc|size|bytes)(?:$|_)",
-                    re.IGNORECASE)
+_NAMED = re.compile(r"(?:^|_)(?:sha[0-9]*|hash(?:es)?|digests?|checksums?|fingerprints?|md5|crc[0-9]*|sizes?|bytes)"
+                    r"(?:$|_)", re.IGNORECASE)
 _VALUE_GROUPS = ("counts", "percentages", "changes")
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from extracts.atomic import file_sha256
 
-__all__ = ["CHECKSUM_PREFIX", "checksum", "grouped", "release_id"]
+__all__ = ["CHECKSUM_PREFIX", "RELEASE_ID", "checksum", "grouped", "release_id"]
 
 CHECKSUM_PREFIX = "sha256:"
+RELEASE_ID = re.compile(r"r-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z-[0-9a-f]{4}-[0-9a-f]{4}")
 _HEX = re.compile(r"[0-9a-f]+")
 
 
