@@ -278,3 +278,14 @@ def test_releases_of_studies_that_differ_only_in_hidden_counts_publish_the_same_
     first, second = releases
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_the_study_folders_fingerprints_go_to_the_stewards_ledger_record_not_the_release(tmp_path: Path) -> None:
+    study = fixture_study(tmp_path / "study")
+    result = make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    record = json.loads((tmp_path / "ledger" / "records" / f"{result.release_id}.json").read_text())
+    assert record["inputs"]["study_manifest_sha256"] == _sha256((study / "manifest.json").read_bytes())
+    assert record["inputs"]["files"] == {f"{t}.parquet": _sha256((study / f"{t}.parquet").read_bytes()) for t in TABLES}
+    public = (tmp_path / "release" / "manifest.json").read_text() + (tmp_path / "release" / "summary.md").read_text()
+    assert "inputs" not in json.loads((tmp_path / "release" / "manifest.json").read_text())
+    assert not any(fold(digest)[:12] in fold(public) for digest in record["inputs"]["files"].values())

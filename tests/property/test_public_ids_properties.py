@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from study_builder import write_study
@@ -22,6 +23,7 @@ from study_builder import write_study
 from audit.identifiers import scan_identifiers
 from audit.release import parse_checksum
 from cohort.disclosure import Policy
+from cohort.release.errors import StudyFormatError
 from cohort.release.make import make_release
 from cohort.release.public_ids import CHECKSUM_PREFIX, RELEASE_ID, grouped, release_id
 from report.release import _checksum as report_checksum
@@ -101,3 +103,17 @@ def test_a_real_release_prints_no_nine_digit_run_and_ids_of_at_most_four_digits(
         assert longest_digit_run(ident) <= LONGEST, ident
     lines = text.splitlines()
     assert [f.message for f in flagged(lines)] == []
+
+
+@pytest.mark.parametrize("field", [{"study_config_sha256": "config 123456789"}, {"project_key_id": "key-123456789"},
+                                   {"project_key_id": 12345678}], ids=["config-hash", "key-id", "key-id-number"])
+def test_a_study_manifest_whose_ids_are_not_hex_is_refused_before_anything_is_printed(tmp_path: Path,
+                                                                                     field: dict) -> None:
+    study = write_study(tmp_path / "study", [30, 40], strata={"sex": ["F", "M"]})
+    manifest = json.loads((study / "manifest.json").read_text())
+    (study / "manifest.json").write_text(json.dumps(manifest | field))
+    with pytest.raises(StudyFormatError, match=next(iter(field))) as refused:
+        make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    assert "123456789" not in str(refused.value)  # the message names the field, never its value
+    assert refused.value.exit_code == 4
+    assert not (tmp_path / "release").exists()
