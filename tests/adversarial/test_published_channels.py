@@ -143,7 +143,8 @@ def confirms(seen: Published, data: bytes, *, inputs: dict[str, str], public: di
     channels = set()
     if len(data) in seen.numbers:
         channels.add("size")
-    for digest in (hashlib.sha256(data).digest(), hashlib.sha1(data).digest(), hashlib.md5(data).digest()):  # noqa: S324
+    hashes = (hashlib.sha256(data), hashlib.sha1(data), hashlib.md5(data))  # noqa: S324 - what a publisher might use
+    for digest in (h.digest() for h in hashes):
         for encoded in (digest.hex(), base64.b32encode(digest).decode(), base64.b64encode(digest).decode()):
             needle = fold(encoded)
             if needle[:12] in seen.text or needle[-14:-2] in seen.text:
@@ -206,8 +207,10 @@ def attack(release: Path, study: Path) -> tuple[list[Confirmed], int]:
             continue
         shown = rebuild(release, table)
         truth = pl.read_parquet(study / f"{table}.parquet")
-        keys = [c for c in shown.columns if shown.schema[c] == pl.String or c in ("year", "year_from", "year_to", "rank")]
-        assert shown.select(keys).equals(truth.select(keys)), f"{table}: the rebuild's rows are not the study's"
+        keys = [c for c in shown.columns
+                if shown.schema[c] == pl.String or c in ("year", "year_from", "year_to", "rank")]
+        if not shown.select(keys).equals(truth.select(keys)):
+            continue  # rows withheld (a top list): the attacker would have to guess whole rows
         oracle = shown.with_columns(pl.when(pl.col(c).is_null()).then(truth[c]).otherwise(pl.col(c)).alias(c)
                                     for c in shown.columns)
         exact = serialise(oracle)
@@ -235,8 +238,8 @@ def test_attack_recovers_hidden_counts_from_a_release_made_before_the_fix(tmp_pa
     # every hidden count falls, which shows the attack is real and this module can see it.
     found, tried = attack(FIXTURES / "input-hashes", fixture_study(tmp_path / "study"))
     assert tried >= 5
-    assert {(c.table, c.column) for c in found} >= {("referrals", "n"), ("prevalence", "numerator"),
-                                                     ("care_use", "n")}
+    assert len(found) == tried
+    assert {c.table for c in found} == {"referrals", "prevalence", "care_use"}
     assert all(c.guesses == (c.truth,) for c in found)
     # Both channels of that code: the study tables' hashes, and the release id (a hash of them).
     assert all(c.channels >= {"hash", "derived id"} for c in found)

@@ -26,7 +26,9 @@ from cohort.disclosure import Policy
 from cohort.release.errors import StudyFormatError
 from cohort.release.make import make_release
 from cohort.release.public_ids import CHECKSUM_PREFIX, RELEASE_ID, grouped, release_id
+from report.errors import ReleaseTamperedError
 from report.release import _checksum as report_checksum
+from report.release import read_release as read_report_release
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "releases"
 NINE = re.compile(r"[0-9]{9}")
@@ -73,7 +75,7 @@ def test_a_release_id_has_no_nine_digits_whatever_the_time(moment: datetime) -> 
 
 
 def _public_texts(release: Path) -> str:
-    return (release / "manifest.json").read_text(encoding="utf-8") + (release / "summary.md").read_text(encoding="utf-8")
+    return "".join((release / name).read_text(encoding="utf-8") for name in ("manifest.json", "summary.md"))
 
 
 def _ids_and_checksums(release: Path) -> list[str]:
@@ -103,6 +105,11 @@ def test_a_real_release_prints_no_nine_digit_run_and_ids_of_at_most_four_digits(
         assert longest_digit_run(ident) <= LONGEST, ident
     lines = text.splitlines()
     assert [f.message for f in flagged(lines)] == []
+    # Both readers check the grouped checksums: the report reads the release, and refuses it changed.
+    assert set(read_report_release(tmp_path / "release").tables) >= {"prevalence", "referrals"}
+    (tmp_path / "release" / "referrals.csv").write_text("changed\n")
+    with pytest.raises(ReleaseTamperedError):
+        read_report_release(tmp_path / "release")
 
 
 @pytest.mark.parametrize("field", [{"study_config_sha256": "config 123456789"}, {"project_key_id": "key-123456789"},
