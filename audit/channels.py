@@ -7,7 +7,9 @@ compare), and so do its size and the min/max statistics of a column with hidden 
 - ``channel``: the manifest carries a digest (a checksum in any of the format's spellings, or any
   run of 16 or more hex digits, grouped or not) that is not the checksum of a file of the release
   — the study's config hash, the ledger id and the release id excepted, which are not of data —
-  or a field whose name says it holds a hash, digest, fingerprint or size.
+  or a field whose name says it holds a hash, digest, fingerprint or size, or a number in the
+  entry of a withheld table (a row or cell count of what was not released); ``summary.md``
+  holds a run of 16 or more hex digits that does not begin one of those.
 - ``parquet-statistics``: a released Parquet file carries statistics (min/max, null or distinct
   counts, a page index) for a value column that has hidden cells.
 - ``parquet-metadata``: a released Parquet file's footer holds key-value metadata other than the
@@ -75,12 +77,36 @@ def _manifest(release: Release) -> list[Finding]:
         findings.append(Finding("release", "channel", tuple(sorted(named)),
                                 "the manifest has a field for a hash, digest or size that the format does "
                                 "not define (of what is not released, it confirms guesses of hidden cells)"))
+    counted = sorted(name for name, spec in release.manifest.get("tables", {}).items()
+                     if isinstance(spec, dict) and spec.get("status") == "withheld"
+                     and any(isinstance(v, int | float) and not isinstance(v, bool) for _, v in _walk(spec, ())))
+    if counted:
+        findings.append(Finding("release", "channel", tuple(counted),
+                                "the entry of a withheld table carries a number (a count of what was not "
+                                "released)"))
     legacy = sorted(n for n, d in files.items() if isinstance(d, str) and parse_checksum(d) == d)
     if legacy:
         findings.append(Finding("release", "checksum-format", (f"{len(legacy)} file(s)",),
                                 "checksums printed as bare hex hold digit runs a leak scanner reads as "
                                 "BSNs; the format prints sha256: and groups of four", advisory=True))
     return findings
+
+
+def _summary(release: Release) -> list[Finding]:
+    path = release.path / "summary.md"
+    if not path.is_file():
+        return []
+    manifest = release.manifest
+    ids = [value for path, value in _walk(manifest, ()) if path in _NOT_OF_DATA and isinstance(value, str)]
+    known = [k.lower().replace("-", "").removeprefix("sha256:") for k in ids]
+    known += [d for d in (parse_checksum(v) for v in manifest["files"].values()) if d]
+    text = path.read_text(encoding="utf-8", errors="replace").lower()
+    runs = [run.replace("-", "") for run in _HEX_RUN.findall(text)]
+    odd = [run for run in runs if len(run) >= 16 and not any(k.startswith(run) for k in known if k)]
+    if not odd:
+        return []
+    return [Finding("release", "channel", ("summary.md",),
+                    f"{len(odd)} digest(s) in the summary that are not of the release, its config or its ids")]
 
 
 def _hidden_value_columns(spec: dict, frame) -> set[str]:  # noqa: ANN001 - a polars DataFrame
@@ -126,4 +152,4 @@ def _parquet(release: Release) -> list[Finding]:
 
 def scan_channels(release: Release) -> list[Finding]:
     """Side channels of a release: digests and sizes in its manifest, Parquet statistics and metadata."""
-    return _manifest(release) + _parquet(release)
+    return _manifest(release) + _summary(release) + _parquet(release)

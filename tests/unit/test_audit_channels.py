@@ -80,6 +80,26 @@ def test_a_manifest_field_with_a_digest_or_size_of_something_else_fails(good: Pa
     assert blocking(edited(good, tmp_path / "r", **field), "channel")
 
 
+def test_a_withheld_tables_entry_with_a_count_fails(good: Path, tmp_path: Path) -> None:
+    manifest = json.loads((good / "manifest.json").read_text())
+    tables = {**manifest["tables"], "acsc": {"status": "withheld", "reason": "no safe pattern", "rows": 7}}
+    folder = edited(good, tmp_path / "r", tables=tables)
+    (folder / "acsc.csv").unlink()
+    (folder / "acsc.parquet").unlink()
+    listed = json.loads((folder / "manifest.json").read_text())
+    listed["files"] = {n: d for n, d in listed["files"].items() if not n.startswith("acsc.")}
+    (folder / "manifest.json").write_text(json.dumps(listed))
+    assert [f.cells for f in blocking(folder, "channel")] == [("acsc",)]
+
+
+def test_a_digest_in_the_summary_that_is_not_of_the_release_fails(good: Path, tmp_path: Path) -> None:
+    folder = edited(good, tmp_path / "r")
+    with (folder / "summary.md").open("a") as summary:
+        summary.write(f"\n- study folder: {hashlib.sha256(b'study').hexdigest()[:20]}\n")
+    resign(folder, ["summary.md"])
+    assert [f.cells for f in blocking(folder, "channel")] == [("summary.md",)]
+
+
 def test_the_config_hash_ledger_id_and_release_id_are_not_channels(good: Path, tmp_path: Path) -> None:
     manifest = json.loads((good / "manifest.json").read_text())
     assert manifest["study"]["config_sha256"] and manifest["ledger"]["ledger_id"]
