@@ -17,7 +17,7 @@ from pathlib import Path
 from cohort.disclosure import Policy
 from cohort.release.build import ReleaseContent
 from cohort.release.layout import TableLayout
-from cohort.release.public_ids import checksum, grouped
+from cohort.release.public_ids import CHECKSUM_PREFIX, checksum, grouped
 from cohort.release.study_folder import TOTAL, StudyFolder
 
 __all__ = ["FORMAT", "manifest", "summary", "write_tables"]
@@ -80,7 +80,7 @@ def manifest(content: ReleaseContent, study: StudyFolder, *, release_id: str, cr
         "policy": policy.as_dict(),
         "policy_source": {"steward": steward.as_dict(), "study_overrides": dict(overrides)},
         # The config's hash is of the study's definitions, not of data (cohort.output.config_hash).
-        "study": {"name": m.get("study"), "config_sha256": _config_hash(m),
+        "study": {"name": m.get("study"), "config_sha256": CHECKSUM_PREFIX + grouped(m["study_config_sha256"]),
                   "reference_years": m.get("reference_years"), "conditions": m.get("conditions"),
                   "strata": list(study.strata)},
         "keys": {"project": m.get("project"), "project_key_id": _hex(m.get("project_key_id"))},
@@ -89,11 +89,6 @@ def manifest(content: ReleaseContent, study: StudyFolder, *, release_id: str, cr
         "tables": {name: _structure(lay, content) for name, lay in content.layouts.items()},
         "relations": content.relations,
     }
-
-
-def _config_hash(m: dict) -> str | None:
-    digest = _hex(m.get("study_config_sha256"))
-    return None if digest is None else "sha256:" + digest
 
 
 def _policy_line(policy: Policy, overrides: dict) -> str:
@@ -113,7 +108,7 @@ def summary(content: ReleaseContent, study: StudyFolder, *, release_id: str, cre
         "",
         "Aggregates released under disclosure control (shared/spec/disclosure.md). For the output checker.",
         "",
-        (f"- study: {m.get('study')} (config SHA-256 {str(_hex(m.get('study_config_sha256')))[:19]}...), "
+        (f"- study: {m.get('study')} (config SHA-256 {grouped(m['study_config_sha256'])[:19]}...), "
         f"years {m.get('reference_years')}, strata {list(study.strata) or 'none'}"),
         f"- project: {m.get('project')} (key id {_hex(m.get('project_key_id'))})",
         f"- policy: {_policy_line(policy, overrides)}",
