@@ -36,7 +36,6 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
-import pytest
 from study_builder import write_study
 
 from cohort.disclosure import Policy
