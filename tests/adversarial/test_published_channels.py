@@ -37,6 +37,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 import yaml
 from study_builder import write_study
 
@@ -242,7 +243,11 @@ def attack(release: Path, study: Path, *, guesses: range = GUESSES) -> tuple[lis
 def test_attack_recovers_hidden_counts_from_a_release_made_before_the_fix(tmp_path: Path) -> None:
     # The fixture was made by the code that published the study tables' SHA-256 (inputs.files):
     # every hidden count falls, which shows the attack is real and this module can see it.
-    found, tried = attack(FIXTURES / "input-hashes", fixture_study(tmp_path / "study"))
+    study = fixture_study(tmp_path / "study")
+    made_by = pq.ParquetFile(FIXTURES / "input-hashes" / "referrals.parquet").metadata.created_by
+    if pq.ParquetFile(study / "referrals.parquet").metadata.created_by != made_by:
+        pytest.skip(f"the fixture's study tables were written by {made_by}: another writer gives other bytes")
+    found, tried = attack(FIXTURES / "input-hashes", study)
     assert tried >= 5
     assert len(found) == tried
     assert {c.table for c in found} == {"referrals", "prevalence", "care_use"}
