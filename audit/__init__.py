@@ -4,7 +4,7 @@ The auditor is a separate code path (``shared/spec/disclosure.md``, "The auditor
 it on a release without trusting the code that made the release. It therefore imports nothing from
 the engine's packages (``extracts``, ``pseudonymisation``, ``linkage``, ``cohort``, ``pipeline``);
 it re-derives what it needs (the BSN 11-test, the policy arithmetic) and depends only on numpy,
-polars and scipy. A test enforces this.
+polars, scipy and pyarrow (to read Parquet footers). A test enforces this.
 
 Layers:
 
@@ -14,6 +14,7 @@ Layers:
 - :mod:`audit.tables` — what the auditor knows of one table: keyed cells, equations, hidden set.
 - :mod:`audit.checks` — A1-A5, visible counts, percentages; release mode and verification mode.
 - :mod:`audit.identifiers` — identifier-like column names and values.
+- :mod:`audit.channels` — side channels: digests and sizes in the manifest, Parquet statistics.
 - :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
 - :mod:`audit.structure` — the release's equations, rebuilt from its manifest's relations.
 - :mod:`audit.verdict` — the whole release (and its ledger): every check, verdicts, the report.

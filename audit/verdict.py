@@ -26,11 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audit.cells import label
+from audit.channels import scan_channels
 from audit.checks import Finding, Policy, check_percentages
 from audit.errors import InconsistentTableError
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
-from audit.release import Cells, Key, Release, read_release, release_cells
+from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.structure import Structure, instantiate
 from audit.tables import AuditTable, Percentage, PointChange
 
@@ -178,8 +179,9 @@ def _scan_texts(release: Release) -> list[Finding]:
         texts["summary.md"] = summary.read_text(encoding="utf-8", errors="replace").splitlines()
     findings = []
     for name, lines in texts.items():
-        # SHA-256 digests are hex, not identifiers; they are left out of the scan.
-        lines = [t for t in lines if not (len(t) == 64 and all(c in "0123456789abcdef" for c in t))]
+        # Checksums are hex, not identifiers: a bare 64-hex one (releases made before they were
+        # grouped in fours) holds chance digit runs, so checksums are left out of the scan.
+        lines = [t for t in lines if parse_checksum(t) is None]
         findings += scan_identifiers(name, pl.DataFrame({"text": lines}, schema={"text": pl.String}))
     return [Finding("release", f.check, (f"{f.table}",), f.message) for f in findings]
 
@@ -316,7 +318,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     findings += _ratio_checks(release, cells, policy) + _events(release, structure)
     for table in release.tables.values():
         findings += scan_identifiers(table.name, table.frame)
-    findings += _scan_texts(release)
+    findings += _scan_texts(release) + scan_channels(release)
     milps, mode, region = 0, "release", None
     try:
         region = _region(structure, cells)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,23 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_CHECKSUM = re.compile(r"sha256:((?:[0-9a-f]{4}-){15}[0-9a-f]{4})")
+_LEGACY_CHECKSUM = re.compile(r"[0-9a-f]{64}")
+
+
+def _checksum(text: object) -> str | None:
+    """The SHA-256 (64 lower-case hex) a manifest's checksum stands for; None if it is not one.
+
+    ``sha256:`` and 16 groups of 4 hex joined by ``-`` (docs/release-format.md); the bare 64 hex
+    digits of releases made before that are read too. The one place the report parses checksums.
+    """
+    if not isinstance(text, str):
+        return None
+    if match := _CHECKSUM.fullmatch(text):
+        return match.group(1).replace("-", "")
+    return text.lower() if _LEGACY_CHECKSUM.fullmatch(text.lower()) else None
+
+
 def _manifest(folder: Path) -> dict:
     path = folder / "manifest.json"
     if not folder.is_dir():
@@ -141,7 +159,7 @@ def _checked_files(folder: Path, listed: dict) -> dict[str, bytes]:
             msg = f"{folder}: the manifest lists {name!r}, which is not a file of the release"
             raise ReleaseNotFoundError(msg)
         data = path.read_bytes()
-        if not isinstance(digest, str) or _sha256(data) != digest.lower():
+        if _sha256(data) != _checksum(digest):
             differ.append(name)
         contents[name] = data
     if differ:

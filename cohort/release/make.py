@@ -9,8 +9,6 @@ recorded in the ledger, and only then the staging folder renamed into place.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from pathlib import Path
 from cohort.disclosure import Policy
 from cohort.release.build import ReleaseContent, build_release
 from cohort.release.ledger import Ledger
+from cohort.release.public_ids import checksum
+from cohort.release.public_ids import release_id as new_release_id
 from cohort.release.study_folder import read_study
 from cohort.release.writer import manifest, summary, write_manifest, write_tables
 from extracts.atomic import check_output, file_sha256, staging
@@ -87,19 +87,23 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
     with book.lock():
         index = book.index()
         content = build_release(folder, policy, earlier_records=book.records(), time_limit=time_limit)
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        seed = json.dumps([folder.fingerprints, policy.as_dict(), created, index["ledger_id"]], sort_keys=True)
-        release_id = f"r-{created.replace('-', '').replace(':', '')}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
+        now = datetime.now(UTC).replace(microsecond=0)
+        created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        release_id = new_release_id(now)  # random: an id derived from the inputs would be a hash of them
         with staging(out, overwrite=overwrite) as tmp:
             files = write_tables(content, tmp)
             (tmp / "summary.md").write_text(
                 summary(content, folder, release_id=release_id, created=created, policy=policy, overrides=overrides),
                 encoding="utf-8")
-            files["summary.md"] = file_sha256(tmp / "summary.md")
+            files["summary.md"] = checksum(tmp / "summary.md")
             data = manifest(content, folder, release_id=release_id, created=created, policy=policy, steward=steward,
                             overrides=overrides, ledger_id=index["ledger_id"], files=files, version=engine_version())
             write_manifest(tmp, data)
-            record = {**content.record, "release_id": release_id, "created": created}
+            # The study folder's fingerprints are the release's provenance, for the steward only:
+            # published, a hash of a table with hidden cells confirms guesses of them (issue 11.1).
+            record = {**content.record, "release_id": release_id, "created": created,
+                      "inputs": {"study_manifest_sha256": folder.fingerprints["manifest.json"],
+                                 "files": {k: v for k, v in folder.fingerprints.items() if k != "manifest.json"}}}
             m = folder.manifest
             entry = {"release_id": release_id, "created": created, "study": m.get("study"),
                      "study_config_sha256": m.get("study_config_sha256"), "project": m.get("project"),

@@ -9,6 +9,7 @@ and a count, never a value.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
             ("persons", _I), ("total_contacts", _I)),
     "acsc": (("year", _I), ("admissions", _I), ("persons", _I)),
 }
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
 _STRATIFIED = ("prevalence", "care_use", "care_use_change")
 _KINDS = {_I: pl.Int64, _S: pl.String, _F: pl.Float64}
 
@@ -47,7 +50,9 @@ class StudyFolder:
         manifest: its ``manifest.json``.
         tables: each table with the types above (counts ``Int64``).
         strata: the study's strata columns, in the order of ``cohort.config.STRATA``.
-        fingerprints: SHA-256 of the manifest (``manifest.json``) and of each table file.
+        fingerprints: SHA-256 of the manifest (``manifest.json``) and of each table file: the
+            steward's provenance of a release (ledger record), never published — a hash of a
+            table with hidden cells confirms guesses of them (issue 11.1).
     """
 
     path: Path
@@ -171,6 +176,14 @@ def read_study(folder: Path) -> StudyFolder:
         raise StudyFormatError(msg) from None
     if not isinstance(manifest, dict) or "study_config_sha256" not in manifest:
         msg = f"{manifest_path}: not the manifest of a study folder (no study_config_sha256)"
+        raise StudyFormatError(msg)
+    # Printed into the release (grouped in fours, cohort.release.public_ids): hex, nothing else.
+    config, key_id = manifest["study_config_sha256"], manifest.get("project_key_id")
+    if not (isinstance(config, str) and _SHA256.fullmatch(config)):
+        msg = f"{manifest_path}: 'study_config_sha256' is not a SHA-256 in lower-case hex"
+        raise StudyFormatError(msg)
+    if key_id is not None and not (isinstance(key_id, str) and _KEY_ID.fullmatch(key_id)):
+        msg = f"{manifest_path}: 'project_key_id' is not a key id in lower-case hex"
         raise StudyFormatError(msg)
     try:
         head = pl.read_parquet_schema(folder / "prevalence.parquet")

@@ -2,6 +2,11 @@
 
 The layout and every field are those of ``docs/release-format.md``. Files are written into a
 staging folder; the manifest, holding the SHA-256 of every other file, is written last.
+
+Nothing here is a function of an unprotected value (issue 11.1): the tables are written from
+frames whose hidden values are null, Parquet without statistics; no hash, size or row count of a
+study table is published (the inputs' fingerprints go to the steward's ledger record); ids and
+checksums are printed by :mod:`cohort.release.public_ids` (never nine digits in a row).
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from pathlib import Path
 from cohort.disclosure import Policy
 from cohort.release.build import ReleaseContent
 from cohort.release.layout import TableLayout
+from cohort.release.public_ids import CHECKSUM_PREFIX, checksum, grouped
 from cohort.release.study_folder import TOTAL, StudyFolder
-from extracts.atomic import file_sha256
 
 __all__ = ["FORMAT", "manifest", "summary", "write_tables"]
 
@@ -21,14 +26,21 @@ FORMAT = "pfl-release/1"
 
 
 def write_tables(content: ReleaseContent, folder: Path) -> dict[str, str]:
-    """Write each released table as CSV and Parquet; return file name -> SHA-256."""
+    """Write each released table as CSV and Parquet; return file name -> checksum (as printed)."""
     files = {}
     for name, frame in content.frames.items():
         frame.write_csv(folder / f"{name}.csv")
+        # No statistics: min/max/null counts of a column are a function of every value written
+        # (pfl-audit's check "parquet-statistics" fails a release whose value columns carry them).
         frame.write_parquet(folder / f"{name}.parquet", statistics=False)
-        files[f"{name}.csv"] = file_sha256(folder / f"{name}.csv")
-        files[f"{name}.parquet"] = file_sha256(folder / f"{name}.parquet")
+        files[f"{name}.csv"] = checksum(folder / f"{name}.csv")
+        files[f"{name}.parquet"] = checksum(folder / f"{name}.parquet")
     return files
+
+
+def _hex(value: str | None) -> str | None:
+    """A hex id or digest of the study's manifest (checked by ``read_study``), grouped in fours."""
+    return None if value is None else grouped(value)
 
 
 def _structure(lay: TableLayout, content: ReleaseContent) -> dict:
@@ -67,12 +79,11 @@ def manifest(content: ReleaseContent, study: StudyFolder, *, release_id: str, cr
         "engine": {"name": "patientflow-linkage", "version": version},
         "policy": policy.as_dict(),
         "policy_source": {"steward": steward.as_dict(), "study_overrides": dict(overrides)},
-        "study": {"name": m.get("study"), "config_sha256": m.get("study_config_sha256"),
+        # The config's hash is of the study's definitions, not of data (cohort.output.config_hash).
+        "study": {"name": m.get("study"), "config_sha256": CHECKSUM_PREFIX + grouped(m["study_config_sha256"]),
                   "reference_years": m.get("reference_years"), "conditions": m.get("conditions"),
                   "strata": list(study.strata)},
-        "keys": {"project": m.get("project"), "project_key_id": m.get("project_key_id")},
-        "inputs": {"study_manifest_sha256": study.fingerprints["manifest.json"],
-                   "files": {k: v for k, v in study.fingerprints.items() if k != "manifest.json"}},
+        "keys": {"project": m.get("project"), "project_key_id": _hex(m.get("project_key_id"))},
         "ledger": {"ledger_id": ledger_id, "earlier_releases": content.earlier_releases},
         "files": dict(sorted(files.items())),
         "tables": {name: _structure(lay, content) for name, lay in content.layouts.items()},
@@ -97,9 +108,9 @@ def summary(content: ReleaseContent, study: StudyFolder, *, release_id: str, cre
         "",
         "Aggregates released under disclosure control (shared/spec/disclosure.md). For the output checker.",
         "",
-        (f"- study: {m.get('study')} (config SHA-256 {str(m.get('study_config_sha256'))[:16]}...), "
+        (f"- study: {m.get('study')} (config SHA-256 {grouped(m['study_config_sha256'])[:19]}...), "
         f"years {m.get('reference_years')}, strata {list(study.strata) or 'none'}"),
-        f"- project: {m.get('project')} (key id {m.get('project_key_id')})",
+        f"- project: {m.get('project')} (key id {_hex(m.get('project_key_id'))})",
         f"- policy: {_policy_line(policy, overrides)}",
         f"- checked against {content.earlier_releases} earlier release(s) in the ledger",
         f"- created: {created}",
