@@ -47,7 +47,7 @@ def _main(cfg: DictConfig) -> None:
 
             result = run_demo(config, catalogue_of(cfg), work,
                               max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
-                              on_stage=on_stage, progress=progress)
+                              on_stage=on_stage, progress=progress, adopt=bool(cfg.adopt))
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):
             table.add_column(column)
