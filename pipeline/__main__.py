@@ -26,6 +26,7 @@ from rich.table import Table
 from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
 from extracts.cli import CONF_DIR, console, guarded, run_hydra
+from extracts.targets import check_target
 from pipeline.demo import run_demo
 
 
@@ -34,6 +35,7 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         config = generator_config(cfg)
         work = Path(cfg.work)
+        check_target(work, setting="work")  # before the progress bar; run_demo checks it again
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as bar:
