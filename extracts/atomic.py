@@ -291,7 +291,8 @@ def claim_output(out: Path, *, overwrite: bool, inputs: Mapping[str, Path | str 
 def scratch(out: Path) -> Iterator[Path]:
     """An owner-only folder beside ``out`` for person-level intermediate files of this run.
 
-    Removed when the block ends, and by the next run on ``out`` if this one is killed.
+    Removed when the block ends, and by the next run on ``out`` if this one is killed. A full
+    disk or a refused write in the block is reported as a failure to write ``out``.
     """
     out = Path(out)
     with output_lock(out):
@@ -302,6 +303,11 @@ def scratch(out: Path) -> Iterator[Path]:
             raise _translated(exc, out) from exc
         try:
             yield folder
+        except Exception as exc:
+            translated = _translated(exc, out)
+            if translated is exc:
+                raise
+            raise translated from exc
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
