@@ -316,14 +316,13 @@ def _publish(tmp: Path, out: Path, *, overwrite: bool) -> None:
     """Move the complete ``tmp`` to ``out``; at every instant ``out`` is old or new, complete."""
     if not (out.exists() or out.is_symlink()):
         try:
-            done = _renameat2(tmp, out, _RENAME_NOREPLACE)
+            if _renameat2(tmp, out, _RENAME_NOREPLACE):
+                return
+            if not (out.exists() or out.is_symlink()):
+                os.rename(tmp, out)
+                return
         except FileExistsError:
-            done = False
-        if not done:
-            if out.exists():  # created by something else than a run of this engine, just now
-                check_output(out, overwrite=overwrite)
-            os.rename(tmp, out)
-        return
+            pass  # created just now by something else than a run of this engine: as below
     check_output(out, overwrite=overwrite)  # again at publication: the output may have appeared
     if _renameat2(tmp, out, _RENAME_EXCHANGE):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous output

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from extracts import atomic
 from extracts.atomic import output_lock, scratch, staging
 from extracts.errors import ConfigError, EngineError, OutputBusyError, OutputExistsError
 from extracts.targets import check_target
@@ -237,4 +238,15 @@ def test_a_replacement_killed_while_it_publishes_leaves_a_complete_output_at_its
     assert (version.read_text() if version.exists() else None) == after_the_kill
     with output_lock(out):  # the next run on the output, before anything else
         assert version.read_text() == after_the_next_start
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_staging_publishes_and_replaces_where_the_system_has_no_atomic_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(atomic, "_RENAMEAT2", None)  # not Linux, or an old C library
+    for version in ("first", "second"):
+        with staging(tmp_path / "out", overwrite=True) as tmp:
+            (tmp / "version.txt").write_text(version)
+        assert (tmp_path / "out" / "version.txt").read_text() == version
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
