@@ -75,6 +75,7 @@ def _steward_folder(root: Path) -> Path:
     (folder / "ledger" / "population" / "records.jsonl").write_text('{"release_id": "r-1"}\n')
     (folder / "keys").mkdir()
     (folder / "keys" / "network.key").write_text("not the demo's\n")
+    (folder / "keys" / "network.key").chmod(0o600)
     return folder
 
 
