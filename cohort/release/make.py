@@ -23,7 +23,7 @@ from cohort.release.build import ReleaseContent, build_release
 from cohort.release.ledger import Ledger
 from cohort.release.study_folder import read_study
 from cohort.release.writer import manifest, summary, write_manifest, write_tables
-from extracts.atomic import check_output, file_sha256, staging
+from extracts.atomic import check_output, file_sha256, output_lock, staging
 from extracts.targets import check_target
 
 __all__ = ["ReleaseResult", "engine_version", "make_release"]
@@ -72,6 +72,13 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
     policy = steward.stricter(overrides)
     study, out, ledger = Path(study), Path(out), Path(ledger)
     check_target(out, inputs={"study": study, "ledger": ledger})  # the ledger is never in or around the release
+    with output_lock(out):  # one run per release folder, from its first check to its publication
+        return _make_release(study, out, policy=policy, steward=steward, overrides=overrides, ledger=ledger,
+                             overwrite=overwrite, time_limit=time_limit, began=began)
+
+
+def _make_release(study: Path, out: Path, *, policy: Policy, steward: Policy, overrides: dict, ledger: Path,
+                  overwrite: bool, time_limit: float, began: float) -> ReleaseResult:
     check_output(out, overwrite=overwrite)
     folder = read_study(study)
     book = Ledger(ledger)
