@@ -25,10 +25,11 @@ from rich.progress import (
 from cohort.config import StudyConfig, parse_study
 from cohort.output import write_study
 from cohort.study import run_study
-from extracts.atomic import check_output
+from extracts.atomic import check_output, claim_output, scratch
 from extracts.cli import CONF_DIR, console, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
 from extracts.errors import ExtractNotFoundError
+from extracts.targets import check_target
 
 
 def study_config(cfg: DictConfig) -> StudyConfig:
@@ -41,14 +42,17 @@ def run(
     config: StudyConfig, linked: Path, out: Path, *, overwrite: bool,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Path, dict, float]:
-    manifest_path = linked / "manifest.json"
-    if not manifest_path.is_file():
-        msg = f"{linked}: not a linked folder (no manifest.json); run the linkage stage first"
-        raise ExtractNotFoundError(msg)
-    check_output(out, overwrite=overwrite)  # before the work, not after it
-    began = time.perf_counter()
-    tables = run_study(linked, config, progress=progress)
-    path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()), overwrite=overwrite)
+    # Where out may go and its lock, for the whole run: before anything is read, not after the work.
+    with claim_output(out, overwrite=overwrite, inputs={"linked": linked}):
+        manifest_path = linked / "manifest.json"
+        if not manifest_path.is_file():
+            msg = f"{linked}: not a linked folder (no manifest.json); run the linkage stage first"
+            raise ExtractNotFoundError(msg)
+        began = time.perf_counter()
+        with scratch(out) as folder:  # person-level claim units: beside the output, never in $TMPDIR
+            tables = run_study(linked, config, progress=progress, scratch=folder)
+        path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()),
+                           overwrite=overwrite)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
 
 
@@ -57,7 +61,8 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
-        check_output(Path(cfg.out), overwrite=bool(cfg.overwrite))  # and before a progress bar shows
+        check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
+        check_output(Path(cfg.out), overwrite=bool(cfg.overwrite))
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("reading the linked folder", total=None)

@@ -8,6 +8,7 @@ working folder and are never presented as releasable.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -214,7 +215,8 @@ def _sorted(frame: pl.DataFrame, table: str, strata: list[str]) -> pl.DataFrame:
 
 
 def run_study(
-    linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None
+    linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None,
+    scratch: Path | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Compute every output table of the study from the linked layout.
 
@@ -222,6 +224,10 @@ def run_study(
         linked_path: the linked folder.
         config: the study.
         progress: called with (the step about to run, steps done, steps in all).
+        scratch: an owner-only folder for the person-level claim units spilled to disk, which the
+            caller removes (``pfl-study`` and the demo give :func:`extracts.atomic.scratch`
+            beside the output, removed even after a kill by the next run); None: a temporary
+            folder of the system, removed when the study ends (library use and tests).
     """
     linked = Linked(Path(linked_path))
     strata = list(config.strata)
@@ -236,10 +242,11 @@ def run_study(
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
     step("claim units")
-    with tempfile.TemporaryDirectory(prefix="pfl-study-") as scratch:
+    with contextlib.ExitStack() as stack:
+        folder = scratch if scratch is not None else stack.enter_context(tempfile.TemporaryDirectory(prefix="pfl-study-"))
         # Netted claim units of the base population, spilled to disk once: every later query
         # scans them lazily instead of holding tens of millions of rows in memory.
-        units_path = Path(scratch) / "claim_units.parquet"
+        units_path = Path(folder) / "claim_units.parquet"
         claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
             units_path, compression="lz4"
         )

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from extracts.atomic import check_output
+from extracts.targets import check_target
 from extracts.cli import CONF_DIR, console, guarded, run_hydra
 from extracts.codelists import ConditionCatalogue, parse_catalogue
 from extracts.generator.config import GeneratorConfig, config_from_mapping
@@ -42,6 +43,7 @@ def run_generation(
     config: GeneratorConfig, catalogue: ConditionCatalogue, out: Path, *, overwrite: bool
 ) -> GenerationResult:
     """Generate with a progress bar on the terminal."""
+    check_target(out)  # before the progress bar; generate() checks again under the output's lock
     check_output(out, overwrite=overwrite)
     with Progress(
         TextColumn("generating [bold]{task.fields[preset]}[/] extracts"),

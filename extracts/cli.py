@@ -71,7 +71,10 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     8: ("inputs do not belong together", (
         "linkage inputs without a manifest, or content and token maps of other batches, "
         "suppliers or projects")),
-    9: ("output exists", "the output folder exists; pass overwrite=true to replace it"),
+    9: ("output exists", (
+        "the output folder exists (pass overwrite=true to replace it), another run is writing it "
+        "(wait for it to end), or pfl-demo's work folder holds files the demo did not write "
+        "(adopt=true)")),
     10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
     11: ("release refused", (
         "the release ledger refuses the release (with earlier releases it would publish a "

@@ -11,6 +11,7 @@ file, table, column, rule and a count, never a value from a row::
     │   ├── ExtractFormatError       a file cannot be read as the contract says (exit 4)
     │   └── ContractError            the extract breaks the contract; lists every problem (exit 5)
     ├── OutputExistsError            the output folder exists and overwrite was not asked (exit 9)
+    │   └── OutputBusyError          another run is writing the same output folder (exit 9)
     └── StorageError                 a file or folder cannot be written or read: permission
                                      denied, read-only file system, disk full (exit 10)
 
@@ -28,6 +29,7 @@ __all__ = [
     "ExtractError",
     "ExtractFormatError",
     "ExtractNotFoundError",
+    "OutputBusyError",
     "OutputExistsError",
     "StorageError",
 ]
@@ -80,6 +82,12 @@ class ContractError(ExtractError):
 
 class OutputExistsError(EngineError):
     """The output folder exists; a command replaces it only with ``overwrite=true``."""
+
+    exit_code = 9
+
+
+class OutputBusyError(OutputExistsError):
+    """Another run holds the output folder's lock (``extracts.atomic.output_lock``); never waits."""
 
     exit_code = 9
 

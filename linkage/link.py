@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import check_output, staging
+from extracts.atomic import claim_output, staging
 from extracts.errors import EngineError, ExtractNotFoundError
 from linkage.report import linkage_report
 
@@ -126,9 +126,15 @@ def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, ov
         token_maps: supplier -> the TTP's folder for that supplier (``token_map.parquet``).
         out: the linked folder (written under a temporary name, renamed when complete).
     """
-    began = time.perf_counter()
     out = Path(out)
-    check_output(out, overwrite=overwrite)
+    inputs = {**{f"content.{s}": Path(p) for s, p in content.items()},
+              **{f"token_maps.{s}": Path(p) for s, p in token_maps.items()}}
+    with claim_output(out, overwrite=overwrite, inputs=inputs):  # before anything is read
+        return _link(content, token_maps, out, overwrite=overwrite)
+
+
+def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, overwrite: bool) -> LinkageResult:
+    began = time.perf_counter()
     missing = [s for s in _SUPPLIERS if s not in content or s not in token_maps]
     if missing:
         msg = f"linkage needs content and a token map for every supplier; missing: {missing}"

@@ -15,13 +15,18 @@ Stages write into one working folder::
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
-Regenerated extracts are another population: the demo then starts its ledgers afresh.
+Regenerated extracts are another population: the demo then moves the earlier ledger aside (to
+``<work>/ledger.before-<time>``, said in the stage's summary) and starts afresh; it never deletes one.
+
+The demo replaces its own outputs on every run, so it writes only into a folder it created: a
+``.pfl-demo`` marker file says so. A folder that holds anything else (a steward's ledger, keys,
+someone's extracts) and no marker is refused with exit 9 unless ``adopt=true`` is given; one demo
+runs per working folder at a time (a second gets exit 9, :func:`extracts.atomic.output_lock`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,9 +38,12 @@ from cohort.disclosure import Policy
 from cohort.output import config_hash, write_study
 from cohort.release.make import make_release
 from cohort.study import run_study
+from extracts.atomic import output_lock, scratch
 from extracts.codelists import ConditionCatalogue
+from extracts.errors import OutputExistsError
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GENERATOR_VERSION, GenerationResult, generate
+from extracts.targets import check_target
 from linkage.evaluate import linkage_quality
 from linkage.link import link
 from pseudonymisation.keys import Key, generate_key, load_key
@@ -43,7 +51,11 @@ from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
 from report import write_report
 
-__all__ = ["DemoResult", "StageResult", "run_demo"]
+__all__ = ["MARKER", "DemoResult", "StageResult", "run_demo"]
+
+MARKER = ".pfl-demo"  # in a working folder the demo created (or was told to adopt)
+_MARKER_TEXT = "This folder is pfl-demo's working folder: every run replaces the outputs in it.\n"
+_HYDRA_LOGS = "logs"  # written by Hydra into <work> before the demo starts (conf/demo.yaml)
 
 
 @dataclass
@@ -70,6 +82,31 @@ def _reusable(out: Path, config: GeneratorConfig) -> bool:
     )
 
 
+def _claim_work(work: Path, *, adopt: bool) -> None:
+    """Refuse a working folder the demo did not create, unless ``adopt``; then mark it as the demo's."""
+    marker = work / MARKER
+    if marker.is_file():
+        return
+    foreign = sorted(p.name for p in work.iterdir() if p.name != _HYDRA_LOGS) if work.is_dir() else []
+    if (foreign or (work.exists() and not work.is_dir())) and not adopt:
+        msg = (f"work={work} holds {len(foreign)} file(s) or folder(s) the demo did not write (no {MARKER} marker): "
+               "the demo replaces its outputs and reuses keys it finds. Choose a new or empty folder, or pass "
+               "adopt=true to let the demo use this one")
+        raise OutputExistsError(msg)
+    work.mkdir(parents=True, exist_ok=True)
+    marker.write_text(_MARKER_TEXT)
+
+
+def _set_aside_ledger(work: Path) -> str:
+    """Move the ledger of an earlier population aside (never delete it); the summary's words."""
+    ledger = work / "ledger"
+    if not ledger.exists():
+        return ""
+    aside = work / f"ledger.before-{time.strftime('%Y%m%dT%H%M%S')}"
+    ledger.rename(aside)
+    return f"; the earlier population's ledger moved to {aside.name}"
+
+
 def _demo_key(path: Path, role: str) -> Key:
     return load_key(path, role) if path.exists() else generate_key(path, role)
 
@@ -85,12 +122,32 @@ def run_demo(
     policy: Policy | None = None,
     on_stage: Callable[[str], None] = lambda name: None,
     progress: Callable[[int, int], None] | None = None,
+    adopt: bool = False,
 ) -> DemoResult:
     """Run the demo's stages in order; each stage's outputs are complete or absent.
 
     With a study, the demo ends with its release (under ``policy``, the default disclosure policy
     if None) and the release's independent audit.
+
+    Raises:
+        ConfigError: ``work`` is the root, the home folder, the current folder or above it, or
+            inside a folder of person-level records (:func:`extracts.targets.check_target`).
+        OutputExistsError: ``work`` holds files and no demo marker and ``adopt`` is false (exit
+            9), or another demo is running in it (:class:`~extracts.errors.OutputBusyError`).
     """
+    work = Path(work)
+    check_target(work, setting="work")
+    with output_lock(work):
+        _claim_work(work, adopt=adopt)
+        return _run_stages(config, catalogue, work, max_quarantine_share=max_quarantine_share, project=project,
+                           study=study, policy=policy, on_stage=on_stage, progress=progress)
+
+
+def _run_stages(
+    config: GeneratorConfig, catalogue: ConditionCatalogue, work: Path, *, max_quarantine_share: float,
+    project: str, study: StudyConfig | None, policy: Policy | None, on_stage: Callable[[str], None],
+    progress: Callable[[int, int], None] | None,
+) -> DemoResult:
     stages: list[StageResult] = []
     extracts = work / "extracts"
 
@@ -99,10 +156,10 @@ def run_demo(
     if _reusable(extracts, config):
         summary = f"reused {config.preset} extracts (seed {config.seed})"
     else:
-        shutil.rmtree(work / "ledger", ignore_errors=True)  # a new population: earlier releases do not apply
         gen: GenerationResult = generate(config, extracts, catalogue=catalogue, overwrite=True, progress=progress)
         total = sum(v for k, v in gen.rows.items() if not k.startswith("truth/"))
-        summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}"
+        # A new population: releases of the earlier one do not apply to it, but are never deleted.
+        summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}{_set_aside_ledger(work)}"
     stages.append(StageResult("generate extracts", time.perf_counter() - began, summary, [extracts]))
 
     # Keys: in real use each supplier holds the network key and the TTP its own key, on
@@ -149,7 +206,8 @@ def run_demo(
     if study is not None:
         on_stage(f"study {study.name}")
         began = time.perf_counter()
-        tables = run_study(work / "linked", study)
+        with scratch(work / "study") as folder:  # person-level claim units beside the output, never in $TMPDIR
+            tables = run_study(work / "linked", study, scratch=folder)
         write_study(tables, work / "study", study,
                     linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()), overwrite=True)
         prevalence = tables["prevalence"]

@@ -28,6 +28,7 @@ from extracts.cli import (
     run_hydra,
 )
 from extracts.errors import ConfigError
+from extracts.targets import check_target
 from pseudonymisation.keys import ROLES, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
@@ -54,6 +55,12 @@ def keygen_main(argv: list[str] | None = None) -> None:
     guarded(body)
 
 
+def _key_file(setting: str, reference: object) -> dict[str, Path]:
+    """The key file a reference names, as an input that ``out`` must stay clear of (none for env:)."""
+    path = Path(str(reference))
+    return {setting: path} if not str(reference).startswith("env:") and path.is_file() else {}
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="supplier", version_base="1.3")
 def _supplier(cfg: DictConfig) -> None:
     def body() -> None:
@@ -61,6 +68,7 @@ def _supplier(cfg: DictConfig) -> None:
         if cfg.supplier not in ("ehr", "claims"):
             msg = "supplier: expected 'ehr' or 'claims'"
             raise ConfigError(msg)
+        check_target(Path(cfg.out), inputs={"extract": Path(cfg.extract), **_key_file("network_key", cfg.network_key)})
         key = load_key(str(cfg.network_key), "network")
         with activity(f"validating and pseudonymising the {cfg.supplier} extract"):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
@@ -87,6 +95,8 @@ def _ttp(cfg: DictConfig) -> None:
         if not cfg.inputs:
             msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
             raise ConfigError(msg)
+        check_target(Path(cfg.out), inputs={**{f"inputs.{k}": Path(v) for k, v in cfg.inputs.items()},
+                                            **_key_file("ttp_key", cfg.ttp_key)})
         key = load_key(str(cfg.ttp_key), "ttp")
         with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
             result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),

@@ -31,7 +31,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extracts.atomic import check_output, file_sha256, staging
+from extracts.atomic import claim_output, file_sha256, staging
 from extracts.bsn import BsnStatus
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import Key
@@ -131,9 +131,15 @@ def run_supplier_step(
     overwrite: bool = False,
 ) -> SupplierResult:
     """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc)."""
-    began = time.perf_counter()
     out = Path(out)
-    check_output(out, overwrite=overwrite)
+    with claim_output(out, overwrite=overwrite, inputs={"extract": extract}):  # before anything is read
+        return _supplier_step(extract, supplier, network_key, out, max_quarantine_share=max_quarantine_share,
+                              overwrite=overwrite)
+
+
+def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
+                   overwrite: bool) -> SupplierResult:
+    began = time.perf_counter()
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
     k1 = stage1_key(network_key)
     mapping, identifiers = _token_map(validated, supplier, k1, network_key)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import check_output, file_sha256, staging
+from extracts.atomic import claim_output, file_sha256, staging
 from extracts.errors import ExtractNotFoundError
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
@@ -91,9 +91,15 @@ def run_ttp_step(
         out: output folder (written under a temporary name, renamed when complete).
         expected_network_key_id: refuse inputs made with another network key.
     """
-    began = time.perf_counter()
     out = Path(out)
-    check_output(out, overwrite=overwrite)
+    with claim_output(out, overwrite=overwrite, inputs={f"inputs.{s}": Path(f) for s, f in inputs.items()}):
+        return _ttp_step(inputs, ttp_key, project, out, expected_network_key_id=expected_network_key_id,
+                         overwrite=overwrite)
+
+
+def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
+              expected_network_key_id: str | None, overwrite: bool) -> TtpResult:
+    began = time.perf_counter()
     if not inputs:
         msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
         raise PseudonymisationError(msg)

@@ -45,7 +45,8 @@ def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int, says
 
 
 def signal_when(name: str, *args: str, cwd: Path, ready: Callable[[], bool], signum: int,
-                timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], bool]:
+                timeout: float = 120, env: dict[str, str] | None = None,
+                ) -> tuple[subprocess.CompletedProcess[str], bool]:
     """Start a command, send ``signum`` as soon as ``ready()`` holds, wait for it to end.
 
     Returns the finished process and whether the signal was sent while it still ran (False when
@@ -53,7 +54,7 @@ def signal_when(name: str, *args: str, cwd: Path, ready: Callable[[], bool], sig
     """
     cwd.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([str(BIN / name), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=command_env())
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=command_env(env))
     sent = False
     deadline = time.monotonic() + timeout
     try:

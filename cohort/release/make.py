@@ -23,8 +23,8 @@ from cohort.release.public_ids import checksum
 from cohort.release.public_ids import release_id as new_release_id
 from cohort.release.study_folder import read_study
 from cohort.release.writer import manifest, summary, write_manifest, write_tables
-from extracts.atomic import check_output, file_sha256, staging
-from extracts.errors import ConfigError
+from extracts.atomic import check_output, file_sha256, output_lock, staging
+from extracts.targets import check_target
 
 __all__ = ["ReleaseResult", "engine_version", "make_release"]
 
@@ -47,11 +47,6 @@ def engine_version() -> str:
         return "0.1.0"
 
 
-def _inside(a: Path, b: Path) -> bool:
-    a, b = a.resolve(), b.resolve()
-    return a == b or b in a.parents
-
-
 def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping | None = None, ledger: Path,
                  overwrite: bool = False, time_limit: float = 60.0) -> ReleaseResult:
     """Make a release of a study folder under the steward's policy (made stricter by the study).
@@ -66,7 +61,8 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
         time_limit: seconds per integer program; an unproven bound withholds its table.
 
     Raises:
-        ConfigError: the overrides would loosen the policy, or the ledger is inside the release.
+        ConfigError: the overrides would loosen the policy, or ``out`` is, holds or lies inside the
+            study folder or the ledger (:func:`extracts.targets.check_target`).
         cohort.release.errors.ReleaseError: the study folder is missing, unreadable or broken
             (exit 3, 4, 5), or the ledger refuses the release (exit 11).
         OutputExistsError: ``out`` exists and ``overwrite`` is false (exit 9).
@@ -75,12 +71,14 @@ def make_release(study: Path, out: Path, *, steward: Policy, overrides: Mapping 
     overrides = dict(overrides or {})
     policy = steward.stricter(overrides)
     study, out, ledger = Path(study), Path(out), Path(ledger)
-    if _inside(ledger, out) or _inside(out, ledger):
-        msg = f"ledger={ledger} and out={out}: the ledger must be a folder of its own, outside the release"
-        raise ConfigError(msg)
-    if _inside(out, study) or _inside(study, out):
-        msg = f"study={study} and out={out}: the release must be written outside the study folder"
-        raise ConfigError(msg)
+    check_target(out, inputs={"study": study, "ledger": ledger})  # the ledger is never in or around the release
+    with output_lock(out):  # one run per release folder, from its first check to its publication
+        return _make_release(study, out, policy=policy, steward=steward, overrides=overrides, ledger=ledger,
+                             overwrite=overwrite, time_limit=time_limit, began=began)
+
+
+def _make_release(study: Path, out: Path, *, policy: Policy, steward: Policy, overrides: dict, ledger: Path,
+                  overwrite: bool, time_limit: float, began: float) -> ReleaseResult:
     check_output(out, overwrite=overwrite)
     folder = read_study(study)
     book = Ledger(ledger)

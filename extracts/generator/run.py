@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from extracts.codelists import ConditionCatalogue, load_catalogue
 from extracts.contract import CLAIMS, EHR, Table
-from extracts.atomic import check_output, staging
+from extracts.atomic import claim_output, staging
 from extracts.generator import vocab
 from extracts.generator.care import SPECIALISMS, make_episodes, make_gp_events, make_slots
 from extracts.generator.claims import CREDIT, KINDS, LONE_CREDIT, make_claims, make_insured
@@ -297,7 +297,12 @@ def generate(
         progress: called with (chunks done, chunks total) after each chunk.
     """
     out = Path(out)
-    check_output(out, overwrite=overwrite)
+    with claim_output(out, overwrite=overwrite):  # where out may go, then its lock for the whole run
+        return _generate(config, out, catalogue=catalogue, overwrite=overwrite, progress=progress)
+
+
+def _generate(config: GeneratorConfig, out: Path, *, catalogue: ConditionCatalogue | None, overwrite: bool,
+              progress: Callable[[int, int], None] | None) -> GenerationResult:
     began = time.perf_counter()
     if catalogue is None:
         catalogue = load_catalogue(DEFAULT_CATALOGUE)

@@ -66,3 +66,50 @@ def test_demo_command_with_bad_override_fails_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "practices" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _steward_folder(root: Path) -> Path:
+    """A folder the demo did not create: a steward's ledger and key beside other work."""
+    folder = root / "steward"
+    (folder / "ledger" / "population").mkdir(parents=True)
+    (folder / "ledger" / "population" / "records.jsonl").write_text('{"release_id": "r-1"}\n')
+    (folder / "keys").mkdir()
+    (folder / "keys" / "network.key").write_text("not the demo's\n")
+    (folder / "keys" / "network.key").chmod(0o600)
+    return folder
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_demo_refuses_a_work_folder_it_did_not_create_and_changes_nothing(tmp_path: Path) -> None:
+    # Issue 10, item 7: the demo deleted <work>/ledger and reused the keys it found there.
+    steward = _steward_folder(tmp_path)
+    before = _files(steward)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pfl-demo"), "preset=tiny", f"work={steward}"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "did not write (no .pfl-demo marker)" in proc.stderr and "adopt=true" in proc.stderr
+    after = {k: v for k, v in _files(steward).items() if not k.startswith("logs/")}  # Hydra's record of the run
+    assert after == before
+    assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger", "logs"]
+
+
+def test_demo_adopts_a_folder_only_when_told_and_never_deletes_a_ledger(tmp_path: Path) -> None:
+    steward = _steward_folder(tmp_path)
+    (steward / "keys" / "network.key").unlink()  # the demo makes its own keys
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    first = run_demo(TINY, catalogue, steward, max_quarantine_share=0.01, adopt=True)
+    assert (steward / ".pfl-demo").is_file()
+    # The extracts were new: the ledger of what was there is moved aside, with its records, and said so.
+    (aside,) = steward.glob("ledger.before-*")
+    assert (aside / "population" / "records.jsonl").read_text() == '{"release_id": "r-1"}\n'
+    assert f"ledger moved to {aside.name}" in first.stages[0].summary
+    # A marked folder needs no adopt=true the next time.
+    second = run_demo(TINY, catalogue, steward, max_quarantine_share=0.01)
+    assert second.stages[0].summary.startswith("reused")

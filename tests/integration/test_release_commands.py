@@ -241,7 +241,7 @@ def test_release_refuses_a_looser_study_policy_and_a_ledger_inside_the_release(m
     base = [f"study={made['study']}", f"out={tmp_path / 'out'}"]
     proc = run("pfl-release", *base, f"ledger={tmp_path / 'ledger'}", "study_policy.threshold=5", cwd=tmp_path)
     assert_exit(proc, 2, "stricter, never looser")
-    with pytest.raises(ConfigError, match="outside the release"):
+    with pytest.raises(ConfigError, match="holds the input ledger"):
         make_release(made["study"], tmp_path / "out", steward=Policy(), ledger=tmp_path / "out" / "ledger")
     assert not (tmp_path / "out").exists()
 

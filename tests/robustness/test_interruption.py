@@ -1,11 +1,12 @@
 """An interrupted stage leaves no output that looks complete, and a rerun completes (issue 6).
 
 Each stage runs as the installed command on generated data and is signalled the moment its
-``.partial`` folder appears (``extracts/atomic.py``: the stage is then writing its output):
+``.<name>.partial-<random>`` folder appears (``extracts/atomic.py``: the stage is then writing its
+output):
 
 - SIGINT (Ctrl-C): exit 130 with a message and no traceback; the partial folder is removed;
-- SIGKILL (no chance to clean up): no output folder; at most the ``.partial`` folder, which
-  never looks complete.
+- SIGKILL (no chance to clean up): no output folder; at most the partial folder, which never
+  looks complete, and the lock file (harmless: the kernel dropped the lock with the process).
 
 In both cases a rerun of the same command completes and removes what the killed run left.
 """
@@ -35,22 +36,25 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> GenerationResult:
     return generate(config, tmp_path_factory.mktemp("interrupt") / "extracts")
 
 
+def _partials(out: Path) -> list[Path]:
+    return list(out.parent.glob(f".{out.name}.partial-*"))
+
+
 def _interrupt_and_rerun(command: str, args: list[str], out: Path, cwd: Path, signum: int) -> None:
-    partial = out.with_name(f".{out.name}.partial")
-    proc, sent = signal_when(command, *args, cwd=cwd, ready=partial.exists, signum=signum)
+    proc, sent = signal_when(command, *args, cwd=cwd, ready=lambda: bool(_partials(out)), signum=signum)
     assert sent, f"{command} finished before it could be interrupted; give it more data"
     assert not out.exists(), "an interrupted stage published its output"
     if signum == signal.SIGINT:
         assert_clean_failure(proc, 130, "interrupted")
-        assert not partial.exists(), "Ctrl-C: the partial output was not removed"
+        assert not _partials(out), "Ctrl-C: the partial output was not removed"
     else:
         assert proc.returncode == -signal.SIGKILL
-        leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
-        assert leftovers in ([], [partial.name])  # nothing that looks complete
+        leftovers = {p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")}
+        assert leftovers <= {p.name for p in _partials(out)} | {f".{out.name}.lock"}  # nothing looks complete
     rerun = run_command(command, *args, cwd=cwd)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert (out / "manifest.json").is_file() or any(out.rglob("manifest.json"))
-    assert not partial.exists()
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
 
 
 @pytest.mark.parametrize("signum", SIGNALS)
