@@ -15,7 +15,7 @@ file, table, column, rule and a count, never a value from a row::
                                      denied, read-only file system, disk full (exit 10)
 
 Other packages add their own branches (``pseudonymisation.errors``: exits 6 and 7;
-``linkage.link.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
+``linkage.inputs.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
 it in step with these classes.
 """
 
