@@ -22,6 +22,7 @@ it in step with these classes.
 from __future__ import annotations
 
 __all__ = [
+    "counted",
     "ConfigError",
     "ContractError",
     "EngineError",
@@ -31,6 +32,11 @@ __all__ = [
     "OutputExistsError",
     "StorageError",
 ]
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun in the right number, for messages: ``1 problem``, ``2 problems``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 class EngineError(Exception):
@@ -75,7 +81,8 @@ class ContractError(ExtractError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"the extract breaks the data contract ({len(self.problems)} problems):\n{lines}")
+        super().__init__(
+            f"the extract breaks the data contract ({counted(len(self.problems), 'problem')}):\n{lines}")
 
 
 class OutputExistsError(EngineError):

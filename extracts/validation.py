@@ -44,7 +44,7 @@ import polars as pl
 
 from extracts import bsn as bsn_rules
 from extracts import codes, contract
-from extracts.errors import ConfigError, ContractError, ExtractError, ExtractNotFoundError
+from extracts.errors import ConfigError, ContractError, ExtractError, ExtractNotFoundError, counted
 from extracts.reader import TableFile, open_table, resolve_supplier, scan_error_message
 
 __all__ = ["ValidatedExtract", "validate_extract"]
@@ -432,7 +432,7 @@ def validate_extract(
         if n_quarantined / rows_in > max_quarantine_share:
             detail = ", ".join(f"{r}: {n}" for r, n in quarantined.items())
             problems.append(
-                f"{file_name}: {n_quarantined} of {rows_in} rows quarantined "
+                f"{file_name}: {n_quarantined} of {counted(rows_in, 'row')} quarantined "
                 f"({n_quarantined / rows_in:.2%}), above the tolerance of "
                 f"{max_quarantine_share:.2%} (rule: max_quarantine_share; {detail})"
             )

@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from extracts.atomic import check_output, file_sha256, staging, storage_error
-from extracts.errors import ExtractNotFoundError
+from extracts.errors import ExtractNotFoundError, counted
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
@@ -165,7 +165,8 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
                    f"(scheme {schemes}); made under another key or scheme")
             raise KeyMismatchError(msg)
         if frame["token"].n_unique() != frame.height:
-            msg = f"{source}: {frame.height - frame['token'].n_unique()} tokens occur more than once"
+            repeated = frame.height - frame["token"].n_unique()
+            msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
             raise PseudonymisationError(msg)
         p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)
         all_p1.append(frame["p1"])

@@ -402,3 +402,42 @@ def test_cli_valid_extract_prints_summary_and_exits_zero(
     assert validate_cli.main([str(tmp_path), "--supplier", "claims"]) == 0
     out = capsys.readouterr().out
     assert "insurer_years" in out and "rows in" in out
+
+
+# --- wording of what is refused (issue 10, item 11) -------------------------------------------------
+
+
+def test_one_problem_is_reported_as_one_problem(tmp_path: Path) -> None:
+    tables = ehr_extract()
+    tables["practices"] = tables["practices"].drop("region")
+    write_extract(tmp_path, tables)
+    with pytest.raises(ContractError) as info:
+        validate_extract(tmp_path, "ehr")
+    assert "(1 problem):" in str(info.value)
+    assert "tolerance" not in str(info.value)
+
+
+def test_csv_without_header_row_is_reported_as_such_not_as_duplicate_columns(tmp_path: Path) -> None:
+    # The first data row stands where the header belongs; its two empty fields look like two
+    # columns named "" to a header parser.
+    tables = ehr_extract()
+    tables["patients"] = set_value(tables["patients"], 0, "postcode4", None)
+    write_extract(tmp_path, tables, fmt="csv")
+    path = tmp_path / "patients.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[1:]))
+    assert path.read_text().splitlines()[0].endswith(",,")  # no death date, no postcode
+    problems = _contract_error(tmp_path, "ehr", {})
+    assert len(problems) == 1 and problems[0].startswith("patients.csv: none of the contract columns")
+    assert "header" in problems[0] and "more than once" not in problems[0]
+
+
+def test_latin1_csv_is_reported_as_not_utf8_with_its_line(tmp_path: Path) -> None:
+    tables = ehr_extract()
+    tables["contacts"] = set_value(tables["contacts"], 2, "contact_type", "consult caf\u00e9")
+    write_extract(tmp_path, tables, fmt="csv")
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(path.read_text().encode("latin-1"))
+    problems = _contract_error(tmp_path, "ehr", {})
+    assert len(problems) == 1
+    assert problems[0].startswith("contacts.csv: not valid UTF-8 (first at line 4)"), problems[0]
+    assert "unclosed quote" not in problems[0] and "caf" not in problems[0]
