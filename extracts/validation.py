@@ -31,13 +31,14 @@ breaking several rules is counted once, under the first reason in this order:
 Not quarantined, only counted in :attr:`ValidatedExtract.notes` (over the clean rows): values
 changed by normalisation (``t90.02`` -> ``T9002``; a specialism code that lost its leading zero,
 ``313`` -> ``0313``), invalid codes in nullable ICPC columns, the
-:class:`~extracts.bsn.BsnStatus` of every BSN, and valid BSNs shared by several EHR patients.
+:class:`~extracts.bsn.BsnStatus` of every BSN, valid BSNs shared by several EHR patients, and
+the practice-years with ``referrals_delivered`` (note ``true``).
 BSNs are normalised but never dropped here: validity is a status the pseudonymisation step acts on.
 
 Structural problems — a missing or unreadable file, a missing column, an incompatible stored
 type, an empty table (every table must have rows; only ``referrals`` may be empty, with a
-warning, when no practice-year has ``referrals_delivered``) — and every table whose quarantined share exceeds
-``max_quarantine_share`` are collected over the whole extract and raised once, as one
+warning, when no practice-year has ``referrals_delivered``) — and every table whose quarantined
+share exceeds ``max_quarantine_share`` are collected over the whole extract and raised once, as one
 :class:`~extracts.errors.ContractError`. Messages name file, column, rule and count; never a value.
 """
 

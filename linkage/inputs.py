@@ -94,8 +94,8 @@ def _refuse_other_kind(folder: Path, kind: str | None, expected: str, setting: s
     if kind == expected:
         return
     if kind == "for_ttp":
-        msg = (f"{folder}: a supplier's for_ttp folder (stage-1 pseudonyms, for the TTP only; it must "
-               f"not reach the research environment), given as {setting}")
+        msg = (f"{folder}: a supplier's for_ttp folder (stage-1 pseudonyms, for the TTP only; "
+               f"it must not reach the research environment), given as {setting}")
     elif kind == "token_map":
         msg = f"{folder}: a TTP token-map folder, given as {setting}"
     elif kind == "for_research":
@@ -121,10 +121,12 @@ def _content(supplier: str, folder: Path) -> dict:
     _refuse_other_kind(folder, _kind(folder, manifest), "for_research", setting)
     lacking = _lacking(manifest, ("supplier", "batch_id"))
     if lacking:
-        msg = f"{folder}: not a supplier's for_research folder (its manifest lacks {', '.join(lacking)})"
+        msg = (f"{folder}: not a supplier's for_research folder "
+               f"(its manifest lacks {', '.join(lacking)})")
         raise LinkageError(msg)
     if manifest["supplier"] != supplier:
-        msg = f"{supplier}: content and token map are not both from supplier {supplier!r} ({setting})"
+        msg = (f"{supplier}: content and token map are not both from supplier {supplier!r} "
+               f"({setting})")
         raise LinkageError(msg)
     tables = {f"{t}.parquet" for t in SUPPLIERS[supplier].table_names}
     if set(manifest["sha256"]) != tables:
@@ -145,7 +147,8 @@ def _token_map(supplier: str, folder: Path, project: str) -> dict:
         msg = f"{folder}: not a TTP token-map folder (its manifest lacks {', '.join(lacking)})"
         raise LinkageError(msg)
     if manifest["supplier"] != supplier:
-        msg = f"{supplier}: content and token map are not both from supplier {supplier!r} ({setting})"
+        msg = (f"{supplier}: content and token map are not both from supplier {supplier!r} "
+               f"({setting})")
         raise LinkageError(msg)
     if manifest["project"] != project:
         made_for = manifest["project"]
@@ -156,8 +159,10 @@ def _token_map(supplier: str, folder: Path, project: str) -> dict:
     return manifest
 
 
-def _check_file(path: Path, checksum: str, columns: dict[str, pl.DataType], *, required: bool) -> None:
-    """The file exists, is Parquet with ``columns`` (``required``, or where present), has its checksum."""
+def _check_file(
+    path: Path, checksum: str, columns: dict[str, pl.DataType], *, required: bool
+) -> None:
+    """The file exists, is Parquet with ``columns`` (``required`` or where present), has its checksum."""
     if not path.is_file():
         msg = f"{path}: missing; its folder's manifest lists it (the folder is incomplete)"
         raise ExtractNotFoundError(msg)
@@ -171,7 +176,8 @@ def _check_file(path: Path, checksum: str, columns: dict[str, pl.DataType], *, r
     wrong = [name for name, dtype in columns.items()
              if schema.get(name, None if required else dtype) != dtype]
     if wrong:
-        msg = f"{path}: column(s) {', '.join(wrong)} missing or of another type than the pipeline writes"
+        msg = (f"{path}: column(s) {', '.join(wrong)} missing or of another type than the "
+               "pipeline writes")
         raise ExtractFormatError(msg)
     if file_sha256(path) != checksum:
         msg = (f"{path}: checksum differs from its manifest (the file was changed after the manifest "
@@ -206,11 +212,13 @@ def check_inputs(content: dict[str, Path], token_maps: dict[str, Path], *, proje
             raise LinkageError(msg)
         checked[s] = SupplierInputs(s, Path(content[s]), Path(token_maps[s]), c, t)
     if len({i.map_manifest["project_key_id"] for i in checked.values()}) != 1:
-        msg = "token maps made under different project keys; they cannot link (rerun the TTP step once for both)"
+        msg = ("token maps made under different project keys; they cannot link (rerun the TTP "
+               "step once for both)")
         raise LinkageError(msg)
     for i in checked.values():
         _check_file(i.token_map / _TOKEN_MAP, i.map_manifest["sha256"][_TOKEN_MAP],
                     {"token": pl.Int64(), "p2": pl.String()}, required=True)
         for path in i.content_files:
-            _check_file(path, i.content_manifest["sha256"][path.name], {"token": pl.Int64()}, required=False)
+            _check_file(path, i.content_manifest["sha256"][path.name], {"token": pl.Int64()},
+                        required=False)
     return checked

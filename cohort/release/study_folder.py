@@ -108,11 +108,14 @@ def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]
         if kind == _I and name not in ("year", "year_from", "year_to", "rank"):
             negative = int((frame[name] < 0).sum())
             if negative:
-                problems.append(f"{path.name}, column '{name}': {counted(negative, 'row')} with a negative count")
+                problems.append(
+                    f"{path.name}, column '{name}': {counted(negative, 'row')} with a negative count")
         if kind == _S:  # the total label of every coordinate, never a level
             total = int((frame[name] == TOTAL).sum())
             if total:
-                problems.append(f"{path.name}, column '{name}': {counted(total, 'row')} {'uses' if total == 1 else 'use'} the reserved level '{TOTAL}'")
+                verb = "uses" if total == 1 else "use"
+                problems.append(f"{path.name}, column '{name}': {counted(total, 'row')} {verb} the "
+                                f"reserved level '{TOTAL}'")
     return frame
 
 
@@ -138,11 +141,14 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
         frame = tables[table]
         duplicates = frame.height - frame.select(columns).unique().height
         if duplicates:
-            problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {'repeats' if duplicates == 1 else 'repeat'} the key {columns}")
+            verb = "repeats" if duplicates == 1 else "repeat"
+            problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
     top = tables["top"]
     groups = top.height - top.select("year", "discipline", "group").unique().height
     if groups:
-        problems.append(f"top.parquet: {counted(groups, 'row')} {'repeats' if groups == 1 else 'repeat'} a group within a year and discipline")
+        verb = "repeats" if groups == 1 else "repeat"
+        problems.append(f"top.parquet: {counted(groups, 'row')} {verb} a group within a year and "
+                        "discipline")
     per_list = top.group_by("year", "discipline").agg(pl.col("total_contacts").n_unique().alias("k"),
                                                       pl.col("contacts").sum().alias("listed"),
                                                       pl.col("total_contacts").first().alias("total"))
