@@ -83,6 +83,8 @@ def _kind(folder: Path, manifest: dict) -> str | None:
     """The kind of pipeline folder a manifest describes, by the fields only that kind writes."""
     if "network_key_id" in manifest or (folder / "identifiers.parquet").exists():
         return "for_ttp"
+    if "batches" in manifest or (folder / "persons.parquet").exists():
+        return "linked"
     if "project" in manifest or (folder / _TOKEN_MAP).exists():
         return "token_map"
     if "token_scheme" in manifest:
@@ -98,6 +100,8 @@ def _refuse_other_kind(folder: Path, kind: str | None, expected: str, setting: s
                f"it must not reach the research environment), given as {setting}")
     elif kind == "token_map":
         msg = f"{folder}: a TTP token-map folder, given as {setting}"
+    elif kind == "linked":
+        msg = f"{folder}: a linked folder (pfl-link's own output), given as {setting}"
     elif kind == "for_research":
         msg = f"{folder}: a supplier's for_research folder (content), given as {setting}"
     else:

@@ -103,6 +103,12 @@ def _content_file(i: Inputs, w: Path, damage: Callable[[Path], None], name: str)
     return "pfl-link", _link(i, w, content={"claims": folder})
 
 
+def _linked(i: Inputs, w: Path) -> Path:
+    made = run_command("pfl-link", *_link(i, w / "first"), cwd=w / "cwd")
+    assert made.returncode == 0, made.stderr[-2000:]
+    return w / "first" / "out"
+
+
 # (case, build(inputs, work folder) -> (command, args), exit code, what the message says)
 CASES: list[tuple[str, Callable[[Inputs, Path], tuple[str, list[str]]], int, str]] = [
     ("ttp: truncated for_ttp manifest",
@@ -156,6 +162,9 @@ CASES: list[tuple[str, Callable[[Inputs, Path], tuple[str, list[str]]], int, str
     ("link: a for_research folder as token map",
      lambda i, w: ("pfl-link", _link(i, w, maps={"ehr": i.suppliers / "ehr" / "for_research"})), 8,
      "for_research folder (content), given as token_maps.ehr"),
+    ("link: a linked folder as content",
+     lambda i, w: ("pfl-link", _link(i, w, content={"claims": _linked(i, w)})), 8,
+     "a linked folder (pfl-link's own output), given as content.claims"),
     ("link: token maps of another project",
      lambda i, w: ("pfl-link", _link(i, w, maps={s: i.other_project / s for s in SUPPLIERS})), 8,
      "made for project 'another', not for project 'p'"),
