@@ -50,7 +50,8 @@ elif stage == "ttp":
 elif stage == "link":
     from linkage.link import link
     r = link({s: work / "pseudo" / s / "for_research" for s in ("ehr", "claims")},
-             {s: work / "pseudo" / "ttp" / s for s in ("ehr", "claims")}, work / "linked", overwrite=True)
+             {s: work / "pseudo" / "ttp" / s for s in ("ehr", "claims")}, work / "linked", project="bench",
+             overwrite=True)
     extra = {"linked_share": r.report["ehr"]["linked_share"]}
 elif stage == "link_quality":  # against the generator's truth: not part of the engine's linkage
     from linkage.evaluate import linkage_quality

@@ -69,8 +69,9 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "folder is incomplete")),
     7: ("key mismatch", "inputs were made under another key than this step expects"),
     8: ("inputs do not belong together", (
-        "linkage inputs without a manifest, or content and token maps of other batches, "
-        "suppliers or projects")),
+        "linkage inputs without a manifest or of another kind (a for_ttp folder as content), "
+        "content and token maps of other batches, suppliers or projects, or an input file that "
+        "differs from its manifest")),
     9: ("output exists", (
         "the output folder exists (pass overwrite=true to replace it), another run is writing it "
         "(wait for it to end), or pfl-demo's work folder holds files the demo did not write "

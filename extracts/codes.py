@@ -6,7 +6,8 @@ method are:
 - ICPC: remove whitespace and dots, upper-case; valid when a chapter letter + 2 digits + at most
   2 sub-code digits; base = first three characters of a valid code (all three examples give
   ``T90``).
-- provider, sector, specialism, diagnosis code, insurer, region, sex: trimmed, upper-case.
+- provider, sector, specialism, diagnosis code, insurer, region, sex: trimmed, upper-case; a
+  3-digit specialism code gets back the leading zero a spreadsheet dropped (``313`` -> ``0313``).
 - contact type, care type: trimmed, lower-case.
 
 Every function takes and returns a :class:`polars.Expr`, so normalisation runs on whole columns
@@ -29,6 +30,7 @@ __all__ = [
     "icpc_is_valid",
     "normalise_icpc",
     "normalise_lower",
+    "normalise_specialism",
     "normalise_upper",
 ]
 
@@ -87,6 +89,18 @@ def normalise_upper(expr: pl.Expr) -> pl.Expr:
     return _empty_to_null(expr.str.strip_chars().str.to_uppercase())
 
 
+def normalise_specialism(expr: pl.Expr) -> pl.Expr:
+    """Trim and upper-case a specialism code, and restore a lost leading zero: ``313`` -> ``0313``.
+
+    Specialism codes are 4 digits starting with ``0`` (``0303`` surgery, ``0313`` internal
+    medicine) or ``GGZ``; a spreadsheet that read the column as numbers drops the zero, and a
+    3-digit code is therefore that code with its zero lost. Counted by the validator as
+    ``changed_by_normalisation``.
+    """
+    upper = normalise_upper(expr)
+    return pl.when(upper.str.contains(r"^[0-9]{3}$")).then(pl.lit("0") + upper).otherwise(upper)
+
+
 def normalise_lower(expr: pl.Expr) -> pl.Expr:
     """Trim surrounding whitespace and lower-case; empty becomes null.
 
@@ -99,7 +113,7 @@ COLUMN_NORMALISERS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
     "icpc": normalise_icpc,
     "provider": normalise_upper,
     "sector": normalise_upper,
-    "specialism": normalise_upper,
+    "specialism": normalise_specialism,
     "diagnosis_code": normalise_upper,
     "insurer": normalise_upper,
     "region": normalise_upper,

@@ -194,6 +194,9 @@ CLAIMS = Supplier(
                 Column("death_date", DATE, nullable=True),
                 Column("wlz_institution", BOOL),
             ),
+            # "one row per insured person and calendar year": over normalised BSNs, rows
+            # without a BSN excluded (extracts/validation.py, rule duplicate_key).
+            unique_key=("bsn", "year"),
         ),
         Table(
             "claims",

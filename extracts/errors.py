@@ -16,13 +16,14 @@ file, table, column, rule and a count, never a value from a row::
                                      denied, read-only file system, disk full (exit 10)
 
 Other packages add their own branches (``pseudonymisation.errors``: exits 6 and 7;
-``linkage.link.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
+``linkage.inputs.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
 it in step with these classes.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "counted",
     "ConfigError",
     "ContractError",
     "EngineError",
@@ -33,6 +34,11 @@ __all__ = [
     "OutputExistsError",
     "StorageError",
 ]
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun in the right number, for messages: ``1 problem``, ``2 problems``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 class EngineError(Exception):
@@ -77,7 +83,8 @@ class ContractError(ExtractError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"the extract breaks the data contract ({len(self.problems)} problems):\n{lines}")
+        super().__init__(
+            f"the extract breaks the data contract ({counted(len(self.problems), 'problem')}):\n{lines}")
 
 
 class OutputExistsError(EngineError):

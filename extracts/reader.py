@@ -195,8 +195,13 @@ def _cast(column: Column, source: pl.DataType) -> pl.Expr | None:
     return None
 
 
-def _check_csv_head(path: Path) -> list[str]:
-    """Header field names of a CSV, after checking its first bytes for a BOM or wrong separator."""
+def _check_csv_head(path: Path, table: Table) -> list[str]:
+    """Header field names of a CSV, after checking its first bytes for a BOM or wrong separator.
+
+    A first line holding none of ``table``'s column names is returned as it is: the header row is
+    missing (:meth:`TableFile.structural_problems` says so), and repeated values of the first
+    data row (two empty fields) must not be reported as repeated column names.
+    """
     with path.open("rb") as fh:
         head = fh.read(_HEADER_PEEK_BYTES)
     if head.startswith(_BOM):
@@ -224,6 +229,8 @@ def _check_csv_head(path: Path) -> list[str]:
         msg = f"{path.name}: the header row is not valid UTF-8; deliver the file as UTF-8"
         raise ExtractFormatError(msg) from None
     names = next(csv.reader([text]))
+    if not set(names) & set(table.column_names):
+        return names
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         shown = ", ".join(display_column(n) for n in duplicated)
@@ -266,7 +273,7 @@ def open_table(folder: str | Path, supplier: str | Supplier, table: str) -> Tabl
             raise ExtractFormatError(msg) from None
         return TableFile(spec, parquet_path, "parquet", schema)
     if csv_path.exists():
-        names = _check_csv_head(csv_path)
+        names = _check_csv_head(csv_path, spec)
         return TableFile(spec, csv_path, "csv", dict.fromkeys(names, pl.String()))
     msg = f"{csv_path.name} / {parquet_path.name}: table {table!r} is missing from the extract"
     raise ExtractNotFoundError(msg)
@@ -309,8 +316,35 @@ def read_extract(folder: str | Path, supplier: str | Supplier) -> dict[str, pl.L
     return {name: read_table(folder, spec, name) for name in spec.table_names}
 
 
+def _first_line_not_utf8(path: Path) -> int | None:
+    """The number of the first line that is not valid UTF-8, or None (reads the whole file)."""
+    line, carry = 1, b""
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            data, carry = carry + block, b""
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.end != len(data) or len(data) - exc.start >= 4:
+                    return line + data.count(b"\n", 0, exc.start)
+                data, carry = data[: exc.start], data[exc.start :]  # a character split by the block
+            line += data.count(b"\n")
+    return line if carry else None
+
+
 def scan_error_message(tf: TableFile, exc: pl.exceptions.PolarsError) -> str:
-    """A message for a polars error reading ``tf``, without polars' text (it may quote values)."""
+    """A message for a polars error reading ``tf``, without polars' text (it may quote values).
+
+    For a CSV, the file is checked for bytes that are not UTF-8 first (only here, on failure):
+    a Latin-1 or Windows-1252 export is the usual cause, and "not UTF-8" is what to fix.
+    """
+    if tf.format == "csv":
+        line = _first_line_not_utf8(tf.path)
+        if line is not None:
+            return (
+                f"{tf.file_name}: not valid UTF-8 (first at line {line}); the contract asks for "
+                "UTF-8 (without BOM). Export the file again as UTF-8, not Latin-1 or Windows-1252"
+            )
     return (
         f"{tf.file_name}: polars could not read the file ({type(exc).__name__}): it is not "
         f"valid {tf.format.upper()} per the contract (e.g. a line with too many fields or an "

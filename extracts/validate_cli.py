@@ -23,6 +23,7 @@ from rich.table import Table
 
 from extracts.cli import activity, console, exit_code_lines, guarded
 from extracts.contract import SUPPLIERS
+from extracts.errors import counted
 from extracts.validation import ValidatedExtract, validate_extract
 
 __all__ = ["main", "summary_table"]
@@ -85,7 +86,7 @@ def _summary_line(result: ValidatedExtract) -> str:
     return (
         f"extract '{result.supplier}' meets the data contract: {rows_in:,} rows in "
         f"{len(result.row_counts)} tables, {rows_in - quarantined:,} clean, {quarantined:,} "
-        f"quarantined for {reasons} reason(s)"
+        f"quarantined for {counted(reasons, 'reason')}"
     )
 
 

@@ -12,22 +12,33 @@ breaking several rules is counted once, under the first reason in this order:
 2. ``missing_value:<column>`` — null (or empty after normalisation) in a non-nullable column;
 3. ``duplicate_key:<key>`` — the table's unique key (``patient_id``, ``claim_id``, ...) occurs on
    more than one row: *every* row carrying a duplicated key is quarantined, not all but one,
-   because the supplier-local id is ambiguous and no row of it can be trusted to be "the" one;
-4. ``unknown_<column>`` — a sex, provider, contact type, sector or care type outside the
+   because the supplier-local id is ambiguous and no row of it can be trusted to be "the" one.
+   The insured's key is (``bsn``, ``year``) over normalised BSNs ("one row per insured person
+   and calendar year"): two rows of one person in one year (two insurers, or in and out of a Wlz
+   institution) would make the study count that person's year one way or the other, so both go;
+   rows without a BSN have no key and are never duplicates;
+4. ``unknown_patient_id`` — a row of an EHR table (registrations, episodes, contacts, referrals,
+   out-of-hours contacts) whose patient is not in ``patients`` (any row of it, clean or
+   quarantined: a quarantined patient's rows are counted under that patient's reason by the
+   stages that join them, not twice here); see :func:`_patient_hashes`;
+5. ``unknown_<column>`` — a sex, provider, contact type, sector or care type outside the
    contract's domain after normalisation (out-of-hours contacts have their own, smaller domain);
-5. ``invalid_icpc`` — an episode whose ICPC code is invalid after normalisation;
-6. ``end_before_start`` — a registration with ``end_date < start_date``;
-7. ``overlapping_registration`` — see :func:`_flag_overlaps` (the clean registrations come
+6. ``invalid_icpc`` — an episode whose ICPC code is invalid after normalisation;
+7. ``end_before_start`` — a registration with ``end_date < start_date``;
+8. ``overlapping_registration`` — see :func:`_flag_overlaps` (the clean registrations come
    out sorted by patient, practice, start and end).
 
 Not quarantined, only counted in :attr:`ValidatedExtract.notes` (over the clean rows): values
-changed by normalisation (``t90.02`` -> ``T9002``), invalid codes in nullable ICPC columns, the
-:class:`~extracts.bsn.BsnStatus` of every BSN, and valid BSNs shared by several EHR patients.
+changed by normalisation (``t90.02`` -> ``T9002``; a specialism code that lost its leading zero,
+``313`` -> ``0313``), invalid codes in nullable ICPC columns, the
+:class:`~extracts.bsn.BsnStatus` of every BSN, valid BSNs shared by several EHR patients, and
+the practice-years with ``referrals_delivered`` (note ``true``).
 BSNs are normalised but never dropped here: validity is a status the pseudonymisation step acts on.
 
 Structural problems — a missing or unreadable file, a missing column, an incompatible stored
-type, an empty table that must not be empty — and every table whose quarantined share exceeds
-``max_quarantine_share`` are collected over the whole extract and raised once, as one
+type, an empty table (every table must have rows; only ``referrals`` may be empty, with a
+warning, when no practice-year has ``referrals_delivered``) — and every table whose quarantined
+share exceeds ``max_quarantine_share`` are collected over the whole extract and raised once, as one
 :class:`~extracts.errors.ContractError`. Messages name file, column, rule and count; never a value.
 """
 
@@ -44,7 +55,7 @@ import polars as pl
 
 from extracts import bsn as bsn_rules
 from extracts import codes, contract
-from extracts.errors import ConfigError, ContractError, ExtractError, ExtractNotFoundError
+from extracts.errors import ConfigError, ContractError, ExtractError, ExtractNotFoundError, counted
 from extracts.reader import TableFile, open_table, resolve_supplier, scan_error_message
 
 __all__ = ["ValidatedExtract", "validate_extract"]
@@ -61,10 +72,19 @@ _DOMAINS: dict[tuple[str, str], frozenset[str]] = {
     ("claims", "sector"): contract.SECTORS,
     ("claims", "care_type"): contract.CARE_TYPES,
 }
-_MAY_BE_EMPTY = frozenset({"episodes", "referrals", "ooh_contacts"})
 _ALL_TABLES = {t.name: t for s in contract.SUPPLIERS.values() for t in s.tables}
 _BSN, _ICPC, _PATIENT = "bsn", "icpc", "patient_id"
 _REGISTRATIONS, _PATIENTS = contract.EHR.table("registrations"), contract.EHR.table("patients")
+# The EHR tables whose rows belong to a patient of `patients` (rule unknown_patient_id).
+_OF_PATIENTS = frozenset(
+    t.name for t in contract.EHR.tables if _PATIENT in t.column_names and t.name != _PATIENTS.name
+)
+_UNKNOWN_PATIENT = f"unknown_{_PATIENT}"
+# practice_years.referrals_delivered: referral data exist only for the practice-years flagged so
+# (about a quarter): `referrals` may be empty exactly when no practice-year is.
+_REFERRALS, _PRACTICE_YEARS = contract.EHR.table("referrals"), contract.EHR.table("practice_years")
+_DELIVERED = _PRACTICE_YEARS.column("referrals_delivered").name
+_DELIVERING = f"{_DELIVERED}|true"
 _REG_KEY = (_REGISTRATIONS.column(_PATIENT).name, _REGISTRATIONS.column("practice_id").name)
 _START, _END = _REGISTRATIONS.column("start_date").name, _REGISTRATIONS.column("end_date").name
 _OPEN_END, _NEVER = dt.date(9999, 12, 31), dt.date(1, 1, 1)
@@ -72,7 +92,7 @@ _REASON = "__reason"
 _OVERLAP = "overlapping_registration"
 _DAY_OFFSET = -800_000  # days from 1970-01-01 to before 0001-01-01
 _DAY_SPAN = 1 << 23  # more days than 0001-01-01 .. 9999-12-31, offset included
-for _table, _column in [*_DOMAINS, *((t, _PATIENT) for t in _MAY_BE_EMPTY)]:
+for _table, _column in _DOMAINS:
     _ALL_TABLES[_table].column(_column)  # fail at import, not mid-run, if the contract changes
 
 
@@ -86,7 +106,7 @@ class ValidatedExtract:
         row_counts: per table, the number of rows in the file.
         quarantine: one row per (table, reason) with ``rows`` > 0; columns table, reason, rows.
         notes: counts that do not remove rows; columns table, column, note, rows.
-        warnings: extra columns ignored, optional tables that are empty.
+        warnings: extra columns ignored; an empty referrals table that practice_years explains.
     """
 
     supplier: str
@@ -144,12 +164,16 @@ def _typed(tf: TableFile) -> pl.LazyFrame:
     return lf.drop(f"__typed__{c}" for c in columns)
 
 
-def _rules(table: contract.Table, duplicates: pl.Series | None = None) -> list[tuple[str, pl.Expr]]:
+def _rules(
+    table: contract.Table, duplicates: pl.Series | None = None, patients: pl.Series | None = None
+) -> list[tuple[str, pl.Expr]]:
     """(reason, condition) pairs in priority order; a row gets the first whose condition holds.
 
     ``duplicates`` holds the table's duplicated unique-key values (see :func:`_duplicated_keys`):
     the duplicate-key rule is then an element-wise membership test that streams, instead of a
     window over the whole table, which would hold every column of every row in memory.
+    ``patients`` holds the hashes of the patient ids of ``patients`` (:func:`_patient_hashes`;
+    None: that file could not be read, and the rule is left out: its problem is reported).
     """
     rules = [(f"bad_type:{c.name}", pl.col(f"__bad__{c.name}")) for c in table.columns]
     rules += [
@@ -164,6 +188,9 @@ def _rules(table: contract.Table, duplicates: pl.Series | None = None) -> list[t
         else:
             duplicated = key_known & _key_expr(table).is_in(duplicates.implode())
         rules.append((f"duplicate_key:{','.join(table.unique_key)}", duplicated))
+    if table.name in _OF_PATIENTS and patients is not None:
+        known = _patient_hash(pl.col(_PATIENT)).is_in(patients.implode())
+        rules.append((_UNKNOWN_PATIENT, pl.col(_PATIENT).is_not_null() & ~known))
     for (name, column), domain in _DOMAINS.items():
         if name == table.name:
             c = pl.col(column)
@@ -208,6 +235,23 @@ def _duplicated_keys(tf: TableFile) -> pl.Series:
     )
 
 
+def _patient_hash(expr: pl.Expr) -> pl.Expr:
+    return expr.hash(seed=0)
+
+
+def _patient_hashes(tf: TableFile) -> pl.Series:
+    """The 64-bit hashes of the patient ids of ``patients`` (distinct), for rule unknown_patient_id.
+
+    Memory stays at 8 bytes per patient, and the membership test over tables of hundreds of
+    millions of rows runs on integers (about 3x faster than on the ids themselves). A row whose
+    patient is missing is kept only if its id's hash equals that of a delivered patient: odds of
+    at most (patients / 2**64) per row, about 1e-13 for two million patients.
+    """
+    ids = _typed(tf).select(pl.col(_PATIENT)).filter(pl.col(_PATIENT).is_not_null())
+    hashes = ids.select(_patient_hash(pl.col(_PATIENT)).alias("h")).collect(engine="streaming")["h"]
+    return pl.Series("h", np.unique(hashes.to_numpy()), dtype=pl.UInt64)
+
+
 def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Quarantine registrations overlapping an earlier-starting one (same patient and practice).
 
@@ -241,15 +285,19 @@ def _flag_overlaps(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _annotate(
-    tf: TableFile, only: set[str] | None = None, duplicates: pl.Series | None = None
+    tf: TableFile,
+    only: set[str] | None = None,
+    duplicates: pl.Series | None = None,
+    patients: pl.Series | None = None,
 ) -> tuple[pl.LazyFrame, list[str]]:
     """The table with normalised columns, helper flags and ``__reason`` (null = clean).
 
     ``only`` keeps just the named rules: once the counts are known, the clean table is rebuilt
     with the rules that quarantined something, so that reading it later does not evaluate rules
-    that remove nothing. ``duplicates`` are the table's duplicated keys (:func:`_duplicated_keys`).
+    that remove nothing. ``duplicates`` are the table's duplicated keys (:func:`_duplicated_keys`),
+    ``patients`` the hashes of the delivered patient ids (:func:`_patient_hashes`).
     """
-    rules = [r for r in _rules(tf.table, duplicates) if only is None or r[0] in only]
+    rules = [r for r in _rules(tf.table, duplicates, patients) if only is None or r[0] in only]
     reason: pl.Expr = pl.lit(None, dtype=pl.String)
     for name, condition in reversed(rules):
         reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
@@ -275,6 +323,8 @@ def _stats_query(tf: TableFile, annotated: pl.LazyFrame, reasons: list[str]) -> 
     if _ICPC in table.column_names and table.column(_ICPC).nullable:
         invalid = pl.col(_ICPC).is_not_null() & ~codes.icpc_is_valid(pl.col(_ICPC))
         exprs.append((clean & invalid).sum().alias(f"{_ICPC}|invalid_icpc"))
+    if table.name == _PRACTICE_YEARS.name:
+        exprs.append((clean & pl.col(_DELIVERED)).sum().alias(_DELIVERING))
     if _BSN in table.column_names:
         # Materialise the status once: bsn_status repeats its input in every branch.
         annotated = annotated.with_columns(bsn_rules.bsn_status(pl.col(_BSN)).alias("__status"))
@@ -397,9 +447,18 @@ def validate_extract(
     duplicates, dup_problems = _all_duplicated_keys(files)
     problems += dup_problems
     files = {name: tf for name, tf in files.items() if name in duplicates}
+    patients: pl.Series | None = None
+    if _PATIENTS.name in files:
+        try:
+            patients = _patient_hashes(files[_PATIENTS.name])
+        except pl.exceptions.PolarsError as exc:
+            problems.append(scan_error_message(files[_PATIENTS.name], exc))
+            del files[_PATIENTS.name]
 
     def table_queries(tf: TableFile) -> list[pl.LazyFrame]:
-        annotated, reasons[tf.table.name] = _annotate(tf, duplicates=duplicates[tf.table.name])
+        annotated, reasons[tf.table.name] = _annotate(
+            tf, duplicates=duplicates[tf.table.name], patients=patients
+        )
         clean = annotated.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
         found = [_stats_query(tf, annotated, reasons[tf.table.name])]
         if tf.table.name == _PATIENTS.name:
@@ -413,6 +472,7 @@ def validate_extract(
     row_counts: dict[str, int] = {}
     quarantine_rows: list[dict[str, object]] = []
     note_rows: list[dict[str, object]] = []
+    delivering = counts.get(_PRACTICE_YEARS.name, {}).get(_DELIVERING)
     for name, result in counts.items():
         file_name = files[name].file_name
         rows_in = row_counts[name] = result.pop("rows_in")
@@ -421,18 +481,22 @@ def validate_extract(
         for key, value in result.items():
             column, note = key.split("|", 1)
             note_rows.append({"table": name, "column": column, "note": note, "rows": value})
-        if rows_in == 0:
-            if name in _MAY_BE_EMPTY:
-                warnings.append(f"{file_name}: the table is empty (0 rows)")
-                logger.warning(warnings[-1])
-            else:
-                problems.append(f"{file_name}: the table is empty (rule: must have rows)")
+        if rows_in == 0 and name == _REFERRALS.name and delivering == 0:
+            warnings.append(f"{file_name}: the table is empty (0 rows), as practice_years says: "
+                            f"no practice-year has {_DELIVERED} = true")
+            logger.warning(warnings[-1])
+            continue
+        elif rows_in == 0:  # data-contract.md: an empty table is a clear error, not a warning
+            detail = ""
+            if name == _REFERRALS.name and delivering:
+                detail = f"; {counted(delivering, 'practice-year')} with {_DELIVERED}"
+            problems.append(f"{file_name}: the table is empty (rule: must have rows{detail})")
             continue
         n_quarantined = sum(quarantined.values())
         if n_quarantined / rows_in > max_quarantine_share:
             detail = ", ".join(f"{r}: {n}" for r, n in quarantined.items())
             problems.append(
-                f"{file_name}: {n_quarantined} of {rows_in} rows quarantined "
+                f"{file_name}: {n_quarantined} of {counted(rows_in, 'row')} quarantined "
                 f"({n_quarantined / rows_in:.2%}), above the tolerance of "
                 f"{max_quarantine_share:.2%} (rule: max_quarantine_share; {detail})"
             )
@@ -442,7 +506,7 @@ def validate_extract(
     # Rebuild each clean table with only the rules that quarantined rows (same result, cheaper).
     fired = {(q["table"], q["reason"]) for q in quarantine_rows}
     for name, tf in files.items():
-        lf, _ = _annotate(tf, {r for t, r in fired if t == name}, duplicates[name])
+        lf, _ = _annotate(tf, {r for t, r in fired if t == name}, duplicates[name], patients)
         tables[name] = lf.filter(pl.col(_REASON).is_null()).select(tf.table.column_names)
     return ValidatedExtract(
         supplier=spec.name,

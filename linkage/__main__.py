@@ -14,11 +14,12 @@ from linkage.link import link
 @hydra.main(config_path=str(CONF_DIR), config_name="link", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
-        require_settings(cfg, "out", "content.ehr", "content.claims", "token_maps.ehr", "token_maps.claims")
+        require_settings(cfg, "out", "project", "content.ehr", "content.claims", "token_maps.ehr",
+                         "token_maps.claims")
         with activity("linking content through the token maps"):
             result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
                           {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
-                          overwrite=bool(cfg.overwrite))
+                          project=str(cfg.project), overwrite=bool(cfg.overwrite))
         ehr = result.report["ehr"]
         console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
                       f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")

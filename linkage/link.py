@@ -18,8 +18,10 @@ pseudonyms of the project's token maps. The labels are pseudorandom, so the numb
 of anything, and ``persons.parquet`` keeps the one-to-one map back to the labels. Eight bytes
 instead of 46 characters on every content row: a register's claims hold hundreds of millions of
 rows, and every later stage joins on this column.
-A token map must belong to the content it is joined to (same supplier and batch id, checked), so
-that a wrong or stale map fails loudly instead of producing an empty linkage.
+A token map must belong to the content it is joined to (same supplier and batch id) and to the
+project the linkage is for (``project=``, the id the TTP step was given); every input is checked
+before anything is written (:mod:`linkage.inputs`), so that a wrong, stale or damaged input fails
+loudly instead of producing an empty or partial linkage.
 """
 
 from __future__ import annotations
@@ -32,18 +34,12 @@ from pathlib import Path
 import polars as pl
 
 from extracts.atomic import claim_output, staging
-from extracts.errors import EngineError, ExtractNotFoundError
+from linkage.inputs import LinkageError, SupplierInputs, check_inputs
 from linkage.report import linkage_report
 
 __all__ = ["LinkageError", "LinkageResult", "link"]
 
 _SUPPLIERS = ("ehr", "claims")
-
-
-class LinkageError(EngineError):
-    """Inputs of the linkage stage do not belong together or are incomplete."""
-
-    exit_code = 8
 
 
 @dataclass(frozen=True)
@@ -52,27 +48,6 @@ class LinkageResult:
     project: str
     report: dict
     seconds: float
-
-
-def _manifest(folder: Path, what: str) -> dict:
-    path = folder / "manifest.json"
-    if not folder.is_dir():
-        msg = f"{folder}: no such folder; expected {what}"
-        raise ExtractNotFoundError(msg)
-    if not path.is_file():
-        msg = f"{folder}: no manifest.json; expected {what}"
-        raise LinkageError(msg)
-    return json.loads(path.read_text())
-
-
-def _check_pair(supplier: str, content: dict, token_map: dict) -> None:
-    if content.get("supplier") != supplier or token_map.get("supplier") != supplier:
-        msg = f"{supplier}: content and token map are not both from supplier {supplier!r}"
-        raise LinkageError(msg)
-    if content.get("batch_id") != token_map.get("batch_id"):
-        msg = (f"{supplier}: the token map was made for another batch of content (batch ids differ); "
-               "rerun the TTP step on this batch's identifier file")
-        raise LinkageError(msg)
 
 
 def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame) -> pl.LazyFrame:
@@ -95,20 +70,20 @@ def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
     return persons
 
 
-def _write_linked(content: dict[str, Path], token_maps: dict[str, Path], tmp: Path) -> dict[str, int]:
-    persons = _person_numbers(token_maps, tmp)
+def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path) -> dict[str, int]:
+    persons = _person_numbers({s: i.token_map for s, i in inputs.items()}, tmp)
     rows: dict[str, int] = {"persons": persons.height}
     numbers = persons.lazy()
     for supplier in _SUPPLIERS:
         (tmp / supplier).mkdir(parents=True)
         tokens = (
-            pl.scan_parquet(token_maps[supplier] / "token_map.parquet")
+            pl.scan_parquet(inputs[supplier].token_map / "token_map.parquet")
             .join(numbers, left_on="p2", right_on="p2_label", how="left")
             .select("token", pl.col("p2_right").alias("p2"))
             .collect()
             .lazy()
         )
-        for path in sorted(content[supplier].glob("*.parquet")):
+        for path in inputs[supplier].content_files:
             lf = pl.scan_parquet(path)
             if "token" in lf.collect_schema().names():
                 lf = _replace_tokens(lf, tokens)
@@ -118,46 +93,39 @@ def _write_linked(content: dict[str, Path], token_maps: dict[str, Path], tmp: Pa
     return rows
 
 
-def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, overwrite: bool = False) -> LinkageResult:
+def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
+         overwrite: bool = False) -> LinkageResult:
     """Join each supplier's content to its token map, drop tokens, write the linked layout.
 
     Args:
         content: supplier -> its ``for_research`` folder.
         token_maps: supplier -> the TTP's folder for that supplier (``token_map.parquet``).
         out: the linked folder (written under a temporary name, renamed when complete).
+        project: the project this linkage is for; token maps made for another are refused.
+
+    Raises:
+        ExtractNotFoundError, ExtractFormatError, LinkageError: see :func:`linkage.inputs.check_inputs`.
     """
     out = Path(out)
-    inputs = {**{f"content.{s}": Path(p) for s, p in content.items()},
-              **{f"token_maps.{s}": Path(p) for s, p in token_maps.items()}}
-    with claim_output(out, overwrite=overwrite, inputs=inputs):  # before anything is read
-        return _link(content, token_maps, out, overwrite=overwrite)
+    paths = {**{f"content.{s}": Path(p) for s, p in content.items()},
+             **{f"token_maps.{s}": Path(p) for s, p in token_maps.items()}}
+    with claim_output(out, overwrite=overwrite, inputs=paths):  # before anything is read
+        return _link(content, token_maps, out, project=project, overwrite=overwrite)
 
 
-def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, overwrite: bool) -> LinkageResult:
+def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
+          overwrite: bool) -> LinkageResult:
     began = time.perf_counter()
-    missing = [s for s in _SUPPLIERS if s not in content or s not in token_maps]
-    if missing:
-        msg = f"linkage needs content and a token map for every supplier; missing: {missing}"
-        raise LinkageError(msg)
-    manifests = {}
-    for supplier in _SUPPLIERS:
-        c, t = _manifest(content[supplier], "a supplier's for_research folder"), _manifest(token_maps[supplier], "a TTP token-map folder")
-        _check_pair(supplier, c, t)
-        manifests[supplier] = (c, t)
-    projects = {t["project"] for _, t in manifests.values()}
-    key_ids = {t["project_key_id"] for _, t in manifests.values()}
-    if len(projects) != 1 or len(key_ids) != 1:
-        msg = f"token maps of different projects or project keys ({sorted(projects)}); they cannot link"
-        raise LinkageError(msg)
-    project = projects.pop()
+    inputs = check_inputs(content, token_maps, project=project, suppliers=_SUPPLIERS)
+    key_id = inputs[_SUPPLIERS[0]].map_manifest["project_key_id"]
 
     with staging(out, overwrite=overwrite) as tmp:
-        rows = _write_linked(content, token_maps, tmp)
+        rows = _write_linked(inputs, tmp)
         report = linkage_report(tmp)
         report["project"] = project
         (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
         (tmp / "manifest.json").write_text(json.dumps({
-            "project": project, "project_key_id": key_ids.pop(),
-            "batches": {s: c["batch_id"] for s, (c, _) in manifests.items()}, "rows": rows,
+            "project": project, "project_key_id": key_id,
+            "batches": {s: i.content_manifest["batch_id"] for s, i in inputs.items()}, "rows": rows,
         }, indent=2))
     return LinkageResult(out, project, report, time.perf_counter() - began)

@@ -194,7 +194,8 @@ def _run_stages(
     on_stage("linkage")
     began = time.perf_counter()
     linked = link({s: pseudo / s / "for_research" for s in ("ehr", "claims")},
-                  {s: pseudo / "ttp" / s for s in ("ehr", "claims")}, work / "linked", overwrite=True)
+                  {s: pseudo / "ttp" / s for s in ("ehr", "claims")}, work / "linked", project=project,
+                  overwrite=True)
     ehr = linked.report["ehr"]
     summary = f"{ehr['linked_records']:,} of {ehr['patient_records']:,} EHR records linked ({ehr['linked_share']:.1%})"
     truth = extracts / "truth"

@@ -64,7 +64,7 @@ def _key_file(setting: str, reference: object) -> dict[str, Path]:
 @hydra.main(config_path=str(CONF_DIR), config_name="supplier", version_base="1.3")
 def _supplier(cfg: DictConfig) -> None:
     def body() -> None:
-        require_settings(cfg, "supplier", "extract", "out")
+        require_settings(cfg, "supplier", "extract", "out", "network_key", "max_quarantine_share")
         if cfg.supplier not in ("ehr", "claims"):
             msg = "supplier: expected 'ehr' or 'claims'"
             raise ConfigError(msg)
@@ -91,7 +91,7 @@ def _supplier(cfg: DictConfig) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="ttp", version_base="1.3")
 def _ttp(cfg: DictConfig) -> None:
     def body() -> None:
-        require_settings(cfg, "project", "out")
+        require_settings(cfg, "project", "out", "ttp_key", *(f"inputs.{s}" for s in cfg.inputs or ()))
         if not cfg.inputs:
             msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
             raise ConfigError(msg)

@@ -29,6 +29,7 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from extracts.bsn import BsnStatus, bsn_status, normalise_bsn
+from extracts.errors import counted
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key, derive
 
@@ -139,12 +140,17 @@ def pseudonym_table(raw: np.ndarray, label_value: str, tokens: pl.Series | None 
     return pa.table(columns)
 
 
+def _are_not(n: int) -> str:
+    """``1 value is not`` / ``3 values are not``: refused values, by count only."""
+    return f"{counted(n, 'value')} {'is' if n == 1 else 'are'} not"
+
+
 def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
     """A Binary series of 16-byte values back to (n, 16) bytes; refuses other lengths (by count)."""
     rows, ok = _fixed_width_bytes(series.cast(pl.Binary), 16)
     bad = int((~ok).sum())
     if bad:
-        msg = f"{source}: {bad} values are not 16-byte pseudonyms"
+        msg = f"{source}: {_are_not(bad)} 16-byte pseudonyms"
         raise PseudonymisationError(msg)
     return rows
 
@@ -291,24 +297,24 @@ def decode_labelled(series: pl.Series, *, scheme: str, source: str) -> tuple[np.
     rows, ok = _fixed_width_bytes(series, LABELLED_LENGTH)
     bad = int((~ok).sum())
     if bad:
-        msg = f"{source}: {bad} values are not {scheme} pseudonyms (wrong length or null)"
+        msg = f"{source}: {_are_not(bad)} {scheme} pseudonyms (wrong length or null)"
         raise PseudonymisationError(msg)
     expected_scheme = np.frombuffer(scheme.encode("ascii"), dtype=np.uint8)
     other_scheme = int((rows[:, :4] != expected_scheme).any(axis=1).sum())
     if other_scheme:
-        msg = f"{source}: {other_scheme} values are not {scheme} pseudonyms (another scheme or version)"
+        msg = f"{source}: {_are_not(other_scheme)} {scheme} pseudonyms (another scheme or version)"
         raise KeyMismatchError(msg)
     dot = np.uint8(ord("."))
     key_nibbles = _UNHEX[rows[:, 5:13]]
     malformed = (rows[:, 4] != dot) | (rows[:, 13] != dot) | (key_nibbles == 255).any(axis=1)
     if malformed.any():
-        msg = f"{source}: {int(malformed.sum())} values are not {scheme} pseudonyms (malformed label)"
+        msg = f"{source}: {_are_not(int(malformed.sum()))} {scheme} pseudonyms (malformed label)"
         raise PseudonymisationError(msg)
     labels = np.unique(rows[:, 5:13].copy().view("S8").ravel()) if len(rows) else np.array([], "S8")
     nibbles = _UNHEX[rows[:, 14:]]
     if (nibbles == 255).any():
         bad = int((nibbles == 255).any(axis=1).sum())
-        msg = f"{source}: {bad} values are not {scheme} pseudonyms (not hexadecimal)"
+        msg = f"{source}: {_are_not(bad)} {scheme} pseudonyms (not hexadecimal)"
         raise PseudonymisationError(msg)
     raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     return raw.astype(np.uint8), sorted(lab.decode("ascii") for lab in labels)

@@ -15,14 +15,15 @@ tokens are unique, and no two distinct P1 map to one P2.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import claim_output, file_sha256, staging
-from extracts.errors import ExtractNotFoundError
+from extracts.atomic import claim_output, file_sha256, staging, storage_error
+from extracts.errors import ExtractNotFoundError, counted
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
@@ -39,6 +40,10 @@ from pseudonymisation.supplier import write_json
 
 __all__ = ["TtpResult", "run_ttp_step"]
 
+# Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
+_MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+
 
 @dataclass(frozen=True)
 class TtpResult:
@@ -49,7 +54,34 @@ class TtpResult:
     seconds: float
 
 
-def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
+def _for_ttp_manifest(path: Path, supplier: str) -> dict:
+    """The manifest of a supplier's for_ttp folder, or PseudonymisationError (exit 6) naming it."""
+    incomplete = "the for_ttp folder is incomplete or damaged; ask the supplier to deliver it again"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        msg = f"{path}: manifest.json is not valid JSON (truncated or damaged); {incomplete}"
+        raise PseudonymisationError(msg) from None
+    if not isinstance(manifest, dict):
+        msg = f"{path}: manifest.json is not a JSON object; {incomplete}"
+        raise PseudonymisationError(msg)
+    lacking = [k for k in _MANIFEST_TEXT if not isinstance(manifest.get(k), str) or not manifest[k]]
+    if not isinstance(manifest.get("sha256"), dict):
+        lacking.append("sha256")
+    if lacking:
+        msg = f"{path}: manifest.json lacks {', '.join(lacking)} (or holds another type); {incomplete}"
+        raise PseudonymisationError(msg)
+    if not _KEY_ID.match(manifest["network_key_id"]):
+        msg = f"{path}: manifest.json: network_key_id is not a key id (8 hexadecimal digits); {incomplete}"
+        raise PseudonymisationError(msg)
+    if manifest["supplier"] != supplier:
+        msg = (f"{path.parent}: the for_ttp folder of another supplier, given as inputs.{supplier}; "
+               "give each supplier's folder under its own name")
+        raise PseudonymisationError(msg)
+    return manifest
+
+
+def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
     manifest_path = folder / "manifest.json"
     ident_path = folder / "identifiers.parquet"
     if not folder.is_dir():
@@ -58,17 +90,23 @@ def _read_identifiers(folder: Path) -> tuple[dict, pl.DataFrame]:
     if not manifest_path.is_file() or not ident_path.is_file():
         msg = f"{folder}: not a supplier's for_ttp folder (manifest.json and identifiers.parquet expected)"
         raise PseudonymisationError(msg)
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("sha256", {}).get("identifiers.parquet") != file_sha256(ident_path):
+    manifest = _for_ttp_manifest(manifest_path, supplier)
+    if manifest["sha256"].get("identifiers.parquet") != file_sha256(ident_path):
         msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
-    frame = pl.read_parquet(ident_path)
+    try:
+        frame = pl.read_parquet(ident_path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if storage_error(exc) is not None:
+            raise
+        msg = f"{ident_path}: not a readable Parquet file ({type(exc).__name__})"
+        raise PseudonymisationError(msg) from None
     if frame.columns != ["token", "p1", "p1_label"]:
         msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
         raise PseudonymisationError(msg)
     if frame.schema["token"] != pl.Int64 or frame["token"].null_count():
         msg = (f"{ident_path}: column token must hold 64-bit integer tokens without nulls "
-               f"(scheme {manifest.get('token_scheme', 'unknown')}; expected {TOKEN_SCHEME})")
+               f"(expected scheme {TOKEN_SCHEME})")
         raise PseudonymisationError(msg)
     return manifest, frame
 
@@ -104,7 +142,7 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
         msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
         raise PseudonymisationError(msg)
     k_proj = project_key(ttp_key, project)
-    read = {supplier: _read_identifiers(Path(folder)) for supplier, folder in inputs.items()}
+    read = {supplier: _read_identifiers(Path(folder), supplier) for supplier, folder in inputs.items()}
     key_ids = {supplier: m["network_key_id"] for supplier, (m, _) in read.items()}
     if len(set(key_ids.values())) > 1:
         msg = f"suppliers used different network keys (key ids {key_ids}); their pseudonyms cannot link"
@@ -133,7 +171,8 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
                    f"(scheme {schemes}); made under another key or scheme")
             raise KeyMismatchError(msg)
         if frame["token"].n_unique() != frame.height:
-            msg = f"{source}: {frame.height - frame['token'].n_unique()} tokens occur more than once"
+            repeated = frame.height - frame["token"].n_unique()
+            msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
             raise PseudonymisationError(msg)
         p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)
         all_p1.append(frame["p1"])

@@ -50,7 +50,7 @@ def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPa
     run_ttp_step({s: work / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, "differential", work / "ttp",
                  expected_network_key_id=network_key.id)
     result = link({s: work / s / "for_research" for s in ("ehr", "claims")}, {s: work / "ttp" / s for s in ("ehr", "claims")},
-                  work / "linked")
+                  work / "linked", project="differential")
     return result.out
 
 

@@ -16,7 +16,7 @@ Messages name the file, table, column, rule, quantity labels and counts, never a
 
 from __future__ import annotations
 
-from extracts.errors import EngineError
+from extracts.errors import EngineError, counted
 
 __all__ = ["LedgerRefusal", "ReleaseError", "StudyContractError", "StudyFormatError", "StudyNotFoundError"]
 
@@ -52,7 +52,7 @@ class StudyContractError(ReleaseError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(
-            f"the study folder cannot be released ({len(self.problems)} problems):\n{lines}")
+            f"the study folder cannot be released ({counted(len(self.problems), 'problem')}):\n{lines}")
 
 
 class LedgerRefusal(ReleaseError):

@@ -18,6 +18,7 @@ import polars as pl
 from cohort.config import STRATA
 from cohort.release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
 from extracts.atomic import file_sha256
+from extracts.errors import counted
 
 __all__ = ["TABLES", "TOTAL", "StudyFolder", "read_study"]
 
@@ -107,16 +108,19 @@ def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]
     frame = frame.select(casts)
     nulls = {c: n for c, n in frame.null_count().row(0, named=True).items() if n}
     for column, count in nulls.items():
-        problems.append(f"{path.name}, column '{column}': {count} rows missing (null)")
+        problems.append(f"{path.name}, column '{column}': {counted(count, 'row')} missing (null)")
     for name, kind in expected:
         if kind == _I and name not in ("year", "year_from", "year_to", "rank"):
             negative = int((frame[name] < 0).sum())
             if negative:
-                problems.append(f"{path.name}, column '{name}': {negative} rows with a negative count")
+                problems.append(
+                    f"{path.name}, column '{name}': {counted(negative, 'row')} with a negative count")
         if kind == _S:  # the total label of every coordinate, never a level
             total = int((frame[name] == TOTAL).sum())
             if total:
-                problems.append(f"{path.name}, column '{name}': {total} rows use the reserved level '{TOTAL}'")
+                verb = "uses" if total == 1 else "use"
+                problems.append(f"{path.name}, column '{name}': {counted(total, 'row')} {verb} the "
+                                f"reserved level '{TOTAL}'")
     return frame
 
 
@@ -129,11 +133,11 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
                               ("top", ("persons", "contacts")), ("acsc", ("persons", "admissions"))):
         bad = count(tables[table], pl.col(n) > pl.col(big_n))
         if bad:
-            problems.append(f"{table}.parquet: '{n}' exceeds '{big_n}' in {bad} rows")
+            problems.append(f"{table}.parquet: '{n}' exceeds '{big_n}' in {counted(bad, 'row')}")
     attrition = tables["attrition"]
     bad = count(attrition, pl.col("before") != pl.col("excluded") + pl.col("after"))
     if bad:
-        problems.append(f"attrition.parquet: 'before' is not 'excluded' + 'after' in {bad} rows")
+        problems.append(f"attrition.parquet: 'before' is not 'excluded' + 'after' in {counted(bad, 'row')}")
     keys = {"attrition": ["year", "condition", "step"], "prevalence": ["year", "condition", *strata],
             "care_use": ["year", "condition", "discipline", *strata], "referrals": ["year", "condition"],
             "top": ["year", "discipline", "rank"], "acsc": ["year"],
@@ -142,11 +146,14 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
         frame = tables[table]
         duplicates = frame.height - frame.select(columns).unique().height
         if duplicates:
-            problems.append(f"{table}.parquet: {duplicates} rows repeat the key {columns}")
+            verb = "repeats" if duplicates == 1 else "repeat"
+            problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
     top = tables["top"]
     groups = top.height - top.select("year", "discipline", "group").unique().height
     if groups:
-        problems.append(f"top.parquet: {groups} rows repeat a group within a year and discipline")
+        verb = "repeats" if groups == 1 else "repeat"
+        problems.append(f"top.parquet: {counted(groups, 'row')} {verb} a group within a year and "
+                        "discipline")
     per_list = top.group_by("year", "discipline").agg(pl.col("total_contacts").n_unique().alias("k"),
                                                       pl.col("contacts").sum().alias("listed"),
                                                       pl.col("total_contacts").first().alias("total"))

@@ -98,7 +98,7 @@ def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFact
         run_supplier_step(extracts / supplier, supplier, network, suppliers / supplier)
     run_ttp_step({s: suppliers / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, "p", root / "ttp")
     link({s: suppliers / s / "for_research" for s in ("ehr", "claims")},
-         {s: root / "ttp" / s for s in ("ehr", "claims")}, root / "linked")
+         {s: root / "ttp" / s for s in ("ehr", "claims")}, root / "linked", project="p")
     garbage = _copy_ehr(extracts, root / "garbage")
     (garbage / "patients.parquet").write_bytes(b"PAR1" + os.urandom(2000))
     broken = _copy_ehr(extracts, root / "broken")
@@ -150,7 +150,7 @@ class Case:
 _SUP = ("supplier=ehr", "extract={extracts}/ehr", "out={out}", "network_key={keys}/network.key")
 _TTP = ("project=p", "out={out}", "ttp_key={keys}/ttp.key", "+inputs.ehr={suppliers}/ehr/for_ttp",
         "+inputs.claims={suppliers}/claims/for_ttp")
-_LINK = ("out={out}", "content.ehr={suppliers}/ehr/for_research",
+_LINK = ("out={out}", "project=p", "content.ehr={suppliers}/ehr/for_research",
          "content.claims={suppliers}/claims/for_research", "token_maps.ehr={ttp}/ehr",
          "token_maps.claims={ttp}/claims")
 _STUDY = ("linked={linked}", "out={out}")
@@ -211,7 +211,7 @@ CASES = [
          "expected 00000000"),
     Case("pfl-ttp", "output exists", _with(_TTP, out="{exists}"), 9, "exists"),
     Case("pfl-link", "missing settings", (), 2,
-         "missing setting(s): out, content.ehr, content.claims, token_maps.ehr, token_maps.claims"),
+         "missing setting(s): out, project, content.ehr, content.claims, token_maps.ehr, token_maps.claims"),
     Case("pfl-link", "content folder missing", _with(_LINK, content__ehr="{missing}"), 3,
          "no such folder"),
     Case("pfl-link", "token map of another supplier", _with(_LINK, token_maps__ehr="{ttp}/claims"),

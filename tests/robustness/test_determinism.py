@@ -71,7 +71,7 @@ def test_ttp_and_linkage_run_twice_give_byte_identical_outputs(
     content = {s: tmp_path / s / "for_research" for s in SUPPLIERS}
     maps = {s: tmp_path / "ttp1" / s for s in SUPPLIERS}
     for run in ("linked1", "linked2"):
-        link(content, maps, tmp_path / run)
+        link(content, maps, tmp_path / run, project="determinism")
     first, second = digests(tmp_path / "linked1"), digests(tmp_path / "linked2")
     assert first.keys() == second.keys()
     for name in ("linkage_report.json", "manifest.json"):

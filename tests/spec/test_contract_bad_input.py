@@ -288,12 +288,31 @@ def test_empty_required_table_is_a_contract_error(tmp_path: Path) -> None:
     assert problems == ["insurer_years.csv: the table is empty (rule: must have rows)"]
 
 
-def test_empty_optional_table_gives_a_warning(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("supplier", "table"), [
+    ("ehr", "episodes"), ("ehr", "referrals"), ("ehr", "ooh_contacts"), ("claims", "claims"),
+])
+def test_every_empty_table_is_a_contract_error_alike(supplier: str, table: str, tmp_path: Path) -> None:
+    # data-contract.md: an empty table gets a clear error (or a counted reason), never only a
+    # warning; an empty episodes table would give every condition a prevalence of 0.
+    tables = BUILDERS[supplier]()
+    tables[table] = tables[table].clear()
+    problems = _contract_error(tmp_path, supplier, tables)
+    why = "; 2 practice-years with referrals_delivered" if table == "referrals" else ""
+    assert problems == [f"{table}.csv: the table is empty (rule: must have rows{why})"]
+
+
+def test_empty_referrals_are_accepted_with_a_warning_when_no_practice_delivers_them(tmp_path: Path) -> None:
+    # practice_years.referrals_delivered says which practice-years have referral data at all.
     tables = ehr_extract()
     tables["referrals"] = tables["referrals"].clear()
+    tables["practice_years"] = tables["practice_years"].with_columns(referrals_delivered=False)
     result = _validate(tmp_path, "ehr", tables, share=0.0)
-    assert result.warnings == ["referrals.csv: the table is empty (0 rows)"]
+    assert result.warnings == [
+        "referrals.csv: the table is empty (0 rows), as practice_years says: no practice-year has "
+        "referrals_delivered = true"
+    ]
     assert result.row_counts["referrals"] == 0
+    assert result.note("practice_years", "referrals_delivered", "true") == 0
 
 
 def test_csv_with_bom_is_a_format_error(tmp_path: Path) -> None:
@@ -402,3 +421,121 @@ def test_cli_valid_extract_prints_summary_and_exits_zero(
     assert validate_cli.main([str(tmp_path), "--supplier", "claims"]) == 0
     out = capsys.readouterr().out
     assert "insurer_years" in out and "rows in" in out
+
+
+# --- wording of what is refused (issue 10, item 11) -------------------------------------------------
+
+
+def test_one_problem_is_reported_as_one_problem(tmp_path: Path) -> None:
+    tables = ehr_extract()
+    tables["practices"] = tables["practices"].drop("region")
+    write_extract(tmp_path, tables)
+    with pytest.raises(ContractError) as info:
+        validate_extract(tmp_path, "ehr")
+    assert "(1 problem):" in str(info.value)
+    assert "tolerance" not in str(info.value)
+
+
+def test_csv_without_header_row_is_reported_as_such_not_as_duplicate_columns(tmp_path: Path) -> None:
+    # The first data row stands where the header belongs; its two empty fields look like two
+    # columns named "" to a header parser.
+    tables = ehr_extract()
+    tables["patients"] = set_value(tables["patients"], 0, "postcode4", None)
+    write_extract(tmp_path, tables, fmt="csv")
+    path = tmp_path / "patients.csv"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[1:]))
+    assert path.read_text().splitlines()[0].endswith(",,")  # no death date, no postcode
+    problems = _contract_error(tmp_path, "ehr", {})
+    assert len(problems) == 1 and problems[0].startswith("patients.csv: none of the contract columns")
+    assert "header" in problems[0] and "more than once" not in problems[0]
+
+
+def test_latin1_csv_is_reported_as_not_utf8_with_its_line(tmp_path: Path) -> None:
+    tables = ehr_extract()
+    tables["contacts"] = set_value(tables["contacts"], 2, "contact_type", "consult caf\u00e9")
+    write_extract(tmp_path, tables, fmt="csv")
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(path.read_text().encode("latin-1"))
+    problems = _contract_error(tmp_path, "ehr", {})
+    assert len(problems) == 1
+    assert problems[0].startswith("contacts.csv: not valid UTF-8 (first at line 4)"), problems[0]
+    assert "unclosed quote" not in problems[0] and "caf" not in problems[0]
+
+
+# --- rows the contract's keys and references rule out (issue 10, item 13) ------------------------
+
+
+def _with_rows(df: pl.DataFrame, *rows: tuple[object, ...]) -> pl.DataFrame:
+    return pl.concat([df, pl.DataFrame(list(rows), schema=df.schema, orient="row")])
+
+
+def test_rows_of_a_patient_not_in_patients_are_quarantined_per_table(tmp_path: Path) -> None:
+    from datetime import date
+
+    tables = ehr_extract()
+    tables["registrations"] = _with_rows(tables["registrations"], ("P999", "PR01", date(2015, 1, 1), None))
+    tables["episodes"] = _with_rows(tables["episodes"], ("P998", "T90", date(2016, 1, 1), None))
+    tables["contacts"] = _with_rows(tables["contacts"], ("P999", "PR01", date(2020, 1, 2), "HA", "consult", None),
+                                    ("P998", "PR01", date(2020, 1, 3), "HA", "consult", None))
+    tables["referrals"] = _with_rows(tables["referrals"], ("P999", "PR01", date(2020, 3, 1), "0313", None))
+    tables["ooh_contacts"] = _with_rows(tables["ooh_contacts"], ("P997", date(2020, 12, 24), "consult", None))
+    result = _validate(tmp_path, "ehr", tables)
+    expected = {"registrations": 1, "episodes": 1, "contacts": 2, "referrals": 1, "ooh_contacts": 1}
+    for table, rows in expected.items():
+        assert result.quarantined(table, "unknown_patient_id") == rows, table
+        assert result.quarantined(table) == rows, table
+    assert result.quarantined("patients") == 0
+
+
+def test_rows_of_a_quarantined_patient_are_not_counted_again_as_unknown(tmp_path: Path) -> None:
+    # P001 occurs twice in patients (both rows quarantined as a duplicate key): its rows in the
+    # other tables name a patient the supplier did deliver, so they are not "unknown".
+    tables = ehr_extract()
+    tables["patients"] = _with_rows(tables["patients"], tables["patients"].row(0))
+    result = _validate(tmp_path, "ehr", tables)
+    assert result.quarantined("patients", "duplicate_key:patient_id") == 2
+    assert all(result.quarantined(t, "unknown_patient_id") == 0 for t in result.row_counts)
+
+
+@pytest.mark.parametrize("second", [
+    ("0101", False),  # a second insurer in the same year
+    ("3311", True),  # the same insurer, once in a Wlz institution and once not
+])
+def test_two_insured_rows_for_one_bsn_and_year_are_both_quarantined(
+    second: tuple[str, bool], tmp_path: Path
+) -> None:
+    tables = claims_extract()
+    insurer, wlz = second
+    first = tables["insured"].row(0)  # PLANTED_BSNS[0], 2020, insurer 3311, not in Wlz
+    spelled = " 111.222.333"  # the same BSN spelled otherwise: one person after normalisation
+    tables["insured"] = _with_rows(tables["insured"], (spelled, first[1], insurer, *first[3:6], wlz))
+    result = _validate(tmp_path, "claims", tables, fmt="csv")
+    assert result.quarantined("insured", "duplicate_key:bsn,year") == 2
+    assert result.quarantined("insured") == 2
+    clean = result.tables["insured"].collect()
+    assert clean.filter((pl.col("bsn") == PLANTED_BSNS[0]) & (pl.col("year") == first[1])).height == 0
+    assert clean.filter(pl.col("bsn") == PLANTED_BSNS[0]).height == 1  # the other year stays
+
+
+def test_insured_rows_without_bsn_are_not_duplicates_of_each_other(tmp_path: Path) -> None:
+    tables = claims_extract()
+    row = tables["insured"].row(0)
+    tables["insured"] = _with_rows(tables["insured"], (None, *row[1:]), (None, *row[1:]))
+    result = _validate(tmp_path, "claims", tables)
+    assert result.quarantined("insured") == 0
+    assert result.note("insured", "bsn", "status:missing") == 2
+
+
+def test_specialism_codes_that_lost_their_leading_zero_are_restored_and_counted(tmp_path: Path) -> None:
+    tables = claims_extract()
+    tables["claims"] = set_value(tables["claims"], 0, "specialism", "313")
+    tables["claims"] = set_value(tables["claims"], 1, "specialism", " 0313")
+    ehr = ehr_extract()
+    ehr["referrals"] = set_value(ehr["referrals"], 0, "specialism", "313")
+    claims = _validate(tmp_path / "claims", "claims", tables, fmt="csv")
+    referrals = _validate(tmp_path / "ehr", "ehr", ehr, fmt="csv")
+    assert claims.tables["claims"].collect()["specialism"].to_list()[:2] == ["0313", "0313"]
+    assert claims.note("claims", "specialism", "changed_by_normalisation") == 2
+    assert referrals.tables["referrals"].collect()["specialism"].to_list() == ["0313", "GGZ"]
+    assert referrals.note("referrals", "specialism", "changed_by_normalisation") == 1
+    assert claims.quarantined("claims") == 0 and referrals.quarantined("referrals") == 0

@@ -161,3 +161,17 @@ def test_read_table_csv_iso_dates_only(tmp_path: Path) -> None:
     write_extract(tmp_path, {"registrations": regs}, fmt="csv")
     out = read_table(tmp_path, "ehr", "registrations").collect()
     assert out["start_date"].to_list()[:2] == [None, dt.date(2010, 1, 1)]
+
+
+def test_first_line_not_utf8_sees_a_character_split_by_the_read_block(tmp_path: Path) -> None:
+    from extracts.reader import _first_line_not_utf8
+
+    block = 1 << 20
+    path = tmp_path / "t.csv"
+    head = b"a\n" * ((block - 1) // 2) + b"x"  # one byte short of a block: "é" is split by it
+    path.write_bytes(head + "é\nb\n".encode())
+    assert _first_line_not_utf8(path) is None
+    path.write_bytes(head + "é\nb\n".encode() + "caf\u00e9\n".encode("latin-1"))
+    assert _first_line_not_utf8(path) == (block - 1) // 2 + 3
+    path.write_bytes(b"ok\n" + "\u00e9".encode()[:1])  # ends in the middle of a character
+    assert _first_line_not_utf8(path) == 2
