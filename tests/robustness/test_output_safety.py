@@ -43,7 +43,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_ttp_step({s: root / "supplier" / s / "for_ttp" for s in SUPPLIERS}, ttp, "safety", root / "ttp",
                  expected_network_key_id=network.id)
     link({s: root / "supplier" / s / "for_research" for s in SUPPLIERS}, {s: root / "ttp" / s for s in SUPPLIERS},
-         root / "linked")
+         root / "linked", project="safety")
     write_study(root / "study", [30])
     (root / "ledger").mkdir()
     (root / "link-to-extracts").symlink_to(root / "extracts")
@@ -62,7 +62,7 @@ def _args(command: str, root: Path, out: str) -> list[str]:
     ttp = [f"+inputs.{s}={root}/supplier/{s}/for_ttp" for s in SUPPLIERS] + [
         f"ttp_key={root}/keys/ttp.key", "project=safety"]
     linked = [f"content.{s}={root}/supplier/{s}/for_research" for s in SUPPLIERS] + [
-        f"token_maps.{s}={root}/ttp/{s}" for s in SUPPLIERS]
+        f"token_maps.{s}={root}/ttp/{s}" for s in SUPPLIERS] + ["project=safety"]
     settings = {
         "pfl-generate": ["preset=tiny"], "pfl-supplier": supplier, "pfl-ttp": ttp, "pfl-link": linked,
         "pfl-study": [f"linked={root}/linked"], "pfl-release": [f"study={root}/study", f"ledger={root}/ledger"],
