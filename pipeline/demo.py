@@ -11,7 +11,8 @@ Stages write into one working folder::
     <work>/release/             the study's tables under disclosure control (pfl-release)
     <work>/release.audit.json   the independent audit of the release (pfl-audit)
     <work>/report.html          the release's HTML report, made from the release alone (pfl-report)
-    <work>/ledger/<config>/     the release ledger, one per study configuration (A5)
+    <work>/ledger/<population>/ the release ledger, one per population (A5): every study over the same
+                                linked data is released into it and checked against the earlier ones
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
@@ -30,7 +31,8 @@ from pathlib import Path
 from audit.verdict import audit_release
 from cohort.config import StudyConfig
 from cohort.disclosure import Policy
-from cohort.output import config_hash, write_study
+from cohort.output import population_fingerprint, write_study
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.study import run_study
 from extracts.codelists import ConditionCatalogue
@@ -88,8 +90,9 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo's stages in order; each stage's outputs are complete or absent.
 
-    With a study, the demo ends with its release (under ``policy``, the default disclosure policy
-    if None) and the release's independent audit.
+    With a study, the demo ends with its release and the release's independent audit. The release
+    ledger of the population is created with ``policy`` (the default disclosure policy if None)
+    the first time; afterwards its own policy applies.
     """
     stages: list[StageResult] = []
     extracts = work / "extracts"
@@ -151,7 +154,8 @@ def run_demo(
         began = time.perf_counter()
         tables = run_study(work / "linked", study)
         write_study(tables, work / "study", study,
-                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()), overwrite=True)
+                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()),
+                    population=population_fingerprint(work / "linked"), overwrite=True)
         prevalence = tables["prevalence"]
         population = prevalence["denominator"].max() if prevalence.height else 0
         stages.append(StageResult(
@@ -170,10 +174,17 @@ def run_demo(
 
 def _release_and_audit(work: Path, study: StudyConfig, policy: Policy, stages: list[StageResult],
                        on_stage: Callable[[str], None]) -> None:
-    """Release the study's tables, then audit the release from its folder and the ledger alone."""
+    """Release the study's tables, then audit the release from its folder and the ledger alone.
+
+    One ledger per population (the study manifest's fingerprint of the linked data), created as a
+    data steward would (``pfl-ledger init``) with ``policy`` when the population is new.
+    """
     on_stage("release")
-    ledger = work / "ledger" / config_hash(study)[:12]
-    result = make_release(work / "study", work / "release", steward=policy, ledger=ledger, overwrite=True)
+    population = json.loads((work / "study" / "manifest.json").read_text())["population"]
+    ledger = work / "ledger" / population[:12]
+    if not (ledger / "ledger.json").exists():
+        create_ledger(ledger, policy)
+    result = make_release(work / "study", work / "release", ledger=ledger, overwrite=True)
     content = result.content
     rules = ", ".join(f"{r} {n}" for r, n in content.cells_by_reason.items()) or "nothing"
     withheld = f"; withheld: {', '.join(content.withheld)}" if content.withheld else ""
