@@ -106,7 +106,9 @@ def make_release(study: Path, out: Path, *, ledger: Path, overrides: Mapping | N
             raise LedgerRefusal(msg)
         content = build_release(folder, policy, earlier_records=book.records(index), time_limit=time_limit)
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        seed = json.dumps([folder.fingerprints, policy.as_dict(), created, index["ledger_id"]], sort_keys=True)
+        # The count of earlier releases too: two releases of one study within a second differ.
+        seed = json.dumps([folder.fingerprints, policy.as_dict(), created, index["ledger_id"], len(index["releases"])],
+                          sort_keys=True)
         release_id = f"r-{created.replace('-', '').replace(':', '')}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
         with staging(out, overwrite=overwrite) as tmp:
             files = write_tables(content, tmp)

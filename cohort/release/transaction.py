@@ -95,12 +95,14 @@ def _lock(ledger: Ledger) -> Iterator[list[str]]:
         if stale:
             notes.append(f"{ledger.path}: cleared a stale lock of {stale}, which ended without releasing the "
                          "ledger (killed?)")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        with suppress(OSError):  # the holder's id is for messages only: a full disk must not stop here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         try:
             yield notes
         finally:
-            os.ftruncate(fd, 0)
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
