@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import TINY
+from omegaconf import OmegaConf
+
+from cohort.config import parse_study
 from extracts.codelists import load_catalogue
 from extracts.generator.run import DEFAULT_CATALOGUE
 from pipeline.demo import run_demo
@@ -66,3 +71,20 @@ def test_demo_command_with_bad_override_fails_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "practices" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_keeps_one_ledger_per_population_whatever_the_study(tmp_path: Path) -> None:
+    # Issue 11, item 4: a second study over the same extracts is checked against the first one's
+    # release, although the demo reruns the supplier steps (new random tokens, new batch ids).
+    raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "study" / "seed_study.yaml"))
+    study = parse_study(raw, load_catalogue(ROOT / "conf" / "conditions" / "seed_study.yaml"))  # type: ignore[arg-type]
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    work = tmp_path / "work"
+    run_demo(TINY, catalogue, work, max_quarantine_share=0.01, study=study)
+    run_demo(TINY, catalogue, work, max_quarantine_share=0.01, study=replace(study, name="seed_study_again"))
+    (ledger,) = (work / "ledger").iterdir()
+    index = json.loads((ledger / "ledger.json").read_text())
+    assert [e["study"] for e in index["releases"]] == ["seed_study", "seed_study_again"]
+    assert json.loads((work / "release" / "manifest.json").read_text())["ledger"]["earlier_releases"] == 1
+    population = json.loads((work / "study" / "manifest.json").read_text())["population"]
+    assert index["population"] == population and ledger.name == population[:12]
