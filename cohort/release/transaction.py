@@ -45,13 +45,15 @@ __all__ = ["KILL_POINT_VARIABLE", "Transaction", "transaction"]
 PENDING = ".pending.json"
 NEXT_INDEX = ".ledger.json.next"
 # Tests only (tests/robustness/test_ledger_transactions.py): a run SIGKILLs itself at the named
-# point, as an operator's kill -9 would. Unset (always, outside those tests), it does nothing.
+# point (``<point>``), as an operator's kill -9 would, or sends itself Ctrl-C (``<point>:INT``).
+# Unset (always, outside those tests), it does nothing.
 KILL_POINT_VARIABLE = "PFL_TEST_LEDGER_KILL_AT"
 
 
 def _kill_point(name: str) -> None:
-    if os.environ.get(KILL_POINT_VARIABLE) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    point, _, how = os.environ.get(KILL_POINT_VARIABLE, "").partition(":")
+    if point == name:
+        os.kill(os.getpid(), signal.SIGINT if how == "INT" else signal.SIGKILL)
 
 
 def _storage(exc: OSError, ledger: Path, *, published: Path | None = None) -> StorageError:
@@ -255,6 +257,5 @@ def transaction(ledger: Ledger) -> Iterator[Transaction]:
         try:
             yield txn
         finally:
-            if (ledger.path / PENDING).exists() or txn._prepared is not None:
-                with suppress(OSError):  # left as it is, the next run recovers it
-                    _recover(ledger, [])
+            with suppress(OSError):  # if this fails too, the next run recovers it
+                _recover(ledger, [])

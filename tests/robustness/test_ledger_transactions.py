@@ -81,6 +81,16 @@ def test_a_release_killed_at_any_point_leaves_the_ledger_holding_exactly_the_pub
     assert f"checked against {earlier} earlier release(s)" in after.stderr
 
 
+@pytest.mark.parametrize(("point", "published"), [("prepared", False), ("published", True)])
+def test_an_interrupted_release_is_recorded_only_if_it_was_published(study, tmp_path, point, published):
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    interrupted = release(study, tmp_path / "interrupted", ledger, kill_at=f"{point}:INT")
+    assert interrupted.returncode == 130, interrupted.stderr[-2000:]
+    assert "Traceback" not in interrupted.stderr
+    assert (tmp_path / "interrupted" / "manifest.json").is_file() == published
+    assert_holds_exactly_the_published(ledger, [tmp_path / "interrupted"])  # settled by the run itself
+
+
 def test_the_first_release_into_a_new_ledger_killed_leaves_it_usable(study, tmp_path):
     ledger = create_ledger(tmp_path / "ledger", Policy()).path
     killed = release(study, tmp_path / "killed", ledger, kill_at="prepared")
@@ -154,7 +164,7 @@ def test_a_full_disk_under_the_ledger_leaves_no_partial_record_and_names_the_led
 
 _SMALL_LEDGER_DISK = """
 mount -t tmpfs -o size=12k tmpfs "$1" || exit 99
-"$2/pfl-ledger" init --ledger "$1/ledger" || exit 98
+"$2/pfl-ledger" init --ledger "$1/ledger" > /dev/null 2>&1 || exit 98
 "$2/pfl-release" "study=$3" "out=$4" "ledger=$1/ledger"; rc=$?
 (cd "$1" && find . | sort) > "$5"
 cp "$1/ledger/ledger.json" "$5.index"
