@@ -200,7 +200,17 @@ def create_ledger(path: Path, policy: Policy) -> Ledger:
     index = {"format": FORMAT, "ledger_id": "-".join(raw[i:i + 4] for i in range(0, 16, 4)), "created": now,
              "population": None, "policy": policy.as_dict(),
              "policy_history": [{"time": now, "action": "created", "policy": policy.as_dict()}], "releases": []}
-    write_atomic(path / "ledger.json", json.dumps(index, indent=1, sort_keys=True))
+    # Written whole under a name of its own, then linked into place: of two steward commands
+    # creating one ledger at once, exactly one succeeds (link refuses an existing name).
+    tmp = path / f".ledger.json.{os.getpid()}.new"
+    write_file(tmp, json.dumps(index, indent=1, sort_keys=True))
+    try:
+        os.link(tmp, path / "ledger.json")
+    except FileExistsError:
+        msg = f"{path}: a release ledger exists here; its policy can only be tightened (pfl-ledger tighten)"
+        raise OutputExistsError(msg) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return Ledger(path)
 
 
