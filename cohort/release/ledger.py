@@ -26,12 +26,18 @@ import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cohort.disclosure import Policy, below_floor
 from cohort.disclosure.policy import _looser_keys
 from cohort.release.errors import LedgerRefusal
 from cohort.release.model import Key, Model, key_label
 from extracts.errors import ConfigError, OutputExistsError
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from cohort.release.transaction import Transaction
 
 __all__ = [
     "FORMAT",
@@ -155,9 +161,9 @@ class Ledger:
             out.append(record)
         return out
 
-    def transaction(self):  # noqa: ANN201 - a context manager of cohort.release.transaction
+    def transaction(self) -> AbstractContextManager[Transaction]:
         """Hold the ledger (exclusively), finish any release a stopped run left, yield a transaction."""
-        from cohort.release.transaction import transaction
+        from cohort.release.transaction import transaction  # it imports this module
 
         return transaction(self)
 
