@@ -22,6 +22,7 @@ import numpy as np
 
 from audit import AuditTable, audit_release, audit_table, blocking, cell, crossed_equations
 from cohort.disclosure import Policy, count_rule, protect, table_nd
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 
 TARGET_TABLE_S, TARGET_STUDY_S = 10.0, 60.0
@@ -76,7 +77,8 @@ def _audit_policy(policy: Policy):
 def study_benchmark(study: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="pfl-bench-release-") as tmp:
         began = time.perf_counter()
-        result = make_release(study, Path(tmp) / "release", steward=Policy(), ledger=Path(tmp) / "ledger")
+        create_ledger(Path(tmp) / "ledger", Policy())
+        result = make_release(study, Path(tmp) / "release", ledger=Path(tmp) / "ledger")
         release_s = time.perf_counter() - began
         began = time.perf_counter()
         report = audit_release(Path(tmp) / "release", ledger=Path(tmp) / "ledger")

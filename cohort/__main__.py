@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from cohort.config import StudyConfig, parse_study
-from cohort.output import write_study
+from cohort.output import population_fingerprint, write_study
 from cohort.study import run_study
 from extracts.atomic import check_output, claim_output, scratch
 from extracts.cli import CONF_DIR, console, guarded, require_settings, run_hydra
@@ -52,7 +52,7 @@ def run(
         with scratch(out) as folder:  # person-level claim units: beside the output, never in $TMPDIR
             tables = run_study(linked, config, progress=progress, scratch=folder)
         path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()),
-                           overwrite=overwrite)
+                           population=population_fingerprint(linked), overwrite=overwrite)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
 
 

@@ -2,6 +2,9 @@
 
 These are aggregates *before* disclosure control. The manifest says so, and the folder is
 never a release: releases are made by the disclosure-control stage from these tables.
+
+The manifest names the *population* the tables were counted on (:func:`population_fingerprint`
+of the linked folder): a release ledger belongs to one population and refuses studies of another.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig
 from extracts.atomic import staging
 
-__all__ = ["config_hash", "write_study"]
+__all__ = ["config_hash", "population_fingerprint", "write_study"]
 
 NOT_RELEASABLE = "pre-disclosure aggregates: NOT releasable; run disclosure control first"
 
@@ -26,8 +30,27 @@ def config_hash(config: StudyConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def population_fingerprint(linked: Path) -> str:
+    """SHA-256 of the population a linked folder holds: the same for every rerun on the same data.
+
+    Hashed: the project and its key id, the row count of every linked table (the linked
+    manifest's ``rows``) and every person's labelled project pseudonym in person-number order
+    (``persons.parquet``). Not the files' bytes, nor the batch ids: they change with each run of
+    the supplier steps (random record tokens) although the persons and their data do not.
+    """
+    linked = Path(linked)
+    manifest = json.loads((linked / "manifest.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256(json.dumps(
+        {"project": manifest.get("project"), "project_key_id": manifest.get("project_key_id"),
+         "rows": manifest.get("rows")}, sort_keys=True).encode())
+    for batch in pq.ParquetFile(linked / "persons.parquet").iter_batches(columns=["p2_label"], batch_size=1 << 20):
+        digest.update(("\n".join(batch.column(0).to_pylist()) + "\n").encode())
+    return digest.hexdigest()
+
+
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
-                overwrite: bool = False) -> Path:
+                population: str | None = None, overwrite: bool = False) -> Path:
+    """Write a study folder: its tables and manifest (``population``: of the linked folder)."""
     out = Path(out)
     with staging(out, overwrite=overwrite) as tmp:
         for name, frame in tables.items():
@@ -40,6 +63,7 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
             "conditions": list(config.catalogue.names),
             "project": linked_manifest.get("project"),
             "project_key_id": linked_manifest.get("project_key_id"),
+            "population": population,
             "rows": {name: frame.height for name, frame in tables.items()},
         }, indent=2))
     return out

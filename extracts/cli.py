@@ -79,7 +79,9 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
     11: ("release refused", (
         "the release ledger refuses the release (with earlier releases it would publish a "
-        "quantity in two versions) or cannot be read; nothing was released")),
+        "quantity in two versions; the study is of another population; the ledger's policy is "
+        "below the engine's floor or was edited by hand), does not exist, is in use by another "
+        "run, or cannot be read; nothing was released")),
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
         "test data)")),

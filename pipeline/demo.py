@@ -11,12 +11,13 @@ Stages write into one working folder::
     <work>/release/             the study's tables under disclosure control (pfl-release)
     <work>/release.audit.json   the independent audit of the release (pfl-audit)
     <work>/report.html          the release's HTML report, made from the release alone (pfl-report)
-    <work>/ledger/<config>/     the release ledger, one per study configuration (A5)
+    <work>/ledger/<population>/ the release ledger, one per population (A5): every study over the same
+                                linked data is released into it and checked against the earlier ones
     <work>/logs/                Hydra's record of each run's configuration (key references only)
 
 Rerunning the demo reuses extracts generated with the same preset, seed and generator version.
-Regenerated extracts are another population: the demo then moves the earlier ledger aside (to
-``<work>/ledger.before-<time>``, said in the stage's summary) and starts afresh; it never deletes one.
+Regenerated extracts are another population, released into a ledger of its own beside the earlier
+ones (``<work>/ledger/<population>/``); the demo never deletes or moves a ledger.
 
 The demo replaces its own outputs on every run, so it writes only into a folder it created: a
 ``.pfl-demo`` marker file says so. A folder that holds anything else (a steward's ledger, keys,
@@ -35,7 +36,8 @@ from pathlib import Path
 from audit.verdict import audit_release
 from cohort.config import StudyConfig
 from cohort.disclosure import Policy
-from cohort.output import config_hash, write_study
+from cohort.output import population_fingerprint, write_study
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.study import run_study
 from extracts.atomic import output_lock, scratch
@@ -97,16 +99,6 @@ def _claim_work(work: Path, *, adopt: bool) -> None:
     marker.write_text(_MARKER_TEXT)
 
 
-def _set_aside_ledger(work: Path) -> str:
-    """Move the ledger of an earlier population aside (never delete it); the summary's words."""
-    ledger = work / "ledger"
-    if not ledger.exists():
-        return ""
-    aside = work / f"ledger.before-{time.strftime('%Y%m%dT%H%M%S')}"
-    ledger.rename(aside)
-    return f"; the earlier population's ledger moved to {aside.name}"
-
-
 def _demo_key(path: Path, role: str) -> Key:
     return load_key(path, role) if path.exists() else generate_key(path, role)
 
@@ -126,8 +118,9 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo's stages in order; each stage's outputs are complete or absent.
 
-    With a study, the demo ends with its release (under ``policy``, the default disclosure policy
-    if None) and the release's independent audit.
+    With a study, the demo ends with its release and the release's independent audit. The release
+    ledger of the population is created with ``policy`` (the default disclosure policy if None)
+    the first time; afterwards its own policy applies.
 
     Raises:
         ConfigError: ``work`` is the root, the home folder, the current folder or above it, or
@@ -158,8 +151,8 @@ def _run_stages(
     else:
         gen: GenerationResult = generate(config, extracts, catalogue=catalogue, overwrite=True, progress=progress)
         total = sum(v for k, v in gen.rows.items() if not k.startswith("truth/"))
-        # A new population: releases of the earlier one do not apply to it, but are never deleted.
-        summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}{_set_aside_ledger(work)}"
+        # A new population: its releases go to a ledger of its own (_release); earlier ones stay.
+        summary = f"{total:,} rows, preset {config.preset}, seed {config.seed}"
     stages.append(StageResult("generate extracts", time.perf_counter() - began, summary, [extracts]))
 
     # Keys: in real use each supplier holds the network key and the TTP its own key, on
@@ -210,7 +203,8 @@ def _run_stages(
         with scratch(work / "study") as folder:  # person-level claim units beside the output, never in $TMPDIR
             tables = run_study(work / "linked", study, scratch=folder)
         write_study(tables, work / "study", study,
-                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()), overwrite=True)
+                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()),
+                    population=population_fingerprint(work / "linked"), overwrite=True)
         prevalence = tables["prevalence"]
         population = prevalence["denominator"].max() if prevalence.height else 0
         stages.append(StageResult(
@@ -229,10 +223,18 @@ def _run_stages(
 
 def _release_and_audit(work: Path, study: StudyConfig, policy: Policy, stages: list[StageResult],
                        on_stage: Callable[[str], None]) -> None:
-    """Release the study's tables, then audit the release from its folder and the ledger alone."""
+    """Release the study's tables, then audit the release from its folder and the ledger alone.
+
+    One ledger per population (the study manifest's fingerprint of the linked data), created as a
+    data steward would (``pfl-ledger init``) with ``policy`` when the population is new.
+    """
     on_stage("release")
-    ledger = work / "ledger" / config_hash(study)[:12]
-    result = make_release(work / "study", work / "release", steward=policy, ledger=ledger, overwrite=True)
+    population = json.loads((work / "study" / "manifest.json").read_text())["population"]
+    # In groups of four: a folder name never holds a run of nine digits (BSN-like to a leak scan).
+    ledger = work / "ledger" / "-".join(population[i:i + 4] for i in range(0, 12, 4))
+    if not (ledger / "ledger.json").exists():
+        create_ledger(ledger, policy)
+    result = make_release(work / "study", work / "release", ledger=ledger, overwrite=True)
     content = result.content
     rules = ", ".join(f"{r} {n}" for r, n in content.cells_by_reason.items()) or "nothing"
     withheld = f"; withheld: {', '.join(content.withheld)}" if content.withheld else ""

@@ -35,6 +35,7 @@ def write_study(
     care: Mapping[tuple[str, ...], int] | None = None,
     referred: int = 0,
     referral_base: int | None = None,
+    population: str = "spec-population",
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -49,6 +50,7 @@ def write_study(
         project: the project named in the manifest.
         care: persons of the cohort with a GP contact (discipline HA) per stratum (default none).
         referred: persons referred, of ``referral_base`` (default: the whole cohort) persons.
+        population: the population named in the manifest (a ledger holds one population).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -62,7 +64,7 @@ def write_study(
     base = pl.DataFrame(rows, schema={**{s: pl.String for s in names}, "numerator": pl.Int64, "n": pl.Int64}
                         ).select(*order, "numerator", "n")
     total = int(base["numerator"].sum())
-    population = total + rest * max(base.height, 1)
+    persons = total + rest * max(base.height, 1)
     path.mkdir(parents=True)
     coords = [pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")]
     base.select(*coords, *order, "numerator", (pl.col("numerator") + rest).alias("denominator")).write_parquet(
@@ -76,7 +78,7 @@ def write_study(
                   "N": [total if referral_base is None else referral_base]},
                  schema={"year": pl.Int64, "condition": pl.String, "n": pl.Int64, "N": pl.Int64}
                  ).write_parquet(path / "referrals.parquet")
-    attrition = [(year, who, step, size, 0, size) for who, size in (("all", population), (condition, total))
+    attrition = [(year, who, step, size, 0, size) for who, size in (("all", persons), (condition, total))
                  for step in _RULES]
     pl.DataFrame(attrition, orient="row", schema={"year": pl.Int64, "condition": pl.String, "step": pl.String,
                                                   "before": pl.Int64, "excluded": pl.Int64, "after": pl.Int64}
@@ -90,5 +92,6 @@ def write_study(
         "status": "pre-disclosure aggregates: NOT releasable; run disclosure control first",
         "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
         "conditions": [condition], "project": project, "project_key_id": "00000000",
+        "population": population,
     }))
     return path

@@ -17,7 +17,7 @@ A pure algorithm package, independent of file formats: the release layer turns s
 Nothing here imports the independent auditor: the audit must stay a separate code path.
 """
 
-from cohort.disclosure.policy import Policy
+from cohort.disclosure.policy import FLOOR, Policy, below_floor
 from cohort.disclosure.primary import (
     Flags,
     NOfN,
@@ -32,12 +32,14 @@ from cohort.disclosure.solver import Violation
 from cohort.disclosure.tables import Table, link_tables, table_1d, table_2d, table_3d, table_nd
 
 __all__ = [
+    "FLOOR",
     "Flags",
     "NOfN",
     "Pattern",
     "Policy",
     "Table",
     "Violation",
+    "below_floor",
     "bounds",
     "change_rule",
     "check",

@@ -22,6 +22,12 @@ key                stricter means
 
 The (n, k)-dominance pair is not totally ordered, so the steward's (n, k) is a floor on both
 coordinates: a researcher's n must be at least the steward's and k at most the steward's.
+
+Below every steward's policy lies the engine's hard floor, :data:`FLOOR`: the spec's defaults
+(T = 10, margin 30 %, and the defaults of every other key). A release ledger cannot be created
+with a looser policy, and no release is made under one (:func:`below_floor`), whatever its ledger
+file says. :class:`Policy` objects with smaller thresholds remain valid for the disclosure
+algorithms themselves (the spec's worked examples), never on a path that publishes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any
 
 from extracts.errors import ConfigError
 
-__all__ = ["Policy"]
+__all__ = ["FLOOR", "Policy", "below_floor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,23 @@ class Policy:
         if problems:
             msg = "disclosure policy: " + "; ".join(problems)
             raise ConfigError(msg)
+
+    @classmethod
+    def from_dict(cls, raw: object) -> Policy:
+        """A policy from a plain mapping (a ledger's JSON), every key given and known.
+
+        Raises:
+            ConfigError: not a mapping, unknown or missing keys, or invalid values.
+        """
+        known = [f.name for f in fields(cls)]
+        if not isinstance(raw, Mapping) or sorted(map(str, raw)) != sorted(known):
+            msg = f"disclosure policy: expected a mapping of exactly the keys {sorted(known)}"
+            raise ConfigError(msg)
+        problems = [p for key, value in raw.items() for p in _type_problems(str(key), value)]
+        if problems:
+            msg = "disclosure policy: " + "; ".join(problems)
+            raise ConfigError(msg)
+        return cls(**{str(k): v for k, v in raw.items()})
 
     def protection(self, v: int) -> int:
         """The protection P = max(1, ceil(margin * v)) a primary of value ``v`` needs.
@@ -146,25 +169,34 @@ def _range_problems(policy: Policy) -> list[str]:
     return problems
 
 
-def _looser_keys(steward: Policy, study: Policy) -> list[str]:
+# The engine's hard floor (disclosure.md, "Policy": the defaults): no ledger and no release below it.
+FLOOR = Policy()
+
+
+def below_floor(policy: Policy) -> list[str]:
+    """Every key on which ``policy`` is looser than the engine's :data:`FLOOR` (empty: at or above)."""
+    return _looser_keys(FLOOR, policy, whose="the engine's floor")
+
+
+def _looser_keys(steward: Policy, study: Policy, *, whose: str = "the steward's") -> list[str]:
     """Every key on which ``study`` is looser than ``steward``, with the rule it breaks."""
     looser = []
     if study.threshold < steward.threshold:
-        looser.append(f"threshold: may not be lowered below the steward's {steward.threshold}")
+        looser.append(f"threshold: may not be lowered below {whose} {steward.threshold}")
     if study.margin < steward.margin:
-        looser.append(f"margin: may not be lowered below the steward's {steward.margin}")
+        looser.append(f"margin: may not be lowered below {whose} {steward.margin}")
     if study.publish_zeros and not steward.publish_zeros:
-        looser.append("publish_zeros: may not be turned on when the steward has it off")
+        looser.append(f"publish_zeros: may not be turned on when {whose} has it off")
     if steward.rounding is not None:
         if study.rounding is None:
-            looser.append(f"rounding: may not be removed (the steward rounds to base {steward.rounding})")
+            looser.append(f"rounding: may not be removed ({whose} rounds to base {steward.rounding})")
         elif study.rounding < steward.rounding:
-            looser.append(f"rounding: may not be finer than the steward's base {steward.rounding}")
+            looser.append(f"rounding: may not be finer than {whose} base {steward.rounding}")
     if study.p_percent < steward.p_percent:
-        looser.append(f"p_percent: may not be lowered below the steward's {steward.p_percent}")
+        looser.append(f"p_percent: may not be lowered below {whose} {steward.p_percent}")
     # (n, k) is only partially ordered: the steward's pair is a floor on both coordinates.
     if study.dominance_n < steward.dominance_n:
-        looser.append(f"dominance_n: may not be lowered below the steward's {steward.dominance_n}")
+        looser.append(f"dominance_n: may not be lowered below {whose} {steward.dominance_n}")
     if study.dominance_k > steward.dominance_k:
-        looser.append(f"dominance_k: may not be raised above the steward's {steward.dominance_k}")
+        looser.append(f"dominance_k: may not be raised above {whose} {steward.dominance_k}")
     return looser

@@ -2,6 +2,9 @@
 
     pfl-release study=work/demo/study out=work/demo/release ledger=work/demo/ledger
     pfl-release study=... out=... ledger=... study_policy.threshold=15
+
+The disclosure policy is the ledger's, set by the data steward (``pfl-ledger``): it is not a
+setting of this command, and a configuration that tries to give one is refused.
 """
 
 from __future__ import annotations
@@ -12,30 +15,39 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from cohort.disclosure import Policy
 from cohort.release.make import ReleaseResult, make_release
 from extracts.cli import CONF_DIR, activity, console, guarded, require_settings, run_hydra
 from extracts.errors import ConfigError
 
 
-def policies(cfg: DictConfig) -> tuple[Policy, dict]:
-    """The steward's policy and the study's overrides (unset keys left out) of a composed config."""
-    steward_raw = OmegaConf.to_container(cfg.policy, resolve=True)
-    study_raw = OmegaConf.to_container(cfg.study_policy, resolve=True) if cfg.get("study_policy") else {}
-    if not isinstance(steward_raw, Mapping) or not isinstance(study_raw, Mapping):
-        msg = "policy and study_policy: expected mappings of policy keys"
+SETTINGS = ("study", "out", "ledger", "overwrite", "time_limit", "study_policy")
+
+
+def study_overrides(cfg: DictConfig) -> dict:
+    """The study's stricter policy settings (unset keys left out) of a composed config.
+
+    Raises:
+        ConfigError: the configuration holds a setting this command does not have, such as a
+            ``policy`` (given with ``+policy...`` or by another config file): the policy is the
+            ledger's, never the command line's.
+    """
+    unknown = sorted(str(k) for k in cfg if k not in SETTINGS)
+    if unknown:
+        msg = (f"unknown setting(s) {unknown}: the disclosure policy is the ledger's, set by the data steward "
+               "(pfl-ledger init / tighten); a study may only make it stricter with study_policy.KEY=VALUE")
         raise ConfigError(msg)
-    try:
-        steward = Policy(**steward_raw)
-    except TypeError:
-        msg = f"policy: expected keys from {sorted(Policy.__dataclass_fields__)}"
-        raise ConfigError(msg) from None
-    return steward, {str(k): v for k, v in study_raw.items() if v is not None}
+    study_raw = OmegaConf.to_container(cfg.study_policy, resolve=True) if cfg.get("study_policy") else {}
+    if not isinstance(study_raw, Mapping):
+        msg = "study_policy: expected a mapping of policy keys"
+        raise ConfigError(msg)
+    return {str(k): v for k, v in study_raw.items() if v is not None}
 
 
 def report(result: ReleaseResult) -> None:
     """The steward's view of a release: hidden values per engine reason, per table."""
     content = result.content
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
     console.print(f"release {result.release_id} written to {result.out} in {result.seconds:.1f} s "
                   f"(checked against {content.earlier_releases} earlier release(s) in the ledger)", soft_wrap=True)
     for table, reasons in content.hidden_by_reason.items():
@@ -54,12 +66,10 @@ def report(result: ReleaseResult) -> None:
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "study", "out", "ledger")
-        steward, overrides = policies(cfg)
-        steward.stricter(overrides)  # a looser study policy fails before any data is read
+        overrides = study_overrides(cfg)
         with activity("protecting the study's tables"):
-            result = make_release(Path(cfg.study), Path(cfg.out), steward=steward, overrides=overrides,
-                                  ledger=Path(cfg.ledger), overwrite=bool(cfg.overwrite),
-                                  time_limit=float(cfg.time_limit))
+            result = make_release(Path(cfg.study), Path(cfg.out), ledger=Path(cfg.ledger), overrides=overrides,
+                                  overwrite=bool(cfg.overwrite), time_limit=float(cfg.time_limit))
         report(result)
 
     guarded(body)

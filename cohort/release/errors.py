@@ -10,8 +10,10 @@ Messages name the file, table, column, rule, quantity labels and counts, never a
         │                            other (negative counts, n > N, a quantity in two versions);
         │                            lists every problem (exit 5)
         └── LedgerRefusal            the ledger refuses the release: combined with earlier
-                                     releases it would publish a quantity in two versions; or
-                                     the ledger is unreadable (exit 11)
+                                     releases it would publish a quantity in two versions, the
+                                     study is of another population, or the ledger's policy is
+                                     below the floor or edited by hand; or the ledger is missing,
+                                     in use by another run or unreadable (exit 11)
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ from study_builder import write_study
 
 from cohort.config import parse_study
 from cohort.disclosure import Policy
+from cohort.output import population_fingerprint
 from cohort.output import write_study as write_study_tables
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.release.study_folder import TABLES
 from cohort.study import run_study
@@ -252,13 +254,14 @@ def test_attack_recovers_hidden_counts_from_a_release_made_before_the_fix(tmp_pa
     assert len(found) == tried
     assert {c.table for c in found} == {"referrals", "prevalence", "care_use"}
     assert all(c.guesses == (c.truth,) for c in found)
-    # Both channels of that code: the study tables' hashes, and the release id (a hash of them).
-    assert all(c.channels >= {"hash", "derived id"} for c in found)
+    # The study tables' hashes confirm every guess (the release id, a hash of them and of the study
+    # manifest, did too while the study manifest was written as it was then).
+    assert all("hash" in c.channels for c in found)
 
 
 def test_no_published_field_confirms_a_guess_of_a_hidden_count(tmp_path: Path) -> None:
     study = fixture_study(tmp_path / "study")
-    make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    make_release(study, tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     found, tried = attack(tmp_path / "release", study)
     assert tried >= 5  # the release hides counts in prevalence, care_use and referrals
     assert found == [], [f"{c.table}.{c.column} row {c.row}" for c in found]
@@ -271,8 +274,9 @@ def test_no_published_field_confirms_a_guess_on_a_release_of_the_tiny_extracts(t
     config = parse_study(yaml.safe_load((CONF / "study" / "seed_study.yaml").read_text()),
                          load_catalogue(CONF / "conditions" / "seed_study.yaml"))
     write_study_tables(run_study(tiny_linked, config), tmp_path / "study", config,
-                       linked_manifest=json.loads((tiny_linked / "manifest.json").read_text()))
-    make_release(tmp_path / "study", tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+                       linked_manifest=json.loads((tiny_linked / "manifest.json").read_text()),
+                       population=population_fingerprint(tiny_linked))
+    make_release(tmp_path / "study", tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     found, tried = attack(tmp_path / "release", tmp_path / "study", guesses=range(16))
     assert tried >= 50
     assert found == [], [f"{c.table}.{c.column} row {c.row}" for c in found]
@@ -301,7 +305,7 @@ def test_releases_of_studies_that_differ_only_in_hidden_counts_publish_the_same_
     releases = []
     for i, (referred, female, care_female) in enumerate(((4, 3, 2), (7, 3, 2))):
         study = fixture_study(tmp_path / f"study{i}", referred=referred, female=female, care_female=care_female)
-        make_release(study, tmp_path / f"release{i}", steward=Policy(), ledger=tmp_path / f"ledger{i}")
+        make_release(study, tmp_path / f"release{i}", ledger=create_ledger(tmp_path / f"ledger{i}", Policy()).path)
         releases.append(_public(tmp_path / f"release{i}"))
     first, second = releases
     assert first.keys() == second.keys()
@@ -310,7 +314,7 @@ def test_releases_of_studies_that_differ_only_in_hidden_counts_publish_the_same_
 
 def test_the_study_folders_fingerprints_go_to_the_stewards_ledger_record_not_the_release(tmp_path: Path) -> None:
     study = fixture_study(tmp_path / "study")
-    result = make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    result = make_release(study, tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     record = json.loads((tmp_path / "ledger" / "records" / f"{result.release_id}.json").read_text())
     assert record["inputs"]["study_manifest_sha256"] == _sha256((study / "manifest.json").read_bytes())
     assert record["inputs"]["files"] == {f"{t}.parquet": _sha256((study / f"{t}.parquet").read_bytes()) for t in TABLES}

@@ -33,7 +33,7 @@ from command_runner import assert_clean_failure, run_command
 from omegaconf import OmegaConf
 
 from cohort.config import parse_study
-from cohort.output import write_study
+from cohort.output import population_fingerprint, write_study
 from cohort.study import run_study
 from extracts.cli import EXIT_CODES
 from extracts.codelists import load_catalogue
@@ -71,6 +71,10 @@ class World:
     release: Path
     tampered: Path
     bad_ledger: Path
+    ledger: Path
+    floor_ledger: Path
+    spare_ledger: Path
+    other_study: Path
 
     def fill(self, arg: str, out: Path) -> str:
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -110,7 +114,15 @@ def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFact
     raw = OmegaConf.to_container(OmegaConf.load(CONF / "study" / "seed_study.yaml"))
     config = parse_study(raw, load_catalogue(CONF / "conditions" / "seed_study.yaml"))  # type: ignore[arg-type]
     write_study(run_study(root / "linked", config), study, config,
-                linked_manifest=json.loads((root / "linked" / "manifest.json").read_text()))
+                linked_manifest=json.loads((root / "linked" / "manifest.json").read_text()),
+                population=population_fingerprint(root / "linked"))
+    # Ledgers as the data steward makes them (pfl-ledger init); one edited by hand below the floor.
+    for name in ("ledger", "floor_ledger", "spare_ledger"):
+        made = run_command("pfl-ledger", "init", "--ledger", str(root / name), cwd=root / "cwd")
+        assert made.returncode == 0, made.stderr[-2000:]
+    index = json.loads((root / "floor_ledger" / "ledger.json").read_text())
+    index["policy"]["threshold"] = 5
+    (root / "floor_ledger" / "ledger.json").write_text(json.dumps(index))
     made = run_command("pfl-release", f"study={study}", f"out={root / 'release'}",
                        f"ledger={root / 'ledger'}", cwd=root / "cwd")
     assert made.returncode == 0, made.stderr[-2000:]
@@ -121,9 +133,13 @@ def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFact
     bad_ledger = root / "bad_ledger"
     bad_ledger.mkdir()
     (bad_ledger / "ledger.json").write_text("not json")
+    other_study = root / "other_study"  # the same study over another population
+    shutil.copytree(study, other_study)
+    manifest = json.loads((other_study / "manifest.json").read_text())
+    (other_study / "manifest.json").write_text(json.dumps({**manifest, "population": "0" * 64}))
     return World(extracts, keys, suppliers, root / "ttp", root / "linked", garbage, broken,
                  root / "exists", root / "does-not-exist", study, root / "release", tampered,
-                 bad_ledger)
+                 bad_ledger, root / "ledger", root / "floor_ledger", root / "spare_ledger", other_study)
 
 
 # --- the user errors of every command -------------------------------------------------------------
@@ -154,7 +170,7 @@ _LINK = ("out={out}", "project=p", "content.ehr={suppliers}/ehr/for_research",
          "content.claims={suppliers}/claims/for_research", "token_maps.ehr={ttp}/ehr",
          "token_maps.claims={ttp}/claims")
 _STUDY = ("linked={linked}", "out={out}")
-_RELEASE = ("study={study}", "out={out}", "ledger={out}-ledger")
+_RELEASE = ("study={study}", "out={out}", "ledger={ledger}")
 
 
 def _with(base: tuple[str, ...], **changes: str) -> tuple[str, ...]:
@@ -234,6 +250,24 @@ CASES = [
     Case("pfl-release", "output exists", _with(_RELEASE, out="{exists}"), 9, "exists"),
     Case("pfl-release", "ledger unreadable", _with(_RELEASE, ledger="{bad_ledger}"), 11,
          "ledger"),
+    Case("pfl-release", "no ledger at the folder", _with(_RELEASE, ledger="{missing}"), 11,
+         "pfl-ledger init"),
+    Case("pfl-release", "policy on the command line", (*_RELEASE, "policy.threshold=5"), 2,
+         "policy"),
+    Case("pfl-release", "ledger policy edited below the floor", _with(_RELEASE, ledger="{floor_ledger}"),
+         11, "below the engine's floor"),
+    Case("pfl-release", "study of another population", _with(_RELEASE, study="{other_study}"), 11,
+         "another population"),
+    Case("pfl-ledger", "missing arguments", (), 2, "required"),
+    Case("pfl-ledger", "policy below the floor", ("init", "--ledger", "{out}", "--threshold", "5"), 2,
+         "below the engine's floor"),
+    Case("pfl-ledger", "ledger exists", ("init", "--ledger", "{ledger}"), 9, "exists"),
+    Case("pfl-ledger", "looser policy", ("tighten", "--ledger", "{spare_ledger}", "--margin", "0.1",
+                                         "--reason", "test"), 2, "only be tightened"),
+    Case("pfl-ledger", "tighten without a reason", ("tighten", "--ledger", "{spare_ledger}",
+                                                    "--threshold", "15"), 2, "required"),
+    Case("pfl-ledger", "no ledger at the folder", ("show", "--ledger", "{missing}"), 11,
+         "pfl-ledger init"),
     Case("pfl-audit", "missing settings", (), 2, "missing setting(s): release"),
     Case("pfl-audit", "unknown setting", ("release={release}", "nosuch=1"), 2, "nosuch"),
     Case("pfl-audit", "release folder missing", ("release={missing}", "report={out}"), 3,

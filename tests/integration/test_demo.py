@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import TINY
+from omegaconf import OmegaConf
+
+from cohort.config import parse_study
 from extracts.codelists import load_catalogue
 from extracts.generator.run import DEFAULT_CATALOGUE
 from pipeline.demo import run_demo
@@ -106,10 +111,26 @@ def test_demo_adopts_a_folder_only_when_told_and_never_deletes_a_ledger(tmp_path
     catalogue = load_catalogue(DEFAULT_CATALOGUE)
     first = run_demo(TINY, catalogue, steward, max_quarantine_share=0.01, adopt=True)
     assert (steward / ".pfl-demo").is_file()
-    # The extracts were new: the ledger of what was there is moved aside, with its records, and said so.
-    (aside,) = steward.glob("ledger.before-*")
-    assert (aside / "population" / "records.jsonl").read_text() == '{"release_id": "r-1"}\n'
-    assert f"ledger moved to {aside.name}" in first.stages[0].summary
+    # The extracts were new: the ledgers of what was there stay where they were, untouched.
+    assert (steward / "ledger" / "population" / "records.jsonl").read_text() == '{"release_id": "r-1"}\n'
+    assert not list(steward.glob("ledger.*"))
     # A marked folder needs no adopt=true the next time.
     second = run_demo(TINY, catalogue, steward, max_quarantine_share=0.01)
     assert second.stages[0].summary.startswith("reused")
+
+
+def test_demo_keeps_one_ledger_per_population_whatever_the_study(tmp_path: Path) -> None:
+    # Issue 11, item 4: a second study over the same extracts is checked against the first one's
+    # release, although the demo reruns the supplier steps (new random tokens, new batch ids).
+    raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "study" / "seed_study.yaml"))
+    study = parse_study(raw, load_catalogue(ROOT / "conf" / "conditions" / "seed_study.yaml"))  # type: ignore[arg-type]
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    work = tmp_path / "work"
+    run_demo(TINY, catalogue, work, max_quarantine_share=0.01, study=study)
+    run_demo(TINY, catalogue, work, max_quarantine_share=0.01, study=replace(study, name="seed_study_again"))
+    (ledger,) = (work / "ledger").iterdir()
+    index = json.loads((ledger / "ledger.json").read_text())
+    assert [e["study"] for e in index["releases"]] == ["seed_study", "seed_study_again"]
+    assert json.loads((work / "release" / "manifest.json").read_text())["ledger"]["earlier_releases"] == 1
+    population = json.loads((work / "study" / "manifest.json").read_text())["population"]
+    assert index["population"] == population and ledger.name.replace("-", "") == population[:12]

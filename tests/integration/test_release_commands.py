@@ -23,6 +23,7 @@ from study_builder import write_study
 from audit.__main__ import main as audit_main
 from audit.release import _sha256
 from cohort.disclosure import Policy
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.release.study_folder import read_study
 from extracts.errors import ConfigError
@@ -55,6 +56,12 @@ def audit(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(["pfl-audit", *args], code, out.getvalue(), err.getvalue())
 
 
+def new_ledger(path: Path, *options: str) -> Path:
+    """A ledger created as the data steward does, with ``pfl-ledger init``."""
+    assert_exit(run("pfl-ledger", "init", "--ledger", str(path), *options, cwd=path.parent), 0, "created")
+    return path
+
+
 def assert_exit(proc: subprocess.CompletedProcess[str], code: int, says: str) -> None:
     both = proc.stdout + proc.stderr
     assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{both[-3000:]}"
@@ -67,7 +74,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One study folder, its release through pfl-release, and the ledger."""
     root = tmp_path_factory.mktemp("release-commands")
     study = write_study(root / "study", REGION_SEX, strata=STRATA)
-    proc = run("pfl-release", f"study={study}", f"out={root / 'release'}", f"ledger={root / 'ledger'}", cwd=root)
+    proc = run("pfl-release", f"study={study}", f"out={root / 'release'}", f"ledger={new_ledger(root / 'ledger')}",
+               cwd=root)
     assert_exit(proc, 0, "written to")
     assert "hidden quantities by rule" in proc.stderr
     return {"root": root, "study": study, "release": root / "release", "ledger": root / "ledger"}
@@ -206,7 +214,7 @@ def _study_with(made, tmp_path: Path, table: str, change) -> Path:
 ])
 def test_release_refuses_a_broken_study_folder_and_writes_nothing(made, tmp_path, table, change, code, says):
     study = _study_with(made, tmp_path, table, change)
-    proc = run("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={tmp_path / 'ledger'}",
+    proc = run("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={new_ledger(tmp_path / 'ledger')}",
                cwd=tmp_path)
     assert_exit(proc, code, says)
     assert not (tmp_path / "out").exists()
@@ -233,22 +241,23 @@ def test_a_quantity_in_two_versions_within_one_study_is_refused(made, tmp_path):
 
     study = _study_with(made, tmp_path, "care_use", lambda f: f.with_columns(pl.col("N") + 1))
     with pytest.raises(StudyContractError, match="one quantity with two values"):
-        make_release(study, tmp_path / "out", steward=Policy(), ledger=tmp_path / "ledger")
+        make_release(study, tmp_path / "out", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     assert not (tmp_path / "out").exists()
 
 
 def test_release_refuses_a_looser_study_policy_and_a_ledger_inside_the_release(made, tmp_path):
     base = [f"study={made['study']}", f"out={tmp_path / 'out'}"]
-    proc = run("pfl-release", *base, f"ledger={tmp_path / 'ledger'}", "study_policy.threshold=5", cwd=tmp_path)
+    proc = run("pfl-release", *base, f"ledger={new_ledger(tmp_path / 'ledger')}", "study_policy.threshold=5",
+               cwd=tmp_path)
     assert_exit(proc, 2, "stricter, never looser")
     with pytest.raises(ConfigError, match="holds the input ledger"):
-        make_release(made["study"], tmp_path / "out", steward=Policy(), ledger=tmp_path / "out" / "ledger")
+        make_release(made["study"], tmp_path / "out", ledger=tmp_path / "out" / "ledger")
     assert not (tmp_path / "out").exists()
 
 
 def test_release_with_a_stricter_study_policy_records_it(made, tmp_path):
-    proc = run("pfl-release", f"study={made['study']}", f"out={tmp_path / 'out'}", f"ledger={tmp_path / 'ledger'}",
-               "study_policy.threshold=15", cwd=tmp_path)
+    proc = run("pfl-release", f"study={made['study']}", f"out={tmp_path / 'out'}",
+               f"ledger={new_ledger(tmp_path / 'ledger')}", "study_policy.threshold=15", cwd=tmp_path)
     assert_exit(proc, 0, "written to")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["policy"]["threshold"] == 15
@@ -266,7 +275,7 @@ def test_second_release_that_gives_a_hidden_cell_is_refused_and_the_audit_catche
     first[("A", "F")] = 0
     s1 = write_study(tmp_path / "s1", first, strata=STRATA)
     s2 = write_study(tmp_path / "s2", [20, 33, 22, 25], strata={"region": list("ABCD")}, rest=2000)
-    assert_exit(run("pfl-release", f"study={s1}", f"out={tmp_path / 'r1'}", f"ledger={tmp_path / 'L'}",
+    assert_exit(run("pfl-release", f"study={s1}", f"out={tmp_path / 'r1'}", f"ledger={new_ledger(tmp_path / 'L')}",
                     cwd=tmp_path), 0, "written to")
     index = (tmp_path / "L" / "ledger.json").read_text()
     proc = run("pfl-release", f"study={s2}", f"out={tmp_path / 'r2'}", f"ledger={tmp_path / 'L'}", cwd=tmp_path)
@@ -275,7 +284,7 @@ def test_second_release_that_gives_a_hidden_cell_is_refused_and_the_audit_catche
     assert not (tmp_path / "r2").exists()
     assert (tmp_path / "L" / "ledger.json").read_text() == index
     # Made without that ledger, release 2 passes alone; its audit against the ledger fails (A5).
-    assert_exit(run("pfl-release", f"study={s2}", f"out={tmp_path / 'r2'}", f"ledger={tmp_path / 'L2'}",
+    assert_exit(run("pfl-release", f"study={s2}", f"out={tmp_path / 'r2'}", f"ledger={new_ledger(tmp_path / 'L2')}",
                     cwd=tmp_path), 0, "written to")
     assert_exit(audit(f"release={tmp_path / 'r2'}"), 0, "PASS")
     proc = audit(f"release={tmp_path / 'r2'}", f"ledger={tmp_path / 'L'}")

@@ -25,7 +25,8 @@ from report_dom import DIGIT, Element, cell_keys, expected_text, parse
 
 from cohort.config import parse_study
 from cohort.disclosure import Policy
-from cohort.output import write_study
+from cohort.output import population_fingerprint, write_study
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.study import run_study
 from extracts.codelists import load_catalogue
@@ -71,8 +72,9 @@ def engine_release(tiny_linked: Path, tmp_path_factory: pytest.TempPathFactory) 
                          load_catalogue(CONF / "conditions" / "seed_study.yaml"))
     tables = run_study(tiny_linked, config)
     write_study(tables, work / "study", config,
-                linked_manifest=json.loads((tiny_linked / "manifest.json").read_text()))
-    make_release(work / "study", work / "release", steward=Policy(), ledger=work / "ledger")
+                linked_manifest=json.loads((tiny_linked / "manifest.json").read_text()),
+                population=population_fingerprint(tiny_linked))
+    make_release(work / "study", work / "release", ledger=create_ledger(work / "ledger", Policy()).path)
     return work / "study", work / "release"
 
 

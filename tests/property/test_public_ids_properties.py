@@ -24,6 +24,7 @@ from audit.identifiers import scan_identifiers
 from audit.release import parse_checksum
 from cohort.disclosure import Policy
 from cohort.release.errors import StudyFormatError
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.release.public_ids import CHECKSUM_PREFIX, RELEASE_ID, grouped, release_id
 from report.errors import ReleaseTamperedError
@@ -98,7 +99,7 @@ def test_a_real_release_prints_no_nine_digit_run_and_ids_of_at_most_four_digits(
     manifest |= {"study_config_sha256": hashlib.sha256(b"x").hexdigest().translate(str.maketrans("abcdef", "123456")),
                  "project_key_id": "12345678"}
     (study / "manifest.json").write_text(json.dumps(manifest))
-    make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    make_release(study, tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     text = _public_texts(tmp_path / "release")
     assert not NINE.search(text)
     for ident in _ids_and_checksums(tmp_path / "release"):
@@ -120,7 +121,7 @@ def test_a_study_manifest_whose_ids_are_not_hex_is_refused_before_anything_is_pr
     manifest = json.loads((study / "manifest.json").read_text())
     (study / "manifest.json").write_text(json.dumps(manifest | field))
     with pytest.raises(StudyFormatError, match=next(iter(field))) as refused:
-        make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+        make_release(study, tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     assert "123456789" not in str(refused.value)  # the message names the field, never its value
     assert refused.value.exit_code == 4
     assert not (tmp_path / "release").exists()

@@ -22,6 +22,7 @@ from audit.release import release_cells
 from audit.structure import instantiate
 from cohort.disclosure import Policy
 from cohort.release.errors import LedgerRefusal
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.release.public_ids import RELEASE_ID
 
@@ -30,7 +31,9 @@ KEY_YEAR = "2019"
 
 def release(tmp_path: Path, numerators, strata, *, name: str = "r", ledger: str = "ledger", rest: int = 1000):
     study = write_study(tmp_path / f"study-{name}", numerators, strata=strata, rest=rest)
-    return make_release(study, tmp_path / name, steward=Policy(), ledger=tmp_path / ledger)
+    if not (tmp_path / ledger / "ledger.json").exists():
+        create_ledger(tmp_path / ledger, Policy())
+    return make_release(study, tmp_path / name, ledger=tmp_path / ledger)
 
 
 def hidden_cells(out: Path, strata: list[str]) -> set[tuple[str, ...]]:

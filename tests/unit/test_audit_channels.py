@@ -19,6 +19,7 @@ from study_builder import write_study
 
 from audit import audit_release
 from cohort.disclosure import Policy
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.release.public_ids import checksum
 
@@ -33,7 +34,7 @@ def blocking(folder: Path, check: str) -> list:
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("channels")
     study = write_study(root / "study", [3, 40], strata={"sex": ["F", "M"]}, referred=4)
-    make_release(study, root / "release", steward=Policy(), ledger=root / "ledger")
+    make_release(study, root / "release", ledger=create_ledger(root / "ledger", Policy()).path)
     return root / "release"
 
 
