@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from audit.errors import AuditError
+from audit.floor import FLOOR
 from audit.verdict import Report, audit_release
 
 __all__ = ["EXIT_CODES", "main"]
@@ -30,7 +31,7 @@ EXIT_CODES = {
 SETTINGS = {"release": "the release folder to audit (required)",
             "ledger": "the release ledger: adds A5 over earlier releases, and A2/A4 with the steward's record",
             "report": "where to write the JSON report (default: <release>.audit.json beside the folder)",
-            "min_threshold": "the lowest threshold T a release may use (default 10)"}
+            "min_threshold": "the lowest threshold T a release may use (default 10, the floor; only higher)"}
 
 HELP = f"""pfl-audit: check a release folder independently of the engine that made it: checksums,
 the tables' structure, A1 and A3 with integer programs (A2, A4 with the steward's record),
@@ -67,6 +68,9 @@ def parse(argv: list[str]) -> dict[str, str]:
         _fail("configuration: missing setting(s): release (give it as release=FOLDER; see --help)", 2)
     if "min_threshold" in settings and not settings["min_threshold"].isdigit():
         _fail("configuration: min_threshold: expected a whole number", 2)
+    if int(settings.get("min_threshold", FLOOR.threshold)) < FLOOR.threshold:
+        _fail(f"configuration: min_threshold: the floor is T = {FLOOR.threshold} (disclosure.md); "
+              "the auditor can be made stricter, never looser", 2)
     return settings
 
 

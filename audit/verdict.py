@@ -28,6 +28,7 @@ from pathlib import Path
 from audit.cells import label
 from audit.checks import Finding, Policy, check_percentages
 from audit.errors import InconsistentTableError
+from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
 from audit.release import Cells, Key, Release, read_release, release_cells
@@ -73,20 +74,6 @@ class Report:
         tmp = path.with_name(f".{path.name}.partial")
         tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
-
-
-def _policy(release: Release, min_threshold: int, findings: list[Finding]) -> Policy:
-    raw = release.manifest["policy"]
-    try:
-        threshold = int(raw["threshold"])
-        margin = round(float(raw["margin"]) * 100)
-    except (KeyError, TypeError, ValueError):
-        findings.append(Finding("release", "policy", ("policy",), "the manifest's policy has no threshold or margin"))
-        threshold, margin = min_threshold, 30
-    if threshold < min_threshold:
-        findings.append(Finding("release", "policy", ("threshold",),
-                                f"released under a threshold below the auditor's floor of {min_threshold}"))
-    return Policy(threshold=max(threshold, min_threshold, 1), margin_percent=max(margin, 0))
 
 
 def _ratio_checks(release: Release, cells: Cells, policy: Policy) -> list[Finding]:
@@ -305,7 +292,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     began = time.perf_counter()
     release = read_release(folder)
     findings = list(release.findings)
-    policy = _policy(release, min_threshold, findings)
+    policy, looser = audit_policy(release.manifest["policy"], min_threshold=min_threshold)
+    findings += looser
     cells = release_cells(release)
     findings += cells.findings
     known = set(cells.published) | cells.hidden
@@ -327,6 +315,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
         record = _record(ledger, release.release_id)
         if record is not None:
             mode = "verification"
+            findings += record_policy_findings(release.manifest["policy"], record.get("policy"))
             findings += _verification(release, region, record, policy, structure)
         milps += region.milps
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []
