@@ -360,7 +360,7 @@ def test_audit_imports_nothing_from_the_engine():
 
 def test_audit_public_api_is_exactly_all():
     public = {name for name in vars(audit) if not name.startswith("_")}
-    modules = {"cells", "checks", "errors", "floor", "identifiers", "intervals", "tables", "annotations",
-               "release", "structure", "verdict"}
+    modules = {"cells", "checks", "errors", "files", "floor", "identifiers", "intervals", "tables",
+               "annotations", "release", "structure", "verdict"}
     assert public - modules == set(audit.__all__)
     assert list(audit.__all__) == sorted(audit.__all__)
