@@ -25,6 +25,8 @@ EXIT_CODES = {
     2: ("configuration", "a setting is missing, unknown or malformed"),
     3: ("input missing", "the folder is not a release (no manifest.json) or a file it lists is missing"),
     4: ("unreadable file", "the manifest or a table cannot be read or does not follow docs/release-format.md"),
+    10: ("storage refused", ("the JSON report cannot be written (disk or quota full, read-only or missing folder, "
+                             "permission denied): the verdict is printed, no report file is left")),
     70: ("internal error", "a bug; reported without its message (PFL_DEBUG=1 shows it on test data)"),
     130: ("interrupted", "Ctrl-C or SIGINT; no report was written"),
 }
@@ -100,20 +102,20 @@ def main(argv: list[str] | None = None) -> None:
     report_path = Path(settings.get("report") or release.with_name(f"{release.name}.audit.json"))
     try:
         report = audit_release(release, ledger=Path(settings["ledger"]) if settings.get("ledger") else None,
-                               min_threshold=int(settings.get("min_threshold", 10)))
+                               min_threshold=int(settings.get("min_threshold", FLOOR.threshold)))
+        show(report)
         report.write(report_path)
-    except AuditError as exc:
+    except AuditError as exc:  # ReportWriteError (exit 10) too: the verdict printed above stands
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted; no report was written", 130)
-    except OSError as exc:
+    except OSError as exc:  # reading the release or the ledger
         _fail(f"{exc.strerror or type(exc).__name__} ({exc.filename})", 4 if exc.filename else 1)
     except Exception as exc:  # the last line of defence of a command
         if os.environ.get("PFL_DEBUG") == "1":
             raise
         _fail(f"internal error ({type(exc).__name__}); please report it. The message is withheld because it "
               "may contain data values.", 70)
-    show(report)
     print(f"report: {report_path}")
     sys.exit(0 if report.passed else 1)
 

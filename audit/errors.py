@@ -8,13 +8,22 @@ name the table, cell label, equation, file or rule, never a hidden value::
     ├── InconsistentTableError    the published values admit no non-negative integer solution
     ├── ReleaseNotFoundError      the folder is not a release: no manifest.json, or a file the
     │                             manifest lists is missing (pfl-audit exit 3)
-    └── ReleaseFormatError        the manifest or a table cannot be read or does not follow
-                                  docs/release-format.md (pfl-audit exit 4)
+    ├── ReleaseFormatError        the manifest or a table cannot be read or does not follow
+    │                             docs/release-format.md (pfl-audit exit 4)
+    └── ReportWriteError          the JSON report cannot be written: disk or quota full, read-only
+                                  or missing folder, permission denied (pfl-audit exit 10); the
+                                  audit itself ran, nothing was written
 """
 
 from __future__ import annotations
 
-__all__ = ["AuditError", "InconsistentTableError", "ReleaseFormatError", "ReleaseNotFoundError"]
+__all__ = [
+    "AuditError",
+    "InconsistentTableError",
+    "ReleaseFormatError",
+    "ReleaseNotFoundError",
+    "ReportWriteError",
+]
 
 
 class AuditError(Exception):
@@ -37,3 +46,9 @@ class ReleaseFormatError(AuditError):
     """The manifest or a table cannot be read, or does not follow the release format."""
 
     exit_code = 4
+
+
+class ReportWriteError(AuditError):
+    """The file system refused the audit's report; nothing was written."""
+
+    exit_code = 10

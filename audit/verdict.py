@@ -31,6 +31,7 @@ from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
+from audit.output import write_atomically
 from audit.release import Cells, Key, Release, read_release, release_cells
 from audit.structure import Structure, instantiate
 from audit.tables import AuditTable, Percentage, PointChange
@@ -70,10 +71,8 @@ class Report:
         }
 
     def write(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        """Write the JSON report complete or not at all (:func:`audit.output.write_atomically`)."""
+        write_atomically(Path(path), json.dumps(self.as_dict(), indent=2) + "\n")
 
 
 def _ratio_checks(release: Release, cells: Cells, policy: Policy) -> list[Finding]:
