@@ -27,16 +27,28 @@ def table_spec(
     percentages: Mapping[str, int] = (),  # type: ignore[assignment]
     changes: Sequence[str] = (),
     dimensions: Mapping[str, Sequence[str]] | None = None,
+    ratios: Mapping[str, tuple[str, str, Mapping[str, str]]] | None = None,
 ) -> dict:
-    """A manifest entry: ``counts`` column -> unit, ``percentages`` column -> scale (100 or 1)."""
-    counts, percentages = dict(counts), dict(percentages)
+    """A manifest entry: ``counts`` column -> unit, ``percentages`` column -> scale (100 or 1).
+
+    ``ratios``: percentage column -> (numerator count, denominator count, coordinate -> column),
+    the counts' quantities being their column names (as ``counts`` declares them).
+    """
+    counts, percentages, ratios = dict(counts), dict(percentages), dict(ratios or {})
+
+    def ref(column: str, which: int) -> dict:
+        if column not in ratios:
+            return {}
+        by = dict(ratios[column][2]) or {c: c for c in coordinates}
+        return {"quantity": ratios[column][which], "by": by}
+
     return {
         "status": "released",
         "coordinates": list(coordinates),
         "dimensions": {d: {"levels": list(levels), "total": "Total"} for d, levels in (dimensions or {}).items()},
         "counts": {c: {"quantity": c, "unit": u, "by": list(coordinates), "status": f"{c}_status"}
                    for c, u in counts.items()},
-        "percentages": {c: {"numerator": {}, "denominator": {}, "scale": s, "status": f"{c}_status"}
+        "percentages": {c: {"numerator": ref(c, 0), "denominator": ref(c, 1), "scale": s, "status": f"{c}_status"}
                         for c, s in percentages.items()},
         "changes": {c: {"from": "share_from", "to": "share_to", "scale": 100, "status": f"{c}_status"}
                     for c in changes},
@@ -159,14 +171,19 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
     sc = ["sex"] if sex else []
     tables = {
         "prevalence": (table_spec(["year", "condition", *sc], counts={"numerator": "persons", "denominator": "persons"},
-                                  percentages={"percentage": 100}, dimensions=strata),
+                                  percentages={"percentage": 100}, dimensions=strata,
+                                  ratios={"percentage": ("numerator", "denominator", {})}),
                        _with_status(prev, ["numerator", "denominator", "percentage"])),
         "care_use": (table_spec(["year", "condition", "discipline", *sc], counts={"n": "persons", "N": "persons"},
-                                percentages={"percentage": 100}, dimensions=strata),
+                                percentages={"percentage": 100}, dimensions=strata,
+                                ratios={"percentage": ("n", "N", {})}),
                      _with_status(care, ["n", "N", "percentage"])),
         "care_use_change": (table_spec(["condition", "discipline", *sc, "year_from", "year_to"],
                                        percentages={"share_from": 1, "share_to": 1}, changes=["change_pp"],
-                                       dimensions=strata),
+                                       dimensions=strata,
+                                       ratios={f"share_{w}": ("n", "N", {"year": f"year_{w}", "condition": "condition",
+                                                                         "discipline": "discipline", **{s: s for s in sc}})
+                                               for w in ("from", "to")}),
                             _with_status(change, ["share_from", "share_to", "change_pp"])),
     }
     referrals = [{"year": y, "condition": c, "n": n, "N": N, "percentage": 100 * n / N}
@@ -174,7 +191,7 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
                                     (2019, "asthma_copd", 20, 100), (2023, "asthma_copd", 25, 120))]
     referrals[1].update(n=hide, percentage=hide)
     tables["referrals"] = (table_spec(["year", "condition"], counts={"n": "persons", "N": "persons"},
-                                      percentages={"percentage": 100}),
+                                      percentages={"percentage": 100}, ratios={"percentage": ("n", "N", {})}),
                            _with_status(referrals, ["n", "N", "percentage"]))
     attrition = []
     for y in (2019, 2023):
@@ -192,7 +209,7 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
             "persons": p, "total_contacts": 500} for r, g, n, p in ((1, "T90", 200, 90), (3, "R96", 80, 40))]
     spec = table_spec(["year", "discipline", "rank", "group"],
                       counts={"contacts": "events", "persons": "persons", "total_contacts": "events"},
-                      percentages={"share": 1})
+                      percentages={"share": 1}, ratios={"share": ("contacts", "total_contacts", {})})
     spec["withheld_rows"] = {"2019 HA": 1}
     tables["top"] = (spec, _with_status(top, ["contacts", "share", "persons", "total_contacts"]))
     acsc = [{"year": y, "admissions": a, "persons": p} for y, a, p in ((2019, 40, 35), (2020, 44, 41))]
