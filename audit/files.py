@@ -137,7 +137,7 @@ def _claims(tables: dict) -> dict[str, list[str]]:
     return claimed
 
 
-def _why(name: str, claims: list[str], tables: dict, unfit: Iterable[str]) -> str:
+def _why(claims: list[str], tables: dict, unfit: Iterable[str]) -> str:
     if not claims:
         return "no table of the manifest names it"
     table = claims[0].rsplit(" (", 1)[0]
@@ -172,7 +172,8 @@ def placement_findings(folder: Path, manifest_tables: dict, audited: dict[str, d
             continue
         if len(claimed.get(path.name, [])) > 1:
             continue  # reported above
+        why = _why(claimed.get(path.name, []), manifest_tables, unfit)
         findings.append(Finding("release", "unaudited-file", (path.name,),
-                                "a file of the release that no audited table accounts for, so its content "
-                                f"was not audited: {_why(path.name, claimed.get(path.name, []), manifest_tables, unfit)}"))
+                                f"a file of the release that no audited table accounts for, so its content was "
+                                f"not audited: {why}"))
     return findings
