@@ -48,7 +48,18 @@ class ReleaseFormatError(AuditError):
     exit_code = 4
 
 
-class ReportWriteError(AuditError):
-    """The file system refused the audit's report; nothing was written."""
+class ReportWriteError(AuditError, OSError):
+    """The file system refused the audit's report; nothing was written.
+
+    Also an ``OSError`` with the system's error number and the file, so that a caller that maps
+    storage failures by number (the demo job's command) treats it as one.
+    """
 
     exit_code = 10
+
+    def __init__(self, message: str, number: int, filename: str) -> None:
+        OSError.__init__(self, number, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -59,7 +59,7 @@ def write_atomically(path: Path, text: str) -> None:
         tmp = None
     except OSError as exc:
         msg = f"cannot write the audit report {path}: {_reason(exc)}; no report was written"
-        raise ReportWriteError(msg) from None
+        raise ReportWriteError(msg, exc.errno or errno.EIO, str(path)) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

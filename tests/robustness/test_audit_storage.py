@@ -158,3 +158,17 @@ def test_report_on_a_full_disk_exits_10_and_leaves_nothing(release: Path, tmp_pa
     assert proc.returncode != 99, proc.stderr
     assert_clean_failure(proc, 10, "No space left on device (ENOSPC)")
     assert (tmp_path / "disk.listing").read_text().split() == []
+
+
+def test_the_storage_error_is_an_os_error_with_its_number_for_the_engine_jobs(tmp_path: Path) -> None:
+    # The demo job writes the audit report through the engine's guard, which maps OS errors by
+    # number to exit 10: the auditor's error must carry the number.
+    from audit.errors import ReportWriteError
+    from audit.output import write_atomically
+    from extracts.atomic import storage_error
+
+    with pytest.raises(ReportWriteError) as info:
+        write_atomically(tmp_path / "missing" / "audit.json", "{}")
+    assert isinstance(info.value, OSError) and info.value.errno == errno.ENOENT
+    assert str(info.value).startswith(f"cannot write the audit report {tmp_path / 'missing' / 'audit.json'}")
+    assert storage_error(info.value) is not None
