@@ -19,6 +19,7 @@ Layers:
 - :mod:`audit.verdict` — the whole release (and its ledger): every check, verdicts, the report.
 - :mod:`audit.floor` — the policy floor (T >= 10, margin >= 30 %) whatever the manifest says.
 - :mod:`audit.files` — every file of the folder is a file of an audited table, by content.
+- :mod:`audit.required` — the relations the format gives its tables must all be in the manifest.
 - :mod:`audit.output` — the JSON report, written complete or not at all.
 - :mod:`audit.errors` — the auditor fails closed with these.
 

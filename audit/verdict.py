@@ -4,7 +4,9 @@
 (:mod:`audit.structure`) and checks, over all tables of the release together (the same quantity
 in two tables is one cell):
 
-- checksums, unlisted files, undescribed columns, CSV = Parquet, one value and status per key;
+- checksums, unlisted files, every file a file of an audited table (:mod:`audit.files`), the
+  relations the format requires (:mod:`audit.required`), undescribed columns, CSV = Parquet, one
+  value and status per key;
 - the policy against a floor; visible counts (none 1..T-1); percentages and changes (shown
   only from shown counts >= T, complement not 1..T-1, value equal to the counts' ratio);
   events hidden with their persons; identifier-like columns and values;
@@ -33,6 +35,7 @@ from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
 from audit.output import write_atomically
 from audit.release import Cells, Key, Release, read_release, release_cells
+from audit.required import missing_relations
 from audit.structure import Structure, instantiate
 from audit.tables import AuditTable, Percentage, PointChange
 
@@ -290,7 +293,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     """
     began = time.perf_counter()
     release = read_release(folder)
-    findings = list(release.findings)
+    findings = list(release.findings) + missing_relations(release)
     policy, looser = audit_policy(release.manifest["policy"], min_threshold=min_threshold)
     findings += looser
     cells = release_cells(release)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
+from audit.required import FORMAT_RELATIONS
+
 __all__ = ["rewrite_checksums", "small_release", "table_spec", "write_release"]
 
 HIDDEN = ("suppressed", "below-threshold")
@@ -77,6 +79,7 @@ def write_release(
     years: Sequence[int] = (2019, 2023),
     strata: Sequence[str] = (),
     policy: Mapping | None = None,
+    relations: Sequence[dict] = (),
 ) -> Path:
     """Write a release folder: each table as CSV and Parquet, manifest.json and summary.md."""
     folder.mkdir(parents=True)
@@ -108,7 +111,7 @@ def write_release(
         "ledger": {"ledger_id": "l", "earlier_releases": 0},
         "files": {p.name: _sha(p) for p in sorted(folder.iterdir())},
         "tables": entries,
-        "relations": [],
+        "relations": list(relations),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
@@ -218,5 +221,8 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
                       _with_status(acsc, ["admissions", "persons"]))
     for name in withheld or {}:
         tables.pop(name, None)
+    # The relations the format gives these tables (the auditor requires them; their quantities are
+    # the format's, so only top's remainder and acsc's events apply to the columns named here).
+    relations = [rel for name in tables for rel in FORMAT_RELATIONS.get(name, [])]
     return write_release(folder, tables, withheld=withheld, conditions=["diabetes", "asthma_copd"],
-                         strata=list(strata))
+                         strata=list(strata), relations=relations)

@@ -150,7 +150,47 @@ def count_without_quantity(folder: Path) -> None:
     save(folder, m)
 
 
+def _show_secondaries(folder: Path) -> None:
+    """Show the hidden prevalence counts of 10 or more (the secondaries) with their true values."""
+    study = folder.parent / "study"  # the study the release was made of (its true values)
+    truth = {r["region"] + r["sex"]: r["numerator"]
+             for r in pl.read_parquet(study / "prevalence.parquet").iter_rows(named=True)}
+    frame = pl.read_parquet(folder / "prevalence.parquet")
+    rows = []
+    for row in frame.iter_rows(named=True):
+        value = truth.get(f"{row['region']}{row['sex']}")
+        if row["numerator_status"] and value is not None and value >= 10:
+            row = {**row, "numerator": value, "numerator_status": ""}
+        rows.append(row)
+    frame = pl.DataFrame(rows, schema=frame.schema)
+    frame.write_parquet(folder / "prevalence.parquet")
+    frame.write_csv(folder / "prevalence.csv")
+
+
+def margins_dropped(folder: Path) -> None:
+    _show_secondaries(folder)  # A-F = A - A-M, once the margin is known
+    m = manifest_of(folder)
+    m["relations"] = [r for r in m["relations"] if r["type"] != "margin"]
+    save(folder, m)
+
+
+def relations_dropped(folder: Path) -> None:
+    _show_secondaries(folder)
+    m = manifest_of(folder)
+    m["relations"] = []
+    save(folder, m)
+
+
+def part_of_dropped(folder: Path) -> None:
+    m = manifest_of(folder)
+    m["relations"] = [r for r in m["relations"] if r.get("part") != "prevalent"]
+    save(folder, m)
+
+
 CASES = [
+    pytest.param(margins_dropped, "relation", "dimension=sex", id="margin-relations-dropped"),
+    pytest.param(relations_dropped, "relation", "type=chain", id="all-relations-dropped"),
+    pytest.param(part_of_dropped, "relation", "part=prevalent", id="part-of-dropped"),
     pytest.param(drop_table, "unaudited-file", "no table of the manifest names it", id="table-dropped-from-manifest"),
     pytest.param(withhold_table, "unaudited-file", "calls withheld", id="table-marked-withheld-files-kept"),
     pytest.param(listed_copy, "unaudited-file", "prevalence_raw.parquet", id="listed-file-of-no-table"),
@@ -168,6 +208,7 @@ CASES = [
 def test_a_tampered_release_with_consistent_checksums_fails_the_audit(made, tmp_path, tamper, check, says):
     folder = tmp_path / "release"
     shutil.copytree(made, folder)
+    shutil.copytree(made.parent / "study", tmp_path / "study")
     tamper(folder)
     code, text = audit(folder, tmp_path / "audit.json")
     assert code == 1, text
