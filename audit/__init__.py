@@ -18,6 +18,10 @@ Layers:
 - :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
 - :mod:`audit.structure` — the release's equations, rebuilt from its manifest's relations.
 - :mod:`audit.verdict` — the whole release (and its ledger): every check, verdicts, the report.
+- :mod:`audit.floor` — the policy floor (T >= 10, margin >= 30 %) whatever the manifest says.
+- :mod:`audit.files` — every file of the folder is a file of an audited table, by content.
+- :mod:`audit.required` — the relations the format gives its tables must all be in the manifest.
+- :mod:`audit.output` — the JSON report, written complete or not at all.
 - :mod:`audit.errors` — the auditor fails closed with these.
 
 ``pfl-audit`` (:mod:`audit.__main__`) is the command; ``docs/release-format.md`` the format.
@@ -46,6 +50,7 @@ from audit.errors import (
     InconsistentTableError,
     ReleaseFormatError,
     ReleaseNotFoundError,
+    ReportWriteError,
 )
 from audit.identifiers import passes_eleven_test, scan_identifiers
 from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
@@ -69,6 +74,7 @@ __all__ = [
     "ReleaseFormatError",
     "ReleaseNotFoundError",
     "Report",
+    "ReportWriteError",
     "audit_ledger",
     "audit_release",
     "audit_table",

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from audit.errors import AuditError
+from audit.floor import FLOOR
 from audit.verdict import Report, audit_release
 
 __all__ = ["EXIT_CODES", "main"]
@@ -24,13 +25,15 @@ EXIT_CODES = {
     2: ("configuration", "a setting is missing, unknown or malformed"),
     3: ("input missing", "the folder is not a release (no manifest.json) or a file it lists is missing"),
     4: ("unreadable file", "the manifest or a table cannot be read or does not follow docs/release-format.md"),
+    10: ("storage refused", ("the JSON report cannot be written (disk or quota full, read-only or missing folder, "
+                             "permission denied): the verdict is printed, no report file is left")),
     70: ("internal error", "a bug; reported without its message (PFL_DEBUG=1 shows it on test data)"),
     130: ("interrupted", "Ctrl-C or SIGINT; no report was written"),
 }
 SETTINGS = {"release": "the release folder to audit (required)",
             "ledger": "the release ledger: adds A5 over earlier releases, and A2/A4 with the steward's record",
             "report": "where to write the JSON report (default: <release>.audit.json beside the folder)",
-            "min_threshold": "the lowest threshold T a release may use (default 10)"}
+            "min_threshold": "the lowest threshold T a release may use (default 10, the floor; only higher)"}
 
 HELP = f"""pfl-audit: check a release folder independently of the engine that made it: checksums,
 the tables' structure, A1 and A3 with integer programs (A2, A4 with the steward's record),
@@ -67,6 +70,9 @@ def parse(argv: list[str]) -> dict[str, str]:
         _fail("configuration: missing setting(s): release (give it as release=FOLDER; see --help)", 2)
     if "min_threshold" in settings and not settings["min_threshold"].isdigit():
         _fail("configuration: min_threshold: expected a whole number", 2)
+    if int(settings.get("min_threshold", FLOOR.threshold)) < FLOOR.threshold:
+        _fail(f"configuration: min_threshold: the floor is T = {FLOOR.threshold} (disclosure.md); "
+              "the auditor can be made stricter, never looser", 2)
     return settings
 
 
@@ -96,20 +102,20 @@ def main(argv: list[str] | None = None) -> None:
     report_path = Path(settings.get("report") or release.with_name(f"{release.name}.audit.json"))
     try:
         report = audit_release(release, ledger=Path(settings["ledger"]) if settings.get("ledger") else None,
-                               min_threshold=int(settings.get("min_threshold", 10)))
+                               min_threshold=int(settings.get("min_threshold", FLOOR.threshold)))
+        show(report)
         report.write(report_path)
-    except AuditError as exc:
+    except AuditError as exc:  # ReportWriteError (exit 10) too: the verdict printed above stands
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted; no report was written", 130)
-    except OSError as exc:
+    except OSError as exc:  # reading the release or the ledger
         _fail(f"{exc.strerror or type(exc).__name__} ({exc.filename})", 4 if exc.filename else 1)
     except Exception as exc:  # the last line of defence of a command
         if os.environ.get("PFL_DEBUG") == "1":
             raise
         _fail(f"internal error ({type(exc).__name__}); please report it. The message is withheld because it "
               "may contain data values.", 70)
-    show(report)
     print(f"report: {report_path}")
     sys.exit(0 if report.passed else 1)
 

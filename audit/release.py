@@ -9,7 +9,6 @@ with two values); a folder that is not a release at all, or that cannot be read,
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,13 @@ import polars as pl
 from audit.cells import label, quantity_key
 from audit.checks import Finding
 from audit.errors import ReleaseFormatError, ReleaseNotFoundError
+from audit.files import (
+    coordinate_problems,
+    csv_difference,
+    load_manifest,
+    placement_findings,
+    structure_problems,
+)
 
 __all__ = ["FORMAT", "Cells", "Release", "ReleasedTable", "parse_checksum", "read_release", "release_cells"]
 
@@ -86,14 +92,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _manifest(folder: Path) -> dict:
+def _manifest(folder: Path) -> tuple[dict, list[str]]:
     path = folder / "manifest.json"
     if not folder.is_dir() or not path.is_file():
         msg = f"{folder}: not a release (no manifest.json)"
         raise ReleaseNotFoundError(msg)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest, repeated = load_manifest(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         msg = f"{path}: not a readable JSON manifest"
         raise ReleaseFormatError(msg) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -104,7 +110,7 @@ def _manifest(folder: Path) -> dict:
     if wrong:
         msg = f"{path}: the manifest lacks {wrong} (or they are not of the right kind)"
         raise ReleaseFormatError(msg)
-    return manifest
+    return manifest, repeated
 
 
 def _columns(spec: dict) -> list[str]:
@@ -124,8 +130,11 @@ def read_release(folder: Path) -> Release:
         ReleaseFormatError: the manifest or a table cannot be read or lacks what the format needs.
     """
     folder = Path(folder)
-    manifest = _manifest(folder)
+    manifest, repeated = _manifest(folder)
     findings: list[Finding] = []
+    if repeated:
+        findings.append(Finding("release", "listed-twice", tuple(sorted(set(repeated))),
+                                "the manifest holds a key twice (a table listed twice?); a reader keeps one"))
     files = manifest["files"]
     for name, digest in sorted(files.items()):
         path = folder / name
@@ -139,7 +148,7 @@ def read_release(folder: Path) -> Release:
         if path.name != "manifest.json" and path.name not in files:
             findings.append(Finding("release", "unlisted-file", (path.name,),
                                     "a file no checksum of the manifest covers"))
-    tables, withheld = {}, {}
+    tables, withheld, unfit = {}, {}, []
     for name, spec in manifest["tables"].items():
         if not isinstance(spec, dict):
             msg = f"{folder / 'manifest.json'}: table {name!r} is not described"
@@ -147,7 +156,14 @@ def read_release(folder: Path) -> Release:
         if spec.get("status") == "withheld":
             withheld[name] = str(spec.get("reason", ""))
             continue
+        problems = structure_problems(name, spec)
+        if problems:  # its cells cannot be rebuilt: not audited, so its files fail below
+            findings.append(Finding(name, "structure", (name,), "the manifest does not give the table's "
+                                    f"structure: {'; '.join(problems)}"))
+            unfit.append(name)
+            continue
         tables[name] = _table(folder, name, spec, files, findings)
+    findings += placement_findings(folder, manifest["tables"], {n: t.spec for n, t in tables.items()}, unfit)
     return Release(folder, manifest, tables, withheld, findings)
 
 
@@ -158,7 +174,6 @@ def _table(folder: Path, name: str, spec: dict, files: dict, findings: list[Find
         raise ReleaseFormatError(msg)
     try:
         frame = pl.read_parquet(folder / parquet)
-        text = pl.read_csv(folder / csv, schema=frame.schema, empty_string_is_null=False)
     except (pl.exceptions.PolarsError, OSError, ValueError):
         msg = f"{folder / name}: the table's CSV or Parquet file cannot be read"
         raise ReleaseFormatError(msg) from None
@@ -171,8 +186,13 @@ def _table(folder: Path, name: str, spec: dict, files: dict, findings: list[Find
     if extra:
         findings.append(Finding(name, "undescribed-column", tuple(extra),
                                 "a column the manifest does not describe (nothing may be released unchecked)"))
-    if not text.equals(frame):
-        findings.append(Finding(name, "csv-parquet", (csv, parquet), "the CSV and Parquet files differ"))
+    numeric = coordinate_problems(spec, frame)
+    if numeric:
+        findings.append(Finding(name, "structure", tuple(numeric), "a coordinate holds numbers; the format's "
+                                "coordinates are text but for year, year_from, year_to and rank"))
+    differs = csv_difference(folder / csv, frame)
+    if differs:
+        findings.append(Finding(name, "csv-parquet", (csv, parquet), differs))
     return ReleasedTable(name, spec, frame)
 
 

@@ -4,7 +4,9 @@
 (:mod:`audit.structure`) and checks, over all tables of the release together (the same quantity
 in two tables is one cell):
 
-- checksums, unlisted files, undescribed columns, CSV = Parquet, one value and status per key;
+- checksums, unlisted files, every file a file of an audited table (:mod:`audit.files`), the
+  relations the format requires (:mod:`audit.required`), undescribed columns, CSV = Parquet, one
+  value and status per key;
 - the policy against a floor; visible counts (none 1..T-1); percentages and changes (shown
   only from shown counts >= T, complement not 1..T-1, value equal to the counts' ratio);
   events hidden with their persons; identifier-like columns and values;
@@ -29,9 +31,12 @@ from audit.cells import label
 from audit.channels import scan_channels
 from audit.checks import Finding, Policy, check_percentages
 from audit.errors import InconsistentTableError
+from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
+from audit.output import write_atomically
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
+from audit.required import missing_relations
 from audit.structure import Structure, instantiate
 from audit.tables import AuditTable, Percentage, PointChange
 
@@ -70,24 +75,8 @@ class Report:
         }
 
     def write(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-
-
-def _policy(release: Release, min_threshold: int, findings: list[Finding]) -> Policy:
-    raw = release.manifest["policy"]
-    try:
-        threshold = int(raw["threshold"])
-        margin = round(float(raw["margin"]) * 100)
-    except (KeyError, TypeError, ValueError):
-        findings.append(Finding("release", "policy", ("policy",), "the manifest's policy has no threshold or margin"))
-        threshold, margin = min_threshold, 30
-    if threshold < min_threshold:
-        findings.append(Finding("release", "policy", ("threshold",),
-                                f"released under a threshold below the auditor's floor of {min_threshold}"))
-    return Policy(threshold=max(threshold, min_threshold, 1), margin_percent=max(margin, 0))
+        """Write the JSON report complete or not at all (:func:`audit.output.write_atomically`)."""
+        write_atomically(Path(path), json.dumps(self.as_dict(), indent=2) + "\n")
 
 
 def _ratio_checks(release: Release, cells: Cells, policy: Policy) -> list[Finding]:
@@ -306,8 +295,9 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     """
     began = time.perf_counter()
     release = read_release(folder)
-    findings = list(release.findings)
-    policy = _policy(release, min_threshold, findings)
+    findings = list(release.findings) + missing_relations(release)
+    policy, looser = audit_policy(release.manifest["policy"], min_threshold=min_threshold)
+    findings += looser
     cells = release_cells(release)
     findings += cells.findings
     known = set(cells.published) | cells.hidden
@@ -329,6 +319,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
         record = _record(ledger, release.release_id)
         if record is not None:
             mode = "verification"
+            findings += record_policy_findings(release.manifest["policy"], record.get("policy"))
             findings += _verification(release, region, record, policy, structure)
         milps += region.milps
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []

@@ -215,7 +215,8 @@ def _run_stages(
         _release_and_audit(work, study, policy or Policy(), stages, on_stage)
         on_stage("report")
         began = time.perf_counter()
-        shown = write_report(work / "release", work / "report.html", overwrite=True)
+        # The audit stage reports a failing release; its report then carries pfl-report's banner.
+        shown = write_report(work / "release", work / "report.html", overwrite=True, show_failed=True)
         stages.append(StageResult("report", time.perf_counter() - began, f"{len(shown.figures)} figures, made "
                                   "from the release folder alone", [work / "report.html"]))
     return DemoResult(work=work, stages=stages)

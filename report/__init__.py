@@ -2,8 +2,9 @@
 
 Made from a release folder alone (``docs/release-format.md``), never from person-level data, the
 study folder or the ledger: anyone who receives a release can render it, so the package imports
-nothing from the engine (``extracts``, ``pseudonymisation``, ``linkage``, ``cohort``, ``pipeline``)
-and depends on polars only. A test enforces this.
+nothing from the engine (``extracts``, ``pseudonymisation``, ``linkage``, ``cohort``, ``pipeline``);
+it imports the independent auditor (``audit``, numpy, polars and scipy) to refuse a release that
+fails the audit. A test enforces this.
 
 Layers:
 
@@ -13,6 +14,7 @@ Layers:
 - :mod:`report.charts` — inline SVG bar charts with hatched markers for hidden values.
 - :mod:`report.markup` — HTML tables and figures.
 - :mod:`report.sections` — one section per released table.
+- :mod:`report.gate` — the independent audit (:mod:`audit`) run before a report is made.
 - :mod:`report.document` — the page, and writing it complete or not at all.
 - :mod:`report.errors` — what the report refuses, with the engine's exit codes.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 from report.charts import bar_chart
 from report.document import ReportResult, render, write_report
 from report.errors import (
+    AuditFailedError,
     OutputExistsError,
     OutputRefusedError,
     ReleaseFormatError,
@@ -34,6 +37,7 @@ from report.release import Release, Table, read_release
 from report.values import Value
 
 __all__ = [
+    "AuditFailedError",
     "OutputExistsError",
     "OutputRefusedError",
     "Release",

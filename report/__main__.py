@@ -5,7 +5,8 @@
 Settings are ``key=value`` arguments like every ``pfl-`` command, parsed here without Hydra: the
 report is for anyone who receives a release, outside the secure environment too, so it needs no
 configuration folder and writes no run log beside the report (Hydra writes ``pfl-logs/`` into the
-working folder). It imports nothing from the engine.
+working folder). It imports nothing from the engine; it runs the independent auditor (``audit``)
+on the release first and refuses one that fails (exit 11) unless ``show_failed=true``.
 """
 
 from __future__ import annotations
@@ -31,24 +32,29 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "(e.g. a value present under a hidden status)")),
     9: ("output exists", "the report file exists; pass overwrite=true to replace it"),
     10: ("storage refused", "permission denied, read-only file system, disk or quota full"),
+    11: ("release refused", ("the release fails the independent audit (see pfl-audit); no report was written. "
+                             "show_failed=true makes one under a warning banner")),
     70: ("internal error", "a bug; reported without its message (PFL_DEBUG=1 shows it on test data)"),
     130: ("interrupted", "Ctrl-C or SIGINT; no report was written"),
 }
 
-_SETTINGS = {"release": True, "out": True, "overwrite": False}
+_SETTINGS = {"release": True, "out": True, "overwrite": False, "show_failed": False}
 
 HELP = """pfl-report: the HTML report of a release folder: care use per condition and discipline
 (the seed's figures 59-68, reference years side by side), prevalence, referrals, attrition, top
 groups, ACSC admissions, withheld tables and the disclosure policy. Made from the release folder
-alone, after checking every file against the manifest's SHA-256; hidden values are shown as hidden
-with the release's reason, never as a number. One HTML file with inline CSS and SVG: no script,
-no network, readable offline.
+alone, after checking every file against the manifest's SHA-256 and running the independent
+audit (pfl-audit without a ledger): a release that fails it gets no report. Hidden values are
+shown as hidden with the release's reason, never as a number. One HTML file with inline CSS and
+SVG: no script, no network, readable offline.
 
 Required settings:
   release=FOLDER      the release folder (out of pfl-release; docs/release-format.md)
   out=FILE            the HTML file to write (outside the release folder)
 Optional:
   overwrite=true      replace an existing report file
+  show_failed=true    make the report of a release that fails the audit anyway, with a red
+                      banner at the top of the page: THIS RELEASE FAILS THE INDEPENDENT AUDIT
 
 Example:
   pfl-report release=work/demo/release out=work/demo/report.html
@@ -78,9 +84,9 @@ def parse(argv: Sequence[str]) -> dict[str, str]:
     missing = [k for k, required in _SETTINGS.items() if required and not settings.get(k)]
     if missing:
         problems.append(f"missing setting(s): {', '.join(missing)}")
-    overwrite = settings.get("overwrite", "false").lower()
-    if overwrite not in ("true", "false"):
-        problems.append("overwrite: expected true or false")
+    for flag in ("overwrite", "show_failed"):
+        if settings.get(flag, "false").lower() not in ("true", "false"):
+            problems.append(f"{flag}: expected true or false")
     if problems:
         msg = "configuration: " + "; ".join(problems) + " (see --help)"
         raise SettingsError(msg)
@@ -90,9 +96,11 @@ def parse(argv: Sequence[str]) -> dict[str, str]:
 def _summary(result: ReportResult) -> str:
     hidden = ", ".join(f"{n} {s.replace('-', ' ')}" for s, n in sorted(result.hidden.items())) or "none"
     withheld = ", ".join(result.withheld) or "none"
+    audit = ("passes the independent audit" if result.audit.passed
+             else "FAILS THE INDEPENDENT AUDIT (made because show_failed=true; do not publish)")
     return (f"report of release {result.release_id} written to {result.out}: "
             f"{len(result.figures)} figures; values hidden by the release: {hidden}; "
-            f"withheld tables: {withheld}")
+            f"withheld tables: {withheld}; the release {audit}")
 
 
 def _fail(message: str, code: int) -> int:
@@ -108,7 +116,8 @@ def run(argv: Sequence[str]) -> int:
     try:
         settings = parse(argv)
         result = write_report(Path(settings["release"]), Path(settings["out"]),
-                              overwrite=settings.get("overwrite", "false").lower() == "true")
+                              overwrite=settings.get("overwrite", "false").lower() == "true",
+                              show_failed=settings.get("show_failed", "false").lower() == "true")
     except ReportError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

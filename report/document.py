@@ -17,7 +17,14 @@ from html import escape
 from pathlib import Path
 
 from report import sections
-from report.errors import OutputExistsError, OutputRefusedError, ReleaseFormatError, SettingsError
+from report.errors import (
+    AuditFailedError,
+    OutputExistsError,
+    OutputRefusedError,
+    ReleaseFormatError,
+    SettingsError,
+)
+from report.gate import AuditOutcome, audit_outcome
 from report.markup import table, td_text, th
 from report.release import HIDDEN_STATUSES, Release, read_release
 from report.values import STATUS_MEANING
@@ -69,7 +76,15 @@ p.withheld { border-left: 4px solid #b35806; padding-left: .6rem; }
 code { font-size: .9em; }
 footer { color: #555; font-size: .85rem; margin-top: 3rem; border-top: 1px solid #ddd; padding-top: .5rem; }
 @media print { details { display: block; } summary { display: none; } h2 { page-break-after: avoid; } }
+.audit-failed { position: sticky; top: 0; z-index: 10; background: #b30000; color: #ffffff;
+                border: 4px solid #7a0000; padding: .75rem 1rem; margin: 0 0 1rem; }
+.audit-failed strong { display: block; font-size: 1.4rem; letter-spacing: .02em; }
+.audit-failed p { margin: .3rem 0 0; }
+@media print { .audit-failed { position: fixed; top: 0; left: 0; right: 0; margin: 0; }
+               body.fails-audit main { padding-top: 7rem; } }
 """
+
+BANNER = "THIS RELEASE FAILS THE INDEPENDENT AUDIT \u2014 do not publish"
 
 _POLICY_MEANING = {
     "threshold": "T: a count of 1 to T\u22121 persons is hidden",
@@ -84,13 +99,14 @@ _POLICY_MEANING = {
 
 @dataclass(frozen=True)
 class ReportResult:
-    """What was written: the file, its figures, and the hidden and withheld values it shows."""
+    """What was written: the file, its figures, the hidden and withheld values, the audit's verdict."""
 
     out: Path
     release_id: str
     figures: list[str]
     hidden: dict[str, int] = field(default_factory=dict)
     withheld: list[str] = field(default_factory=list)
+    audit: AuditOutcome = field(default_factory=lambda: AuditOutcome(True))
 
 
 def _text(value: object) -> str:
@@ -169,12 +185,26 @@ def _policy(release: Release) -> str:
             + table("Disclosure policy", head, body))
 
 
-def render(release: Release, figures: sections.Figures | None = None) -> str:
+def _banner(audit: AuditOutcome | None) -> str:
+    """The warning at the top of a page made of a release that fails the audit (none otherwise)."""
+    if audit is None or audit.passed:
+        return ""
+    return ('<div class="audit-failed" role="alert" id="audit-failed">'
+            f"<strong>{escape(BANNER)}</strong>"
+            f"<p>The independent audit (<code>pfl-audit</code>) fails: {escape(audit.summary())}. "
+            "This report was made only because it was asked for (<code>show_failed=true</code>); "
+            "run <code>pfl-audit</code> on the release for the findings.</p></div>")
+
+
+def render(release: Release, figures: sections.Figures | None = None, *,
+           audit: AuditOutcome | None = None) -> str:
     """The report of a release as one HTML document (text).
 
     Args:
         release: The release as read and checked.
         figures: Collects the figures' titles in order (a fresh counter when omitted).
+        audit: The independent audit's outcome; a failing one puts :data:`BANNER` at the top of
+            the page (fixed on every printed page) and in its title.
     """
     figures = figures if figures is not None else sections.Figures()
     parts: list[tuple[str, str, str]] = []  # (anchor, heading, html)
@@ -194,6 +224,10 @@ def render(release: Release, figures: sections.Figures | None = None) -> str:
     nav = "".join(f'<li><a href="#{a}">{escape(h)}</a></li>' for a, h, _ in parts)
     body = "".join(f'<section id="{a}"><h2>{escape(h)}</h2>{html}</section>' for a, h, html in parts)
     title = f"Patient flow report: {_text(release.study.get('name'))}, release {_text(release.manifest.get('release_id'))}"
+    banner = _banner(audit)
+    body_class = ' class="fails-audit"' if banner else ""
+    if banner:
+        title = f"{BANNER}: {title}"
     footer = ("<footer>Made by <code>pfl-report</code> from release "
               f"<code>{escape(_text(release.manifest.get('release_id')))}</code> alone. The page "
               "needs no network and runs no script. Check the release independently with "
@@ -203,7 +237,7 @@ def render(release: Release, figures: sections.Figures | None = None) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-            f"<body><main>{_header(release)}{_reading(release)}"
+            f"<body{body_class}><main>{banner}{_header(release)}{_reading(release)}"
             f'<nav aria-label="Contents"><h2>Contents</h2><ol>{nav}</ol></nav>{body}{footer}'
             "</main></body></html>\n")
 
@@ -216,13 +250,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def write_report(release: Path, out: Path, *, overwrite: bool = False) -> ReportResult:
-    """Read and check a release, render its report and write it to ``out`` complete or not at all.
+def write_report(release: Path, out: Path, *, overwrite: bool = False,
+                 show_failed: bool = False) -> ReportResult:
+    """Read and check a release, audit it, render its report and write it complete or not at all.
 
-    The HTML is written to ``.<name>.partial`` beside ``out`` and renamed into place; on any
-    failure the partial file is removed.
+    The release is audited independently (:func:`report.gate.audit_outcome`, ``pfl-audit``
+    without a ledger). A release that fails is refused unless ``show_failed``; then the page
+    carries :data:`BANNER` at its top. The HTML is written to ``.<name>.partial`` beside ``out``
+    and renamed into place; on any failure the partial file is removed.
 
     Raises:
+        AuditFailedError: the release fails the independent audit and ``show_failed`` is false
+            (exit 11).
         SettingsError: ``out`` is a folder, or lies inside the release folder (exit 2).
         OutputExistsError: ``out`` exists and ``overwrite`` is false (exit 9).
         OutputRefusedError: the file system refused the file (exit 10).
@@ -245,8 +284,14 @@ def write_report(release: Path, out: Path, *, overwrite: bool = False) -> Report
     except OSError as exc:  # permission denied or an I/O error while reading a listed file
         msg = f"cannot read the release {release}: {os.strerror(exc.errno or errno.EIO)}"
         raise ReleaseFormatError(msg) from None
+    audit = audit_outcome(release)
+    if not audit.passed and not show_failed:
+        msg = (f"the release {release} fails the independent audit ({audit.summary(3)}); no report was "
+               f"written. Run pfl-audit release={release} for the findings; show_failed=true makes the "
+               "report anyway, under a warning banner, never for publication")
+        raise AuditFailedError(msg)
     figures = sections.Figures()
-    html = render(checked, figures)
+    html = render(checked, figures, audit=audit)
     partial = out.parent / f".{out.name}.partial"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,4 +315,4 @@ def write_report(release: Path, out: Path, *, overwrite: bool = False) -> Report
                 if value in HIDDEN_STATUSES:
                     hidden[value] += n
     return ReportResult(out, str(checked.manifest.get("release_id", "")), figures.titles,
-                        dict(hidden), sorted(checked.withheld))
+                        dict(hidden), sorted(checked.withheld), audit)

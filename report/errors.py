@@ -11,7 +11,9 @@ render part of it. Messages name the folder, file, table, column and count, neve
     ├── ReleaseFormatError      the manifest or a table cannot be read or does not follow
     │                           docs/release-format.md, e.g. a value under a hidden status (exit 4)
     ├── OutputExistsError       the report file exists and overwrite=true was not given (exit 9)
-    └── OutputRefusedError      the report cannot be written: permission, disk full (exit 10)
+    ├── OutputRefusedError      the report cannot be written: permission, disk full (exit 10)
+    └── AuditFailedError        the release fails the independent audit (pfl-audit) and
+                                show_failed=true was not given (exit 11)
 
 The codes are the engine's (docs/exit-codes.md), so a script treats every command alike, but the
 report imports nothing from the engine: anyone who receives a release can render it.
@@ -20,6 +22,7 @@ report imports nothing from the engine: anyone who receives a release can render
 from __future__ import annotations
 
 __all__ = [
+    "AuditFailedError",
     "OutputExistsError",
     "OutputRefusedError",
     "ReleaseFormatError",
@@ -70,3 +73,9 @@ class OutputRefusedError(ReportError):
     """The file system refused the report (permission denied, read-only, disk or quota full)."""
 
     exit_code = 10
+
+
+class AuditFailedError(ReportError):
+    """The release fails the independent audit; a report is made of it only when asked."""
+
+    exit_code = 11

@@ -4,6 +4,8 @@
 :func:`small_release` writes the seed study's seven tables for two conditions and two years with
 hidden values of both statuses, a withheld top-list row, and optionally a sex stratum. The
 report's tests compare what the report shows with these frames, never with literal figures.
+The unstratified release passes the independent audit (``pfl-report`` refuses one that fails);
+the stratified one shows counts below 10 in its sex levels and is for rendering tests only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
+
+from audit.required import FORMAT_RELATIONS
 
 __all__ = ["rewrite_checksums", "small_release", "table_spec", "write_release"]
 
@@ -27,16 +31,28 @@ def table_spec(
     percentages: Mapping[str, int] = (),  # type: ignore[assignment]
     changes: Sequence[str] = (),
     dimensions: Mapping[str, Sequence[str]] | None = None,
+    ratios: Mapping[str, tuple[str, str, Mapping[str, str]]] | None = None,
 ) -> dict:
-    """A manifest entry: ``counts`` column -> unit, ``percentages`` column -> scale (100 or 1)."""
-    counts, percentages = dict(counts), dict(percentages)
+    """A manifest entry: ``counts`` column -> unit, ``percentages`` column -> scale (100 or 1).
+
+    ``ratios``: percentage column -> (numerator count, denominator count, coordinate -> column),
+    the counts' quantities being their column names (as ``counts`` declares them).
+    """
+    counts, percentages, ratios = dict(counts), dict(percentages), dict(ratios or {})
+
+    def ref(column: str, which: int) -> dict:
+        if column not in ratios:
+            return {}
+        by = dict(ratios[column][2]) or {c: c for c in coordinates}
+        return {"quantity": ratios[column][which], "by": by}
+
     return {
         "status": "released",
         "coordinates": list(coordinates),
         "dimensions": {d: {"levels": list(levels), "total": "Total"} for d, levels in (dimensions or {}).items()},
         "counts": {c: {"quantity": c, "unit": u, "by": list(coordinates), "status": f"{c}_status"}
                    for c, u in counts.items()},
-        "percentages": {c: {"numerator": {}, "denominator": {}, "scale": s, "status": f"{c}_status"}
+        "percentages": {c: {"numerator": ref(c, 0), "denominator": ref(c, 1), "scale": s, "status": f"{c}_status"}
                         for c, s in percentages.items()},
         "changes": {c: {"from": "share_from", "to": "share_to", "scale": 100, "status": f"{c}_status"}
                     for c in changes},
@@ -63,12 +79,13 @@ def write_release(
     years: Sequence[int] = (2019, 2023),
     strata: Sequence[str] = (),
     policy: Mapping | None = None,
+    relations: Sequence[dict] = (),
 ) -> Path:
     """Write a release folder: each table as CSV and Parquet, manifest.json and summary.md."""
     folder.mkdir(parents=True)
     entries: dict[str, dict] = {}
     for name, (spec, frame) in tables.items():
-        frame.write_parquet(folder / f"{name}.parquet")
+        frame.write_parquet(folder / f"{name}.parquet", statistics=False)  # as the engine: no min/max of hidden cells
         frame.write_csv(folder / f"{name}.csv")
         values = [c for c in frame.columns if f"{c}_status" in frame.columns]
         cells = {"shown": 0, **{s: 0 for s in HIDDEN}}
@@ -94,7 +111,7 @@ def write_release(
         "ledger": {"ledger_id": "l", "earlier_releases": 0},
         "files": {p.name: _sha(p) for p in sorted(folder.iterdir())},
         "tables": entries,
-        "relations": [],
+        "relations": list(relations),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
@@ -159,14 +176,18 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
     sc = ["sex"] if sex else []
     tables = {
         "prevalence": (table_spec(["year", "condition", *sc], counts={"numerator": "persons", "denominator": "persons"},
-                                  percentages={"percentage": 100}, dimensions=strata),
+                                  percentages={"percentage": 100}, dimensions=strata,
+                                  ratios={"percentage": ("numerator", "denominator", {})}),
                        _with_status(prev, ["numerator", "denominator", "percentage"])),
         "care_use": (table_spec(["year", "condition", "discipline", *sc], counts={"n": "persons", "N": "persons"},
-                                percentages={"percentage": 100}, dimensions=strata),
+                                percentages={"percentage": 100}, dimensions=strata,
+                                ratios={"percentage": ("n", "N", {})}),
                      _with_status(care, ["n", "N", "percentage"])),
         "care_use_change": (table_spec(["condition", "discipline", *sc, "year_from", "year_to"],
                                        percentages={"share_from": 1, "share_to": 1}, changes=["change_pp"],
-                                       dimensions=strata),
+                                       dimensions=strata,
+                                       ratios={f"share_{w}": ("n", "N", {"year": f"year_{w}", **{
+                                           c: c for c in ("condition", "discipline", *sc)}}) for w in ("from", "to")}),
                             _with_status(change, ["share_from", "share_to", "change_pp"])),
     }
     referrals = [{"year": y, "condition": c, "n": n, "N": N, "percentage": 100 * n / N}
@@ -174,7 +195,7 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
                                     (2019, "asthma_copd", 20, 100), (2023, "asthma_copd", 25, 120))]
     referrals[1].update(n=hide, percentage=hide)
     tables["referrals"] = (table_spec(["year", "condition"], counts={"n": "persons", "N": "persons"},
-                                      percentages={"percentage": 100}),
+                                      percentages={"percentage": 100}, ratios={"percentage": ("n", "N", {})}),
                            _with_status(referrals, ["n", "N", "percentage"]))
     attrition = []
     for y in (2019, 2023):
@@ -192,7 +213,7 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
             "persons": p, "total_contacts": 500} for r, g, n, p in ((1, "T90", 200, 90), (3, "R96", 80, 40))]
     spec = table_spec(["year", "discipline", "rank", "group"],
                       counts={"contacts": "events", "persons": "persons", "total_contacts": "events"},
-                      percentages={"share": 1})
+                      percentages={"share": 1}, ratios={"share": ("contacts", "total_contacts", {})})
     spec["withheld_rows"] = {"2019 HA": 1}
     tables["top"] = (spec, _with_status(top, ["contacts", "share", "persons", "total_contacts"]))
     acsc = [{"year": y, "admissions": a, "persons": p} for y, a, p in ((2019, 40, 35), (2020, 44, 41))]
@@ -200,5 +221,8 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
                       _with_status(acsc, ["admissions", "persons"]))
     for name in withheld or {}:
         tables.pop(name, None)
+    # The relations the format gives these tables (the auditor requires them; their quantities are
+    # the format's, so only top's remainder and acsc's events apply to the columns named here).
+    relations = [rel for name in tables for rel in FORMAT_RELATIONS.get(name, [])]
     return write_release(folder, tables, withheld=withheld, conditions=["diabetes", "asthma_copd"],
-                         strata=list(strata))
+                         strata=list(strata), relations=relations)

@@ -59,6 +59,7 @@ def _visible_small(out: Path, threshold: int) -> int:
 
 
 @_SETTINGS
+# T from the policy floor up (disclosure.md): the auditor fails anything looser.
 @given(cohort=cohorts(), threshold=st.sampled_from([10, 15]), rest=st.sampled_from([3, 1000]))
 def test_every_release_passes_the_audit_and_shows_no_count_below_t(cohort, threshold, rest):
     with tempfile.TemporaryDirectory() as tmp:

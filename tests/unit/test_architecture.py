@@ -53,6 +53,14 @@ def test_the_auditor_imports_nothing_of_the_engine() -> None:
     assert not {m.split(".")[0] for m in _imports_of("audit")} & ENGINE
 
 
+def test_the_report_imports_nothing_of_the_engine_only_the_auditor() -> None:
+    # The report is for anyone who receives a release; it runs the independent audit first
+    # (issue 10, item 4), so it may import audit/, and nothing of the engine.
+    imported = {m.split(".")[0] for m in _imports_of("report")}
+    assert not imported & ENGINE
+    assert "audit" in imported
+
+
 def test_disclosure_control_and_release_never_import_the_auditor() -> None:
     for package in ("cohort/disclosure", "cohort/release"):
         for path in (ROOT / package).rglob("*.py"):

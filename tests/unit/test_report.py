@@ -327,8 +327,9 @@ def test_the_report_holds_no_identifier_like_content(tmp_path: Path) -> None:
         assert not pattern.search(text), what
 
 
-def test_the_report_stands_alone_importing_nothing_of_the_engine_or_the_auditor() -> None:
-    engine = {"extracts", "pseudonymisation", "linkage", "cohort", "pipeline", "audit"}
+def test_the_report_stands_alone_importing_nothing_of_the_engine() -> None:
+    # It may import the independent auditor (audit/), which imports nothing of the engine either.
+    engine = {"extracts", "pseudonymisation", "linkage", "cohort", "pipeline"}
     for path in (ROOT / "report").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
