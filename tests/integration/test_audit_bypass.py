@@ -21,6 +21,7 @@ from study_builder import write_study
 from audit.__main__ import main as audit_main
 from audit.release import _sha256
 from cohort.disclosure import Policy
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 
 REGION_SEX = {("A", "M"): 18, ("A", "F"): 2, ("B", "M"): 14, ("B", "F"): 19,
@@ -32,7 +33,7 @@ STRATA = {"region": list("ABCD"), "sex": ["M", "F"]}
 def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bypass")
     study = write_study(root / "study", REGION_SEX, strata=STRATA)
-    make_release(study, root / "release", steward=Policy(), ledger=root / "ledger")
+    make_release(study, root / "release", ledger=create_ledger(root / "ledger", Policy()).path)
     return root / "release"
 
 
