@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ __all__ = [
     "console",
     "exit_code_lines",
     "guarded",
+    "log_folder_name",
     "require_settings",
     "run_hydra",
 ]
@@ -186,6 +188,9 @@ def run_hydra(main: Callable[[], None]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # ${pfl_exit_codes:} in a help template: the table above, so --help cannot drift from it.
     OmegaConf.register_new_resolver("pfl_exit_codes", exit_code_lines, replace=True)
+    # ${pfl_log_name:${study.name}} in hydra.run.dir: a setting named in the log folder's path
+    # (study=..., supplier=..., project=...) cannot move the log out of pfl-logs/.
+    OmegaConf.register_new_resolver("pfl_log_name", log_folder_name, replace=True)
 
     def checked_then_hydra() -> None:
         check_command_line(sys.argv[1:], _hydra_command(main))
@@ -211,6 +216,11 @@ def _hydra_command(main: Callable[[], None]) -> HydraCommand:
     """The primary configuration ``@hydra.main`` gave ``main`` (hydra-core 1.3 keeps it in the closure)."""
     found = inspect.getclosurevars(main).nonlocals
     return HydraCommand(Path(str(found["config_path"])), str(found["config_name"]))
+
+
+def log_folder_name(value: object) -> str:
+    """A setting's value as one folder name: ``../../x`` becomes ``_.._x``, never a path."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(value)).strip(".") or "unset"
 
 
 def exit_code_lines() -> str:

@@ -15,7 +15,7 @@ commands therefore refuse any argument in which :func:`looks_like_key_material` 
   class (upper, lower, digit) rarely and come in runs of four or more of one class; random
   base64 changes class on most characters. A run is key-like when under 55 % of its letters
   and digits lie in such runs, or when 45 % or more of its neighbouring pairs change class.
-  On random keys the two miss fewer than 2 in 1,000 (hex and the header are always caught);
+  On random 32-byte keys the two miss about 2 in 1,000 (hex and the header are always caught);
   on long real paths (``/data/NIVEL/Zorgregistraties2023/EersteLijn/...``) at least 64 % lie
   in runs and at most 35 % change class.
 
@@ -33,7 +33,7 @@ _HEADER = re.compile(r"pfl-key/\d+\s+role\s*=", re.IGNORECASE)
 _HEX = re.compile(r"[0-9a-fA-F]{64,}")
 _BASE32 = re.compile(r"[A-Z2-7]{52,}|[a-z2-7]{52,}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{43,}")
-_MIN_BASE64_ALNUM = 40  # 43 characters encode 32 bytes; a few may be + / _ -
+_MIN_BASE64_ALNUM = 36  # 43 characters encode 32 bytes; some are + / _ - (1 in 32 each)
 _RUN = 4  # a run of one character class this long reads as a word or a number
 _MAX_IN_RUNS = 0.55
 _MIN_CHANGES = 0.45

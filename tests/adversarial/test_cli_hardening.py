@@ -267,3 +267,21 @@ def test_hydras_log_folders_are_owner_only_and_outputs_keep_the_umask(tmp_path: 
     outputs = list((tmp_path / "extracts").rglob("*.parquet"))
     assert outputs
     assert {stat.S_IMODE(p.stat().st_mode) for p in outputs} == {0o644}
+
+
+@pytest.mark.parametrize(("command", "args"), [
+    ("pfl-study", ("linked=nolinked", "out=o", "study.name=../../../escaped")),
+    ("pfl-supplier", ("supplier=../../../escaped", "extract=e", "out=o")),
+    ("pfl-ttp", ("project=../../../escaped", "out=o", "+inputs.ehr=e")),
+])
+def test_a_setting_named_in_the_log_folder_cannot_move_the_log(command: str, args: tuple[str, ...],
+                                                              tmp_path: Path) -> None:
+    cwd = tmp_path / "a" / "b"
+    proc = run_command(command, *args, cwd=cwd)
+    assert proc.returncode not in (0, 70), proc.stderr[-2000:]  # refused by the command's body
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_dir() and "escaped" in p.name)
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b"]
+    assert [p.name for p in cwd.iterdir()] == ["pfl-logs"]
+    for path in (cwd / "pfl-logs").iterdir():
+        assert "/" not in path.name and not path.name.endswith("..")
