@@ -213,7 +213,7 @@ def _restore_umask() -> None:
 
 
 def _hydra_command(main: Callable[[], None]) -> HydraCommand:
-    """The primary configuration ``@hydra.main`` gave ``main`` (hydra-core 1.3 keeps it in the closure)."""
+    """The primary configuration ``@hydra.main`` gave ``main`` (hydra-core 1.3: in its closure)."""
     found = inspect.getclosurevars(main).nonlocals
     return HydraCommand(Path(str(found["config_path"])), str(found["config_name"]))
 

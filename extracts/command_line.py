@@ -12,9 +12,10 @@ checked against an allow-list (``docs/security-boundaries.md``):
   ``--resolve``, ``--package``/``-p``, ``--info``/``-i`` (they print and run nothing), and
   ``--config-dir``/``-cd DIR`` only for a command whose configuration has config groups
   (``study``, ``conditions``, ``preset``): DIR may add files to those groups and nothing else;
-- overrides: ``key=value`` of a key in the configuration (Hydra refuses other keys), a config
-  group's option (``study=NAME``), and ``+parent.name=value`` only where ``parent`` is declared
-  an open mapping (``{}``) in the command's own file (``+defects.bsn_missing=0.01``,
+- overrides: ``key=value`` of a key in the configuration (an unknown top-level key is refused
+  here, an unknown nested one by Hydra as it composes), a config group's option
+  (``study=NAME``), and ``+parent.name=value`` only where ``parent`` is declared an open
+  mapping (``{}``) in the command's own file (``+defects.bsn_missing=0.01``,
   ``+inputs.ehr=FOLDER``);
 - no argument may hold key material (:mod:`extracts.key_material`): refused with exit 6,
   naming the setting, never the value.
@@ -88,6 +89,10 @@ class HydraCommand:
                 found |= {str(k).removeprefix("override ").strip("/") for k in entry}
         return {g for g in found if g and not g.startswith("hydra")}
 
+    def top_level_keys(self) -> set[str]:
+        """The settings of its own file and its config groups: what an override may start with."""
+        return {str(k) for k in self._raw() if k not in ("defaults", "hydra")} | self.groups()
+
     def open_mappings(self) -> set[str]:
         """Top-level settings declared ``{}``: a user adds their keys with ``+name.key=value``."""
         return {k for k, v in self._raw().items() if v == {} and k != "hydra"}
@@ -121,7 +126,7 @@ def check_before_start(argv: Sequence[str], config: str) -> None:
     except EngineError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)
-    except Exception:  # noqa: BLE001 - reported by run_hydra's guarded check
+    except Exception:  # reported by run_hydra's guarded check
         return
 
 
@@ -201,7 +206,7 @@ def _check_overrides(overrides: Sequence[str], command: HydraCommand) -> None:
     except HydraException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _refuse(f"malformed setting: {first}")
-    open_mappings = command.open_mappings()
+    open_mappings, known = command.open_mappings(), command.top_level_keys()
     for override, text in zip(parsed, overrides, strict=True):
         key = override.key_or_group
         if key == "hydra" or key.startswith(("hydra.", "hydra/")):
@@ -214,6 +219,8 @@ def _check_overrides(overrides: Sequence[str], command: HydraCommand) -> None:
         if "${" in text:
             _refuse(f"{key}: interpolations (${{...}}) are not accepted on the command line; "
                     "give the value itself")
+        if override.type == OverrideType.CHANGE and key.split(".")[0] not in known:
+            _refuse(f"{key}: a key not in the configuration is refused")
         if override.type == OverrideType.DEL:
             _refuse(f"~{key}: a setting cannot be deleted")
         if override.type == OverrideType.FORCE_ADD:

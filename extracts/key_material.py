@@ -47,21 +47,22 @@ def _char_class(char: str) -> str:
 
 def _random_looking(run: str) -> bool:
     classes = [_char_class(c) for c in run if c.isascii() and c.isalnum()]
-    if len(classes) < _MIN_BASE64_ALNUM or len(set(classes)) < 2:  # noqa: PLR2004
+    if len(classes) < _MIN_BASE64_ALNUM or len(set(classes)) < 2:
         return False
-    in_runs = sum(n for n in (len(list(group)) for _, group in itertools.groupby(classes)) if n >= _RUN)
+    lengths = [len(list(group)) for _, group in itertools.groupby(classes)]
+    in_runs = sum(n for n in lengths if n >= _RUN)
     changes = sum(a != b for a, b in itertools.pairwise(classes))
     return in_runs / len(classes) < _MAX_IN_RUNS or changes / (len(classes) - 1) >= _MIN_CHANGES
 
 
 def looks_like_key_material(text: str) -> bool:
-    """Whether ``text`` holds a key file's header or a 32-byte-or-longer key in hex, base32 or base64.
+    """Whether ``text`` holds a key file's header, or a key of 32 bytes or more in hex or base32/64.
 
     Args:
         text: one command-line argument, setting value or path.
     """
     if _HEADER.search(text) or _HEX.search(text):
         return True
-    if any(sum(c.isdigit() for c in m.group()) >= 2 for m in _BASE32.finditer(text)):  # noqa: PLR2004
+    if any(sum(c.isdigit() for c in m.group()) >= 2 for m in _BASE32.finditer(text)):
         return True
     return any(_random_looking(m.group()) for m in _BASE64.finditer(text))

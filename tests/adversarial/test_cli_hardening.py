@@ -41,7 +41,9 @@ MATERIAL = hashlib.sha256(b"pfl test key material").digest()
 HEX = MATERIAL.hex()
 
 
-def _in_parallel(jobs: dict[str, Callable[[], CompletedProcess[str]]]) -> dict[str, CompletedProcess[str]]:
+def _in_parallel(
+    jobs: dict[str, Callable[[], CompletedProcess[str]]],
+) -> dict[str, CompletedProcess[str]]:
     with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: do not swamp the machine
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         return {name: future.result() for name, future in futures.items()}
@@ -107,6 +109,8 @@ def _tricks(looser: Path) -> dict[str, tuple[list[str], str]]:
         "--experimental-rerun": (["--experimental-rerun", f"{d}/config.pickle"], "--experimental-rerun"),
         "--shell-completion": (["--shell-completion"], "--shell-completion"),
         "+foo": (["+foo=1"], "not in the configuration"),
+        "foo": (["foo=1"], "not in the configuration"),
+        "unknown key given a mapping": (["nosuch={threshold:5}"], "not in the configuration"),
         "+policy.threshold": (["+policy.threshold=5"], "not in the configuration"),
         "+policy.x": (["+policy.x=1"], "not in the configuration"),
         "++foo": (["++foo=1"], "not in the configuration"),

@@ -34,7 +34,8 @@ def _extension_loaded(pid: int) -> bool:
     return any("site-packages" in line and ".so" in line for line in maps.splitlines())
 
 
-def _interrupt(command: str, cwd: Path, *, after_import: float | None, at: float | None) -> tuple[CompletedProcess[str], bool]:
+def _interrupt(command: str, cwd: Path, *, after_import: float | None,
+               at: float | None) -> tuple[CompletedProcess[str], bool]:
     """Run ``command --help``; SIGINT ``after_import`` s after its first extension, or ``at`` s."""
     proc = subprocess.Popen([str(BIN / command), "--help"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd, env=command_env())
