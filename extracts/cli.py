@@ -14,7 +14,9 @@ developers on generated data: a traceback may hold data values).
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from extracts.atomic import storage_error
+from extracts.command_line import CONF_DIR, HydraCommand, check_command_line
 from extracts.errors import ConfigError, EngineError
 
 __all__ = [
@@ -37,11 +40,11 @@ __all__ = [
     "console",
     "exit_code_lines",
     "guarded",
+    "log_folder_name",
     "require_settings",
     "run_hydra",
 ]
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 INTERNAL_ERROR = 70
 INTERRUPTED = 130
 # Every exit status of every command but pfl-audit, which is independent of the engine and has
@@ -53,7 +56,8 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     1: ("error", "a user error of no more specific kind below"),
     2: ("configuration", (
         "a required setting is missing, a setting is unknown or invalid, or the command line is "
-        "malformed; checked before any data is read")),
+        "malformed or tries what no command allows (other config files, Hydra's settings, "
+        "added or deleted keys: docs/exit-codes.md); checked before any data is read")),
     3: ("input missing", (
         "an input folder or file does not exist (extract, table file, linked, for_ttp or study "
         "folder)")),
@@ -65,8 +69,9 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "is listed, including missing or unreadable table files (validation reports them all "
         "at once)")),
     6: ("key problem", (
-        "a key file is missing, readable by others, malformed or of the wrong role; a for_ttp "
-        "folder is incomplete")),
+        "a key file is missing, readable by others, malformed or of the wrong role; key "
+        "material was given by value instead of a path or env:NAME; a for_ttp folder is "
+        "incomplete")),
     7: ("key mismatch", "inputs were made under another key than this step expects"),
     8: ("inputs do not belong together", (
         "linkage inputs without a manifest or of another kind (a for_ttp folder as content), "
@@ -115,6 +120,7 @@ def guarded(fn: Callable[[], T]) -> T:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    _restore_umask()  # inside a Hydra job: Hydra's own files are written, outputs keep the user's
     try:
         return fn()
     except EngineError as exc:
@@ -170,7 +176,14 @@ def activity(description: str) -> Iterator[None]:
 
 
 def run_hydra(main: Callable[[], None]) -> None:
-    """Run a ``@hydra.main`` function so that Hydra's own errors get an exit code too.
+    """Run a ``@hydra.main`` function: its command line checked first, its logs owner-only.
+
+    Before Hydra does anything, :func:`extracts.command_line.check_command_line` refuses every
+    option and override outside the allow-list (exit 2) and any argument holding key material
+    (exit 6): Hydra writes the arguments into the run's configuration dump. Hydra's own files
+    (``pfl-logs/<command>/<run>/``: the ``.hydra/`` dump and the log) are created under umask
+    077, owner-only; the command's body, where :func:`guarded` runs again, gets the user's umask
+    back for its outputs.
 
     Hydra reports a bad override or an unknown config option itself, with exit 1 and sometimes
     a traceback. Asked to re-raise (``HYDRA_FULL_ERROR``), it hands them to :func:`guarded`,
@@ -181,7 +194,39 @@ def run_hydra(main: Callable[[], None]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # ${pfl_exit_codes:} in a help template: the table above, so --help cannot drift from it.
     OmegaConf.register_new_resolver("pfl_exit_codes", exit_code_lines, replace=True)
-    guarded(main)
+    # ${pfl_log_name:${study.name}} in hydra.run.dir: a setting named in the log folder's path
+    # (study=..., supplier=..., project=...) cannot move the log out of pfl-logs/.
+    OmegaConf.register_new_resolver("pfl_log_name", log_folder_name, replace=True)
+
+    def checked_then_hydra() -> None:
+        check_command_line(sys.argv[1:], _hydra_command(main))
+        _PRIVATE_UMASK.append(os.umask(0o077))
+        try:
+            main()
+        finally:
+            _restore_umask()
+
+    guarded(checked_then_hydra)
+
+
+# The user's umask while Hydra writes its files under 077; restored when the command body starts.
+_PRIVATE_UMASK: list[int] = []
+
+
+def _restore_umask() -> None:
+    while _PRIVATE_UMASK:
+        os.umask(_PRIVATE_UMASK.pop())
+
+
+def _hydra_command(main: Callable[[], None]) -> HydraCommand:
+    """The primary configuration ``@hydra.main`` gave ``main`` (hydra-core 1.3: in its closure)."""
+    found = inspect.getclosurevars(main).nonlocals
+    return HydraCommand(Path(str(found["config_path"])), str(found["config_name"]))
+
+
+def log_folder_name(value: object) -> str:
+    """A setting's value as one folder name: ``../../x`` becomes ``_.._x``, never a path."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(value)).strip(".") or "unset"
 
 
 def exit_code_lines() -> str:

@@ -6,6 +6,7 @@ file, table, column, rule and a count, never a value from a row::
 
     EngineError                      base of every user-facing error (exit 1)
     ├── ConfigError                  invalid configuration, detected before data is read (exit 2)
+    ├── KeyMaterialError             key material given by value where a reference belongs (exit 6)
     ├── ExtractError                 base of errors about a supplier extract (exit 3)
     │   ├── ExtractNotFoundError     the folder or a table file is missing (exit 3)
     │   ├── ExtractFormatError       a file cannot be read as the contract says (exit 4)
@@ -30,6 +31,7 @@ __all__ = [
     "ExtractError",
     "ExtractFormatError",
     "ExtractNotFoundError",
+    "KeyMaterialError",
     "OutputBusyError",
     "OutputExistsError",
     "StorageError",
@@ -51,6 +53,16 @@ class ConfigError(EngineError):
     """The configuration is invalid; raised before any data is read."""
 
     exit_code = 2
+
+
+class KeyMaterialError(EngineError):
+    """Key material given by value (on the command line) where a path or ``env:NAME`` belongs.
+
+    Exit 6, the key-problem code of ``pseudonymisation.errors``; the message names the setting,
+    never the value.
+    """
+
+    exit_code = 6
 
 
 class ExtractError(EngineError):

@@ -69,7 +69,7 @@ def _supplier(cfg: DictConfig) -> None:
             msg = "supplier: expected 'ehr' or 'claims'"
             raise ConfigError(msg)
         check_target(Path(cfg.out), inputs={"extract": Path(cfg.extract), **_key_file("network_key", cfg.network_key)})
-        key = load_key(str(cfg.network_key), "network")
+        key = load_key(str(cfg.network_key), "network", setting="network_key")
         with activity(f"validating and pseudonymising the {cfg.supplier} extract"):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
@@ -97,7 +97,7 @@ def _ttp(cfg: DictConfig) -> None:
             raise ConfigError(msg)
         check_target(Path(cfg.out), inputs={**{f"inputs.{k}": Path(v) for k, v in cfg.inputs.items()},
                                             **_key_file("ttp_key", cfg.ttp_key)})
-        key = load_key(str(cfg.ttp_key), "ttp")
+        key = load_key(str(cfg.ttp_key), "ttp", setting="ttp_key")
         with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
             result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
                                   Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,

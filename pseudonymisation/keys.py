@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from extracts.key_material import looks_like_key_material
 from pseudonymisation.errors import KeyFileError
 
 __all__ = ["ROLES", "Key", "derive", "generate_key", "key_id", "load_key"]
@@ -96,28 +97,36 @@ def _parse(text: str, source: str, role: str) -> Key:
     return Key(role, bytes.fromhex(lines[1].strip()))
 
 
-def load_key(reference: str | Path, role: str) -> Key:
+def load_key(reference: str | Path, role: str, *, setting: str | None = None) -> Key:
     """Load a key from a path or ``env:NAME``; refuse a key file others can read.
 
     Args:
         reference: a path, or ``env:NAME`` (NAME holds a path or the key file's content).
         role: the role the key must have (``network`` or ``ttp``).
+        setting: the setting that named the key (``network_key``), for the messages.
     """
     ref = str(reference)
+    where = f"{setting}: " if setting else ""
+    source = ""
     if ref.startswith("env:"):
         name = ref[4:]
         value = os.environ.get(name)
         if not value:
-            msg = f"key reference env:{name}: the environment variable is not set"
+            msg = f"{where}key reference env:{name}: the environment variable is not set"
             raise KeyFileError(msg)
         if value.lstrip().startswith("pfl-key/"):
             return _parse(value, f"env:{name}", role)
         ref = value
+        source = f"key reference env:{name}: "
     path = Path(ref)
     try:
         st = path.stat()
-    except FileNotFoundError:
-        msg = f"key file not found: {path}"
+    except OSError:  # not found, or a name no file system takes (too long, NUL)
+        # A value that is no path may be the key itself (hex pasted where a path belongs):
+        # never echo it (issue 10, item 5).
+        shown = ("the value is not shown: it looks like key material, not a path"
+                 if looks_like_key_material(ref) else str(path))
+        msg = f"{where}{source}key file not found: {shown}"
         raise KeyFileError(msg) from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         msg = f"key file {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}"

@@ -35,6 +35,7 @@ from omegaconf import OmegaConf
 from cohort.config import parse_study
 from cohort.output import population_fingerprint, write_study
 from cohort.study import run_study
+from commands.scripts import TARGETS
 from extracts.cli import EXIT_CODES
 from extracts.codelists import load_catalogue
 from extracts.errors import EngineError
@@ -47,7 +48,12 @@ from pseudonymisation.ttp import run_ttp_step
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 T = TypeVar("T")
-SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+# Each console script and the function that runs it: pyproject.toml points every script at the
+# light entry module commands.scripts, whose TARGETS names the command's own module.
+SCRIPTS: dict[str, str] = {
+    name: TARGETS[name][0]
+    for name in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+}
 ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "pipeline")
 
 
