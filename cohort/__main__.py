@@ -26,7 +26,7 @@ from cohort.config import StudyConfig, parse_study
 from cohort.output import population_fingerprint, write_study
 from cohort.study import run_study
 from extracts.atomic import check_output, claim_output, scratch
-from extracts.cli import CONF_DIR, console, guarded, require_settings, run_hydra
+from extracts.cli import CONF_DIR, console, flag, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
 from extracts.errors import ExtractNotFoundError
 from extracts.targets import check_target
@@ -62,7 +62,7 @@ def _main(cfg: DictConfig) -> None:
         require_settings(cfg, "linked", "out")
         config = study_config(cfg)  # fails on a bad config before any data is read
         check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
-        check_output(Path(cfg.out), overwrite=bool(cfg.overwrite))
+        check_output(Path(cfg.out), overwrite=flag(cfg, "overwrite"))
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("reading the linked folder", total=None)
@@ -70,7 +70,7 @@ def _main(cfg: DictConfig) -> None:
             def progress(step: str, done: int, total: int) -> None:
                 bar.update(task, description=step, completed=done, total=total)
 
-            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=bool(cfg.overwrite),
+            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=flag(cfg, "overwrite"),
                                       progress=progress)
         console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())} rows",
                       soft_wrap=True)

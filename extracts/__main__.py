@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from extracts.atomic import check_output
 from extracts.targets import check_target
-from extracts.cli import CONF_DIR, console, guarded, run_hydra
+from extracts.cli import CONF_DIR, console, flag, guarded, run_hydra
 from extracts.codelists import ConditionCatalogue, parse_catalogue
 from extracts.generator.config import GeneratorConfig, config_from_mapping
 from extracts.generator.run import GenerationResult, generate
@@ -66,7 +66,7 @@ def run_generation(
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         config = generator_config(cfg)
-        result = run_generation(config, catalogue_of(cfg), Path(cfg.out), overwrite=bool(cfg.overwrite))
+        result = run_generation(config, catalogue_of(cfg), Path(cfg.out), overwrite=flag(cfg, "overwrite"))
         total = sum(v for k, v in result.rows.items() if not k.startswith("truth/"))
         console.print(
             f"wrote {total:,} rows of extracts in {result.seconds:.1f} s to [bold]{result.out}[/]"

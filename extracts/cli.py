@@ -41,6 +41,7 @@ __all__ = [
     "exit_code_lines",
     "guarded",
     "log_folder_name",
+    "flag",
     "require_settings",
     "run_hydra",
 ]
@@ -242,3 +243,18 @@ def require_settings(cfg: object, *keys: str) -> None:
     if missing:
         msg = f"missing setting(s): {', '.join(missing)} (give them as key=value; see --help)"
         raise ConfigError(msg)
+
+
+def flag(cfg: object, key: str) -> bool:
+    """A yes/no setting, exactly ``true`` or ``false``: anything else is a configuration error.
+
+    ``bool("maybe")`` is True: read loosely, ``overwrite=maybe`` or ``overwrite=no`` would replace
+    an output. Only real booleans (Hydra reads ``true``/``false`` as such) are accepted.
+    """
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key, default=None)
+    if not isinstance(value, bool):
+        msg = f"{key}: expected true or false (see --help)"
+        raise ConfigError(msg)
+    return value

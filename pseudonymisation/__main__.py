@@ -23,6 +23,7 @@ from extracts.cli import (
     activity,
     console,
     exit_code_lines,
+    flag,
     guarded,
     require_settings,
     run_hydra,
@@ -73,7 +74,7 @@ def _supplier(cfg: DictConfig) -> None:
         with activity(f"validating and pseudonymising the {cfg.supplier} extract"):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
-                                       overwrite=bool(cfg.overwrite))
+                                       overwrite=flag(cfg, "overwrite"))
         table = Table(title=f"supplier step ({cfg.supplier}) done in {result.seconds:.1f} s")
         table.add_column("BSN status")
         table.add_column("rows", justify="right")
@@ -101,7 +102,7 @@ def _ttp(cfg: DictConfig) -> None:
         with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
             result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
                                   Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,
-                                  overwrite=bool(cfg.overwrite))
+                                  overwrite=flag(cfg, "overwrite"))
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
         for column in ("supplier", "tokens received", "distinct P1"):
             table.add_column(column, justify="right")

@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from cohort.release.make import ReleaseResult, make_release
-from extracts.cli import CONF_DIR, activity, console, guarded, require_settings, run_hydra
+from extracts.cli import CONF_DIR, activity, console, flag, guarded, require_settings, run_hydra
 from extracts.errors import ConfigError
 
 
@@ -69,7 +69,7 @@ def _main(cfg: DictConfig) -> None:
         overrides = study_overrides(cfg)
         with activity("protecting the study's tables"):
             result = make_release(Path(cfg.study), Path(cfg.out), ledger=Path(cfg.ledger), overrides=overrides,
-                                  overwrite=bool(cfg.overwrite), time_limit=float(cfg.time_limit))
+                                  overwrite=flag(cfg, "overwrite"), time_limit=float(cfg.time_limit))
         report(result)
 
     guarded(body)

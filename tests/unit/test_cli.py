@@ -83,3 +83,23 @@ def test_require_settings_names_every_missing_setting() -> None:
     cfg = OmegaConf.create({"out": "???", "content": {"ehr": None, "claims": "/c"}})
     with pytest.raises(ConfigError, match=r"missing setting\(s\): out, content.ehr \("):
         require_settings(cfg, "out", "content.ehr", "content.claims")
+
+
+@pytest.mark.parametrize("value", ["maybe", "no", "yes", 1, 0, "", None])
+def test_a_yes_no_setting_that_is_not_true_or_false_is_a_configuration_error(value: object) -> None:
+    # bool("maybe") is True: read loosely, overwrite=maybe would replace an output.
+    from omegaconf import OmegaConf
+
+    from extracts.cli import flag
+
+    with pytest.raises(ConfigError, match="overwrite: expected true or false"):
+        flag(OmegaConf.create({"overwrite": value}), "overwrite")
+
+
+def test_a_yes_no_setting_reads_true_and_false() -> None:
+    from omegaconf import OmegaConf
+
+    from extracts.cli import flag
+
+    assert flag(OmegaConf.create({"overwrite": True}), "overwrite") is True
+    assert flag(OmegaConf.create({"overwrite": False}), "overwrite") is False
