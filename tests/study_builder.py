@@ -35,6 +35,7 @@ def write_study(
     care: Mapping[tuple[str, ...], int] | None = None,
     referred: int = 0,
     referral_base: int | None = None,
+    definitions: Mapping | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -49,6 +50,8 @@ def write_study(
         project: the project named in the manifest.
         care: persons of the cohort with a GP contact (discipline HA) per stratum (default none).
         referred: persons referred, of ``referral_base`` (default: the whole cohort) persons.
+        definitions: the manifest's ``definitions`` (default: ``condition`` found by one ICPC code,
+            no age rule, GP care condition-specific).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -90,5 +93,9 @@ def write_study(
         "status": "pre-disclosure aggregates: NOT releasable; run disclosure control first",
         "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
         "conditions": [condition], "project": project, "project_key_id": "00000000",
+        "definitions": dict(definitions) if definitions is not None else {
+            "age_bands": {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]},
+            "conditions": {condition: {"min_age": None, "all_cause": False, "sources": [["icpc", "", "T90", 0]]}},
+            "care": {condition: {"HA": "specific"}}},
     }))
     return path

@@ -72,6 +72,7 @@ class Failure:
     sign: int = 1
     amount: int = 1
     singleton: int = -1
+    implied: bool = False  # A3 under a hidden total that the release determines
 
 
 class Solver:
@@ -85,12 +86,15 @@ class Solver:
     """
 
     def __init__(self, table: Table, primary: np.ndarray, policy: Policy, time_limit: float,
-                 free: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
+                 free: np.ndarray | None = None, cost: np.ndarray | None = None,
+                 exempt: np.ndarray | None = None) -> None:
         self.t, self.v, self.policy, self.time_limit = table, table.values, policy, time_limit
         self.primary = primary
         # What hiding a cell costs: its value, times a weight when some cells matter more.
         self.cost = self.v.astype(float) if cost is None else np.asarray(cost, dtype=float)
         self.free = np.zeros(self.v.size, dtype=bool) if free is None else free & ~primary
+        # Slacks (a difference that counts no persons): a sum that holds one is no count of persons.
+        self.exempt = np.zeros(self.v.size, dtype=bool) if exempt is None else exempt & self.free
         self.a = table.matrix()
         self.a_csc = self.a.tocsc()
         ch = (self.a < 0).astype(np.int64).tocsr()
@@ -310,10 +314,39 @@ class Solver:
         return np.array([], dtype=np.int64)
 
     # checks
+    def determined(self, hidden: np.ndarray) -> np.ndarray:
+        """Hidden cells that an equation with every other cell known determines, repeatedly
+        (a complement N - n of shown counts, then whatever that one pins in turn)."""
+        key = ("determined", hidden.tobytes())
+        if key not in self.cache:
+            known = ~hidden
+            incidence = (self.a != 0).astype(np.int64).tocsr()
+            while True:
+                open_ = incidence @ (~known).astype(np.int64)
+                rows = np.flatnonzero(open_ == 1)
+                if rows.size == 0:
+                    break
+                cells = incidence[rows].indices[~known[incidence[rows].indices]]
+                known[cells] = True
+            self.cache[key] = known & hidden
+        return self.cache[key]  # type: ignore[return-value]
+
     def a3(self, hidden: np.ndarray) -> np.ndarray:
-        """Equations whose total is published and whose hidden children sum to 1..T-1 (A3)."""
-        h = self.children @ np.where(hidden, self.v, 0)
-        return np.flatnonzero(~hidden[self.totals] & (h >= 1) & (h < self.policy.threshold))
+        """Equations whose total is known (published, or determined by the published cells) and
+        whose undetermined hidden children sum to 1..T-1 (A3, over implied cells too: a margin of
+        complements, issue 11 item 6).
+
+        An equation with a hidden slack among its children sums no persons and is left out.
+        """
+        det = self.determined(hidden)
+        loose = hidden & ~det
+        n_loose = self.children @ loose.astype(np.int64)
+        # With no undetermined child left, the sum is that of the hidden children (under a
+        # published total: each is then exact, A1 says so too).
+        h = np.where(n_loose > 0, self.children @ np.where(loose, self.v, 0), self.children @ np.where(hidden, self.v, 0))
+        persons = (self.children @ (hidden & self.exempt).astype(np.int64)) == 0
+        known_total = np.where(n_loose > 0, ~loose[self.totals], ~hidden[self.totals])
+        return np.flatnonzero(known_total & (h >= 1) & (h < self.policy.threshold) & persons)
 
     def _cell(self, ev: Eval, j: int, fixed: tuple[tuple[int, int], ...] = ()) -> Failure | None:
         s = fixed[0][0] if fixed else -1
@@ -329,7 +362,7 @@ class Solver:
 
     def failures(self, hidden: np.ndarray, *, cells: np.ndarray | None = None, first: bool = True) -> list[Failure]:
         """Failed requirements of A1-A4; only around ``cells`` (hidden ids) if given."""
-        found = [Failure("A3", int(self.totals[e])) for e in self.a3(hidden)]
+        found = [Failure("A3", int(self.totals[e]), implied=bool(hidden[self.totals[e]])) for e in self.a3(hidden)]
         if found and first:
             return found[:1]
         ev = self.evaluate(hidden)
@@ -353,7 +386,8 @@ class Solver:
     def violation(self, f: Failure) -> Violation:
         labels = self.t.labels
         if f.rule == "A3":
-            return Violation("A3", labels[f.j], "the hidden children's derivable sum is 1..T-1")
+            under = "determined implied total" if f.implied else "published total"
+            return Violation("A3", labels[f.j], f"the hidden children's derivable sum under a {under} is 1..T-1")
         if f.rule == "A2":
             side = "below" if f.sign < 0 else "above"
             return Violation("A2", labels[f.j], f"cannot move {side} its value by the protection margin")
