@@ -140,6 +140,7 @@ class FeasibleRegion:
         self._witnesses: dict[int, list[np.ndarray]] = {}
         self._supports: dict[int, np.ndarray] = {}
         self._seeded: set[int] = set()
+        self._diversified: set[int] = set()
         self._check_feasible()
 
     def _build_rows(self) -> tuple[list[dict[int, int]], list[int]]:
@@ -360,6 +361,30 @@ class FeasibleRegion:
                         self._value(*self._solve(comp, mixed), what="a witness")
         return self._witnesses.get(comp, [])
 
+    def _diversify(self, comp: int) -> None:
+        """More witnesses, once per component: push up, then down, the sum of the cells that every
+        witness so far agrees on, until a round separates none. Each solution that moves one of
+        them proves it undetermined; checking many cells one by one (A4 in a release with domain
+        relations) then needs an exact program only for the cells that are really determined."""
+        if comp in self._diversified or self._pinned(comp) is not None:
+            return
+        self._diversified.add(comp)
+        bounded = ~self._support(comp)
+        while True:
+            witnesses = self._seed(comp)
+            if not witnesses:
+                return
+            stack = np.array(witnesses)
+            same = (stack == stack[0]).all(axis=0) & bounded
+            if not same.any():
+                return
+            before = int(same.sum())
+            for sign in (-1.0, 1.0):
+                self._value(*self._solve(comp, np.where(same, sign, 0.0)), what="a witness")
+            stack = np.array(self._seed(comp))
+            if int(((stack == stack[0]).all(axis=0) & bounded).sum()) == before:
+                return
+
     def _unbounded(self, comp: int, objective: np.ndarray) -> bool:
         """True when ``objective @ x`` (non-negative weights) has no upper bound over the solutions.
 
@@ -455,6 +480,7 @@ class FeasibleRegion:
         for cell in key:
             i = self._index[cell]
             per_comp.setdefault(int(self._comp_of[i]), []).append(i)
+        common = {}
         for comp, columns in per_comp.items():
             local = self._local[columns]
             if self._pinned(comp) is not None:
@@ -464,6 +490,28 @@ class FeasibleRegion:
             sums = {float(w[local].sum()) for w in self._seed(comp)}
             if len(sums) > 1:
                 return None
+            common[comp] = sums.pop() if sums else None
+        for comp in common:
+            self._diversify(comp)
+        for comp, columns in per_comp.items():
+            if comp in common and len({float(w[self._local[columns]].sum()) for w in self._seed(comp)}) > 1:
+                return None
+        for comp, value in common.items():
+            if value is None:
+                continue
+            # One program at a time: a minimum or a maximum away from the witnesses' common
+            # value settles it (a cell that is not determined usually takes one program, not two).
+            objective = np.zeros(self._members[comp].size)
+            objective[self._local[per_comp[comp]]] = 1.0
+            for sign in (1.0, -1.0):
+                found = sign * self._value(*self._solve(comp, sign * objective), what=f"{len(key)} cell(s)")
+                if found != value:
+                    return None
+        if all(value is not None for value in common.values()):
+            # Every component's part is pinned or has equal minimum and maximum: the sum is fixed.
+            total = sum(common.values()) + sum(self._pinned(c) for c in per_comp if c not in common)
+            self._cache[key] = Interval(total, total)
+            return total
         interval = self.bounds(key)
         return interval.lo if interval.exact else None
 
