@@ -61,6 +61,7 @@ class Eval:
     lb: np.ndarray  # outer bounds from single equations: lb <= any feasible value <= ub
     ub: np.ndarray
     rows: np.ndarray  # ids of the witnesses (pool rows) feasible for this pattern
+    det: np.ndarray  # hidden cells the published ones determine (Solver.determined): they never move
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +125,17 @@ class Solver:
         self.npool += 1
 
     def evaluate(self, hidden: np.ndarray) -> Eval:
-        h = np.flatnonzero(hidden)
+        # A determined cell (N - n of shown counts) cannot move: it is left out of the components,
+        # which would otherwise glue every table of a release with domain relations into one.
+        det = self.determined(hidden)
+        h = np.flatnonzero(hidden & ~det)
         comp = np.full(self.v.size, -1)
         if h.size:
             inc = abs(self.a_csc[:, h])
             _, labels = connected_components((inc.T @ inc) != 0, directed=False)
             comp[h] = labels
+        d = np.flatnonzero(det)
+        comp[d] = -2 - d  # each determined cell alone
         hv = np.where(hidden, self.v, 0)
         sums = self.children @ hv  # hidden children's sum per equation
         lb, ub = np.zeros(self.v.size, dtype=np.int64), np.full(self.v.size, UNBOUNDED, dtype=np.int64)
@@ -139,7 +145,7 @@ class Solver:
         np.maximum.at(lb, self.totals[~open_total], (self.v[self.totals] - sums)[~open_total])
         pub = np.flatnonzero(~hidden)
         ok = ~(self.pool[: self.npool][:, pub] != self.v[pub]).any(axis=1)
-        return Eval(hidden, comp, lb, ub, np.flatnonzero(ok))
+        return Eval(hidden, comp, lb, ub, np.flatnonzero(ok), det)
 
     def _column(self, ev: Eval, j: int, fixed: tuple[tuple[int, int], ...]) -> np.ndarray:
         rows = ev.rows
@@ -215,7 +221,7 @@ class Solver:
     def reach(self, ev: Eval, j: int, sign: int, amount: int, fixed: tuple[tuple[int, int], ...] = ()) -> bool:
         """Is there a feasible integer solution with sign * (x_j - v_j) >= amount?"""
         target = self.v[j] + sign * amount
-        if target < ev.lb[j] or target > ev.ub[j]:
+        if ev.det[j] or target < ev.lb[j] or target > ev.ub[j]:
             return False
         col = self._column(ev, j, fixed)
         if ((sign * (col - self.v[j])) >= amount).any():
@@ -235,6 +241,8 @@ class Solver:
         optimum rounded inwards is an outer bound too, exact when a witness reaches it; only then
         is the integer program asked.
         """
+        if ev.det[j]:
+            return float(self.v[j]), True
         key = ("extreme", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), j, sign)
         if key in self.cache:
             return self.cache[key]
@@ -244,7 +252,7 @@ class Solver:
             return float(bound), True
         cells = np.flatnonzero(ev.comp == ev.comp[j])
         sub, rows = self._system(cells)
-        rhs = -(self.a[rows] @ np.where(ev.hidden, 0, self.v)).astype(float)
+        rhs = -(self.a[rows] @ np.where(ev.hidden & ~ev.det, 0, self.v)).astype(float)
         c = np.zeros(cells.size)
         c[np.searchsorted(cells, j)] = -sign
         box = (0, np.inf)

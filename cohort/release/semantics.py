@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["contains", "domain_relations"]
+__all__ = ["contains", "domain_relations", "structural_subsets"]
 
 _ALL = "all"
 
