@@ -134,12 +134,13 @@ class FeasibleRegion:
                 f"e.g. {label(unknown[0])!r}"
             )
             raise ValueError(msg)
-        rows, rhs = self._build_rows()
+        rows, rhs = self._propagate(*self._build_rows())
         self._components(rows, rhs)
         self._cache: dict[tuple[CellKey, ...], Interval] = {}
         self._witnesses: dict[int, list[np.ndarray]] = {}
         self._supports: dict[int, np.ndarray] = {}
         self._seeded: set[int] = set()
+        self._diversified: set[int] = set()
         self._check_feasible()
 
     def _build_rows(self) -> tuple[list[dict[int, int]], list[int]]:
@@ -167,6 +168,58 @@ class FeasibleRegion:
             rows.append(coefficients)
             rhs.append(-constant)
         return rows, rhs
+
+    def _propagate(self, rows: list[dict[int, int]], rhs: list[int]) -> tuple[list[dict[int, int]], list[int]]:
+        """Pin every cell an equation with one unknown left determines, and substitute it.
+
+        A release with domain relations ties most cells together through complements that its
+        published cells pin (N - n with both shown). Left in, such a pinned cell glues its
+        equations into one large component, and every bound becomes a large program; taken out
+        (its value moves to the right-hand side), components stay small. The pinned cells keep
+        one equation each (``x = value``), so they are one-cell components as before.
+        """
+        rows = [dict(r) for r in rows]
+        rhs = [float(b) for b in rhs]
+        by_cell: dict[int, set[int]] = {}
+        for r, row in enumerate(rows):
+            for c in row:
+                by_cell.setdefault(c, set()).add(r)
+        value: dict[int, float] = {}
+        pins: set[int] = set()
+        todo = [r for r, row in enumerate(rows) if len(row) == 1]
+        while todo:
+            r = todo.pop()
+            if len(rows[r]) != 1:
+                continue
+            ((c, a),) = rows[r].items()
+            x = rhs[r] / a
+            rows[r] = {}
+            pins.add(r)
+            if c in value:
+                if abs(value[c] - x) > 1e-9:
+                    msg = (f"no values of the hidden cells satisfy the equations with the published values "
+                           f"(two equations give {label(self.hidden[c])!r} two values)")
+                    raise InconsistentTableError(msg)
+                continue
+            value[c] = x
+            for other in by_cell.get(c, set()) - {r}:
+                if c in rows[other]:
+                    rhs[other] -= rows[other].pop(c) * x
+                    if len(rows[other]) == 1:
+                        todo.append(other)
+        out_rows, out_rhs = [], []
+        for r, (row, b) in enumerate(zip(rows, rhs, strict=True)):
+            if row:
+                out_rows.append(row)
+                out_rhs.append(int(round(b)) if abs(b - round(b)) < 1e-9 else b)
+            elif r not in pins and abs(b) > 1e-9:
+                msg = ("the published cells contradict the equations: substituting the cells they determine "
+                       "leaves an equation that does not add up")
+                raise InconsistentTableError(msg)
+        for c, x in value.items():
+            out_rows.append({c: 1})
+            out_rhs.append(int(round(x)) if abs(x - round(x)) < 1e-9 else x)
+        return out_rows, out_rhs
 
     def _components(self, rows: list[dict[int, int]], rhs: list[int]) -> None:
         """Split the hidden cells into independent components, each with its own constraint."""
@@ -299,7 +352,38 @@ class FeasibleRegion:
                 weights = np.where(self._support(comp), 0.0, -weights)
                 if weights.any():
                     self._value(*self._solve(comp, weights), what="a witness")
+                    # Two more with mixed signs: in a large component (domain relations tie the
+                    # care use of every condition in an age band together) a cell at one bound in
+                    # both solutions above is common, and would cost an exact bound of its own.
+                    rng = np.random.default_rng(comp + 1)
+                    for _ in range(2):
+                        mixed = np.where(rng.random(size) < 0.5, weights, -weights)
+                        self._value(*self._solve(comp, mixed), what="a witness")
         return self._witnesses.get(comp, [])
+
+    def _diversify(self, comp: int) -> None:
+        """More witnesses, once per component: push up, then down, the sum of the cells that every
+        witness so far agrees on, until a round separates none. Each solution that moves one of
+        them proves it undetermined; checking many cells one by one (A4 in a release with domain
+        relations) then needs an exact program only for the cells that are really determined."""
+        if comp in self._diversified or self._pinned(comp) is not None:
+            return
+        self._diversified.add(comp)
+        bounded = ~self._support(comp)
+        while True:
+            witnesses = self._seed(comp)
+            if not witnesses:
+                return
+            stack = np.array(witnesses)
+            same = (stack == stack[0]).all(axis=0) & bounded
+            if not same.any():
+                return
+            before = int(same.sum())
+            for sign in (-1.0, 1.0):
+                self._value(*self._solve(comp, np.where(same, sign, 0.0)), what="a witness")
+            stack = np.array(self._seed(comp))
+            if int(((stack == stack[0]).all(axis=0) & bounded).sum()) == before:
+                return
 
     def _unbounded(self, comp: int, objective: np.ndarray) -> bool:
         """True when ``objective @ x`` (non-negative weights) has no upper bound over the solutions.
@@ -396,6 +480,7 @@ class FeasibleRegion:
         for cell in key:
             i = self._index[cell]
             per_comp.setdefault(int(self._comp_of[i]), []).append(i)
+        common = {}
         for comp, columns in per_comp.items():
             local = self._local[columns]
             if self._pinned(comp) is not None:
@@ -405,6 +490,28 @@ class FeasibleRegion:
             sums = {float(w[local].sum()) for w in self._seed(comp)}
             if len(sums) > 1:
                 return None
+            common[comp] = sums.pop() if sums else None
+        for comp in common:
+            self._diversify(comp)
+        for comp, columns in per_comp.items():
+            if comp in common and len({float(w[self._local[columns]].sum()) for w in self._seed(comp)}) > 1:
+                return None
+        for comp, value in common.items():
+            if value is None:
+                continue
+            # One program at a time: a minimum or a maximum away from the witnesses' common
+            # value settles it (a cell that is not determined usually takes one program, not two).
+            objective = np.zeros(self._members[comp].size)
+            objective[self._local[per_comp[comp]]] = 1.0
+            for sign in (1.0, -1.0):
+                found = sign * self._value(*self._solve(comp, sign * objective), what=f"{len(key)} cell(s)")
+                if found != value:
+                    return None
+        if all(value is not None for value in common.values()):
+            # Every component's part is pinned or has equal minimum and maximum: the sum is fixed.
+            total = sum(common.values()) + sum(self._pinned(c) for c in per_comp if c not in common)
+            self._cache[key] = Interval(total, total)
+            return total
         interval = self.bounds(key)
         return interval.lo if interval.exact else None
 
@@ -440,17 +547,29 @@ class FeasibleRegion:
         high = -self._value(*self._solve(ca, -objective), what="a difference")
         return low == high
 
-    def sum_under(self, equation: Equation) -> float | None:
-        """The sum of an equation's hidden children if it is the same in every solution, else None.
+    def pinned(self, cell: CellKey) -> float | None:
+        """The value of a hidden cell that one equation with one unknown left determines (no program)."""
+        return self._pinned(int(self._comp_of[self._index[cell]]))
 
-        Under a published total the sum is the total less the published children: exact, with no
-        program to solve. Under a hidden total it is decided by :meth:`fixed`.
+    def sum_under(self, equation: Equation) -> float | None:
+        """The sum of an equation's undetermined hidden children if it is the same in every solution.
+
+        Children that an equation pins (a complement N - n of shown counts) count as known: the
+        sum that matters is that of the others (issue 11, item 6: 63 - 57 - 0 leaves 6 persons in
+        two hidden complements). Under a published total the sum is the total less the known
+        children: exact, with no program to solve. Under a hidden total it is decided by
+        :meth:`fixed`. None when no child is left undetermined.
         """
         children = [c for c in equation.children if c in self._index]
+        pinned = {c: self.pinned(c) for c in children}
+        free = [c for c in children if pinned[c] is None]
+        if not free:
+            return None
         if equation.total in self.published:
             return float(self.published[equation.total]
-                         - sum(self.published[c] for c in equation.children if c not in self._index))
-        return self.fixed(children)
+                         - sum(self.published[c] for c in equation.children if c not in self._index)
+                         - sum(v for v in pinned.values() if v is not None))
+        return self.fixed(free)
 
     def reaches(self, cell: CellKey, low: float, high: float) -> bool:
         """True when the cell's interval covers ``[low, high]`` (A2: the protection interval).
@@ -499,9 +618,18 @@ class FeasibleRegion:
         keep = {self.hidden[i] for c in comps for i in self._members[c]}
         equations = [e for e in self.equations if any(k in keep for k in e.cells)]
         cells = {k for e in equations for k in e.cells}
+        # Cells of those equations outside the components are pinned (taken out by _propagate).
+        pinned = {}
+        for k in cells:
+            if k in self._index and k not in keep:
+                value = self._pinned(int(self._comp_of[self._index[k]]))
+                if value is None:
+                    keep.add(k)
+                else:
+                    pinned[k] = int(round(value))
         return FeasibleRegion(
             equations,
-            {**{k: v for k, v in self.published.items() if k in cells}, **values},
+            {**{k: v for k, v in self.published.items() if k in cells}, **pinned, **values},
             [key for key in self.hidden if key in keep and key not in values],
             integral=self.integral,
         )

@@ -28,11 +28,15 @@ class Structure:
 
     equations: list[Equation] = field(default_factory=list)
     derived: set[Key] = field(default_factory=set)
+    slack: set[Key] = field(default_factory=set)  # derived differences that count no persons
+    findings: list[tuple[str, str, tuple[str, ...], str]] = field(default_factory=list)  # table, check, cells, why
     events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (table, events, persons, prefix)
     _seen: set = field(default_factory=set)
 
-    def add(self, total: Key, children: Iterable[Key], known: set[Key]) -> None:
+    def add(self, total: Key, children: Iterable[Key], known: set[Key], *, slack: Key | None = None) -> None:
         children = tuple(children)
+        if slack is not None and slack not in known:
+            self.slack.add(slack)
         signature = (total, tuple(sorted(children)))
         if signature in self._seen or children == (total,):
             return
@@ -54,6 +58,15 @@ def _with(key_coords: tuple, **changes: str) -> dict[str, str]:
     return {**dict(key_coords), **changes}
 
 
+def _matches(coords: dict[str, str], where: dict) -> bool:
+    """True when coordinates match ``where``: a value, or a list of values, per coordinate."""
+    for c, v in where.items():
+        wanted = [str(x) for x in v] if isinstance(v, list) else [str(v)]
+        if coords.get(str(c)) not in wanted:
+            return False
+    return True
+
+
 def _field(rel: dict, name: str, kind: type) -> object:
     value = rel.get(name)
     if not isinstance(value, kind):
@@ -70,9 +83,11 @@ def instantiate(releases: list[tuple[Release, str]], known: set[Key]) -> Structu
         known: the keys of every cell the releases' tables show.
     """
     out = Structure()
-    quantity = _by_quantity(known)
     for release, prefix in releases:
         for rel in release.relations:
+            # Relations are read in order, over the known keys and the derived ones so far: a
+            # margin of complements (listed after the relation that derives them) adds them up.
+            quantity = _by_quantity(known | out.derived | out.slack)
             kind = rel.get("type") if isinstance(rel, dict) else None
             if kind == "margin":
                 _margin(rel, quantity, known, out)
@@ -90,7 +105,61 @@ def instantiate(releases: list[tuple[Release, str]], known: set[Key]) -> Structu
             else:
                 msg = f"{release.path}: the manifest has a relation of unknown type {kind!r}"
                 raise ReleaseFormatError(msg)
+        _age_rule(release, _by_quantity(known | out.derived), known, out, prefix)
+        _complement_margins(release.relations, known, out)
     return out
+
+
+def _complement_margins(relations: list, known: set, out: Structure) -> None:
+    """Margins of complements, inferred: when a part and its whole both add up over a stratum's
+    levels, so does their difference (N - n of Total = the sum of the levels' N - n).
+
+    The auditor adds them whether or not the manifest declares them, so that A3 sees a sum of
+    hidden complements under a complement that the release determines (issue 11, item 6).
+    """
+    margins = {(r.get("quantity"), r.get("dimension")): r.get("levels") for r in relations
+               if isinstance(r, dict) and r.get("type") == "margin"}
+    for rel in relations:
+        if not isinstance(rel, dict) or rel.get("type") != "part_of" or rel.get("protect", True) is False:
+            continue
+        for (q, dim), levels in list(margins.items()):
+            where = rel.get("where", {})
+            if (q != rel.get("part") or (rel.get("whole"), dim) not in margins or not isinstance(levels, list)
+                    or (isinstance(where, dict) and dim in where) or dim in rel.get("drop", [])):
+                continue
+            _margin({"type": "margin", "quantity": rel.get("complement"), "dimension": dim, "levels": levels},
+                     _by_quantity(known | out.derived), known, out)
+
+
+def _age_rule(release: Release, quantity: dict, known: set, out: Structure, prefix: str) -> None:
+    """The age rule, rebuilt from the manifest's ``definitions`` with the auditor's own reading.
+
+    A condition with ``min_age`` holds everyone aged that or more (method.md section 2: the frail
+    elderly), so in an age band wholly at or above it, its prevalent persons are the band's
+    population, whatever relations the manifest declares. A release without ``definitions``
+    cannot be checked for what its counts mean: a blocking finding.
+    """
+    definitions = release.manifest.get("definitions")
+    if not isinstance(definitions, dict):
+        out.findings.append((f"{prefix}release", "definitions", ("definitions",),
+                             "the manifest does not say what the counts mean (no 'definitions'): relations "
+                             "implied by the study's definitions (age rules, conditions that contain others) "
+                             "cannot be rebuilt"))
+        return
+    bands = definitions.get("age_bands", {})
+    conditions = definitions.get("conditions", {})
+    if not isinstance(bands, dict) or not isinstance(conditions, dict):
+        msg = "manifest: 'definitions' lacks 'age_bands' or 'conditions' as objects"
+        raise ReleaseFormatError(msg)
+    for key in quantity.get("prevalent", []):
+        coords = dict(key[1])
+        rule = conditions.get(coords.get("condition"), {})
+        band = bands.get(coords.get("age_band"))
+        if not isinstance(rule, dict) or rule.get("min_age") is None or not isinstance(band, list) or not band:
+            continue
+        if int(band[0]) >= int(rule["min_age"]):
+            population = quantity_key("population", {c: v for c, v in coords.items() if c != "condition"})
+            out.add(key, [population], known)
 
 
 def _margin(rel: dict, quantity: dict, known: set, out: Structure) -> None:
@@ -104,11 +173,21 @@ def _margin(rel: dict, quantity: dict, known: set, out: Structure) -> None:
 def _part_of(rel: dict, quantity: dict, known: set, out: Structure) -> None:
     part, whole, complement = (_field(rel, k, str) for k in ("part", "whole", "complement"))
     drop, fixed = _field(rel, "drop", list), _field(rel, "set", dict)
+    where = rel.get("where", {})
+    if not isinstance(where, dict):
+        msg = "manifest: a 'part_of' relation has a 'where' that is not an object"
+        raise ReleaseFormatError(msg)
+    protect = rel.get("protect", True) is not False
     for key in quantity.get(part, []):
+        if not _matches(dict(key[1]), where):
+            continue
         coords = {c: v for c, v in key[1] if c not in drop} | {str(c): str(v) for c, v in fixed.items()}
         total = quantity_key(whole, coords)
         if total != key:
-            out.add(total, [key, (complement, key[1])], known)
+            rest = (complement, key[1])
+            out.add(total, [key, rest], known, slack=None if protect else rest)
+            if not protect:
+                out.derived.discard(rest)
 
 
 def _chain(rel: dict, quantity: dict, known: set, out: Structure) -> None:
@@ -130,7 +209,7 @@ def _equal(rel: dict, quantity: dict, known: set, out: Structure) -> None:
     where, unless, drop = _field(rel, "where", dict), _field(rel, "except", dict), _field(rel, "drop", list)
     for key in quantity.get(left, []):
         coords = dict(key[1])
-        if any(coords.get(c) != str(v) for c, v in where.items()):
+        if not _matches(coords, where):
             continue
         if unless and all(coords.get(c) == str(v) for c, v in unless.items()):
             continue
@@ -152,6 +231,20 @@ def _remainder(rel: dict, release: Release, known: set, out: Structure) -> None:
     groups: dict[tuple, list[dict]] = {}
     for row in table.frame.iter_rows(named=True):
         groups.setdefault(tuple(row[c] for c in group_by), []).append(row)
+    # A rank gap, or a count of withheld rows, tells that a row of 1..T-1 persons exists: its
+    # contacts would be bounded by the remainder and its persons by T-1 (issue 11, item 5).
+    withheld = table.spec.get("withheld_rows", {})
+    announced: list[str] = []
+    for values, rows in groups.items():
+        ranks = sorted(int(row["rank"]) for row in rows if row.get("rank") is not None)
+        listed = " ".join(str(v) for v in values)
+        if ranks != list(range(1, len(ranks) + 1)) or (isinstance(withheld, dict) and withheld.get(listed)):
+            announced.append(listed)
+    if isinstance(withheld, dict):
+        announced += [str(lst) for lst, n in withheld.items() if n and str(lst) not in announced]
+    out.findings += [(name, "withheld-row", (lst,), "the list shows that a row of 1..T-1 persons was withheld (a "
+                      "rank gap or a count of withheld rows): its contacts and persons are bounded")
+                     for lst in announced]
     for values, rows in groups.items():
         coords = dict(zip(group_by, values, strict=True))
         t_key = quantity_key(t_spec["quantity"], {c: rows[0][c] for c in t_spec["by"]})

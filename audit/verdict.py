@@ -182,7 +182,7 @@ def _region_checks(name: str, region: FeasibleRegion, structure: Structure, hidd
     for key in sorted(hidden, key=label):
         if region.fixed((key,)) is not None:
             findings.append(Finding(name, "A1", (label(key),), "hidden cell is exactly determined by the release"))
-    for key in sorted(structure.derived, key=label):
+    for key in sorted(structure.derived - structure.slack, key=label):
         value = region.fixed((key,))
         if value is not None and policy.is_small(value):
             findings.append(Finding(name, "derived-count", (label(key),),
@@ -192,8 +192,8 @@ def _region_checks(name: str, region: FeasibleRegion, structure: Structure, hidd
     # Published totals first: their unknown children's sum is known at once.
     for equation in sorted(structure.equations, key=lambda e: e.total not in region.published):
         children = frozenset(c for c in equation.children if c in unknown)
-        if len(children) < 2 or children in seen:
-            continue
+        if len(children) < 2 or children in seen or children & structure.slack:
+            continue  # a sum with a slack in it counts no persons
         seen.add(children)
         value = region.sum_under(equation)
         if value is not None and policy.is_small(value):
@@ -229,7 +229,8 @@ def _verification(release: Release, region: FeasibleRegion, record: dict, policy
         if None not in values and values[0] != sum(values[1:]):
             findings.append(Finding("release", "consistency", (label(equation.total),),
                                     "the true values break an equation (a margin computed from shown cells only?)"))
-    primaries = {k: truth[k] for k in region.hidden if k in primary or policy.is_small(truth[k])}
+    primaries = {k: truth[k] for k in region.hidden
+                 if k not in structure.slack and (k in primary or policy.is_small(truth[k]))}
     for key, value in sorted(primaries.items(), key=lambda kv: label(kv[0])):
         if not region.reaches(key, max(0, value - policy.protection(value)), value + policy.protection(value)):
             findings.append(Finding("release", "A2", (label(key),),
@@ -237,8 +238,10 @@ def _verification(release: Release, region: FeasibleRegion, record: dict, policy
     for singleton in sorted((k for k, v in primaries.items() if v == 1), key=label):
         known, near = region.fix({singleton: 1}), set(region.component(singleton))
         for key in sorted(primaries, key=label):
-            if (key != singleton and key in near and known.fixed((key,)) is not None
-                    and not region.difference_fixed(singleton, key)):
+            # Whether the primary moves with the singleton (then it is the singleton's own cell)
+            # is asked first: it is the cheaper question in a release with domain relations.
+            if (key != singleton and key in near and not region.difference_fixed(singleton, key)
+                    and known.fixed((key,)) is not None):
                 findings.append(Finding("release", "A4", (label(singleton), label(key)),
                                         "with the singleton fixed at 1 another primary is exactly determined"))
     return findings
@@ -263,7 +266,7 @@ def _attribute(findings: list[Finding], cells: Cells, structure: Structure) -> l
 
 
 def _region(structure: Structure, cells: Cells) -> FeasibleRegion:
-    unknown = (cells.hidden | structure.derived) - set(cells.published)
+    unknown = (cells.hidden | structure.derived | structure.slack) - set(cells.published)
     return FeasibleRegion(structure.equations, cells.published, sorted(unknown, key=label))
 
 
@@ -306,6 +309,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     if small:
         findings.append(Finding("release", "visible-count", tuple(small), f"published count of 1..{policy.threshold - 1}"))
     findings += _ratio_checks(release, cells, policy) + _events(release, structure)
+    findings += [Finding(*f) for f in structure.findings]
     for table in release.tables.values():
         findings += scan_identifiers(table.name, table.frame)
     findings += _scan_texts(release) + scan_channels(release)

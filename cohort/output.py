@@ -18,9 +18,11 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig
+from cohort.population import AGE_BANDS
+from cohort.study import is_all_cause
 from extracts.atomic import staging
 
-__all__ = ["config_hash", "population_fingerprint", "write_study"]
+__all__ = ["config_hash", "definitions", "population_fingerprint", "write_study"]
 
 NOT_RELEASABLE = "pre-disclosure aggregates: NOT releasable; run disclosure control first"
 
@@ -48,6 +50,29 @@ def population_fingerprint(linked: Path) -> str:
     return digest.hexdigest()
 
 
+def definitions(config: StudyConfig) -> dict:
+    """What the study's counts *mean*, for the release's domain relations (docs/release-format.md).
+
+    The age bands, per condition its age rule and its case-finding sources (an ICPC base code of
+    an EHR episode; a claims code with its lookback in years), and per reported discipline whether
+    its care is counted all-cause or condition-specific. From these the release derives every
+    relation the definitions imply (``cohort.release.semantics``): the age rule, conditions that
+    contain others, all-cause care of one condition containing the care of another.
+    """
+    conditions, care = {}, {}
+    for cond in config.catalogue.conditions:
+        sources = {("icpc", "", code, 0) for code in cond.icpc}
+        for sub in cond.subconditions:
+            sources |= {("claims", c.sector, f"{c.specialism}:{c.code}" if c.specialism else c.code,
+                         sub.lookback_years) for c in sub.claims}
+        conditions[cond.name] = {"min_age": cond.min_age, "all_cause": cond.all_cause,
+                                 "sources": [list(s) for s in sorted(sources)]}
+        care[cond.name] = {d: ("all-cause" if is_all_cause(config, cond.name, d) else "specific")
+                           for d in config.disciplines.get(cond.name, ())}
+    return {"age_bands": {band: list(limits) for band, limits in AGE_BANDS.items()},
+            "conditions": conditions, "care": care}
+
+
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
                 population: str | None = None, overwrite: bool = False) -> Path:
     """Write a study folder: its tables and manifest (``population``: of the linked folder)."""
@@ -65,5 +90,6 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
             "project_key_id": linked_manifest.get("project_key_id"),
             "population": population,
             "rows": {name: frame.height for name, frame in tables.items()},
+            "definitions": definitions(config),
         }, indent=2))
     return out

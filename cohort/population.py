@@ -17,9 +17,21 @@ import polars as pl
 from cohort.config import StudyConfig
 from extracts.codes import icpc_is_valid
 
-__all__ = ["RULES", "Linked", "base_population"]
+__all__ = ["AGE_BANDS", "RULES", "Linked", "base_population"]
 
 RULES = ("X1", "X2", "X3", "X4", "X5", "X6", "X7")
+# Age bands of the strata (method.md section 1): label -> (lowest age, highest age or None).
+AGE_BANDS: dict[str, tuple[int, int | None]] = {"0-17": (0, 17), "18-64": (18, 64), "65-79": (65, 79),
+                                                 "80+": (80, None)}
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    """The band of an age (null for an unknown age), from :data:`AGE_BANDS`."""
+    out = pl.lit(None, dtype=pl.String)
+    for band, (low, high) in reversed(AGE_BANDS.items()):
+        inside = age >= low if high is None else (age >= low) & (age <= high)
+        out = pl.when(inside).then(pl.lit(band)).otherwise(out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -182,8 +194,7 @@ def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFr
         "birth_date",
         "sex",
         age.alias("age"),
-        pl.when(age < 18).then(pl.lit("0-17")).when(age < 65).then(pl.lit("18-64"))
-        .when(age < 80).then(pl.lit("65-79")).when(age >= 80).then(pl.lit("80+")).alias("age_band"),
+        _age_band(age).alias("age_band"),
         "practice_id",
         "region",
         "insurer",

@@ -20,7 +20,7 @@ from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_
 from cohort.population import RULES, Linked, base_population
 from extracts.codes import icpc_base
 
-__all__ = ["TABLE_KEYS", "run_study"]
+__all__ = ["TABLE_KEYS", "is_all_cause", "run_study"]
 
 # Key columns of each output table (strata columns are added after ``year``/``condition``).
 TABLE_KEYS = {
@@ -75,7 +75,7 @@ def _events(linked: Linked, units: pl.LazyFrame, study: pl.DataFrame, year: int)
     return pl.concat([*ehr, claims]).collect(engine="streaming")
 
 
-def _is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
+def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
     cond = config.catalogue[condition]
     return (
         cond.all_cause
@@ -93,7 +93,7 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
         claims.filter(pl.col("sector").is_in(["MSZ", "FT", "OT", "DT"])).select("condition", pl.col("sector").alias("discipline"), "code"),
     ])
     plan = pl.DataFrame(
-        [(c, d, _is_all_cause(config, c, d)) for c, ds in config.disciplines.items() for d in ds],
+        [(c, d, is_all_cause(config, c, d)) for c, ds in config.disciplines.items() for d in ds],
         schema={"condition": pl.String, "discipline": pl.String, "all_cause": pl.Boolean}, orient="row",
     )
     any_hit = events.select("patient_id", "discipline").unique()

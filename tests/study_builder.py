@@ -36,6 +36,7 @@ def write_study(
     referred: int = 0,
     referral_base: int | None = None,
     population: str = "spec-population",
+    definitions: Mapping | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -51,6 +52,8 @@ def write_study(
         care: persons of the cohort with a GP contact (discipline HA) per stratum (default none).
         referred: persons referred, of ``referral_base`` (default: the whole cohort) persons.
         population: the population named in the manifest (a ledger holds one population).
+        definitions: the manifest's ``definitions`` (default: ``condition`` found by one ICPC code,
+            no age rule, GP care condition-specific).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -93,5 +96,9 @@ def write_study(
         "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
         "conditions": [condition], "project": project, "project_key_id": "00000000",
         "population": population,
+        "definitions": dict(definitions) if definitions is not None else {
+            "age_bands": {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]},
+            "conditions": {condition: {"min_age": None, "all_cause": False, "sources": [["icpc", "", "T90", 0]]}},
+            "care": {condition: {"HA": "specific"}}},
     }))
     return path

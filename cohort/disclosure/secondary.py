@@ -37,7 +37,7 @@ import numpy.typing as npt
 from cohort.disclosure.elimination import Span, gauss, nullspace
 from cohort.disclosure.policy import Policy
 from cohort.disclosure.primary import Flags
-from cohort.disclosure.solver import Solver, Unsafe, Violation
+from cohort.disclosure.solver import Failure, Solver, Unsafe, Violation
 from cohort.disclosure.tables import Table
 
 # The solver under its historical name (tests replace its methods to force a failure).
@@ -94,11 +94,20 @@ def _repair(solver: Solver, hidden: np.ndarray, candidate: np.ndarray) -> np.nda
     hidden = hidden.copy()
     while found := solver.failures(hidden):
         f = found[0]
-        if f.rule == "A3":
+        if f.rule == "A3" and f.implied:
+            # A determined implied total over a small hidden sum: let the total move (as for A1).
+            ev = solver.evaluate(hidden)
+            helping = solver.helper(ev, Failure("A1", f.j), candidate)
+            if helping.size == 0:
+                helping = solver.helper(ev, Failure("A1", f.j, -1), candidate)
+        elif f.rule == "A3":
             e = next(e for e in solver.a3(hidden) if solver.totals[e] == f.j)
             near = solver.a[[e]].indices
             near = near[candidate[near] & ~hidden[near]]
-            gap = solver.policy.threshold - int((solver.children[[e]] @ np.where(hidden, solver.v, 0))[0])
+            loose = hidden & ~solver.determined(hidden)
+            row = solver.children[[e]]
+            counted = loose if int((row @ loose.astype(np.int64))[0]) else hidden  # as Solver.a3 sums
+            gap = solver.policy.threshold - int((row @ np.where(counted, solver.v, 0))[0])
             enough = near[(solver.v[near] >= gap) | (near == f.j)]
             helping = enough[np.lexsort((enough, solver.cost[enough]))][:1]
         else:
@@ -147,7 +156,7 @@ def _mask(value: npt.ArrayLike | None, n: int, name: str, default: bool) -> np.n
 
 
 def _primary(table: Table, primary_mask: npt.ArrayLike | Flags, reasons: Sequence[str] | None,
-             policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+             policy: Policy, exempt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v, n = table.values, table.values.size
     if isinstance(primary_mask, Flags):
         reasons = list(primary_mask.reasons) if reasons is None else reasons
@@ -159,7 +168,7 @@ def _primary(table: Table, primary_mask: npt.ArrayLike | Flags, reasons: Sequenc
     if np.any(primary & (v == 0)):
         msg = f"protect: {int(np.sum(primary & (v == 0)))} zero cells are marked primary; zeros never are"
         raise ValueError(msg)
-    small = (v >= 1) & (v < policy.threshold)
+    small = (v >= 1) & (v < policy.threshold) & ~exempt
     why = np.array([(reasons[i] if reasons is not None and reasons[i] else "primary") for i in range(n)], dtype=object)
     why[small & ~primary] = "primary:count"
     return primary | small, why
@@ -175,6 +184,7 @@ def protect(
     candidates: npt.ArrayLike | None = None,
     hidden: npt.ArrayLike | None = None,
     weights: npt.ArrayLike | None = None,
+    exempt: npt.ArrayLike | None = None,
     milp_time_limit: float = 60.0,
 ) -> Pattern:
     """Choose secondary suppressions so that the table passes A1-A4 (disclosure.md).
@@ -195,14 +205,17 @@ def protect(
         hidden: cells hidden in advance (reason ``"hidden"`` unless primary); A1 holds for them.
         weights: how much each cell matters (default 1): hiding a cell costs its value times its
             weight, so cells of higher weight are published first and become secondaries last.
+        exempt: implicit cells that count no persons (a slack such as contacts - persons of a
+            row): never primary whatever their value, free unknowns.
         milp_time_limit: seconds per integer program; an unproven bound fails closed.
 
     Returns:
         The :class:`Pattern`; ``releasable=False`` (everything hidden) when no safe pattern exists.
     """
     v, n = table.values, table.values.size
-    primary, why = _primary(table, primary_mask, reasons, policy)
     implicit_ = _mask(implicit, n, "implicit", False)
+    exempt_ = _mask(exempt, n, "exempt", False) & implicit_
+    primary, why = _primary(table, primary_mask, reasons, policy, exempt_)
     before = _mask(hidden, n, "hidden", False) & ~implicit_
     zeros_hidden = (v == 0) & (not policy.publish_zeros)
     candidate = ~primary & (v > 0) & ~implicit_ & ~before & _mask(candidates, n, "candidates", True)
@@ -210,7 +223,7 @@ def protect(
     protected = primary | zeros_hidden | before
     # Earlier-hidden cells and hidden zeros are not primaries: A1 holds for them, not A2.
     cost = v.astype(float) * (1.0 if weights is None else np.asarray(weights, dtype=float))
-    solver = Solver(table, primary, policy, milp_time_limit, free=free, cost=cost)
+    solver = Solver(table, primary, policy, milp_time_limit, free=free, cost=cost, exempt=exempt_)
     try:
         basis = nullspace(table)
         chosen = gauss(basis, cost, protected, candidate, unknown=implicit_ | before)

@@ -61,6 +61,7 @@ class Eval:
     lb: np.ndarray  # outer bounds from single equations: lb <= any feasible value <= ub
     ub: np.ndarray
     rows: np.ndarray  # ids of the witnesses (pool rows) feasible for this pattern
+    det: np.ndarray  # hidden cells the published ones determine (Solver.determined): they never move
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class Failure:
     sign: int = 1
     amount: int = 1
     singleton: int = -1
+    implied: bool = False  # A3 under a hidden total that the release determines
 
 
 class Solver:
@@ -85,12 +87,15 @@ class Solver:
     """
 
     def __init__(self, table: Table, primary: np.ndarray, policy: Policy, time_limit: float,
-                 free: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
+                 free: np.ndarray | None = None, cost: np.ndarray | None = None,
+                 exempt: np.ndarray | None = None) -> None:
         self.t, self.v, self.policy, self.time_limit = table, table.values, policy, time_limit
         self.primary = primary
         # What hiding a cell costs: its value, times a weight when some cells matter more.
         self.cost = self.v.astype(float) if cost is None else np.asarray(cost, dtype=float)
         self.free = np.zeros(self.v.size, dtype=bool) if free is None else free & ~primary
+        # Slacks (a difference that counts no persons): a sum that holds one is no count of persons.
+        self.exempt = np.zeros(self.v.size, dtype=bool) if exempt is None else exempt & self.free
         self.a = table.matrix()
         self.a_csc = self.a.tocsc()
         ch = (self.a < 0).astype(np.int64).tocsr()
@@ -120,12 +125,17 @@ class Solver:
         self.npool += 1
 
     def evaluate(self, hidden: np.ndarray) -> Eval:
-        h = np.flatnonzero(hidden)
+        # A determined cell (N - n of shown counts) cannot move: it is left out of the components,
+        # which would otherwise glue every table of a release with domain relations into one.
+        det = self.determined(hidden)
+        h = np.flatnonzero(hidden & ~det)
         comp = np.full(self.v.size, -1)
         if h.size:
             inc = abs(self.a_csc[:, h])
             _, labels = connected_components((inc.T @ inc) != 0, directed=False)
             comp[h] = labels
+        d = np.flatnonzero(det)
+        comp[d] = -2 - d  # each determined cell alone
         hv = np.where(hidden, self.v, 0)
         sums = self.children @ hv  # hidden children's sum per equation
         lb, ub = np.zeros(self.v.size, dtype=np.int64), np.full(self.v.size, UNBOUNDED, dtype=np.int64)
@@ -135,7 +145,7 @@ class Solver:
         np.maximum.at(lb, self.totals[~open_total], (self.v[self.totals] - sums)[~open_total])
         pub = np.flatnonzero(~hidden)
         ok = ~(self.pool[: self.npool][:, pub] != self.v[pub]).any(axis=1)
-        return Eval(hidden, comp, lb, ub, np.flatnonzero(ok))
+        return Eval(hidden, comp, lb, ub, np.flatnonzero(ok), det)
 
     def _column(self, ev: Eval, j: int, fixed: tuple[tuple[int, int], ...]) -> np.ndarray:
         rows = ev.rows
@@ -211,7 +221,7 @@ class Solver:
     def reach(self, ev: Eval, j: int, sign: int, amount: int, fixed: tuple[tuple[int, int], ...] = ()) -> bool:
         """Is there a feasible integer solution with sign * (x_j - v_j) >= amount?"""
         target = self.v[j] + sign * amount
-        if target < ev.lb[j] or target > ev.ub[j]:
+        if ev.det[j] or target < ev.lb[j] or target > ev.ub[j]:
             return False
         col = self._column(ev, j, fixed)
         if ((sign * (col - self.v[j])) >= amount).any():
@@ -231,6 +241,8 @@ class Solver:
         optimum rounded inwards is an outer bound too, exact when a witness reaches it; only then
         is the integer program asked.
         """
+        if ev.det[j]:
+            return float(self.v[j]), True
         key = ("extreme", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), j, sign)
         if key in self.cache:
             return self.cache[key]
@@ -240,7 +252,7 @@ class Solver:
             return float(bound), True
         cells = np.flatnonzero(ev.comp == ev.comp[j])
         sub, rows = self._system(cells)
-        rhs = -(self.a[rows] @ np.where(ev.hidden, 0, self.v)).astype(float)
+        rhs = -(self.a[rows] @ np.where(ev.hidden & ~ev.det, 0, self.v)).astype(float)
         c = np.zeros(cells.size)
         c[np.searchsorted(cells, j)] = -sign
         box = (0, np.inf)
@@ -310,10 +322,39 @@ class Solver:
         return np.array([], dtype=np.int64)
 
     # checks
+    def determined(self, hidden: np.ndarray) -> np.ndarray:
+        """Hidden cells that an equation with every other cell known determines, repeatedly
+        (a complement N - n of shown counts, then whatever that one pins in turn)."""
+        key = ("determined", hidden.tobytes())
+        if key not in self.cache:
+            known = ~hidden
+            incidence = (self.a != 0).astype(np.int64).tocsr()
+            while True:
+                open_ = incidence @ (~known).astype(np.int64)
+                rows = np.flatnonzero(open_ == 1)
+                if rows.size == 0:
+                    break
+                cells = incidence[rows].indices[~known[incidence[rows].indices]]
+                known[cells] = True
+            self.cache[key] = known & hidden
+        return self.cache[key]  # type: ignore[return-value]
+
     def a3(self, hidden: np.ndarray) -> np.ndarray:
-        """Equations whose total is published and whose hidden children sum to 1..T-1 (A3)."""
-        h = self.children @ np.where(hidden, self.v, 0)
-        return np.flatnonzero(~hidden[self.totals] & (h >= 1) & (h < self.policy.threshold))
+        """Equations whose total is known (published, or determined by the published cells) and
+        whose undetermined hidden children sum to 1..T-1 (A3, over implied cells too: a margin of
+        complements, issue 11 item 6).
+
+        An equation with a hidden slack among its children sums no persons and is left out.
+        """
+        det = self.determined(hidden)
+        loose = hidden & ~det
+        n_loose = self.children @ loose.astype(np.int64)
+        # With no undetermined child left, the sum is that of the hidden children (under a
+        # published total: each is then exact, A1 says so too).
+        h = np.where(n_loose > 0, self.children @ np.where(loose, self.v, 0), self.children @ np.where(hidden, self.v, 0))
+        persons = (self.children @ (hidden & self.exempt).astype(np.int64)) == 0
+        known_total = np.where(n_loose > 0, ~loose[self.totals], ~hidden[self.totals])
+        return np.flatnonzero(known_total & (h >= 1) & (h < self.policy.threshold) & persons)
 
     def _cell(self, ev: Eval, j: int, fixed: tuple[tuple[int, int], ...] = ()) -> Failure | None:
         s = fixed[0][0] if fixed else -1
@@ -329,7 +370,7 @@ class Solver:
 
     def failures(self, hidden: np.ndarray, *, cells: np.ndarray | None = None, first: bool = True) -> list[Failure]:
         """Failed requirements of A1-A4; only around ``cells`` (hidden ids) if given."""
-        found = [Failure("A3", int(self.totals[e])) for e in self.a3(hidden)]
+        found = [Failure("A3", int(self.totals[e]), implied=bool(hidden[self.totals[e]])) for e in self.a3(hidden)]
         if found and first:
             return found[:1]
         ev = self.evaluate(hidden)
@@ -353,7 +394,8 @@ class Solver:
     def violation(self, f: Failure) -> Violation:
         labels = self.t.labels
         if f.rule == "A3":
-            return Violation("A3", labels[f.j], "the hidden children's derivable sum is 1..T-1")
+            under = "determined implied total" if f.implied else "published total"
+            return Violation("A3", labels[f.j], f"the hidden children's derivable sum under a {under} is 1..T-1")
         if f.rule == "A2":
             side = "below" if f.sign < 0 else "above"
             return Violation("A2", labels[f.j], f"cannot move {side} its value by the protection margin")

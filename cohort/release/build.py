@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from cohort.disclosure import Policy
-from cohort.release.errors import LedgerRefusal, ReleaseError, StudyContractError
+from cohort.release.errors import LedgerRefusal, ReleaseError, StudyContractError, StudyFormatError
 from cohort.release.layout import ORDER, TableLayout, layout, relations
 from cohort.release.ledger import key_to_json, merge_earlier
 from cohort.release.model import Compiled, Model
@@ -85,7 +85,13 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
         msg = "rounding of published counts is not implemented; a policy with rounding cannot be released"
         raise LedgerRefusal(msg)
     layouts = layout(study, threshold=policy.threshold)
-    rels = relations(study.strata, _levels(layouts))
+    definitions = study.manifest.get("definitions")
+    if not isinstance(definitions, dict):
+        msg = (f"{study.path / 'manifest.json'}: no 'definitions' of the study's conditions (a folder of an older "
+               "pfl-study?); without them the release cannot know what the definitions imply; run pfl-study again")
+        raise StudyFormatError(msg)
+    conditions = tuple(str(c) for c in study.manifest.get("conditions") or ())
+    rels = relations(study.strata, _levels(layouts), definitions, conditions)
     withheld: dict[str, str] = {}
     milps = 0
     while True:

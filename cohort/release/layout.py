@@ -10,6 +10,7 @@ equations, :mod:`cohort.release.protection` decides what is shown.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import polars as pl
 
 from cohort.population import RULES
 from cohort.release.errors import StudyContractError
+from cohort.release.semantics import domain_relations, structural_subsets
 from cohort.release.study_folder import TOTAL, StudyFolder
 
 __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relations"]
@@ -75,7 +77,7 @@ class TableLayout:
     counts: tuple[Count, ...] = ()
     ratios: tuple[Ratio, ...] = ()
     changes: tuple[Change, ...] = ()
-    withheld_rows: Mapping[str, int] = field(default_factory=dict)
+    withheld_rows: Mapping[str, int] = field(default_factory=dict)  # steward's view only, never published
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -164,7 +166,13 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
     top = t["top"]
     small = top.filter(pl.col("persons") < threshold)
     withheld = {f"{y} {d}": n for y, d, n in small.group_by("year", "discipline").len().sort("year", "discipline").iter_rows()}
-    listed = top.filter(pl.col("persons") >= threshold).with_columns(pl.lit(None, pl.Float64).alias("share"))
+    # A row of fewer than T persons is left out and the listed rows are ranked among themselves
+    # (1, 2, 3, ... with no gap): a gap, or a count of rows left out, would announce a group of
+    # 1..T-1 persons whose contacts the remainder bounds (issue 11, item 5). Its contacts are in
+    # the remainder, protected like any count.
+    listed = (top.filter(pl.col("persons") >= threshold).sort("year", "discipline", "rank")
+              .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("year", "discipline").alias("rank"),
+                            pl.lit(None, pl.Float64).alias("share")))
     out["top"] = TableLayout(
         "top", listed, ("year", "discipline", "rank", "group"), {},
         (Count("contacts", "contacts", "events", ("year", "discipline", "group"), WEIGHTS["top"]),
@@ -221,8 +229,16 @@ def _change(study: StudyFolder, care: pl.DataFrame, strata: tuple[str, ...], dim
                        (Change("change_pp", "share_from", "share_to", 100),))
 
 
-def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]]) -> list[dict]:
-    """The additive relations between the quantities of a study release (release-format.md)."""
+def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], definitions: Mapping | None = None,
+              conditions: tuple[str, ...] = ()) -> list[dict]:
+    """The relations between the quantities of a study release (release-format.md, "relations").
+
+    The tables' additive structure, the subsets every study has (a condition's attrition within
+    the overall chain, persons <= events), the relations the study's ``definitions`` imply
+    (:mod:`cohort.release.semantics`), and last the margins of every stratified complement: N - n
+    of a stratum's Total is the sum of its levels' N - n, so a sum of hidden complements is
+    checked like any other (issue 11, item 6).
+    """
     out: list[dict] = []
     for quantity in ("population", "prevalent", "care_use"):
         for s in strata:
@@ -233,8 +249,8 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]]) ->
     for part, whole, drop, fixed in part_of:
         out.append({"type": "part_of", "part": part, "whole": whole, "drop": drop, "set": fixed,
                     "complement": f"not:{part}" if part != whole else f"others:{part}"})
-    out.append({"type": "chain", "before": "attrition_before", "excluded": "attrition_excluded",
-                "after": "attrition_after", "along": "step", "order": list(STEPS)})
+    out += structural_subsets()
+    out += domain_relations(definitions or {}, strata, levels, conditions)
     last = STEPS[-1]
     out.append({"type": "equal", "left": "attrition_after", "where": {"step": last, "condition": "all"},
                 "except": {}, "right": "population", "drop": ["step", "condition"]})
@@ -243,4 +259,10 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]]) ->
     out.append({"type": "remainder", "table": "top", "total": "total_contacts", "parts": "contacts",
                 "over": "group", "group_by": ["year", "discipline"], "remainder": "contacts_other"})
     out.append({"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"})
-    return out
+    stratified = ("population", "prevalent", "care_use")
+    for rel in [r for r in out if r["type"] == "part_of" and r.get("protect", True)]:
+        if rel["part"] in stratified and not set(rel.get("where", {})) & set(strata):
+            out += [{"type": "margin", "quantity": rel["complement"], "dimension": s, "levels": list(levels[s])}
+                    for s in strata]
+    unique = {json.dumps(r, sort_keys=True): r for r in out}  # two rules may imply one relation
+    return list(unique.values())

@@ -41,6 +41,15 @@ def key_label(key: Key) -> str:
     return f"{quantity}[{', '.join(f'{c}={v}' for c, v in coordinates)}]"
 
 
+def matches(coords: Mapping[str, str], where: Mapping[str, object]) -> bool:
+    """True when the coordinates match ``where`` (a value, or a list of values, per coordinate)."""
+    for c, v in where.items():
+        wanted = [str(x) for x in v] if isinstance(v, list) else [str(v)]
+        if coords.get(c) not in wanted:
+            return False
+    return True
+
+
 def listed_hash(groups: Iterable[str]) -> str:
     """Short fingerprint of the listed groups of a top list (the remainder's coordinate)."""
     return hashlib.sha256("\n".join(sorted(groups)).encode()).hexdigest()[:12]
@@ -69,7 +78,7 @@ class Model:
         self.keys: list[Key] = []
         self.parent: list[int] = []
         self.values: list[int] = []
-        self.kinds: list[str] = []  # count, complement, remainder
+        self.kinds: list[str] = []  # count, complement, remainder, slack (a difference that counts no persons)
         self.units: list[str] = []
         self.equations: list[tuple[int, tuple[int, ...]]] = []
         self.occurrences: list[Occurrence] = []
@@ -151,7 +160,7 @@ class Model:
     def _equal(self, rel: dict) -> None:
         for key in self._by_quantity().get(rel["left"], []):
             coords = dict(key[1])
-            if any(coords.get(c) != v for c, v in rel["where"].items()):
+            if not matches(coords, rel["where"]):
                 continue
             if rel["except"] and all(coords.get(c) == v for c, v in rel["except"].items()):
                 continue
@@ -187,7 +196,10 @@ class Model:
                 self.equations.append((total, tuple(children)))  # type: ignore[arg-type]
 
     def _part_of(self, rel: dict) -> None:
+        kind = "complement" if rel.get("protect", True) else "slack"
         for key in list(self._by_quantity().get(rel["part"], [])):
+            if not matches(dict(key[1]), rel.get("where", {})):
+                continue
             coords = {c: v for c, v in key[1] if c not in rel["drop"]} | rel["set"]
             whole = make_key(rel["whole"], coords)
             if whole == key:
@@ -200,7 +212,7 @@ class Model:
             if rest < 0:
                 self.conflicts.append(f"{key_label(key)} exceeds {key_label(whole)}")
                 continue
-            c = self.add((rel["complement"], key[1]), rest, kind="complement", unit=self.units[i])
+            c = self.add((rel["complement"], key[1]), rest, kind=kind, unit=self.units[i])
             self.equations.append((j, (i, c)))
 
     def _remainder(self, rel: dict, table: TableLayout) -> None:

@@ -116,8 +116,10 @@ def decide(compiled: Compiled, ctx: Context, policy: Policy, *, time_limit: floa
     table = compiled.table
     v, n = table.values, table.values.size
     implicit = ~ctx.shown
-    small = (v >= 1) & (v < policy.threshold)
-    primary = small | ctx.earlier_primary
+    # A slack (contacts - persons of a row) counts no persons: an unknown, never a primary.
+    slack = compiled.kinds == "slack"
+    small = (v >= 1) & (v < policy.threshold) & ~slack
+    primary = small | (ctx.earlier_primary & ~slack)
     primary_reason = np.where(compiled.kinds == "complement", "primary:complement",
                               np.where(compiled.kinds == "remainder", "primary:remainder", "primary:count"))
     forced = ctx.earlier_hidden.copy()
@@ -135,7 +137,7 @@ def decide(compiled: Compiled, ctx: Context, policy: Policy, *, time_limit: floa
     for _ in range(3):  # events may add hidden cells; their components are protected again
         for k in todo:
             _protect_part(out, parts[k], by_component.get(k, []), table, primary, primary_reason, implicit,
-                          candidates, forced, ctx.weights, policy, time_limit)
+                          candidates, forced, ctx.weights, policy, time_limit, slack)
         again = set()
         for persons, events in ctx.events:
             late = out.hidden[persons] & ~out.hidden[events]
@@ -153,7 +155,7 @@ def decide(compiled: Compiled, ctx: Context, policy: Policy, *, time_limit: floa
 
 def _protect_part(out: Decision, cells: np.ndarray, equations: list, table: Table, primary: np.ndarray,
                   primary_reason: np.ndarray, implicit: np.ndarray, candidates: np.ndarray, forced: np.ndarray,
-                  weights: np.ndarray, policy: Policy, time_limit: float) -> None:
+                  weights: np.ndarray, policy: Policy, time_limit: float, slack: np.ndarray) -> None:
     out.failures = [f for f in out.failures if not np.isin(f.cells, cells).any()]
     if not equations:  # a cell no equation touches: hidden exactly when primary (or decided earlier)
         c = cells
@@ -166,7 +168,7 @@ def _protect_part(out: Decision, cells: np.ndarray, equations: list, table: Tabl
     sub = _sub(table, cells, equations)
     pattern = protect(sub, primary[cells], policy, reasons=list(primary_reason[cells]), implicit=implicit[cells],
                       candidates=candidates[cells], hidden=forced[cells], weights=weights[cells],
-                      milp_time_limit=time_limit)
+                      exempt=slack[cells], milp_time_limit=time_limit)
     out.milps += pattern.milp_count
     out.lps += pattern.lp_count
     out.hidden[cells] = pattern.hidden

@@ -63,7 +63,6 @@ def _structure(lay: TableLayout, content: ReleaseContent) -> dict:
         "changes": {c.name: {"from": c.first, "to": c.second, "scale": c.scale, "status": f"{c.name}_status"}
                     for c in lay.changes},
         "cells": content.status_counts.get(lay.name, {}),
-        **({"withheld_rows": dict(lay.withheld_rows)} if lay.withheld_rows else {}),
     }
 
 
@@ -88,6 +87,9 @@ def manifest(content: ReleaseContent, study: StudyFolder, *, release_id: str, cr
         "files": dict(sorted(files.items())),
         "tables": {name: _structure(lay, content) for name, lay in content.layouts.items()},
         "relations": content.relations,
+        # What the counts mean (age bands, each condition's sources and age rule, all-cause or
+        # specific care): an outside auditor rebuilds the domain relations from it.
+        "definitions": study.manifest.get("definitions"),
     }
 
 
@@ -128,11 +130,7 @@ def summary(content: ReleaseContent, study: StudyFolder, *, release_id: str, cre
     lines += ["", "## Withheld", ""]
     if content.withheld:
         lines += [f"- table `{name}`: {why}" for name, why in content.withheld.items()]
-    rows = content.layouts["top"].withheld_rows if "top" not in content.withheld else {}
-    if rows:
-        lines.append(f"- table `top`: {sum(rows.values())} rows of code groups with fewer than T persons "
-                     f"(not listed; their contacts are in the remainder), in {len(rows)} lists (year, discipline)")
-    if not content.withheld and not rows:
+    if not content.withheld:
         lines.append("- nothing")
     lines += [
         "",
@@ -144,6 +142,8 @@ def summary(content: ReleaseContent, study: StudyFolder, *, release_id: str, cre
         "  value. Percentages, shares and changes are hidden with the counts they come from.",
         "- `below-threshold`: a percentage whose counts are shown but one is below T (e.g. 0 of N).",
         "- Events (contacts, admissions) are protected through the persons behind them.",
+        "- Top lists show only code groups of at least T persons, ranked among themselves; the contacts",
+        "  of the other groups are in the remainder (total contacts less those listed).",
         "- The engine's reason per hidden cell is in the steward's ledger record, not in the release.",
         "- Check this release independently: `pfl-audit release=<this folder>`.",
         "",
