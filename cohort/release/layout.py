@@ -249,6 +249,8 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
     for part, whole, drop, fixed in part_of:
         out.append({"type": "part_of", "part": part, "whole": whole, "drop": drop, "set": fixed,
                     "complement": f"not:{part}" if part != whole else f"others:{part}"})
+    out.append({"type": "chain", "before": "attrition_before", "excluded": "attrition_excluded",
+                "after": "attrition_after", "along": "step", "order": list(STEPS)})
     out += structural_subsets()
     out += domain_relations(definitions or {}, strata, levels, conditions)
     last = STEPS[-1]

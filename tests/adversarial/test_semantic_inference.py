@@ -25,7 +25,9 @@ from adversarial.semantic_attack import build, findings, study_truth
 from audit import audit_release
 from cohort.config import StudyConfig, parse_study
 from cohort.disclosure import Policy
+from cohort.output import population_fingerprint
 from cohort.output import write_study as write_study_folder
+from cohort.release.ledger import create_ledger
 from cohort.release.make import make_release
 from cohort.study import run_study
 from extracts.codelists import parse_catalogue
@@ -80,8 +82,9 @@ def age_band_release(tiny_linked: Path, tmp_path_factory: pytest.TempPathFactory
     config = seed_study(["age_band"])
     tables = run_study(tiny_linked, config)
     manifest = json.loads((tiny_linked / "manifest.json").read_text())
-    study = write_study_folder(tables, work / "study", config, linked_manifest=manifest)
-    make_release(study, work / "release", steward=Policy(), ledger=work / "ledger")
+    study = write_study_folder(tables, work / "study", config, linked_manifest=manifest,
+                               population=population_fingerprint(tiny_linked))
+    make_release(study, work / "release", ledger=create_ledger(work / "ledger", Policy()).path)
     return study, work / "release"
 
 
@@ -118,7 +121,7 @@ def test_top_lists_show_no_rank_gap_and_no_count_of_withheld_rows(age_band_relea
 def test_sum_of_hidden_complements_is_not_derivable(tmp_path: Path) -> None:
     study = write_study(tmp_path / "study", COMPLEMENT_SUM["numerators"], strata={"age_band": BANDS},
                         care=COMPLEMENT_SUM["care"])
-    make_release(study, tmp_path / "release", steward=Policy(), ledger=tmp_path / "ledger")
+    make_release(study, tmp_path / "release", ledger=create_ledger(tmp_path / "ledger", Policy()).path)
     report = audit_release(tmp_path / "release")
     assert report.passed, [f for f in report.findings if not f.advisory]
     care = pl.read_parquet(tmp_path / "release" / "care_use.parquet")
