@@ -80,8 +80,13 @@ def write_release(
     strata: Sequence[str] = (),
     policy: Mapping | None = None,
     relations: Sequence[dict] = (),
+    definitions: Mapping | None = None,
 ) -> Path:
-    """Write a release folder: each table as CSV and Parquet, manifest.json and summary.md."""
+    """Write a release folder: each table as CSV and Parquet, manifest.json and summary.md.
+
+    ``definitions`` is what the counts mean (the auditor rebuilds age rules from it); by default
+    the seed's age bands and every condition without an age rule.
+    """
     folder.mkdir(parents=True)
     entries: dict[str, dict] = {}
     for name, (spec, frame) in tables.items():
@@ -112,6 +117,10 @@ def write_release(
         "files": {p.name: _sha(p) for p in sorted(folder.iterdir())},
         "tables": entries,
         "relations": list(relations),
+        "definitions": dict(definitions) if definitions is not None else {
+            "age_bands": {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]},
+            "conditions": {c: {"min_age": None, "all_cause": False, "sources": []} for c in conditions},
+            "care": {}},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
@@ -132,12 +141,14 @@ def _with_status(rows: list[dict], columns: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(out, infer_schema_length=None)
 
 
-def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str] | None = None) -> Path:
+def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str] | None = None,
+                  top_gap: bool = False) -> Path:
     """The seed study's tables for conditions ``diabetes`` and ``asthma_copd``, 2019 and 2023.
 
     Hidden values: asthma_copd/DT/2019 (``n`` and ``percentage`` suppressed), diabetes/MSZ/2023
     (``percentage`` below threshold, n = 0 shown), their changes, one referral count; the top list
-    of HA 2019 lacks rank 2 (withheld). With ``sex``, care use and prevalence have F, M and Total.
+    of HA 2019 lists ranks 1 and 2 (with ``top_gap``, as releases before issue 11.5 did: ranks 1 and 3,
+    rank 2 withheld). With ``sex``, care use and prevalence have F, M and Total.
     """
     hide = ("suppressed", None)
     strata = {"sex": ["F", "M"]} if sex else {}
@@ -210,11 +221,13 @@ def small_release(folder: Path, *, sex: bool = False, withheld: Mapping[str, str
                                       "excluded": "persons", "after": "persons"}),
                            _with_status(attrition, ["before", "excluded", "after"]))
     top = [{"year": 2019, "discipline": "HA", "rank": r, "group": g, "contacts": n, "share": n / 500,
-            "persons": p, "total_contacts": 500} for r, g, n, p in ((1, "T90", 200, 90), (3, "R96", 80, 40))]
+            "persons": p, "total_contacts": 500}
+           for r, g, n, p in ((1, "T90", 200, 90), (3 if top_gap else 2, "R96", 80, 40))]
     spec = table_spec(["year", "discipline", "rank", "group"],
                       counts={"contacts": "events", "persons": "persons", "total_contacts": "events"},
                       percentages={"share": 1}, ratios={"share": ("contacts", "total_contacts", {})})
-    spec["withheld_rows"] = {"2019 HA": 1}
+    if top_gap:
+        spec["withheld_rows"] = {"2019 HA": 1}
     tables["top"] = (spec, _with_status(top, ["contacts", "share", "persons", "total_contacts"]))
     acsc = [{"year": y, "admissions": a, "persons": p} for y, a, p in ((2019, 40, 35), (2020, 44, 41))]
     tables["acsc"] = (table_spec(["year"], counts={"admissions": "events", "persons": "persons"}),

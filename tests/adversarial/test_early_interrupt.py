@@ -76,6 +76,12 @@ def test_ctrl_c_while_a_command_loads_exits_130_without_a_traceback(
     if not sent:  # it finished first: --help's own ending
         assert proc.returncode == 0, both[-2000:]
         return
+    if proc.returncode == -signal.SIGINT:
+        # Ctrl-C in the interpreter's own shutdown, after the command printed its help: Python has
+        # put the default handler back by then, so the process ends by the signal itself, which a
+        # shell reports as 130 too. Only with the command's output complete and nothing else said.
+        assert proc.stdout.strip() and not proc.stderr.strip(), both[-2000:]
+        return
     assert proc.returncode in (130, 0), f"exit {proc.returncode}:\n{both[-2000:]}"
     if proc.returncode == 130:
         assert "interrupted" in proc.stderr
