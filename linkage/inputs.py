@@ -22,7 +22,6 @@ manifest was written would otherwise be linked without notice.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import polars as pl
 from extracts.atomic import file_sha256, storage_error
 from extracts.contract import SUPPLIERS
 from extracts.errors import EngineError, ExtractFormatError, ExtractNotFoundError
+from extracts.manifests import read_manifest_object
 
 __all__ = ["LinkageError", "SupplierInputs", "check_inputs"]
 
@@ -68,15 +68,7 @@ def _manifest(folder: Path, what: str) -> dict:
     if not path.is_file():
         msg = f"{folder}: no manifest.json; expected {what}"
         raise LinkageError(msg)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        msg = f"{path}: manifest.json is not valid JSON (truncated or damaged); expected {what}"
-        raise ExtractFormatError(msg) from None
-    if not isinstance(manifest, dict):
-        msg = f"{path}: manifest.json is not a JSON object; expected {what}"
-        raise ExtractFormatError(msg)
-    return manifest
+    return read_manifest_object(path, error=ExtractFormatError, expected=f"expected {what}")
 
 
 def _kind(folder: Path, manifest: dict) -> str | None:

@@ -14,7 +14,6 @@ tokens are unique, and no two distinct P1 map to one P2.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import polars as pl
 
 from extracts.atomic import claim_output, file_sha256, staging, storage_error
 from extracts.errors import ExtractNotFoundError, counted
+from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
@@ -57,14 +57,7 @@ class TtpResult:
 def _for_ttp_manifest(path: Path, supplier: str) -> dict:
     """The manifest of a supplier's for_ttp folder, or PseudonymisationError (exit 6) naming it."""
     incomplete = "the for_ttp folder is incomplete or damaged; ask the supplier to deliver it again"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        msg = f"{path}: manifest.json is not valid JSON (truncated or damaged); {incomplete}"
-        raise PseudonymisationError(msg) from None
-    if not isinstance(manifest, dict):
-        msg = f"{path}: manifest.json is not a JSON object; {incomplete}"
-        raise PseudonymisationError(msg)
+    manifest = read_manifest_object(path, error=PseudonymisationError, expected=incomplete)
     lacking = [k for k in _MANIFEST_TEXT if not isinstance(manifest.get(k), str) or not manifest[k]]
     if not isinstance(manifest.get("sha256"), dict):
         lacking.append("sha256")
