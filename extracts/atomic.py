@@ -297,11 +297,8 @@ def scratch(out: Path) -> Iterator[Path]:
     out = Path(out)
     with output_lock(out):
         folder = _sibling(out, "scratch")
-        try:
+        try:  # one handler from mkdir on: a Ctrl-C between two statements leaves nothing either
             folder.mkdir(mode=0o700)
-        except OSError as exc:
-            raise _translated(exc, out) from exc
-        try:
             yield folder
         except Exception as exc:
             translated = _translated(exc, out)
@@ -357,32 +354,22 @@ def staging(out: Path, *, overwrite: bool) -> Iterator[Path]:
     with output_lock(out):
         check_output(out, overwrite=overwrite)
         tmp = _sibling(out, "partial")
+        # One handler for the whole life of the folder: a Ctrl-C may land anywhere, between two
+        # statements too (after mkdir, before the body, before publishing); the folder goes with it.
         try:
             tmp.mkdir()  # empty, under a random name, for an instant: its mode is the umask's
             published_mode = tmp.stat().st_mode & 0o7777
             tmp.chmod(0o700)  # owner-only while it fills
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise _translated(exc, out) from exc
-        try:
             yield tmp
-        except Exception as exc:
+            tmp.chmod(published_mode)  # complete: the mode any new folder of this user gets
+            _publish(tmp, out, overwrite=overwrite)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: clean up, do not translate
             shutil.rmtree(tmp, ignore_errors=True)
-            translated = _translated(exc, out)
+            translated = _translated(exc, out) if isinstance(exc, Exception) else exc
             if translated is exc:
                 raise
             raise translated from exc
-        except BaseException:  # KeyboardInterrupt, SystemExit: clean up, do not translate
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        try:
-            tmp.chmod(published_mode)  # complete: the mode any new folder of this user gets
-            _publish(tmp, out, overwrite=overwrite)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise _translated(exc, out) from exc
-            raise
+
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in 1 MB blocks (manifests and fingerprints of every stage)."""

@@ -250,3 +250,24 @@ def test_staging_publishes_and_replaces_where_the_system_has_no_atomic_exchange(
             (tmp / "version.txt").write_text(version)
         assert (tmp_path / "out" / "version.txt").read_text() == version
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("at", ["stat", "chmod"])
+def test_a_ctrl_c_between_creating_the_staging_folder_and_filling_it_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    # Seen once in ./run tests: SIGINT right after the partial folder appeared left it behind
+    # (the first handler caught OSError only).
+    out = tmp_path / "out"
+    real = getattr(Path, at)
+
+    def interrupted(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name.startswith(".out.partial-"):
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, at, interrupted)
+    with pytest.raises(KeyboardInterrupt), staging(out, overwrite=False) as tmp:
+        (tmp / "never.txt").write_text("never written")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == []
