@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,33 +114,65 @@ def _config_message(exc: BaseException) -> str:
     return " ".join(lines) or type(exc).__name__
 
 
+# Set when Ctrl-C reaches this process: a SIGINT that lands inside Hydra or OmegaConf can surface
+# as one of their errors (a half-updated config node), which is then an interruption, not bad input.
+_SIGINT_SEEN = False
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    global _SIGINT_SEEN
+    _SIGINT_SEEN = True
+    raise KeyboardInterrupt
+
+
+def _watch_sigint() -> None:
+    """Note every Ctrl-C from now on (as Python's default handler, plus the note)."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, _on_sigint)
+        except ValueError:  # not the main thread: Python's handler stays
+            pass
+
+
+def _interrupted() -> None:
+    console.print(
+        "[bold red]interrupted[/]: the interrupted step published no output "
+        "(a rerun starts it afresh)",
+        soft_wrap=True,
+    )
+    sys.exit(INTERRUPTED)
+
+
 def guarded(fn: Callable[[], T]) -> T:
     """Run a command body; turn user errors into a message and an exit code, never a traceback.
 
-    Internal errors are reported by type only: their message could hold data values.
+    Internal errors are reported by type only: their message could hold data values. Any error
+    after a Ctrl-C is reported as the interruption it follows.
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     _restore_umask()  # inside a Hydra job: Hydra's own files are written, outputs keep the user's
+    _watch_sigint()
     try:
         return fn()
     except EngineError as exc:
+        if _SIGINT_SEEN:
+            _interrupted()
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        console.print(
-            "[bold red]interrupted[/]: the interrupted step published no output "
-            "(a rerun starts it afresh)",
-            soft_wrap=True,
-        )
-        sys.exit(INTERRUPTED)
+        _interrupted()
     except (HydraException, OmegaConfBaseException) as exc:
+        if _SIGINT_SEEN:
+            _interrupted()
         # Rejected by Hydra before the command started (unknown setting or option), or a
         # setting that cannot be resolved: a configuration error like ConfigError.
         _fail(f"configuration: {_config_message(exc)} (see --help)", ConfigError.exit_code)
     except MemoryError:
         _fail("out of memory; use a smaller chunk size or preset", INTERNAL_ERROR)
     except Exception as exc:  # the last line of defence of a command
+        if _SIGINT_SEEN:
+            _interrupted()
         translated = storage_error(exc)  # disk full, permission denied: path and reason only
         if translated is not None:
             _fail(str(translated), translated.exit_code)
@@ -149,6 +182,8 @@ def guarded(fn: Callable[[], T]) -> T:
     except BaseException as exc:  # a Rust panic in polars or pyarrow (pyo3's PanicException)
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
+        if _SIGINT_SEEN:
+            _interrupted()
         if os.environ.get("PFL_DEBUG") == "1":
             raise
         _internal(exc)

@@ -103,3 +103,32 @@ def test_a_yes_no_setting_reads_true_and_false() -> None:
 
     assert flag(OmegaConf.create({"overwrite": True}), "overwrite") is True
     assert flag(OmegaConf.create({"overwrite": False}), "overwrite") is False
+
+
+def test_a_ctrl_c_that_surfaces_as_a_hydra_error_is_an_interruption(capsys, monkeypatch) -> None:
+    # Seen in ./run tests: SIGINT while Hydra renders --help left an OmegaConf node half-updated,
+    # and the next operation's error was reported as a configuration error (exit 2).
+    import os
+    import signal
+    import time
+
+    import extracts.cli
+
+    monkeypatch.setattr(extracts.cli, "_SIGINT_SEEN", False)
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def body() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            msg = "'NoneType' object has no attribute '_invalidate_flags_cache'"
+            raise ConfigCompositionException(msg) from None
+
+    try:
+        code, printed = _exit(body, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
+    assert "interrupted" in printed and "configuration" not in printed
