@@ -30,7 +30,7 @@ from extracts.cli import (
 )
 from extracts.errors import ConfigError
 from extracts.targets import check_target
-from pseudonymisation.keys import ROLES, generate_key, load_key
+from pseudonymisation.keys import ROLES, generate_key, key_id_text, load_key
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
 
@@ -101,7 +101,7 @@ def _ttp(cfg: DictConfig) -> None:
         key = load_key(str(cfg.ttp_key), "ttp", setting="ttp_key")
         with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
             result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
-                                  Path(cfg.out), expected_network_key_id=cfg.expected_network_key_id,
+                                  Path(cfg.out), expected_network_key_id=key_id_text(cfg.expected_network_key_id),
                                   overwrite=flag(cfg, "overwrite"))
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
         for column in ("supplier", "tokens received", "distinct P1"):

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from extracts.key_material import looks_like_key_material
 from pseudonymisation.errors import KeyFileError
 
-__all__ = ["ROLES", "Key", "derive", "generate_key", "key_id", "load_key"]
+__all__ = ["key_id_text", "ROLES", "Key", "derive", "generate_key", "key_id", "load_key"]
 
 ROLES = ("network", "ttp")
 _HEADER = re.compile(r"^pfl-key/1 role=(\w+)$")
@@ -137,3 +137,18 @@ def load_key(reference: str | Path, role: str, *, setting: str | None = None) ->
         msg = f"key file {path} cannot be read as text"
         raise KeyFileError(msg) from None
     return _parse(text, str(path), role)
+
+
+def key_id_text(value: object) -> str | None:
+    """A key id as text: Hydra reads an all-digit id (``00537541``, about 2 % of ids) as a number.
+
+    Ids are eight hex digits, so the number is padded back; anything else not text is refused.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**8:
+        return f"{value:08d}"
+    from extracts.errors import ConfigError
+
+    msg = "expected_network_key_id: give it quoted, e.g. expected_network_key_id=\"'1a2b3c4d'\""
+    raise ConfigError(msg)

@@ -132,3 +132,19 @@ def test_a_ctrl_c_that_surfaces_as_a_hydra_error_is_an_interruption(capsys, monk
         signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert "interrupted" in printed and "configuration" not in printed
+
+
+@pytest.mark.parametrize(("given", "expected"), [("1a2b3c4d", "1a2b3c4d"), (53757541, "53757541"),
+                                                 (537541, "00537541"), (None, None)])
+def test_an_all_digit_key_id_that_hydra_reads_as_a_number_is_the_id_again(given, expected) -> None:
+    # Seen in a clean-clone run: network key id 53757541 reached pfl-ttp as an int, exit 7.
+    from pseudonymisation.keys import key_id_text as _key_id
+
+    assert _key_id(given) == expected
+
+
+def test_a_key_id_hydra_read_as_a_float_is_refused() -> None:
+    from pseudonymisation.keys import key_id_text as _key_id
+
+    with pytest.raises(ConfigError, match="quoted"):
+        _key_id(1.2345e71)
