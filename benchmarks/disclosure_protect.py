@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from cohort.disclosure import Policy, check, count_rule, protect, table_nd
+from disclosure import Policy, check, count_rule, protect, table_nd
 
 
 def counts(shape: tuple[int, ...], median: float, seed: int) -> np.ndarray:

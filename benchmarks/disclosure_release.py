@@ -1,7 +1,7 @@
 """Disclosure control at the sizes of issue 5: protect + audit a 10 x 8 x 5 table, and a study's release.
 
 1. A 10 x 8 x 5 table with every margin (lognormal person counts, some small, some zero):
-   :func:`cohort.disclosure.protect`, then the independent auditor (``audit``: A1, A3 with its own
+   :func:`disclosure.protect`, then the independent auditor (``audit``: A1, A3 with its own
    integer programs; A2, A4 with the true values). Target: under 10 s together.
 2. A study folder (default ``work/demo/study``, made by ``pfl-demo``): ``pfl-release``'s stage into
    a temporary folder and ledger, then ``pfl-audit``'s checks over the release and the ledger.
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from audit import AuditTable, audit_release, audit_table, blocking, cell, crossed_equations
-from cohort.disclosure import Policy, count_rule, protect, table_nd
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from disclosure import Policy, count_rule, protect, table_nd
+from release.ledger import create_ledger
+from release.make import make_release
 
 TARGET_TABLE_S, TARGET_STUDY_S = 10.0, 60.0
 

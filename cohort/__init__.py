@@ -1,4 +1,5 @@
-"""Condition cohorts, exclusions, outcomes, disclosure control, release and audit.
+"""Condition cohorts: the study population, exclusions, conditions and outcomes (``shared/spec/method.md``).
 
-Follows ``shared/spec/method.md`` and ``shared/spec/disclosure.md``.
+The cohort stage writes pre-disclosure study tables; disclosure control (:mod:`disclosure`) and
+releases (:mod:`release`) are the next floors of the data path.
 """

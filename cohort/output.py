@@ -56,7 +56,7 @@ def definitions(config: StudyConfig) -> dict:
     The age bands, per condition its age rule and its case-finding sources (an ICPC base code of
     an EHR episode; a claims code with its lookback in years), and per reported discipline whether
     its care is counted all-cause or condition-specific. From these the release derives every
-    relation the definitions imply (``cohort.release.semantics``): the age rule, conditions that
+    relation the definitions imply (``release.semantics``): the age rule, conditions that
     contain others, all-cause care of one condition containing the care of another.
     """
     conditions, care = {}, {}

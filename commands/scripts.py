@@ -43,8 +43,8 @@ TARGETS: dict[str, tuple[str, str | None]] = {
     "pfl-ttp": ("pseudonymisation.__main__:ttp_main", "ttp"),
     "pfl-link": ("linkage.__main__:main", "link"),
     "pfl-study": ("cohort.__main__:main", "run_study"),
-    "pfl-release": ("cohort.release.__main__:main", "release/release"),
-    "pfl-ledger": ("cohort.release.steward:main", None),
+    "pfl-release": ("release.__main__:main", "release/release"),
+    "pfl-ledger": ("release.steward:main", None),
     "pfl-audit": ("audit.__main__:main", None),
     "pfl-report": ("report.__main__:main", None),
 }

@@ -35,10 +35,10 @@ from pathlib import Path
 
 from audit.verdict import audit_release
 from cohort.config import StudyConfig
-from cohort.disclosure import Policy
+from disclosure import Policy
 from cohort.output import population_fingerprint, write_study
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from release.ledger import create_ledger
+from release.make import make_release
 from cohort.study import run_study
 from extracts.atomic import output_lock, scratch
 from extracts.codelists import ConditionCatalogue

@@ -42,12 +42,12 @@ import yaml
 from study_builder import write_study
 
 from cohort.config import parse_study
-from cohort.disclosure import Policy
+from disclosure import Policy
 from cohort.output import population_fingerprint
 from cohort.output import write_study as write_study_tables
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
-from cohort.release.study_folder import TABLES
+from release.ledger import create_ledger
+from release.make import make_release
+from release.study_folder import TABLES
 from cohort.study import run_study
 from extracts.codelists import load_catalogue
 

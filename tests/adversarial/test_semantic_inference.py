@@ -24,11 +24,11 @@ from study_builder import write_study
 from adversarial.semantic_attack import build, findings, study_truth
 from audit import audit_release
 from cohort.config import StudyConfig, parse_study
-from cohort.disclosure import Policy
+from disclosure import Policy
 from cohort.output import population_fingerprint
 from cohort.output import write_study as write_study_folder
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from release.ledger import create_ledger
+from release.make import make_release
 from cohort.study import run_study
 from extracts.codelists import parse_catalogue
 

@@ -20,9 +20,9 @@ from study_builder import write_study
 
 from audit.__main__ import main as audit_main
 from audit.release import _sha256
-from cohort.disclosure import Policy
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from disclosure import Policy
+from release.ledger import create_ledger
+from release.make import make_release
 
 REGION_SEX = {("A", "M"): 18, ("A", "F"): 2, ("B", "M"): 14, ("B", "F"): 19,
               ("C", "M"): 12, ("C", "F"): 10, ("D", "M"): 11, ("D", "F"): 14}  # fmt: skip

@@ -54,7 +54,7 @@ SCRIPTS: dict[str, str] = {
     name: TARGETS[name][0]
     for name in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 }
-ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "pipeline")
+ENGINE_PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "disclosure", "release", "pipeline")
 
 
 # --- the inputs every case draws on ---------------------------------------------------------------

@@ -20,10 +20,10 @@ import yaml
 from command_runner import assert_clean_failure, run_command
 from study_builder import write_study
 
-from cohort.disclosure import FLOOR, Policy
-from cohort.release.errors import LedgerRefusal
-from cohort.release.ledger import create_ledger, tighten_policy
-from cohort.release.make import make_release
+from disclosure import FLOOR, Policy
+from release.errors import LedgerRefusal
+from release.ledger import create_ledger, tighten_policy
+from release.make import make_release
 from extracts.errors import ConfigError, OutputExistsError
 
 ROOT = Path(__file__).resolve().parents[2]

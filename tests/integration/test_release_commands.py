@@ -22,10 +22,10 @@ from study_builder import write_study
 
 from audit.__main__ import main as audit_main
 from audit.release import _sha256
-from cohort.disclosure import Policy
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
-from cohort.release.study_folder import read_study
+from disclosure import Policy
+from release.ledger import create_ledger
+from release.make import make_release
+from release.study_folder import read_study
 from extracts.errors import ConfigError
 
 BIN = Path(sys.executable).parent
@@ -228,7 +228,7 @@ def test_release_refuses_a_broken_study_folder_and_writes_nothing(made, tmp_path
     ("care_use", lambda f: f.with_columns(pl.lit("Total").alias("discipline")), 5, "reserved level 'Total'"),
 ])
 def test_study_folder_problems_name_file_column_and_rule(made, tmp_path, table, change, code, says):
-    from cohort.release.errors import ReleaseError
+    from release.errors import ReleaseError
 
     study = _study_with(made, tmp_path, table, change)
     with pytest.raises(ReleaseError, match=re.escape(says)) as caught:
@@ -237,7 +237,7 @@ def test_study_folder_problems_name_file_column_and_rule(made, tmp_path, table, 
 
 
 def test_a_quantity_in_two_versions_within_one_study_is_refused(made, tmp_path):
-    from cohort.release.errors import StudyContractError
+    from release.errors import StudyContractError
 
     study = _study_with(made, tmp_path, "care_use", lambda f: f.with_columns(pl.col("N") + 1))
     with pytest.raises(StudyContractError, match="one quantity with two values"):

@@ -24,10 +24,10 @@ from command_runner import run_command
 from report_dom import DIGIT, Element, cell_keys, expected_text, parse
 
 from cohort.config import parse_study
-from cohort.disclosure import Policy
+from disclosure import Policy
 from cohort.output import population_fingerprint, write_study
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from release.ledger import create_ledger
+from release.make import make_release
 from cohort.study import run_study
 from extracts.codelists import load_catalogue
 from report.document import CSP

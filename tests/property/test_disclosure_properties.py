@@ -1,6 +1,6 @@
 """Property tests of disclosure control (disclosure.md, "Secondary suppression", A1-A4).
 
-For random small tables with all margins, the pattern :func:`cohort.disclosure.protect` returns
+For random small tables with all margins, the pattern :func:`disclosure.protect` returns
 is re-checked here by code that shares nothing with the engine's solver: intervals by plain
 enumeration of every integer solution (tiny tables), and by one integer program per bound over
 *all* cells (``scipy.optimize.milp``, published cells pinned by their bounds; no components, no
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cohort.disclosure import Policy, Table, count_rule, protect, table_1d, table_2d, table_3d
+from disclosure import Policy, Table, count_rule, protect, table_1d, table_2d, table_3d
 from extracts.errors import ConfigError
 
 _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,7 +2,7 @@
 
 A leak scanner reads a run of nine digits that passes the BSN 11-test as a BSN; bare hex
 checksums and ``r-YYYYMMDDTHHMMSSZ-…`` ids held such runs by chance. The formats of
-:mod:`cohort.release.public_ids` cap every digit run at four, and the auditor and the report each
+:mod:`release.public_ids` cap every digit run at four, and the auditor and the report each
 read the checksum back in one function.
 """
 
@@ -22,11 +22,11 @@ from study_builder import write_study
 
 from audit.identifiers import scan_identifiers
 from audit.release import parse_checksum
-from cohort.disclosure import Policy
-from cohort.release.errors import StudyFormatError
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
-from cohort.release.public_ids import CHECKSUM_PREFIX, RELEASE_ID, grouped, release_id
+from disclosure import Policy
+from release.errors import StudyFormatError
+from release.ledger import create_ledger
+from release.make import make_release
+from release.public_ids import CHECKSUM_PREFIX, RELEASE_ID, grouped, release_id
 from report.errors import ReleaseTamperedError
 from report.release import _checksum as report_checksum
 from report.release import read_release as read_report_release

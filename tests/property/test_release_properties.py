@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from study_builder import write_study
 
 from audit import audit_release
-from cohort.disclosure import Policy
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from disclosure import Policy
+from release.ledger import create_ledger
+from release.make import make_release
 
 _SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 counts = st.one_of(st.integers(0, 9), st.integers(10, 60), st.just(0), st.just(1))

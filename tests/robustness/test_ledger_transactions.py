@@ -22,10 +22,10 @@ import pytest
 from command_runner import BIN, assert_clean_failure, command_env, run_command
 from study_builder import write_study
 
-from cohort.disclosure import Policy
-from cohort.release import transaction
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
+from disclosure import Policy
+from release import transaction
+from release.ledger import create_ledger
+from release.make import make_release
 from extracts.errors import StorageError
 
 REGIONS = {"region": list("ABCD")}

@@ -340,7 +340,7 @@ def test_audit_percentage_rules(counts, hidden, shown, change_shown, expected):
 
 # -- independence ----------------------------------------------------------------------------
 
-ENGINE = {"extracts", "pseudonymisation", "linkage", "cohort", "pipeline"}
+ENGINE = {"extracts", "pseudonymisation", "linkage", "cohort", "disclosure", "release", "pipeline"}
 
 
 def test_audit_imports_nothing_from_the_engine():

@@ -1,7 +1,7 @@
 """The worked examples of ``shared/spec/disclosure.md`` (T = 10), plus its primary rules.
 
 Each secondary-suppression example is a small table written out as in the spec; the test
-asserts the exact hidden set :func:`cohort.disclosure.protect` chooses and the intervals the
+asserts the exact hidden set :func:`disclosure.protect` chooses and the intervals the
 spec quotes. The 4 x 4 example is a pattern the check must *flag*.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cohort.disclosure import secondary
-from cohort.disclosure import (
+from disclosure import secondary
+from disclosure import (
     Policy,
     bounds,
     change_rule,
@@ -225,7 +225,7 @@ def test_no_safe_pattern_releases_nothing_and_says_why(monkeypatch: pytest.Monke
 
 
 def test_disclosure_package_never_imports_the_auditor() -> None:
-    package = Path(__file__).resolve().parents[2] / "cohort" / "disclosure"
+    package = Path(__file__).resolve().parents[2] / "disclosure"
     for path in package.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (

@@ -1,7 +1,7 @@
 """The worked examples of ``shared/spec/disclosure.md`` through the release path and the auditor.
 
 Each example is written as a study folder (the cohort of one condition by strata, T = 10), made
-into a release by :func:`cohort.release.make.make_release` — Total margins added, every table
+into a release by :func:`release.make.make_release` — Total margins added, every table
 linked — and audited from the folder alone by :func:`audit.audit_release`. The tests assert the
 hidden cells the spec names, the intervals it quotes, that the audit passes, and the two-release
 example: the ledger refuses the second release and nothing is written.
@@ -20,11 +20,11 @@ from study_builder import write_study
 from audit import FeasibleRegion, audit_release, read_release
 from audit.release import release_cells
 from audit.structure import instantiate
-from cohort.disclosure import Policy
-from cohort.release.errors import LedgerRefusal
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
-from cohort.release.public_ids import RELEASE_ID
+from disclosure import Policy
+from release.errors import LedgerRefusal
+from release.ledger import create_ledger
+from release.make import make_release
+from release.public_ids import RELEASE_ID
 
 KEY_YEAR = "2019"
 
@@ -207,7 +207,7 @@ def test_two_releases_consistent_with_each_other_pass_a5_and_keep_earlier_suppre
 
 
 def test_release_withholds_the_tables_of_a_component_with_no_safe_pattern_and_says_why(tmp_path, monkeypatch):
-    from cohort.disclosure import secondary
+    from disclosure import secondary
 
     # 1, 9, 30, 60 needs a repair step; with no helping cell the cells' tables cannot be released.
     monkeypatch.setattr(secondary._Solver, "helper", lambda *_: __import__("numpy").array([], dtype=int))

@@ -18,10 +18,10 @@ import pytest
 from study_builder import write_study
 
 from audit import audit_release
-from cohort.disclosure import Policy
-from cohort.release.ledger import create_ledger
-from cohort.release.make import make_release
-from cohort.release.public_ids import checksum
+from disclosure import Policy
+from release.ledger import create_ledger
+from release.make import make_release
+from release.public_ids import checksum
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "releases"
 

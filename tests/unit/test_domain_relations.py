@@ -1,8 +1,8 @@
-"""The relations a study's definitions imply (cohort/release/semantics.py, issue 11 item 2)."""
+"""The relations a study's definitions imply (release/semantics.py, issue 11 item 2)."""
 
 from __future__ import annotations
 
-from cohort.release.semantics import contains, domain_relations
+from release.semantics import contains, domain_relations
 
 BANDS = {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]}
 DIABETES = {"min_age": None, "all_cause": False,

@@ -26,8 +26,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import connected_components
 
-from cohort.disclosure.policy import Policy
-from cohort.disclosure.tables import Table
+from disclosure.policy import Policy
+from disclosure.tables import Table
 
 __all__ = ["Eval", "Failure", "Solver", "Unsafe", "Violation"]
 

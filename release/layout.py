@@ -3,8 +3,8 @@
 This module fixes, per table of the study, the rows the release shows (with ``Total`` rows for
 strata), which columns are counts of which *quantity* (``docs/release-format.md``, "Cells and
 quantity keys"), which are percentages or changes, and the additive *relations* between the
-quantities. It does no protection: :mod:`cohort.release.model` turns the layout into cells and
-equations, :mod:`cohort.release.protection` decides what is shown.
+quantities. It does no protection: :mod:`release.model` turns the layout into cells and
+equations, :mod:`release.protection` decides what is shown.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from cohort.population import RULES
-from cohort.release.errors import StudyContractError
-from cohort.release.semantics import domain_relations, structural_subsets
-from cohort.release.study_folder import TOTAL, StudyFolder
+from release.errors import StudyContractError
+from release.semantics import domain_relations, structural_subsets
+from release.study_folder import TOTAL, StudyFolder
 
 __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relations"]
 
@@ -235,7 +235,7 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
 
     The tables' additive structure, the subsets every study has (a condition's attrition within
     the overall chain, persons <= events), the relations the study's ``definitions`` imply
-    (:mod:`cohort.release.semantics`), and last the margins of every stratified complement: N - n
+    (:mod:`release.semantics`), and last the margins of every stratified complement: N - n
     of a stratum's Total is the sum of its levels' N - n, so a sum of hidden complements is
     checked like any other (issue 11, item 6).
     """

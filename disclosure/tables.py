@@ -5,7 +5,7 @@ A :class:`Table` is a vector of non-negative integer cells and a list of additiv
 :func:`table_1d`, :func:`table_2d`, :func:`table_3d` (:func:`table_nd` in general) and joined by
 :func:`link_tables` when tables released together share a quantity (the same N in several
 tables is one variable, so it is suppressed consistently). The release layer
-(:mod:`cohort.release`) builds tables of any shape directly from cells and equations.
+(:mod:`release`) builds tables of any shape directly from cells and equations.
 """
 
 from __future__ import annotations

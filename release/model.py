@@ -3,7 +3,7 @@
 Every count a release shows is a cell of a *quantity*, named by a key: the quantity and the
 coordinates of its row, leaving out coordinates at a stratum's ``Total``. Equal keys are one
 quantity in every table and every release. :class:`Model` registers the cells of the released
-tables, instantiates the relations of :func:`cohort.release.layout.relations` over them (margins,
+tables, instantiates the relations of :func:`release.layout.relations` over them (margins,
 "n of N" complements, the attrition chain, equalities, the remainder of a top list) and merges
 keys that relations say are equal. A quantity met twice with two values is a contradiction of
 the study's tables (or, with the ledger, two versions of one quantity): it is collected, never
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cohort.disclosure import Table
-from cohort.release.layout import TableLayout
-from cohort.release.study_folder import TOTAL
+from disclosure import Table
+from release.layout import TableLayout
+from release.study_folder import TOTAL
 
 __all__ = ["Key", "Model", "key_label", "make_key"]
 
@@ -261,7 +261,7 @@ class Model:
 
     # compiled view --------------------------------------------------------------------------
     def compile(self) -> Compiled:
-        """The merged quantities as a disclosure :class:`~cohort.disclosure.Table`."""
+        """The merged quantities as a disclosure :class:`~disclosure.Table`."""
         roots = np.array([self.find(i) for i in range(len(self.keys))], dtype=np.int64)
         unique, cell_of = np.unique(roots, return_inverse=True)
         values = np.array(self.values, dtype=np.int64)[unique]

@@ -14,7 +14,7 @@ policy of the population, at or above the engine's floor; the policy can only be
 recorded steward command (:func:`tighten_policy`). ``pfl-release`` takes the policy from here and
 nowhere else (:meth:`Ledger.policy` checks it again: a policy edited by hand is refused).
 A release is recorded in the ledger if and only if it was published
-(:mod:`cohort.release.transaction`). :func:`merge_earlier` adds the earlier releases to a
+(:mod:`release.transaction`). :func:`merge_earlier` adds the earlier releases to a
 release's model (one quantity, one value: another value is *two versions* and refuses the release).
 """
 
@@ -28,16 +28,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cohort.disclosure import Policy, below_floor
-from cohort.disclosure.policy import _looser_keys
-from cohort.release.errors import LedgerRefusal
-from cohort.release.model import Key, Model, key_label
+from disclosure import Policy, below_floor
+from disclosure.policy import _looser_keys
+from release.errors import LedgerRefusal
+from release.model import Key, Model, key_label
 from extracts.errors import ConfigError, OutputExistsError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from cohort.release.transaction import Transaction
+    from release.transaction import Transaction
 
 __all__ = [
     "FORMAT",
@@ -163,7 +163,7 @@ class Ledger:
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """Hold the ledger (exclusively), finish any release a stopped run left, yield a transaction."""
-        from cohort.release.transaction import transaction  # it imports this module
+        from release.transaction import transaction  # it imports this module
 
         return transaction(self)
 

@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from cohort.release.errors import LedgerRefusal
-from cohort.release.ledger import Ledger, write_atomic, write_file
+from release.errors import LedgerRefusal
+from release.ledger import Ledger, write_atomic, write_file
 from extracts.atomic import os_error_number
 from extracts.errors import StorageError
 

@@ -4,10 +4,10 @@ Order of work, so that a failure publishes nothing: the policy is the ledger's (
 at or above the engine's floor; made stricter, never looser, by the study), checked before the
 study folder is read and checked; then the ledger is locked and read, the study checked to be of
 the ledger's population, the release decided against every earlier release
-(:func:`cohort.release.build.build_release`; a refusal raises here, before anything is written),
+(:func:`release.build.build_release`; a refusal raises here, before anything is written),
 the files written to a staging folder, the ledger's record prepared, the staging folder renamed
 into place, and the record committed: recorded if and only if published
-(:mod:`cohort.release.transaction`).
+(:mod:`release.transaction`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from cohort.disclosure import Policy
-from cohort.release.build import ReleaseContent, build_release
-from cohort.release.errors import LedgerRefusal
-from cohort.release.ledger import Ledger
-from cohort.release.public_ids import checksum
-from cohort.release.public_ids import release_id as new_release_id
-from cohort.release.study_folder import read_study
-from cohort.release.writer import manifest, summary, write_manifest, write_tables
+from disclosure import Policy
+from release.build import ReleaseContent, build_release
+from release.errors import LedgerRefusal
+from release.ledger import Ledger
+from release.public_ids import checksum
+from release.public_ids import release_id as new_release_id
+from release.study_folder import read_study
+from release.writer import manifest, summary, write_manifest, write_tables
 from extracts.atomic import check_output, file_sha256, output_lock, staging
 from extracts.targets import check_target
 
@@ -60,7 +60,7 @@ def make_release(study: Path, out: Path, *, ledger: Path, overrides: Mapping | N
         study: the study folder (``pfl-study``'s output).
         out: the release folder to write (must not exist unless ``overwrite``).
         ledger: the release ledger of the study's population, created by the data steward
-            (:func:`cohort.release.ledger.create_ledger`); its policy is the steward's.
+            (:func:`release.ledger.create_ledger`); its policy is the steward's.
         overrides: the study's stricter settings (:meth:`Policy.stricter`), if any.
         overwrite: replace an existing release folder.
         time_limit: seconds per integer program; an unproven bound withholds its table.
@@ -68,7 +68,7 @@ def make_release(study: Path, out: Path, *, ledger: Path, overrides: Mapping | N
     Raises:
         ConfigError: the overrides would loosen the policy, or ``out`` is, holds or lies inside the
             study folder or the ledger (:func:`extracts.targets.check_target`).
-        cohort.release.errors.ReleaseError: the study folder is missing, unreadable or broken
+        release.errors.ReleaseError: the study folder is missing, unreadable or broken
             (exit 3, 4, 5), or the ledger refuses the release (exit 11): no ledger, a policy below
             the engine's floor or edited by hand, a study of another population, two versions.
         OutputExistsError: ``out`` exists and ``overwrite`` is false (exit 9).

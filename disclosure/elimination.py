@@ -4,7 +4,7 @@ Candidates are taken in order of descending value (so small cells become the sec
 candidate is hidden when publishing it would make a protected cell a linear combination of
 published cells. The algebra is exact, over the integers modulo the prime 2**31 - 1 (a false
 "independent" needs the prime to divide a minor of a 0/1 matrix; the integer bounds of
-:mod:`cohort.disclosure.solver` would still catch it).
+:mod:`disclosure.solver` would still catch it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from cohort.disclosure.tables import Table
+from disclosure.tables import Table
 
 __all__ = ["Span", "gauss", "nullspace"]
 

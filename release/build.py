@@ -1,8 +1,8 @@
 """Building a release from a study folder: layout, model, protection, fail-closed withholding.
 
 :func:`build_release` runs the steps of the release stage that decide what is published; it
-writes nothing (:mod:`cohort.release.writer` does). When a component of cells has no safe
-pattern, the last table involved in it (in :data:`cohort.release.layout.ORDER`) is withheld and
+writes nothing (:mod:`release.writer` does). When a component of cells has no safe
+pattern, the last table involved in it (in :data:`release.layout.ORDER`) is withheld and
 everything is protected again without it: its cells become implicit, so what the other tables
 show can still not reveal them. A table whose shares come from a withheld table is withheld too.
 """
@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from cohort.disclosure import Policy
-from cohort.release.errors import LedgerRefusal, ReleaseError, StudyContractError, StudyFormatError
-from cohort.release.layout import ORDER, TableLayout, layout, relations
-from cohort.release.ledger import key_to_json, merge_earlier
-from cohort.release.model import Compiled, Model
-from cohort.release.protection import Decision, context, decide, ratio_status
-from cohort.release.study_folder import StudyFolder
+from disclosure import Policy
+from release.errors import LedgerRefusal, ReleaseError, StudyContractError, StudyFormatError
+from release.layout import ORDER, TableLayout, layout, relations
+from release.ledger import key_to_json, merge_earlier
+from release.model import Compiled, Model
+from release.protection import Decision, context, decide, ratio_status
+from release.study_folder import StudyFolder
 
 __all__ = ["ReleaseContent", "build_release"]
 

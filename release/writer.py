@@ -6,7 +6,7 @@ staging folder; the manifest, holding the SHA-256 of every other file, is writte
 Nothing here is a function of an unprotected value (issue 11.1): the tables are written from
 frames whose hidden values are null, Parquet without statistics; no hash, size or row count of a
 study table is published (the inputs' fingerprints go to the steward's ledger record); ids and
-checksums are printed by :mod:`cohort.release.public_ids` (never nine digits in a row).
+checksums are printed by :mod:`release.public_ids` (never nine digits in a row).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cohort.disclosure import Policy
-from cohort.release.build import ReleaseContent
-from cohort.release.layout import TableLayout
-from cohort.release.public_ids import CHECKSUM_PREFIX, checksum, grouped
-from cohort.release.study_folder import TOTAL, StudyFolder
+from disclosure import Policy
+from release.build import ReleaseContent
+from release.layout import TableLayout
+from release.public_ids import CHECKSUM_PREFIX, checksum, grouped
+from release.study_folder import TOTAL, StudyFolder
 
 __all__ = ["FORMAT", "manifest", "summary", "write_tables"]
 

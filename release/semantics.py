@@ -1,6 +1,6 @@
 """The relations a study's *definitions* imply between its counts (issue 11, item 2).
 
-The additive relations of :func:`cohort.release.layout.relations` follow from the tables' shape
+The additive relations of :func:`release.layout.relations` follow from the tables' shape
 (margins, "n of N", the attrition chain). A reader who knows the method knows more: the frail
 elderly are everyone aged 80+ plus the demented (method.md section 2), so in a release
 stratified by age band the frail elderly of 80+ *are* the population of 80+; a condition whose

@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from cohort.release.make import ReleaseResult, make_release
+from release.make import ReleaseResult, make_release
 from extracts.cli import CONF_DIR, activity, console, flag, guarded, require_settings, run_hydra
 from extracts.errors import ConfigError
 

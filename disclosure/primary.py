@@ -18,7 +18,7 @@ reason                     rule
 =========================  =================================================================
 
 Zeros are published (when the policy says so) and are never primary: a zero tells nothing
-about a person. Whether zeros are shown at all is decided by :func:`cohort.disclosure.secondary.protect`.
+about a person. Whether zeros are shown at all is decided by :func:`disclosure.secondary.protect`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cohort.disclosure.policy import Policy
+from disclosure.policy import Policy
 
 __all__ = [
     "Flags",

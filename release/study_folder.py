@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import STRATA
-from cohort.release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
+from release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
 from extracts.atomic import file_sha256
 from extracts.errors import counted
 
@@ -184,7 +184,7 @@ def read_study(folder: Path) -> StudyFolder:
     if not isinstance(manifest, dict) or "study_config_sha256" not in manifest:
         msg = f"{manifest_path}: not the manifest of a study folder (no study_config_sha256)"
         raise StudyFormatError(msg)
-    # Printed into the release (grouped in fours, cohort.release.public_ids): hex, nothing else.
+    # Printed into the release (grouped in fours, release.public_ids): hex, nothing else.
     config, key_id = manifest["study_config_sha256"], manifest.get("project_key_id")
     if not (isinstance(config, str) and _SHA256.fullmatch(config)):
         msg = f"{manifest_path}: 'study_config_sha256' is not a SHA-256 in lower-case hex"

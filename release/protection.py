@@ -1,8 +1,8 @@
 """Primary and secondary suppression over every cell of a release, and the statuses it shows.
 
-The compiled model (:mod:`cohort.release.model`) is one table of quantities; it falls apart into
+The compiled model (:mod:`release.model`) is one table of quantities; it falls apart into
 independent components (cells no equation connects), and each is protected on its own with
-:func:`cohort.disclosure.protect`:
+:func:`disclosure.protect`:
 
 - **primaries**: every count of 1..T-1, whether a table shows it or it is implied (reason
   ``primary:count``; ``primary:complement`` for an implied N - n, ``primary:remainder`` for the
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cohort.disclosure import Policy, Table, protect
-from cohort.release.layout import TableLayout
-from cohort.release.model import Compiled, Model, make_key
+from disclosure import Policy, Table, protect
+from release.layout import TableLayout
+from release.model import Compiled, Model, make_key
 
 __all__ = ["Decision", "Failure", "decide", "ratio_status"]
 

@@ -18,8 +18,8 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from cohort.disclosure import FLOOR, Policy
-from cohort.release.ledger import Ledger, create_ledger, tighten_policy
+from disclosure import FLOOR, Policy
+from release.ledger import Ledger, create_ledger, tighten_policy
 from extracts.cli import console, exit_code_lines, guarded
 
 __all__ = ["main"]

@@ -1,17 +1,17 @@
 """Secondary suppression (disclosure.md, "Secondary suppression"): :func:`protect`.
 
 :func:`protect` chooses the cells to hide around the primaries of a
-:class:`~cohort.disclosure.tables.Table`:
+:class:`~disclosure.tables.Table`:
 
 1. **Elimination** in the style of Statistics Norway's GaussSuppression
-   (:mod:`cohort.disclosure.elimination`): candidates in order of descending value, so small
+   (:mod:`disclosure.elimination`): candidates in order of descending value, so small
    cells become the secondaries.
-2. **Exact bounds** with integer programs and the checks A1-A4 (:mod:`cohort.disclosure.solver`).
+2. **Exact bounds** with integer programs and the checks A1-A4 (:mod:`disclosure.solver`).
 3. A **repair loop** hides the cheapest helping cells (cost = value, so small cells first) until
    the checks pass; a **pruning pass** publishes again, in order of descending value, every
    secondary whose removal keeps the checks passing.
 
-Beyond the cells a table shows, a release knows three other kinds (:mod:`cohort.release`):
+Beyond the cells a table shows, a release knows three other kinds (:mod:`release`):
 
 - *implicit* cells: quantities never shown but implied by what is (the complement N - n of an
   "n of N" pair, the remainder of a top list). They are unknowns; one of 1..T-1 is a primary and
@@ -34,11 +34,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from cohort.disclosure.elimination import Span, gauss, nullspace
-from cohort.disclosure.policy import Policy
-from cohort.disclosure.primary import Flags
-from cohort.disclosure.solver import Failure, Solver, Unsafe, Violation
-from cohort.disclosure.tables import Table
+from disclosure.elimination import Span, gauss, nullspace
+from disclosure.policy import Policy
+from disclosure.primary import Flags
+from disclosure.solver import Failure, Solver, Unsafe, Violation
+from disclosure.tables import Table
 
 # The solver under its historical name (tests replace its methods to force a failure).
 _Solver = Solver
@@ -195,7 +195,7 @@ def protect(
 
     Args:
         table: the table (or linked tables) to protect.
-        primary_mask: primary cells, a boolean array or :class:`~cohort.disclosure.primary.Flags`.
+        primary_mask: primary cells, a boolean array or :class:`~disclosure.primary.Flags`.
         policy: the disclosure policy.
         reasons: the primary reason per cell (default from the Flags, else ``"primary"``).
         implicit: cells never published (complements, remainders): always hidden; protected
