@@ -8,6 +8,7 @@ Settings are ``key=value`` arguments (no Hydra: the auditor depends on nothing o
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ EXIT_CODES = {
     0: ("ok", "the release passes the audit"),
     1: ("error", ("the release fails the audit: a blocking finding (a checksum mismatch included), "
                  "or a check could not be completed (fail closed)")),
-    2: ("configuration", "a setting is missing, unknown or malformed"),
+    2: ("configuration", ("a setting is missing, unknown or malformed, or report= would replace a file of the "
+                          "release or the ledger, or a file that is not an earlier audit report")),
     3: ("input missing", "the folder is not a release (no manifest.json) or a file it lists is missing"),
     4: ("unreadable file", "the manifest or a table cannot be read or does not follow docs/release-format.md"),
     10: ("storage refused", ("the JSON report cannot be written (disk or quota full, read-only or missing folder, "
@@ -32,7 +34,8 @@ EXIT_CODES = {
 }
 SETTINGS = {"release": "the release folder to audit (required)",
             "ledger": "the release ledger: adds A5 over earlier releases, and A2/A4 with the steward's record",
-            "report": "where to write the JSON report (default: <release>.audit.json beside the folder)",
+            "report": ("where to write the JSON report (default: <release>.audit.json beside the folder; "
+                       "never inside the release or the ledger)"),
             "min_threshold": "the lowest threshold T a release may use (default 10, the floor; only higher)"}
 
 HELP = f"""pfl-audit: check a release folder independently of the engine that made it: checksums,
@@ -76,6 +79,32 @@ def parse(argv: list[str]) -> dict[str, str]:
     return settings
 
 
+def check_report_target(report: Path, release: Path, ledger: Path | None) -> None:
+    """Refuse (exit 2) a report path that would replace the release, the ledger or a foreign file.
+
+    The report is renamed over its target: ``report=<release>/manifest.json`` would replace the
+    very manifest under audit, ``report=<ledger>/ledger.json`` the steward's ledger. Allowed: a
+    new file outside both folders, or an earlier audit report (its ``format`` says so).
+    """
+    if report.is_symlink():
+        _fail("configuration: report: a symbolic link; give the report file's own path", 2)
+    target = report.resolve()
+    for name, folder in (("release", release), ("ledger", ledger)):
+        if folder is not None and target.is_relative_to(folder.resolve()):
+            _fail(f"configuration: report: inside the {name} folder; write the report outside it "
+                  "(the default is <release>.audit.json beside the release)", 2)
+    if target.is_dir():
+        _fail("configuration: report: a folder; give a file name (e.g. report=audit.json)", 2)
+    if target.exists():
+        try:
+            earlier = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            earlier = None
+        if not (isinstance(earlier, dict) and str(earlier.get("format", "")).startswith("pfl-audit-report/")):
+            _fail("configuration: report: the file exists and is not an audit report; the auditor "
+                  "replaces only its own earlier reports", 2)
+
+
 def show(report: Report) -> None:
     """The verdict per table and the blocking findings, on standard output."""
     print(f"audit of {report.release} ({report.mode} mode; T = {report.policy.threshold}, margin "
@@ -100,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse(argv)
     release = Path(settings["release"])
     report_path = Path(settings.get("report") or release.with_name(f"{release.name}.audit.json"))
+    check_report_target(report_path, release, Path(settings["ledger"]) if settings.get("ledger") else None)
     try:
         report = audit_release(release, ledger=Path(settings["ledger"]) if settings.get("ledger") else None,
                                min_threshold=int(settings.get("min_threshold", FLOOR.threshold)))

@@ -56,7 +56,8 @@ def test_disk_full_while_writing_the_report_exits_10_and_leaves_no_partial_file(
 ) -> None:
     out = tmp_path / "reports"
     out.mkdir()
-    (out / "audit.json").write_text("the previous report\n")
+    previous = '{"format": "pfl-audit-report/1", "passed": false}\n'  # an earlier report: may be replaced
+    (out / "audit.json").write_text(previous)
     real_write = os.write
     calls = []
 
@@ -75,7 +76,7 @@ def test_disk_full_while_writing_the_report_exits_10_and_leaves_no_partial_file(
     assert f"cannot write the audit report {out / 'audit.json'}: {os.strerror(number)}" in stderr
     assert "no report was written" in stderr and "Traceback" not in stdout + stderr
     assert sorted(p.name for p in out.iterdir()) == ["audit.json"]  # no partial file beside it
-    assert (out / "audit.json").read_text() == "the previous report\n"  # left as it was
+    assert (out / "audit.json").read_text() == previous  # left as it was
 
 
 def test_report_into_a_missing_folder_exits_10(release: Path, tmp_path: Path) -> None:
