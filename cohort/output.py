@@ -28,7 +28,10 @@ NOT_RELEASABLE = "pre-disclosure aggregates: NOT releasable; run disclosure cont
 
 
 def config_hash(config: StudyConfig) -> str:
-    payload = json.dumps(asdict(config), sort_keys=True, default=str)
+    fields = asdict(config)
+    if not fields["cost_sectors"]:  # a study without costs hashes as it did before costs existed
+        del fields["cost_sectors"]
+    payload = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
