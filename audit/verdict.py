@@ -34,6 +34,7 @@ from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
+from audit.magnitudes import magnitude_findings
 from audit.output import write_atomically
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
@@ -288,8 +289,12 @@ def _record(ledger: Path | None, release_id: str) -> dict | None:
         return None
 
 
-def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: int = 10) -> Report:
+def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: int = 10,
+                  study: Path | None = None) -> Report:
     """Audit a release folder, alone or with its ledger (A5 and verification mode).
+
+    ``study``: the study folder the release was made from; the magnitude rules are then re-checked
+    on its per-cell statistics (verification mode; :mod:`audit.magnitudes`).
 
     Raises:
         ReleaseNotFoundError: the folder is not a release (pfl-audit exit 3).
@@ -313,7 +318,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     for table in release.tables.values():
         findings += scan_identifiers(table.name, table.frame)
     findings += _scan_texts(release) + scan_channels(release)
-    milps, mode, region = 0, "release", None
+    findings += magnitude_findings(release, policy, study=study)
+    milps, mode, region = 0, "release" if study is None else "verification", None
     try:
         region = _region(structure, cells)
     except InconsistentTableError as error:
