@@ -151,3 +151,18 @@ def test_tiny_preset_study_with_costs_is_released_and_passes_the_audit(tiny_link
     proc = run("pfl-audit", f"release={release}", f"ledger={ledger}", f"study={study}",
                f"report={tmp_path / 'audit.json'}")
     assert "costs: PASS" in proc.stdout and "verdict: PASS" in proc.stdout
+
+
+def test_a_hidden_total_under_a_shown_total_that_contains_it_fails_the_audit(made, tmp_path):
+    # A manifest saying that F's persons are within M's (as the costs of a condition hold those of
+    # a condition it contains): M's shown total would bound F's hidden one from above.
+    target = tmp_path / "nested"
+    shutil.copytree(made["release"], target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["relations"].append({"type": "part_of", "part": "cost_persons", "whole": "cost_persons",
+                                  "where": {"sex": "F"}, "drop": [], "set": {"sex": "M"},
+                                  "complement": "in:M:cost_persons"})
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    (finding,) = findings(audit_release(target), "magnitude-margin")
+    assert "a hidden total lies under a shown total" in finding.message
+    assert finding.cells == ("cost_persons[condition=c, sector=MSZ, sex=F, year=2019]",)

@@ -22,6 +22,8 @@ from cohort.costs import COST_COLUMNS, cost_table
 from cohort.study import run_study
 from disclosure import Flags, Policy, magnitude_rule, magnitude_stats_rule
 from extracts.errors import ConfigError
+from release.layout import COSTS
+from release.magnitudes import decide_magnitudes, nested_pairs
 
 POLICY = Policy()  # T = 10, p = 10, dominance (2, 90)
 
@@ -189,3 +191,45 @@ def test_config_cost_outcome_on_a_sector_without_costs_names_key_rule_and_expect
     with pytest.raises(ConfigError, match=rf"study config: {re.escape(key)}: expected .*{rule}") as info:
         study_config(costs=costs)
     assert info.value.exit_code == 2
+
+
+# -- nested cells: the costs of a condition contain those of a condition it contains ------------
+
+def decided(cells: list[list[int]], pairs: list[tuple[int, int]]) -> list[str]:
+    """The engine's reason per row for cells of per-person cents (rows in order), nested by ``pairs``."""
+    rows = [{"persons": len(v), "total_cents": sum(v), "largest_cents": max(v, default=0),
+             "second_cents": sorted(v)[-2] if len(v) > 1 else 0} for v in cells]
+    stats = pl.DataFrame(rows, schema={"persons": pl.Int64, "total_cents": pl.Int64, "largest_cents": pl.Int64,
+                                       "second_cents": pl.Int64})
+    hidden = np.array([0 < len(v) < 10 for v in cells])
+    _, status, reasons = decide_magnitudes(stats, hidden, np.array(pairs, dtype=np.int64).reshape(-1, 2),
+                                           POLICY, COSTS)["total"]
+    return [str(r) if s else "" for r, s in zip(reasons, status, strict=True)]
+
+
+def test_nested_a_hidden_part_hides_the_whole_that_would_bound_it() -> None:
+    part = [91_000] + [1_000] * 9  # one person holds 91 %
+    whole = part + [1_000] * 20
+    assert decided([whole, part], [(0, 1)]) == ["secondary:magnitude", "primary:p-percent"]
+
+
+def test_nested_a_difference_of_few_persons_or_one_dominant_person_hides_the_whole() -> None:
+    part = [1_000] * 12
+    assert decided([part + [1_000] * 5, part], [(0, 1)]) == ["secondary:magnitude", ""]  # five persons more
+    # ten persons more, one of whom holds 92.7 % of their costs (the whole alone passes: 83 %)
+    assert decided([part + [100_000] + [1_000] * 9, part], [(0, 1)]) == ["secondary:magnitude", ""]
+
+
+def test_nested_a_large_difference_of_alike_persons_shows_both() -> None:
+    part = [1_000] * 12
+    assert decided([part + [1_000] * 30, part], [(0, 1)]) == ["", ""]
+    assert decided([part, part], [(0, 1), (1, 0)]) == ["", ""]  # equal definitions: the same persons
+
+
+def test_nested_pairs_come_from_part_of_relations_of_the_persons_quantity() -> None:
+    frame = pl.DataFrame({"year": [2019, 2019, 2019], "condition": ["a", "b", "b"], "sector": ["MSZ", "MSZ", "FT"]})
+    relation = {"type": "part_of", "part": "cost_persons", "whole": "cost_persons", "where": {"condition": "b"},
+                "drop": [], "set": {"condition": "a"}, "complement": "in:a:cost_persons"}
+    other = {**relation, "part": "care_use", "whole": "care_use"}
+    pairs = nested_pairs(frame, ("year", "condition", "sector"), [relation, other], "cost_persons")
+    assert pairs.tolist() == [[0, 1]]  # (a, MSZ) holds (b, MSZ); (b, FT) has no whole in the table
