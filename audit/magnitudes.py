@@ -19,6 +19,10 @@ manifest a ``magnitude_of`` relation per magnitude column. Checked:
   a hidden whole over a shown part with the same shown persons equals it; two shown totals whose
   persons differ by 1..T-1 publish the costs of that few persons.
 
+**With the ledger** (A5): magnitudes of one quantity are released once per ledger; a release
+showing them when an earlier release over the same population showed them too fails (two
+releases at other breakdowns, or over other conditions, could be differenced).
+
 **Verification mode** (with the study folder, whose ``costs.parquet`` holds each cell's total and
 its largest and second-largest per-person contribution): every shown total is the rounded true
 total, its persons the true persons, and it passes the rules themselves: at least T persons,
@@ -40,7 +44,7 @@ from audit.checks import Finding, Policy
 from audit.errors import ReleaseFormatError, ReleaseNotFoundError
 from audit.release import Release, ReleasedTable
 
-__all__ = ["FLOOR_DOMINANCE", "FLOOR_P_PERCENT", "magnitude_findings"]
+__all__ = ["FLOOR_DOMINANCE", "FLOOR_P_PERCENT", "ledger_findings", "magnitude_findings"]
 
 FLOOR_P_PERCENT = 10.0
 FLOOR_DOMINANCE = (2, 90.0)
@@ -217,4 +221,23 @@ def magnitude_findings(release: Release, policy: Policy, *, study: Path | None =
             findings += _release_checks(table.name, rows, pairs, policy)
             if study is not None:
                 findings += _verify(table.name, rows, _truth(study, table, rows), pairs, policy, (p, dom_n, k))
+    return findings
+
+
+def ledger_findings(release: Release, earlier: list[Release]) -> list[Finding]:
+    """A5 for magnitudes: a quantity of magnitudes shown here and by an earlier release."""
+    def quantities(r: Release) -> set[str]:
+        return {str(m.get("quantity")) for t in r.tables.values()
+                for m in (t.spec.get("magnitudes") or {}).values() if isinstance(m, dict)}
+
+    findings = []
+    mine = quantities(release)
+    for other in earlier:
+        for quantity in sorted(mine & quantities(other)):
+            owners = sorted(t.name for t in release.tables.values()
+                            if any(isinstance(m, dict) and m.get("quantity") == quantity
+                                   for m in (t.spec.get("magnitudes") or {}).values()))
+            findings += [Finding(name, "A5", (quantity,), f"magnitudes released again over the same population "
+                                 f"(also in {other.release_id}): two releases of them can be differenced")
+                         for name in owners]
     return findings

@@ -34,7 +34,7 @@ from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
-from audit.magnitudes import magnitude_findings
+from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
@@ -333,6 +333,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
             findings += _verification(release, region, record, policy, structure)
         milps += region.milps
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []
+    findings += ledger_findings(release, earlier)
     if earlier:
         a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings)
         findings += a5

@@ -4,7 +4,8 @@ Interface (the cohort definition language calls :func:`cost_table` for its cost 
 
     cost_table(units, cohort, keys, *, sectors, window=None) -> pl.DataFrame
 
-- ``units``: netted claim units (``method.md`` 9.4; :func:`cohort.outcomes.claim_units`), one row
+- ``units``: netted claim units (``method.md`` 9.4; :func:`cohort.outcomes.claim_units` with
+  ``cost=True``), one row
   per unit with a cost > 0, with at least ``p2``, ``sector``, ``service_date`` and ``cost`` (euros,
   a Decimal with cents or a float holding cents exactly).
 - ``cohort``: one row per person and cell, with ``p2`` (null for persons without claims: they are

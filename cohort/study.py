@@ -249,9 +249,8 @@ def run_study(
         # Netted claim units of the base population, spilled to disk once: every later query
         # scans them lazily instead of holding tens of millions of rows in memory.
         units_path = Path(folder) / "claim_units.parquet"
-        claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
-            units_path, compression="lz4"
-        )
+        units = claim_units(linked, persons.lazy(), cost=bool(config.cost_sectors))
+        units.filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(units_path, compression="lz4")
         tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
     step("ACSC admissions")
     tables["acsc"] = _acsc(linked, config)

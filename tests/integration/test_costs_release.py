@@ -166,3 +166,19 @@ def test_a_hidden_total_under_a_shown_total_that_contains_it_fails_the_audit(mad
     (finding,) = findings(audit_release(target), "magnitude-margin")
     assert "a hidden total lies under a shown total" in finding.message
     assert finding.cells == ("cost_persons[condition=c, sector=MSZ, sex=F, year=2019]",)
+
+
+def test_the_audit_with_the_ledger_fails_costs_released_twice(made, tmp_path):
+    # A second release of the same costs, made outside the ledger's care and put into it by hand.
+    ledger = tmp_path / "ledger"
+    shutil.copytree(made["ledger"], ledger)
+    (first,) = (ledger / "releases").iterdir()
+    twice = ledger / "releases" / f"{first.name}-copy"
+    shutil.copytree(first, twice)
+    manifest = json.loads((twice / "manifest.json").read_text())
+    manifest["release_id"] = twice.name
+    (twice / "manifest.json").write_text(json.dumps(manifest))
+    report = audit_release(made["release"], ledger=ledger)
+    assert [f.message for f in findings(report, "A5") if f.table == "costs"] == [
+        f"magnitudes released again over the same population (also in {twice.name}): two releases of them can "
+        "be differenced"]
