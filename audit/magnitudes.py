@@ -149,7 +149,8 @@ def _truth(study: Path, table: ReleasedTable, rows: list[dict]) -> list[dict | N
         msg = f"{path}: not a readable Parquet file"
         raise ReleaseFormatError(msg) from None
     coords = list(rows[0]["coords"]) if rows else []
-    missing = [c for c in [*coords, "persons", "total_cents", "largest_cents", "second_cents"] if c not in frame.columns]
+    needed = [*coords, "persons", "total_cents", "largest_cents", "second_cents"]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         msg = f"{path}: lacks the columns {missing} of a study's cost table"
         raise ReleaseFormatError(msg)
