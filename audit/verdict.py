@@ -12,6 +12,8 @@ in two tables is one cell):
   events hidden with their persons; identifier-like columns and values;
 - A1 (no hidden cell exactly determined), derived counts (no complement, remainder or other
   implied quantity exactly 1..T-1), A3 (no derivable hidden sum under a total of 1..T-1);
+- magnitudes (claimed costs; :mod:`audit.magnitudes`): shown totals over shown persons >= T,
+  means, nested totals; with the study folder (verification mode) the p %-rule and dominance;
 - with the ledger's record of this release (verification mode): A2 and A4 with true values;
 - with the ledger's earlier releases: A5, the same checks over all releases together.
 
