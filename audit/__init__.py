@@ -13,6 +13,8 @@ Layers:
   (``scipy.optimize.milp``; never the LP relaxation).
 - :mod:`audit.tables` — what the auditor knows of one table: keyed cells, equations, hidden set.
 - :mod:`audit.checks` — A1-A5, visible counts, percentages; release mode and verification mode.
+- :mod:`audit.magnitudes` — claimed costs: magnitude statuses, means, nested totals; with the
+  study folder, the p %-rule and dominance of every shown total.
 - :mod:`audit.identifiers` — identifier-like column names and values.
 - :mod:`audit.channels` — side channels: digests and sizes in the manifest, Parquet statistics.
 - :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
@@ -54,6 +56,7 @@ from audit.errors import (
 )
 from audit.identifiers import passes_eleven_test, scan_identifiers
 from audit.intervals import Equation, FeasibleRegion, Interval, feasible_intervals
+from audit.magnitudes import magnitude_findings
 from audit.release import Release, read_release
 from audit.tables import AuditTable, Percentage, PointChange, crossed_equations, crossed_values
 from audit.verdict import Report, audit_release
@@ -92,6 +95,7 @@ __all__ = [
     "crossed_values",
     "feasible_intervals",
     "label",
+    "magnitude_findings",
     "passes_eleven_test",
     "quantity_key",
     "read_release",

@@ -34,14 +34,15 @@ EXIT_CODES = {
 }
 SETTINGS = {"release": "the release folder to audit (required)",
             "ledger": "the release ledger: adds A5 over earlier releases, and A2/A4 with the steward's record",
+            "study": "the study folder the release was made from: re-checks the magnitude rules on its statistics",
             "report": ("where to write the JSON report (default: <release>.audit.json beside the folder; "
-                       "never inside the release or the ledger)"),
+                       "never inside the release, the ledger or the study folder)"),
             "min_threshold": "the lowest threshold T a release may use (default 10, the floor; only higher)"}
 
 HELP = f"""pfl-audit: check a release folder independently of the engine that made it: checksums,
 the tables' structure, A1 and A3 with integer programs (A2, A4 with the steward's record),
-derived counts, visible counts, percentages, identifiers; with a ledger, A5 over every earlier
-release. Prints a verdict per table, writes a JSON report, exits non-zero unless it passes.
+derived counts, visible counts, percentages, magnitudes (costs), identifiers; with a ledger, A5
+over every earlier release; with the study folder, the p %-rule and dominance of every shown cost. Prints a verdict per table, writes a JSON report, exits non-zero unless it passes.
 
 Settings (key=value):
 {chr(10).join(f"  {k}=...{' ' * (16 - len(k))}{v}" for k, v in SETTINGS.items())}
@@ -79,7 +80,7 @@ def parse(argv: list[str]) -> dict[str, str]:
     return settings
 
 
-def check_report_target(report: Path, release: Path, ledger: Path | None) -> None:
+def check_report_target(report: Path, release: Path, ledger: Path | None, study: Path | None = None) -> None:
     """Refuse (exit 2) a report path that would replace the release, the ledger or a foreign file.
 
     The report is renamed over its target: ``report=<release>/manifest.json`` would replace the
@@ -89,7 +90,7 @@ def check_report_target(report: Path, release: Path, ledger: Path | None) -> Non
     if report.is_symlink():
         _fail("configuration: report: a symbolic link; give the report file's own path", 2)
     target = report.resolve()
-    for name, folder in (("release", release), ("ledger", ledger)):
+    for name, folder in (("release", release), ("ledger", ledger), ("study", study)):
         if folder is not None and target.is_relative_to(folder.resolve()):
             _fail(f"configuration: report: inside the {name} folder; write the report outside it "
                   "(the default is <release>.audit.json beside the release)", 2)
@@ -129,10 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse(argv)
     release = Path(settings["release"])
     report_path = Path(settings.get("report") or release.with_name(f"{release.name}.audit.json"))
-    check_report_target(report_path, release, Path(settings["ledger"]) if settings.get("ledger") else None)
+    check_report_target(report_path, release, Path(settings["ledger"]) if settings.get("ledger") else None,
+                        Path(settings["study"]) if settings.get("study") else None)
     try:
         report = audit_release(release, ledger=Path(settings["ledger"]) if settings.get("ledger") else None,
-                               min_threshold=int(settings.get("min_threshold", FLOOR.threshold)))
+                               min_threshold=int(settings.get("min_threshold", FLOOR.threshold)),
+                               study=Path(settings["study"]) if settings.get("study") else None)
         show(report)
         report.write(report_path)
     except AuditError as exc:  # ReportWriteError (exit 10) too: the verdict printed above stands

@@ -45,6 +45,7 @@ VALUES = {
     "referrals": {"counts": ("n", "N"), "percentages": ("percentage",)},
     "top": {"counts": ("contacts", "persons", "total_contacts"), "percentages": ("share",)},
     "acsc": {"counts": ("admissions", "persons")},
+    "costs": {"counts": ("persons",), "magnitudes": ("total",), "means": ("mean",)},
 }
 # Coordinates name rows: text, except these (Int64).
 NUMBER_COORDINATES = frozenset({"year", "year_from", "year_to", "rank"})
@@ -92,7 +93,7 @@ def structure_problems(name: str, spec: dict) -> list[str]:
         if (not isinstance(entry, dict) or not isinstance(entry.get("quantity"), str)
                 or not (_names(by) or (isinstance(by, dict) and all(isinstance(v, str) for v in by.values())))):
             problems.append(f"count {column!r} without its quantity and 'by' columns")
-    for group in ("percentages", "changes"):
+    for group in ("percentages", "changes", "magnitudes", "means"):
         if not isinstance(spec.get(group, {}), dict):
             problems.append(f"{group} is not a mapping")
     for column, entry in spec.get("percentages", {}).items() if isinstance(spec.get("percentages"), dict) else ():

@@ -116,7 +116,7 @@ def _manifest(folder: Path) -> tuple[dict, list[str]]:
 def _columns(spec: dict) -> list[str]:
     """Every column the manifest describes for a table, statuses included."""
     out = list(spec.get("coordinates", []))
-    for group in ("counts", "percentages", "changes"):
+    for group in ("counts", "percentages", "changes", "magnitudes", "means"):
         for name, entry in spec.get(group, {}).items():
             out += [name, entry.get("status", f"{name}_status")]
     return out

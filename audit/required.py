@@ -51,6 +51,12 @@ FORMAT_RELATIONS: dict[str, list[dict]] = {
     "acsc": [
         {"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"},
     ],
+    "costs": [
+        {"type": "part_of", "part": "cost_persons", "whole": "prevalent", "drop": ["sector"], "set": {},
+         "complement": "not:cost_persons"},
+        {"type": "magnitude_of", "table": "costs", "magnitude": "total", "quantity": "cost_total",
+         "persons": "persons", "mean": "mean"},
+    ],
 }
 
 

@@ -99,6 +99,8 @@ def instantiate(releases: list[tuple[Release, str]], known: set[Key]) -> Structu
                 _equal(rel, quantity, known, out)
             elif kind == "remainder":
                 _remainder(rel, release, known, out)
+            elif kind == "magnitude_of":
+                continue  # no equation: magnitudes are checked by audit.magnitudes
             elif kind == "events_of":
                 out.events.append((str(_field(rel, "table", str)), str(_field(rel, "events", str)),
                                    str(_field(rel, "persons", str)), prefix))

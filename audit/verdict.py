@@ -12,6 +12,8 @@ in two tables is one cell):
   events hidden with their persons; identifier-like columns and values;
 - A1 (no hidden cell exactly determined), derived counts (no complement, remainder or other
   implied quantity exactly 1..T-1), A3 (no derivable hidden sum under a total of 1..T-1);
+- magnitudes (claimed costs; :mod:`audit.magnitudes`): shown totals over shown persons >= T,
+  means, nested totals; with the study folder (verification mode) the p %-rule and dominance;
 - with the ledger's record of this release (verification mode): A2 and A4 with true values;
 - with the ledger's earlier releases: A5, the same checks over all releases together.
 
@@ -34,6 +36,7 @@ from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
+from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
@@ -288,8 +291,12 @@ def _record(ledger: Path | None, release_id: str) -> dict | None:
         return None
 
 
-def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: int = 10) -> Report:
+def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: int = 10,
+                  study: Path | None = None) -> Report:
     """Audit a release folder, alone or with its ledger (A5 and verification mode).
+
+    ``study``: the study folder the release was made from; the magnitude rules are then re-checked
+    on its per-cell statistics (verification mode; :mod:`audit.magnitudes`).
 
     Raises:
         ReleaseNotFoundError: the folder is not a release (pfl-audit exit 3).
@@ -313,7 +320,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     for table in release.tables.values():
         findings += scan_identifiers(table.name, table.frame)
     findings += _scan_texts(release) + scan_channels(release)
-    milps, mode, region = 0, "release", None
+    findings += magnitude_findings(release, policy, study=study)
+    milps, mode, region = 0, "release" if study is None else "verification", None
     try:
         region = _region(structure, cells)
     except InconsistentTableError as error:
@@ -327,6 +335,7 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
             findings += _verification(release, region, record, policy, structure)
         milps += region.milps
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []
+    findings += ledger_findings(release, earlier)
     if earlier:
         a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings)
         findings += a5

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from extracts.codelists import ConditionCatalogue
+from extracts.contract import SECTORS
 from extracts.errors import ConfigError
 
-__all__ = ["DISCIPLINES", "STRATA", "AcscConfig", "StudyConfig", "Sufficiency", "parse_study"]
+__all__ = ["COST_SECTORS", "DISCIPLINES", "STRATA", "AcscConfig", "StudyConfig", "Sufficiency", "parse_study"]
 
 # method.md section 9.10: reported separately.
 DISCIPLINES = ("HA", "POH-GGZ", "FT", "OT", "HT", "DT", "ET", "MSZ", "GGZ_B", "GGZ_S", "WV", "ELV", "HAP", "SEH")
 STRATA = ("age_band", "sex", "region")
+# Disciplines whose care is claimed from insurers (extracts' claims sectors): they have costs.
+# HA, POH-GGZ and HAP are counted from the GP's records, which hold no costs.
+COST_SECTORS = tuple(d for d in DISCIPLINES if d in SECTORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class StudyConfig:
     top_n: int = 15
     acsc: AcscConfig = AcscConfig((), ())
     data_years: tuple[int, int] = (2017, 2023)
+    cost_sectors: tuple[str, ...] = ()  # claimed costs per sector (cohort.costs); () = no costs table
 
 
 def _fail(key: str, expected: str) -> None:
@@ -103,6 +108,7 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
     top_n = raw.get("top_n", 15)
     if not isinstance(top_n, int) or top_n < 1:
         _fail("top_n", "a positive integer")
+    cost_sectors = _cost_sectors(raw.get("costs"))
     # The study's conditions are the ones it reports disciplines for, in the catalogue's order.
     studied = ConditionCatalogue(tuple(c for c in catalogue.conditions if c.name in disciplines))
     return StudyConfig(
@@ -116,4 +122,24 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
         top_n=top_n,
         acsc=AcscConfig(acsc_years, tuple(pairs)),
         data_years=data_years,
+        cost_sectors=cost_sectors,
     )
+
+
+def _cost_sectors(raw: object) -> tuple[str, ...]:
+    """``costs: {sectors: [...]}``: the claims sectors whose costs the study reports (issue 12)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping) or set(map(str, raw)) != {"sectors"}:
+        _fail("costs", "a mapping with one key, sectors: a list of sectors with claimed costs")
+    sectors = raw["sectors"]
+    if not isinstance(sectors, list | tuple) or not sectors:
+        _fail("costs.sectors", f"a non-empty list of sectors with claimed costs from {list(COST_SECTORS)}")
+    for sector in sectors:
+        if sector not in COST_SECTORS:
+            rule = ("it has no claimed costs (counted from the GP's records)" if sector in DISCIPLINES
+                    else "not a sector")
+            _fail(f"costs.sectors.{sector}", f"a sector with claimed costs from {list(COST_SECTORS)} ({rule})")
+    if len(set(sectors)) != len(sectors):
+        _fail("costs.sectors", "each sector once")
+    return tuple(s for s in COST_SECTORS if s in sectors)

@@ -30,9 +30,11 @@ POH_GGZ_TYPES = ("consult", "visite", "telefonisch", "email", "groepsconsult")
 _NET_KEY = ["p2", "sector", "service_date", "care_type", "specialism", "diagnosis_code"]
 
 
-def claim_units(linked: Linked, persons: pl.LazyFrame | None) -> pl.LazyFrame:
+def claim_units(linked: Linked, persons: pl.LazyFrame | None, *, cost: bool = False) -> pl.LazyFrame:
     """Netted claim units (method.md 9.4): one row per key whose summed cost is > 0.
 
+    With ``cost``, a column ``cost`` holds the unit's netted cost in euros (the claimed costs
+    outcome, ``cohort.costs``); without it the units stay as small as the counts need.
     ``code`` is the unit's code as the rules match it: ``specialism:diagnosis`` for MSZ,
     the diagnosis code otherwise. Restricted to ``persons`` (a frame with ``p2``) when given.
     """
@@ -49,6 +51,7 @@ def claim_units(linked: Linked, persons: pl.LazyFrame | None) -> pl.LazyFrame:
             .then(pl.concat_str("specialism", pl.lit(":"), "diagnosis_code"))
             .otherwise(pl.col("diagnosis_code"))
             .alias("code"),
+            *(["cost"] if cost else []),
         )
     )
 

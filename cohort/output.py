@@ -28,7 +28,10 @@ NOT_RELEASABLE = "pre-disclosure aggregates: NOT releasable; run disclosure cont
 
 
 def config_hash(config: StudyConfig) -> str:
-    payload = json.dumps(asdict(config), sort_keys=True, default=str)
+    fields = asdict(config)
+    if not fields["cost_sectors"]:  # a study without costs hashes as it did before costs existed
+        del fields["cost_sectors"]
+    payload = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -69,8 +72,13 @@ def definitions(config: StudyConfig) -> dict:
                                  "sources": [list(s) for s in sorted(sources)]}
         care[cond.name] = {d: ("all-cause" if is_all_cause(config, cond.name, d) else "specific")
                            for d in config.disciplines.get(cond.name, ())}
-    return {"age_bands": {band: list(limits) for band, limits in AGE_BANDS.items()},
-            "conditions": conditions, "care": care}
+    out = {"age_bands": {band: list(limits) for band, limits in AGE_BANDS.items()},
+           "conditions": conditions, "care": care}
+    if config.cost_sectors:
+        # Claimed costs are all-cause: every netted claim unit of the sector in the year, so the
+        # costs of a condition contain those of any condition it contains (release.semantics).
+        out["costs"] = {"sectors": list(config.cost_sectors), "scope": "all-cause"}
+    return out
 
 
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig
+from cohort.costs import cost_table
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
 from cohort.population import RULES, Linked, base_population
 from extracts.codes import icpc_base
@@ -31,6 +32,7 @@ TABLE_KEYS = {
     "referrals": ["year", "condition"],
     "top": ["year", "discipline", "rank"],
     "acsc": ["year"],
+    "costs": ["year", "condition", "sector"],  # only when the study asks for costs
 }
 TOP_DISCIPLINES = ("HA", "HAP", "FT", "OT", "DT", "SEH")
 _COUNT = pl.Int64
@@ -207,7 +209,7 @@ def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -
 
 
 def _sorted(frame: pl.DataFrame, table: str, strata: list[str]) -> pl.DataFrame:
-    keys = TABLE_KEYS[table] + (strata if table in ("prevalence", "care_use") else [])
+    keys = TABLE_KEYS[table] + (strata if table in ("prevalence", "care_use", "costs") else [])
     if table == "attrition":  # keep the chain in its order: base, X1..X7
         order = {step: i for i, step in enumerate(("base", *RULES))}
         return frame.sort(["year", "condition", pl.col("step").replace_strict(order)])
@@ -247,9 +249,8 @@ def run_study(
         # Netted claim units of the base population, spilled to disk once: every later query
         # scans them lazily instead of holding tens of millions of rows in memory.
         units_path = Path(folder) / "claim_units.parquet"
-        claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
-            units_path, compression="lz4"
-        )
+        units = claim_units(linked, persons.lazy(), cost=bool(config.cost_sectors))
+        units.filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(units_path, compression="lz4")
         tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
     step("ACSC admissions")
     tables["acsc"] = _acsc(linked, config)
@@ -274,7 +275,9 @@ def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
     step: Callable[[str], None],
 ) -> dict[str, pl.DataFrame]:
-    out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc")}
+    out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc", "costs")}
+    if config.cost_sectors:
+        out["costs"] = []
     names = config.catalogue.names
     for year, base in bases.items():
         step(f"conditions, care use and referrals {year}")
@@ -300,6 +303,11 @@ def _tables(
         out["care_use"].append(_care_use(config, events, prevalent, year, strata))
         out["referrals"].append(_referrals(linked, config, prevalent, year))
         out["top"].append(_top(config, events, year))
+        if config.cost_sectors:
+            # Claimed costs of the prevalent persons in the year, all-cause, per sector (issue 12).
+            members = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
+            out["costs"].append(cost_table(units, members, ["year", "condition", *strata],
+                                           sectors=config.cost_sectors))
     tables = {k: _sorted(pl.concat(v), k, strata) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     return tables

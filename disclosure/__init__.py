@@ -24,6 +24,7 @@ from disclosure.primary import (
     change_rule,
     count_rule,
     magnitude_rule,
+    magnitude_stats_rule,
     n_of_n_rule,
     percentage_rule,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "count_rule",
     "link_tables",
     "magnitude_rule",
+    "magnitude_stats_rule",
     "n_of_n_rule",
     "percentage_rule",
     "protect",

@@ -37,6 +37,7 @@ __all__ = [
     "change_rule",
     "count_rule",
     "magnitude_rule",
+    "magnitude_stats_rule",
     "n_of_n_rule",
     "percentage_rule",
 ]
@@ -197,23 +198,70 @@ def magnitude_rule(
     if stats["_negative"].sum():
         msg = f"magnitude_rule: column '{value}' has negative contributions in {int((stats['_negative'] > 0).sum())} cells"
         raise ValueError(msg)
-    x1 = pl.col("_top").list.get(0, null_on_oob=True).fill_null(0)
-    x2 = pl.col("_top").list.get(1, null_on_oob=True).fill_null(0)
-    top_n = pl.col("_top").list.head(policy.dominance_n).list.sum()
-    nonzero = pl.col("total") > 0
-    few = nonzero & (pl.col("contributors") < policy.threshold)
-    p_rule = nonzero & ((pl.col("total") - x1 - x2) < policy.p_percent / 100 * x1)
-    dominance = nonzero & (top_n > policy.dominance_k / 100 * pl.col("total"))
-    reason = (
-        pl.when(few)
-        .then(pl.lit("primary:contributors"))
-        .when(p_rule)
-        .then(pl.lit("primary:p-percent"))
-        .when(dominance)
-        .then(pl.lit("primary:dominance"))
-        .otherwise(pl.lit(""))
-    )
-    return stats.select(
-        pl.col(cell), pl.col("total"), pl.col("contributors").cast(pl.Int64),
-        (few | p_rule | dominance).alias("hidden"), reason.alias("reason"),
-    )
+    top = stats["_top"]
+    x1 = top.list.get(0, null_on_oob=True).fill_null(0).to_numpy()
+    x2 = top.list.get(1, null_on_oob=True).fill_null(0).to_numpy()
+    top_sum = top.list.head(policy.dominance_n).list.sum().to_numpy()
+    flags = magnitude_stats_rule(stats["total"].to_numpy(), stats["contributors"].to_numpy(), x1, x2, policy,
+                                 top_sum=top_sum)
+    return stats.select(pl.col(cell), pl.col("total"), pl.col("contributors").cast(pl.Int64)).with_columns(
+        pl.Series("hidden", flags.hidden, dtype=pl.Boolean), pl.Series("reason", flags.reasons.tolist(), dtype=pl.String))
+
+
+def magnitude_stats_rule(
+    total: npt.ArrayLike,
+    contributors: npt.ArrayLike,
+    x1: npt.ArrayLike,
+    x2: npt.ArrayLike,
+    policy: Policy,
+    *,
+    top_sum: npt.ArrayLike | None = None,
+) -> Flags:
+    """Primary flags of magnitude cells from their statistics (the rules of :func:`magnitude_rule`).
+
+    A study folder keeps, per cell, its total X, its number of contributors and its largest and
+    second-largest contribution x1 >= x2 (``cohort.costs``): enough for the p %-rule and for
+    (2, k)-dominance. For (n, k)-dominance with n > 2 the sum of the n largest is bounded from
+    above by x1 + (n - 1) * x2 unless ``top_sum`` gives it: the bound hides a cell whenever the
+    exact rule would (fail closed), and sometimes more. The comparisons are made as
+    ``100 * (X - x1 - x2) < p * x1`` and ``100 * top > k * X``: with integer magnitudes (cents)
+    they are exact at the thresholds.
+
+    Args:
+        total: X per cell (non-negative).
+        contributors: persons per cell.
+        x1: largest contribution per cell (0 when none).
+        x2: second-largest contribution per cell (0 when fewer than two).
+        policy: the disclosure policy (threshold, p_percent, dominance_n, dominance_k).
+        top_sum: optional exact sum of the ``dominance_n`` largest contributions per cell.
+
+    Raises:
+        ValueError: negative values, arrays of different lengths, or statistics that contradict
+            each other (x2 > x1, x1 + x2 > X).
+    """
+    values = [np.asarray(a, dtype=np.float64) for a in (total, contributors, x1, x2)]
+    big_x, n, first, second = values
+    if len({a.shape for a in values}) != 1:
+        msg = "magnitude_stats_rule: total, contributors, x1 and x2 differ in length"
+        raise ValueError(msg)
+    if any(np.any(a < 0) for a in values):
+        msg = "magnitude_stats_rule: expected non-negative statistics"
+        raise ValueError(msg)
+    if np.any(second > first):
+        msg = f"magnitude_stats_rule: x2 exceeds x1 in {int(np.sum(second > first))} cells"
+        raise ValueError(msg)
+    over = first + second > big_x * (1 + 1e-12) + 1e-9  # a float sum may round below its parts
+    if np.any(over):
+        msg = f"magnitude_stats_rule: x1 + x2 exceeds the total in {int(np.sum(over))} cells"
+        raise ValueError(msg)
+    if top_sum is None:
+        top = np.minimum(first + (policy.dominance_n - 1) * second, big_x)
+    else:
+        top = np.asarray(top_sum, dtype=np.float64)
+    nonzero = big_x > 0
+    few = nonzero & (n < policy.threshold)
+    p_rule = nonzero & (100 * (big_x - first - second) < policy.p_percent * first)
+    dominance = nonzero & (100 * top > policy.dominance_k * big_x)
+    reasons = np.select([few, p_rule, dominance], ["primary:contributors", "primary:p-percent", "primary:dominance"],
+                        default="").astype(object)
+    return Flags(few | p_rule | dominance, reasons)

@@ -244,7 +244,7 @@ def _release_and_audit(work: Path, study: StudyConfig, policy: Policy, stages: l
         f"{len(content.frames)} tables released under T = {result.policy.threshold}{withheld}; hidden quantities "
         f"by rule: {rules}", [work / "release", ledger]))
     on_stage("audit")
-    report = audit_release(work / "release", ledger=ledger)
+    report = audit_release(work / "release", ledger=ledger, study=work / "study")  # costs re-checked too
     report.write(work / "release.audit.json")
     verdicts = [t["verdict"] for t in report.tables.values()]
     stages.append(StageResult(

@@ -20,6 +20,7 @@ from disclosure import Policy
 from release.errors import LedgerRefusal, ReleaseError, StudyContractError, StudyFormatError
 from release.layout import ORDER, TableLayout, layout, relations
 from release.ledger import key_to_json, merge_earlier
+from release.magnitudes import decide_magnitudes, nested_pairs
 from release.model import Compiled, Model
 from release.protection import Decision, context, decide, ratio_status
 from release.study_folder import StudyFolder
@@ -91,8 +92,12 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
                "pfl-study?); without them the release cannot know what the definitions imply; run pfl-study again")
         raise StudyFormatError(msg)
     conditions = tuple(str(c) for c in study.manifest.get("conditions") or ())
-    rels = relations(study.strata, _levels(layouts), definitions, conditions)
+    rels = relations(study.strata, _levels(layouts), definitions, conditions, costs="costs" in layouts)
     withheld: dict[str, str] = {}
+    if "costs" in layouts and _costs_released_before(earlier_records):
+        # Two releases of magnitudes over one population could be differenced (another breakdown,
+        # another set of conditions): claimed costs are released once per ledger (fail closed).
+        withheld["costs"] = "claimed costs of this population were released before (one cost release per ledger)"
     milps = 0
     while True:
         model = _model(layouts, withheld, rels)
@@ -125,7 +130,8 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
     for table, source in _DEPENDS.items():
         if source in withheld and table not in withheld:
             withheld[table] = f"its shares come from {source}, which is withheld"
-    frames, by_reason, status_counts = _frames(model, compiled, ctx.shown_now, decision, layouts, withheld, policy)
+    frames, by_reason, status_counts = _frames(model, compiled, ctx.shown_now, decision, layouts, withheld, policy,
+                                               rels)
     record = _record(model, compiled, decision, ctx.shown_now, own_keys, own_equations, policy)
     # Hidden quantities the release shows, and the implied ones (complements, remainders) whose
     # protection drove suppression: each counted once, by the engine's reason.
@@ -135,8 +141,32 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
                           earlier.releases, time.perf_counter() - began, milps, status_counts)
 
 
+def _costs_released_before(records: list[dict]) -> bool:
+    """True when an earlier release's record holds a published or hidden cell of claimed costs."""
+    for record in records:
+        for cell in record.get("cells", []) if isinstance(record, dict) else []:
+            keys = cell.get("keys", []) if isinstance(cell, dict) else []
+            if cell.get("state") in ("published", "hidden") and any(
+                    isinstance(k, list) and k and k[0] == "cost_persons" for k in keys):
+                return True
+    return False
+
+
+def _magnitudes(model: Model, compiled: Compiled, decision: Decision, lay: TableLayout,
+                rels: list[dict], policy: Policy) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The magnitude columns of a table and their means (release.magnitudes), row by row."""
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    occurrences = {(o.table, o.column): o.cells for o in model.occurrences}
+    for magnitude in lay.magnitudes:
+        persons = compiled.cell_of[occurrences[(lay.name, magnitude.persons)]]
+        count = next(c for c in lay.counts if c.name == magnitude.persons)
+        pairs = nested_pairs(lay.frame, count.by, rels, count.quantity)
+        out |= decide_magnitudes(lay.statistics, decision.hidden[persons], pairs, policy, magnitude)
+    return out
+
+
 def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decision,
-            layouts: dict[str, TableLayout], withheld: dict[str, str], policy: Policy,
+            layouts: dict[str, TableLayout], withheld: dict[str, str], policy: Policy, rels: list[dict],
             ) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]], dict[str, dict[str, int]]]:
     values = compiled.table.values
     occurrences = {(o.table, o.column): o.cells for o in model.occurrences}
@@ -145,6 +175,7 @@ def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decis
         if name in withheld:
             continue
         ratios = ratio_status(model, compiled, decision.hidden, shown, lay, policy.threshold)
+        magnitudes = _magnitudes(model, compiled, decision, lay, rels, policy) if lay.magnitudes else {}
         columns = [pl.col(c) for c in lay.coordinates]
         reasons: Counter = Counter()
         status_count: Counter = Counter()
@@ -156,6 +187,10 @@ def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decis
                 value = value.scatter(np.flatnonzero(hidden), None) if hidden.any() else value
                 status = np.where(hidden, "suppressed", "")
                 reasons.update(str(r) for r in decision.reasons[cells][hidden])
+            elif column in magnitudes:
+                raw, status, why = magnitudes[column]
+                value = pl.Series(column, raw.tolist(), dtype=pl.Int64)
+                reasons.update(f"{column}:{r}" for r in why[status != ""].tolist())
             else:
                 raw, status = ratios[column]
                 value = pl.Series(column, raw, dtype=pl.Float64, nan_to_null=True)

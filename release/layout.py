@@ -18,18 +18,21 @@ import polars as pl
 
 from cohort.population import RULES
 from release.errors import StudyContractError
+from release.magnitudes import Magnitude
 from release.semantics import domain_relations, structural_subsets
 from release.study_folder import TOTAL, StudyFolder
 
 __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relations"]
 
 # Priority of the tables: when no safe pattern exists, the last table involved is withheld first.
-ORDER = ("prevalence", "attrition", "care_use", "care_use_change", "referrals", "top", "acsc")
+ORDER = ("prevalence", "attrition", "care_use", "care_use_change", "referrals", "top", "acsc", "costs")
 STEPS = ("base", *RULES)
 # Secondary suppression hides the cells of least cost, cost = value x weight: the study's key
 # figures (prevalence, and the cohort sizes N of care use that equal its numerators) are kept
 # visible before the intermediate counts of the attrition chain.
-WEIGHTS = {"prevalence": 4.0, "care_use": 2.0, "referrals": 2.0, "top": 2.0, "acsc": 2.0, "attrition": 1.0}
+WEIGHTS = {"prevalence": 4.0, "care_use": 2.0, "referrals": 2.0, "top": 2.0, "acsc": 2.0, "costs": 2.0,
+           "attrition": 1.0}
+COSTS = Magnitude("total", "cost_total", "persons", "mean")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class TableLayout:
     ratios: tuple[Ratio, ...] = ()
     changes: tuple[Change, ...] = ()
     withheld_rows: Mapping[str, int] = field(default_factory=dict)  # steward's view only, never published
+    magnitudes: tuple[Magnitude, ...] = ()
+    statistics: pl.DataFrame | None = None  # per row, the magnitudes' statistics: steward's view only
 
     @property
     def values(self) -> tuple[str, ...]:
@@ -186,7 +191,22 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         "acsc", t["acsc"], ("year",), {},
         (Count("admissions", "acsc_admissions", "events", ("year",), WEIGHTS["acsc"]),
          Count("persons", "acsc_persons", "persons", ("year",), WEIGHTS["acsc"])))
-    return {name: out[name] for name in ORDER}
+    if "costs" in t:
+        out["costs"] = _costs(t["costs"], strata)
+    return {name: out[name] for name in ORDER if name in out}
+
+
+def _costs(costs: pl.DataFrame, strata: tuple[str, ...]) -> TableLayout:
+    """Claimed costs per sector (issue 12): persons, total and mean; no margins (release.magnitudes)."""
+    keys = ["year", "condition", "sector", *strata]
+    rows = costs.sort(keys)
+    frame = rows.select(*keys, "persons", pl.lit(None, pl.Int64).alias("total"), pl.lit(None, pl.Int64).alias("mean"))
+    # No dimensions: the costs table has no Total rows, its strata are plain coordinates.
+    return TableLayout(
+        "costs", frame, tuple(keys), {},
+        (Count("persons", "cost_persons", "persons", tuple(keys), WEIGHTS["costs"]),),
+        magnitudes=(COSTS,),
+        statistics=rows.select("persons", "total_cents", "largest_cents", "second_cents"))
 
 
 def _change(study: StudyFolder, care: pl.DataFrame, strata: tuple[str, ...], dims: Mapping) -> TableLayout:
@@ -230,7 +250,7 @@ def _change(study: StudyFolder, care: pl.DataFrame, strata: tuple[str, ...], dim
 
 
 def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], definitions: Mapping | None = None,
-              conditions: tuple[str, ...] = ()) -> list[dict]:
+              conditions: tuple[str, ...] = (), *, costs: bool = False) -> list[dict]:
     """The relations between the quantities of a study release (release-format.md, "relations").
 
     The tables' additive structure, the subsets every study has (a condition's attrition within
@@ -261,6 +281,12 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
     out.append({"type": "remainder", "table": "top", "total": "total_contacts", "parts": "contacts",
                 "over": "group", "group_by": ["year", "discipline"], "remainder": "contacts_other"})
     out.append({"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"})
+    if costs:
+        # Persons with a cost are prevalent persons; the total and mean follow them (release.magnitudes).
+        out.append({"type": "part_of", "part": "cost_persons", "whole": "prevalent", "drop": ["sector"], "set": {},
+                    "complement": "not:cost_persons"})
+        out.append({"type": "magnitude_of", "table": "costs", "magnitude": COSTS.name, "quantity": COSTS.quantity,
+                    "persons": COSTS.persons, "mean": COSTS.mean})
     stratified = ("population", "prevalent", "care_use")
     for rel in [r for r in out if r["type"] == "part_of" and r.get("protect", True)]:
         if rel["part"] in stratified and not set(rel.get("where", {})) & set(strata):

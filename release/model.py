@@ -154,7 +154,7 @@ class Model:
         for rel in (r for r in relations if r["type"] not in ("equal", "chain")):
             if rel["type"] == "remainder":
                 self._remainder(rel, tables[rel["table"]])
-            elif rel["type"] != "events_of":
+            elif rel["type"] not in ("events_of", "magnitude_of"):
                 getattr(self, f"_{rel['type']}")(rel)
 
     def _equal(self, rel: dict) -> None:

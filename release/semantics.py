@@ -11,7 +11,8 @@ independent auditor both use it:
 
 - ``equal``: the age rule (prevalent of an age-rule condition in a band wholly at or above its
   minimum age = the band's population);
-- ``part_of`` with ``where``: a subset between cells of the same or another quantity; the
+- ``part_of`` with ``where``: a subset between cells of the same or another quantity (the
+  persons with claimed costs too: costs are all-cause, so nested persons nest their costs); the
   difference is a derived cell, a count of persons protected like a complement (``protect``
   true), or a mere slack (``protect`` false: contacts - persons of a top-list row).
 
@@ -72,6 +73,7 @@ def domain_relations(definitions: Mapping, strata: tuple[str, ...], levels: Mapp
         conditions: the conditions the study's tables report.
     """
     conds = definitions.get("conditions", {})
+    costs = bool(definitions.get("costs"))
     care: Mapping[str, Mapping[str, str]] = definitions.get("care", {})
     out: list[dict] = []
     # Conditions that contain others (equal definitions contain each other: both ways hold).
@@ -90,6 +92,9 @@ def domain_relations(definitions: Mapping, strata: tuple[str, ...], levels: Mapp
             if shared:
                 out.append(_subset("care_use", "care_use", {"condition": b, "discipline": shared},
                                    {"condition": a}, f"{name}:care_use"))
+            if costs:  # all-cause costs: a condition's hold those of any condition it contains
+                out.append(_subset("cost_persons", "cost_persons", {"condition": b}, {"condition": a},
+                                   f"{name}:cost_persons"))
     # The age rule: everyone of a band at or above the minimum age has the condition.
     if "age_band" in strata:
         for c in conditions:
@@ -109,6 +114,9 @@ def domain_relations(definitions: Mapping, strata: tuple[str, ...], levels: Mapp
                     out.append(_subset("care_use", "care_use",
                                        {"condition": other, "discipline": shared, "age_band": bands},
                                        {"condition": c}, f"in:{c}:care_use"))
+                if other != c and costs:
+                    out.append(_subset("cost_persons", "cost_persons", {"condition": other, "age_band": bands},
+                                       {"condition": c}, f"in:{c}:cost_persons"))
     return out
 
 

@@ -20,7 +20,7 @@ from release.errors import StudyContractError, StudyFormatError, StudyNotFoundEr
 from extracts.atomic import file_sha256
 from extracts.errors import counted
 
-__all__ = ["TABLES", "TOTAL", "StudyFolder", "read_study"]
+__all__ = ["OPTIONAL", "TABLES", "TOTAL", "StudyFolder", "read_study"]
 
 TOTAL = "Total"  # the total level of a stratum; no real level may be called so
 _I, _S, _F = "int", "str", "float"
@@ -36,9 +36,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
             ("persons", _I), ("total_contacts", _I)),
     "acsc": (("year", _I), ("admissions", _I), ("persons", _I)),
 }
+# Tables a study has only when it asks for them (cohort/config.py): read when their file exists.
+OPTIONAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "costs": (("year", _I), ("condition", _S), ("sector", _S), ("*", _S), ("persons", _I), ("total_cents", _I),
+              ("mean", _F), ("largest_cents", _I), ("second_cents", _I)),
+}
+_NULLABLE = {("costs", "mean")}  # the mean over nobody
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{1,64}")
-_STRATIFIED = ("prevalence", "care_use", "care_use_change")
+_STRATIFIED = ("prevalence", "care_use", "care_use_change", "costs")
 _KINDS = {_I: pl.Int64, _S: pl.String, _F: pl.Float64}
 
 
@@ -65,7 +71,7 @@ class StudyFolder:
 
 def _columns(table: str, strata: tuple[str, ...]) -> list[tuple[str, str]]:
     out = []
-    for name, kind in TABLES[table]:
+    for name, kind in {**TABLES, **OPTIONAL}[table]:
         out += [(s, _S) for s in strata] if name == "*" else [(name, kind)]
     return out
 
@@ -108,6 +114,8 @@ def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]
     frame = frame.select(casts)
     nulls = {c: n for c, n in frame.null_count().row(0, named=True).items() if n}
     for column, count in nulls.items():
+        if (table, column) in _NULLABLE:
+            continue
         problems.append(f"{path.name}, column '{column}': {counted(count, 'row')} missing (null)")
     for name, kind in expected:
         if kind == _I and name not in ("year", "year_from", "year_to", "rank"):
@@ -148,6 +156,8 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
         if duplicates:
             verb = "repeats" if duplicates == 1 else "repeat"
             problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
+    if "costs" in tables:
+        _check_costs(tables["costs"], strata, problems)
     top = tables["top"]
     groups = top.height - top.select("year", "discipline", "group").unique().height
     if groups:
@@ -161,6 +171,29 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
     if bad:
         problems.append(f"top.parquet: 'total_contacts' differs within, or is below the listed contacts of, "
                         f"{bad} lists (year, discipline)")
+
+
+def _check_costs(costs: pl.DataFrame, strata: tuple[str, ...], problems: list[str]) -> None:
+    """The cost table's statistics agree with each other (cohort/costs.py)."""
+    rules = {
+        "'largest_cents' is below 'second_cents'": pl.col("largest_cents") < pl.col("second_cents"),
+        "'largest_cents' + 'second_cents' exceeds 'total_cents'":
+            pl.col("largest_cents") + pl.col("second_cents") > pl.col("total_cents"),
+        "'persons' is 0 but 'total_cents' is not, or the other way round":
+            (pl.col("persons") == 0) != (pl.col("total_cents") == 0),
+        "'second_cents' is not 0 over fewer than two persons": (pl.col("persons") < 2) & (pl.col("second_cents") > 0),
+        "'mean' is not 'total_cents' / 'persons' / 100":
+            ((pl.col("mean") - pl.col("total_cents") / pl.col("persons") / 100).abs() > 1e-6).fill_null(
+                (pl.col("persons") > 0) | pl.col("mean").is_not_null()),
+    }
+    for rule, expr in rules.items():
+        bad = int(costs.select(expr.fill_null(False).sum()).item())
+        if bad:
+            problems.append(f"costs.parquet: {rule} in {counted(bad, 'row')}")
+    columns = ["year", "condition", "sector", *strata]
+    duplicates = costs.height - costs.select(columns).unique().height
+    if duplicates:
+        problems.append(f"costs.parquet: {counted(duplicates, 'row')} repeat the key {columns}")
 
 
 def read_study(folder: Path) -> StudyFolder:
@@ -202,7 +235,8 @@ def read_study(folder: Path) -> StudyFolder:
         raise StudyFormatError(msg) from None
     strata = tuple(s for s in STRATA if s in head)
     problems: list[str] = []
-    tables = {name: _read(folder, name, strata if name in _STRATIFIED else (), problems) for name in TABLES}
+    names = [*TABLES, *(name for name in OPTIONAL if (folder / f"{name}.parquet").is_file())]
+    tables = {name: _read(folder, name, strata if name in _STRATIFIED else (), problems) for name in names}
     if problems:
         raise StudyContractError(problems)
     checked = {name: frame for name, frame in tables.items() if frame is not None}
@@ -210,5 +244,5 @@ def read_study(folder: Path) -> StudyFolder:
     if problems:
         raise StudyContractError(problems)
     fingerprints = {"manifest.json": file_sha256(manifest_path)}
-    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in TABLES}
+    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in names}
     return StudyFolder(folder, manifest, checked, strata, fingerprints)

@@ -17,6 +17,7 @@ from pathlib import Path
 from disclosure import Policy
 from release.build import ReleaseContent
 from release.layout import TableLayout
+from release.magnitudes import ROUNDING
 from release.public_ids import CHECKSUM_PREFIX, checksum, grouped
 from release.study_folder import TOTAL, StudyFolder
 
@@ -43,7 +44,22 @@ def _hex(value: str | None) -> str | None:
     return None if value is None else grouped(value)
 
 
-def _structure(lay: TableLayout, content: ReleaseContent) -> dict:
+def _magnitudes(lay: TableLayout, policy: Policy) -> dict:
+    """The magnitude columns and means of a table, with the rule they were released under."""
+    if not lay.magnitudes:
+        return {}
+    rule = {"contributors": policy.threshold, "p_percent": policy.p_percent,
+            "dominance": {"n": policy.dominance_n, "k": policy.dominance_k}}
+    return {
+        "magnitudes": {m.name: {"quantity": m.quantity, "unit": m.unit, "persons": m.persons, "rounding": ROUNDING,
+                                "margins": "none", "rule": rule, "status": f"{m.name}_status"}
+                       for m in lay.magnitudes},
+        "means": {m.mean: {"total": m.name, "persons": m.persons, "unit": m.unit, "rounding": ROUNDING,
+                           "status": f"{m.mean}_status"} for m in lay.magnitudes},
+    }
+
+
+def _structure(lay: TableLayout, content: ReleaseContent, policy: Policy) -> dict:
     if lay.name in content.withheld:
         return {"status": "withheld", "reason": content.withheld[lay.name]}
 
@@ -62,6 +78,7 @@ def _structure(lay: TableLayout, content: ReleaseContent) -> dict:
                                  "scale": r.scale, "status": f"{r.name}_status"} for r in lay.ratios},
         "changes": {c.name: {"from": c.first, "to": c.second, "scale": c.scale, "status": f"{c.name}_status"}
                     for c in lay.changes},
+        **_magnitudes(lay, policy),
         "cells": content.status_counts.get(lay.name, {}),
     }
 
@@ -85,7 +102,7 @@ def manifest(content: ReleaseContent, study: StudyFolder, *, release_id: str, cr
         "keys": {"project": m.get("project"), "project_key_id": _hex(m.get("project_key_id"))},
         "ledger": {"ledger_id": ledger_id, "earlier_releases": content.earlier_releases},
         "files": dict(sorted(files.items())),
-        "tables": {name: _structure(lay, content) for name, lay in content.layouts.items()},
+        "tables": {name: _structure(lay, content, policy) for name, lay in content.layouts.items()},
         "relations": content.relations,
         # What the counts mean (age bands, each condition's sources and age rule, all-cause or
         # specific care): an outside auditor rebuilds the domain relations from it.
@@ -142,6 +159,9 @@ def summary(content: ReleaseContent, study: StudyFolder, *, release_id: str, cre
         "  value. Percentages, shares and changes are hidden with the counts they come from.",
         "- `below-threshold`: a percentage whose counts are shown but one is below T (e.g. 0 of N).",
         "- Events (contacts, admissions) are protected through the persons behind them.",
+        "- Claimed costs (table `costs`, if any): a total and mean in whole euros are shown only over at least",
+        "  T persons, when the p %-rule and dominance hold and no shown total would bound a hidden one; no",
+        "  totals over sectors or strata are published.",
         "- Top lists show only code groups of at least T persons, ranked among themselves; the contacts",
         "  of the other groups are in the remainder (total contacts less those listed).",
         "- The engine's reason per hidden cell is in the steward's ledger record, not in the release.",

@@ -27,7 +27,7 @@ FORMAT = "pfl-release/1"
 # docs/release-format.md, "Status values": "" is shown; the others hide the value.
 HIDDEN_STATUSES = ("suppressed", "below-threshold")
 _STATUSES = frozenset(("", *HIDDEN_STATUSES))
-_VALUE_GROUPS = ("counts", "percentages", "changes")
+_VALUE_GROUPS = ("counts", "percentages", "changes", "magnitudes", "means")
 # The tables the report has a section for: their coordinates and value columns (the format's
 # "Tables"). A release may hold others; these must have what the sections read.
 KNOWN_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -76,6 +76,9 @@ class Table:
             return str(spec["counts"][column].get("unit", "persons"))
         if column in spec.get("percentages", {}):
             return "percent" if spec["percentages"][column].get("scale", 100) == 100 else "fraction"
+        for group in ("magnitudes", "means"):  # claimed costs: a currency, whole units
+            if column in spec.get(group, {}):
+                return str(spec[group][column].get("unit", "EUR"))
         return "pp"
 
     def totals(self) -> pl.DataFrame:

@@ -37,6 +37,7 @@ def write_study(
     referral_base: int | None = None,
     population: str = "spec-population",
     definitions: Mapping | None = None,
+    costs: Mapping[tuple[str, ...], Sequence[int]] | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -54,6 +55,8 @@ def write_study(
         population: the population named in the manifest (a ledger holds one population).
         definitions: the manifest's ``definitions`` (default: ``condition`` found by one ICPC code,
             no age rule, GP care condition-specific).
+        costs: claimed MSZ costs per stratum (keys as ``numerators``): each person's contribution
+            in cents; given, the folder has a ``costs.parquet`` (``cohort.costs``).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -91,14 +94,34 @@ def write_study(
                          "total_contacts": pl.Int64}).write_parquet(path / "top.parquet")
     pl.DataFrame(schema={"year": pl.Int64, "admissions": pl.Int64, "persons": pl.Int64}).write_parquet(
         path / "acsc.parquet")
+    if costs is not None:
+        _write_costs(path, costs, names, order, year, condition)
+    default_definitions = {
+        "age_bands": {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]},
+        "conditions": {condition: {"min_age": None, "all_cause": False, "sources": [["icpc", "", "T90", 0]]}},
+        "care": {condition: {"HA": "specific"}}}
+    if costs is not None:
+        default_definitions["costs"] = {"sectors": ["MSZ"], "scope": "all-cause"}
     (path / "manifest.json").write_text(json.dumps({
         "status": "pre-disclosure aggregates: NOT releasable; run disclosure control first",
         "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
         "conditions": [condition], "project": project, "project_key_id": "00000000",
         "population": population,
-        "definitions": dict(definitions) if definitions is not None else {
-            "age_bands": {"0-17": [0, 17], "18-64": [18, 64], "65-79": [65, 79], "80+": [80, None]},
-            "conditions": {condition: {"min_age": None, "all_cause": False, "sources": [["icpc", "", "T90", 0]]}},
-            "care": {condition: {"HA": "specific"}}},
+        "definitions": dict(definitions) if definitions is not None else default_definitions,
     }))
     return path
+
+
+def _write_costs(path: Path, costs: Mapping[tuple[str, ...], Sequence[int]], names: list[str], order: list[str],
+                 year: int, condition: str) -> None:
+    rows = []
+    for key, cents in costs.items():
+        top = sorted(cents, reverse=True) + [0, 0]
+        rows.append({**dict(zip(names, key, strict=True)), "persons": len(cents), "total_cents": sum(cents),
+                     "mean": sum(cents) / len(cents) / 100 if cents else None, "largest_cents": top[0],
+                     "second_cents": top[1]})
+    schema = {**{s: pl.String for s in names}, "persons": pl.Int64, "total_cents": pl.Int64, "mean": pl.Float64,
+              "largest_cents": pl.Int64, "second_cents": pl.Int64}
+    pl.DataFrame(rows, schema=schema).select(
+        pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition"), pl.lit("MSZ").alias("sector"),
+        *order, "persons", "total_cents", "mean", "largest_cents", "second_cents").write_parquet(path / "costs.parquet")

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 GUIDES = {
     "guide-data-steward.md": ["release/manifest.json", "release.audit.json", "report.html", "linked/linkage_report.json"],
-    "guide-researcher.md": ["diabetes_copd/care_use.parquet", "diabetes_by_age/prevalence.parquet"],
+    "guide-researcher.md": ["diabetes_copd/care_use.parquet", "diabetes_copd/costs.parquet",
+                            "diabetes_by_age/prevalence.parquet"],
     "guide-auditor.md": ["audit.json", "audit-ledger.json", "audit-tampered.json"],
 }
 
