@@ -33,6 +33,7 @@ _NET_KEY = ["p2", "sector", "service_date", "care_type", "specialism", "diagnosi
 def claim_units(linked: Linked, persons: pl.LazyFrame | None) -> pl.LazyFrame:
     """Netted claim units (method.md 9.4): one row per key whose summed cost is > 0.
 
+    ``cost`` is the unit's netted cost in euros (the claimed costs outcome, ``cohort.costs``).
     ``code`` is the unit's code as the rules match it: ``specialism:diagnosis`` for MSZ,
     the diagnosis code otherwise. Restricted to ``persons`` (a frame with ``p2``) when given.
     """
@@ -49,6 +50,7 @@ def claim_units(linked: Linked, persons: pl.LazyFrame | None) -> pl.LazyFrame:
             .then(pl.concat_str("specialism", pl.lit(":"), "diagnosis_code"))
             .otherwise(pl.col("diagnosis_code"))
             .alias("code"),
+            "cost",
         )
     )
 
