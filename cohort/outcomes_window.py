@@ -28,15 +28,16 @@ _COUNT = pl.Int64
 
 def dated_events(linked: Linked, units: pl.LazyFrame, lo: date, hi: date) -> pl.LazyFrame:
     """Qualifying contacts dated in [lo, hi]: patient_id or p2, discipline, code, date."""
+    p2_type = units.collect_schema()["p2"]
     contacts = linked.ehr("contacts").filter(pl.col("contact_date").is_between(lo, hi))
     ehr = [
         contacts.filter((pl.col("provider") == provider) & pl.col("contact_type").is_in(list(types)))
-        .select("patient_id", pl.lit(None, pl.String).alias("p2"), pl.lit(provider).alias("discipline"),
+        .select("patient_id", pl.lit(None, p2_type).alias("p2"), pl.lit(provider).alias("discipline"),
                 icpc_base(pl.col("icpc")).alias("code"), pl.col("contact_date").alias("date"))
         for provider, types in (("HA", HA_TYPES), ("POH-GGZ", POH_GGZ_TYPES))
     ]
     hap = linked.ehr("ooh_contacts").filter(pl.col("contact_date").is_between(lo, hi)).select(
-        "patient_id", pl.lit(None, pl.String).alias("p2"), pl.lit("HAP").alias("discipline"),
+        "patient_id", pl.lit(None, p2_type).alias("p2"), pl.lit("HAP").alias("discipline"),
         icpc_base(pl.col("icpc")).alias("code"), pl.col("contact_date").alias("date"))
     claims = (
         units.filter(pl.col("service_date").is_between(lo, hi))
