@@ -48,3 +48,18 @@ def test_cohort_study_is_released_and_audited(tiny_linked: Path, tmp_path: Path,
     release_manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
     chain = next(r for r in release_manifest["relations"] if r["type"] == "chain")
     assert chain["order"] == ["base", *manifest["cohort"]["chain"]]
+
+
+def test_release_refuses_attrition_steps_the_manifest_does_not_name(tiny_linked: Path, tmp_path: Path) -> None:
+    _ok(run_command("pfl-study", "study=diabetes_index_2021", f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
+                    cwd=tmp_path))
+    path = tmp_path / "study" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["cohort"]["chain"] = [s for s in manifest["cohort"]["chain"] if s != "registered_1y"]
+    path.write_text(json.dumps(manifest))
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    proc = run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+                       f"ledger={tmp_path / 'ledger'}", cwd=tmp_path)
+    assert proc.returncode == 5, proc.stderr[-2000:]
+    assert "not in the manifest's chain" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "release").exists()
