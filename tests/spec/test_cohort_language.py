@@ -338,3 +338,32 @@ def test_index_registered_days_before_the_index_date(tmp_path: Path, start: str,
     b = one_patient().registered("a", "P1", start).episode("a", "T90", "2021-03-01")
     criterion = {"name": "reg", "rule": "registered", "days": 365, "relative_to": "index"}
     assert run(b, tmp_path, raw_study(**INDEX, criteria=[criterion]))["index_cohort"]["numerator"].sum() == expected
+
+
+# -- claimed costs (cohort.costs, a module of its own) ----------------------------------------------
+
+COSTS = {"type": "costs", "disciplines": ["MSZ"], "window": {"days": [0, 365]}}
+
+
+def test_costs_outcome_refused_before_data_when_the_cost_module_is_absent(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from cohort import compile as compiled
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(compiled.importlib.util, "find_spec", lambda name: None if name == "cohort.costs" else real(name))
+    study = parse_study_v2(raw_study(**INDEX, outcomes=[COSTS]), CATALOGUE)
+    with pytest.raises(ConfigError, match=r"^study config: outcomes.costs: claimed costs need the cost module"):
+        run_compiled(tmp_path / "no-linked-folder-is-read", study)
+
+
+def test_costs_in_the_followup_window_of_each_cohort_member(tmp_path: Path) -> None:
+    pytest.importorskip("cohort.costs")
+    b = (one_patient().episode("a", "T90", "2021-03-01")
+         .claim("a", "2021-03-01", sector="MSZ", code=CANCER, cost="100.00")    # the index day: in
+         .claim("a", "2022-03-01", sector="MSZ", code=CANCER, cost="20.00")     # d + 365: in
+         .claim("a", "2022-03-02", sector="MSZ", code=CANCER, cost="7.00")      # d + 366: out
+         .claim("a", "2021-02-28", sector="MSZ", code=CANCER, cost="3.00"))     # d - 1: out
+    costs = run(b, tmp_path, raw_study(**INDEX, outcomes=[COSTS]))["costs"]
+    assert costs.select("sector", "persons", "total_cents").row(0) == ("MSZ", 1, 12000)
