@@ -17,7 +17,7 @@ import polars as pl
 from cohort.config import StudyConfig
 from extracts.codes import icpc_is_valid
 
-__all__ = ["AGE_BANDS", "RULES", "Linked", "base_population"]
+__all__ = ["AGE_BANDS", "BASE_COLUMNS", "RULES", "Linked", "base_population", "coverage", "first_rule", "population_frame"]
 
 RULES = ("X1", "X2", "X3", "X4", "X5", "X6", "X7")
 # Age bands of the strata (method.md section 1): label -> (lowest age, highest age or None).
@@ -84,8 +84,12 @@ def practice_sufficiency(linked: Linked, year: int, config: StudyConfig) -> pl.L
     )
 
 
-def _coverage(regs: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
-    """patient_id, covered: registrations clipped to the window, merged, cover every day (9.5)."""
+def coverage(regs: pl.LazyFrame, window: pl.LazyFrame, keys: tuple[str, ...] = ("patient_id",)) -> pl.LazyFrame:
+    """keys, covered: registrations clipped to the window, merged, cover every day (9.5).
+
+    ``window`` has ``keys`` (patient_id first), ``lo`` and ``hi``; one window per row of keys.
+    """
+    keys_ = list(keys)
     clipped = (
         regs.join(window, on="patient_id")
         .with_columns(
@@ -93,17 +97,17 @@ def _coverage(regs: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
             pl.min_horizontal(pl.col("end_date").fill_null(date(9999, 12, 31)), "hi").alias("e"),
         )
         .filter(pl.col("s") <= pl.col("e"))
-        .sort("patient_id", "s", "e")
-        .with_columns(prev_end=pl.col("e").cum_max().shift(1).over("patient_id"))
-        .group_by("patient_id")
+        .sort(*keys_, "s", "e")
+        .with_columns(prev_end=pl.col("e").cum_max().shift(1).over(keys_))
+        .group_by(keys_)
         .agg(
             (pl.col("s").min() == pl.col("lo").first()).alias("from_start"),
             (pl.col("e").max() == pl.col("hi").first()).alias("to_end"),
             (pl.col("s") > pl.col("prev_end") + pl.duration(days=1)).fill_null(False).any().alias("gap"),
         )
     )
-    return window.join(clipped, on="patient_id", how="left").select(
-        "patient_id",
+    return window.join(clipped, on=keys_, how="left").select(
+        *keys_,
         (
             (pl.col("lo") <= pl.col("hi"))
             & pl.col("from_start").fill_null(False)
@@ -113,11 +117,13 @@ def _coverage(regs: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
-    """One row per base-population record of ``year`` with ``excluded_by`` and attributes.
+def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
+    """One row per base-population record of ``year``: attributes and the tests of X1-X7.
 
-    Columns: patient_id, p2, linked (not X1), excluded_by, birth_date, sex, age, age_band,
-    practice_id, region, insurer.
+    Columns: patient_id, p2 (null unless linked), linked, birth_date, sex, death_date, age,
+    age_band, practice_id, region, insurer, wlz, complete, and one boolean per rule ``X1`` ..
+    ``X7`` (true: the rule excludes the record). :func:`base_population` applies the rules in
+    method order; ``cohort.compile`` in the order a schema 2 study lists them.
     """
     jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
     patients = linked.ehr("patients")
@@ -172,30 +178,51 @@ def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFr
         pl.max_horizontal(pl.lit(jan1), "birth_date").alias("lo"),
         pl.min_horizontal(pl.lit(dec31), pl.col("death_date").fill_null(dec31)).alias("hi"),
     )
-    base = base.join(_coverage(regs_y, window), on="patient_id", how="left")
-    rules = [
-        ("X1", ~pl.col("linked")),
-        ("X2", pl.col("birth_date").is_null()),
-        ("X3", pl.col("wlz").fill_null(False)),
-        ("X4", pl.col("n_practices") > 1),
-        ("X5", ~pl.col("covered").fill_null(False)),
-        ("X6", ~pl.col("sufficient").fill_null(False)),
-        ("X7", ~pl.col("complete").fill_null(False)),
-    ]
-    excluded_by: pl.Expr = pl.lit(None, dtype=pl.String)
-    for name, condition in reversed(rules):
-        excluded_by = pl.when(condition).then(pl.lit(name)).otherwise(excluded_by)
+    base = base.join(coverage(regs_y, window), on="patient_id", how="left")
+    rules = {
+        "X1": ~pl.col("linked"),
+        "X2": pl.col("birth_date").is_null(),
+        "X3": pl.col("wlz").fill_null(False),
+        "X4": pl.col("n_practices") > 1,
+        "X5": ~pl.col("covered").fill_null(False),
+        "X6": ~pl.col("sufficient").fill_null(False),
+        "X7": ~pl.col("complete").fill_null(False),
+    }
     age = year - pl.col("birth_date").dt.year()
     return base.select(
         "patient_id",
         pl.when(pl.col("linked")).then(pl.col("p2")).alias("p2"),
         "linked",
-        excluded_by.alias("excluded_by"),
         "birth_date",
         "sex",
+        "death_date",
         age.alias("age"),
         _age_band(age).alias("age_band"),
         "practice_id",
         "region",
         "insurer",
+        "wlz",
+        "complete",
+        *(test.alias(name) for name, test in rules.items()),
     )
+
+
+def first_rule(names: list[str] | tuple[str, ...]) -> pl.Expr:
+    """``excluded_by``: the first of the boolean columns ``names`` that holds, null when none does."""
+    excluded_by: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name in reversed(names):
+        excluded_by = pl.when(pl.col(name)).then(pl.lit(name)).otherwise(excluded_by)
+    return excluded_by.alias("excluded_by")
+
+
+BASE_COLUMNS = ("patient_id", "p2", "linked", "excluded_by", "birth_date", "sex", "age", "age_band", "practice_id",
+                "region", "insurer")
+
+
+def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
+    """One row per base-population record of ``year`` with ``excluded_by`` (X1-X7 in order) and attributes.
+
+    Columns: patient_id, p2, linked (not X1), excluded_by, birth_date, sex, age, age_band,
+    practice_id, region, insurer.
+    """
+    return population_frame(linked, year, config).with_columns(first_rule(RULES)).select(BASE_COLUMNS)

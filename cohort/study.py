@@ -38,7 +38,8 @@ TOP_DISCIPLINES = ("HA", "HAP", "FT", "OT", "DT", "SEH")
 _COUNT = pl.Int64
 
 
-def _attrition(base: pl.DataFrame, members: pl.DataFrame, year: int, names: tuple[str, ...]) -> pl.DataFrame:
+def _attrition(base: pl.DataFrame, members: pl.DataFrame, year: int, names: tuple[str, ...],
+               steps: tuple[str, ...] = RULES) -> pl.DataFrame:
     """Per rule: before, excluded, after; overall ("all") and per condition (method 9.15)."""
     groups = [("all", base)] + [
         (name, base.join(members.filter(pl.col("condition") == name), on="patient_id", how="semi"))
@@ -49,7 +50,7 @@ def _attrition(base: pl.DataFrame, members: pl.DataFrame, year: int, names: tupl
         counts = dict(frame.group_by("excluded_by").len().iter_rows())
         remaining = frame.height
         rows.append((year, condition, "base", remaining, 0, remaining))
-        for rule in RULES:
+        for rule in steps:
             excluded = counts.get(rule, 0)
             rows.append((year, condition, rule, remaining, excluded, remaining - excluded))
             remaining -= excluded
@@ -205,20 +206,26 @@ def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -
             "condition", "discipline", *strata, pl.lit(a, _COUNT).alias("year_from"), pl.lit(b, _COUNT).alias("year_to"),
             "share_from", "share_to", ((pl.col("share_to") - pl.col("share_from")) * 100).alias("change_pp"),
         ))
-    return pl.concat(parts) if parts else pl.DataFrame()
+    if parts:
+        return pl.concat(parts)
+    # One reference year: no change, but the table keeps its columns (release/study_folder.py).
+    return pl.DataFrame(schema={"condition": pl.String, "discipline": pl.String, **{s: pl.String for s in strata},
+                                "year_from": _COUNT, "year_to": _COUNT, "share_from": pl.Float64,
+                                "share_to": pl.Float64, "change_pp": pl.Float64})
 
 
-def _sorted(frame: pl.DataFrame, table: str, strata: list[str]) -> pl.DataFrame:
+def _sorted(frame: pl.DataFrame, table: str, strata: list[str], steps: tuple[str, ...] = RULES) -> pl.DataFrame:
     keys = TABLE_KEYS[table] + (strata if table in ("prevalence", "care_use", "costs") else [])
-    if table == "attrition":  # keep the chain in its order: base, X1..X7
-        order = {step: i for i, step in enumerate(("base", *RULES))}
+    if table == "attrition":  # keep the chain in its order: base, X1..X7 (or the study's criteria)
+        order = {step: i for i, step in enumerate(("base", *steps))}
         return frame.sort(["year", "condition", pl.col("step").replace_strict(order)])
     return frame.sort(keys)
 
 
 def run_study(
     linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None,
-    scratch: Path | None = None,
+    scratch: Path | None = None, population: Callable[[Linked, int], pl.LazyFrame] | None = None,
+    chain: tuple[str, ...] = RULES,
 ) -> dict[str, pl.DataFrame]:
     """Compute every output table of the study from the linked layout.
 
@@ -230,6 +237,10 @@ def run_study(
             caller removes (``pfl-study`` and the demo give :func:`extracts.atomic.scratch`
             beside the output, removed even after a kill by the next run); None: a temporary
             folder of the system, removed when the study ends (library use and tests).
+        population: the base population of a year with ``excluded_by`` (default
+            :func:`~cohort.population.base_population`: X1-X7 in method order); a schema 2 study
+            gives its own criteria (``cohort.compile``).
+        chain: the attrition steps after ``base``, in order (the values of ``excluded_by``).
     """
     linked = Linked(Path(linked_path))
     strata = list(config.strata)
@@ -239,7 +250,8 @@ def run_study(
     bases = {}
     for y in years:
         step(f"base population {y}")
-        bases[y] = base_population(linked, y, config).collect(engine="streaming")
+        frame = population(linked, y) if population is not None else base_population(linked, y, config)
+        bases[y] = frame.collect(engine="streaming")
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
@@ -251,7 +263,7 @@ def run_study(
         units_path = Path(folder) / "claim_units.parquet"
         units = claim_units(linked, persons.lazy(), cost=bool(config.cost_sectors))
         units.filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(units_path, compression="lz4")
-        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
+        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step, chain)
     step("ACSC admissions")
     tables["acsc"] = _acsc(linked, config)
     step("done")
@@ -273,7 +285,7 @@ def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Call
 
 def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
-    step: Callable[[str], None],
+    step: Callable[[str], None], steps: tuple[str, ...] = RULES,
 ) -> dict[str, pl.DataFrame]:
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc", "costs")}
     if config.cost_sectors:
@@ -282,7 +294,7 @@ def _tables(
     for year, base in bases.items():
         step(f"conditions, care use and referrals {year}")
         members = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
-        out["attrition"].append(_attrition(base, members, year, names))
+        out["attrition"].append(_attrition(base, members, year, names, steps))
         study = base.filter(pl.col("excluded_by").is_null())
         prevalent = study.join(members, on="patient_id")
         # The full grid: every condition in every stratum of the study population (0 of N).
@@ -308,6 +320,6 @@ def _tables(
             members = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
             out["costs"].append(cost_table(units, members, ["year", "condition", *strata],
                                            sectors=config.cost_sectors))
-    tables = {k: _sorted(pl.concat(v), k, strata) for k, v in out.items()}
+    tables = {k: _sorted(pl.concat(v), k, strata, steps) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     return tables
