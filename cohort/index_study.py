@@ -91,12 +91,12 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
             "after": _COUNT}),
         COHORT_TABLE[study.cohort_type]: table,
     }
-    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata)
+    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata))
     return out
 
 
 def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.LazyFrame, year: int,
-              span: tuple[date, date], strata: list[str]) -> dict[str, pl.DataFrame]:
+              span: tuple[date, date], strata: list[str], cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     events = dated_events(linked, units, *span)
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
@@ -104,7 +104,7 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
         lo, hi = outcome.window.bounds(year, pl.col("index_date"))
         rows = cohort.select("patient_id", "p2", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
         if outcome.kind == "contacts":
-            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata)
+            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells)
         elif outcome.kind == "contact_bands":
             out["contact_bands"] = contact_bands(rows, events, outcome, year)
         elif outcome.kind == "costs":
