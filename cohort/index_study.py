@@ -82,7 +82,8 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
     cohort = rows.filter(pl.col("excluded_by").is_null())
     denominators = at_risk.group_by(strata).len("denominator") if strata else pl.DataFrame({"denominator": [at_risk.height]})
     grid = pl.DataFrame({"condition": list(study.condition_names)}).join(denominators, how="cross")
-    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left").select(
+    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left",
+                      nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), "condition", *strata, pl.col("numerator").fill_null(0).cast(_COUNT),
         pl.col("denominator").cast(_COUNT))
     out = {

@@ -113,8 +113,9 @@ def contacts(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, codes
     hits = _hits(cohort.lazy(), events, outcome, codes, all_cause).unique().collect(engine="streaming")
     n = hits.join(cohort.select("patient_id", "condition", *strata), on=["patient_id", "condition"]).group_by(keys).len("n")
     big_n = cohort.group_by("condition", *strata).len("N")
-    return _grid(cohort if cells is None else cells, outcome, strata).join(big_n, on=["condition", *strata], how="left").join(
-        n, on=keys, how="left").select(
+    grid = _grid(cohort if cells is None else cells, outcome, strata)
+    return grid.join(big_n, on=["condition", *strata], how="left", nulls_equal=True).join(
+        n, on=keys, how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
         pl.col("N").fill_null(0).cast(_COUNT))
 

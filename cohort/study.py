@@ -111,7 +111,7 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     grid = plan.select("condition", "discipline")
     if strata:
         grid = grid.join(prevalent.select(strata).unique(), how="cross")
-    return grid.join(big_n, on=keys, how="left").join(n, on=keys, how="left").select(
+    return grid.join(big_n, on=keys, how="left", nulls_equal=True).join(n, on=keys, how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
         pl.col("N").fill_null(0).cast(_COUNT),
     )
@@ -200,7 +200,7 @@ def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -
     for a, b in zip(years, years[1:], strict=False):
         left = shares.filter(pl.col("year") == a).select(*keys, pl.col("share").alias("share_from"))
         right = shares.filter(pl.col("year") == b).select(*keys, pl.col("share").alias("share_to"))
-        parts.append(left.join(right, on=keys).select(
+        parts.append(left.join(right, on=keys, nulls_equal=True).select(
             "condition", "discipline", *strata, pl.lit(a, _COUNT).alias("year_from"), pl.lit(b, _COUNT).alias("year_to"),
             "share_from", "share_to", ((pl.col("share_to") - pl.col("share_from")) * 100).alias("change_pp"),
         ))
@@ -297,7 +297,7 @@ def _tables(
         grid = pl.DataFrame({"condition": list(names)}).join(denominators, how="cross")
         prevalence = grid.join(
             prevalent.group_by("condition", *strata).agg(pl.len().alias("numerator")),
-            on=["condition", *strata], how="left",
+            on=["condition", *strata], how="left", nulls_equal=True,  # an unknown stratum value is a stratum
         )
         out["prevalence"].append(prevalence.select(
             pl.lit(year, _COUNT).alias("year"), "condition", *strata,

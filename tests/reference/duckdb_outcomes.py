@@ -27,6 +27,13 @@ def _match(strata: list[str], a: str, b: str) -> str:
     return "".join(f" AND {a}.{s} IS NOT DISTINCT FROM {b}.{s}" for s in strata)
 
 
+def _cells(strata: list[str]) -> str:
+    """The cells of a stratified table: every reference year; with strata, each stratum of its final population."""
+    if not strata:
+        return "SELECT year FROM ref_years"
+    return f"SELECT DISTINCT year, {', '.join(strata)} FROM pop WHERE excl_step IS NULL"
+
+
 def chain(groups: str, steps: list[str], conditions: list[str]) -> str:
     """Attrition: ``groups`` (year, condition, excl_step) counted along ``steps`` (k = 1..), base first.
 
@@ -53,8 +60,7 @@ def chain(groups: str, steps: list[str], conditions: list[str]) -> str:
 
 def prevalence_table(strata: list[str]) -> str:
     """prevalence: per year, condition and stratum of the final population: prevalent records / population."""
-    s = ", ".join(strata)
-    cells = f"SELECT DISTINCT year{', ' + s if s else ''} FROM pop WHERE excl_step IS NULL"
+    cells = _cells(strata)
     return f"""
     WITH cells AS ({cells})
     SELECT x.year, c.condition{_sel(strata, 'x')},
@@ -68,8 +74,7 @@ def prevalence_table(strata: list[str]) -> str:
 
 def prevalence_care_use(strata: list[str]) -> str:
     """care_use of a prevalence cohort: per (condition, discipline) and stratum of the final population."""
-    s = ", ".join(strata)
-    cells = f"SELECT DISTINCT year{', ' + s if s else ''} FROM pop WHERE excl_step IS NULL"
+    cells = _cells(strata)
     return f"""
     WITH cells AS ({cells}),
     prev AS (SELECT pr.year, pr.condition, pr.patient_id{_sel(strata, 'p')}
@@ -103,8 +108,7 @@ def cohort_table(strata: list[str]) -> str:
     numerator: records left after every criterion; denominator: records left after the criteria
     before the entry step (the population the cases arose in).
     """
-    s = ", ".join(strata)
-    cells = f"SELECT DISTINCT year{', ' + s if s else ''} FROM pop WHERE excl_step IS NULL"
+    cells = _cells(strata)
     return f"""
     WITH cells AS ({cells})
     SELECT x.year, c.condition{_sel(strata, 'x')},
@@ -151,7 +155,7 @@ def contacts_windowed(strata: list[str], lo: str, hi: str) -> str:
            OR (w.kind = 'claim' AND EXISTS (
                 SELECT 1 FROM list_claims lc WHERE lc.key = 'cond:' || w.condition
                                                AND lc.sector = w.discipline AND lc.code = w.code))
-    ), cells AS (SELECT DISTINCT year{''.join(', ' + s for s in strata)} FROM pop WHERE excl_step IS NULL)
+    ), cells AS ({_cells(strata)})
     SELECT x.year, op.condition, op.discipline{_sel(strata, 'x')},
            (SELECT count(*) FROM hits h JOIN cohort k USING (year, patient_id, condition)
             WHERE h.year = x.year AND h.condition = op.condition AND h.discipline = op.discipline
