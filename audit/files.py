@@ -40,6 +40,8 @@ NOT_DATA = frozenset({"manifest.json", "summary.md"})
 VALUES = {
     "attrition": {"counts": ("before", "excluded", "after")},
     "prevalence": {"counts": ("numerator", "denominator"), "percentages": ("percentage",)},
+    "incidence": {"counts": ("numerator", "denominator"), "percentages": ("percentage",)},
+    "index_cohort": {"counts": ("numerator", "denominator"), "percentages": ("percentage",)},
     "care_use": {"counts": ("n", "N"), "percentages": ("percentage",)},
     "care_use_change": {"percentages": ("share_from", "share_to"), "changes": ("change_pp",)},
     "referrals": {"counts": ("n", "N"), "percentages": ("percentage",)},

@@ -15,12 +15,21 @@ from __future__ import annotations
 from audit.checks import Finding
 from audit.release import Release
 
-__all__ = ["FORMAT_RELATIONS", "missing_relations"]
+__all__ = ["FORMAT_RELATIONS", "attrition_relations", "missing_relations"]
 
-_ATTRITION_ORDER = ["base", "X1", "X2", "X3", "X4", "X5", "X6", "X7"]
 # Table -> the relations the format gives it (docs/release-format.md).
 FORMAT_RELATIONS: dict[str, list[dict]] = {
     "prevalence": [
+        {"type": "part_of", "part": "prevalent", "whole": "population", "drop": ["condition"], "set": {},
+         "complement": "not:prevalent"},
+    ],
+    # the cohort tables of incidence and index-date studies count as prevalence does
+    # (docs/study-schema.md): the cohort's persons of the population after the criteria
+    "incidence": [
+        {"type": "part_of", "part": "prevalent", "whole": "population", "drop": ["condition"], "set": {},
+         "complement": "not:prevalent"},
+    ],
+    "index_cohort": [
         {"type": "part_of", "part": "prevalent", "whole": "population", "drop": ["condition"], "set": {},
          "complement": "not:prevalent"},
     ],
@@ -34,16 +43,6 @@ FORMAT_RELATIONS: dict[str, list[dict]] = {
         {"type": "part_of", "part": "referral_base", "whole": "prevalent", "drop": [], "set": {},
          "complement": "not:referral_base"},
     ],
-    "attrition": [
-        {"type": "part_of", "part": "attrition_excluded", "whole": "attrition_excluded", "drop": [],
-         "set": {"condition": "all"}, "complement": "others:attrition_excluded"},
-        {"type": "chain", "before": "attrition_before", "excluded": "attrition_excluded",
-         "after": "attrition_after", "along": "step", "order": _ATTRITION_ORDER},
-        {"type": "equal", "left": "attrition_after", "where": {"step": "X7", "condition": "all"}, "except": {},
-         "right": "population", "drop": ["step", "condition"]},
-        {"type": "equal", "left": "attrition_after", "where": {"step": "X7"}, "except": {"condition": "all"},
-         "right": "prevalent", "drop": ["step"]},
-    ],
     "top": [
         {"type": "remainder", "table": "top", "total": "total_contacts", "parts": "contacts", "over": "group",
          "group_by": ["year", "discipline"], "remainder": "contacts_other"},
@@ -52,6 +51,33 @@ FORMAT_RELATIONS: dict[str, list[dict]] = {
         {"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"},
     ],
 }
+
+
+def attrition_relations(steps: list[str]) -> list[dict]:
+    """The attrition chain's relations, for its steps in the order the table lists them.
+
+    The chain adds up along its steps; after the steps before ``entry`` (all of them in a prevalence
+    study) the overall chain is the population, after its last step each condition's is its cohort.
+    """
+    population_step = steps[steps.index("entry") - 1] if "entry" in steps else steps[-1]
+    return [
+        {"type": "part_of", "part": "attrition_excluded", "whole": "attrition_excluded", "drop": [],
+         "set": {"condition": "all"}, "complement": "others:attrition_excluded"},
+        {"type": "chain", "before": "attrition_before", "excluded": "attrition_excluded",
+         "after": "attrition_after", "along": "step", "order": steps},
+        {"type": "equal", "left": "attrition_after", "where": {"step": population_step, "condition": "all"},
+         "except": {}, "right": "population", "drop": ["step", "condition"]},
+        {"type": "equal", "left": "attrition_after", "where": {"step": steps[-1]}, "except": {"condition": "all"},
+         "right": "prevalent", "drop": ["step"]},
+    ]
+
+
+def _steps(release: Release) -> list[str]:
+    """The attrition table's steps in the order of its rows (each chain lists them in order)."""
+    table = release.tables.get("attrition")
+    if table is None or "step" not in table.frame.columns:
+        return []
+    return list(dict.fromkeys(str(s) for s in table.frame["step"].to_list()))
 
 
 def _margins(release: Release) -> list[dict]:
@@ -74,6 +100,9 @@ def missing_relations(release: Release) -> list[Finding]:
     given = [r for r in release.relations if isinstance(r, dict)]
     findings = []
     required = [(name, rel) for name in release.tables for rel in FORMAT_RELATIONS.get(name, [])]
+    steps = _steps(release)
+    if steps:
+        required += [("attrition", rel) for rel in attrition_relations(steps)]
     required += [(name, rel) for name, rel in ((m["quantity"], m) for m in _margins(release))]
     seen = []
     for owner, rel in required:

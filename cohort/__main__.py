@@ -2,6 +2,7 @@
 
     pfl-study linked=work/demo/linked out=work/demo/study
     pfl-study study=respiratory_cardio_by_age_sex linked=... out=...
+    pfl-study study=diabetes_incidence_2021 linked=... out=...     (schema 2: docs/study-schema.md)
 """
 
 from __future__ import annotations
@@ -22,24 +23,40 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cohort.config import StudyConfig, parse_study
+from cohort.compile import check_runnable, legacy_config, run_compiled
+from cohort.config import StudyConfig
+from cohort.convert import load_study
 from cohort.output import population_fingerprint, write_study
-from cohort.study import run_study
+from cohort.population import RULES
+from cohort.schema import Study
 from extracts.atomic import check_output, claim_output, scratch
 from extracts.cli import CONF_DIR, console, flag, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
-from extracts.errors import ExtractNotFoundError
+from extracts.errors import ConfigError, ExtractNotFoundError
 from extracts.targets import check_target
 
 
-def study_config(cfg: DictConfig) -> StudyConfig:
-    """The frozen study of a composed config (groups ``study`` and ``conditions``)."""
+def study_of(cfg: DictConfig) -> Study:
+    """The checked study of a composed config (groups ``study`` and ``conditions``), schema 1 or 2."""
     catalogue = parse_catalogue(OmegaConf.to_container(cfg.conditions, resolve=True))  # type: ignore[arg-type]
-    return parse_study(OmegaConf.to_container(cfg.study, resolve=True), catalogue)  # type: ignore[arg-type]
+    study = load_study(OmegaConf.to_container(cfg.study, resolve=True), catalogue)  # type: ignore[arg-type]
+    check_runnable(study)
+    return study
+
+
+def study_config(cfg: DictConfig) -> StudyConfig:
+    """The seed design's configuration of a composed config (the demo runs the seed design only)."""
+    study = study_of(cfg)
+    if study.cohort_type != "prevalence" or tuple(c.rule for c in study.criteria) != RULES or any(
+            c.name != c.rule for c in study.criteria) or any(c.codes is not None for c in study.conditions):
+        msg = ("study config: study: the demo runs prevalence studies with the criteria X1-X7 in order; "
+               "expected such a study, or run this one with pfl-study")
+        raise ConfigError(msg)
+    return legacy_config(study)
 
 
 def run(
-    config: StudyConfig, linked: Path, out: Path, *, overwrite: bool,
+    config: Study, linked: Path, out: Path, *, overwrite: bool,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Path, dict, float]:
     # Where out may go and its lock, for the whole run: before anything is read, not after the work.
@@ -50,9 +67,9 @@ def run(
             raise ExtractNotFoundError(msg)
         began = time.perf_counter()
         with scratch(out) as folder:  # person-level claim units: beside the output, never in $TMPDIR
-            tables = run_study(linked, config, progress=progress, scratch=folder)
-        path = write_study(tables, out, config, linked_manifest=json.loads(manifest_path.read_text()),
-                           population=population_fingerprint(linked), overwrite=overwrite)
+            tables = run_compiled(linked, config, progress=progress, scratch=folder)
+        path = write_study(tables, out, legacy_config(config), linked_manifest=json.loads(manifest_path.read_text()),
+                           population=population_fingerprint(linked), overwrite=overwrite, study=config)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
 
 
@@ -60,7 +77,7 @@ def run(
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
-        config = study_config(cfg)  # fails on a bad config before any data is read
+        config = study_of(cfg)  # fails on a bad config before any data is read
         check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
         check_output(Path(cfg.out), overwrite=flag(cfg, "overwrite"))
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),

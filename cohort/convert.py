@@ -65,12 +65,29 @@ def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Keys of the converted study -> the schema 1 keys they come from, so that a refusal names the
+# key the researcher wrote.
+_V1_NAMES = (("cohort.years", "reference_years"), ("cohort.conditions", "disciplines"),
+             ("criteria[5]", "practice_sufficiency"), ("outcomes[0].disciplines", "disciplines"),
+             ("outcomes[0].dietetics_all_cause", "dietetics_all_cause"), ("outcomes[2].n", "top_n"),
+             ("outcomes[3]", "acsc"))
+
+
 def load_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *,
                data_years: tuple[int, int] = (2017, 2023)) -> Study:
     """A checked :class:`Study` from a schema 1 or schema 2 mapping."""
-    if "schema" not in raw:
-        raw = to_schema2(raw)
-    return parse_study_v2(raw, catalogue, data_years=data_years)
+    if "schema" in raw:
+        return parse_study_v2(raw, catalogue, data_years=data_years)
+    try:
+        return parse_study_v2(to_schema2(raw), catalogue, data_years=data_years)
+    except ConfigError as exc:
+        message = str(exc)
+        for new, old in _V1_NAMES:
+            prefix = f"study config: {new}"
+            if message.startswith(prefix):
+                message = f"study config: {old}{message[len(prefix):]}"
+                break
+        raise ConfigError(message) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,10 +73,17 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
         excluded_by([*pre], (("entry", _ENTRY),)).alias("__pre_entry"))
     # the chain of a (record, condition): the criteria before entry, entry, the criteria after it
     rows = rows.with_columns(pl.coalesce("__pre_entry", excluded_by(post)).alias("excluded_by")).collect(engine="streaming")
-    steps_pre = [c.name for c in pre]
-    attrition = _chain(population, steps_pre, year, "all")
+    steps = [*(c.name for c in pre), "entry", *(c.name for c in post)]
+    # "all": the whole population; a record with no index date (or not incident) leaves it at entry.
+    # The cohort's own chain starts from the records with a record of the condition in the year.
+    whole = population.select("patient_id", "excluded_by").join(
+        rows.select("patient_id", pl.col("excluded_by").alias("cohort_by"), pl.lit(True).alias("has_index")),
+        on="patient_id", how="left",
+    ).select(pl.coalesce("excluded_by", pl.when(pl.col("has_index")).then("cohort_by").otherwise(pl.lit("entry")))
+             .alias("excluded_by"))
+    attrition = _chain(whole, steps, year, "all")
     for c in study.condition_names:
-        attrition += _chain(rows.filter(pl.col("condition") == c), [*steps_pre, "entry", *(p.name for p in post)], year, c)
+        attrition += _chain(rows.filter(pl.col("condition") == c), steps, year, c)
     strata = list(study.strata)
     at_risk = population.filter(pl.col("excluded_by").is_null())
     cohort = rows.filter(pl.col("excluded_by").is_null())

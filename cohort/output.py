@@ -19,10 +19,11 @@ import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig
 from cohort.population import AGE_BANDS
+from cohort.schema import Study
 from cohort.study import is_all_cause
 from extracts.atomic import staging
 
-__all__ = ["config_hash", "definitions", "population_fingerprint", "write_study"]
+__all__ = ["attrition_steps", "cohort_definition", "config_hash", "definitions", "population_fingerprint", "write_study"]
 
 NOT_RELEASABLE = "pre-disclosure aggregates: NOT releasable; run disclosure control first"
 
@@ -73,9 +74,43 @@ def definitions(config: StudyConfig) -> dict:
             "conditions": conditions, "care": care}
 
 
+def attrition_steps(study: Study) -> tuple[str, ...]:
+    """The attrition chain's steps after ``base``: the criteria, with ``entry`` before the index-date ones."""
+    if not study.has_index:
+        return tuple(c.name for c in study.criteria)
+    return (*(c.name for c in study.criteria if not c.uses_index), "entry",
+            *(c.name for c in study.criteria if c.uses_index))
+
+
+def cohort_definition(study: Study) -> dict:
+    """A schema 2 study's design for the manifest: cohort type, criteria in order, outcome windows."""
+    return {
+        "schema": 2,
+        "type": study.cohort_type,
+        "washout_days": study.washout_days if study.cohort_type == "incidence" else None,
+        "criteria": [c.name for c in study.criteria],
+        "chain": list(attrition_steps(study)),
+        "outcomes": {o.table: {"window": [o.window.unit, o.window.start, o.window.end], "cause": o.cause}
+                     for o in study.outcomes},
+    }
+
+
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
-                population: str | None = None, overwrite: bool = False) -> Path:
-    """Write a study folder: its tables and manifest (``population``: of the linked folder)."""
+                population: str | None = None, overwrite: bool = False, study: Study | None = None) -> Path:
+    """Write a study folder: its tables and manifest (``population``: of the linked folder).
+
+    ``study``: the schema 2 study the tables come from (``config`` is its seed-engine form); its
+    design is recorded under ``cohort`` and its hash is the manifest's ``study_config_sha256``.
+    """
+    manifest_extra = {} if study is None else {"cohort": cohort_definition(study)}
+    meaning = definitions(config)
+    if study is not None and study.has_index:
+        # Incidence and index cohorts: each condition's cohort has its own index dates and windows,
+        # so the prevalence definitions (age rule, sources, all-cause care containing specific care
+        # across conditions) imply nothing about them; only the age bands are stated.
+        meaning = {"age_bands": meaning["age_bands"], "conditions": {}, "care": {}}
+    config_sha = config_hash(config) if study is None else hashlib.sha256(
+        json.dumps(asdict(study), sort_keys=True, default=str).encode()).hexdigest()
     out = Path(out)
     with staging(out, overwrite=overwrite) as tmp:
         for name, frame in tables.items():
@@ -83,13 +118,14 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
         (tmp / "manifest.json").write_text(json.dumps({
             "status": NOT_RELEASABLE,
             "study": config.name,
-            "study_config_sha256": config_hash(config),
+            "study_config_sha256": config_sha,
             "reference_years": list(config.reference_years),
             "conditions": list(config.catalogue.names),
             "project": linked_manifest.get("project"),
             "project_key_id": linked_manifest.get("project_key_id"),
             "population": population,
             "rows": {name: frame.height for name, frame in tables.items()},
-            "definitions": definitions(config),
+            "definitions": meaning,
+            **manifest_extra,
         }, indent=2))
     return out

@@ -143,6 +143,10 @@ def parse_study_v2(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *,
         fail("strata", "unknown or repeated stratum", f"a list from {list(STRATA)}, each once")
     years = _years(cohort.get("years"), "cohort.years", data_years)
     conditions = _conditions(cohort.get("conditions"), catalogue, cohort_type)
+    if cohort_type != "prevalence" and len(conditions) != 1:
+        # The attrition chain of "all" is the cohort's own (entry included): one cohort per study.
+        fail("cohort.conditions", f"an {cohort_type} cohort has one condition",
+             "one condition (a study per condition)")
     has_index = cohort_type != "prevalence"
     criteria = parse_criteria(raw.get("criteria") or [], catalogue, has_index=has_index)
     outcomes = parse_outcomes(raw.get("outcomes") or [], tuple(c.name for c in conditions),

@@ -204,7 +204,12 @@ def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -
             "condition", "discipline", *strata, pl.lit(a, _COUNT).alias("year_from"), pl.lit(b, _COUNT).alias("year_to"),
             "share_from", "share_to", ((pl.col("share_to") - pl.col("share_from")) * 100).alias("change_pp"),
         ))
-    return pl.concat(parts) if parts else pl.DataFrame()
+    if parts:
+        return pl.concat(parts)
+    # One reference year: no change, but the table keeps its columns (release/study_folder.py).
+    return pl.DataFrame(schema={"condition": pl.String, "discipline": pl.String, **{s: pl.String for s in strata},
+                                "year_from": _COUNT, "year_to": _COUNT, "share_from": pl.Float64,
+                                "share_to": pl.Float64, "change_pp": pl.Float64})
 
 
 def _sorted(frame: pl.DataFrame, table: str, strata: list[str], steps: tuple[str, ...] = RULES) -> pl.DataFrame:

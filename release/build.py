@@ -58,7 +58,8 @@ class ReleaseContent:
 
 
 def _levels(layouts: dict[str, TableLayout]) -> dict[str, tuple[str, ...]]:
-    return dict(layouts["prevalence"].dimensions)
+    cohort = next(name for name in ("prevalence", "incidence", "index_cohort") if name in layouts)
+    return dict(layouts[cohort].dimensions)
 
 
 def _model(layouts: dict[str, TableLayout], withheld: dict[str, str], rels: list[dict]) -> Model:
@@ -91,7 +92,8 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
                "pfl-study?); without them the release cannot know what the definitions imply; run pfl-study again")
         raise StudyFormatError(msg)
     conditions = tuple(str(c) for c in study.manifest.get("conditions") or ())
-    rels = relations(study.strata, _levels(layouts), definitions, conditions)
+    rels = relations(study.strata, _levels(layouts), definitions, conditions, steps=study.steps,
+                     tables=tuple(layouts))
     withheld: dict[str, str] = {}
     milps = 0
     while True:

@@ -24,12 +24,12 @@ from release.study_folder import TOTAL, StudyFolder
 __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relations"]
 
 # Priority of the tables: when no safe pattern exists, the last table involved is withheld first.
-ORDER = ("prevalence", "attrition", "care_use", "care_use_change", "referrals", "top", "acsc")
-STEPS = ("base", *RULES)
+ORDER = ("prevalence", "incidence", "index_cohort", "attrition", "care_use", "care_use_change", "referrals", "top",
+         "acsc")
 # Secondary suppression hides the cells of least cost, cost = value x weight: the study's key
 # figures (prevalence, and the cohort sizes N of care use that equal its numerators) are kept
 # visible before the intermediate counts of the attrition chain.
-WEIGHTS = {"prevalence": 4.0, "care_use": 2.0, "referrals": 2.0, "top": 2.0, "acsc": 2.0, "attrition": 1.0}
+WEIGHTS = {"prevalence": 4.0, "incidence": 4.0, "index_cohort": 4.0, "care_use": 2.0, "referrals": 2.0, "top": 2.0, "acsc": 2.0, "attrition": 1.0}
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ def _totals(frame: pl.DataFrame, keys: list[str], strata: tuple[str, ...], sums:
 def _levels(study: StudyFolder) -> dict[str, tuple[str, ...]]:
     out = {}
     for s in study.strata:
-        seen = set(study.tables["prevalence"][s]) | set(study.tables["care_use"][s])
+        seen = set(study.tables[study.cohort_table][s])
+        if "care_use" in study.tables:
+            seen |= set(study.tables["care_use"][s])
         out[s] = tuple(sorted(seen))
     return out
 
@@ -130,15 +132,21 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
     by = {s: s for s in strata}
     out: dict[str, TableLayout] = {}
 
+    # The cohort table (prevalence, incidence or index_cohort): the cohort's persons ("prevalent")
+    # of the population after the criteria ("population"), per condition.
     keys = ["year", "condition", *strata]
-    prevalence = _order(_totals(t["prevalence"], keys, strata, ["numerator", "denominator"], levels), keys, strata)
-    out["prevalence"] = TableLayout(
-        "prevalence", prevalence.with_columns(pl.lit(None, pl.Float64).alias("percentage")), tuple(keys), dims,
+    cohort = study.cohort_table
+    prevalence = _order(_totals(t[cohort], keys, strata, ["numerator", "denominator"], levels), keys, strata)
+    out[cohort] = TableLayout(
+        cohort, prevalence.with_columns(pl.lit(None, pl.Float64).alias("percentage")), tuple(keys), dims,
         (Count("numerator", "prevalent", "persons", tuple(keys), WEIGHTS["prevalence"]),
          Count("denominator", "population", "persons", ("year", *strata), WEIGHTS["prevalence"])),
         (Ratio("percentage", ("prevalent", {"year": "year", "condition": "condition", **by}),
                ("population", {"year": "year", **by}), 100),))
 
+    if "care_use" not in t:  # an incidence or index study without a contacts outcome
+        out["attrition"] = _attrition(t)
+        return {name: out[name] for name in ORDER if name in out}
     keys = ["year", "condition", "discipline", *strata]
     care = t["care_use"]
     care = _order(_totals(care, keys, strata, ["n", "N"], levels), keys, strata)
@@ -150,6 +158,9 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
                ("prevalent", {"year": "year", "condition": "condition", **by}), 100),))
 
     out["care_use_change"] = _change(study, care, strata, dims)
+    out["attrition"] = _attrition(t)
+    if "referrals" not in t:  # the seed design's other tables belong to prevalence studies
+        return {name: out[name] for name in ORDER if name in out}
 
     out["referrals"] = TableLayout(
         "referrals", t["referrals"].with_columns(pl.lit(None, pl.Float64).alias("percentage")),
@@ -158,10 +169,6 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
          Count("N", "referral_base", "persons", ("year", "condition"), WEIGHTS["referrals"])),
         (Ratio("percentage", ("referred", {"year": "year", "condition": "condition"}),
                ("referral_base", {"year": "year", "condition": "condition"}), 100),))
-
-    out["attrition"] = TableLayout(
-        "attrition", t["attrition"], ("year", "condition", "step"), {},
-        tuple(Count(c, f"attrition_{c}", "persons", ("year", "condition", "step")) for c in ("before", "excluded", "after")))
 
     top = t["top"]
     small = top.filter(pl.col("persons") < threshold)
@@ -186,7 +193,13 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         "acsc", t["acsc"], ("year",), {},
         (Count("admissions", "acsc_admissions", "events", ("year",), WEIGHTS["acsc"]),
          Count("persons", "acsc_persons", "persons", ("year",), WEIGHTS["acsc"])))
-    return {name: out[name] for name in ORDER}
+    return {name: out[name] for name in ORDER if name in out}
+
+
+def _attrition(t: Mapping[str, pl.DataFrame]) -> TableLayout:
+    return TableLayout(
+        "attrition", t["attrition"], ("year", "condition", "step"), {},
+        tuple(Count(c, f"attrition_{c}", "persons", ("year", "condition", "step")) for c in ("before", "excluded", "after")))
 
 
 def _change(study: StudyFolder, care: pl.DataFrame, strata: tuple[str, ...], dims: Mapping) -> TableLayout:
@@ -230,15 +243,21 @@ def _change(study: StudyFolder, care: pl.DataFrame, strata: tuple[str, ...], dim
 
 
 def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], definitions: Mapping | None = None,
-              conditions: tuple[str, ...] = ()) -> list[dict]:
+              conditions: tuple[str, ...] = (), *, steps: tuple[str, ...] = RULES,
+              tables: tuple[str, ...] = ORDER) -> list[dict]:
     """The relations between the quantities of a study release (release-format.md, "relations").
 
     The tables' additive structure, the subsets every study has (a condition's attrition within
     the overall chain, persons <= events), the relations the study's ``definitions`` imply
     (:mod:`release.semantics`), and last the margins of every stratified complement: N - n
     of a stratum's Total is the sum of its levels' N - n, so a sum of hidden complements is
-    checked like any other (issue 11, item 6).
+    checked like any other (issue 11, item 6). ``steps``: the attrition chain after ``base`` (the
+    study's criteria); ``tables``: the tables of the release (a relation of an absent one is left out).
     """
+    chain = ("base", *steps)
+    # the population of the cohort table: after the criteria before entry (all of them in a
+    # prevalence study); the cohort: after the last step
+    population_step = chain[chain.index("entry") - 1] if "entry" in chain else chain[-1]
     out: list[dict] = []
     for quantity in ("population", "prevalent", "care_use"):
         for s in strata:
@@ -250,17 +269,19 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
         out.append({"type": "part_of", "part": part, "whole": whole, "drop": drop, "set": fixed,
                     "complement": f"not:{part}" if part != whole else f"others:{part}"})
     out.append({"type": "chain", "before": "attrition_before", "excluded": "attrition_excluded",
-                "after": "attrition_after", "along": "step", "order": list(STEPS)})
+                "after": "attrition_after", "along": "step", "order": list(chain)})
     out += structural_subsets()
     out += domain_relations(definitions or {}, strata, levels, conditions)
-    last = STEPS[-1]
-    out.append({"type": "equal", "left": "attrition_after", "where": {"step": last, "condition": "all"},
+    last = chain[-1]
+    out.append({"type": "equal", "left": "attrition_after", "where": {"step": population_step, "condition": "all"},
                 "except": {}, "right": "population", "drop": ["step", "condition"]})
     out.append({"type": "equal", "left": "attrition_after", "where": {"step": last},
                 "except": {"condition": "all"}, "right": "prevalent", "drop": ["step"]})
-    out.append({"type": "remainder", "table": "top", "total": "total_contacts", "parts": "contacts",
-                "over": "group", "group_by": ["year", "discipline"], "remainder": "contacts_other"})
-    out.append({"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"})
+    if "top" in tables:
+        out.append({"type": "remainder", "table": "top", "total": "total_contacts", "parts": "contacts",
+                    "over": "group", "group_by": ["year", "discipline"], "remainder": "contacts_other"})
+    if "acsc" in tables:
+        out.append({"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"})
     stratified = ("population", "prevalent", "care_use")
     for rel in [r for r in out if r["type"] == "part_of" and r.get("protect", True)]:
         if rel["part"] in stratified and not set(rel.get("where", {})) & set(strata):

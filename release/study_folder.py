@@ -16,11 +16,12 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import STRATA
+from cohort.population import RULES
 from release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
 from extracts.atomic import file_sha256
 from extracts.errors import counted
 
-__all__ = ["TABLES", "TOTAL", "StudyFolder", "read_study"]
+__all__ = ["COHORT_TABLES", "TABLES", "TOTAL", "StudyFolder", "read_study"]
 
 TOTAL = "Total"  # the total level of a stratum; no real level may be called so
 _I, _S, _F = "int", "str", "float"
@@ -35,10 +36,20 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "top": (("year", _I), ("discipline", _S), ("rank", _I), ("group", _S), ("contacts", _I), ("share", _F),
             ("persons", _I), ("total_contacts", _I)),
     "acsc": (("year", _I), ("admissions", _I), ("persons", _I)),
+    # the cohort tables of incidence and index-date studies (docs/study-schema.md): as prevalence
+    "incidence": (("year", _I), ("condition", _S), ("*", _S), ("numerator", _I), ("denominator", _I)),
+    "index_cohort": (("year", _I), ("condition", _S), ("*", _S), ("numerator", _I), ("denominator", _I)),
 }
+# The cohort table of each cohort type (the manifest's cohort.type; prevalence when absent).
+COHORT_TABLES = {"prevalence": "prevalence", "incidence": "incidence", "index": "index_cohort"}
+# The tables a study folder holds, per cohort type: those of the seed design for prevalence; the
+# attrition and the cohort table, with care use when the study counts contacts, otherwise.
+_REQUIRED = {"prevalence": ("attrition", "prevalence", "care_use", "care_use_change", "referrals", "top", "acsc"),
+             "incidence": ("attrition", "incidence"), "index": ("attrition", "index_cohort")}
+_OPTIONAL = ("care_use", "care_use_change")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{1,64}")
-_STRATIFIED = ("prevalence", "care_use", "care_use_change")
+_STRATIFIED = ("prevalence", "incidence", "index_cohort", "care_use", "care_use_change")
 _KINDS = {_I: pl.Int64, _S: pl.String, _F: pl.Float64}
 
 
@@ -51,6 +62,10 @@ class StudyFolder:
         manifest: its ``manifest.json``.
         tables: each table with the types above (counts ``Int64``).
         strata: the study's strata columns, in the order of ``cohort.config.STRATA``.
+        steps: the attrition chain's steps after ``base`` (the manifest's ``cohort.chain``;
+            X1-X7 for a study of schema 1).
+        cohort_table: the table of the cohort's counts (``prevalence``, ``incidence``,
+            ``index_cohort``): numerator and denominator per condition.
         fingerprints: SHA-256 of the manifest (``manifest.json``) and of each table file: the
             steward's provenance of a release (ledger record), never published — a hash of a
             table with hidden cells confirms guesses of them (issue 11.1).
@@ -61,6 +76,8 @@ class StudyFolder:
     tables: dict[str, pl.DataFrame]
     strata: tuple[str, ...]
     fingerprints: dict[str, str]
+    steps: tuple[str, ...] = RULES
+    cohort_table: str = "prevalence"
 
 
 def _columns(table: str, strata: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -124,13 +141,16 @@ def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]
     return frame
 
 
-def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], problems: list[str]) -> None:
+def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], problems: list[str],
+                 cohort_table: str = "prevalence") -> None:
     def count(frame: pl.DataFrame, expr: pl.Expr) -> int:
         return int(frame.select(expr.fill_null(False).sum()).item())
 
-    for table, (n, big_n) in (("prevalence", ("numerator", "denominator")), ("care_use", ("n", "N")),
+    for table, (n, big_n) in ((cohort_table, ("numerator", "denominator")), ("care_use", ("n", "N")),
                               ("referrals", ("n", "N")), ("top", ("contacts", "total_contacts")),
                               ("top", ("persons", "contacts")), ("acsc", ("persons", "admissions"))):
+        if table not in tables:
+            continue
         bad = count(tables[table], pl.col(n) > pl.col(big_n))
         if bad:
             problems.append(f"{table}.parquet: '{n}' exceeds '{big_n}' in {counted(bad, 'row')}")
@@ -138,16 +158,20 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
     bad = count(attrition, pl.col("before") != pl.col("excluded") + pl.col("after"))
     if bad:
         problems.append(f"attrition.parquet: 'before' is not 'excluded' + 'after' in {counted(bad, 'row')}")
-    keys = {"attrition": ["year", "condition", "step"], "prevalence": ["year", "condition", *strata],
+    keys = {"attrition": ["year", "condition", "step"], cohort_table: ["year", "condition", *strata],
             "care_use": ["year", "condition", "discipline", *strata], "referrals": ["year", "condition"],
             "top": ["year", "discipline", "rank"], "acsc": ["year"],
             "care_use_change": ["condition", "discipline", *strata, "year_from", "year_to"]}
     for table, columns in keys.items():
+        if table not in tables:
+            continue
         frame = tables[table]
         duplicates = frame.height - frame.select(columns).unique().height
         if duplicates:
             verb = "repeats" if duplicates == 1 else "repeat"
             problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
+    if "top" not in tables:
+        return
     top = tables["top"]
     groups = top.height - top.select("year", "discipline", "group").unique().height
     if groups:
@@ -192,23 +216,44 @@ def read_study(folder: Path) -> StudyFolder:
     if key_id is not None and not (isinstance(key_id, str) and _KEY_ID.fullmatch(key_id)):
         msg = f"{manifest_path}: 'project_key_id' is not a key id in lower-case hex"
         raise StudyFormatError(msg)
+    kind, steps = _design(manifest, manifest_path)
+    cohort_table = COHORT_TABLES[kind]
     try:
-        head = pl.read_parquet_schema(folder / "prevalence.parquet")
+        head = pl.read_parquet_schema(folder / f"{cohort_table}.parquet")
     except FileNotFoundError:
-        msg = f"{folder}: not a complete study folder (prevalence.parquet is missing); run pfl-study"
+        msg = f"{folder}: not a complete study folder ({cohort_table}.parquet is missing); run pfl-study"
         raise StudyNotFoundError(msg) from None
     except (pl.exceptions.PolarsError, OSError):
-        msg = f"{folder / 'prevalence.parquet'}: not a readable Parquet file"
+        msg = f"{folder / f'{cohort_table}.parquet'}: not a readable Parquet file"
         raise StudyFormatError(msg) from None
     strata = tuple(s for s in STRATA if s in head)
     problems: list[str] = []
-    tables = {name: _read(folder, name, strata if name in _STRATIFIED else (), problems) for name in TABLES}
+    names = list(_REQUIRED[kind])
+    if kind != "prevalence":
+        names += [t for t in _OPTIONAL if (folder / f"{t}.parquet").is_file()]
+    tables = {name: _read(folder, name, strata if name in _STRATIFIED else (), problems) for name in names}
     if problems:
         raise StudyContractError(problems)
     checked = {name: frame for name, frame in tables.items() if frame is not None}
-    _check_rules(checked, strata, problems)
+    _check_rules(checked, strata, problems, cohort_table)
+    unknown = sorted(set(checked["attrition"]["step"].unique()) - {"base", *steps}) if "attrition" in checked else []
+    if unknown:
+        problems.append(f"attrition.parquet: {counted(len(unknown), 'step')} not in the manifest's chain")
     if problems:
         raise StudyContractError(problems)
     fingerprints = {"manifest.json": file_sha256(manifest_path)}
-    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in TABLES}
-    return StudyFolder(folder, manifest, checked, strata, fingerprints)
+    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in names}
+    return StudyFolder(folder, manifest, checked, strata, fingerprints, steps, cohort_table)
+
+
+def _design(manifest: dict, path: Path) -> tuple[str, tuple[str, ...]]:
+    """The cohort type and attrition steps of a study manifest (schema 1: prevalence, X1-X7)."""
+    cohort = manifest.get("cohort")
+    if cohort is None:
+        return "prevalence", RULES
+    kind, chain = (cohort.get("type"), cohort.get("chain")) if isinstance(cohort, dict) else (None, None)
+    if kind not in COHORT_TABLES or not isinstance(chain, list) or not all(isinstance(s, str) for s in chain) \
+            or len(set(chain)) != len(chain) or "base" in chain:
+        msg = f"{path}: 'cohort' is not a cohort design (type {list(COHORT_TABLES)}, chain: a list of step names)"
+        raise StudyFormatError(msg)
+    return str(kind), tuple(chain)
