@@ -195,9 +195,14 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
         SELECT c.year, c.patient_id, c.condition, c.d, p.p2{''.join(', p.' + s for s in strata)}
         FROM chain_rows c JOIN pop p USING (year, patient_id) WHERE c.excl_step IS NULL
     """)
-    all_chain = out.chain("SELECT year, 'all' AS condition, excl_step FROM pop", [c.name for c in pre], ["all"])
-    cond_chain = out.chain("SELECT year, condition, excl_step FROM chain_rows",
-                           [*(c.name for c in pre), "entry", *(c.name for c in post)], list(study.condition_names))
+    # An incidence/index study has one condition (parse_study_v2): "all" is its whole base
+    # population along the cohort's chain; a record without an index date leaves it at entry.
+    steps = [*(c.name for c in pre), "entry", *(c.name for c in post)]
+    everyone = (f"SELECT p.year, 'all' AS condition, CASE WHEN c.patient_id IS NULL "
+                f"THEN coalesce(p.excl_step, {entry_k}) ELSE c.excl_step END AS excl_step "
+                "FROM pop p LEFT JOIN chain_rows c USING (year, patient_id)")
+    all_chain = out.chain(everyone, steps, ["all"])
+    cond_chain = out.chain("SELECT year, condition, excl_step FROM chain_rows", steps, list(study.condition_names))
     tables = {
         "attrition": pl.concat([_fetch(con, all_chain), _fetch(con, cond_chain)]),
         COHORT_TABLE[study.cohort_type]: _fetch(con, out.cohort_table(strata)),
