@@ -87,7 +87,9 @@ def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
     )
 
 
-def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str]) -> pl.DataFrame:
+def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str],
+              population: pl.DataFrame) -> pl.DataFrame:
+    """care_use of one year; ``population``: the study population, whose strata make the grid."""
     icpc, claims = condition_codes(config)
     specific_codes = pl.concat([
         icpc.join(pl.DataFrame({"discipline": ["HA", "POH-GGZ"]}), how="cross").select("condition", "discipline", pl.col("icpc_base").alias("code")),
@@ -107,10 +109,11 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     keys = ["condition", "discipline", *strata]
     n = hits.group_by(keys).agg(pl.len().alias("n"))
     big_n = cells.group_by(keys).agg(pl.len().alias("N"))
-    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0.
+    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0, in
+    # every stratum of the study population (as the prevalence table).
     grid = plan.select("condition", "discipline")
     if strata:
-        grid = grid.join(prevalent.select(strata).unique(), how="cross")
+        grid = grid.join(population.select(strata).unique(), how="cross")
     return grid.join(big_n, on=keys, how="left", nulls_equal=True).join(n, on=keys, how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
         pl.col("N").fill_null(0).cast(_COUNT),
@@ -309,7 +312,7 @@ def _tables(
             pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),
         ))
         events = _events(linked, units, study, year)
-        out["care_use"].append(_care_use(config, events, prevalent, year, strata))
+        out["care_use"].append(_care_use(config, events, prevalent, year, strata, study))
         out["referrals"].append(_referrals(linked, config, prevalent, year))
         out["top"].append(_top(config, events, year))
     tables = {k: _sorted(pl.concat(v), k, strata, steps) for k, v in out.items()}

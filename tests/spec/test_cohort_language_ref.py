@@ -108,3 +108,15 @@ def test_records_of_unknown_sex_are_counted_in_their_own_stratum(tmp_path: Path,
         ("F", 1, 1), (None, 1, 1)]
     care = tables["care_use"].sort("sex", nulls_last=True)
     assert care.select("sex", "n", "N").rows() == [("F", 1, 1), (None, 1, 1)]
+
+
+def test_stratified_care_use_of_a_prevalence_cohort_is_a_full_grid(tmp_path: Path) -> None:
+    """``care_use`` of a prevalence study has a row for every stratum of the study population, 0 of 0
+    where nobody has the condition (docs/guide-researcher.md: "Every table is a full grid"); a
+    stratum without any prevalent person was missing."""
+    b = (LinkedBuilder().patient("woman", sex="F").episode("woman", "T90", "2015-01-01")
+         .contact("woman", "2021-03-10", icpc="T90").patient("man", sex="M"))
+    tables = _run(b, tmp_path, {**_prevalence([]), "outcomes": [{"type": "contacts", "disciplines": ["HA"]}],
+                                "strata": ["sex"]})
+    assert tables["prevalence"].sort("sex").select("sex", "numerator", "denominator").rows() == [("F", 1, 1), ("M", 0, 1)]
+    assert tables["care_use"].sort("sex").select("sex", "n", "N").rows() == [("F", 1, 1), ("M", 0, 0)]
