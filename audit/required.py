@@ -73,11 +73,18 @@ def attrition_relations(steps: list[str]) -> list[dict]:
 
 
 def _steps(release: Release) -> list[str]:
-    """The attrition table's steps in the order of its rows (each chain lists them in order)."""
+    """The attrition chain's steps: the manifest's chain when it holds every step the table lists,
+    in the table's order (a chain may name steps a table leaves out); else the table's steps in
+    the order of its rows (each chain lists them in order), so that no chain can be dropped."""
     table = release.tables.get("attrition")
     if table is None or "step" not in table.frame.columns:
         return []
-    return list(dict.fromkeys(str(s) for s in table.frame["step"].to_list()))
+    listed = list(dict.fromkeys(str(s) for s in table.frame["step"].to_list()))
+    for rel in release.relations:
+        order = rel.get("order") if isinstance(rel, dict) and rel.get("type") == "chain" else None
+        if isinstance(order, list) and [s for s in order if s in listed] == listed:
+            return [str(s) for s in order]
+    return listed
 
 
 def _margins(release: Release) -> list[dict]:
@@ -95,11 +102,16 @@ def _margins(release: Release) -> list[dict]:
     return out
 
 
+# The seed design's chain (schema 1 studies); a release's own chain replaces it (_steps).
+FORMAT_RELATIONS["attrition"] = attrition_relations(["base", "X1", "X2", "X3", "X4", "X5", "X6", "X7"])
+
+
 def missing_relations(release: Release) -> list[Finding]:
     """The relations the format gives the release's tables that its manifest lacks."""
     given = [r for r in release.relations if isinstance(r, dict)]
     findings = []
-    required = [(name, rel) for name in release.tables for rel in FORMAT_RELATIONS.get(name, [])]
+    required = [(name, rel) for name in release.tables if name != "attrition"
+                for rel in FORMAT_RELATIONS.get(name, [])]
     steps = _steps(release)
     if steps:
         required += [("attrition", rel) for rel in attrition_relations(steps)]

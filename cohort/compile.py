@@ -21,7 +21,7 @@ import polars as pl
 
 from cohort.checks import fail
 from cohort.codes import CodeList
-from cohort.config import AcscConfig, StudyConfig, Sufficiency
+from cohort.config import DISCIPLINES, AcscConfig, StudyConfig, Sufficiency
 from cohort.criteria import Criterion
 from cohort.criteria_plan import Context, apply_criteria, column
 from cohort.outcomes import claim_units
@@ -88,7 +88,8 @@ def legacy_config(study: Study) -> StudyConfig:
     )
     costs = study.outcome("costs")
     if costs is not None:  # cohort.costs is present (check_runnable): its engine takes the sectors
-        sectors = tuple(dict.fromkeys(d for ds in costs.disciplines.values() for d in ds))
+        wanted = {d for ds in costs.disciplines.values() for d in ds}
+        sectors = tuple(d for d in DISCIPLINES if d in wanted)  # in the order schema 1 gives them
         config = dataclasses.replace(config, cost_sectors=sectors)  # type: ignore[call-arg]
     return config
 

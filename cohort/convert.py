@@ -26,7 +26,7 @@ from extracts.errors import ConfigError
 __all__ = ["load_study", "to_schema2"]
 
 _V1_KEYS = ("name", "reference_years", "disciplines", "dietetics_all_cause", "practice_sufficiency", "strata",
-            "top_n", "acsc")
+            "top_n", "acsc", "costs")
 
 
 def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,12 @@ def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
     acsc = raw.get("acsc") or {}
     if acsc.get("years") or acsc.get("codes"):
         outcomes.append({"type": "acsc", "years": list(acsc.get("years") or []), "codes": list(acsc.get("codes") or [])})
+    costs = raw.get("costs")
+    if costs is not None:  # schema 1's claimed costs of the prevalent persons per sector (cohort.costs)
+        if not isinstance(costs, Mapping):
+            fail("costs", "not a mapping", "costs: {sectors: [...]}")
+        known_keys(costs, ("sectors",), "costs")
+        outcomes.append({"type": "costs", "disciplines": costs.get("sectors")})
     return {
         "schema": 2,
         "name": raw.get("name", "study"),
@@ -66,11 +72,10 @@ def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Keys of the converted study -> the schema 1 keys they come from, so that a refusal names the
-# key the researcher wrote.
+# key the researcher wrote (outcomes by their type: their positions depend on the file).
 _V1_NAMES = (("cohort.years", "reference_years"), ("cohort.conditions", "disciplines"),
-             ("criteria[5]", "practice_sufficiency"), ("outcomes[0].disciplines", "disciplines"),
-             ("outcomes[0].dietetics_all_cause", "dietetics_all_cause"), ("outcomes[2].n", "top_n"),
-             ("outcomes[3]", "acsc"))
+             ("criteria[5]", "practice_sufficiency"))
+_V1_OUTCOMES = {"contacts": "disciplines", "top": "top_n", "acsc": "acsc", "costs": "costs.sectors"}
 
 
 def load_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *,
@@ -78,14 +83,24 @@ def load_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *,
     """A checked :class:`Study` from a schema 1 or schema 2 mapping."""
     if "schema" in raw:
         return parse_study_v2(raw, catalogue, data_years=data_years)
+    converted = to_schema2(raw)
     try:
-        return parse_study_v2(to_schema2(raw), catalogue, data_years=data_years)
+        return parse_study_v2(converted, catalogue, data_years=data_years)
     except ConfigError as exc:
+        names = list(_V1_NAMES)
+        for i, outcome in enumerate(converted["outcomes"]):
+            if outcome["type"] == "contacts":
+                names.append((f"outcomes[{i}].dietetics_all_cause", "dietetics_all_cause"))
+            if outcome["type"] in _V1_OUTCOMES:
+                names.append((f"outcomes[{i}]", _V1_OUTCOMES[outcome["type"]]))
         message = str(exc)
-        for new, old in _V1_NAMES:
+        for new, old in names:
             prefix = f"study config: {new}"
             if message.startswith(prefix):
-                message = f"study config: {old}{message[len(prefix):]}"
+                rest = message[len(prefix):]
+                if rest.startswith((".disciplines", ".n:", ".years", ".codes")):  # the schema 1 key says it
+                    rest = rest[rest.index(":"):] if old != "acsc" else rest
+                message = f"study config: {old}{rest}"
                 break
         raise ConfigError(message) from None
 

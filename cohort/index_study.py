@@ -19,7 +19,7 @@ import polars as pl
 
 from cohort.codes import CodeList
 from cohort.compile import excluded_by, span_of
-from cohort.config import Sufficiency, StudyConfig
+from cohort.config import StudyConfig, Sufficiency
 from cohort.criteria_plan import Context, apply_criteria
 from cohort.entry import entry
 from cohort.outcomes import claim_units

@@ -36,10 +36,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "top": (("year", _I), ("discipline", _S), ("rank", _I), ("group", _S), ("contacts", _I), ("share", _F),
             ("persons", _I), ("total_contacts", _I)),
     "acsc": (("year", _I), ("admissions", _I), ("persons", _I)),
-    # the cohort tables of incidence and index-date studies (docs/study-schema.md): as prevalence
-    "incidence": (("year", _I), ("condition", _S), ("*", _S), ("numerator", _I), ("denominator", _I)),
-    "index_cohort": (("year", _I), ("condition", _S), ("*", _S), ("numerator", _I), ("denominator", _I)),
 }
+# The cohort tables of incidence and index-date studies (docs/study-schema.md): as prevalence.
+COHORT_COLUMNS = {name: TABLES["prevalence"] for name in ("incidence", "index_cohort")}
 # The cohort table of each cohort type (the manifest's cohort.type; prevalence when absent).
 COHORT_TABLES = {"prevalence": "prevalence", "incidence": "incidence", "index": "index_cohort"}
 # The tables a study folder holds, per cohort type: those of the seed design for prevalence; the
@@ -82,7 +81,7 @@ class StudyFolder:
 
 def _columns(table: str, strata: tuple[str, ...]) -> list[tuple[str, str]]:
     out = []
-    for name, kind in TABLES[table]:
+    for name, kind in {**TABLES, **COHORT_COLUMNS}[table]:
         out += [(s, _S) for s in strata] if name == "*" else [(name, kind)]
     return out
 

@@ -48,3 +48,48 @@ def test_cohort_study_is_released_and_audited(tiny_linked: Path, tmp_path: Path,
     release_manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
     chain = next(r for r in release_manifest["relations"] if r["type"] == "chain")
     assert chain["order"] == ["base", *manifest["cohort"]["chain"]]
+
+
+def test_release_refuses_attrition_steps_the_manifest_does_not_name(tiny_linked: Path, tmp_path: Path) -> None:
+    _ok(run_command("pfl-study", "study=diabetes_index_2021", f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
+                    cwd=tmp_path))
+    path = tmp_path / "study" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["cohort"]["chain"] = [s for s in manifest["cohort"]["chain"] if s != "registered_1y"]
+    path.write_text(json.dumps(manifest))
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    proc = run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+                       f"ledger={tmp_path / 'ledger'}", cwd=tmp_path)
+    assert proc.returncode == 5, proc.stderr[-2000:]
+    assert "not in the manifest's chain" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "release").exists()
+
+
+PREVALENCE_CUSTOM = """\
+schema: 2
+name: prevalence_custom
+cohort: {type: prevalence, years: [2021, 2023],
+         conditions: [diabetes, cardiovascular, {name: my_htn, codes: {icpc: [K86, K87]}}]}
+criteria:
+  - {name: X1, rule: X1}
+  - {name: X5, rule: X5}
+  - {name: adults, rule: age, min: 18}
+  - {name: no_recent_cancer, rule: has_not, condition: cancer, window: {years: [-3, -1]}}
+outcomes:
+  - {type: contacts, disciplines: [HA, MSZ, HAP]}
+strata: [sex]
+"""
+
+
+def test_prevalence_study_with_own_criteria_is_released_and_audited(tiny_linked: Path, tmp_path: Path) -> None:
+    (tmp_path / "config" / "study").mkdir(parents=True)
+    (tmp_path / "config" / "study" / "prevalence_custom.yaml").write_text(PREVALENCE_CUSTOM)
+    _ok(run_command("pfl-study", "--config-dir", str(tmp_path / "config"), "study=prevalence_custom",
+                    f"linked={tiny_linked}", f"out={tmp_path / 'study'}", cwd=tmp_path))
+    steps = pl.read_parquet(tmp_path / "study" / "attrition.parquet")["step"].unique(maintain_order=True).to_list()
+    assert steps == ["base", "X1", "X5", "adults", "no_recent_cancer"]
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+                    f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
+    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    assert "verdict: PASS" in audited

@@ -9,6 +9,7 @@ under test, so that nothing else decides.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,41 @@ def test_refusal_names_no_value_of_data(tmp_path: Path) -> None:
     raw = raw_study(criteria=[{**CANCER_BEFORE, "window": {"years": [0, -1]}}])
     with pytest.raises(ConfigError):
         run_compiled(tmp_path / "missing", parse_study_v2(raw, CATALOGUE))
+
+
+def test_linked_bsn_only_refuses_links_of_another_method(tmp_path: Path) -> None:
+    linked = LinkedBuilder().patient("a").patient("b").patient("c").write(tmp_path)
+    patients = pl.read_parquet(linked / "ehr" / "patients.parquet")
+    methods = {"a": "bsn", "b": "probabilistic", "c": None}
+    patients.with_columns(pl.col("patient_id").replace_strict(methods, return_dtype=pl.String).alias("link_method")
+                          ).write_parquet(linked / "ehr" / "patients.parquet")
+
+    def after(method: str) -> int:
+        study = parse_study_v2(raw_study(criteria=[{"name": "linked", "rule": "linked", "method": method}]), CATALOGUE)
+        return run_compiled(linked, study)["attrition"]["after"].to_list()[1]
+
+    assert (after("bsn"), after("any")) == (1, 3)  # an unknown method is not a BSN link
+
+
+@pytest.mark.parametrize(("claim_year", "lookback", "prevalent"), [(2019, 0, 1), (2018, 0, 0), (2018, 1, 1),
+                                                                    (2017, 1, 0)])
+def test_prevalence_of_adhoc_code_list_claims_lookback(tmp_path: Path, claim_year: int, lookback: int,
+                                                       prevalent: int) -> None:
+    b = one_patient().claim("a", f"{claim_year}-06-01", sector="MSZ", code="0320:999")
+    condition = {"name": "my_heart", "codes": {"claims": {"MSZ": ["0320:999"]}}, "lookback_years": lookback}
+    tables = run(b, tmp_path, raw_study(conditions=[condition]))
+    assert tables["prevalence"].select("numerator", "denominator").row(0) == (prevalent, 1)
+
+
+@pytest.mark.parametrize(("schema1", "key"), [
+    ({"reference_years": [2030]}, "reference_years"),
+    ({"top_n": 0}, "top_n"),
+    ({"practice_sufficiency": {"min_weeks": 60}}, "practice_sufficiency.min_weeks"),
+    ({"costs": {"sectors": ["HA"]}}, "costs.sectors"),
+])
+def test_schema1_refusal_names_the_schema1_key(schema1: dict[str, Any], key: str) -> None:
+    from cohort.convert import load_study
+
+    raw = {"name": "x", "reference_years": [2019], "disciplines": {"diabetes": ["HA"]}, **schema1}
+    with pytest.raises(ConfigError, match=rf"^study config: {re.escape(key)}:"):
+        load_study(raw, CATALOGUE)
