@@ -155,3 +155,15 @@ def test_engine_writes_no_table_the_study_does_not_ask_for(example: str,
     """A table outside the study's outcomes is absent or has no rows."""
     extra = {t: f.height for t, f in engine_v2[example].items() if t not in _tables(_study(example))}
     assert not {t: h for t, h in extra.items() if h}, extra
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_engine_attrition_follows_the_chain(example: str, engine_v2: dict[str, dict[str, pl.DataFrame]]) -> None:
+    """Rows of ``attrition`` follow the chain: base, the criteria before entry, entry, those after it."""
+    study = _study(example)
+    pre = [c.name for c in study.criteria if not c.uses_index]
+    post = [c.name for c in study.criteria if c.uses_index]
+    chain = ["base", *pre, *(["entry", *post] if study.has_index else [])]
+    attrition = engine_v2[example]["attrition"]
+    for (year, condition), rows in attrition.group_by("year", "condition", maintain_order=True):
+        assert rows["step"].to_list() == chain, (year, condition)
