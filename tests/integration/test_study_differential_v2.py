@@ -1,7 +1,8 @@
 """Differential test of study schema 2: the engine (polars) against the DuckDB SQL reference.
 
 Five example studies of ``conf/study/`` (schema 2) that together use every criterion rule, cohort
-type, window kind and outcome type of ``docs/study-schema.md`` run through both
+type, window kind and outcome type of ``docs/study-schema.md``, and the seed study with its
+criteria in reverse order (X3 and X7 before the link test X1) and strata, run through both
 ``cohort.compile.run_compiled`` and ``tests/reference/duckdb_v2.run_reference_v2`` on the tiny
 linked layout (the session fixture of ``tests/conftest.py``); every table must agree cell for cell
 (integers exactly, floats to 1e-12). A feature check keeps the example list from falling behind
@@ -32,11 +33,14 @@ from reference.duckdb_v2 import COHORT_TABLE, KEYS_V2, run_reference_v2
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
 EXAMPLES = ("seed_study_v2", "diabetes_incidence_2021", "asthma_copd_index_followup", "heart_prevalence_adhoc",
-            "cardio_incidence_linked")
+            "cardio_incidence_linked", "seed_reversed")
 HAS_COSTS = importlib.util.find_spec("cohort.costs") is not None
 
 
 def _raw(name: str) -> dict:
+    if name == "seed_reversed":  # the seed study with X7 .. X1: claims attributes read before the link test
+        raw = _raw("seed_study_v2")
+        return {**raw, "name": name, "criteria": raw["criteria"][::-1], "strata": ["sex", "region"]}
     return OmegaConf.to_container(OmegaConf.load(CONF / "study" / f"{name}.yaml"))  # type: ignore[return-value]
 
 
