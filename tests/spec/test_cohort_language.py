@@ -330,3 +330,11 @@ def test_schema1_refusal_names_the_schema1_key(schema1: dict[str, Any], key: str
     raw = {"name": "x", "reference_years": [2019], "disciplines": {"diabetes": ["HA"]}, **schema1}
     with pytest.raises(ConfigError, match=rf"^study config: {re.escape(key)}:"):
         load_study(raw, CATALOGUE)
+
+
+@pytest.mark.parametrize(("start", "expected"), [("2020-03-01", 1), ("2020-03-02", 0)])
+def test_index_registered_days_before_the_index_date(tmp_path: Path, start: str, expected: int) -> None:
+    # index 2021-03-01 (2020 is a leap year): the 365 days before it are 2020-03-01 .. 2021-02-28
+    b = one_patient().registered("a", "P1", start).episode("a", "T90", "2021-03-01")
+    criterion = {"name": "reg", "rule": "registered", "days": 365, "relative_to": "index"}
+    assert run(b, tmp_path, raw_study(**INDEX, criteria=[criterion]))["index_cohort"]["numerator"].sum() == expected
