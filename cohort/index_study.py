@@ -89,7 +89,8 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
     cohort = rows.filter(pl.col("excluded_by").is_null())
     denominators = at_risk.group_by(strata).len("denominator") if strata else pl.DataFrame({"denominator": [at_risk.height]})
     grid = pl.DataFrame({"condition": list(study.condition_names)}).join(denominators, how="cross")
-    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left").select(
+    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left",
+                      nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), "condition", *strata, pl.col("numerator").fill_null(0).cast(_COUNT),
         pl.col("denominator").cast(_COUNT))
     out = {
@@ -98,12 +99,12 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
             "after": _COUNT}),
         COHORT_TABLE[study.cohort_type]: table,
     }
-    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata)
+    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata))
     return out
 
 
 def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.LazyFrame, year: int,
-              span: tuple[date, date], strata: list[str]) -> dict[str, pl.DataFrame]:
+              span: tuple[date, date], strata: list[str], cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     events = dated_events(linked, units, *span)
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
@@ -111,7 +112,7 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
         lo, hi = outcome.window.bounds(year, pl.col("index_date"))
         rows = cohort.select("patient_id", "p2", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
         if outcome.kind == "contacts":
-            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata)
+            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells)
         elif outcome.kind == "contact_bands":
             out["contact_bands"] = contact_bands(rows, events, outcome, year)
         elif outcome.kind == "costs":

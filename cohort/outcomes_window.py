@@ -94,21 +94,28 @@ def _hits(cohort: pl.LazyFrame, events: pl.LazyFrame, outcome: Outcome, codes: M
     ]).select("patient_id", "condition", "discipline")
 
 
-def _grid(cohort: pl.DataFrame, outcome: Outcome, strata: list[str]) -> pl.DataFrame:
+def _grid(cells: pl.DataFrame, outcome: Outcome, strata: list[str]) -> pl.DataFrame:
+    """(condition, discipline) of the outcome times the strata ``cells`` (a frame with the strata columns)."""
     plan = pl.DataFrame([(c, d) for c, ds in outcome.disciplines.items() for d in ds],
                         schema={"condition": pl.String, "discipline": pl.String}, orient="row")
-    return plan.join(cohort.select(strata).unique(), how="cross") if strata else plan
+    return plan.join(cells.select(strata).unique(), how="cross") if strata else plan
 
 
 def contacts(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, codes: Mapping[str, CodeList],
-             all_cause: Mapping[str, bool], year: int, strata: list[str]) -> pl.DataFrame:
-    """care_use: year, condition, discipline, strata, n (records with >= 1 contact), N (cohort records)."""
+             all_cause: Mapping[str, bool], year: int, strata: list[str],
+             cells: pl.DataFrame | None = None) -> pl.DataFrame:
+    """care_use: year, condition, discipline, strata, n (records with >= 1 contact), N (cohort records).
+
+    ``cells``: the strata of the cohort table (its population before entry), so that a stratum
+    without cohort records still gets its row (n = N = 0); default: the cohort's own strata.
+    """
     keys = ["condition", "discipline", *strata]
     hits = _hits(cohort.lazy(), events, outcome, codes, all_cause).unique().collect(engine="streaming")
     n = hits.join(cohort.select("patient_id", "condition", *strata), on=["patient_id", "condition"]).group_by(keys).len("n")
     big_n = cohort.group_by("condition", *strata).len("N")
-    return _grid(cohort, outcome, strata).join(big_n, on=["condition", *strata], how="left").join(
-        n, on=keys, how="left").select(
+    grid = _grid(cohort if cells is None else cells, outcome, strata)
+    return grid.join(big_n, on=["condition", *strata], how="left", nulls_equal=True).join(
+        n, on=keys, how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
         pl.col("N").fill_null(0).cast(_COUNT))
 

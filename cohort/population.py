@@ -166,12 +166,17 @@ def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyF
         )
     ).fill_null(False)
     base = base.with_columns(linked=~x1)
-    # method.md 9.2: claims attributes only for linked persons.
+    # method.md 9.2: claims attributes only for linked persons -- the insured row's insurer and Wlz
+    # stay included, so that X3, X7 and the criteria reading them (which a schema 2 study may put
+    # before X1) see nothing through an unusable link (docs/study-schema.md, Population).
     claims_value = lambda c: pl.when(pl.col("linked")).then(pl.col(c))  # noqa: E731
     base = base.with_columns(
         pl.coalesce("birth_date", claims_value("c_birth")).alias("birth_date"),
         pl.coalesce("sex", claims_value("c_sex")).alias("sex"),
         pl.min_horizontal("death_date", claims_value("c_death")).alias("death_date"),
+        claims_value("wlz").alias("wlz"),
+        claims_value("insurer").alias("insurer"),
+        claims_value("complete").alias("complete"),
     )
     window = base.select(
         "patient_id",

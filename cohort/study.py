@@ -89,7 +89,9 @@ def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
     )
 
 
-def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str]) -> pl.DataFrame:
+def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str],
+              population: pl.DataFrame) -> pl.DataFrame:
+    """care_use of one year; ``population``: the study population, whose strata make the grid."""
     icpc, claims = condition_codes(config)
     specific_codes = pl.concat([
         icpc.join(pl.DataFrame({"discipline": ["HA", "POH-GGZ"]}), how="cross").select("condition", "discipline", pl.col("icpc_base").alias("code")),
@@ -109,11 +111,12 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     keys = ["condition", "discipline", *strata]
     n = hits.group_by(keys).agg(pl.len().alias("n"))
     big_n = cells.group_by(keys).agg(pl.len().alias("N"))
-    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0.
+    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0, in
+    # every stratum of the study population (as the prevalence table).
     grid = plan.select("condition", "discipline")
     if strata:
-        grid = grid.join(prevalent.select(strata).unique(), how="cross")
-    return grid.join(big_n, on=keys, how="left").join(n, on=keys, how="left").select(
+        grid = grid.join(population.select(strata).unique(), how="cross")
+    return grid.join(big_n, on=keys, how="left", nulls_equal=True).join(n, on=keys, how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
         pl.col("N").fill_null(0).cast(_COUNT),
     )
@@ -202,7 +205,7 @@ def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -
     for a, b in zip(years, years[1:], strict=False):
         left = shares.filter(pl.col("year") == a).select(*keys, pl.col("share").alias("share_from"))
         right = shares.filter(pl.col("year") == b).select(*keys, pl.col("share").alias("share_to"))
-        parts.append(left.join(right, on=keys).select(
+        parts.append(left.join(right, on=keys, nulls_equal=True).select(
             "condition", "discipline", *strata, pl.lit(a, _COUNT).alias("year_from"), pl.lit(b, _COUNT).alias("year_to"),
             "share_from", "share_to", ((pl.col("share_to") - pl.col("share_from")) * 100).alias("change_pp"),
         ))
@@ -305,14 +308,14 @@ def _tables(
         grid = pl.DataFrame({"condition": list(names)}).join(denominators, how="cross")
         prevalence = grid.join(
             prevalent.group_by("condition", *strata).agg(pl.len().alias("numerator")),
-            on=["condition", *strata], how="left",
+            on=["condition", *strata], how="left", nulls_equal=True,  # an unknown stratum value is a stratum
         )
         out["prevalence"].append(prevalence.select(
             pl.lit(year, _COUNT).alias("year"), "condition", *strata,
             pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),
         ))
         events = _events(linked, units, study, year)
-        out["care_use"].append(_care_use(config, events, prevalent, year, strata))
+        out["care_use"].append(_care_use(config, events, prevalent, year, strata, study))
         out["referrals"].append(_referrals(linked, config, prevalent, year))
         out["top"].append(_top(config, events, year))
         if config.cost_sectors:

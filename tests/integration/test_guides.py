@@ -21,7 +21,10 @@ DOCS = ROOT / "docs"
 GUIDES = {
     "guide-data-steward.md": ["release/manifest.json", "release.audit.json", "report.html", "linked/linkage_report.json"],
     "guide-researcher.md": ["diabetes_copd/care_use.parquet", "diabetes_copd/costs.parquet",
-                            "diabetes_by_age/prevalence.parquet"],
+                            "diabetes_by_age/prevalence.parquet",
+                            "dm_incidence/incidence.parquet", "dm_incidence/costs.parquet", "dm_incidence_release/manifest.json",
+                            "copd_index/contact_bands.parquet", "heart_failure/care_use.parquet",
+                            "my-config/study/diabetes_copd_by_sex_v2.yaml"],
     "guide-auditor.md": ["audit.json", "audit-ledger.json", "audit-tampered.json"],
 }
 

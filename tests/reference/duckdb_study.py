@@ -27,7 +27,7 @@ import polars as pl
 
 from cohort.config import StudyConfig
 
-__all__ = ["KEYS", "SCHEMAS", "run_reference"]
+__all__ = ["KEYS", "PERSON_RULES", "SCHEMAS", "STUDY_RULES", "OUTPUTS", "load_inputs", "run_reference"]
 
 STEPS = ("base", "X1", "X2", "X3", "X4", "X5", "X6", "X7")
 TOP_DISCIPLINES = ("HA", "HAP", "FT", "OT", "DT", "SEH")
@@ -90,7 +90,7 @@ def _load_config(con: duckdb.DuckDBPyConnection, config: StudyConfig) -> None:
 
 # --- the rules, one SQL block each ----------------------------------------------------------------
 
-_RULES: list[str] = [
+PERSON_RULES: list[str] = [
     # method 9.8: an ICPC code (already normalised) is valid when chapter letter + 2 digits + at
     # most 2 sub-code digits; its base is the first three characters; invalid = no code.
     """
@@ -148,6 +148,7 @@ _RULES: list[str] = [
     CREATE TABLE person_link AS
     SELECT b.year, b.patient_id, b.n_practices, b.practice_id,
            p.p2, p.birth_date AS ehr_birth_date, p.death_date AS ehr_death_date,
+           p.sex AS ehr_sex, iy.sex AS ins_sex,
            iy.n_rows, iy.birth_date AS ins_birth_date, iy.insurer, iy.wlz_institution,
            NOT (
                 p.p2 IS NULL
@@ -233,9 +234,12 @@ _RULES: list[str] = [
       AND con.n_weeks >= params.min_weeks
       AND con.n_valid::DOUBLE / con.n_contacts >= params.min_icpc_share
     """,
-    # method 1 X1..X7 (+ 9.7: X7 by the insurer of the insured row of Y; no insurer_years row =
-    # incomplete). Each record is attributed to the first rule that excludes it; NULL = study pop.
-    """
+]
+
+# The seed study's rules after the person-level ones (schema 2 replaces ``pop`` by its criteria).
+# method 1 X1..X7 (+ 9.7: X7 by the insurer of the insured row of Y; no insurer_years row =
+# incomplete). Each record is attributed to the first rule that excludes it; NULL = study pop.
+POP_RULE = """
     CREATE TABLE pop AS
     SELECT p.year, p.patient_id, p.p2, p.linked, p.birth_date, p.practice_id,
            CASE
@@ -251,7 +255,9 @@ _RULES: list[str] = [
     LEFT JOIN x5_covered c ON c.year = p.year AND c.patient_id = p.patient_id
     LEFT JOIN practice_sufficient ps ON ps.year = p.year AND ps.practice_id = p.practice_id
     LEFT JOIN insurer_years iy ON iy.insurer = p.insurer AND iy.year = p.year
-    """,
+    """
+
+STUDY_RULES: list[str] = [
     # method 2 + 9.9 + 9.15: condition membership of every base record. EHR: an episode with base
     # code in the list overlapping Y (always). Claims: a netted unit with a code of a sub-condition,
     # service year in [Y - lookback, Y], any care type, never SEH (only for linked records).
@@ -390,7 +396,7 @@ _RULES: list[str] = [
 
 # --- the output tables ----------------------------------------------------------------------------
 
-_OUTPUTS: dict[str, str] = {
+OUTPUTS: dict[str, str] = {
     # method 1 + 9.15: attrition for the whole base population ('all') and per condition; each
     # record counts at the step that excluded it first; base: before = after = base size.
     "attrition": """
@@ -482,6 +488,13 @@ _OUTPUTS: dict[str, str] = {
 }
 
 
+def load_inputs(con: duckdb.DuckDBPyConnection, linked: Path) -> None:
+    """One view per table of the linked layout."""
+    for view, rel in _INPUTS.items():
+        path = str(linked / f"{rel}.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{path}')")
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Materialise a small aggregate result with the exact column names and types."""
     return pl.DataFrame(con.execute(sql).fetchall(), schema=schema, orient="row")
@@ -498,15 +511,12 @@ def run_reference(linked: Path, config: StudyConfig) -> dict[str, pl.DataFrame]:
         ``attrition``, ``prevalence``, ``care_use``, ``referrals``, ``top`` and ``acsc``, each
         sorted by its key columns (:data:`KEYS`) with the columns of :data:`SCHEMAS`.
     """
-    linked = Path(linked)
     con = duckdb.connect()
     try:
-        for view, rel in _INPUTS.items():
-            path = str(linked / f"{rel}.parquet").replace("'", "''")
-            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{path}')")
+        load_inputs(con, Path(linked))
         _load_config(con, config)
-        for sql in _RULES:
+        for sql in [*PERSON_RULES, POP_RULE, *STUDY_RULES]:
             con.execute(sql)
-        return {name: _fetch(con, sql, SCHEMAS[name]) for name, sql in _OUTPUTS.items()}
+        return {name: _fetch(con, sql, SCHEMAS[name]) for name, sql in OUTPUTS.items()}
     finally:
         con.close()
