@@ -48,6 +48,7 @@ VALUES = {
     "top": {"counts": ("contacts", "persons", "total_contacts"), "percentages": ("share",)},
     "acsc": {"counts": ("admissions", "persons")},
     "costs": {"counts": ("persons",), "magnitudes": ("total",), "means": ("mean",)},
+    "contact_bands": {"counts": ("persons",)},
 }
 # Coordinates name rows: text, except these (Int64).
 NUMBER_COORDINATES = frozenset({"year", "year_from", "year_to", "rank"})

@@ -50,6 +50,12 @@ FORMAT_RELATIONS: dict[str, list[dict]] = {
     "acsc": [
         {"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"},
     ],
+    # persons by number of contacts: the bands add up to their Total row (a margin over band,
+    # required with the table's dimensions), which is the cohort of the condition
+    "contact_bands": [
+        {"type": "equal", "left": "band_persons", "where": {"band": None}, "except": {}, "right": "prevalent",
+         "drop": ["discipline"]},
+    ],
     "costs": [
         {"type": "part_of", "part": "cost_persons", "whole": "prevalent", "drop": ["sector"], "set": {},
          "complement": "not:cost_persons"},

@@ -59,8 +59,13 @@ def _with(key_coords: tuple, **changes: str) -> dict[str, str]:
 
 
 def _matches(coords: dict[str, str], where: dict) -> bool:
-    """True when coordinates match ``where``: a value, or a list of values, per coordinate."""
+    """True when coordinates match ``where``: a value, or a list of values, per coordinate; null:
+    the cell has no such coordinate (a Total row)."""
     for c, v in where.items():
+        if v is None:
+            if str(c) in coords:
+                return False
+            continue
         wanted = [str(x) for x in v] if isinstance(v, list) else [str(v)]
         if coords.get(str(c)) not in wanted:
             return False

@@ -60,7 +60,8 @@ class ReleaseContent:
 
 def _levels(layouts: dict[str, TableLayout]) -> dict[str, tuple[str, ...]]:
     cohort = next(name for name in ("prevalence", "incidence", "index_cohort") if name in layouts)
-    return dict(layouts[cohort].dimensions)
+    bands = layouts["contact_bands"].dimensions if "contact_bands" in layouts else {}
+    return {**layouts[cohort].dimensions, **bands}
 
 
 def _model(layouts: dict[str, TableLayout], withheld: dict[str, str], rels: list[dict]) -> Model:

@@ -26,7 +26,7 @@ __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relati
 
 # Priority of the tables: when no safe pattern exists, the last table involved is withheld first.
 ORDER = ("prevalence", "incidence", "index_cohort", "attrition", "care_use", "care_use_change", "referrals", "top",
-         "acsc", "costs")
+         "acsc", "contact_bands", "costs")
 # Secondary suppression hides the cells of least cost, cost = value x weight: the study's key
 # figures (prevalence, and the cohort sizes N of care use that equal its numerators) are kept
 # visible before the intermediate counts of the attrition chain.
@@ -149,22 +149,26 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         (Ratio("percentage", ("prevalent", {"year": "year", "condition": "condition", **by}),
                ("population", {"year": "year", **by}), 100),))
 
-    if "care_use" not in t:  # an incidence or index study without a contacts outcome
-        out["attrition"] = _attrition(t)
-        return {name: out[name] for name in ORDER if name in out}
-    keys = ["year", "condition", "discipline", *strata]
-    care = t["care_use"]
-    care = _order(_totals(care, keys, strata, ["n", "N"], levels), keys, strata)
-    out["care_use"] = TableLayout(
-        "care_use", care.with_columns(pl.lit(None, pl.Float64).alias("percentage")), tuple(keys), dims,
-        (Count("n", "care_use", "persons", tuple(keys), WEIGHTS["care_use"]),
-         Count("N", "prevalent", "persons", ("year", "condition", *strata), WEIGHTS["prevalence"])),
-        (Ratio("percentage", ("care_use", {"year": "year", "condition": "condition", "discipline": "discipline", **by}),
-               ("prevalent", {"year": "year", "condition": "condition", **by}), 100),))
-
-    out["care_use_change"] = _change(study, care, strata, dims)
+    if "care_use" in t:
+        keys = ["year", "condition", "discipline", *strata]
+        care = t["care_use"]
+        care = _order(_totals(care, keys, strata, ["n", "N"], levels), keys, strata)
+        out["care_use"] = TableLayout(
+            "care_use", care.with_columns(pl.lit(None, pl.Float64).alias("percentage")), tuple(keys), dims,
+            (Count("n", "care_use", "persons", tuple(keys), WEIGHTS["care_use"]),
+             Count("N", "prevalent", "persons", ("year", "condition", *strata), WEIGHTS["prevalence"])),
+            (Ratio("percentage", ("care_use", {"year": "year", "condition": "condition", "discipline": "discipline",
+                                               **by}),
+                   ("prevalent", {"year": "year", "condition": "condition", **by}), 100),))
+        out["care_use_change"] = _change(study, care, strata, dims)
     out["attrition"] = _attrition(t)
-    if "referrals" not in t:  # the seed design's other tables belong to prevalence studies
+    # Every other table only when the study has it (the seed design has referrals, top and acsc;
+    # incidence and index studies their own outcomes): none is left out of the release unseen.
+    if "contact_bands" in t:
+        out["contact_bands"] = _contact_bands(t["contact_bands"], strata)
+    if "costs" in t:
+        out["costs"] = _costs(t["costs"], strata)
+    if "referrals" not in t:
         return {name: out[name] for name in ORDER if name in out}
 
     out["referrals"] = TableLayout(
@@ -198,9 +202,27 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         "acsc", t["acsc"], ("year",), {},
         (Count("admissions", "acsc_admissions", "events", ("year",), WEIGHTS["acsc"]),
          Count("persons", "acsc_persons", "persons", ("year",), WEIGHTS["acsc"])))
-    if "costs" in t:
-        out["costs"] = _costs(t["costs"], strata)
     return {name: out[name] for name in ORDER if name in out}
+
+
+def _contact_bands(bands: pl.DataFrame, strata: tuple[str, ...]) -> TableLayout:
+    """Cohort persons by number of contacts per discipline (issue 12): the bands and their Total.
+
+    The Total row of each (year, condition, discipline) is the sum of its bands and is the cohort
+    (``prevalent``, at every stratum's Total: the table has no strata of its own): relations
+    ``margin`` over ``band`` and ``equal`` to ``prevalent``, so that a hidden band is never the
+    difference of the shown ones.
+    """
+    order = list(dict.fromkeys(bands["band"]))
+    keys = ["year", "condition", "discipline", *strata, "band"]
+    rows = bands.with_columns(pl.lit(TOTAL).alias(s) for s in strata)
+    total = (rows.group_by("year", "condition", "discipline", *strata, maintain_order=True)
+             .agg(pl.col("persons").sum()).with_columns(pl.lit(TOTAL).alias("band")))
+    frame = pl.concat([rows.select(*keys, "persons"), total.select(*keys, "persons")]).sort(
+        "year", "condition", "discipline", pl.col("band").replace_strict({b: i for i, b in enumerate([*order, TOTAL])}))
+    return TableLayout(
+        "contact_bands", frame, tuple(keys), {"band": tuple(order)},
+        (Count("persons", "band_persons", "persons", tuple(keys), WEIGHTS["care_use"]),))
 
 
 def _costs(costs: pl.DataFrame, strata: tuple[str, ...]) -> TableLayout:
@@ -302,6 +324,12 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
                     "over": "group", "group_by": ["year", "discipline"], "remainder": "contacts_other"})
     if "acsc" in tables:
         out.append({"type": "events_of", "table": "acsc", "events": "admissions", "persons": "persons"})
+    if "contact_bands" in tables:
+        # The bands add up to their Total (no band coordinate), which is the cohort of the condition.
+        out.append({"type": "margin", "quantity": "band_persons", "dimension": "band",
+                    "levels": list(levels.get("band", ()))})
+        out.append({"type": "equal", "left": "band_persons", "where": {"band": None}, "except": {},
+                    "right": "prevalent", "drop": ["discipline"]})
     if "costs" in tables:
         # Persons with a cost are cohort persons; the total and mean follow them (release.magnitudes).
         out.append({"type": "part_of", "part": "cost_persons", "whole": "prevalent", "drop": ["sector"], "set": {},

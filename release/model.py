@@ -42,8 +42,13 @@ def key_label(key: Key) -> str:
 
 
 def matches(coords: Mapping[str, str], where: Mapping[str, object]) -> bool:
-    """True when the coordinates match ``where`` (a value, or a list of values, per coordinate)."""
+    """True when the coordinates match ``where`` (a value, or a list of values, per coordinate;
+    None: the cell has no such coordinate, e.g. a Total row)."""
     for c, v in where.items():
+        if v is None:
+            if c in coords:
+                return False
+            continue
         wanted = [str(x) for x in v] if isinstance(v, list) else [str(v)]
         if coords.get(c) not in wanted:
             return False

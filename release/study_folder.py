@@ -41,6 +41,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
 OPTIONAL: dict[str, tuple[tuple[str, str], ...]] = {
     "costs": (("year", _I), ("condition", _S), ("sector", _S), ("*", _S), ("persons", _I), ("total_cents", _I),
               ("mean", _F), ("largest_cents", _I), ("second_cents", _I)),
+    "contact_bands": (("year", _I), ("condition", _S), ("discipline", _S), ("band", _S), ("persons", _I), ("N", _I)),
 }
 _NULLABLE = {("costs", "mean")}  # the mean over nobody
 # The cohort tables of incidence and index-date studies (docs/study-schema.md): as prevalence.
@@ -179,6 +180,12 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
             problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
     if "costs" in tables:
         _check_costs(tables["costs"], strata, problems)
+    if "contact_bands" in tables:
+        sums = tables["contact_bands"].group_by("year", "condition", "discipline").agg(
+            (pl.col("persons").sum() != pl.col("N").first()) | (pl.col("N").n_unique() != 1))
+        bad = int(sums.select(pl.col("persons").sum()).item() or 0)
+        if bad:
+            problems.append(f"contact_bands.parquet: the bands of {counted(bad, 'discipline')} do not add up to N")
     if "top" not in tables:
         return
     top = tables["top"]

@@ -93,3 +93,34 @@ def test_prevalence_study_with_own_criteria_is_released_and_audited(tiny_linked:
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
     audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "verdict: PASS" in audited
+
+
+def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp_path: Path) -> None:
+    # An index cohort with contacts, contact bands and costs: before, the release built only the
+    # tables of the seed design plus the cohort table, and dropped contact_bands and costs without
+    # a word (issue 12: disclosure control on every table a study produces).
+    study = tmp_path / "study"
+    _ok(run_command("pfl-study", "study=asthma_copd_index_followup",
+                    "study.outcomes=[{type: contact_bands, disciplines: [HA, MSZ], window: {days: [0, 365]}, "
+                    "bands: [1, 3]}, {type: contacts, disciplines: [HA, MSZ], window: {days: [0, 365]}}, "
+                    "{type: costs, disciplines: [MSZ], window: {days: [0, 365]}}]",
+                    f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
+    written = {p.stem for p in study.glob("*.parquet")}
+    assert {"contact_bands", "costs", "care_use"} <= written
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
+                    f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
+    released = json.loads((tmp_path / "release" / "manifest.json").read_text())
+    listed = set(released["tables"]) | set(released.get("withheld", {}))
+    assert written - {"care_use_change"} <= listed | {"care_use_change"}, written - listed
+    bands = pl.read_parquet(tmp_path / "release" / "contact_bands.parquet")
+    assert set(bands["band"]) >= {"0", "1-2", "3+", "Total"}
+    # The bands add up to their Total: one hidden cell among them would be the difference of the
+    # others, so a group hides none or at least two (the margin relation reached the protection).
+    hidden = bands.group_by("year", "condition", "discipline").agg((pl.col("persons_status") != "").sum().alias("h"))
+    assert hidden.filter(pl.col("h") == 1).is_empty()
+    assert hidden["h"].sum() > 0  # the tiny cohort has small bands: the check above is not vacuous
+    relations = json.loads((tmp_path / "release" / "manifest.json").read_text())["relations"]
+    assert {"type": "margin", "quantity": "band_persons", "dimension": "band", "levels": ["0", "1-2", "3+"]} in relations
+    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    assert "contact_bands: PASS" in audited and "costs: PASS" in audited and "verdict: PASS" in audited
