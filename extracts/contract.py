@@ -1,8 +1,15 @@
-"""Data contract v1: the supplier extracts the engine reads (``shared/spec/data-contract.md``).
+"""Data contract v2: the supplier extracts the engine reads (``shared/spec/data-contract.md``).
 
 The schemas here are the single source of truth for table and column names, types, nullability,
 unique keys and code domains. The reader, the validator, the generator and every later stage
 import them from here; nothing else spells a column name of a raw extract.
+
+Contract v2 (``docs/data-contract.md``) adds *optional* columns to the EHR ``patients`` and the
+claims ``insured`` tables: supplier-side identifiers for linking records without a usable BSN
+(postcode6, house_number, insurer, insurance_number, family_name, initials). An optional column
+may be absent from the file (a v1 extract): the reader then gives it as nulls. Every one of them
+is *identifying*: like the BSN it never leaves the supplier's step in the clear
+(:data:`IDENTIFYING_COLUMNS`; ``pseudonymisation/supplier.py`` leaves them out of the content files).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ __all__ = [
     "CLAIMS",
     "CONTACT_TYPES",
     "EHR",
+    "IDENTIFYING_COLUMNS",
     "OOH_CONTACT_TYPES",
     "PROVIDERS",
     "SECTORS",
@@ -35,6 +43,8 @@ class Column:
     dtype: pl.DataType
     nullable: bool = False
     meaning: str = ""
+    optional: bool = False  # contract v2: the file may lack the column (read as nulls)
+    identifying: bool = False  # never leaves the supplier's step in the clear (like the BSN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,16 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[Column, ...]:
+        """The columns every delivery has (the v1 contract); optional ones left out."""
+        return tuple(c for c in self.columns if not c.optional)
+
+    @property
+    def identifying_columns(self) -> tuple[str, ...]:
+        """Names of the identifier columns that stay at the supplier (see the module docstring)."""
+        return tuple(c.name for c in self.columns if c.identifying)
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -100,6 +120,30 @@ SECTORS = frozenset(
 )
 CARE_TYPES = frozenset({"poli", "opname", "overig"})
 
+
+def _identifiers(*, with_insurer: bool) -> tuple[Column, ...]:
+    """The optional identifier columns of contract v2 (formats: ``extracts/identifiers.py``)."""
+    insurer = (
+        (Column("insurer", STR, nullable=True, meaning="4-digit UZOVI code", optional=True,
+                identifying=True),)
+        if with_insurer
+        else ()
+    )
+    return (
+        Column("postcode6", STR, nullable=True, meaning="PC6: 4 digits + 2 letters, 1234AB",
+               optional=True, identifying=True),
+        Column("house_number", STR, nullable=True, meaning="number with addition: 12, 12-A",
+               optional=True, identifying=True),
+        *insurer,
+        Column("insurance_number", STR, nullable=True, meaning="verzekerdennummer: 4-15 digits",
+               optional=True, identifying=True),
+        Column("family_name", STR, nullable=True, meaning="with prefix: van der Berg",
+               optional=True, identifying=True),
+        Column("initials", STR, nullable=True, meaning="letters without dots: JP",
+               optional=True, identifying=True),
+    )
+
+
 EHR = Supplier(
     "ehr",
     (
@@ -112,6 +156,7 @@ EHR = Supplier(
                 Column("sex", STR, nullable=True, meaning="M, F, X"),
                 Column("death_date", DATE, nullable=True),
                 Column("postcode4", STR, nullable=True),
+                *_identifiers(with_insurer=True),
             ),
             unique_key=("patient_id",),
         ),
@@ -193,6 +238,8 @@ CLAIMS = Supplier(
                 Column("sex", STR, nullable=True),
                 Column("death_date", DATE, nullable=True),
                 Column("wlz_institution", BOOL),
+                # The insured's v1 column `insurer` names the insurer of the insurance number.
+                *_identifiers(with_insurer=False),
             ),
             # "one row per insured person and calendar year": over normalised BSNs, rows
             # without a BSN excluded (extracts/validation.py, rule duplicate_key).
@@ -222,3 +269,11 @@ CLAIMS = Supplier(
 )
 
 SUPPLIERS: dict[str, Supplier] = {s.name: s for s in (EHR, CLAIMS)}
+
+IDENTIFYING_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
+    (s.name, t.name): t.identifying_columns
+    for s in SUPPLIERS.values()
+    for t in s.tables
+    if t.identifying_columns
+}
+"""(supplier, table) -> the identifier columns that never reach a content file."""

@@ -92,8 +92,15 @@ class TableFile:
 
     @property
     def missing_columns(self) -> tuple[str, ...]:
-        """Contract columns absent from the file, in contract order."""
-        return tuple(c for c in self.table.column_names if c not in self.source_schema)
+        """Required contract columns absent from the file, in contract order."""
+        return tuple(c.name for c in self.table.required_columns if c.name not in self.source_schema)
+
+    @property
+    def absent_optional_columns(self) -> tuple[str, ...]:
+        """Optional (contract v2) columns the file does not have: read as nulls."""
+        return tuple(
+            c.name for c in self.table.columns if c.optional and c.name not in self.source_schema
+        )
 
     @property
     def extra_columns(self) -> tuple[str, ...]:
@@ -101,12 +108,21 @@ class TableFile:
         return tuple(c for c in self.source_schema if c not in self.table.column_names)
 
     def scan(self) -> pl.LazyFrame:
-        """The contract columns present in the file, as stored (extra columns dropped)."""
+        """The contract columns present in the file, as stored (extra columns dropped).
+
+        An optional (contract v2) column the file lacks is there as a string column of nulls,
+        so that a v1 extract reads like a v2 extract that knows none of the identifiers.
+        """
         if self.format == "csv":
             lf = pl.scan_csv(self.path, infer_schema=False, encoding="utf8")
         else:
             lf = pl.scan_parquet(self.path)
-        return lf.select(c for c in self.table.column_names if c in self.source_schema)
+        absent = self.absent_optional_columns
+        return lf.select(
+            pl.col(c) if c not in absent else pl.lit(None, dtype=pl.String).alias(c)
+            for c in self.table.column_names
+            if c in self.source_schema or c in absent
+        )
 
     def cast_expression(self, column: Column) -> pl.Expr | None:
         """The expression casting ``column`` to its contract type; None if the type can't be.
@@ -114,7 +130,7 @@ class TableFile:
         A value that does not convert (an unparseable date, ``abc`` as a year, a 3-decimal
         amount) becomes null; the validator counts those as ``bad_type:<column>``.
         """
-        return _cast(column, self.source_schema[column.name])
+        return _cast(column, self.source_schema.get(column.name, pl.String()))
 
     def structural_problems(self) -> list[str]:
         """Missing columns and stored types that cannot become the contract's type."""
@@ -126,7 +142,7 @@ class TableFile:
                 "(rule: header row with the contract's column names); does the file have one?"
             ]
         problems = [
-            f"{self.file_name}, column {name!r}: missing (rule: every contract column is "
+            f"{self.file_name}, column {name!r}: missing (rule: every contract v1 column is "
             "required, nullable or not)"
             for name in self.missing_columns
         ]
@@ -291,7 +307,8 @@ def read_table(folder: str | Path, supplier: str | Supplier, table: str) -> pl.L
         table: the table name, e.g. ``"patients"``.
 
     Returns:
-        A LazyFrame with exactly the contract columns, in contract order and types.
+        A LazyFrame with exactly the contract columns, in contract order and types; optional
+        (contract v2) columns the file lacks are nulls.
 
     Raises:
         ExtractNotFoundError: the folder or the table file is missing.

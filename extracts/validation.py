@@ -30,7 +30,10 @@ breaking several rules is counted once, under the first reason in this order:
 
 Not quarantined, only counted in :attr:`ValidatedExtract.notes` (over the clean rows): values
 changed by normalisation (``t90.02`` -> ``T9002``; a specialism code that lost its leading zero,
-``313`` -> ``0313``), invalid codes in nullable ICPC columns, the
+``313`` -> ``0313``; ``1234 ab`` -> ``1234AB``), malformed contract v2 identifiers (note
+``malformed``: a PC6, house number, insurer, insurance number, family name or initials that is
+not well-formed after normalisation, :mod:`extracts.identifiers`; the value is read as null, the
+row is kept), invalid codes in nullable ICPC columns, the
 :class:`~extracts.bsn.BsnStatus` of every BSN, valid BSNs shared by several EHR patients, and
 the practice-years with ``referrals_delivered`` (note ``true``).
 BSNs are normalised but never dropped here: validity is a status the pseudonymisation step acts on.
@@ -55,6 +58,7 @@ import polars as pl
 
 from extracts import bsn as bsn_rules
 from extracts import codes, contract
+from extracts.identifiers import IDENTIFIER_RULES
 from extracts.errors import ConfigError, ContractError, ExtractError, ExtractNotFoundError, counted
 from extracts.reader import TableFile, open_table, resolve_supplier, scan_error_message
 
@@ -135,32 +139,58 @@ class ValidatedExtract:
         return int(n["rows"].sum())
 
 
-def _normaliser(name: str) -> Callable[[pl.Expr], pl.Expr] | None:
+def _identifier_columns(table: contract.Table) -> tuple[str, ...]:
+    """The optional (contract v2) identifier columns of ``table``: normalised, checked, counted."""
+    return tuple(c.name for c in table.columns if c.optional and c.name in IDENTIFIER_RULES)
+
+
+def _normaliser(table: contract.Table, name: str) -> Callable[[pl.Expr], pl.Expr] | None:
+    if name in _identifier_columns(table):
+        return IDENTIFIER_RULES[name].normalise
     return bsn_rules.normalise_bsn if name == _BSN else codes.COLUMN_NORMALISERS.get(name)
 
 
 def _typed(tf: TableFile) -> pl.LazyFrame:
-    """Typed, normalised contract columns plus flags ``__bad__<c>`` and ``__changed__<c>``.
+    """Typed, normalised contract columns plus flags ``__bad__<c>``, ``__changed__<c>`` and,
+    for the identifier columns, ``__malformed__<c>`` (the value is then null).
 
     Built in stages that reference materialised columns, so that no cast or normalisation
     expression is evaluated more than once per value.
     """
-    columns = tf.table.column_names
+    table = tf.table
+    columns = table.column_names
+    identifiers = _identifier_columns(table)
     typed = {c: pl.col(f"__typed__{c}") for c in columns}
     lf = tf.scan().with_columns(
-        tf.cast_expression(c).alias(f"__typed__{c.name}") for c in tf.table.columns
+        tf.cast_expression(c).alias(f"__typed__{c.name}") for c in table.columns
     )
     bad = [(pl.col(c).is_not_null() & typed[c].is_null()).alias(f"__bad__{c}") for c in columns]
     normalised = [
-        (f(typed[c]) if (f := _normaliser(c)) else typed[c]).alias(c) for c in columns
+        (f(typed[c]) if (f := _normaliser(table, c)) else typed[c]).alias(c) for c in columns
+    ]
+    malformed = [
+        (pl.col(c).is_not_null() & ~IDENTIFIER_RULES[c].is_valid(pl.col(c))).alias(
+            f"__malformed__{c}"
+        )
+        for c in identifiers
     ]
     changed = [
         (typed[c].is_not_null() & pl.col(c).ne_missing(typed[c])).alias(f"__changed__{c}")
         for c in columns
-        if _normaliser(c)
+        if _normaliser(table, c) and c not in identifiers
+    ]
+    changed += [  # counted as malformed, not as changed
+        (typed[c].is_not_null() & ~pl.col(f"__malformed__{c}") & pl.col(c).ne_missing(typed[c]))
+        .alias(f"__changed__{c}")
+        for c in identifiers
     ]
     # `bad` reads the raw column `c` that `normalised` replaces: same with_columns, same input.
-    lf = lf.with_columns(*bad, *normalised).with_columns(changed)
+    lf = lf.with_columns(*bad, *normalised).with_columns(malformed)
+    # A malformed identifier is unusable: counted, then null (docs/data-contract.md, v2).
+    lf = lf.with_columns(
+        pl.when(pl.col(f"__malformed__{c}")).then(None).otherwise(pl.col(c)).alias(c)
+        for c in identifiers
+    ).with_columns(changed)
     return lf.drop(f"__typed__{c}" for c in columns)
 
 
@@ -318,7 +348,11 @@ def _stats_query(tf: TableFile, annotated: pl.LazyFrame, reasons: list[str]) -> 
     exprs += [
         (clean & pl.col(f"__changed__{c}")).sum().alias(f"{c}|changed_by_normalisation")
         for c in table.column_names
-        if _normaliser(c)
+        if _normaliser(table, c)
+    ]
+    exprs += [
+        (clean & pl.col(f"__malformed__{c}")).sum().alias(f"{c}|malformed")
+        for c in _identifier_columns(table)
     ]
     if _ICPC in table.column_names and table.column(_ICPC).nullable:
         invalid = pl.col(_ICPC).is_not_null() & ~codes.icpc_is_valid(pl.col(_ICPC))

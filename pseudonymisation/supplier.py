@@ -6,7 +6,8 @@ Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
                                           one row per person; nothing else
     <out>/for_ttp/manifest.json           supplier, batch id, network key id, counts, checksums
     <out>/for_research/<table>.parquet    the validated extract, ``bsn`` replaced by ``token``
-                                          and ``bsn_status``
+                                          and ``bsn_status``, without the contract v2
+                                          identifier columns (postcode6, names, ...)
     <out>/for_research/manifest.json      supplier, batch id, tables, rows, checksums
     <out>/supplier_report.json            stays with the supplier: quarantine counts per reason
                                           (per practice for the EHR), never a value
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 
 from extracts.atomic import claim_output, file_sha256, staging
 from extracts.bsn import BsnStatus
+from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
@@ -169,6 +171,8 @@ def _write_outputs(
     checksums: dict[str, str] = {}
     lookup = mapping.lazy()
     for table, lf in validated.tables.items():
+        # Identifiers stay at the supplier like the BSN (contract v2): never in content files.
+        lf = lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ()))
         if "bsn" in lf.collect_schema():
             columns = [c if c != "bsn" else "token" for c in lf.collect_schema()]
             lf = lf.join(lookup, on="bsn", how="left", nulls_equal=True).select(*columns, "bsn_status")

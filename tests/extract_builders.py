@@ -2,7 +2,8 @@
 
 Rows are given positionally in the contract's column order (``extracts/contract.py``), so the
 column names live only in the contract. Every table has a few rows; the extracts pass
-:func:`extracts.validation.validate_extract` with nothing quarantined.
+:func:`extracts.validation.validate_extract` with nothing quarantined. The builders give v1
+extracts (without the optional contract v2 identifier columns); :func:`with_identifiers` adds them.
 
 Import from a test with ``from extract_builders import ...`` (pytest puts ``tests/`` on
 ``sys.path``: ``pythonpath`` in pyproject.toml).
@@ -24,6 +25,7 @@ __all__ = [
     "claims_extract",
     "ehr_extract",
     "set_value",
+    "with_identifiers",
     "write_extract",
 ]
 
@@ -33,9 +35,45 @@ PLANTED_BSNS = ("111222333", "123456782", "999999990")
 
 
 def _frames(supplier: Supplier, rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, pl.DataFrame]:
+    """v1 frames: the required columns only (optional v2 columns are absent, as in a v1 file)."""
     return {
-        t.name: pl.DataFrame(rows[t.name], schema=t.schema, orient="row") for t in supplier.tables
+        t.name: pl.DataFrame(
+            rows[t.name], schema={c.name: c.dtype for c in t.required_columns}, orient="row"
+        )
+        for t in supplier.tables
     }
+
+
+# Contract v2 identifiers of the three planted persons (one household: persons 1 and 3).
+_IDENTIFIERS = {
+    "postcode6": ("1011AB", "3511CD", "1011AB"),
+    "house_number": ("12", "7-2", "12"),
+    "insurer": ("3311", "0101", "3311"),
+    "insurance_number": ("123456789", "004455667", "223344556"),
+    "family_name": ("van der Berg", "de Vries", "van der Berg"),
+    "initials": ("JP", "M", "A"),
+}
+
+
+def with_identifiers(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The extract with the contract v2 identifier columns filled for the planted persons.
+
+    ``patients`` rows are persons 1, 2, 3; ``insured`` rows are persons 1, 1, 2, 2, 3, 3 (one per
+    year). The insured's identifiers omit ``insurer``: that table's v1 column holds it.
+    """
+    out = dict(tables)
+    if "patients" in out:
+        out["patients"] = out["patients"].with_columns(
+            pl.Series(name, values, dtype=pl.String) for name, values in _IDENTIFIERS.items()
+        )
+    if "insured" in out:
+        per_row = out["insured"].with_row_index("__i")["__i"].to_numpy() // 2
+        out["insured"] = out["insured"].with_columns(
+            pl.Series(name, [values[i] for i in per_row], dtype=pl.String)
+            for name, values in _IDENTIFIERS.items()
+            if name != "insurer"
+        )
+    return out
 
 
 def ehr_extract() -> dict[str, pl.DataFrame]:

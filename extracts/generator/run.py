@@ -106,7 +106,8 @@ class _Sink:
 
     def _write(self, name: str, df: pl.DataFrame, table: Table | None) -> None:
         if table is not None:
-            df = df.select([pl.col(c).cast(t) for c, t in table.schema.items()])
+            df = df.select([pl.col(c.name).cast(c.dtype) for c in table.columns
+                            if not c.optional or c.name in df.columns])
         if self.fmt == "csv" and table is not None:
             with (self.folder / f"{name}.csv").open("ab") as fh:
                 df.write_csv(fh, include_header=name not in self.writers, date_format="%Y-%m-%d")
