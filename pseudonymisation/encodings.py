@@ -12,7 +12,8 @@ cannot be compared with each other.
 Exact tokens (64-bit integers): AES-256 under the field's sub-key of one 16-byte block that holds a
 field tag and the normalised value at fixed positions (a PRF on fixed-length input, as stage 1)::
 
-    insurance  tag 'I' | UZOVI code (u16) | insurance number (u64, digits, leading zeros dropped)
+    insurance  tag 'I' | digit count | UZOVI code (u16) | insurance number (u64; with the count,
+               leading zeros stay significant: a number is a code)
     birth      tag 'B' | birth date (days since 1970, i32) | sex (1 M, 2 F, 3 X)
     address    tag 'A' | PC6 digits (u16) | PC6 letters (2 bytes) | house number (u32) | suffix (6 bytes)
 
@@ -138,17 +139,22 @@ def _digits(expr: pl.Expr, max_len: int) -> pl.Expr:
 def _token_blocks(frame: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per token field: the (n, 16) plaintext blocks and the mask of rows that have a value."""
     pc = frame.get_column("postcode6").cast(pl.String).str.to_uppercase().str.replace_all(r"\s", "")
-    hn = frame.get_column("house_number").cast(pl.String).str.to_uppercase().str.replace_all(r"[\s\-/]", "")
+    hn = frame.get_column("house_number").cast(pl.String).str.to_uppercase().str.strip_chars()
     parts = pl.DataFrame({"pc": pc, "hn": hn}).select(
         pc_digits=pl.when(pl.col("pc").str.contains(r"^[1-9][0-9]{3}[A-Z]{2}$"))
         .then(pl.col("pc").str.slice(0, 4).cast(pl.UInt16, strict=False)),
         pc_letters=pl.when(pl.col("pc").str.contains(r"^[1-9][0-9]{3}[A-Z]{2}$")).then(pl.col("pc").str.slice(4, 2)),
-        hn_number=pl.col("hn").str.extract(r"^([0-9]{1,6})", 1).cast(pl.UInt32, strict=False),
-        hn_suffix=pl.col("hn").str.extract(r"^[0-9]{1,6}([A-Z0-9]{0,6})$", 1),
+        # The number ends where the first non-digit is ('12-2' is 12 + '2', not 122).
+        hn_number=pl.col("hn").str.extract(r"^0*([1-9][0-9]{0,5})", 1).cast(pl.UInt32, strict=False),
+        hn_suffix=pl.col("hn").str.extract(r"^0*[1-9][0-9]{0,5}(.*)$", 1).str.replace_all(r"[\s\-/.]", ""),
+    ).with_columns(
+        hn_suffix=pl.when(pl.col("hn_suffix").str.contains(r"^[A-Z0-9]{0,6}$")).then(pl.col("hn_suffix")),
     )
     values = frame.select(
         insurer=_digits(pl.col("insurer"), 4).cast(pl.UInt16, strict=False),
         number=_digits(pl.col("insurance_number"), 15),
+        number_len=pl.col("insurance_number").cast(pl.String).str.replace_all(r"[\s.\-]", "").str.len_bytes()
+        .cast(pl.UInt8, strict=False),
         days=pl.col("birth_date").cast(pl.Int32),
         sex=pl.col("sex").cast(pl.String).replace_strict({"M": 1, "F": 2, "X": 3}, default=None,
                                                            return_dtype=pl.UInt8),
@@ -161,6 +167,7 @@ def _token_blocks(frame: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray
     def col(name: str, dtype: str) -> np.ndarray:
         return values.get_column(name).fill_null(0).to_numpy().astype(dtype)
 
+    blocks["t_insurance"][:, 1] = col("number_len", "u1")
     blocks["t_insurance"][:, 2:4] = col("insurer", ">u2").view(np.uint8).reshape(n, 2)
     blocks["t_insurance"][:, 8:16] = col("number", ">u8").view(np.uint8).reshape(n, 8)
     blocks["t_birth"][:, 4:8] = col("days", ">i4").view(np.uint8).reshape(n, 4)

@@ -102,3 +102,19 @@ def test_missing_or_malformed_parts_give_no_token_not_a_shared_one() -> None:
     for f in TOKEN_FIELDS:
         assert e[f].null_count() == 3
     assert not e["bf_family_name_present"].any()
+
+
+def test_insurance_number_leading_zeros_are_significant() -> None:
+    base = {"postcode6": None, "house_number": None, "insurer": "3311", "family_name": None, "initials": None,
+            "birth_date": None, "sex": None}
+    e = encode_identifiers(KEY_A, _frame([{**base, "insurance_number": "0123"}, {**base, "insurance_number": "123"}]))
+    assert e["t_insurance"][0] != e["t_insurance"][1]
+
+
+def test_house_number_addition_is_not_read_as_more_digits() -> None:
+    base = {"postcode6": "1234AB", "insurer": None, "insurance_number": None, "family_name": None,
+            "initials": None, "birth_date": None, "sex": None}
+    e = encode_identifiers(KEY_A, _frame([{**base, "house_number": h} for h in ("12-2", "122", "12 2", "012-2")]))
+    tokens = e["t_address"].to_list()
+    assert tokens[0] != tokens[1]
+    assert tokens[0] == tokens[2] == tokens[3]
