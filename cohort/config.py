@@ -47,6 +47,10 @@ class StudyConfig:
     top_n: int = 15
     acsc: AcscConfig = AcscConfig((), ())
     data_years: tuple[int, int] = (2017, 2023)
+    linkage_fallback: str = "include"  # include | exclude: records the TTP linked without a BSN
+
+
+FALLBACK_CHOICES = ("include", "exclude")
 
 
 def _fail(key: str, expected: str) -> None:
@@ -103,6 +107,12 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
     top_n = raw.get("top_n", 15)
     if not isinstance(top_n, int) or top_n < 1:
         _fail("top_n", "a positive integer")
+    linkage_raw = raw.get("linkage") or {}
+    if not isinstance(linkage_raw, Mapping) or set(linkage_raw) - {"fallback"}:
+        _fail("linkage", "a mapping with the key fallback")
+    fallback = linkage_raw.get("fallback", "include")
+    if fallback not in FALLBACK_CHOICES:
+        _fail("linkage.fallback", "include or exclude")
     # The study's conditions are the ones it reports disciplines for, in the catalogue's order.
     studied = ConditionCatalogue(tuple(c for c in catalogue.conditions if c.name in disciplines))
     return StudyConfig(
@@ -116,4 +126,5 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
         top_n=top_n,
         acsc=AcscConfig(acsc_years, tuple(pairs)),
         data_years=data_years,
+        linkage_fallback=str(fallback),
     )

@@ -113,14 +113,35 @@ def _coverage(regs: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def linked_by_fallback(patients: pl.LazyFrame) -> pl.Expr:
+    """True where the TTP linked the record without its BSN (issue 13; ``link_method`` of the linked
+    layout). Linked layouts made before the fallback have no ``link_method``: nothing is."""
+    if "link_method" not in patients.collect_schema().names():
+        return pl.lit(False)
+    return pl.col("p2").is_not_null() & (pl.col("link_method").cast(pl.String) != "bsn")
+
+
+def not_linkable(fallback: str) -> pl.Expr:
+    """X1 (method.md section 4, "not linkable") under the study's ``linkage.fallback``.
+
+    ``include`` (default): a record the fallback linked counts as linked, like one linked by BSN.
+    ``exclude``: the method's literal reading, linkage on the BSN only: a fallback link is not
+    linkable. Reads the columns ``linked`` (the BSN-era X1 checks passed) and ``by_fallback``.
+    """
+    if fallback == "exclude":
+        return ~pl.col("linked") | pl.col("by_fallback")
+    return ~pl.col("linked")
+
+
 def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
     """One row per base-population record of ``year`` with ``excluded_by`` and attributes.
 
     Columns: patient_id, p2, linked (not X1), excluded_by, birth_date, sex, age, age_band,
-    practice_id, region, insurer.
+    practice_id, region, insurer, by_fallback (linked by the TTP's fallback, not by BSN).
     """
     jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
     patients = linked.ehr("patients")
+    patients = patients.with_columns(linked_by_fallback(patients).alias("by_fallback"))
     regs_y = _overlapping(linked.ehr("registrations"), "start_date", "end_date", year)
     per_record = regs_y.group_by("patient_id").agg(
         pl.col("practice_id").n_unique().alias("n_practices"), pl.col("practice_id").min().alias("practice_id")
@@ -160,6 +181,7 @@ def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFr
         )
     ).fill_null(False)
     base = base.with_columns(linked=~x1)
+    base = base.with_columns(linked=~not_linkable(config.linkage_fallback))
     # method.md 9.2: claims attributes only for linked persons.
     claims_value = lambda c: pl.when(pl.col("linked")).then(pl.col(c))  # noqa: E731
     base = base.with_columns(
@@ -198,4 +220,5 @@ def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFr
         "practice_id",
         "region",
         "insurer",
+        pl.col("by_fallback") & pl.col("linked"),
     )
