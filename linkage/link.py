@@ -131,6 +131,9 @@ def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, p
         rows = _write_linked(inputs, tmp)
         report = linkage_report(tmp)
         report["project"] = project
+        # The TTP's fallback: counts per method and reason, and its precision estimated by linking
+        # BSN-linked records again as if their BSN were missing (real data have no truth).
+        report["fallback"] = inputs["ehr"].map_manifest.get("fallback", {"not_run": "token maps made before FBv1"})
         (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
         (tmp / "manifest.json").write_text(json.dumps({
             "project": project, "project_key_id": key_id,

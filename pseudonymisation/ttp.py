@@ -194,6 +194,14 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
     return links.select("token", "p1", "link_method"), found.report
 
 
+def _fallback_summary(report: dict) -> dict:
+    """What the research side may know of the fallback: counts per method and reason, the estimate."""
+    if "not_run" in report:
+        return {"not_run": report["not_run"]}
+    keys = ("records", "linked_by_method", "unlinked_by_reason", "estimated_on_bsn_linked_records", "settings")
+    return {k: report[k] for k in keys}
+
+
 def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path,
                 extra: tuple[pl.DataFrame | None, dict]) -> dict:
     report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {},
@@ -233,6 +241,8 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
             "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
             "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": token_map.height,
             "sha256": {"token_map.parquet": file_sha256(path)},
+            # The linkage report shows the fallback's self-check (counts and shares only).
+            **({"fallback": _fallback_summary(extra[1])} if supplier == "ehr" else {}),
         })
         report["suppliers"][supplier] = {
             "tokens_received": frame.height,

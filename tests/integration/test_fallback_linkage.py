@@ -102,3 +102,11 @@ def test_no_identifier_or_encoding_reaches_content_token_maps_or_research_side(f
     assert not [t for t in enc_tokens if t in ttp_report]
     assert not [v for v in values if v in ttp_report]
     assert json.loads(ttp_report)["fallback"]["records"] > 0
+
+
+def test_linkage_report_shows_the_fallback_estimated_on_bsn_linked_records(fallback_run: dict) -> None:
+    estimate = fallback_run["linked"].report["fallback"]["estimated_on_bsn_linked_records"]
+    assert estimate["records"] > 500
+    assert estimate["precision"] >= 0.99
+    assert estimate["wrong_links"] == estimate["linked"] - round(estimate["precision"] * estimate["linked"])
+    assert "blocking" not in fallback_run["linked"].report["fallback"]  # the TTP's internals stay there
