@@ -72,14 +72,14 @@ def _estimate_precision(ehr: Encoded, claims: Encoded, half_b: np.ndarray, truth
 
 
 def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1: pl.DataFrame,
-                  settings: FallbackSettings, *, seed: int | None = None) -> FallbackLinks:
+                  settings: FallbackSettings, *, seed: int = 0) -> FallbackLinks:
     """Run the cascade's fallback steps (see the module docstring).
 
     Args:
         ehr, claims: the suppliers' encodings.
         ehr_p1, claims_p1: each supplier's identifiers (``token``, ``p1``).
         settings: threshold and margin from the TTP's configuration.
-        seed: for the random split of the labelled records (None: fresh randomness).
+        seed: of the split of the labelled records and of the random pairs.
     """
     began = time.perf_counter()
     by_p1 = ehr_p1.select("token", "p1").join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"),
@@ -87,8 +87,10 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
     bsn_linked_claims = by_p1["claims_token"].to_numpy()
     query_rows = np.flatnonzero(~np.isin(ehr.token, ehr_p1["token"].to_numpy()))
     labelled = pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
+    # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
+    # output, as every stage of the engine (tests/robustness/test_determinism.py).
     rng = np.random.default_rng(seed)
-    half = rng.random(labelled.height) < 0.5
+    half = (labelled["token"].hash(seed) & 1).cast(pl.Boolean).to_numpy()
     a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half))
     if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
         a = b = labelled
