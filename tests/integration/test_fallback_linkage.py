@@ -110,3 +110,19 @@ def test_linkage_report_shows_the_fallback_estimated_on_bsn_linked_records(fallb
     assert estimate["precision"] >= 0.99
     assert estimate["wrong_links"] == estimate["linked"] - round(estimate["precision"] * estimate["linked"])
     assert "blocking" not in fallback_run["linked"].report["fallback"]  # the TTP's internals stay there
+
+
+def test_fallback_disabled_links_on_the_bsn_only(fallback_run: dict, tmp_path: Path) -> None:
+    from pseudonymisation.keys import load_key
+    from pseudonymisation.matching import FallbackSettings
+
+    work = fallback_run["work"]
+    ttp_key = load_key(work / "keys" / "ttp.key", "ttp")
+    off = run_ttp_step({s: work / s / "for_ttp" for s in SUPPLIERS}, ttp_key, "fb", tmp_path / "ttp",
+                       fallback=FallbackSettings(enabled=False))
+    assert "not_run" in off.report["fallback"]
+    token_map = pl.read_parquet(tmp_path / "ttp" / "ehr" / "token_map.parquet")
+    assert set(token_map["link_method"].cast(pl.String).unique()) == {"bsn"}
+    on = pl.read_parquet(work / "ttp" / "ehr" / "token_map.parquet")
+    # The BSN links are the same with and without the fallback: it only adds.
+    assert on.filter(pl.col("link_method") == "bsn").equals(token_map)
