@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/fallback_linkage.py --preset demo
     .venv/bin/python benchmarks/fallback_linkage.py --preset nivel --work /big/fallback
     .venv/bin/python benchmarks/fallback_linkage.py --extracts /path/to/generated   # already generated
+    .venv/bin/python benchmarks/fallback_linkage.py --preset demo --registered-patients 250000
 
 Steps: generate the preset (or take ``--extracts``); where the extracts lack the contract-v2
 identifier columns, plant them (``tests/fallback_planting.py``: identifiers per true person, noise
@@ -61,6 +62,9 @@ def _extracts(args: argparse.Namespace, work: Path) -> Path:
     source = Path(args.extracts) if args.extracts else None
     if source is None:
         raw = yaml.safe_load((ROOT / "conf" / "preset" / f"{args.preset}.yaml").read_text())
+        if args.registered_patients:  # a preset scaled: practices in proportion
+            raw["practices"] = max(1, round(raw["practices"] * args.registered_patients / raw["registered_patients"]))
+            raw["registered_patients"] = args.registered_patients
         source = generate(config_from_mapping({**raw, "seed": args.seed}), work / "generated").out
     patients = next((source / "ehr").glob("patients.*"))
     columns = pl.read_parquet_schema(patients) if patients.suffix == ".parquet" else \
@@ -146,6 +150,7 @@ def main() -> None:
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--extracts", help="generated extracts (with truth/) instead of generating")
     parser.add_argument("--work", help="work folder (default: a temporary one)")
+    parser.add_argument("--registered-patients", type=int, help="scale the preset to this many GP patients")
     parser.add_argument("--missing-bsn-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()

@@ -126,3 +126,41 @@ def test_fallback_disabled_links_on_the_bsn_only(fallback_run: dict, tmp_path: P
     on = pl.read_parquet(work / "ttp" / "ehr" / "token_map.parquet")
     # The BSN links are the same with and without the fallback: it only adds.
     assert on.filter(pl.col("link_method") == "bsn").equals(token_map)
+
+
+def _copy_for_ttp(work: Path, to: Path) -> dict[str, Path]:
+    import shutil
+
+    folders = {}
+    for s in SUPPLIERS:
+        folders[s] = to / s
+        shutil.copytree(work / s / "for_ttp", folders[s])
+    return folders
+
+
+def test_for_ttp_folders_made_before_the_fallback_link_on_the_bsn_only(fallback_run: dict, tmp_path: Path) -> None:
+    from pseudonymisation.keys import load_key
+
+    work = fallback_run["work"]
+    folders = _copy_for_ttp(work, tmp_path / "in")
+    for folder in folders.values():  # as pfl-supplier wrote them before FBv1
+        (folder / "encodings.parquet").unlink()
+        manifest = json.loads((folder / "manifest.json").read_text())
+        del manifest["sha256"]["encodings.parquet"]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = run_ttp_step(folders, load_key(work / "keys" / "ttp.key", "ttp"), "fb", tmp_path / "ttp")
+    assert "made before FBv1" in result.report["fallback"]["not_run"]
+
+
+def test_changed_encodings_file_is_refused_without_output(fallback_run: dict, tmp_path: Path) -> None:
+    from pseudonymisation.errors import PseudonymisationError
+    from pseudonymisation.keys import load_key
+
+    work = fallback_run["work"]
+    folders = _copy_for_ttp(work, tmp_path / "in")
+    path = folders["claims"] / "encodings.parquet"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(PseudonymisationError, match="encodings.parquet: missing or its checksum differs") as info:
+        run_ttp_step(folders, load_key(work / "keys" / "ttp.key", "ttp"), "fb", tmp_path / "ttp")
+    assert info.value.exit_code == 6
+    assert not (tmp_path / "ttp").exists()
