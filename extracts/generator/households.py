@@ -26,7 +26,7 @@ from extracts.generator.plan import Plan
 
 __all__ = ["Households", "make_households"]
 
-MEAN_HOUSEHOLD = 2.2  # persons per multi-generation household draw (CBS: 2.1)
+MEAN_HOUSEHOLD = 2.2  # mean run length cut per household, before twins move in (CBS: 2.1)
 MOVED_SHARE = 0.33  # households that moved once in 2017-2023 (CBS: ~10 % of persons a year)
 TWIN_SHARE = 0.016  # persons who are one of twins (CBS: ~1.7 % of births are multiple)
 OWN_NAME_SHARE = 0.25  # adults in a household who bear another family name than its first

@@ -136,7 +136,7 @@ def insured_identities(plan: Plan, rng: np.random.Generator, hh: Households, gid
         columns={"postcode6": pc6, "house_number": number,
                  "insurance_number": insurance_numbers(plan, gid[row_person], row_insurer),
                  "family_name": family_person.gather(rows),
-                 "initials": nm.initials_strings(hh.letters[row_person], hh.n_initials[row_person])},
+                 "initials": nm.initials_strings(hh.letters, hh.n_initials).gather(rows)},
         truth={"name_typo": typo, "previous_address": row_year < hh.move_year[row_person]},
     )
 
