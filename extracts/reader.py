@@ -284,7 +284,8 @@ def open_table(folder: str | Path, supplier: str | Supplier, table: str) -> Tabl
     if parquet_path.exists():
         try:
             schema = dict(pl.scan_parquet(parquet_path).collect_schema())
-        except pl.exceptions.PolarsError as exc:
+        # A damaged footer can make polars panic (a Rust unwrap) rather than raise an error.
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
             msg = f"{parquet_path.name}: not a readable Parquet file ({type(exc).__name__})"
             raise ExtractFormatError(msg) from None
         return TableFile(spec, parquet_path, "parquet", schema)

@@ -49,6 +49,15 @@ class DefectRates:
     practice_gaps: float = 0.04  # practice-year with weeks missing from its contacts
     practice_low_coding: float = 0.03  # practice-year with few ICPC-coded contacts
     small_practice: float = 0.02  # practice with fewer than 500 patients
+    # Contract v2 identifiers (docs/data-contract.md); drawn from their own random stream.
+    name_typo: float = 0.01  # EHR record / insured person: family name with a typing error
+    initials_first_only: float = 0.10  # EHR record holding only the first of several initials
+    birth_date_transposed: float = 0.002  # EHR record: day and month (or the day's digits) swapped
+    insurer_outdated: float = 0.03  # EHR record holding the insurer before a switch
+    address_missing: float = 0.01  # EHR record without postcode6 and house number
+    postcode_malformed: float = 0.001  # EHR record whose postcode6 lost its last letter
+    insurance_number_missing: float = 0.03  # EHR record without insurance number
+    odd_identifier_format: float = 0.05  # per EHR identifier: 1234 ab, 12 a, Berg, van den, J.P.
     incomplete_insurer_years: tuple[tuple[str, int], ...] = (("0101", 2023), ("3313", 2017))
 
     def __post_init__(self) -> None:

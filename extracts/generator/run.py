@@ -2,9 +2,15 @@
 
 Layout of the output folder::
 
-    <out>/ehr/<table>.parquet        the EHR registry's extract (data contract v1)
-    <out>/claims/<table>.parquet     the claims extract
-    <out>/truth/*.parquet            who is behind each record, injected defects (tests only)
+    <out>/ehr/<table>.parquet        the EHR registry's extract (data contract v2: with the
+                                     optional identifiers of patients, docs/data-contract.md)
+    <out>/claims/<table>.parquet     the claims extract (v2: identifiers of insured rows)
+    <out>/truth/*.parquet            who is behind each record, injected defects (tests only):
+                                     patients (patient_id -> person, household, the errors of
+                                     the record's identifiers), insured (row-aligned: person,
+                                     name typo, address before a move), persons (true BSN,
+                                     birth date, household, twin, move year, family name,
+                                     initials), claims, conditions
     <out>/truth/defects.json         counts of every injected defect
     <out>/manifest.json              preset, seed, row counts, timings
 
@@ -35,8 +41,11 @@ from extracts.generator.claims import CREDIT, KINDS, LONE_CREDIT, make_claims, m
 from extracts.generator.conditions import make_conditions
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.defects import ehr_bsn, claims_bsn, odd_case, odd_icpc
+from extracts.generator.households import make_households
+from extracts.generator.identity_columns import ehr_identities, insured_identities, transpose_birth_dates
+from extracts.generator.names import initials_strings, surnames
 from extracts.generator.persons import OPEN, SEXES, make_persons, make_registrations
-from extracts.generator.plan import REGIONS, Plan, make_plan
+from extracts.generator.plan import REGIONS, Plan, make_plan, year_start
 from extracts.generator.vocab import decode
 
 __all__ = ["GenerationResult", "generate"]
@@ -149,15 +158,14 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     unknown_birth = rng.random(len(rec_person)) < cfg.defects.birth_date_unknown
     defects["birth_date_unknown"] += int(unknown_birth.sum())
     birth[unknown_birth] = OPEN
-    ehr.write("patients", pl.DataFrame({
-        "patient_id": pids, "bsn": bsn, "birth_date": _date(birth),
-        "sex": decode(SEXES, p.sex[rec_person]), "death_date": _date(p.death[rec_person]),
-        "postcode4": pl.Series(p.postcode4[rec_person]).cast(pl.String),
-    }), EHR.table("patients"))
-    truth.write("patients", pl.DataFrame({
-        "patient_id": pids, "person": p.gid[rec_person], "record": rec_record, "bsn_defect": bsn_defect,
-        "birth_date_unknown": unknown_birth,
-    }))
+    # Contract v2 identifiers come from their own random stream (`ident`), so that every v1
+    # column is drawn as before they existed; the patients table is written once the insurers
+    # are known (claims side, below).
+    ident = np.random.default_rng([cfg.seed, index, 0x1D])
+    hh = make_households(plan, ident, p, index)
+    birth, transposed = transpose_birth_dates(ident, birth, cfg.defects.birth_date_transposed,
+                                              year_start(cfg.first_year), OPEN)
+    defects["ehr_birth_date_transposed"] += int(transposed.sum())
     main_pid = np.full(len(p), -1, dtype=np.int64)
     main_pid[rec_person[rec_record == 0]] = np.flatnonzero(rec_record == 0)
     reg_pid_index = np.searchsorted(rec_key, reg.person.astype(np.int64) * 2 + reg.record)
@@ -215,14 +223,37 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
     other_insurer = rng.integers(0, len(plan.insurer_codes), len(dup))
     insurer = decode(plan.insurer_codes, np.concatenate([ins.insurer, other_insurer]))
     ip = ins.person[order]
+    row_insurer = np.concatenate([ins.insurer, other_insurer])
+    ins_ids = insured_identities(plan, ident, hh, p.gid, ip, ins.year[order], row_insurer, defects)
     claims.write("insured", pl.DataFrame({
         "bsn": person_bsn.gather(ip), "year": ins.year[order], "insurer": insurer,
         "birth_date": _date(c_birth[ip]), "sex": decode(SEXES, c_sex[ip]), "death_date": _date(p.death[ip]),
-        "wlz_institution": ins.wlz[order],
+        "wlz_institution": ins.wlz[order], **ins_ids.columns,
     }), CLAIMS.table("insured"))
     truth.write("insured", pl.DataFrame({
         "person": p.gid[ip], "year": ins.year[order], "bsn_defect": claims_defect.gather(ip),
-        "duplicate": np.arange(len(order)) >= len(ins.person),
+        "duplicate": np.arange(len(order)) >= len(ins.person), **ins_ids.truth,
+    }))
+    # --- EHR patients (drawn above), with the insurer the practice holds: the latest one.
+    by_person = np.lexsort((ins.year, ins.person))
+    sorted_person = ins.person[by_person]
+    edge = np.flatnonzero(sorted_person[1:] != sorted_person[:-1])
+    first_row, last_row = by_person[np.r_[0, edge + 1]], by_person[np.r_[edge, len(by_person) - 1]]
+    first_insurer = np.zeros(len(p), dtype=np.int64)
+    last_insurer = np.zeros(len(p), dtype=np.int64)
+    first_insurer[ins.person[first_row]] = ins.insurer[first_row]
+    last_insurer[ins.person[last_row]] = ins.insurer[last_row]
+    ehr_ids = ehr_identities(plan, ident, hh, p.gid, rec_person, last_insurer[rec_person],
+                             first_insurer[rec_person], defects)
+    ehr.write("patients", pl.DataFrame({
+        "patient_id": pids, "bsn": bsn, "birth_date": _date(birth),
+        "sex": decode(SEXES, p.sex[rec_person]), "death_date": _date(p.death[rec_person]),
+        "postcode4": pl.Series(p.postcode4[rec_person]).cast(pl.String), **ehr_ids.columns,
+    }), EHR.table("patients"))
+    truth.write("patients", pl.DataFrame({
+        "patient_id": pids, "person": p.gid[rec_person], "record": rec_record, "bsn_defect": bsn_defect,
+        "birth_date_unknown": unknown_birth, "household": hh.household[rec_person],
+        "birth_date_transposed": transposed, **ehr_ids.truth,
     }))
     lines = make_claims(plan, rng, p, ins, cond)
     cids = claim_ids(index, len(lines.person))
@@ -250,6 +281,9 @@ def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defe
         "person": p.gid, "bsn": pl.Series(plan.bsns[start:stop]).cast(pl.String).str.zfill(9),
         "sex": decode(SEXES, p.sex), "birth_date": _date(p.birth), "death_date": _date(p.death),
         "in_ehr": p.in_ehr, "region": decode(np.array(REGIONS), p.region),
+        "household": hh.household, "twin_of": pl.Series(hh.twin_of).replace(-1, None),
+        "move_year": pl.Series(hh.move_year).replace(0, None),
+        "family_name": surnames().full(hh.family), "initials": initials_strings(hh.letters, hh.n_initials),
     }))
     subs = np.array([s.name for c in plan.catalogue.conditions for s in c.subconditions])
     offsets = np.cumsum([0] + [len(c.subconditions) for c in plan.catalogue.conditions])[:-1]

@@ -1,7 +1,7 @@
 """Fuzzed extracts: whatever breaks the contract, never a traceback or a half output (issue 6).
 
-Hypothesis takes a valid small extract (``tests/extract_builders.py``) and breaks it in random
-ways, first as tables (drop, rename, add or retype columns; odd, huge, empty or typed-wrong
+Hypothesis takes a valid small extract (``tests/extract_builders.py``: v1, or v2 with the optional
+identifier columns) and breaks it in random ways, first as tables (drop, rename, add or retype columns; odd, huge, empty or typed-wrong
 values; duplicated keys; empty tables), then as files (truncated, garbage bytes, empty, deleted,
 a BOM, another encoding or separator, a folder where a file should be, CSV and Parquet both).
 Each broken extract goes through ``pfl-validate`` (its ``main``, as the command runs it) and
@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from extract_builders import PLANTED_BSNS, claims_extract, ehr_extract, write_extract
+from extract_builders import PLANTED_BSNS, claims_extract, ehr_extract, with_identifiers, write_extract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +45,11 @@ MARKER = "§leak§"
 IDS = (
     *ehr_extract()["patients"]["patient_id"].to_list(),
     *claims_extract()["claims"]["claim_id"].to_list(),
+)
+# Contract v2 identifiers of the builder (postcodes, insurance numbers, names): never in a message.
+IDENTIFIERS = tuple(
+    v for c in ("postcode6", "insurance_number", "family_name")
+    for v in with_identifiers(ehr_extract())["patients"][c].to_list()
 )
 USER_ERRORS = (3, 4, 5)
 
@@ -181,6 +186,7 @@ def _assert_no_value(text: str) -> None:
     assert MARKER not in text, "a planted cell value appears in a message"
     assert not any(b in text for b in PLANTED_BSNS), "a BSN appears in a message"
     assert not any(i in text for i in IDS), "a patient or claim id appears in a message"
+    assert not any(i in text for i in IDENTIFIERS), "an identifier (contract v2) appears in a message"
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +202,10 @@ def test_fuzzed_extract_gives_a_clean_run_or_a_user_error_never_a_traceback(
     supplier = data.draw(st.sampled_from(sorted(BUILDERS)), label="supplier")
     fmt = data.draw(st.sampled_from(["csv", "parquet"]), label="format")
     share = data.draw(st.sampled_from([0.01, 1.0]), label="max_quarantine_share")
-    tables = break_tables(data, BUILDERS[supplier]())
+    tables = BUILDERS[supplier]()
+    if data.draw(st.booleans(), label="contract v2 identifiers"):
+        tables = with_identifiers(tables)
+    tables = break_tables(data, tables)
     with tempfile.TemporaryDirectory(prefix="pfl-fuzz-") as scratch, _log_records() as log:
         folder = write_extract(Path(scratch) / "extract", tables, fmt=fmt)  # type: ignore[arg-type]
         break_files(data, folder, fmt)

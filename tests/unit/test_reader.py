@@ -190,3 +190,19 @@ def test_first_line_not_utf8_sees_a_character_split_by_the_read_block(tmp_path: 
     assert _first_line_not_utf8(path) == (block - 1) // 2 + 3
     path.write_bytes(b"ok\n" + "\u00e9".encode()[:1])  # ends in the middle of a character
     assert _first_line_not_utf8(path) == 2
+
+
+def test_parquet_file_whose_footer_makes_polars_panic_is_a_format_error(tmp_path: Path) -> None:
+    """Three flipped bits in a Parquet footer made polars panic (a Rust unwrap) while reading the
+    schema: exit 70, 'internal error', instead of the file named as unreadable (found by
+    tests/robustness/test_fuzz_extracts.py with HYPOTHESIS_PROFILE=large)."""
+    import random
+
+    path = write_extract(tmp_path, {"insurer_years": claims_extract()["insurer_years"]}) / (
+        "insurer_years.parquet")
+    raw, rng = bytearray(path.read_bytes()), random.Random(49)
+    for _ in range(3):
+        raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ExtractFormatError, match=r"^insurer_years.parquet: not a readable Parquet"):
+        open_table(tmp_path, "claims", "insurer_years")

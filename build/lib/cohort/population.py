@@ -1,0 +1,201 @@
+"""Base population, attributes and exclusions X1-X7 of a reference year (method.md section 1).
+
+The unit is an EHR patient record with a registration overlapping the year. Every record gets
+the first exclusion rule that holds for it (``excluded_by``, null for the study population),
+plus the attributes the later stages need: linked pseudonym, birth date, sex, age, practice
+and region. Everything is one lazy polars query per year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import StudyConfig
+from extracts.codes import icpc_is_valid
+
+__all__ = ["AGE_BANDS", "RULES", "Linked", "base_population"]
+
+RULES = ("X1", "X2", "X3", "X4", "X5", "X6", "X7")
+# Age bands of the strata (method.md section 1): label -> (lowest age, highest age or None).
+AGE_BANDS: dict[str, tuple[int, int | None]] = {"0-17": (0, 17), "18-64": (18, 64), "65-79": (65, 79),
+                                                 "80+": (80, None)}
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    """The band of an age (null for an unknown age), from :data:`AGE_BANDS`."""
+    out = pl.lit(None, dtype=pl.String)
+    for band, (low, high) in reversed(AGE_BANDS.items()):
+        inside = age >= low if high is None else (age >= low) & (age <= high)
+        out = pl.when(inside).then(pl.lit(band)).otherwise(out)
+    return out
+
+
+@dataclass(frozen=True)
+class Linked:
+    """Lazy scans of the linked layout (``linkage.link``)."""
+
+    root: Path
+
+    def ehr(self, table: str) -> pl.LazyFrame:
+        return pl.scan_parquet(self.root / "ehr" / f"{table}.parquet")
+
+    def claims(self, table: str) -> pl.LazyFrame:
+        return pl.scan_parquet(self.root / "claims" / f"{table}.parquet")
+
+
+def _overlapping(lf: pl.LazyFrame, start: str, end: str, year: int) -> pl.LazyFrame:
+    return lf.filter(
+        (pl.col(start) <= date(year, 12, 31)) & (pl.col(end).is_null() | (pl.col(end) >= date(year, 1, 1)))
+    )
+
+
+def practice_sufficiency(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
+    """practice_id, sufficient (method.md section 4 and 9.6), for practices with contacts or lists."""
+    s = config.sufficiency
+    registered = (
+        _overlapping(linked.ehr("registrations"), "start_date", "end_date", year)
+        .group_by("practice_id")
+        .agg(pl.col("patient_id").n_unique().alias("patients"))
+    )
+    contacts = (
+        linked.ehr("contacts")
+        .filter(pl.col("contact_date").dt.year() == year)
+        .group_by("practice_id")
+        .agg(
+            pl.struct(
+                pl.col("contact_date").dt.iso_year().alias("iso_year"), pl.col("contact_date").dt.week().alias("week")
+            ).n_unique().alias("weeks"),
+            (pl.col("icpc").is_not_null() & icpc_is_valid(pl.col("icpc"))).mean().alias("icpc_share"),
+        )
+    )
+    return registered.join(contacts, on="practice_id", how="full", coalesce=True).select(
+        "practice_id",
+        (
+            # method.md 9.6: a practice with no contacts in Y is insufficient, whatever the thresholds.
+            pl.col("weeks").is_not_null()
+            & (pl.col("patients").fill_null(0) >= s.min_patients)
+            & (pl.col("weeks").fill_null(0) >= s.min_weeks)
+            & (pl.col("icpc_share").fill_null(0.0) >= s.min_icpc_share)
+        ).alias("sufficient"),
+    )
+
+
+def _coverage(regs: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
+    """patient_id, covered: registrations clipped to the window, merged, cover every day (9.5)."""
+    clipped = (
+        regs.join(window, on="patient_id")
+        .with_columns(
+            pl.max_horizontal("start_date", "lo").alias("s"),
+            pl.min_horizontal(pl.col("end_date").fill_null(date(9999, 12, 31)), "hi").alias("e"),
+        )
+        .filter(pl.col("s") <= pl.col("e"))
+        .sort("patient_id", "s", "e")
+        .with_columns(prev_end=pl.col("e").cum_max().shift(1).over("patient_id"))
+        .group_by("patient_id")
+        .agg(
+            (pl.col("s").min() == pl.col("lo").first()).alias("from_start"),
+            (pl.col("e").max() == pl.col("hi").first()).alias("to_end"),
+            (pl.col("s") > pl.col("prev_end") + pl.duration(days=1)).fill_null(False).any().alias("gap"),
+        )
+    )
+    return window.join(clipped, on="patient_id", how="left").select(
+        "patient_id",
+        (
+            (pl.col("lo") <= pl.col("hi"))
+            & pl.col("from_start").fill_null(False)
+            & pl.col("to_end").fill_null(False)
+            & ~pl.col("gap").fill_null(True)
+        ).alias("covered"),
+    )
+
+
+def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
+    """One row per base-population record of ``year`` with ``excluded_by`` and attributes.
+
+    Columns: patient_id, p2, linked (not X1), excluded_by, birth_date, sex, age, age_band,
+    practice_id, region, insurer.
+    """
+    jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
+    patients = linked.ehr("patients")
+    regs_y = _overlapping(linked.ehr("registrations"), "start_date", "end_date", year)
+    per_record = regs_y.group_by("patient_id").agg(
+        pl.col("practice_id").n_unique().alias("n_practices"), pl.col("practice_id").min().alias("practice_id")
+    )
+    shared = (
+        patients.filter(pl.col("p2").is_not_null()).group_by("p2").agg(pl.len().alias("records"))
+    )
+    insured = linked.claims("insured").filter(pl.col("p2").is_not_null())
+    insured_y = insured.filter(pl.col("year") == year).group_by("p2").agg(
+        pl.len().alias("insured_rows"),
+        pl.col("birth_date").first().alias("c_birth"),
+        pl.col("sex").first().alias("c_sex"),
+        pl.col("wlz_institution").first().alias("wlz"),
+        pl.col("insurer").first().alias("insurer"),
+    )
+    claims_death = insured.group_by("p2").agg(pl.col("death_date").min().alias("c_death"))
+    complete = linked.claims("insurer_years").filter(pl.col("year") == year).select("insurer", "complete")
+    base = (
+        patients.join(per_record, on="patient_id", how="inner")
+        .join(shared, on="p2", how="left")
+        .join(insured_y, on="p2", how="left")
+        .join(claims_death, on="p2", how="left")
+        .join(complete, on="insurer", how="left")
+        .join(practice_sufficiency(linked, year, config), on="practice_id", how="left")
+        .join(linked.ehr("practices").select("practice_id", "region"), on="practice_id", how="left")
+    )
+    x1 = (
+        pl.col("p2").is_null()
+        | (pl.col("records") > 1)
+        | pl.col("insured_rows").is_null()
+        | (pl.col("insured_rows") > 1)
+        | (pl.col("sex").is_not_null() & pl.col("c_sex").is_not_null() & (pl.col("sex") != pl.col("c_sex")))
+        | (
+            pl.col("birth_date").is_not_null()
+            & pl.col("c_birth").is_not_null()
+            & ((pl.col("birth_date").dt.year() - pl.col("c_birth").dt.year()).abs() > 1)
+        )
+    ).fill_null(False)
+    base = base.with_columns(linked=~x1)
+    # method.md 9.2: claims attributes only for linked persons.
+    claims_value = lambda c: pl.when(pl.col("linked")).then(pl.col(c))  # noqa: E731
+    base = base.with_columns(
+        pl.coalesce("birth_date", claims_value("c_birth")).alias("birth_date"),
+        pl.coalesce("sex", claims_value("c_sex")).alias("sex"),
+        pl.min_horizontal("death_date", claims_value("c_death")).alias("death_date"),
+    )
+    window = base.select(
+        "patient_id",
+        pl.max_horizontal(pl.lit(jan1), "birth_date").alias("lo"),
+        pl.min_horizontal(pl.lit(dec31), pl.col("death_date").fill_null(dec31)).alias("hi"),
+    )
+    base = base.join(_coverage(regs_y, window), on="patient_id", how="left")
+    rules = [
+        ("X1", ~pl.col("linked")),
+        ("X2", pl.col("birth_date").is_null()),
+        ("X3", pl.col("wlz").fill_null(False)),
+        ("X4", pl.col("n_practices") > 1),
+        ("X5", ~pl.col("covered").fill_null(False)),
+        ("X6", ~pl.col("sufficient").fill_null(False)),
+        ("X7", ~pl.col("complete").fill_null(False)),
+    ]
+    excluded_by: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name, condition in reversed(rules):
+        excluded_by = pl.when(condition).then(pl.lit(name)).otherwise(excluded_by)
+    age = year - pl.col("birth_date").dt.year()
+    return base.select(
+        "patient_id",
+        pl.when(pl.col("linked")).then(pl.col("p2")).alias("p2"),
+        "linked",
+        excluded_by.alias("excluded_by"),
+        "birth_date",
+        "sex",
+        age.alias("age"),
+        _age_band(age).alias("age_band"),
+        "practice_id",
+        "region",
+        "insurer",
+    )

@@ -1,0 +1,305 @@
+"""The patient-flow study: attrition, prevalence, care use, referrals, top groups, ACSC.
+
+``run_study`` computes every output table of ``shared/spec/method.md`` section 8 from the
+linked layout, as tidy tables of counts (numerator and denominator) that disclosure control
+acts on. These are person-level-derived aggregates *before* disclosure control: they stay in the
+working folder and are never presented as releasable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import StudyConfig
+from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
+from cohort.population import RULES, Linked, base_population
+from extracts.codes import icpc_base
+
+__all__ = ["TABLE_KEYS", "is_all_cause", "run_study"]
+
+# Key columns of each output table (strata columns are added after ``year``/``condition``).
+TABLE_KEYS = {
+    "attrition": ["year", "condition", "step"],
+    "prevalence": ["year", "condition"],
+    "care_use": ["year", "condition", "discipline"],
+    "care_use_change": ["condition", "discipline", "year_from", "year_to"],
+    "referrals": ["year", "condition"],
+    "top": ["year", "discipline", "rank"],
+    "acsc": ["year"],
+}
+TOP_DISCIPLINES = ("HA", "HAP", "FT", "OT", "DT", "SEH")
+_COUNT = pl.Int64
+
+
+def _attrition(base: pl.DataFrame, members: pl.DataFrame, year: int, names: tuple[str, ...]) -> pl.DataFrame:
+    """Per rule: before, excluded, after; overall ("all") and per condition (method 9.15)."""
+    groups = [("all", base)] + [
+        (name, base.join(members.filter(pl.col("condition") == name), on="patient_id", how="semi"))
+        for name in names
+    ]
+    rows = []
+    for condition, frame in groups:
+        counts = dict(frame.group_by("excluded_by").len().iter_rows())
+        remaining = frame.height
+        rows.append((year, condition, "base", remaining, 0, remaining))
+        for rule in RULES:
+            excluded = counts.get(rule, 0)
+            rows.append((year, condition, rule, remaining, excluded, remaining - excluded))
+            remaining -= excluded
+    return pl.DataFrame(
+        rows, orient="row",
+        schema={"year": _COUNT, "condition": pl.String, "step": pl.String, "before": _COUNT, "excluded": _COUNT, "after": _COUNT},
+    )
+
+
+def _events(linked: Linked, units: pl.LazyFrame, study: pl.DataFrame, year: int) -> pl.DataFrame:
+    """Qualifying contacts of study persons in ``year``: patient_id, discipline, code, group."""
+    people = study.lazy().select("patient_id", "p2")
+    ehr = [
+        lf.filter(pl.col("year") == year)
+        .join(people, on="patient_id", how="semi")
+        .select("patient_id", pl.lit(d).alias("discipline"), pl.col("group").alias("code"))
+        for d, lf in ehr_events(linked, (year,)).items()
+    ]
+    claims = (
+        units.filter(pl.col("service_date").dt.year() == year)
+        .filter((pl.col("sector") != "MSZ") | pl.col("care_type").is_in(["poli", "opname"]))
+        .join(people, on="p2")
+        .select("patient_id", pl.col("sector").alias("discipline"), "code")
+    )
+    return pl.concat([*ehr, claims]).collect(engine="streaming")
+
+
+def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
+    cond = config.catalogue[condition]
+    return (
+        cond.all_cause
+        or discipline in ALL_CAUSE_ALWAYS
+        or (discipline == "DT" and config.dietetics_all_cause)
+        # method.md 9.10: every GGZ claim is condition-specific care for mental health problems.
+        or discipline in ("GGZ_B", "GGZ_S")
+    )
+
+
+def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str]) -> pl.DataFrame:
+    icpc, claims = condition_codes(config)
+    specific_codes = pl.concat([
+        icpc.join(pl.DataFrame({"discipline": ["HA", "POH-GGZ"]}), how="cross").select("condition", "discipline", pl.col("icpc_base").alias("code")),
+        claims.filter(pl.col("sector").is_in(["MSZ", "FT", "OT", "DT"])).select("condition", pl.col("sector").alias("discipline"), "code"),
+    ])
+    plan = pl.DataFrame(
+        [(c, d, is_all_cause(config, c, d)) for c, ds in config.disciplines.items() for d in ds],
+        schema={"condition": pl.String, "discipline": pl.String, "all_cause": pl.Boolean}, orient="row",
+    )
+    any_hit = events.select("patient_id", "discipline").unique()
+    specific_hit = events.join(specific_codes, on=["discipline", "code"]).select("patient_id", "condition", "discipline").unique()
+    cells = prevalent.join(plan, on="condition")
+    hits = pl.concat([
+        cells.filter("all_cause").join(any_hit, on=["patient_id", "discipline"], how="semi"),
+        cells.filter(~pl.col("all_cause")).join(specific_hit, on=["patient_id", "condition", "discipline"], how="semi"),
+    ])
+    keys = ["condition", "discipline", *strata]
+    n = hits.group_by(keys).agg(pl.len().alias("n"))
+    big_n = cells.group_by(keys).agg(pl.len().alias("N"))
+    # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0.
+    grid = plan.select("condition", "discipline")
+    if strata:
+        grid = grid.join(prevalent.select(strata).unique(), how="cross")
+    return grid.join(big_n, on=keys, how="left").join(n, on=keys, how="left").select(
+        pl.lit(year, _COUNT).alias("year"), *keys, pl.col("n").fill_null(0).cast(_COUNT),
+        pl.col("N").fill_null(0).cast(_COUNT),
+    )
+
+
+def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, year: int) -> pl.DataFrame:
+    icpc, _ = condition_codes(config)
+    delivering = linked.ehr("practice_years").filter((pl.col("year") == year) & pl.col("referrals_delivered")).select("practice_id").collect()
+    denominator = prevalent.join(delivering, on="practice_id", how="semi")
+    refs = (
+        linked.ehr("referrals")
+        .filter((pl.col("referral_date").dt.year() == year) & pl.col("specialism").is_not_null() & (pl.col("specialism") != "GGZ"))
+        .select("patient_id", icpc_base(pl.col("icpc")).alias("icpc_base"))
+        .join(denominator.lazy().select("patient_id"), on="patient_id", how="semi")
+        .collect()
+    )
+    all_cause = [c.name for c in config.catalogue.conditions if c.all_cause]
+    hit = pl.concat([
+        denominator.filter(pl.col("condition").is_in(all_cause)).join(refs, on="patient_id", how="semi").select("patient_id", "condition"),
+        denominator.filter(~pl.col("condition").is_in(all_cause))
+        .join(refs.join(icpc, on="icpc_base"), on=["patient_id", "condition"], how="semi").select("patient_id", "condition"),
+    ])
+    n = hit.group_by("condition").agg(pl.len().alias("n"))
+    big_n = denominator.group_by("condition").agg(pl.len().alias("N"))
+    return (
+        pl.DataFrame({"condition": list(config.catalogue.names)})
+        .join(big_n, on="condition", how="left")
+        .join(n, on="condition", how="left")
+        .select(pl.lit(year, _COUNT).alias("year"), "condition", pl.col("n").fill_null(0).cast(_COUNT),
+                pl.col("N").fill_null(0).cast(_COUNT))
+    )
+
+
+def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
+    """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
+    code = pl.col("code")
+    group = (
+        pl.when(pl.col("discipline").is_in(["FT", "OT"]) & (code.str.len_chars() == 4))
+        .then(code.str.slice(0, 1) + pl.lit("X") + code.str.slice(2, 2))
+        .when(pl.col("discipline") == "SEH").then(code.str.slice(0, 3))
+        .when(pl.col("discipline").is_in(["FT", "OT"])).then(None)
+        .otherwise(code)
+    )
+    ev = events.filter(pl.col("discipline").is_in(list(TOP_DISCIPLINES))).with_columns(group.alias("group"))
+    totals = ev.group_by("discipline").agg(pl.len().alias("total_contacts"))
+    groups = ev.filter(pl.col("group").is_not_null()).group_by("discipline", "group").agg(
+        pl.len().alias("contacts"), pl.col("patient_id").n_unique().alias("persons")
+    )
+    ranked = groups.sort(["discipline", "contacts", "group"], descending=[False, True, False]).with_columns(
+        pl.int_range(1, pl.len() + 1).over("discipline").alias("rank")
+    ).filter(pl.col("rank") <= config.top_n)
+    return ranked.join(totals, on="discipline").select(
+        pl.lit(year, _COUNT).alias("year"), "discipline", pl.col("rank").cast(_COUNT), "group",
+        pl.col("contacts").cast(_COUNT), (pl.col("contacts") / pl.col("total_contacts")).alias("share"),
+        pl.col("persons").cast(_COUNT), pl.col("total_contacts").cast(_COUNT),
+    )
+
+
+def _acsc(linked: Linked, config: StudyConfig) -> pl.DataFrame:
+    """method.md section 7 and 9.14: ACSC admissions and persons per year, claims only."""
+    schema = {"year": _COUNT, "admissions": _COUNT, "persons": _COUNT}
+    if not config.acsc.years:
+        return pl.DataFrame(schema=schema)
+    codes = pl.DataFrame({"code": [f"{s}:{d}" for s, d in config.acsc.codes]})
+    years = list(config.acsc.years)
+    units = (
+        claim_units(linked, None)
+        .filter((pl.col("sector") == "MSZ") & (pl.col("care_type") == "opname") & pl.col("service_date").dt.year().is_in(years))
+        .join(codes.lazy(), on="code", how="semi")
+        .with_columns(pl.col("service_date").dt.year().alias("year"))
+    )
+    not_wlz = linked.claims("insured").filter(pl.col("p2").is_not_null() & ~pl.col("wlz_institution")).select("p2", "year").unique()
+    counted = units.join(not_wlz, on=["p2", "year"], how="semi").group_by("year").agg(
+        pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons")
+    ).collect()
+    return pl.DataFrame({"year": years}, schema={"year": _COUNT}).join(
+        counted.with_columns(pl.col("year").cast(_COUNT)), on="year", how="left"
+    ).select("year", pl.col("admissions").fill_null(0).cast(_COUNT), pl.col("persons").fill_null(0).cast(_COUNT))
+
+
+def _change(care_use: pl.DataFrame, years: tuple[int, ...], strata: list[str]) -> pl.DataFrame:
+    """Percentage-point change between consecutive reference years, from unrounded shares (9.11)."""
+    keys = ["condition", "discipline", *strata]
+    shares = care_use.with_columns((pl.col("n") / pl.col("N")).alias("share"))
+    parts = []
+    for a, b in zip(years, years[1:], strict=False):
+        left = shares.filter(pl.col("year") == a).select(*keys, pl.col("share").alias("share_from"))
+        right = shares.filter(pl.col("year") == b).select(*keys, pl.col("share").alias("share_to"))
+        parts.append(left.join(right, on=keys).select(
+            "condition", "discipline", *strata, pl.lit(a, _COUNT).alias("year_from"), pl.lit(b, _COUNT).alias("year_to"),
+            "share_from", "share_to", ((pl.col("share_to") - pl.col("share_from")) * 100).alias("change_pp"),
+        ))
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def _sorted(frame: pl.DataFrame, table: str, strata: list[str]) -> pl.DataFrame:
+    keys = TABLE_KEYS[table] + (strata if table in ("prevalence", "care_use") else [])
+    if table == "attrition":  # keep the chain in its order: base, X1..X7
+        order = {step: i for i, step in enumerate(("base", *RULES))}
+        return frame.sort(["year", "condition", pl.col("step").replace_strict(order)])
+    return frame.sort(keys)
+
+
+def run_study(
+    linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None,
+    scratch: Path | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Compute every output table of the study from the linked layout.
+
+    Args:
+        linked_path: the linked folder.
+        config: the study.
+        progress: called with (the step about to run, steps done, steps in all).
+        scratch: an owner-only folder for the person-level claim units spilled to disk, which the
+            caller removes (``pfl-study`` and the demo give :func:`extracts.atomic.scratch`
+            beside the output, removed even after a kill by the next run); None: a temporary
+            folder of the system, removed when the study ends (library use and tests).
+    """
+    linked = Linked(Path(linked_path))
+    strata = list(config.strata)
+    years = config.reference_years
+    steps = 2 * len(years) + 2
+    step = _steps(progress, steps)
+    bases = {}
+    for y in years:
+        step(f"base population {y}")
+        bases[y] = base_population(linked, y, config).collect(engine="streaming")
+    persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
+    lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
+    needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
+    step("claim units")
+    with contextlib.ExitStack() as stack:
+        folder = scratch if scratch is not None else stack.enter_context(tempfile.TemporaryDirectory(prefix="pfl-study-"))
+        # Netted claim units of the base population, spilled to disk once: every later query
+        # scans them lazily instead of holding tens of millions of rows in memory.
+        units_path = Path(folder) / "claim_units.parquet"
+        claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
+            units_path, compression="lz4"
+        )
+        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
+    step("ACSC admissions")
+    tables["acsc"] = _acsc(linked, config)
+    step("done")
+    return tables
+
+
+def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Callable[[str], None]:
+    """A function announcing each step in turn to ``progress`` (which may be None)."""
+    done = -1
+
+    def step(name: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(name, done, total)
+
+    return step
+
+
+def _tables(
+    linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
+    step: Callable[[str], None],
+) -> dict[str, pl.DataFrame]:
+    out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc")}
+    names = config.catalogue.names
+    for year, base in bases.items():
+        step(f"conditions, care use and referrals {year}")
+        members = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
+        out["attrition"].append(_attrition(base, members, year, names))
+        study = base.filter(pl.col("excluded_by").is_null())
+        prevalent = study.join(members, on="patient_id")
+        # The full grid: every condition in every stratum of the study population (0 of N).
+        denominators = (
+            study.group_by(strata).agg(pl.len().alias("denominator"))
+            if strata else pl.DataFrame({"denominator": [study.height]})
+        )
+        grid = pl.DataFrame({"condition": list(names)}).join(denominators, how="cross")
+        prevalence = grid.join(
+            prevalent.group_by("condition", *strata).agg(pl.len().alias("numerator")),
+            on=["condition", *strata], how="left",
+        )
+        out["prevalence"].append(prevalence.select(
+            pl.lit(year, _COUNT).alias("year"), "condition", *strata,
+            pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),
+        ))
+        events = _events(linked, units, study, year)
+        out["care_use"].append(_care_use(config, events, prevalent, year, strata))
+        out["referrals"].append(_referrals(linked, config, prevalent, year))
+        out["top"].append(_top(config, events, year))
+    tables = {k: _sorted(pl.concat(v), k, strata) for k, v in out.items()}
+    tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
+    return tables

@@ -1,0 +1,131 @@
+"""Linkage in the research environment (``shared/spec/pseudonymisation.md``, step 3).
+
+Input: each supplier's ``for_research`` content (tokens in place of BSNs) and the TTP's token ->
+project-pseudonym maps. Output, the *linked* layout every later stage reads::
+
+    <out>/persons.parquet           p2 (person number) -> p2_label (the TTP's labelled pseudonym)
+    <out>/ehr/patients.parquet      patient_id, p2, bsn_status, birth_date, sex, death_date, postcode4
+    <out>/ehr/<table>.parquet       the other EHR tables, as validated
+    <out>/claims/insured.parquet    p2, bsn_status, year, insurer, birth_date, sex, death_date, wlz_institution
+    <out>/claims/claims.parquet     claim_id, p2, bsn_status, insurer, service_date, sector, ...
+    <out>/claims/insurer_years.parquet
+    <out>/manifest.json             project, key ids, batch ids, rows, checksums
+    <out>/linkage_report.json       for the steward: linked shares, conflicts, unlinked reasons
+
+Tokens are dropped here: after linkage the two sources share only the project pseudonym ``p2``,
+re-encoded as a 64-bit *person number*: the rank of the TTP's labelled pseudonym among all
+pseudonyms of the project's token maps. The labels are pseudorandom, so the numbers carry no order
+of anything, and ``persons.parquet`` keeps the one-to-one map back to the labels. Eight bytes
+instead of 46 characters on every content row: a register's claims hold hundreds of millions of
+rows, and every later stage joins on this column.
+A token map must belong to the content it is joined to (same supplier and batch id) and to the
+project the linkage is for (``project=``, the id the TTP step was given); every input is checked
+before anything is written (:mod:`linkage.inputs`), so that a wrong, stale or damaged input fails
+loudly instead of producing an empty or partial linkage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from extracts.atomic import claim_output, staging
+from linkage.inputs import LinkageError, SupplierInputs, check_inputs
+from linkage.report import linkage_report
+
+__all__ = ["LinkageError", "LinkageResult", "link"]
+
+_SUPPLIERS = ("ehr", "claims")
+
+
+@dataclass(frozen=True)
+class LinkageResult:
+    out: Path
+    project: str
+    report: dict
+    seconds: float
+
+
+def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame) -> pl.LazyFrame:
+    columns = [c if c != "token" else "p2" for c in lf.collect_schema().names()]
+    return lf.join(tokens, on="token", how="left").select(columns)
+
+
+def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
+    """Every project pseudonym of the token maps, numbered in label order; written to persons.parquet."""
+    persons = (
+        pl.concat([pl.scan_parquet(token_maps[s] / "token_map.parquet").select(pl.col("p2").alias("p2_label"))
+                   for s in _SUPPLIERS])
+        .unique()
+        .sort("p2_label")
+        .with_row_index("p2")
+        .with_columns(pl.col("p2").cast(pl.Int64))
+        .collect()
+    )
+    persons.write_parquet(tmp / "persons.parquet", compression="zstd", statistics=False)
+    return persons
+
+
+def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path) -> dict[str, int]:
+    persons = _person_numbers({s: i.token_map for s, i in inputs.items()}, tmp)
+    rows: dict[str, int] = {"persons": persons.height}
+    numbers = persons.lazy()
+    for supplier in _SUPPLIERS:
+        (tmp / supplier).mkdir(parents=True)
+        tokens = (
+            pl.scan_parquet(inputs[supplier].token_map / "token_map.parquet")
+            .join(numbers, left_on="p2", right_on="p2_label", how="left")
+            .select("token", pl.col("p2_right").alias("p2"))
+            .collect()
+            .lazy()
+        )
+        for path in inputs[supplier].content_files:
+            lf = pl.scan_parquet(path)
+            if "token" in lf.collect_schema().names():
+                lf = _replace_tokens(lf, tokens)
+            target = tmp / supplier / path.name
+            lf.sink_parquet(target, compression="zstd")
+            rows[f"{supplier}/{path.stem}"] = pl.scan_parquet(target).select(pl.len()).collect().item()
+    return rows
+
+
+def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
+         overwrite: bool = False) -> LinkageResult:
+    """Join each supplier's content to its token map, drop tokens, write the linked layout.
+
+    Args:
+        content: supplier -> its ``for_research`` folder.
+        token_maps: supplier -> the TTP's folder for that supplier (``token_map.parquet``).
+        out: the linked folder (written under a temporary name, renamed when complete).
+        project: the project this linkage is for; token maps made for another are refused.
+
+    Raises:
+        ExtractNotFoundError, ExtractFormatError, LinkageError: see :func:`linkage.inputs.check_inputs`.
+    """
+    out = Path(out)
+    paths = {**{f"content.{s}": Path(p) for s, p in content.items()},
+             **{f"token_maps.{s}": Path(p) for s, p in token_maps.items()}}
+    with claim_output(out, overwrite=overwrite, inputs=paths):  # before anything is read
+        return _link(content, token_maps, out, project=project, overwrite=overwrite)
+
+
+def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
+          overwrite: bool) -> LinkageResult:
+    began = time.perf_counter()
+    inputs = check_inputs(content, token_maps, project=project, suppliers=_SUPPLIERS)
+    key_id = inputs[_SUPPLIERS[0]].map_manifest["project_key_id"]
+
+    with staging(out, overwrite=overwrite) as tmp:
+        rows = _write_linked(inputs, tmp)
+        report = linkage_report(tmp)
+        report["project"] = project
+        (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
+        (tmp / "manifest.json").write_text(json.dumps({
+            "project": project, "project_key_id": key_id,
+            "batches": {s: i.content_manifest["batch_id"] for s, i in inputs.items()}, "rows": rows,
+        }, indent=2))
+    return LinkageResult(out, project, report, time.perf_counter() - began)

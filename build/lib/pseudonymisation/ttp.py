@@ -1,0 +1,195 @@
+"""The TTP step: stage-1 pseudonyms -> project pseudonyms, per project.
+
+Runs at the trusted third party (``shared/spec/pseudonymisation.md``, step 2). Input: each
+supplier's ``for_ttp`` folder (token -> P1). Output, for the research environment::
+
+    <out>/<supplier>/token_map.parquet   token -> P2 (project pseudonym)
+    <out>/<supplier>/manifest.json       supplier, batch id, project, P2 scheme, project key id
+    <out>/ttp_report.json                counts only: tokens received, distinct P1, collisions
+
+The TTP sees tokens and stage-1 pseudonyms, never a BSN or health content. It checks what it can
+detect: every supplier's P1 carries the same network key id (and the expected one, when given),
+tokens are unique, and no two distinct P1 map to one P2.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from extracts.atomic import claim_output, file_sha256, staging, storage_error
+from extracts.errors import ExtractNotFoundError, counted
+from extracts.manifests import read_manifest_object
+from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
+from pseudonymisation.keys import Key
+from pseudonymisation.prf import (
+    P1_SCHEME,
+    P2_SCHEME,
+    TOKEN_SCHEME,
+    decode_binary,
+    encode_labelled,
+    label,
+    p2_from_p1,
+    project_key,
+)
+from pseudonymisation.supplier import write_json
+
+__all__ = ["TtpResult", "run_ttp_step"]
+
+# Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
+_MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True)
+class TtpResult:
+    out: Path
+    project: str
+    project_key_id: str
+    report: dict
+    seconds: float
+
+
+def _for_ttp_manifest(path: Path, supplier: str) -> dict:
+    """The manifest of a supplier's for_ttp folder, or PseudonymisationError (exit 6) naming it."""
+    incomplete = "the for_ttp folder is incomplete or damaged; ask the supplier to deliver it again"
+    manifest = read_manifest_object(path, error=PseudonymisationError, expected=incomplete)
+    lacking = [k for k in _MANIFEST_TEXT if not isinstance(manifest.get(k), str) or not manifest[k]]
+    if not isinstance(manifest.get("sha256"), dict):
+        lacking.append("sha256")
+    if lacking:
+        msg = f"{path}: manifest.json lacks {', '.join(lacking)} (or holds another type); {incomplete}"
+        raise PseudonymisationError(msg)
+    if not _KEY_ID.match(manifest["network_key_id"]):
+        msg = f"{path}: manifest.json: network_key_id is not a key id (8 hexadecimal digits); {incomplete}"
+        raise PseudonymisationError(msg)
+    if manifest["supplier"] != supplier:
+        msg = (f"{path.parent}: the for_ttp folder of another supplier, given as inputs.{supplier}; "
+               "give each supplier's folder under its own name")
+        raise PseudonymisationError(msg)
+    return manifest
+
+
+def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
+    manifest_path = folder / "manifest.json"
+    ident_path = folder / "identifiers.parquet"
+    if not folder.is_dir():
+        msg = f"{folder}: no such folder; expected a supplier's for_ttp folder"
+        raise ExtractNotFoundError(msg)
+    if not manifest_path.is_file() or not ident_path.is_file():
+        msg = f"{folder}: not a supplier's for_ttp folder (manifest.json and identifiers.parquet expected)"
+        raise PseudonymisationError(msg)
+    manifest = _for_ttp_manifest(manifest_path, supplier)
+    if manifest["sha256"].get("identifiers.parquet") != file_sha256(ident_path):
+        msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
+        raise PseudonymisationError(msg)
+    try:
+        frame = pl.read_parquet(ident_path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if storage_error(exc) is not None:
+            raise
+        msg = f"{ident_path}: not a readable Parquet file ({type(exc).__name__})"
+        raise PseudonymisationError(msg) from None
+    if frame.columns != ["token", "p1", "p1_label"]:
+        msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
+        raise PseudonymisationError(msg)
+    if frame.schema["token"] != pl.Int64 or frame["token"].null_count():
+        msg = (f"{ident_path}: column token must hold 64-bit integer tokens without nulls "
+               f"(expected scheme {TOKEN_SCHEME})")
+        raise PseudonymisationError(msg)
+    return manifest, frame
+
+
+def run_ttp_step(
+    inputs: dict[str, Path],
+    ttp_key: Key,
+    project: str,
+    out: Path,
+    *,
+    expected_network_key_id: str | None = None,
+    overwrite: bool = False,
+) -> TtpResult:
+    """Map each supplier's tokens to project pseudonyms (see module doc).
+
+    Args:
+        inputs: supplier name -> that supplier's ``for_ttp`` folder.
+        ttp_key: the TTP's master key K_ttp.
+        project: project id; the project key is HKDF(K_ttp, "project/<id>").
+        out: output folder (written under a temporary name, renamed when complete).
+        expected_network_key_id: refuse inputs made with another network key.
+    """
+    out = Path(out)
+    with claim_output(out, overwrite=overwrite, inputs={f"inputs.{s}": Path(f) for s, f in inputs.items()}):
+        return _ttp_step(inputs, ttp_key, project, out, expected_network_key_id=expected_network_key_id,
+                         overwrite=overwrite)
+
+
+def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
+              expected_network_key_id: str | None, overwrite: bool) -> TtpResult:
+    began = time.perf_counter()
+    if not inputs:
+        msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
+        raise PseudonymisationError(msg)
+    k_proj = project_key(ttp_key, project)
+    read = {supplier: _read_identifiers(Path(folder), supplier) for supplier, folder in inputs.items()}
+    key_ids = {supplier: m["network_key_id"] for supplier, (m, _) in read.items()}
+    if len(set(key_ids.values())) > 1:
+        msg = f"suppliers used different network keys (key ids {key_ids}); their pseudonyms cannot link"
+        raise KeyMismatchError(msg)
+    if expected_network_key_id and set(key_ids.values()) != {expected_network_key_id}:
+        msg = f"inputs were made with network key {sorted(set(key_ids.values()))}, expected {expected_network_key_id}"
+        raise KeyMismatchError(msg)
+
+    with staging(out, overwrite=overwrite) as tmp:
+        report = _map_tokens(read, k_proj, project, tmp)
+        write_json(tmp / "ttp_report.json", report)
+    return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
+
+
+def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path) -> dict:
+    report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {}}
+    all_p1, all_p2 = [], []
+    for supplier, (manifest, frame) in read.items():
+        source = f"{supplier} identifiers"
+        raw_p1 = decode_binary(frame["p1"], source=source)
+        labels = frame["p1_label"].unique().to_list()
+        expected = label(P1_SCHEME, manifest["network_key_id"])
+        if labels and labels != [expected]:
+            schemes = sorted({str(x)[:4] for x in labels if x and str(x)[:4] in (P1_SCHEME,)} or {"other"})
+            msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
+                   f"(scheme {schemes}); made under another key or scheme")
+            raise KeyMismatchError(msg)
+        if frame["token"].n_unique() != frame.height:
+            repeated = frame.height - frame["token"].n_unique()
+            msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
+            raise PseudonymisationError(msg)
+        p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)
+        all_p1.append(frame["p1"])
+        all_p2.append(p2)
+        folder = tmp / supplier
+        folder.mkdir()
+        path = folder / "token_map.parquet"
+        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(path, compression="zstd", statistics=False)
+        write_json(folder / "manifest.json", {
+            "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
+            "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": frame.height,
+            "sha256": {"token_map.parquet": file_sha256(path)},
+        })
+        report["suppliers"][supplier] = {
+            "tokens_received": frame.height,
+            "distinct_p1": frame["p1"].n_unique(),
+            "network_key_id": manifest["network_key_id"],
+        }
+    pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat(all_p2)}).unique()
+    distinct_p1 = pairs["p1"].n_unique()
+    report["distinct_p1"] = distinct_p1
+    report["collisions"] = distinct_p1 - pairs["p2"].n_unique()
+    if report["collisions"]:
+        # A PRP cannot collide on distinct inputs; if it happens, something is badly wrong.
+        msg = f"{report['collisions']} project-pseudonym collisions: nothing written"
+        raise PseudonymisationError(msg)
+    return report

@@ -1,0 +1,214 @@
+"""Reading a study folder (the pre-disclosure tables of ``pfl-study``) and checking its contract.
+
+Every table is checked before anything is protected: the columns and their types, no missing
+counts, no negative counts, n <= N, the attrition chain, the changes against the care use they
+come from. All problems are collected and reported at once; messages name the file, column, rule
+and a count, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import STRATA
+from release.errors import StudyContractError, StudyFormatError, StudyNotFoundError
+from extracts.atomic import file_sha256
+from extracts.errors import counted
+
+__all__ = ["TABLES", "TOTAL", "StudyFolder", "read_study"]
+
+TOTAL = "Total"  # the total level of a stratum; no real level may be called so
+_I, _S, _F = "int", "str", "float"
+# Columns of each study table (cohort/study.py), strata inserted where ``*`` stands.
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "attrition": (("year", _I), ("condition", _S), ("step", _S), ("before", _I), ("excluded", _I), ("after", _I)),
+    "prevalence": (("year", _I), ("condition", _S), ("*", _S), ("numerator", _I), ("denominator", _I)),
+    "care_use": (("year", _I), ("condition", _S), ("discipline", _S), ("*", _S), ("n", _I), ("N", _I)),
+    "care_use_change": (("condition", _S), ("discipline", _S), ("*", _S), ("year_from", _I), ("year_to", _I),
+                        ("share_from", _F), ("share_to", _F), ("change_pp", _F)),
+    "referrals": (("year", _I), ("condition", _S), ("n", _I), ("N", _I)),
+    "top": (("year", _I), ("discipline", _S), ("rank", _I), ("group", _S), ("contacts", _I), ("share", _F),
+            ("persons", _I), ("total_contacts", _I)),
+    "acsc": (("year", _I), ("admissions", _I), ("persons", _I)),
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
+_STRATIFIED = ("prevalence", "care_use", "care_use_change")
+_KINDS = {_I: pl.Int64, _S: pl.String, _F: pl.Float64}
+
+
+@dataclass(frozen=True)
+class StudyFolder:
+    """A study folder's tables, checked.
+
+    Attributes:
+        path: the folder.
+        manifest: its ``manifest.json``.
+        tables: each table with the types above (counts ``Int64``).
+        strata: the study's strata columns, in the order of ``cohort.config.STRATA``.
+        fingerprints: SHA-256 of the manifest (``manifest.json``) and of each table file: the
+            steward's provenance of a release (ledger record), never published — a hash of a
+            table with hidden cells confirms guesses of them (issue 11.1).
+    """
+
+    path: Path
+    manifest: dict
+    tables: dict[str, pl.DataFrame]
+    strata: tuple[str, ...]
+    fingerprints: dict[str, str]
+
+
+def _columns(table: str, strata: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for name, kind in TABLES[table]:
+        out += [(s, _S) for s in strata] if name == "*" else [(name, kind)]
+    return out
+
+
+def _read(folder: Path, table: str, strata: tuple[str, ...], problems: list[str]) -> pl.DataFrame | None:
+    path = folder / f"{table}.parquet"
+    if not path.is_file():
+        msg = f"{folder}: not a complete study folder ({path.name} is missing); run pfl-study"
+        raise StudyNotFoundError(msg)
+    try:
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, pl.exceptions.PolarsError):
+            raise
+        msg = f"{path}: not a readable Parquet file"
+        raise StudyFormatError(msg) from None
+    expected = _columns(table, strata)
+    missing = [name for name, _ in expected if name not in frame.columns]
+    extra = [c for c in frame.columns if c not in dict(expected)]
+    if missing or extra:
+        msg = f"{path.name}: expected columns {[n for n, _ in expected]}"
+        if missing:
+            msg += f"; missing {missing}"
+        if extra:
+            msg += f"; unexpected {extra}"
+        raise StudyFormatError(msg)
+    casts = []
+    for name, kind in expected:
+        dtype = frame.schema[name]
+        ok = (kind == _I and dtype.is_integer()) or (kind == _F and dtype.is_numeric()) or (
+            kind == _S and dtype in (pl.String, pl.Categorical, pl.Enum))
+        if frame.height and dtype == pl.Null:
+            ok = False
+        if not ok and not (frame.height == 0 and dtype == pl.Null):
+            problems.append(f"{path.name}, column '{name}': expected {kind}, found {dtype}")
+            continue
+        casts.append(pl.col(name).cast(_KINDS[kind]))
+    if len(casts) != len(expected):
+        return None
+    frame = frame.select(casts)
+    nulls = {c: n for c, n in frame.null_count().row(0, named=True).items() if n}
+    for column, count in nulls.items():
+        problems.append(f"{path.name}, column '{column}': {counted(count, 'row')} missing (null)")
+    for name, kind in expected:
+        if kind == _I and name not in ("year", "year_from", "year_to", "rank"):
+            negative = int((frame[name] < 0).sum())
+            if negative:
+                problems.append(
+                    f"{path.name}, column '{name}': {counted(negative, 'row')} with a negative count")
+        if kind == _S:  # the total label of every coordinate, never a level
+            total = int((frame[name] == TOTAL).sum())
+            if total:
+                verb = "uses" if total == 1 else "use"
+                problems.append(f"{path.name}, column '{name}': {counted(total, 'row')} {verb} the "
+                                f"reserved level '{TOTAL}'")
+    return frame
+
+
+def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], problems: list[str]) -> None:
+    def count(frame: pl.DataFrame, expr: pl.Expr) -> int:
+        return int(frame.select(expr.fill_null(False).sum()).item())
+
+    for table, (n, big_n) in (("prevalence", ("numerator", "denominator")), ("care_use", ("n", "N")),
+                              ("referrals", ("n", "N")), ("top", ("contacts", "total_contacts")),
+                              ("top", ("persons", "contacts")), ("acsc", ("persons", "admissions"))):
+        bad = count(tables[table], pl.col(n) > pl.col(big_n))
+        if bad:
+            problems.append(f"{table}.parquet: '{n}' exceeds '{big_n}' in {counted(bad, 'row')}")
+    attrition = tables["attrition"]
+    bad = count(attrition, pl.col("before") != pl.col("excluded") + pl.col("after"))
+    if bad:
+        problems.append(f"attrition.parquet: 'before' is not 'excluded' + 'after' in {counted(bad, 'row')}")
+    keys = {"attrition": ["year", "condition", "step"], "prevalence": ["year", "condition", *strata],
+            "care_use": ["year", "condition", "discipline", *strata], "referrals": ["year", "condition"],
+            "top": ["year", "discipline", "rank"], "acsc": ["year"],
+            "care_use_change": ["condition", "discipline", *strata, "year_from", "year_to"]}
+    for table, columns in keys.items():
+        frame = tables[table]
+        duplicates = frame.height - frame.select(columns).unique().height
+        if duplicates:
+            verb = "repeats" if duplicates == 1 else "repeat"
+            problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
+    top = tables["top"]
+    groups = top.height - top.select("year", "discipline", "group").unique().height
+    if groups:
+        verb = "repeats" if groups == 1 else "repeat"
+        problems.append(f"top.parquet: {counted(groups, 'row')} {verb} a group within a year and "
+                        "discipline")
+    per_list = top.group_by("year", "discipline").agg(pl.col("total_contacts").n_unique().alias("k"),
+                                                      pl.col("contacts").sum().alias("listed"),
+                                                      pl.col("total_contacts").first().alias("total"))
+    bad = count(per_list, (pl.col("k") > 1) | (pl.col("listed") > pl.col("total")))
+    if bad:
+        problems.append(f"top.parquet: 'total_contacts' differs within, or is below the listed contacts of, "
+                        f"{bad} lists (year, discipline)")
+
+
+def read_study(folder: Path) -> StudyFolder:
+    """Read and check a study folder.
+
+    Raises:
+        StudyNotFoundError: the folder, its manifest or a table file is missing (exit 3).
+        StudyFormatError: a file cannot be read, or the columns are not the study's (exit 4).
+        StudyContractError: the values break the tables' rules; every problem listed (exit 5).
+    """
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not folder.is_dir() or not manifest_path.is_file():
+        msg = f"{folder}: not a study folder (no manifest.json); run pfl-study first"
+        raise StudyNotFoundError(msg)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        msg = f"{manifest_path}: not a readable JSON manifest"
+        raise StudyFormatError(msg) from None
+    if not isinstance(manifest, dict) or "study_config_sha256" not in manifest:
+        msg = f"{manifest_path}: not the manifest of a study folder (no study_config_sha256)"
+        raise StudyFormatError(msg)
+    # Printed into the release (grouped in fours, release.public_ids): hex, nothing else.
+    config, key_id = manifest["study_config_sha256"], manifest.get("project_key_id")
+    if not (isinstance(config, str) and _SHA256.fullmatch(config)):
+        msg = f"{manifest_path}: 'study_config_sha256' is not a SHA-256 in lower-case hex"
+        raise StudyFormatError(msg)
+    if key_id is not None and not (isinstance(key_id, str) and _KEY_ID.fullmatch(key_id)):
+        msg = f"{manifest_path}: 'project_key_id' is not a key id in lower-case hex"
+        raise StudyFormatError(msg)
+    try:
+        head = pl.read_parquet_schema(folder / "prevalence.parquet")
+    except FileNotFoundError:
+        msg = f"{folder}: not a complete study folder (prevalence.parquet is missing); run pfl-study"
+        raise StudyNotFoundError(msg) from None
+    except (pl.exceptions.PolarsError, OSError):
+        msg = f"{folder / 'prevalence.parquet'}: not a readable Parquet file"
+        raise StudyFormatError(msg) from None
+    strata = tuple(s for s in STRATA if s in head)
+    problems: list[str] = []
+    tables = {name: _read(folder, name, strata if name in _STRATIFIED else (), problems) for name in TABLES}
+    if problems:
+        raise StudyContractError(problems)
+    checked = {name: frame for name, frame in tables.items() if frame is not None}
+    _check_rules(checked, strata, problems)
+    if problems:
+        raise StudyContractError(problems)
+    fingerprints = {"manifest.json": file_sha256(manifest_path)}
+    fingerprints |= {f"{name}.parquet": file_sha256(folder / f"{name}.parquet") for name in TABLES}
+    return StudyFolder(folder, manifest, checked, strata, fingerprints)
