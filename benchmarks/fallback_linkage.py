@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/fallback_linkage.py --preset nivel --work /big/fallback
     .venv/bin/python benchmarks/fallback_linkage.py --extracts /path/to/generated   # already generated
     .venv/bin/python benchmarks/fallback_linkage.py --preset demo --registered-patients 250000
+    .venv/bin/python benchmarks/fallback_linkage.py --preset demo --defect insurance_number_missing=0.5
 
 Steps: generate the preset (or take ``--extracts``); where the extracts lack the contract-v2
 identifier columns, plant them (``tests/fallback_planting.py``: identifiers per true person, noise
@@ -65,7 +66,9 @@ def _extracts(args: argparse.Namespace, work: Path) -> Path:
         if args.registered_patients:  # a preset scaled: practices in proportion
             raw["practices"] = max(1, round(raw["practices"] * args.registered_patients / raw["registered_patients"]))
             raw["registered_patients"] = args.registered_patients
-        source = generate(config_from_mapping({**raw, "seed": args.seed}), work / "generated").out
+        defects = {**(raw.get("defects") or {}),
+                   **{k: float(v) for k, v in (d.split("=", 1) for d in args.defect)}}
+        source = generate(config_from_mapping({**raw, "seed": args.seed, "defects": defects}), work / "generated").out
     patients = next((source / "ehr").glob("patients.*"))
     columns = pl.read_parquet_schema(patients) if patients.suffix == ".parquet" else \
         pl.read_csv(patients, n_rows=0).schema
@@ -151,7 +154,10 @@ def main() -> None:
     parser.add_argument("--extracts", help="generated extracts (with truth/) instead of generating")
     parser.add_argument("--work", help="work folder (default: a temporary one)")
     parser.add_argument("--registered-patients", type=int, help="scale the preset to this many GP patients")
-    parser.add_argument("--missing-bsn-share", type=float, default=0.05)
+    parser.add_argument("--missing-bsn-share", type=float, default=0.05,
+                        help="only where identifiers are planted (extracts without contract-v2 columns)")
+    parser.add_argument("--defect", action="append", default=[],
+                        help="a generator defect rate, e.g. --defect insurance_number_missing=0.5 (repeatable)")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,6 +23,7 @@ _CORES = ["jansen", "vries", "berg", "bakker", "visser", "smit", "meijer", "boer
           "linden", "kok", "jacobs", "haan", "vermeulen", "heuvel", "veen", "broek", "bruijn", "schouten",
           "beek", "willems", "hoekstra", "maas", "verhoeven", "koster", "prins", "blom", "huisman", "kuipers"]
 _PREFIXES = ["", "", "", "", "van", "de", "van der", "van den", "ter"]
+_PLANTED = ("family_name", "initials", "postcode6", "house_number", "insurance_number")
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -83,6 +84,8 @@ def plant_identifiers(source: Path, out: Path, *, missing_bsn_share: float = 0.0
     insured_path = _table(out / "claims", "insured")
     insured = _read(insured_path)
     who = pl.read_parquet(truth / "insured.parquet")["person"]
+    # Generated identifiers (the generator fills them since contract v2) are replaced by planted ones.
+    insured = insured.drop([c for c in _PLANTED if c in insured.columns])
     insured = insured.with_columns(person=who).join(people, on="person", how="left")
     number = (pl.col("person").hash(seed) % 900_000_000 + 100_000_000 + pl.col("insurer").cast(pl.Int64)) \
         .cast(pl.String)
@@ -93,6 +96,7 @@ def plant_identifiers(source: Path, out: Path, *, missing_bsn_share: float = 0.0
     patients_path = _table(out / "ehr", "patients")
     patients = _read(patients_path)
     who = pl.read_parquet(truth / "patients.parquet").select("patient_id", "person")
+    patients = patients.drop([c for c in (*_PLANTED, "insurer") if c in patients.columns])
     patients = patients.join(who, on="patient_id", how="left").join(people, on="person", how="left") \
         .join(latest, on="person", how="left")
     n = patients.height

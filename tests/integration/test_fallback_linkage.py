@@ -164,3 +164,29 @@ def test_changed_encodings_file_is_refused_without_output(fallback_run: dict, tm
         run_ttp_step(folders, load_key(work / "keys" / "ttp.key", "ttp"), "fb", tmp_path / "ttp")
     assert info.value.exit_code == 6
     assert not (tmp_path / "ttp").exists()
+
+
+def test_fallback_on_the_generators_own_identifiers_links_records_without_usable_bsn(
+    tiny_extracts: GenerationResult, tmp_path: Path
+) -> None:
+    """The generator's identifiers (typos, moves, twins, outdated insurers): every link right."""
+    network = generate_key(tmp_path / "keys" / "network.key", "network")
+    ttp_key = generate_key(tmp_path / "keys" / "ttp.key", "ttp")
+    for s in SUPPLIERS:
+        run_supplier_step(tiny_extracts.out / s, s, network, tmp_path / s)
+    run_ttp_step({s: tmp_path / s / "for_ttp" for s in SUPPLIERS}, ttp_key, "gen", tmp_path / "ttp")
+    link({s: tmp_path / s / "for_research" for s in SUPPLIERS}, {s: tmp_path / "ttp" / s for s in SUPPLIERS},
+         tmp_path / "linked", project="gen")
+    truth = tiny_extracts.out / "truth"
+    patients = pl.read_parquet(tmp_path / "linked" / "ehr" / "patients.parquet").join(
+        pl.read_parquet(truth / "patients.parquet").select("patient_id", "person"), on="patient_id")
+    claims = pl.read_parquet(tmp_path / "linked" / "claims" / "claims.parquet").select("claim_id", "p2").join(
+        pl.read_parquet(truth / "claims.parquet").select("claim_id", pl.col("person").alias("claims_person")),
+        on="claim_id")
+    without = patients.filter(pl.col("bsn_status") != "valid")
+    linked = without.filter(pl.col("link_method").is_not_null())
+    assert without.height > 20 and linked.height >= 0.9 * without.height
+    check = linked.join(claims.group_by("p2").agg(pl.col("claims_person").unique()), on="p2", how="inner")
+    assert check.height > 10
+    assert check.filter((pl.col("claims_person").list.len() != 1)
+                        | (pl.col("claims_person").list.first() != pl.col("person"))).height == 0
