@@ -53,6 +53,7 @@ LINK_METHOD = pl.Enum(list(METHODS))
 # Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_SMALL = 10  # counts of records below this are banded in what reaches the research side
 
 
 @dataclass(frozen=True)
@@ -198,8 +199,12 @@ def _fallback_summary(report: dict) -> dict:
     """What the research side may know of the fallback: counts per method and reason, the estimate."""
     if "not_run" in report:
         return {"not_run": report["not_run"]}
-    keys = ("records", "linked_by_method", "unlinked_by_reason", "estimated_on_bsn_linked_records", "settings")
-    return {k: report[k] for k in keys}
+    def band(n: int) -> int | str:
+        return n if n == 0 or n >= _SMALL else f"<{_SMALL}"  # small groups of patients: banded
+
+    keys = ("records", "estimated_on_bsn_linked_records", "settings")
+    return {**{k: report[k] for k in keys},
+            **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
 
 
 def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path,

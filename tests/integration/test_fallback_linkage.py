@@ -190,3 +190,13 @@ def test_fallback_on_the_generators_own_identifiers_links_records_without_usable
     assert check.height > 10
     assert check.filter((pl.col("claims_person").list.len() != 1)
                         | (pl.col("claims_person").list.first() != pl.col("person"))).height == 0
+
+
+def test_fallback_counts_reaching_the_research_side_are_banded_when_small(fallback_run: dict) -> None:
+    summary = fallback_run["linked"].report["fallback"]
+    for key in ("linked_by_method", "unlinked_by_reason"):
+        for value in summary[key].values():
+            assert value == "<10" or value == 0 or value >= 10
+    full = fallback_run["ttp"].report["fallback"]["unlinked_by_reason"]
+    assert {k for k, v in full.items() if 0 < v < 10} == {k for k, v in summary["unlinked_by_reason"].items()
+                                                         if v == "<10"}
