@@ -80,6 +80,7 @@ class BloomSpec:
 BLOOM_FIELDS = {"bf_family_name": BloomSpec(base=256, k=10), "bf_initials": BloomSpec(base=64, k=6)}
 _TAGS = {"t_insurance": 0x49, "t_birth": 0x42, "t_address": 0x41}
 _ALPHABET = 27  # '_' (padding) and a..z
+_CHUNK = 1 << 20
 _MAX_NAME = 30  # longer standardised names are cut: no Dutch surname core comes near
 # Tussenvoegsels and foreign particles that precede a surname core (standardised to lower case).
 _PREFIXES = ("van", "von", "de", "der", "den", "het", "t", "ten", "ter", "te", "in", "op", "aan", "bij", "uit",
@@ -228,31 +229,40 @@ def _bigram_masks(key: Key, spec: BloomSpec) -> tuple[np.ndarray, np.ndarray, np
 
 
 def bloom_filters(key: Key, spec: BloomSpec, names: pl.Series) -> np.ndarray:
-    """Balanced, permuted Bloom filters (n, words) uint64 of *standardised* names; zeros where null."""
+    """Balanced, permuted Bloom filters (n, words) uint64 of *standardised* names; zeros where null.
+
+    In chunks of ``_CHUNK`` names, so that memory follows the output, not a register's names.
+    """
     n = len(names)
     out = np.zeros((n, spec.words), dtype=np.uint64)
-    present = names.is_not_null().to_numpy()
-    if not present.any():
+    present = np.flatnonzero(names.is_not_null().to_numpy())
+    if not len(present):
         return out
     first, second, ones = _bigram_masks(key, spec)
-    width = int(names.str.len_bytes().max() or 0) + 2  # the longest name, padded
-    padded = ("_" + names.filter(pl.Series(present)) + "_").str.pad_end(width, "~")
-    codes = np.frombuffer(padded.str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, width)
-    codes = np.where(codes == ord("_"), 0, codes.astype(np.int64) - ord("a") + 1)
-    valid = (codes >= 0) & (codes < _ALPHABET)
-    m = len(codes)
-    set_half = np.zeros((m, spec.words), dtype=np.uint64)
-    comp_half = np.zeros((m, spec.words), dtype=np.uint64)
     # Bigrams with padding filler '~' point at an appended all-zero mask: a gather, no branch.
     first = np.vstack([first, np.zeros((1, spec.words), np.uint64)])
     second = np.vstack([second, np.zeros((1, spec.words), np.uint64)])
-    none = _ALPHABET * _ALPHABET
+    for lo in range(0, len(present), _CHUNK):
+        rows = present[lo: lo + _CHUNK]
+        out[rows] = _filters_chunk(names.gather(rows), first, second, ones, spec.words)
+    return out
+
+
+def _filters_chunk(names: pl.Series, first: np.ndarray, second: np.ndarray, ones: np.ndarray,
+                   words: int) -> np.ndarray:
+    width = int(names.str.len_bytes().max() or 0) + 2  # the longest name, padded
+    padded = ("_" + names + "_").str.pad_end(width, "~")
+    raw = np.frombuffer(padded.str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, width)
+    codes = np.where(raw == ord("_"), 0, raw.astype(np.int16) - (ord("a") - 1))
+    valid = (codes >= 0) & (codes < _ALPHABET)
+    set_half = np.zeros((len(codes), words), dtype=np.uint64)
+    comp_half = np.zeros((len(codes), words), dtype=np.uint64)
+    none = np.int16(_ALPHABET * _ALPHABET)
     for i in range(width - 1):
         ids = np.where(valid[:, i] & valid[:, i + 1], codes[:, i] * _ALPHABET + codes[:, i + 1], none)
         set_half |= first[ids]
         comp_half |= second[ids]
-    out[present] = set_half | (ones & ~comp_half)
-    return out
+    return set_half | (ones & ~comp_half)
 
 
 def encode_identifiers(keys: FallbackKeys, frame: pl.DataFrame) -> dict[str, object]:
