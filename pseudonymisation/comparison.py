@@ -6,8 +6,8 @@ holds the key, so it can compare encodings but not decode them.
 
 Blocking: two records become a candidate pair when they share the birth-date token, the address
 token, the insurance token, or one band of the surname filter (locality-sensitive hashing: a band
-is ``_BAND_BITS`` fixed bit positions of the filter; records whose filters differ in few bits share
-a band with high probability). A block holding more than ``max_block`` records of either side is
+is ``_BAND_BITS`` bits of the (secretly permuted) filter; records whose filters differ in few bits
+share a band with high probability). A block holding more than ``max_block`` records of either side is
 not expanded on that key (counted): a very common surname band would otherwise give quadratic work,
 and the other keys still reach its true pairs.
 
@@ -133,11 +133,12 @@ def distinct(values: np.ndarray, *, counts: bool = False):
 # --- blocking -------------------------------------------------------------------------------
 
 def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int) -> np.ndarray:
-    """A 64-bit key of one band: ``_BAND_BITS`` fixed bit positions of the filter (same on both sides)."""
-    width = blooms.shape[1] * 64
-    positions = np.random.Generator(np.random.PCG64(1000 + band)).choice(width, _BAND_BITS, replace=False)
-    bits = (blooms[:, positions // 64] >> (positions % 64).astype(np.uint64)) & np.uint64(1)
-    key = (bits << np.arange(_BAND_BITS, dtype=np.uint64)).sum(axis=1).astype(np.int64) + (band << 20)
+    """A key of one band: ``_BAND_BITS`` bits of word ``band`` of the filter.
+
+    The filter's bits were permuted with a secret permutation at the supplier, so adjacent bits
+    are a random sample of positions: the band is what LSH samples, read with one mask.
+    """
+    key = (blooms[:, band] & np.uint64((1 << _BAND_BITS) - 1)).astype(np.int64) + (band << 32)
     return np.where(present, key, -1)
 
 
