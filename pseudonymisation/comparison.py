@@ -143,23 +143,29 @@ def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int) -> np.ndarray
 
 
 def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """All (q row, t row) with equal key (key -1 = missing), blocks over ``max_block`` skipped."""
+    """All (q row, t row) with equal key (key -1 = missing), blocks over ``max_block`` skipped.
+
+    The query side is small (records without a usable BSN): it is sorted, and every key of the
+    large side looked up in it, so that no register-sized array is sorted.
+    """
     q_rows = np.flatnonzero(qk != -1)
+    q_order = q_rows[np.argsort(qk[q_rows])]
+    q_sorted = qk[q_order]
     t_rows = np.flatnonzero(tk != -1)
-    t_order = t_rows[np.argsort(tk[t_rows], kind="stable")]
-    t_sorted = tk[t_order]
-    lo = np.searchsorted(t_sorted, qk[q_rows], side="left")
-    hi = np.searchsorted(t_sorted, qk[q_rows], side="right")
-    sizes = hi - lo
-    q_keys, q_counts = distinct(qk[q_rows], counts=True)
-    big_q = np.isin(qk[q_rows], q_keys[q_counts > max_block])
-    skip = (sizes > max_block) | big_q
-    keep = (sizes > 0) & ~skip
-    q_rows, lo, sizes = q_rows[keep], lo[keep], sizes[keep]
-    qi = np.repeat(q_rows, sizes)
+    values = tk[t_rows]
+    lo = np.searchsorted(q_sorted, values, side="left")
+    hi = np.searchsorted(q_sorted, values, side="right")
+    hit = hi > lo
+    t_rows, values, lo, hi = t_rows[hit], values[hit], lo[hit], hi[hit]
+    keys, t_counts = distinct(values, counts=True)
+    t_size = t_counts[np.searchsorted(keys, values)] if len(keys) else np.zeros(0, np.int64)
+    skip = (t_size > max_block) | (hi - lo > max_block)
+    skipped = len(distinct(values[skip]))
+    t_rows, lo, sizes = t_rows[~skip], lo[~skip], (hi - lo)[~skip]
+    ti = np.repeat(t_rows, sizes)
     offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    ti = t_order[np.repeat(lo, sizes) + offsets]
-    return qi, ti, int(skip.sum())
+    qi = q_order[np.repeat(lo, sizes) + offsets]
+    return qi, ti, skipped
 
 
 def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:
