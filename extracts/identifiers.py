@@ -69,7 +69,8 @@ def normalise_postcode6(expr: pl.Expr) -> pl.Expr:
 
 def postcode6_is_valid(expr: pl.Expr) -> pl.Expr:
     """A *normalised* PC6 is 4 digits (not starting with 0) and 2 letters, not SA, SD, SS."""
-    return expr.str.contains(r"^[1-9][0-9]{3}[A-Z]{2}$") & ~expr.str.slice(4).is_in(["SA", "SD", "SS"])
+    never_issued = expr.str.slice(4).is_in(["SA", "SD", "SS"])
+    return expr.str.contains(r"^[1-9][0-9]{3}[A-Z]{2}$") & ~never_issued
 
 
 def normalise_house_number(expr: pl.Expr) -> pl.Expr:

@@ -69,7 +69,8 @@ def _house_numbers(rng: np.random.Generator, base: np.ndarray) -> pl.Series:
     has = rng.random(len(base)) < ADDITION_SHARE
     addition = pl.Series(_ADDITIONS).gather(pl.Series(rng.integers(0, len(_ADDITIONS), len(base))))
     number = pl.Series(base.astype(np.int64)).cast(pl.String)
-    return pl.select(pl.when(pl.Series(has)).then(number + "-" + addition).otherwise(number)).to_series()
+    with_addition = number + "-" + addition
+    return pl.select(pl.when(pl.Series(has)).then(with_addition).otherwise(number)).to_series()
 
 
 def _pc6(pc4: np.ndarray, pair: np.ndarray) -> pl.Series:
@@ -128,8 +129,9 @@ def make_households(plan: Plan, rng: np.random.Generator, p: Persons, chunk: int
     block = rank_hh // PER_PC6
     pair_now = pc4_hh * 7 + block * plan.n_chunks + chunk
     number_now = (rank_hh % PER_PC6) * 3 + 1 + rng.integers(0, 3, n_households)
-    move_year = np.where(rng.random(n_households) < MOVED_SHARE,
-                         rng.integers(plan.config.first_year + 1, plan.config.last_year + 1, n_households), 0)
+    moves = rng.random(n_households) < MOVED_SHARE
+    years = rng.integers(plan.config.first_year + 1, plan.config.last_year + 1, n_households)
+    move_year = np.where(moves, years, 0)
     region = p.region[head]
     pc4_before = 1000 + region * 300 + rng.integers(0, 300, n_households)
     pc6_now_hh = _pc6(pc4_hh, pair_now)
@@ -138,7 +140,8 @@ def make_households(plan: Plan, rng: np.random.Generator, p: Persons, chunk: int
     number_before_hh = _house_numbers(rng, rng.integers(1, 200, n_households))
     moved = pl.Series(move_year > 0)
     pc6_before_hh = pl.select(pl.when(moved).then(pc6_before_hh).otherwise(pc6_now_hh)).to_series()
-    number_before_hh = pl.select(pl.when(moved).then(number_before_hh).otherwise(number_now_hh)).to_series()
+    number_before_hh = pl.select(
+        pl.when(moved).then(number_before_hh).otherwise(number_now_hh)).to_series()
 
     idx = pl.Series(local)
     return Households(

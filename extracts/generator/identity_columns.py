@@ -72,7 +72,8 @@ def ehr_identities(plan: Plan, rng: np.random.Generator, hh: Households, gid: np
     """Identifiers of EHR patient records (``rec_person``: local person per record)."""
     d = plan.config.defects
     n = len(rec_person)
-    pc6, number = hh.pc6_now.gather(pl.Series(rec_person)), hh.number_now.gather(pl.Series(rec_person))
+    records = pl.Series(rec_person.astype(np.int64))
+    pc6, number = hh.pc6_now.gather(records), hh.number_now.gather(records)
     outdated = (rng.random(n) < d.insurer_outdated) & (first_insurer != insurer)
     held = np.where(outdated, first_insurer, insurer)
     ins_number = insurance_numbers(plan, gid[rec_person], held)
@@ -84,12 +85,12 @@ def ehr_identities(plan: Plan, rng: np.random.Generator, hh: Households, gid: np
 
     # Odd forms, then missing and malformed values.
     odd = rng.random((4, n)) < d.odd_identifier_format
-    pc6 = _scatter(pc6, odd[0], pl.select(pl.when(pl.Series(rng.random(n) < 0.5))
-                                          .then(pc6.str.slice(0, 4) + " " + pc6.str.slice(4).str.to_lowercase())
+    spaced = pc6.str.slice(0, 4) + " " + pc6.str.slice(4).str.to_lowercase()
+    pc6 = _scatter(pc6, odd[0], pl.select(pl.when(pl.Series(rng.random(n) < 0.5)).then(spaced)
                                           .otherwise(pc6.str.to_lowercase())).to_series())
     number = _scatter(number, odd[1], number.str.replace("-", " ").str.to_lowercase())
-    comma = pl.select(pl.when(family.str.contains(r"^[a-z']"))
-                      .then(family.str.replace(r"^((?:[a-z']+ )+)(.+)$", "$2, $1").str.strip_chars())
+    prefix_last = family.str.replace(r"^((?:[a-z']+ )+)(.+)$", "$2, $1").str.strip_chars()
+    comma = pl.select(pl.when(family.str.contains(r"^[a-z']")).then(prefix_last)
                       .otherwise(family.str.to_uppercase())).to_series()
     family = _scatter(family, odd[2], comma)
     initials = _scatter(initials, odd[3], initials.str.replace_all(r"(.)", "$1."))
@@ -127,7 +128,8 @@ def insured_identities(plan: Plan, rng: np.random.Generator, hh: Households, gid
     A typing error in a name is the insurer's: it is on every row of that person.
     """
     n_persons = len(hh.family)
-    family_person, typo_person = _names(hh, np.arange(n_persons), rng, plan.config.defects.name_typo)
+    rate = plan.config.defects.name_typo
+    family_person, typo_person = _names(hh, np.arange(n_persons), rng, rate)
     rows = pl.Series(row_person.astype(np.int64))
     pc6, number = hh.pc6_in(row_person, row_year)
     typo = typo_person[row_person]
@@ -160,7 +162,8 @@ def transpose_birth_dates(rng: np.random.Generator, birth: np.ndarray, rate: flo
     new_month = np.where(swap, dom, month)
     new_dom = np.where(swap, month, digits)
     month_start = year.astype("datetime64[M]") + (new_month - 1)
-    month_len = ((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype(np.int64)
+    first_day = month_start.astype("datetime64[D]")
+    month_len = ((month_start + 1).astype("datetime64[D]") - first_day).astype(np.int64)
     ok = hit & (new_dom >= 1) & (new_dom <= month_len) & ((new_dom != dom) | (new_month != month))
     new = (month_start.astype("datetime64[D]") + (new_dom - 1)).astype(np.int64)
     out = birth.copy()

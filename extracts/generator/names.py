@@ -61,7 +61,9 @@ class Surnames:
     def full(self, index: np.ndarray, name: pl.Series | None = None) -> pl.Series:
         """Family names with their prefix (``van der Berg``); ``name`` replaces the name part."""
         prefix = pl.Series(self.prefix).gather(pl.Series(index.astype(np.int64)))
-        part = pl.Series(self.name).gather(pl.Series(index.astype(np.int64))) if name is None else name
+        if name is None:
+            name = pl.Series(self.name).gather(pl.Series(index.astype(np.int64)))
+        part = name
         return pl.select(
             pl.when(prefix.str.len_bytes() > 0).then(prefix + " " + part).otherwise(part)
         ).to_series().alias("family_name")
@@ -119,7 +121,8 @@ def typing_error(rng: np.random.Generator, values: pl.Series) -> pl.Series:
     pos = 1 + np.floor(rng.random(n) * np.maximum(length - 2, 1)).astype(np.int64)
     frame = pl.DataFrame({"v": values, "pos": pos, "drop": rng.random(n) < 0.4})
     v, at = pl.col("v"), pl.col("pos")
-    transposed = v.str.slice(0, at) + v.str.slice(at + 1, 1) + v.str.slice(at, 1) + v.str.slice(at + 2)
+    swapped = v.str.slice(at + 1, 1) + v.str.slice(at, 1)
+    transposed = v.str.slice(0, at) + swapped + v.str.slice(at + 2)
     dropped = v.str.slice(0, at) + v.str.slice(at + 1)
     changed = pl.when(v.str.len_chars() < 4).then(v).when(pl.col("drop")).then(dropped)
     return frame.select(changed.otherwise(transposed)).to_series().alias(values.name)
