@@ -171,8 +171,8 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
 def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:
     """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values)."""
     parts, stats = [], {"skipped_large_blocks": 0}
-    keys = [(f, np.where(q.present[f], q.tokens[f], -1), np.where(t.present[f], t.tokens[f], -1))
-            for f in TOKEN_FIELDS]
+    # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
+    keys = [(f, q.keys[:, j], t.keys[:, j]) for j, f in enumerate(TOKEN_FIELDS)]
     keys += [(f"bf_family_name_band{b}", _band_keys(q.blooms["bf_family_name"], q.present["bf_family_name"], b),
               _band_keys(t.blooms["bf_family_name"], t.present["bf_family_name"], b)) for b in range(_BANDS)]
     for _, qk, tk in keys:
