@@ -52,6 +52,10 @@ class StudyConfig:
     acsc: AcscConfig = AcscConfig((), ())
     data_years: tuple[int, int] = (2017, 2023)
     cost_sectors: tuple[str, ...] = ()  # claimed costs per sector (cohort.costs); () = no costs table
+    linkage_fallback: str = "include"  # include | exclude: records the TTP linked without a BSN
+
+
+FALLBACK_CHOICES = ("include", "exclude")
 
 
 def _fail(key: str, expected: str) -> None:
@@ -109,6 +113,12 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
     if not isinstance(top_n, int) or top_n < 1:
         _fail("top_n", "a positive integer")
     cost_sectors = _cost_sectors(raw.get("costs"))
+    linkage_raw = raw.get("linkage") or {}
+    if not isinstance(linkage_raw, Mapping) or set(linkage_raw) - {"fallback"}:
+        _fail("linkage", "a mapping with the key fallback")
+    fallback = linkage_raw.get("fallback", "include")
+    if fallback not in FALLBACK_CHOICES:
+        _fail("linkage.fallback", "include or exclude")
     # The study's conditions are the ones it reports disciplines for, in the catalogue's order.
     studied = ConditionCatalogue(tuple(c for c in catalogue.conditions if c.name in disciplines))
     return StudyConfig(
@@ -123,6 +133,7 @@ def parse_study(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *, data_y
         acsc=AcscConfig(acsc_years, tuple(pairs)),
         data_years=data_years,
         cost_sectors=cost_sectors,
+        linkage_fallback=str(fallback),
     )
 
 

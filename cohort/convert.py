@@ -26,7 +26,7 @@ from extracts.errors import ConfigError
 __all__ = ["load_study", "to_schema2"]
 
 _V1_KEYS = ("name", "reference_years", "disciplines", "dietetics_all_cause", "practice_sufficiency", "strata",
-            "top_n", "acsc", "costs")
+            "top_n", "acsc", "costs", "linkage")
 
 
 def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,6 +38,13 @@ def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
     criteria: list[dict[str, Any]] = []
     for rule in RULES:
         item: dict[str, Any] = {"name": rule, "rule": rule}
+        if rule == "X1" and raw.get("linkage") is not None:  # issue 13: schema 1's linkage.fallback
+            linkage = raw["linkage"]
+            if not isinstance(linkage, Mapping):
+                fail("linkage", "not a mapping", "linkage: {fallback: include|exclude}")
+            known_keys(linkage, ("fallback",), "linkage")
+            if "fallback" in linkage:
+                item["fallback"] = linkage["fallback"]
         if rule == "X6":
             sufficiency = raw.get("practice_sufficiency") or {}
             if not isinstance(sufficiency, Mapping):
@@ -74,7 +81,7 @@ def to_schema2(raw: Mapping[str, Any]) -> dict[str, Any]:
 # Keys of the converted study -> the schema 1 keys they come from, so that a refusal names the
 # key the researcher wrote (outcomes by their type: their positions depend on the file).
 _V1_NAMES = (("cohort.years", "reference_years"), ("cohort.conditions", "disciplines"),
-             ("criteria[5]", "practice_sufficiency"))
+             ("criteria[5]", "practice_sufficiency"), ("criteria[0].fallback", "linkage.fallback"))
 _V1_OUTCOMES = {"contacts": "disciplines", "top": "top_n", "acsc": "acsc", "costs": "costs.sectors"}
 
 

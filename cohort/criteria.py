@@ -34,7 +34,8 @@ GENERIC_RULES: dict[str, tuple[str, ...]] = {
     "not_wlz": (),
     "linked": ("method",),
 }
-_BUILT_IN: dict[str, tuple[str, ...]] = {r: () for r in RULES} | {"X6": ("min_patients", "min_weeks", "min_icpc_share")}
+_BUILT_IN: dict[str, tuple[str, ...]] = {r: () for r in RULES} | {"X6": ("min_patients", "min_weeks", "min_icpc_share"),
+                                                                    "X1": ("fallback",)}
 RESERVED_STEPS = ("base", "entry")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ANCHORS = ("reference_year", "index")
@@ -58,6 +59,7 @@ class Criterion:
     complete_insurer: bool = True  # insured
     method: str = "bsn"  # linked
     sufficiency: Sufficiency | None = None  # X6
+    fallback: str = "include"  # X1: a link the TTP made without the BSN counts (include) or not (exclude)
 
     @property
     def uses_index(self) -> bool:
@@ -137,6 +139,14 @@ def _x6(raw: dict, key: str) -> dict[str, Any]:
     return {"sufficiency": s}
 
 
+def _x1(raw: dict, key: str) -> dict[str, Any]:
+    fallback = raw.get("fallback", "include")
+    if fallback not in ("include", "exclude"):
+        fail(f"{key}.fallback", f"unknown setting {fallback!r}", "include (a fallback link counts as linked) or "
+             "exclude (linkage on the BSN only, method.md's X1)")
+    return {"fallback": str(fallback)}
+
+
 def parse_criteria(raw: Any, catalogue: ConditionCatalogue, *, has_index: bool) -> tuple[Criterion, ...]:
     """The checked, ordered criteria of a study (``criteria`` of the study file)."""
     if not isinstance(raw, (list, tuple)):
@@ -158,7 +168,8 @@ def parse_criteria(raw: Any, catalogue: ConditionCatalogue, *, has_index: bool) 
         if name in {c.name for c in out}:
             fail(f"{key}.name", f"the name {name!r} is used twice", "a unique name per criterion")
         known_keys(item, ("name", "rule", *_BUILT_IN.get(rule, GENERIC_RULES.get(rule, ()))), key)
-        fields = _x6(item, key) if rule == "X6" else _generic(item, key, catalogue, has_index) if rule in GENERIC_RULES else {}
+        fields = (_x6(item, key) if rule == "X6" else _x1(item, key) if rule == "X1"
+                  else _generic(item, key, catalogue, has_index) if rule in GENERIC_RULES else {})
         criterion = Criterion(name=name, rule=rule, **fields)
         if out and out[-1].uses_index and not criterion.uses_index:
             fail(key, "a criterion on the reference year after one on the index date",

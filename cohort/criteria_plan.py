@@ -88,6 +88,8 @@ def _linked(frame: pl.LazyFrame, c: Criterion, ctx: Context, keys: list[str]) ->
 
 def _expression(c: Criterion, year: int) -> pl.Expr:
     """The test of a rule that needs no other table."""
+    if c.rule == "X1" and c.fallback == "exclude":  # linkage on the BSN only (issue 13)
+        return pl.col("X1") | pl.col("by_fallback")
     if c.rule in RULES:
         return pl.col(c.rule)
     if c.rule == "age":

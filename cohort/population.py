@@ -117,16 +117,38 @@ def coverage(regs: pl.LazyFrame, window: pl.LazyFrame, keys: tuple[str, ...] = (
     )
 
 
+def linked_by_fallback(patients: pl.LazyFrame) -> pl.Expr:
+    """True where the TTP linked the record without its BSN (issue 13; ``link_method`` of the linked
+    layout). Linked layouts made before the fallback have no ``link_method``: nothing is."""
+    if "link_method" not in patients.collect_schema().names():
+        return pl.lit(False)
+    return pl.col("p2").is_not_null() & (pl.col("link_method").cast(pl.String) != "bsn")
+
+
+def not_linkable(fallback: str) -> pl.Expr:
+    """X1 (method.md section 4, "not linkable") under the study's ``linkage.fallback``.
+
+    ``include`` (default): a record the fallback linked counts as linked, like one linked by BSN.
+    ``exclude``: the method's literal reading, linkage on the BSN only: a fallback link is not
+    linkable. Reads the columns ``linked`` (the BSN-era X1 checks passed) and ``by_fallback``.
+    """
+    if fallback == "exclude":
+        return ~pl.col("linked") | pl.col("by_fallback")
+    return ~pl.col("linked")
+
+
 def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:
     """One row per base-population record of ``year``: attributes and the tests of X1-X7.
 
     Columns: patient_id, p2 (null unless linked), linked, birth_date, sex, death_date, age,
-    age_band, practice_id, region, insurer, wlz, complete, and one boolean per rule ``X1`` ..
+    age_band, practice_id, region, insurer, wlz, complete, by_fallback (linked by the TTP's
+    fallback, not by BSN), and one boolean per rule ``X1`` ..
     ``X7`` (true: the rule excludes the record). :func:`base_population` applies the rules in
     method order; ``cohort.compile`` in the order a schema 2 study lists them.
     """
     jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
     patients = linked.ehr("patients")
+    patients = patients.with_columns(linked_by_fallback(patients).alias("by_fallback"))
     regs_y = _overlapping(linked.ehr("registrations"), "start_date", "end_date", year)
     per_record = regs_y.group_by("patient_id").agg(
         pl.col("practice_id").n_unique().alias("n_practices"), pl.col("practice_id").min().alias("practice_id")
@@ -166,6 +188,7 @@ def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyF
         )
     ).fill_null(False)
     base = base.with_columns(linked=~x1)
+    base = base.with_columns(linked=~not_linkable(config.linkage_fallback))
     # method.md 9.2: claims attributes only for linked persons -- the insured row's insurer and Wlz
     # stay included, so that X3, X7 and the criteria reading them (which a schema 2 study may put
     # before X1) see nothing through an unusable link (docs/study-schema.md, Population).
@@ -209,6 +232,7 @@ def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyF
         "wlz",
         "complete",
         *(test.alias(name) for name, test in rules.items()),
+        (pl.col("by_fallback") & pl.col("linked")).alias("by_fallback"),
     )
 
 
@@ -221,7 +245,7 @@ def first_rule(names: list[str] | tuple[str, ...]) -> pl.Expr:
 
 
 BASE_COLUMNS = ("patient_id", "p2", "linked", "excluded_by", "birth_date", "sex", "age", "age_band", "practice_id",
-                "region", "insurer")
+                "region", "insurer", "by_fallback")
 
 
 def base_population(linked: Linked, year: int, config: StudyConfig) -> pl.LazyFrame:

@@ -24,6 +24,8 @@ def _main(cfg: DictConfig) -> None:
         console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
                       f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")
         console.print(f"unlinked by reason: {ehr['unlinked_by_reason']}")
+        methods = ", ".join(f"{k} {v:,}" for k, v in result.report["linked_records_by_method"].items())
+        console.print(f"linked records by method of the TTP's cascade: {methods or 'none'}")
         console.print(f"linked layout and linkage report: {result.out}", soft_wrap=True)
 
     guarded(body)

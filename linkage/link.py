@@ -4,7 +4,9 @@ Input: each supplier's ``for_research`` content (tokens in place of BSNs) and th
 project-pseudonym maps. Output, the *linked* layout every later stage reads::
 
     <out>/persons.parquet           p2 (person number) -> p2_label (the TTP's labelled pseudonym)
-    <out>/ehr/patients.parquet      patient_id, p2, bsn_status, birth_date, sex, death_date, postcode4
+    <out>/ehr/patients.parquet      patient_id, p2, bsn_status, birth_date, sex, death_date, postcode4,
+                                    link_method (how the TTP gave the record its pseudonym: bsn,
+                                    insurance_number or probabilistic; null where it has none)
     <out>/ehr/<table>.parquet       the other EHR tables, as validated
     <out>/claims/insured.parquet    p2, bsn_status, year, insurer, birth_date, sex, death_date, wlz_institution
     <out>/claims/claims.parquet     claim_id, p2, bsn_status, insurer, service_date, sector, ...
@@ -37,7 +39,10 @@ from extracts.atomic import claim_output, staging
 from linkage.inputs import LinkageError, SupplierInputs, check_inputs
 from linkage.report import linkage_report
 
-__all__ = ["LinkageError", "LinkageResult", "link"]
+LINK_METHOD = pl.Enum(["bsn", "insurance_number", "probabilistic"])
+"""How a record got its project pseudonym (the TTP's cascade, ``pseudonymisation/matching.py``)."""
+
+__all__ = ["LINK_METHOD", "LinkageError", "LinkageResult", "link"]
 
 _SUPPLIERS = ("ehr", "claims")
 
@@ -50,9 +55,9 @@ class LinkageResult:
     seconds: float
 
 
-def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame) -> pl.LazyFrame:
+def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame, *, method: bool) -> pl.LazyFrame:
     columns = [c if c != "token" else "p2" for c in lf.collect_schema().names()]
-    return lf.join(tokens, on="token", how="left").select(columns)
+    return lf.join(tokens, on="token", how="left").select(*columns, *(["link_method"] if method else []))
 
 
 def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
@@ -76,17 +81,20 @@ def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path) -> dict[str, int
     numbers = persons.lazy()
     for supplier in _SUPPLIERS:
         (tmp / supplier).mkdir(parents=True)
+        token_map = pl.scan_parquet(inputs[supplier].token_map / "token_map.parquet")
+        # Token maps made before issue 13 have no link_method: every link there is by BSN.
+        method = (pl.col("link_method") if "link_method" in token_map.collect_schema().names()
+                  else pl.lit("bsn")).cast(LINK_METHOD)
         tokens = (
-            pl.scan_parquet(inputs[supplier].token_map / "token_map.parquet")
-            .join(numbers, left_on="p2", right_on="p2_label", how="left")
-            .select("token", pl.col("p2_right").alias("p2"))
+            token_map.join(numbers, left_on="p2", right_on="p2_label", how="left")
+            .select("token", pl.col("p2_right").alias("p2"), method.alias("link_method"))
             .collect()
             .lazy()
         )
         for path in inputs[supplier].content_files:
             lf = pl.scan_parquet(path)
             if "token" in lf.collect_schema().names():
-                lf = _replace_tokens(lf, tokens)
+                lf = _replace_tokens(lf, tokens, method=(supplier, path.stem) == ("ehr", "patients"))
             target = tmp / supplier / path.name
             lf.sink_parquet(target, compression="zstd")
             rows[f"{supplier}/{path.stem}"] = pl.scan_parquet(target).select(pl.len()).collect().item()
@@ -123,6 +131,9 @@ def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, p
         rows = _write_linked(inputs, tmp)
         report = linkage_report(tmp)
         report["project"] = project
+        # The TTP's fallback: counts per method and reason, and its precision estimated by linking
+        # BSN-linked records again as if their BSN were missing (real data have no truth).
+        report["fallback"] = inputs["ehr"].map_manifest.get("fallback", {"not_run": "token maps made before FBv1"})
         (tmp / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
         (tmp / "manifest.json").write_text(json.dumps({
             "project": project, "project_key_id": key_id,

@@ -10,11 +10,57 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["linkage_report"]
+__all__ = ["SMALL_COUNT", "linkage_report", "who_links"]
+
+SMALL_COUNT = 10
+"""Cells of the who-links table with fewer records show no counts (the report must not become a leak)."""
+_AGE_BANDS = ((0, "0-17"), (18, "18-44"), (45, "45-64"), (65, "65-74"), (75, "75+"))
 
 
 def _share(n: int, d: int) -> float | None:
     return round(n / d, 6) if d else None
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    band = pl.lit(None, dtype=pl.String)
+    for lower, name in _AGE_BANDS:
+        band = pl.when(age >= lower).then(pl.lit(name)).otherwise(band)
+    return band
+
+
+def who_links(ehr: pl.DataFrame, registrations: pl.LazyFrame) -> dict:
+    """Linked share of EHR records by age band, sex, practice and BSN status (ONS: who fails to link).
+
+    Each cell: records, linked, share, and linked by the fallback; cells under ``SMALL_COUNT``
+    records are kept as a row with every figure null (``suppressed``), so that no small group of
+    patients can be singled out.
+    """
+    year = registrations.select(pl.col("start_date").dt.year().max()).collect().item()
+    frame = ehr.with_columns(
+        _age_band(pl.lit(year or 0) - pl.col("birth_date").dt.year()).fill_null("unknown").alias("age_band"),
+        pl.col("sex").fill_null("unknown"),
+        pl.col("practice_id").fill_null("unknown"),
+        (pl.col("reason") == "linked").alias("is_linked"),
+        ((pl.col("reason") == "linked") & (pl.col("link_method") != "bsn")).alias("by_fallback"),
+    )
+    out = {}
+    for by in ("age_band", "sex", "practice_id", "bsn_status"):
+        table = (
+            frame.group_by(by)
+            .agg(pl.len().alias("records"), pl.col("is_linked").sum().alias("linked"),
+                 pl.col("by_fallback").sum().alias("linked_by_fallback"))
+            .with_columns((pl.col("records") < SMALL_COUNT).alias("suppressed"))
+            .with_columns(
+                (pl.col("linked") / pl.col("records")).round(4).alias("linked_share"),
+            )
+            .with_columns(
+                [pl.when(~pl.col("suppressed")).then(pl.col(c)).alias(c)
+                 for c in ("records", "linked", "linked_by_fallback", "linked_share")]
+            )
+            .sort(by)
+        )
+        out[by] = table.to_dicts()
+    return out
 
 
 def linkage_report(linked: Path) -> dict:
@@ -54,7 +100,9 @@ def linkage_report(linked: Path) -> dict:
         ).fill_null(False),
     )
     ehr = ehr.with_columns(
-        reason=pl.when(pl.col("bsn_status") != "valid").then(pl.concat_str(pl.lit("bsn_"), pl.col("bsn_status")))
+        # A record without a usable BSN that the TTP's fallback linked goes on to the checks below.
+        reason=pl.when((pl.col("bsn_status") != "valid") & pl.col("p2").is_null())
+        .then(pl.concat_str(pl.lit("bsn_"), pl.col("bsn_status")))
         .when(pl.col("records") > 1).then(pl.lit("pseudonym_shared_by_ehr_records"))
         .when(~pl.col("in_claims")).then(pl.lit("no_insured_row"))
         .when(pl.col("sex_conflict")).then(pl.lit("sex_conflict"))
@@ -83,7 +131,13 @@ def linkage_report(linked: Path) -> dict:
         pl.col("p2").drop_nulls().n_unique().alias("persons"), pl.col("p2").null_count().alias("null")
     ).collect(engine="streaming").row(0)
     multiple = ehr.filter(pl.col("records") > 1)
+    method = pl.col("link_method") if "link_method" in ehr.columns else pl.lit("bsn")
+    ehr = ehr.with_columns(method.cast(pl.String).alias("link_method"))
     return {
+        "linked_records_by_method": dict(sorted(
+            ehr.filter(pl.col("reason") == "linked").group_by("link_method").len().iter_rows()
+        )),
+        "who_links": who_links(ehr, registrations),
         "ehr": {
             "patient_records": n,
             "linked_records": linked_n,

@@ -191,6 +191,9 @@ def _run_stages(
                   overwrite=True)
     ehr = linked.report["ehr"]
     summary = f"{ehr['linked_records']:,} of {ehr['patient_records']:,} EHR records linked ({ehr['linked_share']:.1%})"
+    fallback = {k: v for k, v in linked.report["linked_records_by_method"].items() if k != "bsn"}
+    if fallback:  # issue 13: records without a usable BSN linked by the TTP's fallback
+        summary += " (without BSN: " + ", ".join(f"{k} {v:,}" for k, v in fallback.items()) + ")"
     truth = extracts / "truth"
     if truth.is_dir():  # generated data only: measure the linkage against the truth
         quality = linkage_quality(work / "linked", truth)

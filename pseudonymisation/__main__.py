@@ -30,7 +30,9 @@ from extracts.cli import (
 )
 from extracts.errors import ConfigError
 from extracts.targets import check_target
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import ROLES, generate_key, key_id_text, load_key
+from pseudonymisation.matching import FallbackSettings
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
 
@@ -89,6 +91,23 @@ def _supplier(cfg: DictConfig) -> None:
     guarded(body)
 
 
+def _fallback_settings(cfg: DictConfig) -> FallbackSettings:
+    """``fallback.*`` of conf/ttp.yaml as frozen settings; numbers must be numbers (exit 2)."""
+    from omegaconf import OmegaConf
+
+    values = {}
+    for key in ("threshold", "margin"):
+        value = OmegaConf.select(cfg, f"fallback.{key}", default=None)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            msg = f"fallback.{key}: expected a number of bits (see conf/ttp.yaml)"
+            raise ConfigError(msg)
+        values[key] = float(value)
+    try:
+        return FallbackSettings(enabled=flag(cfg, "fallback.enabled"), **values)
+    except PseudonymisationError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="ttp", version_base="1.3")
 def _ttp(cfg: DictConfig) -> None:
     def body() -> None:
@@ -102,7 +121,7 @@ def _ttp(cfg: DictConfig) -> None:
         with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
             result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
                                   Path(cfg.out), expected_network_key_id=key_id_text(cfg.expected_network_key_id),
-                                  overwrite=flag(cfg, "overwrite"))
+                                  overwrite=flag(cfg, "overwrite"), fallback=_fallback_settings(cfg))
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
         for column in ("supplier", "tokens received", "distinct P1"):
             table.add_column(column, justify="right")
@@ -110,6 +129,12 @@ def _ttp(cfg: DictConfig) -> None:
             table.add_row(supplier, f"{row['tokens_received']:,}", f"{row['distinct_p1']:,}")
         console.print(table)
         console.print(f"collisions: {result.report['collisions']}; project key {result.project_key_id}")
+        fallback = result.report["fallback"]
+        if "not_run" in fallback:
+            console.print(f"fallback linkage not run: {fallback['not_run']}")
+        else:
+            methods = ", ".join(f"{k} {v:,}" for k, v in fallback["linked_by_method"].items()) or "none"
+            console.print(f"fallback: {fallback['records']:,} EHR records without a usable BSN; linked: {methods}")
         console.print(f"token maps for the research environment: {result.out}", soft_wrap=True)
 
     guarded(body)

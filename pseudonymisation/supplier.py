@@ -4,6 +4,9 @@ Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
 
     <out>/for_ttp/identifiers.parquet     token -> P1 (16 bytes) and its label ``P1v1.<key id>``,
                                           one row per person; nothing else
+    <out>/for_ttp/encodings.parquet       keyed fallback encodings (tokens, Bloom filters) of the
+                                          records the TTP may link without a BSN
+                                          (:mod:`pseudonymisation.supplier_encodings`)
     <out>/for_ttp/manifest.json           supplier, batch id, network key id, counts, checksums
     <out>/for_research/<table>.parquet    the validated extract, ``bsn`` replaced by ``token``
                                           and ``bsn_status``, without the contract v2
@@ -36,6 +39,8 @@ from extracts.atomic import claim_output, file_sha256, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
+from pseudonymisation.supplier_encodings import FallbackEncodings, supplier_encodings
+from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
     P1_SCHEME,
@@ -145,26 +150,30 @@ def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *,
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
     k1 = stage1_key(network_key)
     mapping, identifiers = _token_map(validated, supplier, k1, network_key)
+    fallback = supplier_encodings(validated, supplier, mapping, fallback_keys(network_key))
     batch_id = uuid.uuid4().hex
     # The partial folder holds identifiers: staging removes it on any failure.
     with staging(out, overwrite=overwrite) as tmp:
-        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp)
+        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp, fallback)
     return SupplierResult(out, batch_id, network_key.id, identifiers.num_rows, report, time.perf_counter() - began)
 
 
 def _write_outputs(
     validated: ValidatedExtract, supplier: str, network_key: Key, mapping: pl.DataFrame,
-    identifiers: pa.Table, batch_id: str, tmp: Path,
+    identifiers: pa.Table, batch_id: str, tmp: Path, fallback: FallbackEncodings,
 ) -> dict:
     (tmp / "for_ttp").mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
 
     ident_path = tmp / "for_ttp" / "identifiers.parquet"
     write_random_columns(identifiers, ident_path)
+    encodings_path = tmp / "for_ttp" / "encodings.parquet"
+    pq.write_table(fallback.table, encodings_path, compression="none", write_statistics=False)
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
         "network_key_id": network_key.id, "rows": identifiers.num_rows,
-        "sha256": {"identifiers.parquet": file_sha256(ident_path)},
+        "encoding_scheme": ENCODING_SCHEME, "encoding_rows": fallback.table.num_rows,
+        "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
 
     rows: dict[str, int] = {}
@@ -176,6 +185,11 @@ def _write_outputs(
         if "bsn" in lf.collect_schema():
             columns = [c if c != "bsn" else "token" for c in lf.collect_schema()]
             lf = lf.join(lookup, on="bsn", how="left", nulls_equal=True).select(*columns, "bsn_status")
+            if table == "patients" and fallback.record_tokens is not None:
+                # A record without a usable BSN carries its own token: the TTP may link it.
+                lf = lf.join(fallback.record_tokens.lazy().rename({"token": "record_token"}), on="patient_id",
+                             how="left").with_columns(pl.coalesce("token", "record_token").alias("token"))
+                lf = lf.drop("record_token")
         path = tmp / "for_research" / f"{table}.parquet"
         lf.sink_parquet(path, compression="zstd", statistics=False)
         rows[table] = pl.scan_parquet(path).select(pl.len()).collect().item()
@@ -201,6 +215,7 @@ def _write_outputs(
         "bsn_status": status_counts.sort("bsn_status").to_dicts(),
         "validation_quarantine": validated.quarantine.to_dicts(),
         "rows": rows,
+        "fallback_encodings": fallback.counts,
     }
     if supplier == "ehr":
         report["invalid_bsn_per_practice"] = _practice_quarantine(validated, mapping)

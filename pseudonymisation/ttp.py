@@ -3,9 +3,14 @@
 Runs at the trusted third party (``shared/spec/pseudonymisation.md``, step 2). Input: each
 supplier's ``for_ttp`` folder (token -> P1). Output, for the research environment::
 
-    <out>/<supplier>/token_map.parquet   token -> P2 (project pseudonym)
+    <out>/<supplier>/token_map.parquet   token -> P2 (project pseudonym) and link_method: ``bsn``,
+                                         or for an EHR record without a usable BSN the fallback
+                                         method that linked it (``insurance_number``,
+                                         ``probabilistic``; :mod:`pseudonymisation.ttp_fallback`)
     <out>/<supplier>/manifest.json       supplier, batch id, project, P2 scheme, project key id
-    <out>/ttp_report.json                counts only: tokens received, distinct P1, collisions
+    <out>/ttp_report.json                counts only: tokens received, distinct P1, collisions, and the
+                                         fallback's counts per method and reason, blocking, model
+                                         weights and its precision estimated on BSN-linked records
 
 The TTP sees tokens and stage-1 pseudonyms, never a BSN or health content. It checks what it can
 detect: every supplier's P1 carries the same network key id (and the expected one, when given),
@@ -25,7 +30,9 @@ from extracts.atomic import claim_output, file_sha256, staging, storage_error
 from extracts.errors import ExtractNotFoundError, counted
 from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
+from pseudonymisation.comparison import Encoded, read_encodings
 from pseudonymisation.keys import Key
+from pseudonymisation.matching import METHODS, FallbackSettings
 from pseudonymisation.prf import (
     P1_SCHEME,
     P2_SCHEME,
@@ -37,12 +44,16 @@ from pseudonymisation.prf import (
     project_key,
 )
 from pseudonymisation.supplier import write_json
+from pseudonymisation.ttp_fallback import link_fallback
 
-__all__ = ["TtpResult", "run_ttp_step"]
+__all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
+
+LINK_METHOD = pl.Enum(list(METHODS))
 
 # Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_SMALL = 10  # counts of records below this are banded in what reaches the research side
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,18 @@ def _for_ttp_manifest(path: Path, supplier: str) -> dict:
                "give each supplier's folder under its own name")
         raise PseudonymisationError(msg)
     return manifest
+
+
+def _read_encodings(folder: Path, manifest: dict) -> Encoded | None:
+    """The supplier's fallback encodings, when its for_ttp folder has them (suppliers since FBv1)."""
+    checksum = manifest["sha256"].get("encodings.parquet")
+    if checksum is None:
+        return None
+    path = folder / "encodings.parquet"
+    if not path.is_file() or file_sha256(path) != checksum:
+        msg = f"{path}: missing or its checksum differs from its manifest (file changed or incomplete)"
+        raise PseudonymisationError(msg)
+    return read_encodings(path)
 
 
 def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
@@ -112,6 +135,7 @@ def run_ttp_step(
     *,
     expected_network_key_id: str | None = None,
     overwrite: bool = False,
+    fallback: FallbackSettings | None = None,
 ) -> TtpResult:
     """Map each supplier's tokens to project pseudonyms (see module doc).
 
@@ -121,15 +145,16 @@ def run_ttp_step(
         project: project id; the project key is HKDF(K_ttp, "project/<id>").
         out: output folder (written under a temporary name, renamed when complete).
         expected_network_key_id: refuse inputs made with another network key.
+        fallback: the fallback's settings (threshold, margin); None: the defaults.
     """
     out = Path(out)
     with claim_output(out, overwrite=overwrite, inputs={f"inputs.{s}": Path(f) for s, f in inputs.items()}):
         return _ttp_step(inputs, ttp_key, project, out, expected_network_key_id=expected_network_key_id,
-                         overwrite=overwrite)
+                         overwrite=overwrite, fallback=fallback or FallbackSettings())
 
 
 def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
-              expected_network_key_id: str | None, overwrite: bool) -> TtpResult:
+              expected_network_key_id: str | None, overwrite: bool, fallback: FallbackSettings) -> TtpResult:
     began = time.perf_counter()
     if not inputs:
         msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
@@ -144,14 +169,48 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
         msg = f"inputs were made with network key {sorted(set(key_ids.values()))}, expected {expected_network_key_id}"
         raise KeyMismatchError(msg)
 
+    extra = _fallback_links(inputs, read, fallback)
     with staging(out, overwrite=overwrite) as tmp:
-        report = _map_tokens(read, k_proj, project, tmp)
+        report = _map_tokens(read, k_proj, project, tmp, extra)
         write_json(tmp / "ttp_report.json", report)
     return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
 
 
-def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path) -> dict:
-    report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {}}
+def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.DataFrame]],
+                    settings: FallbackSettings) -> tuple[pl.DataFrame | None, dict]:
+    """EHR token -> claims token links of the fallback, and its report (``not_run`` says why not)."""
+    if not settings.enabled:
+        return None, {"not_run": "disabled in the configuration (fallback.enabled=false)"}
+    if set(read) != {"ehr", "claims"}:
+        return None, {"not_run": "needs the ehr and claims suppliers"}
+    encodings = {s: _read_encodings(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
+    if any(e is None for e in encodings.values()):
+        return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
+    ehr_p1, claims_p1 = read["ehr"][1], read["claims"][1]
+    if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
+            pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:
+        return None, {"not_run": "no record linked by BSN carries encodings: the model cannot be estimated"}
+    found = link_fallback(encodings["ehr"], encodings["claims"], ehr_p1, claims_p1, settings)
+    links = found.links.join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"), on="claims_token")
+    return links.select("token", "p1", "link_method"), found.report
+
+
+def _fallback_summary(report: dict) -> dict:
+    """What the research side may know of the fallback: counts per method and reason, the estimate."""
+    if "not_run" in report:
+        return {"not_run": report["not_run"]}
+    def band(n: int) -> int | str:
+        return n if n == 0 or n >= _SMALL else f"<{_SMALL}"  # small groups of patients: banded
+
+    keys = ("records", "estimated_on_bsn_linked_records", "settings")
+    return {**{k: report[k] for k in keys},
+            **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
+
+
+def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path,
+                extra: tuple[pl.DataFrame | None, dict]) -> dict:
+    report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {},
+                    "fallback": extra[1]}
     all_p1, all_p2 = [], []
     for supplier, (manifest, frame) in read.items():
         source = f"{supplier} identifiers"
@@ -173,11 +232,22 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
         folder = tmp / supplier
         folder.mkdir()
         path = folder / "token_map.parquet"
-        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(path, compression="zstd", statistics=False)
+        token_map = pl.DataFrame({"token": frame["token"], "p2": p2}).with_columns(link_method=pl.lit("bsn"))
+        if supplier == "ehr" and extra[0] is not None and extra[0].height:
+            # A fallback link takes the project pseudonym of the claims person it links to.
+            fb = extra[0]
+            fb_p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(fb["p1"], source="fallback links")),
+                                    P2_SCHEME, k_proj.id)
+            token_map = pl.concat([token_map, pl.DataFrame({"token": fb["token"], "p2": fb_p2,
+                                                            "link_method": fb["link_method"]})])
+        token_map = token_map.with_columns(pl.col("link_method").cast(LINK_METHOD)).sort("token")
+        token_map.write_parquet(path, compression="zstd", statistics=False)
         write_json(folder / "manifest.json", {
             "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
-            "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": frame.height,
+            "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": token_map.height,
             "sha256": {"token_map.parquet": file_sha256(path)},
+            # The linkage report shows the fallback's self-check (counts and shares only).
+            **({"fallback": _fallback_summary(extra[1])} if supplier == "ehr" else {}),
         })
         report["suppliers"][supplier] = {
             "tokens_received": frame.height,

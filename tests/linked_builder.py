@@ -69,7 +69,7 @@ DEFAULT_PRACTICE = "P1"
 _STR, _DATE, _BOOL, _YEAR = pl.String(), pl.Date(), pl.Boolean(), pl.Int32()
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "ehr/patients": {"patient_id": _STR, "p2": _STR, "bsn_status": _STR, "birth_date": _DATE, "sex": _STR,
-                     "death_date": _DATE, "postcode4": _STR},
+                     "death_date": _DATE, "postcode4": _STR, "link_method": _STR},
     "ehr/registrations": {"patient_id": _STR, "practice_id": _STR, "start_date": _DATE, "end_date": _DATE},
     "ehr/practices": {"practice_id": _STR, "region": _STR},
     "ehr/practice_years": {"practice_id": _STR, "year": _YEAR, "referrals_delivered": _BOOL},
@@ -110,6 +110,7 @@ class _Patient:
     sex: str | None
     death: dt.date | None
     postcode4: str | None
+    link_method: str | None = None
 
 
 @dataclass
@@ -153,12 +154,15 @@ class LinkedBuilder:
         p2: Any = _DEFAULT,
         bsn_status: str | None = None,
         postcode4: str | None = "1011",
+        link_method: str | None = None,
     ) -> LinkedBuilder:
         """An EHR patient record. ``p2=None`` = no valid BSN (not linkable); ``p2=p2_of("b")``
-        gives the record the pseudonym of person ``b`` (a BSN shared by two records)."""
+        gives the record the pseudonym of person ``b`` (a BSN shared by two records).
+        ``link_method`` (default ``bsn`` where there is a pseudonym): how the TTP linked it."""
         pseudonym = p2_of(pid) if p2 is _DEFAULT else p2
         status = bsn_status or ("valid" if pseudonym is not None else "missing")
-        self._patients[pid] = _Patient(pid, pseudonym, status, _date(birth), sex, _date(death), postcode4)
+        method = link_method or ("bsn" if pseudonym is not None else None)
+        self._patients[pid] = _Patient(pid, pseudonym, status, _date(birth), sex, _date(death), postcode4, method)
         return self
 
     def registered(
@@ -292,7 +296,8 @@ class LinkedBuilder:
         """Every table of the linked layout, defaults filled in."""
         rows = {k: list(v) for k, v in self._rows.items()}
         rows["ehr/patients"] = [
-            (p.pid, p.p2, p.bsn_status, p.birth, p.sex, p.death, p.postcode4) for p in self._patients.values()
+            (p.pid, p.p2, p.bsn_status, p.birth, p.sex, p.death, p.postcode4, p.link_method)
+            for p in self._patients.values()
         ]
         registrations = list(self._registrations)
         for p in self._patients.values():

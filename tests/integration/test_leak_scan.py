@@ -40,7 +40,9 @@ import pytest
 from extracts.bsn import BsnStatus, bsn_status, normalise_bsn
 from extracts.contract import SUPPLIERS
 from extracts.generator.run import GenerationResult
+from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.keys import Key, generate_key
+from pseudonymisation.matching import METHODS
 from pseudonymisation.prf import P1_SCHEME, encode_labelled, p1_from_bsn, stage1_key
 from pseudonymisation.supplier import BSN_TABLES, SupplierResult, run_supplier_step
 from pseudonymisation.ttp import TtpResult, run_ttp_step
@@ -357,11 +359,14 @@ def test_ttp_files_hold_tokens_pseudonyms_and_counts_only(
     content_columns = {c for s in SUPPLIERS.values() for t in s.tables for c in t.column_names}
     for path in files:
         if path.suffix == ".parquet":
-            assert pl.read_parquet_schema(path).keys() <= {"token", "p1", "p1_label", "p2"}, path
+            # Issue 13: keyed fallback encodings (for the TTP) and how each token was linked.
+            allowed = {"token", "p1", "p1_label", "p2", "link_method", *TOKEN_FIELDS, *BLOOM_FIELDS}
+            assert pl.read_parquet_schema(path).keys() <= allowed, path
         else:
             assert path.suffix == ".json", path
             keys = set(_json_keys(json.loads(path.read_text())))
-            assert not keys & content_columns, path
+            # The cascade's method names (fixed labels: "insurance_number") key its counts.
+            assert not (keys - set(METHODS)) & content_columns, path
     assert scan_files(files, content_needles) == []
 
 

@@ -145,6 +145,35 @@ def test_linked_criterion(tmp_path: Path, method: str) -> None:
     assert kept(b, tmp_path, {"name": "linked", "rule": "linked", "method": method}) == 1
 
 
+@pytest.mark.parametrize(("fallback", "kept_records"), [(None, 2), ("include", 2), ("exclude", 1)])
+def test_x1_counts_a_fallback_link_as_linked_unless_told_to_exclude_it(tmp_path: Path, fallback: str | None,
+                                                                        kept_records: int) -> None:
+    # issue 13: a record the TTP linked without its BSN is linked (X1 passes) by default;
+    # {rule: X1, fallback: exclude} is method.md's literal X1, linkage on the BSN only.
+    b = LinkedBuilder().patient("ok").patient("fb", bsn_status="missing", link_method="probabilistic")
+    x1 = {"name": "X1", "rule": "X1"} | ({"fallback": fallback} if fallback else {})
+    assert kept(b, tmp_path, x1) == kept_records
+
+
+def test_x1_fallback_takes_include_or_exclude_only() -> None:
+    with pytest.raises(ConfigError, match=r"criteria\[0\]\.fallback"):
+        parse_study_v2(raw_study(criteria=[{"name": "X1", "rule": "X1", "fallback": "maybe"}]), CATALOGUE)
+
+
+def test_schema_1_linkage_fallback_converts_to_the_x1_setting() -> None:
+    from cohort.convert import to_schema2  # noqa: PLC0415
+
+    raw = {"name": "s", "reference_years": [2019], "disciplines": {"diabetes": ["HA"]},
+           "linkage": {"fallback": "exclude"}}
+    x1 = next(c for c in to_schema2(raw)["criteria"] if c["rule"] == "X1")
+    assert x1["fallback"] == "exclude"
+    assert "fallback" not in next(c for c in to_schema2({**raw, "linkage": None})["criteria"] if c["rule"] == "X1")
+    from cohort.convert import load_study  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=r"^study config: linkage\.fallback"):
+        load_study({**raw, "linkage": {"fallback": "maybe"}}, CATALOGUE)
+
+
 def test_criteria_order_decides_attribution(tmp_path: Path) -> None:
     b = LinkedBuilder().patient("a", birth=None, sex="M").insured("a", birth=None)
     sex, x2 = {"name": "women", "rule": "sex", "values": ["F"]}, {"name": "X2", "rule": "X2"}

@@ -79,6 +79,28 @@ def test_exclusion_x1_patient_without_valid_bsn_is_excluded(tmp_path: Path) -> N
     assert excluded_by(b, tmp_path) == {"ok": None, "no_bsn": "X1"}
 
 
+@pytest.mark.parametrize("method", ["probabilistic", "insurance_number"])
+def test_exclusion_x1_fallback_linked_record_is_kept_by_default(tmp_path: Path, method: str) -> None:
+    """Issue 13: a record the TTP linked without its BSN counts as linked (linkage.fallback: include)."""
+    b = LinkedBuilder().patient("ok").patient("fb", bsn_status="missing", link_method=method)
+    assert excluded_by(b, tmp_path) == {"ok": None, "fb": None}
+    assert base_row(b, tmp_path, "fb")["by_fallback"] is True
+    assert base_row(b, tmp_path, "ok")["by_fallback"] is False
+
+
+def test_exclusion_x1_fallback_linked_record_is_excluded_with_fallback_exclude(tmp_path: Path) -> None:
+    """linkage.fallback: exclude is method.md's literal X1 (linkage on the BSN only)."""
+    config = study_config(lenient=True, reference_years=[Y], linkage={"fallback": "exclude"})
+    b = LinkedBuilder().patient("ok").patient("fb", bsn_status="missing", link_method="probabilistic")
+    assert excluded_by(b, tmp_path, config=config) == {"ok": None, "fb": "X1"}
+
+
+def test_study_config_linkage_fallback_accepts_include_or_exclude_only() -> None:
+    assert study_config(lenient=True).linkage_fallback == "include"
+    with pytest.raises(ConfigError, match="linkage.fallback"):
+        study_config(lenient=True, linkage={"fallback": "maybe"})
+
+
 def test_exclusion_x1_pseudonym_shared_by_two_ehr_records_excludes_both(tmp_path: Path) -> None:
     b = LinkedBuilder().patient("ok").patient("a").patient("a_twin", p2=p2_of("a"))
     assert excluded_by(b, tmp_path) == {"ok": None, "a": "X1", "a_twin": "X1"}

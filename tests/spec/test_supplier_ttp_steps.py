@@ -212,14 +212,19 @@ def test_linkage_through_the_ttp_maps_has_precision_and_recall_one_for_valid_bsn
     )
 
 
-def test_linkage_with_an_invalid_ehr_bsn_gives_no_project_pseudonym(
+def test_linkage_an_invalid_ehr_bsn_gets_a_record_token_and_no_pseudonym_by_bsn(
     run: Run, tiny_extracts: GenerationResult
 ) -> None:
+    """Issue 13: a record without a usable BSN carries a token of its own (the fallback may link
+    it), never a person's token and never a project pseudonym by BSN."""
     patients = run.research("ehr", "patients")
     invalid = patients.filter(pl.col("bsn_status") != VALID)
     assert invalid.height > 0
-    assert invalid["token"].null_count() == invalid.height
-    assert not invalid["token"].is_in(run.token_map("ehr")["token"].implode()).any()
+    assert invalid["token"].null_count() == 0
+    assert invalid["token"].n_unique() == invalid.height
+    assert not invalid["token"].is_in(run.identifiers("ehr")["token"].implode()).any()
+    mapped = run.token_map("ehr").filter(pl.col("token").is_in(invalid["token"].implode()))
+    assert not (mapped["link_method"] == "bsn").any()
 
 
 # --- tokens fresh per run, pseudonyms stable ------------------------------------------------------
@@ -364,6 +369,7 @@ def test_ttp_report_counts_tokens_distinct_p1_and_no_collisions(
         "suppliers",
         "distinct_p1",
         "collisions",
+        "fallback",
     }
     assert report["collisions"] == 0
     valid = {s: _distinct_valid_bsns(tiny_extracts.out, s) for s in ("ehr", "claims")}
@@ -372,13 +378,12 @@ def test_ttp_report_counts_tokens_distinct_p1_and_no_collisions(
         assert (
             counts["tokens_received"]
             == run.identifiers(supplier).height
-            == run.token_map(supplier).height
+            == run.token_map(supplier).filter(pl.col("link_method") == "bsn").height
         )
         assert counts["distinct_p1"] == len(valid[supplier])
         assert counts["network_key_id"] == run.network.id
-        assert set(run.token_map(supplier)["token"].to_list()) == set(
-            run.identifiers(supplier)["token"].to_list()
-        )
+        by_bsn = run.token_map(supplier).filter(pl.col("link_method") == "bsn")
+        assert set(by_bsn["token"].to_list()) == set(run.identifiers(supplier)["token"].to_list())
     assert report["distinct_p1"] == len(valid["ehr"] | valid["claims"])
     assert report["project_key_id"] == run.ttp_result.project_key_id
 

@@ -1,0 +1,225 @@
+"""The TTP's matching cascade for records without a usable BSN (issue 13, item 4).
+
+Order, each step on what the previous ones left:
+
+1. ``bsn``: the stage-1 pseudonym (the TTP step as before; not here).
+2. ``insurance_number``: the keyed token of insurer + insurance number equals the token of exactly
+   one claims person, and no other query record carries it; several persons under one token, or
+   several records on one person, stay unlinked (``ambiguous_insurance_number``).
+3. ``probabilistic``: a Fellegi–Sunter model over the keyed fields (:mod:`pseudonymisation.comparison`).
+   m-probabilities come from the records already linked by BSN (free labels: the same stage-1
+   pseudonym on both sides), u-probabilities from random pairs; the match weight of a pair is
+   ``Σ log2(m/u)`` over its fields (a missing field weighs 0), of a person the best over its rows.
+   A record links to its best person when the weight reaches ``threshold`` (configuration, fixed
+   before any data is seen) and beats the runner-up by ``margin`` bits; else it stays unlinked,
+   ``below_threshold`` or ``ambiguous``. One-to-one: a person claimed by several records goes to
+   the strongest only if it beats the next by ``margin`` (``ambiguous_shared_candidate`` otherwise).
+
+Everything is counted, never listed: the TTP report holds counts and shares only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct
+from pseudonymisation.errors import PseudonymisationError
+
+__all__ = ["METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade"]
+
+METHODS = ("bsn", "insurance_number", "probabilistic")
+_LEVELS = max(MISSING.values()) + 1
+
+
+@dataclass(frozen=True)
+class FallbackSettings:
+    """The TTP's fallback settings (``conf/ttp.yaml``, ``fallback``)."""
+
+    enabled: bool = True
+    threshold: float = 18.0
+    margin: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.threshold) and np.isfinite(self.margin) and self.margin >= 0):
+            msg = "fallback.threshold and fallback.margin: expected finite numbers, margin >= 0"
+            raise PseudonymisationError(msg)
+
+
+@dataclass(frozen=True)
+class Model:
+    """Match weights per field and level: ``weights[j, level] = log2(m / u)``; 0 for missing."""
+
+    m: np.ndarray
+    u: np.ndarray
+    labelled_pairs: int
+    random_pairs: int
+
+    @property
+    def weights(self) -> np.ndarray:
+        w = np.log2(self.m / self.u)
+        for j, f in enumerate(FIELDS):
+            w[j, MISSING[f]] = 0.0
+        return w
+
+    def score(self, levels: np.ndarray) -> np.ndarray:
+        w = self.weights
+        return w[np.arange(len(FIELDS)), levels].sum(axis=1) if len(levels) else np.zeros(0)
+
+    def summary(self) -> dict:
+        """Weights rounded to 0.1 bit: properties of the model, not of any record."""
+        return {"labelled_pairs": self.labelled_pairs, "random_pairs": self.random_pairs,
+                "weights": {f: [round(float(x), 1) for x in self.weights[j, : MISSING[f] + 1]]
+                            for j, f in enumerate(FIELDS)}}
+
+
+def _frequencies(levels: np.ndarray) -> np.ndarray:
+    counts = np.zeros((len(FIELDS), _LEVELS))
+    for j in range(len(FIELDS)):
+        counts[j] = np.bincount(levels[:, j], minlength=_LEVELS)[:_LEVELS]
+    return counts
+
+
+def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Encoded], *,
+                   random_pairs: int = 200_000, seed: int = 0) -> Model:
+    """m from labelled true pairs (row i of both), u from random pairs (+ exact token frequencies).
+
+    For token fields u(agree) is the chance that two random records share the value, computed
+    exactly from the value frequencies (random pairs would rarely see a shared birth date);
+    everything gets add-one smoothing so that no weight is infinite.
+    """
+    lq, lt = labelled
+    if len(lq) == 0:
+        msg = ("fallback: no records linked by BSN carry encodings, so the model's m-probabilities "
+               "cannot be estimated (ask the suppliers for contract-v2 identifier columns)")
+        raise PseudonymisationError(msg)
+    idx = np.arange(len(lq))
+    m_counts = _frequencies(compare(lq, lt, idx, idx))
+    rq, rt = random
+    rng = np.random.default_rng(seed)
+    qi = rng.integers(0, len(rq), random_pairs)
+    ti = rng.integers(0, len(rt), random_pairs)
+    u_counts = _frequencies(compare(rq, rt, qi, ti))
+    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + _LEVELS)
+    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + _LEVELS)
+    for j, f in enumerate(FIELDS[:3]):
+        both = rq.present[f].mean() * rt.present[f].mean()
+        agree = _shared_value_odds(rq.tokens[f][rq.present[f]], rt.tokens[f][rt.present[f]]) * both
+        u[j, 1] = max(agree, 1.0 / (len(rq) * len(rt) + 1))
+        u[j, 0] = max(both - u[j, 1], 1e-9)
+        u[j, 2] = max(1 - both, 1e-9)
+    return Model(m, u, len(lq), random_pairs)
+
+
+def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:
+    """P(value of a random a-row == value of a random b-row), from value frequencies."""
+    if not len(a) or not len(b):
+        return 0.0
+    va, ca = distinct(a, counts=True)
+    vb, cb = distinct(b, counts=True)
+    pos = np.searchsorted(vb, va).clip(0, len(vb) - 1)
+    hit = vb[pos] == va
+    return float((ca[hit].astype(float) * cb[pos[hit]]).sum() / (len(a) * len(b)))
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    """Per query row: the linked target token (or 0), its method (or ''), why not linked (or '')."""
+
+    target: np.ndarray
+    method: np.ndarray
+    reason: np.ndarray
+    blocking: dict
+
+    def counts(self) -> dict:
+        methods, n = np.unique(self.method[self.method != ""], return_counts=True)
+        reasons, r = np.unique(self.reason[self.reason != ""], return_counts=True)
+        return {"records": len(self.target),
+                "linked_by_method": {str(k): int(v) for k, v in zip(methods, n, strict=True)},
+                "unlinked_by_reason": {str(k): int(v) for k, v in zip(reasons, r, strict=True)}}
+
+
+def _insurance_step(q: Encoded, t: Encoded, target: np.ndarray, method: np.ndarray, reason: np.ndarray) -> None:
+    f = "t_insurance"
+    vals, toks = t.tokens[f][t.present[f]], t.token[t.present[f]]
+    order = np.lexsort((toks, vals))
+    vals, toks = vals[order], toks[order]
+    keep = np.r_[True, (vals[1:] != vals[:-1]) | (toks[1:] != toks[:-1])] if len(vals) else np.zeros(0, bool)
+    vals, toks = vals[keep], toks[keep]  # distinct (value, person)
+    values, persons = distinct(vals, counts=True)
+    q_rows = np.flatnonzero(q.present[f])
+    if not len(values) or not len(q_rows):
+        return
+    qv = q.tokens[f][q_rows]
+    q_values, q_counts = distinct(qv, counts=True)
+    pos = np.searchsorted(values, qv).clip(0, len(values) - 1)
+    found = values[pos] == qv
+    rows, pos, qv = q_rows[found], pos[found], qv[found]
+    shared_q = q_counts[np.searchsorted(q_values, qv)] > 1
+    unique = (persons[pos] == 1) & ~shared_q
+    target[rows[unique]] = toks[np.searchsorted(vals, values[pos[unique]])]
+    method[rows[unique]] = "insurance_number"
+    reason[rows[~unique]] = "ambiguous_insurance_number"
+
+
+def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: int,
+            settings: FallbackSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Best person per query row, then one-to-one; returns (person or 0, reason) per query row."""
+    best = np.zeros(n_q, dtype=np.int64)
+    reason = np.full(n_q, "no_candidate", dtype=object)
+    if not len(q_rows):
+        return best, reason
+    order = np.lexsort((-scores, q_rows))
+    q_rows, persons, scores = q_rows[order], persons[order], scores[order]
+    starts = np.flatnonzero(np.r_[True, q_rows[1:] != q_rows[:-1]])
+    top_q, top_p, top_s = q_rows[starts], persons[starts], scores[starts]
+    second = np.full(len(starts), -np.inf)
+    has_second = np.r_[starts[1:], len(q_rows)] - starts > 1
+    second[has_second] = scores[starts[has_second] + 1]
+    ok = top_s >= settings.threshold
+    clear = top_s - second >= settings.margin
+    reason[top_q] = np.where(~ok, "below_threshold", np.where(~clear, "ambiguous", ""))
+    chosen = ok & clear
+    cq, cp, cs = top_q[chosen], top_p[chosen], top_s[chosen]
+    # One-to-one: per person, the strongest record keeps it if it beats the next by the margin.
+    order = np.lexsort((-cs, cp))
+    cq, cp, cs = cq[order], cp[order], cs[order]
+    first = np.r_[True, cp[1:] != cp[:-1]]
+    runner = np.r_[cs[1:], -np.inf]
+    runner[np.r_[cp[1:] != cp[:-1], True]] = -np.inf
+    keep = first & (cs - runner >= settings.margin)
+    best[cq[keep]] = cp[keep]
+    reason[cq[~keep]] = "ambiguous_shared_candidate"
+    return best, reason
+
+
+def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings) -> CascadeResult:
+    """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``."""
+    n = len(q)
+    target = np.zeros(n, dtype=np.int64)
+    method = np.full(n, "", dtype=object)
+    reason = np.full(n, "", dtype=object)
+    _insurance_step(q, t, target, method, reason)
+    taken = np.isin(t.token, target[method == "insurance_number"])
+    rest = np.flatnonzero((method == "") & (reason == ""))
+    t_rows = np.flatnonzero(~taken)
+    sub_q, sub_t = q.take(rest), t.take(t_rows)
+    qi, ti, blocking = candidate_pairs(sub_q, sub_t)
+    scores = model.score(compare(sub_q, sub_t, qi, ti))
+    # A person's weight is the best over their rows (one per year and identifier set).
+    persons = distinct(sub_t.token)
+    n_p = max(len(persons), 1)
+    key = qi * n_p + np.searchsorted(persons, sub_t.token)[ti]
+    order = np.argsort(key, kind="stable")
+    key, scores = key[order], scores[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    best_score = np.maximum.reduceat(scores, starts) if len(starts) else np.zeros(0)
+    person, why = _assign(key[starts] // n_p, persons[key[starts] % n_p] if len(starts) else key[starts],
+                          best_score, len(rest), settings)
+    linked = why == ""
+    target[rest[linked]] = person[linked]
+    method[rest[linked]] = "probabilistic"
+    reason[rest[~linked]] = why[~linked]
+    blocking["comparisons"] = int(len(qi))
+    return CascadeResult(target, method, reason, blocking)

@@ -1,0 +1,120 @@
+"""Property tests of the keyed fallback encodings (issue 13, item 3; ``pseudonymisation/encodings.py``).
+
+Same input, same key: same token and filter (suppliers must agree without talking). Another key:
+other tokens and filters (the TTP, which lacks K_net, cannot rebuild them). Spelling variants that
+standardisation removes give equal encodings; a balanced filter always holds ``base`` set bits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pseudonymisation.encodings import (
+    BLOOM_FIELDS,
+    TOKEN_FIELDS,
+    encode_identifiers,
+    fallback_keys,
+    normalise_surname,
+)
+from pseudonymisation.keys import Key
+
+KEY_A = fallback_keys(Key("network", bytes(range(32))))
+KEY_B = fallback_keys(Key("network", bytes(range(1, 33))))
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéëïöüç -'", min_size=1, max_size=25)
+person = st.fixed_dictionaries({
+    "postcode6": st.from_regex(r"[1-9][0-9]{3}[A-Z]{2}", fullmatch=True),
+    "house_number": st.from_regex(r"[1-9][0-9]{0,3}[A-Z]?", fullmatch=True),
+    "insurer": st.from_regex(r"[0-9]{4}", fullmatch=True),
+    "insurance_number": st.from_regex(r"[1-9][0-9]{8}", fullmatch=True),
+    "family_name": names,
+    "initials": st.from_regex(r"[A-Z]{1,3}", fullmatch=True),
+    "birth_date": st.dates(dt.date(1900, 1, 1), dt.date(2025, 12, 31)),
+    "sex": st.sampled_from(["M", "F", "X"]),
+})
+
+
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"postcode6": pl.String, "house_number": pl.String, "insurer": pl.String,
+                                      "insurance_number": pl.String, "family_name": pl.String,
+                                      "initials": pl.String, "birth_date": pl.Date, "sex": pl.String})
+
+
+@given(p=person)
+def test_encodings_same_input_same_key_give_same_encodings(p: dict) -> None:
+    a = encode_identifiers(KEY_A, _frame([p, p]))
+    again = encode_identifiers(KEY_A, _frame([p]))
+    for f in TOKEN_FIELDS:
+        assert a[f][0] == a[f][1] == again[f][0]
+        assert a[f][0] is not None
+    for f in BLOOM_FIELDS:
+        assert np.array_equal(a[f][0], again[f][0])
+
+
+@given(p=person)
+def test_encodings_another_key_gives_other_tokens_and_filters(p: dict) -> None:
+    a = encode_identifiers(KEY_A, _frame([p]))
+    b = encode_identifiers(KEY_B, _frame([p]))
+    for f in TOKEN_FIELDS:
+        assert a[f][0] != b[f][0]
+    for f in BLOOM_FIELDS:
+        if a[f"{f}_present"][0]:
+            assert not np.array_equal(a[f][0], b[f][0])
+
+
+@given(p=person)
+def test_balanced_filter_has_constant_weight_whatever_the_name(p: dict) -> None:
+    e = encode_identifiers(KEY_A, _frame([p]))
+    for f, spec in BLOOM_FIELDS.items():
+        weight = int(np.bitwise_count(e[f][0]).sum())
+        assert weight == (spec.base if e[f"{f}_present"][0] else 0)
+
+
+@given(p=person, other=st.sampled_from(["12A", "13", "12 B"]))
+def test_tokens_change_when_their_own_parts_change_only(p: dict, other: str) -> None:
+    changed = {**p, "house_number": other if other != p["house_number"] else "9999"}
+    a = encode_identifiers(KEY_A, _frame([p, changed]))
+    assert a["t_address"][0] != a["t_address"][1]
+    assert a["t_birth"][0] == a["t_birth"][1]
+    assert a["t_insurance"][0] == a["t_insurance"][1]
+
+
+def test_surname_standardisation_removes_prefixes_accents_case_and_order() -> None:
+    spellings = ["van der Berg", "Berg, van der", "VAN DER BERG", "van der  Bérg", "Van-der Berg"]
+    out = pl.DataFrame({"n": spellings}).select(normalise_surname(pl.col("n"))).to_series().to_list()
+    assert out == ["berg"] * len(spellings)
+    e = encode_identifiers(KEY_A, _frame([{"postcode6": None, "house_number": None, "insurer": None,
+                                           "insurance_number": None, "family_name": s, "initials": None,
+                                           "birth_date": None, "sex": None} for s in spellings]))
+    assert all(np.array_equal(e["bf_family_name"][0], row) for row in e["bf_family_name"])
+
+
+def test_missing_or_malformed_parts_give_no_token_not_a_shared_one() -> None:
+    rows = [{"postcode6": pc, "house_number": "1", "insurer": "3311", "insurance_number": nr,
+             "family_name": None, "initials": None, "birth_date": None, "sex": "M"}
+            for pc, nr in [("0123AB", "12x"), ("ABCD12", None), (None, "")]]
+    e = encode_identifiers(KEY_A, _frame(rows))
+    for f in TOKEN_FIELDS:
+        assert e[f].null_count() == 3
+    assert not e["bf_family_name_present"].any()
+
+
+def test_insurance_number_leading_zeros_are_significant() -> None:
+    base = {"postcode6": None, "house_number": None, "insurer": "3311", "family_name": None, "initials": None,
+            "birth_date": None, "sex": None}
+    e = encode_identifiers(KEY_A, _frame([{**base, "insurance_number": "0123"}, {**base, "insurance_number": "123"}]))
+    assert e["t_insurance"][0] != e["t_insurance"][1]
+
+
+def test_house_number_addition_is_not_read_as_more_digits() -> None:
+    base = {"postcode6": "1234AB", "insurer": None, "insurance_number": None, "family_name": None,
+            "initials": None, "birth_date": None, "sex": None}
+    e = encode_identifiers(KEY_A, _frame([{**base, "house_number": h} for h in ("12-2", "122", "12 2", "012-2")]))
+    tokens = e["t_address"].to_list()
+    assert tokens[0] != tokens[1]
+    assert tokens[0] == tokens[2] == tokens[3]

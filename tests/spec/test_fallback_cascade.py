@@ -1,0 +1,114 @@
+"""Spec tests of the TTP's matching cascade (issue 13, item 4; ``pseudonymisation/matching.py``).
+
+Small tables of persons, encoded with a test key as the suppliers would; a fixed model (weights in
+bits, as ``Model.summary`` prints them) so that each rule is tested on its own: cascade order,
+threshold, ambiguity, one-to-one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from pseudonymisation.comparison import FIELDS, MISSING, encodings_table, read_encodings
+from pseudonymisation.encodings import encode_identifiers, fallback_keys
+from pseudonymisation.keys import Key
+from pseudonymisation.matching import FallbackSettings, Model, run_cascade
+
+KEYS = fallback_keys(Key("network", bytes(range(32))))
+D = dt.date
+COLUMNS = ("family_name", "initials", "birth_date", "sex", "postcode6", "house_number", "insurer", "insurance_number")
+#          family_name   initials birth date       sex  PC6       nr    insurer  insurance nr
+CLAIMS = {
+    101: ("Jansen", "J", D(1950, 1, 2), "F", "1234AB", "12", "3311", "111111111"),
+    102: ("de Vries", "P", D(1960, 5, 5), "M", "2345CD", "3", "3311", "222222222"),
+    103: ("Bakker", "K", D(1990, 3, 3), "F", "3456EF", "7", "3311", "333333333"),  # twin of 104
+    104: ("Bakker", "K", D(1990, 3, 3), "F", "3456EF", "7", "3311", "444444444"),
+    105: ("Smit", "A", D(1970, 8, 8), "M", "4567GH", "1", "0101", "555555555"),
+    106: ("Visser", "M", D(1980, 2, 2), "F", "5678JK", "20", "0101", "666666666"),
+    107: ("Mulder", "H", D(1945, 4, 4), "M", "6789LM", "5", "7029", "777777777"),
+    108: ("Bos", "W", D(1946, 6, 6), "F", "7890NP", "9", "7029", "777777777"),  # same number: data error
+}
+# Weights in bits per field and level (token fields: disagree, agree, missing; Bloom fields: Dice
+# < 0.70, < 0.85, < 0.95, >= 0.95, missing).
+WEIGHTS = {"t_insurance": [-12, 17, 0], "t_birth": [-5, 15, 0], "t_address": [-3, 17, 0],
+           "bf_family_name": [-13, -7, 1, 5, 0], "bf_initials": [-12, -12, -7, 5, 0]}
+
+
+def _model() -> Model:
+    w = np.zeros((len(FIELDS), 5))
+    for j, f in enumerate(FIELDS):
+        w[j, : MISSING[f] + 1] = WEIGHTS[f]
+    return Model(m=2.0 ** w, u=np.ones_like(w), labelled_pairs=0, random_pairs=0)
+
+
+def _encoded(tmp_path: Path, name: str, rows: dict[int, tuple]):
+    frame = pl.DataFrame([dict(zip(COLUMNS, r, strict=True)) for r in rows.values()],
+                         schema={c: (pl.Date if c == "birth_date" else pl.String) for c in COLUMNS})
+    path = tmp_path / f"{name}.parquet"
+    pq.write_table(encodings_table(np.array(list(rows), dtype=np.int64), encode_identifiers(KEYS, frame)), path)
+    return read_encodings(path)
+
+
+def _run(tmp_path: Path, queries: dict[int, tuple], settings: FallbackSettings | None = None) -> dict[int, tuple]:
+    q, t = _encoded(tmp_path, "q", queries), _encoded(tmp_path, "t", CLAIMS)
+    r = run_cascade(q, t, _model(), settings or FallbackSettings(threshold=18.0, margin=5.0))
+    return {int(tok): (int(r.target[i]), r.method[i], r.reason[i]) for i, tok in enumerate(q.token)}
+
+
+def test_cascade_insurance_number_comes_before_the_model(tmp_path: Path) -> None:
+    # Birth date, address and name of 102, insurance number of 101: the insurance number decides.
+    out = _run(tmp_path, {1: ("de Vries", "P", D(1960, 5, 5), "M", "2345CD", "3", "3311", "111111111")})
+    assert out[1] == (101, "insurance_number", "")
+
+
+def test_cascade_model_links_without_insurance_number(tmp_path: Path) -> None:
+    out = _run(tmp_path, {1: ("de Vrles", "P", D(1960, 5, 5), "M", "2345CD", "3", None, None)})
+    assert out[1] == (102, "probabilistic", "")
+
+
+def test_cascade_threshold_from_settings_decides(tmp_path: Path) -> None:
+    query = {1: ("de Vries", "P", D(1960, 5, 5), "M", "2345CD", "3", None, None)}
+    assert _run(tmp_path, query, FallbackSettings(threshold=60.0, margin=5.0))[1] == (0, "", "below_threshold")
+
+
+def test_cascade_birth_date_alone_stays_below_threshold(tmp_path: Path) -> None:
+    out = _run(tmp_path, {1: ("Dekker", "R", D(1970, 8, 8), "M", "9999ZZ", "4", None, None)})
+    assert out[1] == (0, "", "below_threshold")
+
+
+def test_cascade_twins_indistinguishable_stay_unlinked_as_ambiguous(tmp_path: Path) -> None:
+    out = _run(tmp_path, {1: ("Bakker", "K", D(1990, 3, 3), "F", "3456EF", "7", None, None)})
+    assert out[1] == (0, "", "ambiguous")
+
+
+def test_cascade_is_one_to_one_two_records_on_one_person_stay_unlinked(tmp_path: Path) -> None:
+    same = ("Visser", "M", D(1980, 2, 2), "F", "5678JK", "20", None, None)
+    out = _run(tmp_path, {1: same, 2: same})
+    assert out[1] == out[2] == (0, "", "ambiguous_shared_candidate")
+
+
+def test_cascade_one_to_one_keeps_the_clearly_stronger_record(tmp_path: Path) -> None:
+    strong = ("Visser", "M", D(1980, 2, 2), "F", "5678JK", "20", None, None)
+    weak = ("Visser", "M", D(1980, 2, 2), "F", "1111AA", "1", None, None)  # moved: address disagrees
+    out = _run(tmp_path, {1: strong, 2: weak})
+    assert out[1] == (106, "probabilistic", "")
+    assert out[2] == (0, "", "ambiguous_shared_candidate")
+
+
+def test_cascade_insurance_number_of_two_persons_is_ambiguous(tmp_path: Path) -> None:
+    out = _run(tmp_path, {1: ("Mulder", "H", D(1945, 4, 4), "M", "6789LM", "5", "7029", "777777777")})
+    assert out[1] == (0, "", "ambiguous_insurance_number")
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf")])
+def test_cascade_settings_refuse_a_threshold_that_is_no_number(threshold: float) -> None:
+    from pseudonymisation.errors import PseudonymisationError
+
+    with pytest.raises(PseudonymisationError, match="fallback.threshold"):
+        FallbackSettings(threshold=threshold)
