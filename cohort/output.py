@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig
+from cohort.members import FOLDER, Members, write_members
 from cohort.population import AGE_BANDS
 from cohort.study import is_all_cause
 from extracts.atomic import staging
@@ -74,12 +75,18 @@ def definitions(config: StudyConfig) -> dict:
 
 
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
-                population: str | None = None, overwrite: bool = False) -> Path:
-    """Write a study folder: its tables and manifest (``population``: of the linked folder)."""
+                population: str | None = None, overwrite: bool = False, members: Members | None = None) -> Path:
+    """Write a study folder: its tables and manifest (``population``: of the linked folder).
+
+    The persons behind each count (``members``, or the ``.members`` that :func:`cohort.study.run_study`
+    gives its tables) go to ``persons/`` (:mod:`cohort.members`): owner-only, never releasable.
+    """
     out = Path(out)
+    members = members if members is not None else getattr(tables, "members", None)
     with staging(out, overwrite=overwrite) as tmp:
         for name, frame in tables.items():
             frame.write_parquet(tmp / f"{name}.parquet")
+        persons = write_members(members, tmp) if members is not None else None
         (tmp / "manifest.json").write_text(json.dumps({
             "status": NOT_RELEASABLE,
             "study": config.name,
@@ -91,5 +98,8 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
             "population": population,
             "rows": {name: frame.height for name, frame in tables.items()},
             "definitions": definitions(config),
+            "persons": None if persons is None else {
+                "folder": FOLDER, "tables": persons,
+                "status": "person numbers behind each count: person-level, owner only, NEVER releasable"},
         }, indent=2))
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohort import members as who
 from cohort.config import StudyConfig
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
 from cohort.population import RULES, Linked, base_population
@@ -86,7 +87,8 @@ def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
     )
 
 
-def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str]) -> pl.DataFrame:
+def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str],
+              members: who.Members) -> pl.DataFrame:
     icpc, claims = condition_codes(config)
     specific_codes = pl.concat([
         icpc.join(pl.DataFrame({"discipline": ["HA", "POH-GGZ"]}), how="cross").select("condition", "discipline", pl.col("icpc_base").alias("code")),
@@ -104,6 +106,8 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
         cells.filter(~pl.col("all_cause")).join(specific_hit, on=["patient_id", "condition", "discipline"], how="semi"),
     ])
     keys = ["condition", "discipline", *strata]
+    members.add("care_use", "n", hits.with_columns(pl.lit(year, _COUNT).alias("year")))
+    members.add("care_use", "N", prevalent.with_columns(pl.lit(year, _COUNT).alias("year")))
     n = hits.group_by(keys).agg(pl.len().alias("n"))
     big_n = cells.group_by(keys).agg(pl.len().alias("N"))
     # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0.
@@ -116,7 +120,8 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     )
 
 
-def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, year: int) -> pl.DataFrame:
+def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, year: int,
+               members: who.Members) -> pl.DataFrame:
     icpc, _ = condition_codes(config)
     delivering = linked.ehr("practice_years").filter((pl.col("year") == year) & pl.col("referrals_delivered")).select("practice_id").collect()
     denominator = prevalent.join(delivering, on="practice_id", how="semi")
@@ -133,6 +138,9 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
         denominator.filter(~pl.col("condition").is_in(all_cause))
         .join(refs.join(icpc, on="icpc_base"), on=["patient_id", "condition"], how="semi").select("patient_id", "condition"),
     ])
+    members.add("referrals", "n", hit.join(denominator.select("patient_id", "condition", "person"),
+                                           on=["patient_id", "condition"]).with_columns(pl.lit(year, _COUNT).alias("year")))
+    members.add("referrals", "N", denominator.with_columns(pl.lit(year, _COUNT).alias("year")))
     n = hit.group_by("condition").agg(pl.len().alias("n"))
     big_n = denominator.group_by("condition").agg(pl.len().alias("N"))
     return (
@@ -144,7 +152,7 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
     )
 
 
-def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
+def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members) -> pl.DataFrame:
     """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
     code = pl.col("code")
     group = (
@@ -162,6 +170,8 @@ def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
     ranked = groups.sort(["discipline", "contacts", "group"], descending=[False, True, False]).with_columns(
         pl.int_range(1, pl.len() + 1).over("discipline").alias("rank")
     ).filter(pl.col("rank") <= config.top_n)
+    members.add("top", "persons", ev.join(ranked.select("discipline", "group"), on=["discipline", "group"])
+                .join(study.select("patient_id", "person"), on="patient_id").with_columns(pl.lit(year, _COUNT).alias("year")))
     return ranked.join(totals, on="discipline").select(
         pl.lit(year, _COUNT).alias("year"), "discipline", pl.col("rank").cast(_COUNT), "group",
         pl.col("contacts").cast(_COUNT), (pl.col("contacts") / pl.col("total_contacts")).alias("share"),
@@ -169,7 +179,7 @@ def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
     )
 
 
-def _acsc(linked: Linked, config: StudyConfig) -> pl.DataFrame:
+def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataFrame:
     """method.md section 7 and 9.14: ACSC admissions and persons per year, claims only."""
     schema = {"year": _COUNT, "admissions": _COUNT, "persons": _COUNT}
     if not config.acsc.years:
@@ -183,7 +193,9 @@ def _acsc(linked: Linked, config: StudyConfig) -> pl.DataFrame:
         .with_columns(pl.col("service_date").dt.year().alias("year"))
     )
     not_wlz = linked.claims("insured").filter(pl.col("p2").is_not_null() & ~pl.col("wlz_institution")).select("p2", "year").unique()
-    counted = units.join(not_wlz, on=["p2", "year"], how="semi").group_by("year").agg(
+    counted_units = units.join(not_wlz, on=["p2", "year"], how="semi")
+    members.add("acsc", "persons", counted_units.select(pl.col("year").cast(_COUNT), pl.col("p2").alias("person")).collect())
+    counted = counted_units.group_by("year").agg(
         pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons")
     ).collect()
     return pl.DataFrame({"year": years}, schema={"year": _COUNT}).join(
@@ -237,7 +249,7 @@ def run_study(
     bases = {}
     for y in years:
         step(f"base population {y}")
-        bases[y] = base_population(linked, y, config).collect(engine="streaming")
+        bases[y] = who.person_numbers(linked_path, base_population(linked, y, config).collect(engine="streaming"))
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
@@ -250,9 +262,11 @@ def run_study(
         claim_units(linked, persons.lazy()).filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(
             units_path, compression="lz4"
         )
-        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step)
+        members = who.Members(strata)
+        tables = who.StudyTables(_tables(linked, config, bases, pl.scan_parquet(units_path), strata, step, members))
     step("ACSC admissions")
-    tables["acsc"] = _acsc(linked, config)
+    tables["acsc"] = _acsc(linked, config, members)
+    tables.members = members  # the persons behind each count: cohort.members, never releasable
     step("done")
     return tables
 
@@ -272,16 +286,20 @@ def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Call
 
 def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
-    step: Callable[[str], None],
+    step: Callable[[str], None], members: who.Members,
 ) -> dict[str, pl.DataFrame]:
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc")}
     names = config.catalogue.names
     for year, base in bases.items():
         step(f"conditions, care use and referrals {year}")
-        members = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
-        out["attrition"].append(_attrition(base, members, year, names))
+        found = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
+        out["attrition"].append(_attrition(base, found, year, names))
+        who.attrition(members, year, [("all", base)] + [
+            (name, base.join(found.filter(pl.col("condition") == name), on="patient_id", how="semi")) for name in names])
         study = base.filter(pl.col("excluded_by").is_null())
-        prevalent = study.join(members, on="patient_id")
+        prevalent = study.join(found, on="patient_id")
+        members.add("prevalence", "numerator", prevalent.with_columns(pl.lit(year, _COUNT).alias("year")))
+        members.add("prevalence", "denominator", study.with_columns(pl.lit(year, _COUNT).alias("year")))
         # The full grid: every condition in every stratum of the study population (0 of N).
         denominators = (
             study.group_by(strata).agg(pl.len().alias("denominator"))
@@ -297,9 +315,9 @@ def _tables(
             pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),
         ))
         events = _events(linked, units, study, year)
-        out["care_use"].append(_care_use(config, events, prevalent, year, strata))
-        out["referrals"].append(_referrals(linked, config, prevalent, year))
-        out["top"].append(_top(config, events, year))
+        out["care_use"].append(_care_use(config, events, prevalent, year, strata, members))
+        out["referrals"].append(_referrals(linked, config, prevalent, year, members))
+        out["top"].append(_top(config, events, year, study, members))
     tables = {k: _sorted(pl.concat(v), k, strata) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     return tables

@@ -35,10 +35,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import polars as pl
+
+from extracts.atomic import file_sha256, os_error_number
+from extracts.errors import StorageError
 from release.errors import LedgerRefusal
 from release.ledger import Ledger, write_atomic, write_file
-from extracts.atomic import os_error_number
-from extracts.errors import StorageError
 
 __all__ = ["KILL_POINT_VARIABLE", "Transaction", "transaction"]
 
@@ -137,6 +139,9 @@ def _remove(path: Path) -> None:
 
 def _roll_forward(ledger: Ledger, release_id: str) -> None:
     records, copies = ledger.path / "records", ledger.path / "releases"
+    staged = records / f".{release_id}.persons.parquet.partial"  # before the record that names it
+    if staged.exists():
+        staged.replace(records / f"{release_id}.persons.parquet")
     staged = records / f".{release_id}.json.partial"
     if staged.exists():
         staged.replace(records / f"{release_id}.json")
@@ -190,8 +195,12 @@ class Transaction:
             raise _storage(exc, self.ledger.path) from exc
         self.index = index
 
-    def prepare(self, entry: dict, record: dict, folder: Path, out: Path) -> None:
-        """Stage the release's record, its copy and the next index, before ``folder`` becomes ``out``.
+    def prepare(self, entry: dict, record: dict, folder: Path, out: Path, *, persons: pl.DataFrame | None = None) -> None:
+        """Stage the release's record, its person sets, its copy and the next index, before ``folder`` becomes ``out``.
+
+        ``persons`` (``cell``, ``person``): the person numbers behind each person count of the
+        record, written to ``records/<release_id>.persons.parquet`` and named, with its SHA-256,
+        in the record.
 
         Raises:
             StorageError: the ledger's disk refused (full, read-only); nothing is left staged.
@@ -202,6 +211,14 @@ class Transaction:
         try:
             for sub in ("records", "releases"):
                 (path / sub).mkdir(mode=0o700, exist_ok=True)
+            if persons is not None:
+                staged = path / "records" / f".{release_id}.persons.parquet.partial"
+                with os.fdopen(os.open(staged, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
+                    persons.write_parquet(fh, compression="zstd", statistics=False)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                record = {**record, "persons": {"file": f"{release_id}.persons.parquet", "sha256": file_sha256(staged),
+                                                "rows": persons.height}}
             write_file(path / "records" / f".{release_id}.json.partial",
                        json.dumps(record, separators=(",", ":"), sort_keys=True))
             shutil.copytree(folder, path / "releases" / f".{release_id}.partial")

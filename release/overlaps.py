@@ -1,0 +1,225 @@
+"""Who is counted: record-level relations between a release and every earlier one (issue 11, item 3).
+
+Matching the quantities of two releases by name misses cells that count almost the same persons
+under other names: ``diabetes_95`` (the diabetes definition plus everyone aged 95+) released
+beside ``diabetes`` gives the persons aged 95+ without diabetes by subtraction. So every person
+count of a release comes with the set of persons behind it (the study's ``persons/``,
+:mod:`cohort.members`), the ledger keeps the sets of every release it recorded (steward only,
+``records/<release_id>.persons.parquet``), and a new release is protected together with the
+earlier ones through the relations their sets have, whatever the names:
+
+- **equal sets**: one quantity (merged, as equal keys are);
+- **subsets** ``A ⊂ B`` with ``|B| - |A|`` of 1..T-1: ``B = A + D``, ``D`` an implied cell;
+- **near-equal sets**, neither a subset of the other, whose symmetric difference holds 1..T-1
+  persons: ``A = I + A'`` and ``B = I + B'`` with ``I = A ∩ B`` and the implied ``A'``, ``B'``.
+
+An implied cell of 1..T-1 persons is a primary like any other (:mod:`release.protection`);
+an implied set equal to a cell's set, or to another implied set, is that cell (no two unknowns
+for one quantity). Pairs are looked for between cells that were not always released together
+(their sets of releases differ; cells that every release shows together are related by those
+releases' own tables). A subset whose difference
+is T or more is not modelled: its difference is no small cell. Event counts (contacts,
+admissions) have no person sets and stay matched by name.
+
+The work is done on *Venn atoms*, never person by person: persons are grouped by the set of
+cells they are counted in (their membership pattern), and the intersection sizes of all cells at
+once are ``M^T diag(w) M`` for the atoms x cells incidence ``M`` and the atoms' sizes ``w``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from cohort.members import FOLDER
+from release.errors import LedgerRefusal, StudyContractError, StudyFormatError
+from release.layout import TableLayout
+from release.model import Key, Model, make_key
+from release.study_folder import TOTAL, StudyFolder
+
+__all__ = ["Overlaps", "Sets", "relate", "study_sets"]
+
+IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, never published)
+
+
+@dataclass(frozen=True)
+class Sets:
+    """Person sets of cells: ``frame`` holds (``k``: index into ``keys``, ``person``)."""
+
+    keys: list[Key]
+    frame: pl.DataFrame
+
+
+@dataclass
+class Overlaps:
+    """What :func:`relate` found: relations by type, implied cells, the new release's sets by id."""
+
+    relations: dict[str, int] = field(default_factory=lambda: {"equal": 0, "subset": 0, "near-equal": 0})
+    implied: int = 0
+    implied_small: int = 0
+    own: pl.DataFrame | None = None  # (id, person) of this release's cells
+
+
+def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
+    """The persons of every person count the release shows (strata Totals: the levels united).
+
+    Raises:
+        StudyFormatError: the study folder has no readable person sets (exit 4).
+        StudyContractError: a cell's persons do not add up to its count (exit 5).
+    """
+    folder = study.path / FOLDER
+    if not folder.is_dir():
+        msg = (f"{study.path}: the study folder has no person sets ({FOLDER}/; made by an older pfl-study?): the "
+               "release ledger matches releases by who is counted and cannot record this release; rerun pfl-study; "
+               "nothing was released")
+        raise StudyFormatError(msg)
+    keys: list[Key] = []
+    parts: list[pl.DataFrame] = []
+    problems: list[str] = []
+    for name, lay in layouts.items():
+        counts = [c for c in lay.counts if c.unit == "persons"]
+        if not counts:
+            continue
+        path = folder / f"{name}.parquet"
+        try:
+            members = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError):
+            msg = f"{path}: the person sets of table {name} cannot be read; rerun pfl-study; nothing was released"
+            raise StudyFormatError(msg) from None
+        for count in counts:
+            by = list(count.by)
+            missing = [c for c in [*by, "column", "person"] if c not in members.columns]
+            if missing:
+                msg = f"{path}: expected columns {[*by, 'column', 'person']}; missing {missing}"
+                raise StudyFormatError(msg)
+            types = lay.frame.select(by).schema
+            rows = members.filter(pl.col("column") == count.name).select(
+                *[pl.col(c).cast(types[c]) for c in by], pl.col("person").cast(pl.Int64))
+            strata = [s for s in study.strata if s in by]
+            rows = pl.concat([rows.with_columns(pl.lit(TOTAL).alias(s) for s in total)
+                              for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)]).unique()
+            cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
+            cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
+            keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
+            sizes = rows.group_by(by).agg(pl.len().alias("size"))
+            bad = cells.join(sizes, on=by, how="left").filter(pl.col("size").fill_null(0) != pl.col(count.name)).height
+            if bad:
+                problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{count.name}' do not add "
+                                "up to their counts")
+            parts.append(rows.join(cells.select(*by, "k"), on=by).select("k", "person"))
+    if problems:
+        raise StudyContractError(problems)
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
+    return Sets(keys, frame)
+
+
+def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overlaps:
+    """Add the record-level relations between releases to ``model``.
+
+    Args:
+        model: the release's cells and the earlier releases' (merged by name already).
+        parts: per release (the earlier ones, then this one) its sets as (``id``: registered id
+            of the model, ``person``).
+        threshold: T.
+
+    Raises:
+        LedgerRefusal: a quantity counts other persons here than in an earlier release under
+            the same name (two versions: the definitions or the data changed).
+    """
+    out = Overlaps()
+    if not parts:
+        return out
+    out.own = parts[-1]
+    roots = np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
+    frame = pl.concat([p.select(pl.lit(r, pl.Int64).alias("release"), "id", "person") for r, p in enumerate(parts)])
+    if frame.height == 0:
+        return out
+    frame = frame.with_columns(pl.Series("root", roots[frame["id"].to_numpy()])).select(
+        "release", "root", "person").unique()
+    columns = frame.select("release", "root").unique().sort("release", "root").with_row_index("col").with_columns(pl.col("col").cast(pl.Int64))
+    frame = frame.join(columns, on=["release", "root"]).select("col", "person")
+    # Venn atoms: persons with the same membership pattern, counted once with their number.
+    atoms = (frame.group_by("person").agg(pl.col("col").sort()).group_by("col").agg(pl.len().alias("w"))
+             .with_row_index("atom").with_columns(pl.col("atom").cast(pl.Int64)))
+    incidence = atoms.select("atom", "col").explode("col")
+    n_atoms, n_cols = atoms.height, columns.height
+    m = sparse.csr_array((np.ones(incidence.height), (incidence["atom"].to_numpy(), incidence["col"].to_numpy())),
+                         shape=(n_atoms, n_cols))
+    w = atoms["w"].to_numpy().astype(np.float64)
+    gram = (m.T @ sparse.diags_array(w) @ m).tocsr()
+    size = gram.diagonal().round().astype(np.int64)
+    col_root = columns["root"].to_numpy()
+    _same_name(gram, size, columns, model)
+    # A pair is related when its cells were not released together, always: each is in a release
+    # the other is not (a relation within the releases that hold both is theirs to model).
+    together = (columns.group_by("root").agg(pl.col("release").sort().cast(pl.String).str.join(",").alias("in"))
+                .with_columns(pl.col("in").rank("dense").cast(pl.Int64).alias("group")))
+    group = columns.join(together, on="root", how="left")["group"].to_numpy()
+    coo = sparse.triu(gram, k=1).tocoo()
+    i, j, g = coo.row, coo.col, coo.data.round().astype(np.int64)
+    da, db = size[i] - g, size[j] - g
+    keep = (da + db < threshold) & (col_root[i] != col_root[j]) & (group[i] != group[j])
+    i, j, da, db = i[keep], j[keep], da[keep], db[keep]
+    equal = (da == 0) & (db == 0)
+    for a, b in zip(i[equal], j[equal], strict=True):
+        model.merge(int(col_root[a]), int(col_root[b]), "the same persons in another release")
+    out.relations["equal"] = int(equal.sum())
+    if (~equal).any():
+        _implied(model, m.tocsc(), w, col_root, i[~equal], j[~equal], da[~equal], db[~equal], threshold, out)
+    return out
+
+
+def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, model: Model) -> None:
+    """One quantity under one name counts the same persons in every release, or it is refused."""
+    repeated = columns.group_by("root").agg(pl.col("col")).filter(pl.col("col").list.len() > 1)
+    if repeated.height == 0:
+        return
+    pairs = repeated.select("root", pl.col("col").list.first().alias("a"), pl.col("col")).explode("col")
+    a, b = pairs["a"].to_numpy(), pairs["col"].to_numpy()
+    both = np.asarray(gram[a, b]).ravel().round().astype(np.int64)
+    differ = (both != size[a]) | (both != size[b])
+    if differ.any():
+        labels = sorted({model.keys[int(r)][0] for r in pairs["root"].to_numpy()[differ]})
+        msg = (f"the ledger refuses the release: {int(np.unique(pairs['root'].to_numpy()[differ]).size)} quantities "
+               f"count other persons than under the same name in an earlier release over the same population "
+               f"(two versions of one quantity let the difference be derived; were the definitions changed?): "
+               f"{', '.join(labels[:8])}. Nothing was written.")
+        raise LedgerRefusal(msg)
+
+
+def _implied(model: Model, m: sparse.csc_array, w: np.ndarray, col_root: np.ndarray, i: np.ndarray, j: np.ndarray,
+             da: np.ndarray, db: np.ndarray, threshold: int, out: Overlaps) -> None:
+    """Subsets and near-equal pairs: equations over implied cells (one unknown per distinct set)."""
+    m.sort_indices()
+
+    def atoms(c: int) -> np.ndarray:
+        return m.indices[m.indptr[c]:m.indptr[c + 1]]
+
+    known = {atoms(c).tobytes(): int(col_root[c]) for c in range(m.shape[1])}
+
+    def cell(part: np.ndarray) -> int:
+        sig = part.tobytes()
+        if sig not in known:
+            value = int(round(w[part].sum()))
+            known[sig] = model.add((IMPLIED, (("n", str(out.implied)),)), value, kind="complement")
+            out.implied += 1
+            out.implied_small += int(1 <= value < threshold)
+        return known[sig]
+
+    for a, b, x, y in zip(i, j, da, db, strict=True):
+        if x == 0 or y == 0:  # one holds the other: whole = part + difference
+            part, whole = (a, b) if x == 0 else (b, a)
+            rest = cell(np.setdiff1d(atoms(whole), atoms(part), assume_unique=True))
+            model.equations.append((int(col_root[whole]), (int(col_root[part]), rest)))
+            out.relations["subset"] += 1
+        else:
+            both = cell(np.intersect1d(atoms(a), atoms(b), assume_unique=True))
+            only_a = cell(np.setdiff1d(atoms(a), atoms(b), assume_unique=True))
+            only_b = cell(np.setdiff1d(atoms(b), atoms(a), assume_unique=True))
+            model.equations.append((int(col_root[a]), (both, only_a)))
+            model.equations.append((int(col_root[b]), (both, only_b)))
+            out.relations["near-equal"] += 1
