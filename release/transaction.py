@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -213,8 +214,10 @@ class Transaction:
                 (path / sub).mkdir(mode=0o700, exist_ok=True)
             if persons is not None:
                 staged = path / "records" / f".{release_id}.persons.parquet.partial"
+                buffer = io.BytesIO()  # encoded in memory: the disk's refusal is then an OSError of our own write
+                persons.write_parquet(buffer, compression="zstd", statistics=False)
                 with os.fdopen(os.open(staged, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
-                    persons.write_parquet(fh, compression="zstd", statistics=False)
+                    fh.write(buffer.getvalue())
                     fh.flush()
                     os.fsync(fh.fileno())
                 record = {**record, "persons": {"file": f"{release_id}.persons.parquet", "sha256": file_sha256(staged),

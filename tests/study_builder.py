@@ -6,6 +6,11 @@ every practice delivers referrals (referral base = the cohort) and nobody is ref
 excluded (the attrition chains are the population and the cohort throughout), no top list, no
 ACSC admissions. ``care``, ``referred`` and ``referral_base`` give care use and referrals. The population of
 each stratum is its cohort plus ``rest`` (default 1000) persons, so complements are never small.
+
+The persons behind the counts (``persons/``, :mod:`cohort.members`) are numbered stratum by stratum
+in the order of ``numerators``: a stratum's cohort first (its care users first), then its rest.
+``persons_of`` takes them from another study folder instead, its strata not in this one united
+(the same population counted by fewer strata).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import STRATA
+from cohort.members import FOLDER, Members, keys_of, write_members
 
 __all__ = ["write_study"]
 
@@ -37,6 +43,7 @@ def write_study(
     referral_base: int | None = None,
     population: str = "spec-population",
     definitions: Mapping | None = None,
+    persons_of: Path | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -54,6 +61,7 @@ def write_study(
         population: the population named in the manifest (a ledger holds one population).
         definitions: the manifest's ``definitions`` (default: ``condition`` found by one ICPC code,
             no age rule, GP care condition-specific).
+        persons_of: a study folder whose persons to keep (its other strata united).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -91,6 +99,11 @@ def write_study(
                          "total_contacts": pl.Int64}).write_parquet(path / "top.parquet")
     pl.DataFrame(schema={"year": pl.Int64, "admissions": pl.Int64, "persons": pl.Int64}).write_parquet(
         path / "acsc.parquet")
+    if persons_of is not None:
+        _copy_persons(Path(persons_of), path, order)
+    else:
+        _write_persons(path, base, order, rest=rest, year=year, condition=condition, referred=referred,
+                       referral_base=referral_base)
     (path / "manifest.json").write_text(json.dumps({
         "status": "pre-disclosure aggregates: NOT releasable; run disclosure control first",
         "study": "spec_example", "study_config_sha256": "0" * 64, "reference_years": [year],
@@ -102,3 +115,45 @@ def write_study(
             "care": {condition: {"HA": "specific"}}},
     }))
     return path
+
+
+def _write_persons(path: Path, base: pl.DataFrame, order: list[str], *, rest: int, year: int, condition: str,
+                   referred: int, referral_base: int | None) -> None:
+    members = Members(order)
+    start, cohort, care, population = 0, [], [], []
+    for row in base.iter_rows(named=True):
+        strata = {s: row[s] for s in order}
+        v = row["numerator"]
+        block = [{**strata, "person": start + i} for i in range(v + rest)]
+        cohort += block[:v]
+        care += block[:row["n"]]
+        population += block
+        start += v + rest
+    schema = {**{s: pl.String for s in order}, "person": pl.Int64}
+
+    def frame(rows: list[dict], **fixed: object) -> pl.DataFrame:
+        return pl.DataFrame(rows, schema=schema).with_columns(pl.lit(v).alias(k) for k, v in fixed.items())
+
+    members.add("prevalence", "numerator", frame(cohort, year=year, condition=condition))
+    members.add("prevalence", "denominator", frame(population, year=year))
+    members.add("care_use", "n", frame(care, year=year, condition=condition, discipline="HA"))
+    members.add("care_use", "N", frame(cohort, year=year, condition=condition))
+    base_rows = cohort[:len(cohort) if referral_base is None else referral_base]
+    members.add("referrals", "N", frame(base_rows, year=year, condition=condition))
+    members.add("referrals", "n", frame(base_rows[:referred], year=year, condition=condition))
+    for who, rows in (("all", population), (condition, cohort)):
+        for step in _RULES:
+            for column in ("before", "after"):
+                members.add("attrition", column, frame(rows, year=year, condition=who, step=step))
+    write_members(members, path)
+
+
+def _copy_persons(source: Path, path: Path, order: list[str]) -> None:
+    """The persons of another study folder, the strata this one lacks united."""
+    (path / FOLDER).mkdir()
+    for table_file in sorted((source / FOLDER).glob("*.parquet")):
+        frame = pl.read_parquet(table_file)
+        table = table_file.stem
+        keys = [k for k in keys_of(table, order)]
+        frame.select(*keys, "column", "person").unique().sort([*keys, "column", "person"], nulls_last=True
+                                                               ).write_parquet(path / FOLDER / table_file.name)
