@@ -104,7 +104,6 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
         raise StudyFormatError(msg)
     conditions = tuple(str(c) for c in study.manifest.get("conditions") or ())
     rels = relations(study.strata, _levels(layouts), definitions, conditions)
-    sets = study_sets(study, layouts)
     records = list(earlier_records)
     persons = list(earlier_persons) if earlier_persons is not None else [None] * len(records)
     lacking = [str(r.get("release_id", "?")) for r, p in zip(records, persons, strict=True) if p is None]
@@ -116,8 +115,11 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
         raise LedgerRefusal(msg)
     withheld: dict[str, str] = {}
     milps = 0
+    sets: Sets | None = None
     while True:
         model = _model(layouts, withheld, rels)
+        if sets is None:  # after the tables' own contradictions, which are named first
+            sets = study_sets(study, layouts)
         own_keys, own_equations = len(model.keys), len(model.equations)
         earlier = merge_earlier(model, records, threshold=policy.threshold)
         own, parts = _sets(model, sets, earlier.cell_ids, persons)
