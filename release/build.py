@@ -155,7 +155,7 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
     record, record_persons = _record(model, compiled, decision, ctx.shown_now, own_keys, own_equations, policy, own)
     # Hidden quantities the release shows, and the implied ones (complements, remainders) whose
     # protection drove suppression: each counted once, by the engine's reason.
-    implied = decision.primary & ~ctx.shown_now & np.isin(compiled.kinds, ["complement", "remainder"])
+    implied = decision.primary & ~ctx.shown_now & np.isin(compiled.kinds, ["complement", "remainder", "overlap"])
     cells = Counter(str(r) for r in decision.reasons[(decision.hidden & ctx.shown_now) | implied])
     return ReleaseContent(frames, layouts, withheld, rels, by_reason, dict(sorted(cells.items())), record,
                           earlier.releases, time.perf_counter() - began, milps, status_counts, record_persons,

@@ -153,6 +153,18 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     gram = (m.T @ sparse.diags_array(w) @ m).tocsr()
     size = gram.diagonal().round().astype(np.int64)
     col_root = columns["root"].to_numpy()
+    # Keys merged into one quantity (by the tables' relations, or by name with an earlier
+    # release) must count the same persons: their union is then exactly the quantity's value.
+    values = np.array([model.values[int(r)] for r in col_root], dtype=np.int64)
+    wrong = size != values
+    if wrong.any():
+        last = columns["release"].to_numpy() == len(parts) - 1
+        if (wrong & last).any():
+            msg = (f"{FOLDER}/: the persons of {int((wrong & last).sum())} quantities do not add up to their counts "
+                   "(keys the tables' relations make one quantity count other persons)")
+            raise StudyContractError([msg])
+        msg = "an earlier release's person sets do not add up to its counts; nothing was released"
+        raise LedgerRefusal(msg)
     _same_name(gram, size, columns, model)
     # A pair is related when its cells were not released together, always: each is in a release
     # the other is not (a relation within the releases that hold both is theirs to model).
@@ -205,7 +217,7 @@ def _implied(model: Model, m: sparse.csc_array, w: np.ndarray, col_root: np.ndar
         sig = part.tobytes()
         if sig not in known:
             value = int(round(w[part].sum()))
-            known[sig] = model.add((IMPLIED, (("n", str(out.implied)),)), value, kind="complement")
+            known[sig] = model.add((IMPLIED, (("n", str(out.implied)),)), value, kind="overlap")
             out.implied += 1
             out.implied_small += int(1 <= value < threshold)
         return known[sig]

@@ -24,6 +24,9 @@ import polars as pl
 import pytest
 from omegaconf import OmegaConf
 
+from command_runner import assert_clean_failure, run_command
+from study_builder import write_study
+
 from adversarial.semantic_attack import protection, study_truth
 from audit.cells import label
 from audit.intervals import Equation, FeasibleRegion
@@ -35,6 +38,7 @@ from cohort.output import write_study as write_study_folder
 from cohort.study import run_study
 from disclosure import Policy
 from extracts.codelists import parse_catalogue
+from release.errors import LedgerRefusal
 from release.ledger import create_ledger
 from release.make import make_release
 
@@ -207,3 +211,45 @@ def test_a_renamed_definition_is_one_quantity_with_the_earlier_one_by_its_person
     statuses = [pl.read_parquet(f / "care_use.parquet").select("year", "discipline", "n_status").sort("year", "discipline")
                 for f in (first, second)]
     assert statuses[0].equals(statuses[1])
+
+
+# Fail closed ---------------------------------------------------------------------------------------
+def test_a_ledger_whose_earlier_release_keeps_no_person_sets_refuses_the_next_release(tmp_path: Path) -> None:
+    study = write_study(tmp_path / "study", [30, 4], strata={"sex": ["F", "M"]})
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    first = make_release(study, tmp_path / "first", ledger=ledger)
+    # The record as an older engine wrote it: true values, no person sets.
+    path = ledger / "records" / f"{first.release_id}.json"
+    record = json.loads(path.read_text())
+    (ledger / "records" / record.pop("persons")["file"]).unlink()
+    path.write_text(json.dumps(record))
+    index = (ledger / "ledger.json").read_text()
+    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'second'}", f"ledger={ledger}",
+                       cwd=tmp_path)
+    assert_clean_failure(proc, 11, "keep no person sets")
+    assert first.release_id in proc.stderr and " 4 " not in proc.stderr and "30" not in proc.stderr
+    assert not (tmp_path / "second").exists()
+    assert (ledger / "ledger.json").read_text() == index
+
+
+def test_a_study_folder_without_person_sets_is_refused(tmp_path: Path) -> None:
+    study = write_study(tmp_path / "study", [30])
+    shutil.rmtree(study / "persons")
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={ledger}", cwd=tmp_path)
+    assert_clean_failure(proc, 4, "no person sets")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_name_that_counts_other_persons_than_in_an_earlier_release_is_refused(tmp_path: Path) -> None:
+    first = write_study(tmp_path / "first", [30])
+    # The same count under the same name, other persons (a definition changed, its name kept).
+    second = write_study(tmp_path / "second", [30], persons_of=first)
+    for path in (second / "persons").glob("*.parquet"):
+        pl.read_parquet(path).with_columns(pl.when(pl.col("person") == 0).then(10**6).otherwise(pl.col("person"))
+                                           .alias("person")).write_parquet(path)
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    make_release(first, tmp_path / "r1", ledger=ledger)
+    with pytest.raises(LedgerRefusal, match="count other persons than under the same name"):
+        make_release(second, tmp_path / "r2", ledger=ledger)
+    assert not (tmp_path / "r2").exists()
