@@ -9,8 +9,8 @@ cells of every earlier one by these sets (``release.overlaps``), whatever their 
 **Person numbers.** A member is a *person number* of the linked layout (``p2`` of
 ``linkage.link``: an integer, the rank of a pseudonym, never the pseudonym). A base-population
 record that is not linked (exclusion X1: no person number, or one shared by several records)
-is numbered ``-(1 + its row in ehr/patients.parquet)``: negative, so it never equals a person
-number, and the same in every study over the same linked folder.
+is numbered ``-(1 + the rank of its patient_id among all records of ehr/patients.parquet)``:
+negative, so it never equals a person number, and the same in every study over the same data.
 
 **Interface** (for whatever computes the tables; :mod:`cohort.study` today)::
 
@@ -109,10 +109,12 @@ class Members:
 
 
 def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
-    """``base`` with a ``person`` column: its person number, or ``-(1 + row)`` of an unlinked record."""
-    rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id")
-            .with_row_index("row").join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi")
-            .collect())
+    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record."""
+    # The rank of the record's id among all patient records: the same for every run of the linkage
+    # on the same extracts (the rows of the linked files may come in another order).
+    rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id").unique()
+            .sort("patient_id").with_row_index("row")
+            .join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect())
     return base.join(rows, on="patient_id", how="left").with_columns(
         pl.coalesce(pl.col("p2").cast(pl.Int64), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
 

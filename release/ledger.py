@@ -18,7 +18,9 @@ recorded steward command (:func:`tighten_policy`). ``pfl-release`` takes the pol
 nowhere else (:meth:`Ledger.policy` checks it again: a policy edited by hand is refused).
 A release is recorded in the ledger if and only if it was published
 (:mod:`release.transaction`). :func:`merge_earlier` adds the earlier releases to a
-release's model (one quantity, one value: another value is *two versions* and refuses the release).
+release's model by name (one quantity, one value: another value is *two versions* and refuses the
+release); :mod:`release.overlaps` then relates them by who is counted, from the person sets
+(:meth:`Ledger.person_sets`) every record keeps.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ a locked file would let two runs lock two different files).
 **Transaction of a release**, in three steps around the publishing rename:
 
 1. *prepare* (:meth:`Transaction.prepare`), before the release folder is renamed into place: the
-   record, the copy of the release folder and the next index are written under dot-names (which
+   record, its person sets (``records/<release_id>.persons.parquet``, named with their SHA-256 in
+   the record), the copy of the release folder and the next index are written under dot-names (which
    readers and the auditor skip) and flushed; ``.pending.json`` then names the release and its
    folder. A full disk fails here: nothing is published, and the dot-names are removed.
 2. the caller renames the release folder into place (:func:`extracts.atomic.staging`): published.
-3. *commit* (:meth:`Transaction.commit`): the dot-names are renamed to their final names, the
-   index last, and ``.pending.json`` removed.
+3. *commit* (:meth:`Transaction.commit`): the dot-names are renamed to their final names (the
+   person sets before the record that names them, the index last), and ``.pending.json`` removed.
 
 **Recovery**, each time the ledger is locked (and when a run fails after step 1): a
 ``.pending.json`` whose release folder holds that release (its manifest's ``release_id``) is
