@@ -24,7 +24,8 @@ negative, so it never equals a person number, and the same in every study over t
 cell of those keys (duplicates are dropped). The *members frame* of a table has the table's key
 columns (:data:`KEYS`, strata after ``condition``/``discipline``; a key column the count does
 not depend on is null), ``column`` (the count column: ``numerator``, ``n``, ...) and
-``person``, sorted. Strata ``Total`` rows are not written: the release unites the levels.
+``person``, sorted within each count added (the file is the same for every run). Strata
+``Total`` rows are not written: the release unites the levels.
 :func:`attrition` builds the attrition chain's members from a base population.
 
 **Where it lives.** ``<study>/persons/<table>.parquet``, owner-only (0700/0600), named in the
@@ -85,26 +86,30 @@ class Members:
         self.strata = tuple(strata)
         self._parts: dict[str, list[pl.DataFrame]] = {t: [] for t in KEYS}
 
-    def add(self, table: str, column: str, frame: pl.DataFrame) -> None:
-        """Add the persons of ``table.column``: ``frame`` holds key columns and ``person``."""
+    def add(self, table: str, column: str, frame: pl.DataFrame, *, distinct: bool = False) -> None:
+        """Add the persons of ``table.column``: ``frame`` holds key columns and ``person``.
+
+        ``distinct``: the caller knows each (keys, person) comes once and gives the rows in a
+        deterministic order (no deduplication, no sorting); otherwise rows are deduplicated and sorted.
+        """
         if column not in COLUMNS.get(table, ()):
             msg = f"members: {table}.{column} is not a person count of the study"
             raise ValueError(msg)
         keys = keys_of(table, self.strata)
         types = {k: (pl.Int64 if k == "year" else pl.String) for k in keys}
-        self._parts[table].append(frame.select(
+        rows = frame.select(
             *[(pl.col(k) if k in frame.columns else pl.lit(None)).cast(t).alias(k) for k, t in types.items()],
-            pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64)).unique())
+            pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64))
+        self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        """Table -> members frame (key columns, ``column``, ``person``), sorted."""
+        """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
         out = {}
         for table, parts in self._parts.items():
             keys = keys_of(table, self.strata)
             schema = {**{k: (pl.Int64 if k == "year" else pl.String) for k in keys},
                       "column": pl.String, "person": pl.Int64}
-            frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-            out[table] = frame.sort([*keys, "column", "person"], nulls_last=True)
+            out[table] = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
         return out
 
 
@@ -129,12 +134,14 @@ def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]
         # The step that excludes the record (len(RULES) + 1: none); before step k: rule >= k.
         rule = frame.select("person", pl.col("excluded_by").replace_strict(order, default=len(RULES) + 1,
                                                                            return_dtype=pl.Int32).alias("r"))
-        chain = rule.join(steps, how="cross").with_columns(pl.lit(year, pl.Int64).alias("year"),
-                                                           pl.lit(condition).alias("condition"))
+        chain = (rule.join(steps, how="cross").sort("k", "person")
+                 .with_columns(pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")))
         before = chain.filter((pl.col("k") == 0) | (pl.col("r") >= pl.col("k")))
-        members.add("attrition", "before", before)
-        members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))))
-        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")))
+        # One row per base record, and one person number per record: distinct already.
+        members.add("attrition", "before", before, distinct=True)
+        members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))),
+                    distinct=True)
+        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True)
 
 
 def write_members(members: Members, folder: Path) -> list[str]:

@@ -21,7 +21,7 @@ from release.errors import LedgerRefusal, ReleaseError, StudyContractError, Stud
 from release.layout import ORDER, TableLayout, layout, relations
 from release.ledger import key_to_json, merge_earlier
 from release.model import Compiled, Model
-from release.overlaps import Overlaps, Sets, relate, study_sets
+from release.overlaps import Overlaps, Sets, earlier_sets, own_sets, relate, study_sets
 from release.protection import Decision, context, decide, ratio_status
 from release.study_folder import StudyFolder
 
@@ -165,17 +165,7 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
 def _sets(model: Model, sets: Sets, cell_ids: list[list[int]], persons: list[pl.DataFrame | None],
           ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """This release's and each earlier release's person sets, as (registered ``id``, ``person``)."""
-    ids = np.array([model.index[k] for k in sets.keys], dtype=np.int64)
-    own = sets.frame.select(pl.Series("id", ids[sets.frame["k"].to_numpy()]), "person")
-    parts = []
-    for r, frame in enumerate(persons):
-        known = np.array(cell_ids[r], dtype=np.int64)
-        cells = frame["cell"].to_numpy()
-        if cells.size and (cells.min() < 0 or cells.max() >= known.size):
-            msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
-            raise LedgerRefusal(msg)
-        parts.append(frame.select(pl.Series("id", known[cells]), "person"))
-    return own, parts
+    return own_sets(model, sets), [earlier_sets(model, frame, cell_ids[r]) for r, frame in enumerate(persons)]
 
 
 def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decision,
@@ -239,9 +229,15 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
         seen.add((t, ch))
         equations.append([key_to_json(representative[t]), [key_to_json(representative[c]) for c in ch]])
     record = {"format": "pfl-ledger-record/1", "policy": policy.as_dict(), "cells": cells, "equations": equations}
-    at = position[compiled.cell_of[own["id"].to_numpy()]]
-    persons = (pl.DataFrame({"cell": at, "person": own["person"].to_numpy()}).filter(pl.col("cell") >= 0)
-               .unique().sort("cell", "person"))
+    # One quantity's keys may have been merged since (equal sets, a total of one non-zero child):
+    # the rows of one of them per cell.
+    ids = own["id"].to_numpy()
+    cell = compiled.cell_of[ids]
+    first = np.full(n, -1, dtype=np.int64)
+    distinct = np.unique(ids)
+    first[compiled.cell_of[distinct[::-1]]] = distinct[::-1]  # the smallest id of each cell
+    keep = (first[cell] == ids) & (position[cell] >= 0)
+    persons = pl.DataFrame({"cell": position[cell][keep], "person": own["person"].to_numpy()[keep]}).sort("cell", "person")
     return record, persons
 
 

@@ -41,7 +41,7 @@ from release.layout import TableLayout
 from release.model import Key, Model, make_key
 from release.study_folder import TOTAL, StudyFolder
 
-__all__ = ["Overlaps", "Sets", "relate", "study_sets"]
+__all__ = ["Overlaps", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
 
 IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, never published)
 
@@ -61,7 +61,6 @@ class Overlaps:
     relations: dict[str, int] = field(default_factory=lambda: {"equal": 0, "subset": 0, "near-equal": 0})
     implied: int = 0
     implied_small: int = 0
-    own: pl.DataFrame | None = None  # (id, person) of this release's cells
 
 
 def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
@@ -100,8 +99,10 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
             rows = members.filter(pl.col("column") == count.name).select(
                 *[pl.col(c).cast(types[c]) for c in by], pl.col("person").cast(pl.Int64))
             strata = [s for s in study.strata if s in by]
+            # The levels of a stratum hold distinct persons: a Total unites them without repeats (a
+            # repeated row makes its cell's size differ from its count, which is refused below).
             rows = pl.concat([rows.with_columns(pl.lit(TOTAL).alias(s) for s in total)
-                              for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)]).unique()
+                              for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)])
             cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
             cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
             keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
@@ -131,15 +132,13 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
             the same name (two versions: the definitions or the data changed).
     """
     out = Overlaps()
-    if not parts:
+    if len(parts) < 2:  # no earlier release: nothing to relate
         return out
-    out.own = parts[-1]
-    roots = np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
+    roots = _roots(model)
     frame = pl.concat([p.select(pl.lit(r, pl.Int64).alias("release"), "id", "person") for r, p in enumerate(parts)])
     if frame.height == 0:
         return out
-    frame = frame.with_columns(pl.Series("root", roots[frame["id"].to_numpy()])).select(
-        "release", "root", "person").unique()
+    frame = frame.select("release", pl.Series("root", roots[frame["id"].to_numpy()]), "person")
     columns = frame.select("release", "root").unique().sort("release", "root").with_row_index("col").with_columns(pl.col("col").cast(pl.Int64))
     frame = frame.join(columns, on=["release", "root"]).select("col", "person")
     # Venn atoms: persons with the same membership pattern, counted once with their number.
@@ -183,6 +182,52 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     if (~equal).any():
         _implied(model, m.tocsc(), w, col_root, i[~equal], j[~equal], da[~equal], db[~equal], threshold, out)
     return out
+
+
+def _roots(model: Model) -> np.ndarray:
+    return np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
+
+
+def own_sets(model: Model, sets: Sets) -> pl.DataFrame:
+    """This release's sets as (registered ``id``, ``person``), one key per quantity.
+
+    Keys the tables' relations make one quantity (``attrition_after`` of the last step and
+    ``prevalent``; ``prevalent`` in two tables) must count the same persons: compared by size
+    and a sum of hashed person numbers, then one key's rows are kept.
+
+    Raises:
+        StudyContractError: two keys of one quantity count other persons.
+    """
+    ids = np.array([model.index[k] for k in sets.keys], dtype=np.int64)
+    root = _roots(model)[ids] if ids.size else ids
+    digest = (sets.frame.group_by("k").agg(pl.len().alias("n"), pl.col("person").hash(7).sum().alias("h"))
+              .join(pl.DataFrame({"k": np.arange(ids.size, dtype=np.int64), "root": root}), on="k"))
+    differ = digest.group_by("root").agg(pl.col("n").n_unique().alias("a"), pl.col("h").n_unique().alias("b"))
+    bad = differ.filter((pl.col("a") > 1) | (pl.col("b") > 1)).height
+    if bad:
+        msg = (f"{FOLDER}/: {bad} quantities are counted in two places with other persons (keys the tables' "
+               "relations make one quantity)")
+        raise StudyContractError([msg])
+    _, first = np.unique(root, return_index=True)
+    keep = np.zeros(ids.size, dtype=bool)
+    keep[first] = True
+    frame = sets.frame.filter(pl.Series(keep).gather(sets.frame["k"]))
+    return frame.select(pl.Series("id", ids[frame["k"].to_numpy()]), "person")
+
+
+def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.DataFrame:
+    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity."""
+    known = np.array(cell_ids, dtype=np.int64)
+    cells = frame["cell"].to_numpy()
+    if cells.size and (cells.min() < 0 or cells.max() >= known.size):
+        msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
+        raise LedgerRefusal(msg)
+    root = _roots(model)[known] if known.size else known
+    _, first = np.unique(root, return_index=True)
+    keep = np.zeros(known.size, dtype=bool)
+    keep[first] = True
+    frame = frame.filter(pl.Series(keep[cells]))
+    return frame.select(pl.Series("id", known[frame["cell"].to_numpy()]), "person")
 
 
 def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, model: Model) -> None:

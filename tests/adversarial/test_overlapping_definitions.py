@@ -28,6 +28,7 @@ from command_runner import assert_clean_failure, run_command
 from study_builder import write_study
 
 from adversarial.semantic_attack import protection, study_truth
+from audit import audit_release
 from audit.cells import label
 from audit.intervals import Equation, FeasibleRegion
 from audit.release import read_release, release_cells
@@ -173,6 +174,8 @@ def test_differencing_two_releases_with_overlapping_definitions_derives_nothing(
     first_study, first, second_study, second = released[variant]
     pairs = VARIANTS[variant][3]
     assert attack(first_study, first, second_study, second, pairs) == []
+    report = audit_release(second, ledger=second.parent / f"ledger-{variant}")
+    assert report.passed, [f for f in report.findings if not f.advisory]
 
 
 @pytest.mark.parametrize("variant", ["widened_code_list", "diabetes_95", "shifted_age_limit"])
@@ -186,7 +189,7 @@ def test_the_widened_definitions_differ_by_small_counts_so_the_attack_has_someth
     assert small, "no cell differs by 1..T-1 persons: the variant would prove nothing"
 
 
-def test_the_ledger_keeps_the_persons_of_each_cell_for_the_steward_only(released) -> None:
+def test_the_ledger_keeps_the_persons_of_each_cell_for_the_steward_only(released, tiny_linked) -> None:
     _, first, second_study, second = released["diabetes_95"]
     ledger = second.parent / "ledger-diabetes_95"
     index = json.loads((ledger / "ledger.json").read_text())
@@ -196,8 +199,15 @@ def test_the_ledger_keeps_the_persons_of_each_cell_for_the_steward_only(released
     rid = entry["release_id"]
     assert (ledger / "records" / f"{rid}.persons.parquet").is_file()
     assert (ledger / "records" / f"{rid}.persons.parquet").stat().st_mode & 0o077 == 0
-    # The study keeps them owner-only; the release never carries them.
+    # The study keeps them owner-only, as person numbers of the linked layout (never pseudonyms).
     assert (second_study / "persons").stat().st_mode & 0o077 == 0
+    numbers = set(pl.read_parquet(tiny_linked / "persons.parquet")["p2"].to_list())
+    for path in (second_study / "persons").glob("*.parquet"):
+        assert path.stat().st_mode & 0o077 == 0
+        persons = pl.read_parquet(path)["person"]
+        assert persons.dtype == pl.Int64
+        assert set(persons.filter(persons >= 0).to_list()) <= numbers
+    # The release never carries them.
     for folder in (first, second):
         assert not any("persons" in p.parts or p.suffix not in (".csv", ".parquet", ".json", ".md")
                        for p in folder.rglob("*") if p.is_file())
