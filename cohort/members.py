@@ -43,7 +43,7 @@ import polars as pl
 
 from cohort.population import RULES
 
-__all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "person_numbers", "write_members"]
+__all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
 
 FOLDER = "persons"
 # Key columns of each table's members frame (strata are inserted where "*" stands).
@@ -113,6 +113,24 @@ class Members:
         return out
 
 
+def by_number(linked_root: Path, frame: pl.DataFrame, column: str = "p2") -> pl.DataFrame:
+    """``frame`` with a ``person`` column: the person number in ``column`` (null where it is null).
+
+    The linked layout keeps person numbers (Int64). A layout that keeps the labelled pseudonyms
+    instead (hand-made test layouts) is numbered as ``linkage.link`` numbers them: the rank of the
+    label among all labels of the layout, so that no pseudonym is ever written here.
+    """
+    if frame.schema[column].is_integer():
+        return frame.with_columns(pl.col(column).cast(pl.Int64).alias("person"))
+    root = Path(linked_root)
+    labels = pl.concat([pl.scan_parquet(root / "ehr" / "patients.parquet").select(pl.col("p2").cast(pl.String)),
+                        pl.scan_parquet(root / "claims" / "insured.parquet").select(pl.col("p2").cast(pl.String)),
+                        pl.scan_parquet(root / "claims" / "claims.parquet").select(pl.col("p2").cast(pl.String))])
+    numbers = (labels.drop_nulls().unique().sort("p2").with_row_index("person").collect()
+               .select(pl.col("p2").alias(column), pl.col("person").cast(pl.Int64)))
+    return frame.join(numbers, on=column, how="left")
+
+
 def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
     """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record."""
     # The rank of the record's id among all patient records: the same for every run of the linkage
@@ -120,8 +138,8 @@ def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
     rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id").unique()
             .sort("patient_id").with_row_index("row")
             .join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect())
-    return base.join(rows, on="patient_id", how="left").with_columns(
-        pl.coalesce(pl.col("p2").cast(pl.Int64), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
+    return by_number(linked_root, base).join(rows, on="patient_id", how="left").with_columns(
+        pl.coalesce(pl.col("person"), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
 
 
 def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]]) -> None:

@@ -194,7 +194,8 @@ def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataF
     )
     not_wlz = linked.claims("insured").filter(pl.col("p2").is_not_null() & ~pl.col("wlz_institution")).select("p2", "year").unique()
     counted_units = units.join(not_wlz, on=["p2", "year"], how="semi")
-    members.add("acsc", "persons", counted_units.select(pl.col("year").cast(_COUNT), pl.col("p2").alias("person")).collect())
+    members.add("acsc", "persons", who.by_number(linked.root, counted_units.select(pl.col("year").cast(_COUNT), "p2")
+                                                 .unique().collect()))
     counted = counted_units.group_by("year").agg(
         pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons")
     ).collect()
