@@ -8,6 +8,10 @@ count of a release comes with the set of persons behind it (the study's ``person
 ``records/<release_id>.persons.parquet``), and a new release is protected together with the
 earlier ones through the relations their sets have, whatever the names:
 
+Cells are related to cells of the same quantity (:data:`RELATED`: prevalent with prevalent, care
+use with care use, each attrition count with itself, ...), whatever their condition, year or
+stratum:
+
 - **equal sets**: one quantity (merged, as equal keys are);
 - **subsets** ``A ⊂ B`` with ``|B| - |A|`` of 1..T-1: ``B = A + D``, ``D`` an implied cell;
 - **near-equal sets**, neither a subset of the other, whose symmetric difference holds 1..T-1
@@ -44,6 +48,12 @@ from release.study_folder import TOTAL, StudyFolder
 __all__ = ["Overlaps", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
 
 IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, never published)
+# The quantities whose cells are related by who is counted, each with cells of its own quantity:
+# where overlapping definitions (a condition, its age rule, its codes, a year, a stratum) meet.
+# A chance overlap of two different counts (a top-list group and a care-use cell) is no
+# definition an attacker can know; top-list groups are codes, related by name like events.
+RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "referred",
+                     "attrition_before", "attrition_excluded", "attrition_after"})
 
 
 @dataclass(frozen=True)
@@ -165,22 +175,54 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
         msg = "an earlier release's person sets do not add up to its counts; nothing was released"
         raise LedgerRefusal(msg)
     _same_name(gram, size, columns, model)
-    # A pair is related when its cells were not released together, always: each is in a release
-    # the other is not (a relation within the releases that hold both is theirs to model).
-    together = (columns.group_by("root").agg(pl.col("release").sort().cast(pl.String).str.join(",").alias("in"))
-                .with_columns(pl.col("in").rank("dense").cast(pl.Int64).alias("group")))
-    group = columns.join(together, on="root", how="left")["group"].to_numpy()
     coo = sparse.triu(gram, k=1).tocoo()
     i, j, g = coo.row, coo.col, coo.data.round().astype(np.int64)
     da, db = size[i] - g, size[j] - g
-    keep = (da + db < threshold) & (col_root[i] != col_root[j]) & (group[i] != group[j])
+    keep = (da + db < threshold) & (col_root[i] != col_root[j])
     i, j, da, db = i[keep], j[keep], da[keep], db[keep]
+    # Only cells of one quantity are related (prevalent with prevalent, ...): where overlapping
+    # definitions meet. Top-list groups and ACSC persons are related by name only.
+    family = _families(model)
+    keep = np.array([bool(family.get(int(col_root[a]), set()) & family.get(int(col_root[b]), set()))
+                     for a, b in zip(i, j, strict=True)], dtype=bool)
+    i, j, da, db = i[keep], j[keep], da[keep], db[keep]
+    # A pair is related only if no release shows both (a relation between cells one release
+    # shows together is that release's own business): equal sets first, whose releases unite.
+    releases: dict[int, set[int]] = {}
+    for root, release in columns.select("root", "release").iter_rows():
+        releases.setdefault(int(root), set()).add(int(release))
+
+    def apart(a: int, b: int) -> bool:
+        ra, rb = model.find(int(col_root[a])), model.find(int(col_root[b]))
+        return ra != rb and not shown[ra] & shown[rb]
+
+    shown = _united(model, releases)
     equal = (da == 0) & (db == 0)
     for a, b in zip(i[equal], j[equal], strict=True):
-        model.merge(int(col_root[a]), int(col_root[b]), "the same persons in another release")
-    out.relations["equal"] = int(equal.sum())
-    if (~equal).any():
-        _implied(model, m.tocsc(), w, col_root, i[~equal], j[~equal], da[~equal], db[~equal], threshold, out)
+        if apart(a, b):
+            model.merge(int(col_root[a]), int(col_root[b]), "the same persons in another release")
+            shown = _united(model, releases)  # the merged quantity is shown by both releases
+            out.relations["equal"] += 1
+    rest = np.array([not e and apart(a, b) for a, b, e in zip(i, j, equal, strict=True)], dtype=bool)
+    if rest.any():
+        _implied(model, m.tocsc(), w, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
+    return out
+
+
+def _united(model: Model, releases: dict[int, set[int]]) -> dict[int, set[int]]:
+    """Current root -> every release that shows one of its keys."""
+    out: dict[int, set[int]] = {}
+    for root, seen in releases.items():
+        out.setdefault(model.find(root), set()).update(seen)
+    return out
+
+
+def _families(model: Model) -> dict[int, set[str]]:
+    """Root id -> the quantities of its keys that are related by who is counted."""
+    out: dict[int, set[str]] = {}
+    for i, key in enumerate(model.keys):
+        if key[0] in RELATED:
+            out.setdefault(model.find(i), set()).add(key[0])
     return out
 
 
