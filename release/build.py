@@ -237,7 +237,8 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
     distinct = np.unique(ids)
     first[compiled.cell_of[distinct[::-1]]] = distinct[::-1]  # the smallest id of each cell
     keep = (first[cell] == ids) & (position[cell] >= 0)
-    persons = pl.DataFrame({"cell": position[cell][keep], "person": own["person"].to_numpy()[keep]}).sort("cell", "person")
+    persons = pl.DataFrame({"cell": position[cell][keep], "person": own["person"].to_numpy()[keep]})
+    persons = persons.sort("cell", "person")
     return record, persons
 
 

@@ -149,7 +149,8 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     if frame.height == 0:
         return out
     frame = frame.select("release", pl.Series("root", roots[frame["id"].to_numpy()]), "person")
-    columns = frame.select("release", "root").unique().sort("release", "root").with_row_index("col").with_columns(pl.col("col").cast(pl.Int64))
+    columns = (frame.select("release", "root").unique().sort("release", "root").with_row_index("col")
+               .with_columns(pl.col("col").cast(pl.Int64)))
     frame = frame.join(columns, on=["release", "root"]).select("col", "person")
     # Venn atoms: persons with the same membership pattern, counted once with their number.
     atoms = (frame.group_by("person").agg(pl.col("col").sort()).group_by("col").agg(pl.len().alias("w"))

@@ -197,7 +197,8 @@ class Transaction:
             raise _storage(exc, self.ledger.path) from exc
         self.index = index
 
-    def prepare(self, entry: dict, record: dict, folder: Path, out: Path, *, persons: pl.DataFrame | None = None) -> None:
+    def prepare(self, entry: dict, record: dict, folder: Path, out: Path, *,
+                persons: pl.DataFrame | None = None) -> None:
         """Stage the release's record, its person sets, its copy and the next index, before ``folder`` becomes ``out``.
 
         ``persons`` (``cell``, ``person``): the person numbers behind each person count of the

@@ -218,8 +218,8 @@ def test_a_renamed_definition_is_one_quantity_with_the_earlier_one_by_its_person
     _, first, _, second = released["renamed"]
     entry = json.loads((second.parent / "ledger-renamed" / "ledger.json").read_text())["releases"][-1]
     assert entry["overlaps"]["equal"] >= 1  # sugar's cells are diabetes's, whatever the name
-    statuses = [pl.read_parquet(f / "care_use.parquet").select("year", "discipline", "n_status").sort("year", "discipline")
-                for f in (first, second)]
+    statuses = [pl.read_parquet(f / "care_use.parquet").select("year", "discipline", "n_status")
+                .sort("year", "discipline") for f in (first, second)]
     assert statuses[0].equals(statuses[1])
 
 
