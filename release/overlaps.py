@@ -6,24 +6,21 @@ beside ``diabetes`` gives the persons aged 95+ without diabetes by subtraction. 
 count of a release comes with the set of persons behind it (the study's ``persons/``,
 :mod:`cohort.members`), the ledger keeps the sets of every release it recorded (steward only,
 ``records/<release_id>.persons.parquet``), and a new release is protected together with the
-earlier ones through the relations their sets have, whatever the names:
+earlier ones through the relations their sets have, whatever the names. Cells are related to
+cells of the same quantity (:data:`RELATED`: prevalent with prevalent, care use with care use,
+each attrition count with itself, ...), whatever their condition, year or stratum, when no one
+release shows both (a relation between two cells one release shows is that release's own):
 
-Cells are related to cells of the same quantity (:data:`RELATED`: prevalent with prevalent, care
-use with care use, each attrition count with itself, ...), whatever their condition, year or
-stratum:
-
-- **equal sets**: one quantity (merged, as equal keys are);
+- **equal sets**: one quantity (merged, as equal keys are); the merged cell is shown by both;
 - **subsets** ``A ⊂ B`` with ``|B| - |A|`` of 1..T-1: ``B = A + D``, ``D`` an implied cell;
 - **near-equal sets**, neither a subset of the other, whose symmetric difference holds 1..T-1
   persons: ``A = I + A'`` and ``B = I + B'`` with ``I = A ∩ B`` and the implied ``A'``, ``B'``.
 
-An implied cell of 1..T-1 persons is a primary like any other (:mod:`release.protection`);
-an implied set equal to a cell's set, or to another implied set, is that cell (no two unknowns
-for one quantity). Pairs are looked for between cells that were not always released together
-(their sets of releases differ; cells that every release shows together are related by those
-releases' own tables). A subset whose difference
-is T or more is not modelled: its difference is no small cell. Event counts (contacts,
-admissions) have no person sets and stay matched by name.
+An implied cell of 1..T-1 persons is a primary like any other (``primary:overlap``,
+:mod:`release.protection`); an implied set equal to a cell's set, or to another implied set, is
+that cell (no two unknowns for one quantity). A subset whose difference is T or more is not
+modelled: its difference is no small cell. Event counts (contacts, admissions), top-list groups
+and ACSC persons stay matched by name.
 
 The work is done on *Venn atoms*, never person by person: persons are grouped by the set of
 cells they are counted in (their membership pattern), and the intersection sizes of all cells at
