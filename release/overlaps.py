@@ -201,10 +201,32 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
             model.merge(int(col_root[a]), int(col_root[b]), "the same persons in another release")
             shown = _united(model, releases)  # the merged quantity is shown by both releases
             out.relations["equal"] += 1
+    if out.relations["equal"]:
+        _merge_complements(model)
     rest = np.array([not e and apart(a, b) for a, b, e in zip(i, j, equal, strict=True)], dtype=bool)
     if rest.any():
         _implied(model, m.tocsc(), w, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
     return out
+
+
+def _merge_complements(model: Model) -> None:
+    """Complements of one part in one whole are one quantity (no two unknowns for one set).
+
+    Cells merged by equal sets can make two releases' ``whole = part + complement`` equations
+    the same but for the complement (``not:prevalent`` of a renamed condition, say).
+    """
+    seen: dict[tuple[int, int, str], int] = {}
+    for total, children in model.equations:
+        if len(children) != 2:
+            continue
+        for part, rest in (children, children[::-1]):
+            kind = model.kinds[model.find(rest)]
+            if kind in ("complement", "slack") and model.kinds[model.find(part)] == "count":
+                key = (model.find(total), model.find(part), kind)
+                if key in seen:
+                    model.merge(seen[key], rest, "the complement of one part in one whole")
+                else:
+                    seen[key] = rest
 
 
 def _united(model: Model, releases: dict[int, set[int]]) -> dict[int, set[int]]:

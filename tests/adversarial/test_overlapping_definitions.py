@@ -61,7 +61,8 @@ def condition(**changes: object) -> dict:
 
 
 # name -> (first study's conditions, second study's conditions, the second's other settings,
-#          second condition -> (first condition, which holds the other: "second", "first" or "same"))
+#          second condition -> (first condition, which holds the other: "second", "first" or "same"),
+#          [the first's other settings])
 VARIANTS = {
     "renamed": ({"diabetes": condition()}, {"sugar": condition()}, {}, {"sugar": ("diabetes", "same")}),
     "widened_code_list": ({"diabetes": condition()}, {"diabetes_wide": condition(extra_icpc="B74")}, {},
@@ -73,6 +74,10 @@ VARIANTS = {
     "one_more_year": ({"diabetes": condition()}, {"diabetes": condition()}, {"reference_years": [2019, 2020, 2023]},
                       {}),
     "another_stratum": ({"diabetes": condition()}, {"diabetes": condition()}, {"strata": ["sex"]}, {}),
+    # Both stratified by age band: the persons aged 95+ sit in the 80+ band.
+    "diabetes_95_by_age_band": ({"diabetes": condition()}, {"diabetes_95": condition(min_age=95)},
+                                {"strata": ["age_band"]}, {"diabetes_95": ("diabetes", "second")},
+                                {"strata": ["age_band"]}),
 }
 
 
@@ -93,11 +98,12 @@ def released(tiny_linked: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     work = tmp_path_factory.mktemp("overlaps")
     firsts: dict[str, Path] = {}
     out = {}
-    for name, (first, second, settings, _) in VARIANTS.items():
-        key = json.dumps(first, sort_keys=True)
+    for name, (first, second, settings, _, *first_settings) in VARIANTS.items():
+        options = first_settings[0] if first_settings else {}
+        key = json.dumps([first, options], sort_keys=True)
         if key not in firsts:  # one first release per first study, its ledger copied for each variant
             n = len(firsts)
-            study = make_study(tiny_linked, work / f"first{n}", first)
+            study = make_study(tiny_linked, work / f"first{n}", first, **options)
             ledger = create_ledger(work / f"ledger{n}", Policy()).path
             make_release(study, work / f"first{n}-release", ledger=ledger)
             firsts[key] = n
@@ -178,11 +184,13 @@ def test_differencing_two_releases_with_overlapping_definitions_derives_nothing(
     assert report.passed, [f for f in report.findings if not f.advisory]
 
 
-@pytest.mark.parametrize("variant", ["widened_code_list", "diabetes_95", "shifted_age_limit"])
+@pytest.mark.parametrize("variant", ["widened_code_list", "diabetes_95", "shifted_age_limit",
+                                     "diabetes_95_by_age_band"])
 def test_the_widened_definitions_differ_by_small_counts_so_the_attack_has_something_to_find(released, variant):
     first_study, _, second_study, _ = released[variant]
-    (second_condition, (first_condition, holder)), = VARIANTS[variant][3].items()
-    first, second = study_truth(first_study, ()), study_truth(second_study, ())
+    (second_condition, (first_condition, _)), = VARIANTS[variant][3].items()
+    first = study_truth(first_study, _strata(first_study))
+    second = study_truth(second_study, _strata(second_study))
     small = [k for k, v in second.items() if dict(k[1]).get("condition") == second_condition
              and _swap(k, first_condition) in first
              and 1 <= abs(v - first[_swap(k, first_condition)]) < T]
