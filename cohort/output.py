@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig
+from cohort.members import FOLDER, Members, write_members
 from cohort.population import AGE_BANDS
 from cohort.schema import Study
 from cohort.study import is_all_cause
@@ -104,11 +105,14 @@ def cohort_definition(study: Study) -> dict:
 
 
 def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig, *, linked_manifest: dict,
-                population: str | None = None, overwrite: bool = False, study: Study | None = None) -> Path:
+                population: str | None = None, overwrite: bool = False, study: Study | None = None,
+                members: Members | None = None) -> Path:
     """Write a study folder: its tables and manifest (``population``: of the linked folder).
 
     ``study``: the schema 2 study the tables come from (``config`` is its seed-engine form); its
     design is recorded under ``cohort`` and its hash is the manifest's ``study_config_sha256``.
+    The persons behind each count (``members``, or the ``.members`` that :func:`cohort.study.run_study`
+    gives its tables) go to ``persons/`` (:mod:`cohort.members`): owner-only, never releasable.
     """
     manifest_extra = {} if study is None else {"cohort": cohort_definition(study)}
     meaning = definitions(config)
@@ -120,9 +124,11 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
     config_sha = config_hash(config) if study is None else hashlib.sha256(
         json.dumps(asdict(study), sort_keys=True, default=str).encode()).hexdigest()
     out = Path(out)
+    members = members if members is not None else getattr(tables, "members", None)
     with staging(out, overwrite=overwrite) as tmp:
         for name, frame in tables.items():
             frame.write_parquet(tmp / f"{name}.parquet")
+        persons = write_members(members, tmp) if members is not None else None
         (tmp / "manifest.json").write_text(json.dumps({
             "status": NOT_RELEASABLE,
             "study": config.name,
@@ -135,5 +141,8 @@ def write_study(tables: dict[str, pl.DataFrame], out: Path, config: StudyConfig,
             "rows": {name: frame.height for name, frame in tables.items()},
             "definitions": meaning,
             **manifest_extra,
+            "persons": None if persons is None else {
+                "folder": FOLDER, "tables": persons,
+                "status": "person numbers behind each count: person-level, owner only, NEVER releasable"},
         }, indent=2))
     return out

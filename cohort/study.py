@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohort import members as who
 from cohort.config import StudyConfig
 from cohort.costs import cost_table
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
@@ -90,7 +91,7 @@ def is_all_cause(config: StudyConfig, condition: str, discipline: str) -> bool:
 
 
 def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame, year: int, strata: list[str],
-              population: pl.DataFrame) -> pl.DataFrame:
+              population: pl.DataFrame, members: who.Members) -> pl.DataFrame:
     """care_use of one year; ``population``: the study population, whose strata make the grid."""
     icpc, claims = condition_codes(config)
     specific_codes = pl.concat([
@@ -109,6 +110,8 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
         cells.filter(~pl.col("all_cause")).join(specific_hit, on=["patient_id", "condition", "discipline"], how="semi"),
     ])
     keys = ["condition", "discipline", *strata]
+    members.add("care_use", "n", hits.with_columns(pl.lit(year, _COUNT).alias("year")))
+    members.add("care_use", "N", prevalent.with_columns(pl.lit(year, _COUNT).alias("year")))
     n = hits.group_by(keys).agg(pl.len().alias("n"))
     big_n = cells.group_by(keys).agg(pl.len().alias("N"))
     # The full grid: a configured (condition, discipline) with no prevalent person is 0 of 0, in
@@ -122,7 +125,8 @@ def _care_use(config: StudyConfig, events: pl.DataFrame, prevalent: pl.DataFrame
     )
 
 
-def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, year: int) -> pl.DataFrame:
+def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, year: int,
+               members: who.Members) -> pl.DataFrame:
     icpc, _ = condition_codes(config)
     delivering = linked.ehr("practice_years").filter((pl.col("year") == year) & pl.col("referrals_delivered")).select("practice_id").collect()
     denominator = prevalent.join(delivering, on="practice_id", how="semi")
@@ -139,6 +143,9 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
         denominator.filter(~pl.col("condition").is_in(all_cause))
         .join(refs.join(icpc, on="icpc_base"), on=["patient_id", "condition"], how="semi").select("patient_id", "condition"),
     ])
+    members.add("referrals", "n", hit.join(denominator.select("patient_id", "condition", "person"),
+                                           on=["patient_id", "condition"]).with_columns(pl.lit(year, _COUNT).alias("year")))
+    members.add("referrals", "N", denominator.with_columns(pl.lit(year, _COUNT).alias("year")))
     n = hit.group_by("condition").agg(pl.len().alias("n"))
     big_n = denominator.group_by("condition").agg(pl.len().alias("N"))
     return (
@@ -150,7 +157,7 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
     )
 
 
-def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
+def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members) -> pl.DataFrame:
     """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
     code = pl.col("code")
     group = (
@@ -168,6 +175,8 @@ def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
     ranked = groups.sort(["discipline", "contacts", "group"], descending=[False, True, False]).with_columns(
         pl.int_range(1, pl.len() + 1).over("discipline").alias("rank")
     ).filter(pl.col("rank") <= config.top_n)
+    members.add("top", "persons", ev.join(ranked.select("discipline", "group"), on=["discipline", "group"])
+                .join(study.select("patient_id", "person"), on="patient_id").with_columns(pl.lit(year, _COUNT).alias("year")))
     return ranked.join(totals, on="discipline").select(
         pl.lit(year, _COUNT).alias("year"), "discipline", pl.col("rank").cast(_COUNT), "group",
         pl.col("contacts").cast(_COUNT), (pl.col("contacts") / pl.col("total_contacts")).alias("share"),
@@ -175,7 +184,7 @@ def _top(config: StudyConfig, events: pl.DataFrame, year: int) -> pl.DataFrame:
     )
 
 
-def _acsc(linked: Linked, config: StudyConfig) -> pl.DataFrame:
+def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataFrame:
     """method.md section 7 and 9.14: ACSC admissions and persons per year, claims only."""
     schema = {"year": _COUNT, "admissions": _COUNT, "persons": _COUNT}
     if not config.acsc.years:
@@ -189,7 +198,10 @@ def _acsc(linked: Linked, config: StudyConfig) -> pl.DataFrame:
         .with_columns(pl.col("service_date").dt.year().alias("year"))
     )
     not_wlz = linked.claims("insured").filter(pl.col("p2").is_not_null() & ~pl.col("wlz_institution")).select("p2", "year").unique()
-    counted = units.join(not_wlz, on=["p2", "year"], how="semi").group_by("year").agg(
+    counted_units = units.join(not_wlz, on=["p2", "year"], how="semi")
+    members.add("acsc", "persons", who.by_number(linked.root, counted_units.select(pl.col("year").cast(_COUNT), "p2")
+                                                 .unique().collect()))
+    counted = counted_units.group_by("year").agg(
         pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons")
     ).collect()
     return pl.DataFrame({"year": years}, schema={"year": _COUNT}).join(
@@ -254,7 +266,7 @@ def run_study(
     for y in years:
         step(f"base population {y}")
         frame = population(linked, y) if population is not None else base_population(linked, y, config)
-        bases[y] = frame.collect(engine="streaming")
+        bases[y] = who.person_numbers(linked_path, frame.collect(engine="streaming"))
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
@@ -266,9 +278,12 @@ def run_study(
         units_path = Path(folder) / "claim_units.parquet"
         units = claim_units(linked, persons.lazy(), cost=bool(config.cost_sectors))
         units.filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(units_path, compression="lz4")
-        tables = _tables(linked, config, bases, pl.scan_parquet(units_path), strata, step, chain)
+        members = who.Members(strata)
+        tables = who.StudyTables(_tables(linked, config, bases, pl.scan_parquet(units_path), strata, step, members,
+                                         chain))
     step("ACSC admissions")
-    tables["acsc"] = _acsc(linked, config)
+    tables["acsc"] = _acsc(linked, config, members)
+    tables.members = members  # the persons behind each count: cohort.members, never releasable
     step("done")
     return tables
 
@@ -288,7 +303,7 @@ def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Call
 
 def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
-    step: Callable[[str], None], steps: tuple[str, ...] = RULES,
+    step: Callable[[str], None], members: who.Members, steps: tuple[str, ...] = RULES,
 ) -> dict[str, pl.DataFrame]:
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc", "costs")}
     if config.cost_sectors:
@@ -296,10 +311,15 @@ def _tables(
     names = config.catalogue.names
     for year, base in bases.items():
         step(f"conditions, care use and referrals {year}")
-        members = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
-        out["attrition"].append(_attrition(base, members, year, names, steps))
+        found = membership(linked, base.lazy(), units, year, config).collect(engine="streaming")
+        out["attrition"].append(_attrition(base, found, year, names, steps))
+        who.attrition(members, year, [("all", base)] + [
+            (name, base.join(found.filter(pl.col("condition") == name), on="patient_id", how="semi")) for name in names],
+            steps)
         study = base.filter(pl.col("excluded_by").is_null())
-        prevalent = study.join(members, on="patient_id")
+        prevalent = study.join(found, on="patient_id")
+        members.add("prevalence", "numerator", prevalent.with_columns(pl.lit(year, _COUNT).alias("year")))
+        members.add("prevalence", "denominator", study.with_columns(pl.lit(year, _COUNT).alias("year")))
         # The full grid: every condition in every stratum of the study population (0 of N).
         denominators = (
             study.group_by(strata).agg(pl.len().alias("denominator"))
@@ -315,13 +335,13 @@ def _tables(
             pl.col("numerator").fill_null(0).cast(_COUNT), pl.col("denominator").cast(_COUNT),
         ))
         events = _events(linked, units, study, year)
-        out["care_use"].append(_care_use(config, events, prevalent, year, strata, study))
-        out["referrals"].append(_referrals(linked, config, prevalent, year))
-        out["top"].append(_top(config, events, year))
+        out["care_use"].append(_care_use(config, events, prevalent, year, strata, study, members))
+        out["referrals"].append(_referrals(linked, config, prevalent, year, members))
+        out["top"].append(_top(config, events, year, study, members))
         if config.cost_sectors:
             # Claimed costs of the prevalent persons in the year, all-cause, per sector (issue 12).
-            members = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
-            out["costs"].append(cost_table(units, members, ["year", "condition", *strata],
+            payers = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
+            out["costs"].append(cost_table(units, payers, ["year", "condition", *strata],
                                            sectors=config.cost_sectors))
     tables = {k: _sorted(pl.concat(v), k, strata, steps) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)

@@ -22,6 +22,7 @@ from release.layout import ORDER, TableLayout, layout, relations
 from release.ledger import key_to_json, merge_earlier
 from release.magnitudes import decide_magnitudes, nested_pairs
 from release.model import Compiled, Model
+from release.overlaps import Overlaps, Sets, earlier_sets, own_sets, relate, study_sets
 from release.protection import Decision, context, decide, ratio_status
 from release.study_folder import StudyFolder
 
@@ -43,6 +44,9 @@ class ReleaseContent:
         cells_by_reason: engine reason -> hidden quantities (each counted once).
         record: the ledger record of this release (steward only).
         earlier_releases: how many earlier releases it was checked against.
+        persons: the person numbers behind each person count of the record, as (``cell``: index
+            into ``record["cells"]``, ``person``): steward only, kept in the ledger.
+        overlaps: the record-level relations found with earlier releases (steward only).
     """
 
     frames: dict[str, pl.DataFrame]
@@ -56,6 +60,8 @@ class ReleaseContent:
     seconds: float = 0.0
     milps: int = 0
     status_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    persons: pl.DataFrame | None = None
+    overlaps: Overlaps | None = None
 
 
 def _levels(layouts: dict[str, TableLayout]) -> dict[str, tuple[str, ...]]:
@@ -76,12 +82,18 @@ def _model(layouts: dict[str, TableLayout], withheld: dict[str, str], rels: list
 
 
 def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[dict] = (),
-                  time_limit: float = 60.0) -> ReleaseContent:
+                  earlier_persons: list[pl.DataFrame | None] | None = None, time_limit: float = 60.0) -> ReleaseContent:
     """Decide what a release of ``study`` shows under ``policy``, given the earlier releases.
 
+    Earlier releases are related to this one by name (equal keys) and by who is counted
+    (:mod:`release.overlaps`): ``earlier_persons`` gives each earlier record's person sets
+    (:meth:`release.ledger.Ledger.person_sets`).
+
     Raises:
+        StudyFormatError: the study folder has no readable person sets (exit 4).
         StudyContractError: the study's tables contradict each other (a quantity in two versions).
-        LedgerRefusal: the release would publish a quantity in two versions across releases.
+        LedgerRefusal: the release would publish a quantity in two versions across releases, or an
+            earlier release keeps no person sets (a ledger of an older engine): fail closed.
     """
     began = time.perf_counter()
     if policy.rounding is not None:
@@ -96,16 +108,30 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
     conditions = tuple(str(c) for c in study.manifest.get("conditions") or ())
     rels = relations(study.strata, _levels(layouts), definitions, conditions, steps=study.steps,
                      tables=tuple(layouts))
+    records = list(earlier_records)
+    persons = list(earlier_persons) if earlier_persons is not None else [None] * len(records)
+    lacking = [str(r.get("release_id", "?")) for r, p in zip(records, persons, strict=True) if p is None]
+    if lacking:
+        msg = (f"the ledger refuses the release: {len(lacking)} earlier release(s) ({', '.join(lacking[:5])}) keep no "
+               "person sets (recorded by an older engine), so this release cannot be checked against them by who is "
+               "counted, only by name, which lets overlapping definitions be differenced; release into a new ledger "
+               "of the population, or ask the data steward; nothing was written")
+        raise LedgerRefusal(msg)
     withheld: dict[str, str] = {}
     if "costs" in layouts and _costs_released_before(earlier_records):
         # Two releases of magnitudes over one population could be differenced (another breakdown,
         # another set of conditions): claimed costs are released once per ledger (fail closed).
         withheld["costs"] = "claimed costs of this population were released before (one cost release per ledger)"
     milps = 0
+    sets: Sets | None = None
     while True:
         model = _model(layouts, withheld, rels)
+        if sets is None:  # after the tables' own contradictions, which are named first
+            sets = study_sets(study, layouts)
         own_keys, own_equations = len(model.keys), len(model.equations)
-        earlier = merge_earlier(model, list(earlier_records), threshold=policy.threshold)
+        earlier = merge_earlier(model, records, threshold=policy.threshold)
+        own, parts = _sets(model, sets, earlier.cell_ids, persons)
+        overlaps = relate(model, [*parts, own], threshold=policy.threshold)
         if policy.publish_zeros:
             model.merge_zero_identities()
         compiled = model.compile()
@@ -135,13 +161,20 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
             withheld[table] = f"its shares come from {source}, which is withheld"
     frames, by_reason, status_counts = _frames(model, compiled, ctx.shown_now, decision, layouts, withheld, policy,
                                                rels)
-    record = _record(model, compiled, decision, ctx.shown_now, own_keys, own_equations, policy)
+    record, record_persons = _record(model, compiled, decision, ctx.shown_now, own_keys, own_equations, policy, own)
     # Hidden quantities the release shows, and the implied ones (complements, remainders) whose
     # protection drove suppression: each counted once, by the engine's reason.
-    implied = decision.primary & ~ctx.shown_now & np.isin(compiled.kinds, ["complement", "remainder"])
+    implied = decision.primary & ~ctx.shown_now & np.isin(compiled.kinds, ["complement", "remainder", "overlap"])
     cells = Counter(str(r) for r in decision.reasons[(decision.hidden & ctx.shown_now) | implied])
     return ReleaseContent(frames, layouts, withheld, rels, by_reason, dict(sorted(cells.items())), record,
-                          earlier.releases, time.perf_counter() - began, milps, status_counts)
+                          earlier.releases, time.perf_counter() - began, milps, status_counts, record_persons,
+                          overlaps)
+
+
+def _sets(model: Model, sets: Sets, cell_ids: list[list[int]], persons: list[pl.DataFrame | None],
+          ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """This release's and each earlier release's person sets, as (registered ``id``, ``person``)."""
+    return own_sets(model, sets), [earlier_sets(model, frame, cell_ids[r]) for r, frame in enumerate(persons)]
 
 
 def _costs_released_before(records: list[dict]) -> bool:
@@ -208,16 +241,19 @@ def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decis
 
 
 def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndarray, own_keys: int,
-            own_equations: int, policy: Policy) -> dict:
-    """The steward's record of this release: its own keys per cell, values, states, equations."""
+            own_equations: int, policy: Policy, own: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
+    """The steward's record of this release: its own keys per cell, values, states, equations;
+    and the persons behind its person counts, as (``cell``: index into the record's cells, ``person``)."""
     n = compiled.table.values.size
     keys_of: list[list] = [[] for _ in range(n)]
     for i in range(own_keys):
         keys_of[compiled.cell_of[i]].append(model.keys[i])
     cells = []
+    position = np.full(n, -1, dtype=np.int64)
     for c in range(n):
         if not keys_of[c]:
             continue
+        position[c] = len(cells)
         state = ("hidden" if decision.hidden[c] else "published") if shown[c] else "derived"
         cells.append({"keys": [key_to_json(k) for k in keys_of[c]], "value": int(compiled.table.values[c]),
                       "state": state, "kind": str(compiled.kinds[c]), "unit": str(compiled.units[c]),
@@ -230,6 +266,17 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
             continue
         seen.add((t, ch))
         equations.append([key_to_json(representative[t]), [key_to_json(representative[c]) for c in ch]])
-    return {"format": "pfl-ledger-record/1", "policy": policy.as_dict(), "cells": cells, "equations": equations}
+    record = {"format": "pfl-ledger-record/1", "policy": policy.as_dict(), "cells": cells, "equations": equations}
+    # One quantity's keys may have been merged since (equal sets, a total of one non-zero child):
+    # the rows of one of them per cell.
+    ids = own["id"].to_numpy()
+    cell = compiled.cell_of[ids]
+    first = np.full(n, -1, dtype=np.int64)
+    distinct = np.unique(ids)
+    first[compiled.cell_of[distinct[::-1]]] = distinct[::-1]  # the smallest id of each cell
+    keep = (first[cell] == ids) & (position[cell] >= 0)
+    persons = pl.DataFrame({"cell": position[cell][keep], "person": own["person"].to_numpy()[keep]})
+    persons = persons.sort("cell", "person")
+    return record, persons
 
 

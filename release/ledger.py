@@ -6,6 +6,9 @@
                                         the releases
     <ledger>/releases/<release_id>/     a copy of each release folder (public)
     <ledger>/records/<release_id>.json  steward only: every cell of the release with its true value
+    <ledger>/records/<release_id>.persons.parquet
+                                        steward only: the person numbers behind each person count
+                                        (cell, person), for matching releases by who is counted
     <ledger>/.lock                      held (fcntl.flock) by the one process using the ledger
 
 The ledger stays in the secure environment: its records hold the true values of hidden cells.
@@ -15,7 +18,9 @@ recorded steward command (:func:`tighten_policy`). ``pfl-release`` takes the pol
 nowhere else (:meth:`Ledger.policy` checks it again: a policy edited by hand is refused).
 A release is recorded in the ledger if and only if it was published
 (:mod:`release.transaction`). :func:`merge_earlier` adds the earlier releases to a
-release's model (one quantity, one value: another value is *two versions* and refuses the release).
+release's model by name (one quantity, one value: another value is *two versions* and refuses the
+release); :mod:`release.overlaps` then relates them by who is counted, from the person sets
+(:meth:`Ledger.person_sets`) every record keeps.
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import polars as pl
 
 from disclosure import Policy, below_floor
 from disclosure.policy import _looser_keys
 from release.errors import LedgerRefusal
 from release.model import Key, Model, key_label
+from extracts.atomic import file_sha256
 from extracts.errors import ConfigError, OutputExistsError
 
 if TYPE_CHECKING:
@@ -75,6 +83,7 @@ class Earlier:
     published: set[int]
     hidden: set[int]
     primary: set[int]
+    cell_ids: list[list[int]] = field(default_factory=list)  # per record, the registered id of each cell
 
 
 class Ledger:
@@ -159,6 +168,33 @@ class Ledger:
                 msg = f"{path}: not a ledger record of format {RECORD_FORMAT}; nothing was released"
                 raise LedgerRefusal(msg)
             out.append(record)
+        return out
+
+    def person_sets(self, records: list[dict]) -> list[pl.DataFrame | None]:
+        """Per record, its person sets as (``cell``: index into its cells, ``person``); None if it keeps none.
+
+        Raises:
+            LedgerRefusal: a record names a person-set file that is missing, unreadable or altered.
+        """
+        out: list[pl.DataFrame | None] = []
+        for record in records:
+            entry = record.get("persons")
+            if entry is None:
+                out.append(None)
+                continue
+            name = entry.get("file") if isinstance(entry, dict) else None
+            path = self.path / "records" / str(name)
+            if (not isinstance(name, str) or "/" in name or not path.is_file()
+                    or file_sha256(path) != entry.get("sha256")):
+                msg = (f"{self.path}: the person sets of release {record.get('release_id', '?')} are missing or "
+                       "altered; nothing was released")
+                raise LedgerRefusal(msg)
+            try:
+                frame = pl.read_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
+            except (pl.exceptions.PolarsError, OSError):
+                msg = f"{path}: the person sets of a release cannot be read; nothing was released"
+                raise LedgerRefusal(msg) from None
+            out.append(frame)
         return out
 
     def transaction(self) -> AbstractContextManager[Transaction]:
@@ -284,9 +320,11 @@ def merge_earlier(model: Model, records: list[dict], *, threshold: int) -> Earli
     primary: set[int] = set()
     small: list[str] = []
     involved: list[str] = []
+    cell_ids: list[list[int]] = []
     for record in records:
         rid = record.get("release_id", "?")
         seen = len(model.conflicts)
+        cell_ids.append([])
         try:
             for cell in record["cells"]:
                 keys = [key_from_json(k) for k in cell["keys"]]
@@ -295,6 +333,7 @@ def merge_earlier(model: Model, records: list[dict], *, threshold: int) -> Earli
                        for k in keys]
                 for i in ids[1:]:
                     model.merge(ids[0], i, "an earlier release")
+                cell_ids[-1].append(ids[0])
                 state = str(cell["state"])
                 if state == "published":
                     published.add(ids[0])
@@ -327,4 +366,4 @@ def merge_earlier(model: Model, records: list[dict], *, threshold: int) -> Earli
         msg = (f"the ledger refuses the release: earlier releases published {len(small)} counts below the current "
                f"threshold (e.g. {small[0]}); they cannot be protected any more. Nothing was written.")
         raise LedgerRefusal(msg)
-    return Earlier(len(records), published, hidden, primary)
+    return Earlier(len(records), published, hidden, primary, cell_ids)

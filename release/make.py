@@ -102,7 +102,9 @@ def _make_release(study: Path, out: Path, *, overrides: dict, ledger: Path, over
                    "population: the linked data differ); release it into the ledger of its own population; "
                    "nothing was released")
             raise LedgerRefusal(msg)
-        content = build_release(folder, policy, earlier_records=book.records(index), time_limit=time_limit)
+        records = book.records(index)
+        content = build_release(folder, policy, earlier_records=records, earlier_persons=book.person_sets(records),
+                                time_limit=time_limit)
         now = datetime.now(UTC).replace(microsecond=0)
         created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         release_id = new_release_id(now)  # random: an id derived from the inputs would be a hash of them
@@ -127,6 +129,9 @@ def _make_release(study: Path, out: Path, *, overrides: dict, ledger: Path, over
                      "ledger_policy": steward.as_dict(), "manifest_sha256": file_sha256(tmp / "manifest.json"),
                      "tables": sorted(content.frames), "withheld": dict(content.withheld),
                      "hidden_by_reason": content.hidden_by_reason, "hidden_cells_by_reason": content.cells_by_reason}
-            txn.prepare(entry, record, tmp, out)
+            if content.overlaps is not None:  # steward only: which earlier cells it was related to, by who is counted
+                entry["overlaps"] = {**content.overlaps.relations, "implied_cells": content.overlaps.implied,
+                                     "implied_primaries": content.overlaps.implied_small}
+            txn.prepare(entry, record, tmp, out, persons=content.persons)
         txn.commit()
     return ReleaseResult(out, release_id, policy, content, time.perf_counter() - began, tuple(txn.notes))

@@ -6,7 +6,8 @@ independent components (cells no equation connects), and each is protected on it
 
 - **primaries**: every count of 1..T-1, whether a table shows it or it is implied (reason
   ``primary:count``; ``primary:complement`` for an implied N - n, ``primary:remainder`` for the
-  remainder of a top list); cells an earlier release protected as primaries stay primaries.
+  remainder of a top list; ``primary:overlap`` for the persons in one cell and not in a cell of
+  another release, :mod:`release.overlaps`); cells an earlier release protected as primaries stay primaries.
 - **implicit** cells are those no released table shows: complements, remainders, the cells of a
   withheld table. They are unknowns; a primary among them is protected like any other.
 - **candidates** for secondary suppression are the shown cells that no earlier release decided,
@@ -121,7 +122,8 @@ def decide(compiled: Compiled, ctx: Context, policy: Policy, *, time_limit: floa
     small = (v >= 1) & (v < policy.threshold) & ~slack
     primary = small | (ctx.earlier_primary & ~slack)
     primary_reason = np.where(compiled.kinds == "complement", "primary:complement",
-                              np.where(compiled.kinds == "remainder", "primary:remainder", "primary:count"))
+                              np.where(compiled.kinds == "remainder", "primary:remainder",
+                                       np.where(compiled.kinds == "overlap", "primary:overlap", "primary:count")))
     forced = ctx.earlier_hidden.copy()
     candidates = ctx.shown & ~ctx.earlier_published & ~ctx.earlier_hidden & ~ctx.fixed
     component = np.empty(n, dtype=np.int64)

@@ -10,12 +10,13 @@ a locked file would let two runs lock two different files).
 **Transaction of a release**, in three steps around the publishing rename:
 
 1. *prepare* (:meth:`Transaction.prepare`), before the release folder is renamed into place: the
-   record, the copy of the release folder and the next index are written under dot-names (which
+   record, its person sets (``records/<release_id>.persons.parquet``, named with their SHA-256 in
+   the record), the copy of the release folder and the next index are written under dot-names (which
    readers and the auditor skip) and flushed; ``.pending.json`` then names the release and its
    folder. A full disk fails here: nothing is published, and the dot-names are removed.
 2. the caller renames the release folder into place (:func:`extracts.atomic.staging`): published.
-3. *commit* (:meth:`Transaction.commit`): the dot-names are renamed to their final names, the
-   index last, and ``.pending.json`` removed.
+3. *commit* (:meth:`Transaction.commit`): the dot-names are renamed to their final names (the
+   person sets before the record that names them, the index last), and ``.pending.json`` removed.
 
 **Recovery**, each time the ledger is locked (and when a run fails after step 1): a
 ``.pending.json`` whose release folder holds that release (its manifest's ``release_id``) is
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -35,10 +37,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import polars as pl
+
+from extracts.atomic import file_sha256, os_error_number
+from extracts.errors import StorageError
 from release.errors import LedgerRefusal
 from release.ledger import Ledger, write_atomic, write_file
-from extracts.atomic import os_error_number
-from extracts.errors import StorageError
 
 __all__ = ["KILL_POINT_VARIABLE", "Transaction", "transaction"]
 
@@ -137,6 +141,9 @@ def _remove(path: Path) -> None:
 
 def _roll_forward(ledger: Ledger, release_id: str) -> None:
     records, copies = ledger.path / "records", ledger.path / "releases"
+    staged = records / f".{release_id}.persons.parquet.partial"  # before the record that names it
+    if staged.exists():
+        staged.replace(records / f"{release_id}.persons.parquet")
     staged = records / f".{release_id}.json.partial"
     if staged.exists():
         staged.replace(records / f"{release_id}.json")
@@ -190,8 +197,13 @@ class Transaction:
             raise _storage(exc, self.ledger.path) from exc
         self.index = index
 
-    def prepare(self, entry: dict, record: dict, folder: Path, out: Path) -> None:
-        """Stage the release's record, its copy and the next index, before ``folder`` becomes ``out``.
+    def prepare(self, entry: dict, record: dict, folder: Path, out: Path, *,
+                persons: pl.DataFrame | None = None) -> None:
+        """Stage the release's record, its person sets, its copy and the next index, before ``folder`` becomes ``out``.
+
+        ``persons`` (``cell``, ``person``): the person numbers behind each person count of the
+        record, written to ``records/<release_id>.persons.parquet`` and named, with its SHA-256,
+        in the record.
 
         Raises:
             StorageError: the ledger's disk refused (full, read-only); nothing is left staged.
@@ -202,6 +214,16 @@ class Transaction:
         try:
             for sub in ("records", "releases"):
                 (path / sub).mkdir(mode=0o700, exist_ok=True)
+            if persons is not None:
+                staged = path / "records" / f".{release_id}.persons.parquet.partial"
+                buffer = io.BytesIO()  # encoded in memory: the disk's refusal is then an OSError of our own write
+                persons.write_parquet(buffer, compression="zstd", statistics=False)
+                with os.fdopen(os.open(staged, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
+                    fh.write(buffer.getvalue())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                record = {**record, "persons": {"file": f"{release_id}.persons.parquet", "sha256": file_sha256(staged),
+                                                "rows": persons.height}}
             write_file(path / "records" / f".{release_id}.json.partial",
                        json.dumps(record, separators=(",", ":"), sort_keys=True))
             shutil.copytree(folder, path / "releases" / f".{release_id}.partial")

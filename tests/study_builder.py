@@ -6,6 +6,11 @@ every practice delivers referrals (referral base = the cohort) and nobody is ref
 excluded (the attrition chains are the population and the cohort throughout), no top list, no
 ACSC admissions. ``care``, ``referred`` and ``referral_base`` give care use and referrals. The population of
 each stratum is its cohort plus ``rest`` (default 1000) persons, so complements are never small.
+
+The persons behind the counts (``persons/``, :mod:`cohort.members`) are numbered stratum by stratum
+in the order of ``numerators``: a stratum's cohort first (its care users first), then its rest.
+``persons_of`` takes them from another study folder instead, its strata not in this one united
+(the same population counted by fewer strata).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import STRATA
+from cohort.members import FOLDER, Members, keys_of, write_members
 
 __all__ = ["write_study"]
 
@@ -38,6 +44,7 @@ def write_study(
     population: str = "spec-population",
     definitions: Mapping | None = None,
     costs: Mapping[tuple[str, ...], Sequence[int]] | None = None,
+    persons_of: Path | None = None,
 ) -> Path:
     """Write a study folder whose cohort of ``condition`` has ``numerators`` per stratum.
 
@@ -57,6 +64,7 @@ def write_study(
             no age rule, GP care condition-specific).
         costs: claimed MSZ costs per stratum (keys as ``numerators``): each person's contribution
             in cents; given, the folder has a ``costs.parquet`` (``cohort.costs``).
+        persons_of: a study folder whose persons to keep (its other strata united).
     """
     strata = dict(strata or {})
     names = list(strata)
@@ -94,6 +102,11 @@ def write_study(
                          "total_contacts": pl.Int64}).write_parquet(path / "top.parquet")
     pl.DataFrame(schema={"year": pl.Int64, "admissions": pl.Int64, "persons": pl.Int64}).write_parquet(
         path / "acsc.parquet")
+    if persons_of is not None:
+        _copy_persons(Path(persons_of), path, order)
+    else:
+        _write_persons(path, base, order, rest=rest, year=year, condition=condition, referred=referred,
+                       referral_base=referral_base)
     if costs is not None:
         _write_costs(path, costs, names, order, year, condition)
     default_definitions = {
@@ -125,3 +138,43 @@ def _write_costs(path: Path, costs: Mapping[tuple[str, ...], Sequence[int]], nam
     pl.DataFrame(rows, schema=schema).select(
         pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition"), pl.lit("MSZ").alias("sector"),
         *order, "persons", "total_cents", "mean", "largest_cents", "second_cents").write_parquet(path / "costs.parquet")
+def _write_persons(path: Path, base: pl.DataFrame, order: list[str], *, rest: int, year: int, condition: str,
+                   referred: int, referral_base: int | None) -> None:
+    members = Members(order)
+    start, cohort, care, population = 0, [], [], []
+    for row in base.iter_rows(named=True):
+        strata = {s: row[s] for s in order}
+        v = row["numerator"]
+        block = [{**strata, "person": start + i} for i in range(v + rest)]
+        cohort += block[:v]
+        care += block[:row["n"]]
+        population += block
+        start += v + rest
+    schema = {**{s: pl.String for s in order}, "person": pl.Int64}
+
+    def frame(rows: list[dict], **fixed: object) -> pl.DataFrame:
+        return pl.DataFrame(rows, schema=schema).with_columns(pl.lit(v).alias(k) for k, v in fixed.items())
+
+    members.add("prevalence", "numerator", frame(cohort, year=year, condition=condition))
+    members.add("prevalence", "denominator", frame(population, year=year))
+    members.add("care_use", "n", frame(care, year=year, condition=condition, discipline="HA"))
+    members.add("care_use", "N", frame(cohort, year=year, condition=condition))
+    base_rows = cohort[:len(cohort) if referral_base is None else referral_base]
+    members.add("referrals", "N", frame(base_rows, year=year, condition=condition))
+    members.add("referrals", "n", frame(base_rows[:referred], year=year, condition=condition))
+    for who, rows in (("all", population), (condition, cohort)):
+        for step in _RULES:
+            for column in ("before", "after"):
+                members.add("attrition", column, frame(rows, year=year, condition=who, step=step))
+    write_members(members, path)
+
+
+def _copy_persons(source: Path, path: Path, order: list[str]) -> None:
+    """The persons of another study folder, the strata this one lacks united."""
+    (path / FOLDER).mkdir()
+    for table_file in sorted((source / FOLDER).glob("*.parquet")):
+        frame = pl.read_parquet(table_file)
+        table = table_file.stem
+        keys = [k for k in keys_of(table, order)]
+        frame.select(*keys, "column", "person").unique().sort([*keys, "column", "person"], nulls_last=True
+                                                               ).write_parquet(path / FOLDER / table_file.name)

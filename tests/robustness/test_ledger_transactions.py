@@ -11,6 +11,7 @@ full disk leaves no partial record and names the ledger.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import shutil
 import signal
@@ -48,7 +49,14 @@ def assert_holds_exactly_the_published(ledger: Path, outs: list[Path]) -> None:
                        if (o / "manifest.json").is_file())
     index = json.loads((ledger / "ledger.json").read_text())
     assert sorted(e["release_id"] for e in index["releases"]) == published
-    assert sorted(p.name for p in (ledger / "records").iterdir()) == [f"{r}.json" for r in published]
+    # Each record with the person sets behind its counts, written in the same transaction.
+    assert sorted(p.name for p in (ledger / "records").iterdir()) == sorted(
+        name for r in published for name in (f"{r}.json", f"{r}.persons.parquet"))
+    for rid in published:
+        record = json.loads((ledger / "records" / f"{rid}.json").read_text())
+        assert record["persons"]["file"] == f"{rid}.persons.parquet"
+        assert record["persons"]["sha256"] == hashlib.sha256(
+            (ledger / "records" / f"{rid}.persons.parquet").read_bytes()).hexdigest()
     assert sorted(p.name for p in (ledger / "releases").iterdir()) == published
     assert sorted(p.name for p in ledger.iterdir()) == [".lock", "ledger.json", "records", "releases"]
     for rid in published:  # each copy is the release as published

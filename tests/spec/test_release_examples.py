@@ -29,8 +29,10 @@ from release.public_ids import RELEASE_ID
 KEY_YEAR = "2019"
 
 
-def release(tmp_path: Path, numerators, strata, *, name: str = "r", ledger: str = "ledger", rest: int = 1000):
-    study = write_study(tmp_path / f"study-{name}", numerators, strata=strata, rest=rest)
+def release(tmp_path: Path, numerators, strata, *, name: str = "r", ledger: str = "ledger", rest: int = 1000,
+            persons_of: str | None = None):
+    study = write_study(tmp_path / f"study-{name}", numerators, strata=strata, rest=rest,
+                        persons_of=None if persons_of is None else tmp_path / f"study-{persons_of}")
     if not (tmp_path / ledger / "ledger.json").exists():
         create_ledger(tmp_path / ledger, Policy())
     return make_release(study, tmp_path / name, ledger=tmp_path / ledger)
@@ -196,7 +198,7 @@ def test_two_releases_consistent_with_each_other_pass_a5_and_keep_earlier_suppre
     regions = [sum(v for (r, _), v in REGION_SEX.items() if r == region) for region in "ABCD"]
     # The same population by region only: each region's persons without the condition are its
     # two sex strata's.
-    second = release(tmp_path, regions, {"region": list("ABCD")}, name="r2", rest=2000)
+    second = release(tmp_path, regions, {"region": list("ABCD")}, name="r2", rest=2000, persons_of="r1")
     assert second.content.earlier_releases == 1
     report = audit_release(second.out, ledger=tmp_path / "ledger")
     assert report.passed and report.earlier_releases == 1

@@ -1,0 +1,178 @@
+"""Who is counted: the persons behind every person count of a study (issue 11, item 3).
+
+A release ledger that matches the quantities of two releases by *name* misses two cells that
+count almost the same persons under different names (``diabetes`` and ``diabetes_95``: the
+difference is a handful of persons aged 95+). So the study keeps, beside its tables, the set of
+persons behind each count cell, and the release stage relates the cells of a new release to the
+cells of every earlier one by these sets (``release.overlaps``), whatever their names.
+
+**Person numbers.** A member is a *person number* of the linked layout (``p2`` of
+``linkage.link``: an integer, the rank of a pseudonym, never the pseudonym). A base-population
+record that is not linked (exclusion X1: no person number, or one shared by several records)
+is numbered ``-(1 + the rank of its patient_id among all records of ehr/patients.parquet)``:
+negative, so it never equals a person number, and the same in every study over the same data.
+
+**Interface** (for whatever computes the tables; :mod:`cohort.study` today)::
+
+    members = Members(strata)
+    members.add("prevalence", "numerator", frame)   # frame: the count's key columns + "person"
+    members.frames()   # table -> the members frame
+
+``add`` takes a *person-level* frame holding the key columns the count depends on (for
+``prevalence.denominator``: ``year`` and the strata; for ``prevalence.numerator``: ``year``,
+``condition`` and the strata) and a ``person`` column (Int64), one row per person counted in the
+cell of those keys (duplicates are dropped). The *members frame* of a table has the table's key
+columns (:data:`KEYS`, strata after ``condition``/``discipline``; a key column the count does
+not depend on is null), ``column`` (the count column: ``numerator``, ``n``, ...) and
+``person``, sorted within each count added (the file is the same for every run). Strata
+``Total`` rows are not written: the release unites the levels.
+:func:`attrition` builds the attrition chain's members from a base population.
+
+**Where it lives.** ``<study>/persons/<table>.parquet``, owner-only (0700/0600), named in the
+study manifest as person-level and never releasable; the release stage never copies it into a
+release (only the steward's ledger record keeps the sets, ``docs/release-format.md``, "Ledger").
+Event counts (contacts, admissions) have no person sets: they stay matched by name (and so,
+at release, do top-list groups and ACSC persons, whose sets are kept but not related).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+from cohort.population import RULES
+
+__all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
+
+FOLDER = "persons"
+# Key columns of each table's members frame (strata are inserted where "*" stands).
+KEYS: dict[str, tuple[str, ...]] = {
+    "prevalence": ("year", "condition", "*"),
+    "care_use": ("year", "condition", "discipline", "*"),
+    "referrals": ("year", "condition"),
+    "attrition": ("year", "condition", "step"),
+    "top": ("year", "discipline", "group"),
+    "acsc": ("year",),
+}
+# The person-count columns of each table (events columns have no members).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "prevalence": ("numerator", "denominator"), "care_use": ("n", "N"), "referrals": ("n", "N"),
+    "attrition": ("before", "excluded", "after"), "top": ("persons",), "acsc": ("persons",),
+}
+
+
+def keys_of(table: str, strata: tuple[str, ...] | list[str]) -> list[str]:
+    """The key columns of a table's members frame, strata in place of ``*``."""
+    out: list[str] = []
+    for k in KEYS[table]:
+        out += list(strata) if k == "*" else [k]
+    return out
+
+
+class StudyTables(dict):
+    """The study's tables (name -> frame), carrying their :class:`Members` as ``.members``.
+
+    A plain ``dict`` to every caller; :func:`cohort.output.write_study` writes the members too.
+    """
+
+    members: Members | None = None
+
+
+class Members:
+    """The members frames of a study's tables, collected count by count."""
+
+    def __init__(self, strata: tuple[str, ...] | list[str]) -> None:
+        self.strata = tuple(strata)
+        self._parts: dict[str, list[pl.DataFrame]] = {t: [] for t in KEYS}
+
+    def add(self, table: str, column: str, frame: pl.DataFrame, *, distinct: bool = False) -> None:
+        """Add the persons of ``table.column``: ``frame`` holds key columns and ``person``.
+
+        ``distinct``: the caller knows each (keys, person) comes once and gives the rows in a
+        deterministic order (no deduplication, no sorting); otherwise rows are deduplicated and sorted.
+        """
+        if column not in COLUMNS.get(table, ()):
+            msg = f"members: {table}.{column} is not a person count of the study"
+            raise ValueError(msg)
+        keys = keys_of(table, self.strata)
+        types = {k: (pl.Int64 if k == "year" else pl.String) for k in keys}
+        rows = frame.select(
+            *[(pl.col(k) if k in frame.columns else pl.lit(None)).cast(t).alias(k) for k, t in types.items()],
+            pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64))
+        self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
+        out = {}
+        for table, parts in self._parts.items():
+            keys = keys_of(table, self.strata)
+            schema = {**{k: (pl.Int64 if k == "year" else pl.String) for k in keys},
+                      "column": pl.String, "person": pl.Int64}
+            out[table] = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+        return out
+
+
+def by_number(linked_root: Path, frame: pl.DataFrame, column: str = "p2") -> pl.DataFrame:
+    """``frame`` with a ``person`` column: the person number in ``column`` (null where it is null).
+
+    The linked layout keeps person numbers (Int64). A layout that keeps the labelled pseudonyms
+    instead (hand-made test layouts) is numbered as ``linkage.link`` numbers them: the rank of the
+    label among all labels of the layout, so that no pseudonym is ever written here.
+    """
+    if frame.schema[column].is_integer():
+        return frame.with_columns(pl.col(column).cast(pl.Int64).alias("person"))
+    root = Path(linked_root)
+    labels = pl.concat([pl.scan_parquet(root / "ehr" / "patients.parquet").select(pl.col("p2").cast(pl.String)),
+                        pl.scan_parquet(root / "claims" / "insured.parquet").select(pl.col("p2").cast(pl.String)),
+                        pl.scan_parquet(root / "claims" / "claims.parquet").select(pl.col("p2").cast(pl.String))])
+    numbers = (labels.drop_nulls().unique().sort("p2").with_row_index("person").collect()
+               .select(pl.col("p2").alias(column), pl.col("person").cast(pl.Int64)))
+    return frame.join(numbers, on=column, how="left")
+
+
+def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
+    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record."""
+    # The rank of the record's id among all patient records: the same for every run of the linkage
+    # on the same extracts (the rows of the linked files may come in another order).
+    rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id").unique()
+            .sort("patient_id").with_row_index("row")
+            .join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect())
+    return by_number(linked_root, base).join(rows, on="patient_id", how="left").with_columns(
+        pl.coalesce(pl.col("person"), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
+
+
+def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]],
+              rules: tuple[str, ...] = RULES) -> None:
+    """Add the attrition chain's members: per group (``all`` or a condition) a frame of the
+    group's base records with ``person`` and ``excluded_by`` (method.md 9.15)."""
+    steps = pl.DataFrame({"step": ["base", *rules], "k": list(range(len(rules) + 1))},
+                         schema={"step": pl.String, "k": pl.Int32})
+    order = {rule: i + 1 for i, rule in enumerate(rules)}
+    for condition, frame in groups:
+        # The step that excludes the record (len(rules) + 1: none); before step k: rule >= k.
+        rule = frame.select("person", pl.col("excluded_by").replace_strict(order, default=len(rules) + 1,
+                                                                           return_dtype=pl.Int32).alias("r"))
+        chain = (rule.join(steps, how="cross").sort("k", "person")
+                 .with_columns(pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")))
+        before = chain.filter((pl.col("k") == 0) | (pl.col("r") >= pl.col("k")))
+        # One row per base record, and one person number per record: distinct already.
+        members.add("attrition", "before", before, distinct=True)
+        members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))),
+                    distinct=True)
+        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True)
+
+
+def write_members(members: Members, folder: Path) -> list[str]:
+    """Write ``<folder>/persons/<table>.parquet`` (owner-only); returns the tables written."""
+    target = Path(folder) / FOLDER
+    target.mkdir(mode=0o700)
+    os.chmod(target, 0o700)
+    written = []
+    for table, frame in members.frames().items():
+        path = target / f"{table}.parquet"
+        frame.write_parquet(path, compression="zstd", statistics=False)
+        os.chmod(path, 0o600)
+        written.append(table)
+    return written

@@ -1,0 +1,344 @@
+"""Who is counted: record-level relations between a release and every earlier one (issue 11, item 3).
+
+Matching the quantities of two releases by name misses cells that count almost the same persons
+under other names: ``diabetes_95`` (the diabetes definition plus everyone aged 95+) released
+beside ``diabetes`` gives the persons aged 95+ without diabetes by subtraction. So every person
+count of a release comes with the set of persons behind it (the study's ``persons/``,
+:mod:`cohort.members`), the ledger keeps the sets of every release it recorded (steward only,
+``records/<release_id>.persons.parquet``), and a new release is protected together with the
+earlier ones through the relations their sets have, whatever the names. Cells are related to
+cells of the same quantity (:data:`RELATED`: prevalent with prevalent, care use with care use,
+each attrition count with itself, ...), whatever their condition, year or stratum, when no one
+release shows both (a relation between two cells one release shows is that release's own):
+
+- **equal sets**: one quantity (merged, as equal keys are); the merged cell is shown by both;
+- **subsets** ``A ⊂ B`` with ``|B| - |A|`` of 1..T-1: ``B = A + D``, ``D`` an implied cell;
+- **near-equal sets**, neither a subset of the other, whose symmetric difference holds 1..T-1
+  persons: ``A = I + A'`` and ``B = I + B'`` with ``I = A ∩ B`` and the implied ``A'``, ``B'``.
+
+An implied cell of 1..T-1 persons is a primary like any other (``primary:overlap``,
+:mod:`release.protection`); an implied set equal to a cell's set, or to another implied set, is
+that cell (no two unknowns for one quantity). A subset whose difference is T or more is not
+modelled: its difference is no small cell. Event counts (contacts, admissions), top-list groups
+and ACSC persons stay matched by name.
+
+The work is done on *Venn atoms*, never person by person: persons are grouped by the set of
+cells they are counted in (their membership pattern), and the intersection sizes of all cells at
+once are ``M^T diag(w) M`` for the atoms x cells incidence ``M`` and the atoms' sizes ``w``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from cohort.members import FOLDER
+from release.errors import LedgerRefusal, StudyContractError, StudyFormatError
+from release.layout import TableLayout
+from release.model import Key, Model, make_key
+from release.study_folder import TOTAL, StudyFolder
+
+__all__ = ["Overlaps", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
+
+IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, never published)
+# The quantities whose cells are related by who is counted, each with cells of its own quantity:
+# where overlapping definitions (a condition, its age rule, its codes, a year, a stratum) meet.
+# A chance overlap of two different counts (a top-list group and a care-use cell) is no
+# definition an attacker can know; top-list groups are codes, related by name like events.
+RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "referred",
+                     "attrition_before", "attrition_excluded", "attrition_after"})
+
+
+@dataclass(frozen=True)
+class Sets:
+    """Person sets of cells: ``frame`` holds (``k``: index into ``keys``, ``person``)."""
+
+    keys: list[Key]
+    frame: pl.DataFrame
+
+
+@dataclass
+class Overlaps:
+    """What :func:`relate` found: relations by type, implied cells, the new release's sets by id."""
+
+    relations: dict[str, int] = field(default_factory=lambda: {"equal": 0, "subset": 0, "near-equal": 0})
+    implied: int = 0
+    implied_small: int = 0
+
+
+def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
+    """The persons of every person count the release shows (strata Totals: the levels united).
+
+    Raises:
+        StudyFormatError: the study folder has no readable person sets (exit 4).
+        StudyContractError: a cell's persons do not add up to its count (exit 5).
+    """
+    folder = study.path / FOLDER
+    if not folder.is_dir():
+        msg = (f"{study.path}: the study folder has no person sets ({FOLDER}/; made by an older pfl-study?): the "
+               "release ledger matches releases by who is counted and cannot record this release; rerun pfl-study; "
+               "nothing was released")
+        raise StudyFormatError(msg)
+    keys: list[Key] = []
+    parts: list[pl.DataFrame] = []
+    problems: list[str] = []
+    for name, lay in layouts.items():
+        counts = [c for c in lay.counts if c.unit == "persons"]
+        if not counts:
+            continue
+        path = folder / f"{name}.parquet"
+        try:
+            members = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError):
+            msg = f"{path}: the person sets of table {name} cannot be read; rerun pfl-study; nothing was released"
+            raise StudyFormatError(msg) from None
+        for count in counts:
+            by = list(count.by)
+            missing = [c for c in [*by, "column", "person"] if c not in members.columns]
+            if missing:
+                msg = f"{path}: expected columns {[*by, 'column', 'person']}; missing {missing}"
+                raise StudyFormatError(msg)
+            types = lay.frame.select(by).schema
+            rows = members.filter(pl.col("column") == count.name).select(
+                *[pl.col(c).cast(types[c]) for c in by], pl.col("person").cast(pl.Int64))
+            strata = [s for s in study.strata if s in by]
+            # The levels of a stratum hold distinct persons: a Total unites them without repeats (a
+            # repeated row makes its cell's size differ from its count, which is refused below).
+            rows = pl.concat([rows.with_columns(pl.lit(TOTAL).alias(s) for s in total)
+                              for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)])
+            cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
+            cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
+            keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
+            sizes = rows.group_by(by).agg(pl.len().alias("size"))
+            bad = cells.join(sizes, on=by, how="left").filter(pl.col("size").fill_null(0) != pl.col(count.name)).height
+            if bad:
+                problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{count.name}' do not add "
+                                "up to their counts")
+            parts.append(rows.join(cells.select(*by, "k"), on=by).select("k", "person"))
+    if problems:
+        raise StudyContractError(problems)
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
+    return Sets(keys, frame)
+
+
+def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overlaps:
+    """Add the record-level relations between releases to ``model``.
+
+    Args:
+        model: the release's cells and the earlier releases' (merged by name already).
+        parts: per release (the earlier ones, then this one) its sets as (``id``: registered id
+            of the model, ``person``).
+        threshold: T.
+
+    Raises:
+        LedgerRefusal: a quantity counts other persons here than in an earlier release under
+            the same name (two versions: the definitions or the data changed).
+    """
+    out = Overlaps()
+    if len(parts) < 2:  # no earlier release: nothing to relate
+        return out
+    roots = _roots(model)
+    frame = pl.concat([p.select(pl.lit(r, pl.Int64).alias("release"), "id", "person") for r, p in enumerate(parts)])
+    if frame.height == 0:
+        return out
+    frame = frame.select("release", pl.Series("root", roots[frame["id"].to_numpy()]), "person")
+    columns = (frame.select("release", "root").unique().sort("release", "root").with_row_index("col")
+               .with_columns(pl.col("col").cast(pl.Int64)))
+    frame = frame.join(columns, on=["release", "root"]).select("col", "person")
+    # Venn atoms: persons with the same membership pattern, counted once with their number.
+    atoms = (frame.group_by("person").agg(pl.col("col").sort()).group_by("col").agg(pl.len().alias("w"))
+             .with_row_index("atom").with_columns(pl.col("atom").cast(pl.Int64)))
+    incidence = atoms.select("atom", "col").explode("col")
+    n_atoms, n_cols = atoms.height, columns.height
+    m = sparse.csr_array((np.ones(incidence.height), (incidence["atom"].to_numpy(), incidence["col"].to_numpy())),
+                         shape=(n_atoms, n_cols))
+    w = atoms["w"].to_numpy().astype(np.float64)
+    gram = (m.T @ sparse.diags_array(w) @ m).tocsr()
+    size = gram.diagonal().round().astype(np.int64)
+    col_root = columns["root"].to_numpy()
+    # Keys merged into one quantity (by the tables' relations, or by name with an earlier
+    # release) must count the same persons: their union is then exactly the quantity's value.
+    values = np.array([model.values[int(r)] for r in col_root], dtype=np.int64)
+    wrong = size != values
+    if wrong.any():
+        last = columns["release"].to_numpy() == len(parts) - 1
+        if (wrong & last).any():
+            msg = (f"{FOLDER}/: the persons of {int((wrong & last).sum())} quantities do not add up to their counts "
+                   "(keys the tables' relations make one quantity count other persons)")
+            raise StudyContractError([msg])
+        msg = "an earlier release's person sets do not add up to its counts; nothing was released"
+        raise LedgerRefusal(msg)
+    _same_name(gram, size, columns, model)
+    coo = sparse.triu(gram, k=1).tocoo()
+    i, j, g = coo.row, coo.col, coo.data.round().astype(np.int64)
+    da, db = size[i] - g, size[j] - g
+    keep = (da + db < threshold) & (col_root[i] != col_root[j])
+    i, j, da, db = i[keep], j[keep], da[keep], db[keep]
+    # Only cells of one quantity are related (prevalent with prevalent, ...): where overlapping
+    # definitions meet. Top-list groups and ACSC persons are related by name only.
+    family = _families(model)
+    keep = np.array([bool(family.get(int(col_root[a]), set()) & family.get(int(col_root[b]), set()))
+                     for a, b in zip(i, j, strict=True)], dtype=bool)
+    i, j, da, db = i[keep], j[keep], da[keep], db[keep]
+    # A pair is related only if no release shows both (a relation between cells one release
+    # shows together is that release's own business): equal sets first, whose releases unite.
+    releases: dict[int, set[int]] = {}
+    for root, release in columns.select("root", "release").iter_rows():
+        releases.setdefault(int(root), set()).add(int(release))
+
+    def apart(a: int, b: int) -> bool:
+        ra, rb = model.find(int(col_root[a])), model.find(int(col_root[b]))
+        return ra != rb and not shown[ra] & shown[rb]
+
+    shown = _united(model, releases)
+    equal = (da == 0) & (db == 0)
+    for a, b in zip(i[equal], j[equal], strict=True):
+        if apart(a, b):
+            model.merge(int(col_root[a]), int(col_root[b]), "the same persons in another release")
+            shown = _united(model, releases)  # the merged quantity is shown by both releases
+            out.relations["equal"] += 1
+    if out.relations["equal"]:
+        _merge_complements(model)
+    rest = np.array([not e and apart(a, b) for a, b, e in zip(i, j, equal, strict=True)], dtype=bool)
+    if rest.any():
+        _implied(model, m.tocsc(), w, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
+    return out
+
+
+def _merge_complements(model: Model) -> None:
+    """Complements of one part in one whole are one quantity (no two unknowns for one set).
+
+    Cells merged by equal sets can make two releases' ``whole = part + complement`` equations
+    the same but for the complement (``not:prevalent`` of a renamed condition, say).
+    """
+    seen: dict[tuple[int, int, str], int] = {}
+    for total, children in model.equations:
+        if len(children) != 2:
+            continue
+        for part, rest in (children, children[::-1]):
+            kind = model.kinds[model.find(rest)]
+            if kind in ("complement", "slack") and model.kinds[model.find(part)] == "count":
+                key = (model.find(total), model.find(part), kind)
+                if key in seen:
+                    model.merge(seen[key], rest, "the complement of one part in one whole")
+                else:
+                    seen[key] = rest
+
+
+def _united(model: Model, releases: dict[int, set[int]]) -> dict[int, set[int]]:
+    """Current root -> every release that shows one of its keys."""
+    out: dict[int, set[int]] = {}
+    for root, seen in releases.items():
+        out.setdefault(model.find(root), set()).update(seen)
+    return out
+
+
+def _families(model: Model) -> dict[int, set[str]]:
+    """Root id -> the quantities of its keys that are related by who is counted."""
+    out: dict[int, set[str]] = {}
+    for i, key in enumerate(model.keys):
+        if key[0] in RELATED:
+            out.setdefault(model.find(i), set()).add(key[0])
+    return out
+
+
+def _roots(model: Model) -> np.ndarray:
+    return np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
+
+
+def own_sets(model: Model, sets: Sets) -> pl.DataFrame:
+    """This release's sets as (registered ``id``, ``person``), one key per quantity.
+
+    Keys the tables' relations make one quantity (``attrition_after`` of the last step and
+    ``prevalent``; ``prevalent`` in two tables) must count the same persons: compared by size
+    and a sum of hashed person numbers, then one key's rows are kept.
+
+    Raises:
+        StudyContractError: two keys of one quantity count other persons.
+    """
+    ids = np.array([model.index[k] for k in sets.keys], dtype=np.int64)
+    root = _roots(model)[ids] if ids.size else ids
+    digest = (sets.frame.group_by("k").agg(pl.len().alias("n"), pl.col("person").hash(7).sum().alias("h"))
+              .join(pl.DataFrame({"k": np.arange(ids.size, dtype=np.int64), "root": root}), on="k"))
+    differ = digest.group_by("root").agg(pl.col("n").n_unique().alias("a"), pl.col("h").n_unique().alias("b"))
+    bad = differ.filter((pl.col("a") > 1) | (pl.col("b") > 1)).height
+    if bad:
+        msg = (f"{FOLDER}/: {bad} quantities are counted in two places with other persons (keys the tables' "
+               "relations make one quantity)")
+        raise StudyContractError([msg])
+    _, first = np.unique(root, return_index=True)
+    keep = np.zeros(ids.size, dtype=bool)
+    keep[first] = True
+    frame = sets.frame.filter(pl.Series(keep).gather(sets.frame["k"]))
+    return frame.select(pl.Series("id", ids[frame["k"].to_numpy()]), "person")
+
+
+def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.DataFrame:
+    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity."""
+    known = np.array(cell_ids, dtype=np.int64)
+    cells = frame["cell"].to_numpy()
+    if cells.size and (cells.min() < 0 or cells.max() >= known.size):
+        msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
+        raise LedgerRefusal(msg)
+    root = _roots(model)[known] if known.size else known
+    _, first = np.unique(root, return_index=True)
+    keep = np.zeros(known.size, dtype=bool)
+    keep[first] = True
+    frame = frame.filter(pl.Series(keep[cells]))
+    return frame.select(pl.Series("id", known[frame["cell"].to_numpy()]), "person")
+
+
+def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, model: Model) -> None:
+    """One quantity under one name counts the same persons in every release, or it is refused."""
+    repeated = columns.group_by("root").agg(pl.col("col")).filter(pl.col("col").list.len() > 1)
+    if repeated.height == 0:
+        return
+    pairs = repeated.select("root", pl.col("col").list.first().alias("a"), pl.col("col")).explode("col")
+    a, b = pairs["a"].to_numpy(), pairs["col"].to_numpy()
+    both = np.asarray(gram[a, b]).ravel().round().astype(np.int64)
+    differ = (both != size[a]) | (both != size[b])
+    if differ.any():
+        labels = sorted({model.keys[int(r)][0] for r in pairs["root"].to_numpy()[differ]})
+        msg = (f"the ledger refuses the release: {int(np.unique(pairs['root'].to_numpy()[differ]).size)} quantities "
+               f"count other persons than under the same name in an earlier release over the same population "
+               f"(two versions of one quantity let the difference be derived; were the definitions changed?): "
+               f"{', '.join(labels[:8])}. Nothing was written.")
+        raise LedgerRefusal(msg)
+
+
+def _implied(model: Model, m: sparse.csc_array, w: np.ndarray, col_root: np.ndarray, i: np.ndarray, j: np.ndarray,
+             da: np.ndarray, db: np.ndarray, threshold: int, out: Overlaps) -> None:
+    """Subsets and near-equal pairs: equations over implied cells (one unknown per distinct set)."""
+    m.sort_indices()
+
+    def atoms(c: int) -> np.ndarray:
+        return m.indices[m.indptr[c]:m.indptr[c + 1]]
+
+    known = {atoms(c).tobytes(): int(col_root[c]) for c in range(m.shape[1])}
+
+    def cell(part: np.ndarray) -> int:
+        sig = part.tobytes()
+        if sig not in known:
+            value = int(round(w[part].sum()))
+            known[sig] = model.add((IMPLIED, (("n", str(out.implied)),)), value, kind="overlap")
+            out.implied += 1
+            out.implied_small += int(1 <= value < threshold)
+        return known[sig]
+
+    for a, b, x, y in zip(i, j, da, db, strict=True):
+        if x == 0 or y == 0:  # one holds the other: whole = part + difference
+            part, whole = (a, b) if x == 0 else (b, a)
+            rest = cell(np.setdiff1d(atoms(whole), atoms(part), assume_unique=True))
+            model.equations.append((int(col_root[whole]), (int(col_root[part]), rest)))
+            out.relations["subset"] += 1
+        else:
+            both = cell(np.intersect1d(atoms(a), atoms(b), assume_unique=True))
+            only_a = cell(np.setdiff1d(atoms(a), atoms(b), assume_unique=True))
+            only_b = cell(np.setdiff1d(atoms(b), atoms(a), assume_unique=True))
+            model.equations.append((int(col_root[a]), (both, only_a)))
+            model.equations.append((int(col_root[b]), (both, only_b)))
+            out.relations["near-equal"] += 1
