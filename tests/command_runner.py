@@ -70,3 +70,20 @@ def signal_when(name: str, *args: str, cwd: Path, ready: Callable[[], bool], sig
             proc.send_signal(signal.SIGKILL)
             proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), sent
+
+
+def audit_in_process(*args: str) -> tuple[int, str, str]:
+    """``pfl-audit`` with ``args`` in this process: (exit status, standard output, standard error)."""
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    from audit.__main__ import main  # noqa: PLC0415
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()

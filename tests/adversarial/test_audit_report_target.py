@@ -9,29 +9,17 @@ the setting and the rule; a report over an earlier audit report stays allowed.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-from audit.__main__ import main as audit_main
+from command_runner import audit_in_process as audit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "releases"
 
 
-def audit(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            audit_main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

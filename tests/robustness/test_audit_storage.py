@@ -9,9 +9,7 @@ read-only folder as an unprivileged user, a real full tmpfs in a private mount n
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import os
 import shutil
 import subprocess
@@ -21,22 +19,13 @@ from pathlib import Path
 
 import pytest
 from command_runner import BIN, assert_clean_failure, command_env, run_command
+from command_runner import audit_in_process as audit
 
 from audit.__main__ import EXIT_CODES
-from audit.__main__ import main as audit_main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "releases"
 
 
-def audit(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            audit_main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
