@@ -24,6 +24,7 @@ from cohort.codes import CodeList
 from cohort.config import DISCIPLINES, AcscConfig, StudyConfig, Sufficiency
 from cohort.criteria import Criterion
 from cohort.criteria_plan import Context, apply_criteria, column
+from cohort.members import StudyTables
 from cohort.outcomes import claim_units
 from cohort.population import BASE_COLUMNS, Linked, population_frame
 from cohort.schema import CohortCondition, Study
@@ -140,6 +141,8 @@ def run_compiled(linked_path: Path, study: Study, *, progress: Callable[[str, in
     tables = run_study(linked_path, config, progress=progress, scratch=scratch,
                        population=_population(study, config), chain=tuple(c.name for c in study.criteria))
     # A prevalence study writes the seven tables of method.md section 8; an outcome it leaves out
-    # gives its table with no rows.
-    return {name: frame.clear() if name in _PREVALENCE_TABLES and study.outcome(_PREVALENCE_TABLES[name]) is None
-            else frame for name, frame in tables.items()}
+    # gives its table with no rows (and no persons: a cell the release never shows).
+    out = StudyTables({name: frame.clear() if name in _PREVALENCE_TABLES and study.outcome(_PREVALENCE_TABLES[name])
+                       is None else frame for name, frame in tables.items()})
+    out.members = getattr(tables, "members", None)
+    return out

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-__all__ = ["COST_COLUMNS", "cost_table"]
+__all__ = ["COST_COLUMNS", "cost_cells", "cost_table"]
 
 COST_COLUMNS = {
     "persons": pl.Int64,
@@ -56,6 +56,12 @@ def _columns(frame: pl.LazyFrame, needed: Sequence[str], what: str) -> None:
 
 def cost_table(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: Sequence[str], *,
                sectors: Sequence[str], window: tuple[str, str] | None = None) -> pl.DataFrame:
+    """The cost table alone (:func:`cost_cells` without its payers)."""
+    return cost_cells(units, cohort, keys, sectors=sectors, window=window)[0]
+
+
+def cost_cells(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: Sequence[str], *,
+               sectors: Sequence[str], window: tuple[str, str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per cell of ``cohort`` and sector: persons with a cost, total, mean, top two contributions.
 
     Args:
@@ -66,7 +72,9 @@ def cost_table(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: S
         window: ``(start, end)`` date columns of ``cohort``; None: the calendar year ``year``.
 
     Returns:
-        ``keys``, ``sector`` and :data:`COST_COLUMNS`, one row per cell and sector.
+        The table: ``keys``, ``sector`` and :data:`COST_COLUMNS`, one row per cell and sector; and
+        its payers: ``keys``, ``sector`` and ``p2``, one row per person counted in ``persons``
+        (person-level: the study's ``persons/costs.parquet``, :mod:`cohort.members`).
 
     Raises:
         ValueError: a column the arguments name is missing, or no sector is given.
@@ -92,8 +100,8 @@ def cost_table(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: S
         start, end = window
         joined = joined.filter(pl.col("service_date").is_between(pl.col(start), pl.col(end), closed="both"))
     cell = [*keys, "sector"]
-    per_person = joined.group_by(*cell, "p2").agg(pl.col("cents").sum())
-    stats = per_person.group_by(cell).agg(
+    per_person = joined.group_by(*cell, "p2").agg(pl.col("cents").sum()).collect(engine="streaming")
+    stats = per_person.lazy().group_by(cell).agg(
         pl.len().cast(pl.Int64).alias("persons"),
         pl.col("cents").sum().cast(pl.Int64).alias("total_cents"),
         pl.col("cents").top_k(2).alias("_top"),
@@ -107,4 +115,5 @@ def cost_table(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: S
         pl.col("_top").list.get(0, null_on_oob=True).fill_null(0).cast(pl.Int64).alias("largest_cents"),
         pl.col("_top").list.get(1, null_on_oob=True).fill_null(0).cast(pl.Int64).alias("second_cents"),
     )
-    return out.sort(cell).collect(engine="streaming").cast({**COST_COLUMNS})
+    return (out.sort(cell).collect(engine="streaming").cast({**COST_COLUMNS}),
+            per_person.select(*cell, "p2").sort(*cell, "p2"))

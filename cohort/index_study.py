@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cohort import members as who
 from cohort.codes import CodeList
 from cohort.compile import excluded_by, span_of
 from cohort.config import StudyConfig, Sufficiency
@@ -51,7 +52,7 @@ def _chain(frame: pl.DataFrame, steps: list[str], year: int, condition: str) -> 
     return rows
 
 
-def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl.DataFrame]:
+def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Members) -> dict[str, pl.DataFrame]:
     pre = tuple(c for c in study.criteria if not c.uses_index)
     post = tuple(c for c in study.criteria if c.uses_index)
     x6 = next((c.sufficiency for c in study.criteria if c.rule == "X6"), None) or Sufficiency()
@@ -64,7 +65,8 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
         pl.col("service_date").is_between(lo, hi)).sink_parquet(units_path, compression="lz4")
     units = pl.scan_parquet(units_path)
     ctx = Context(linked, year, units, study.catalogue, (lo, hi))
-    population = apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre)).collect(engine="streaming")
+    population = who.person_numbers(linked.root, apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre))
+                                    .collect(engine="streaming"))
     washout = study.washout_days if study.cohort_type == "incidence" else None
     entered = entry(linked, units, population.lazy().select("patient_id", "p2"), list(_codes(study).items()),
                     year, washout).with_columns((~pl.col("entered")).alias(_ENTRY))
@@ -76,14 +78,14 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
     steps = [*(c.name for c in pre), "entry", *(c.name for c in post)]
     # "all": the whole population; a record with no index date (or not incident) leaves it at entry.
     # The cohort's own chain starts from the records with a record of the condition in the year.
-    whole = population.select("patient_id", "excluded_by").join(
+    whole = population.select("patient_id", "person", "excluded_by").join(
         rows.select("patient_id", pl.col("excluded_by").alias("cohort_by"), pl.lit(True).alias("has_index")),
         on="patient_id", how="left",
-    ).select(pl.coalesce("excluded_by", pl.when(pl.col("has_index")).then("cohort_by").otherwise(pl.lit("entry")))
-             .alias("excluded_by"))
-    attrition = _chain(whole, steps, year, "all")
-    for c in study.condition_names:
-        attrition += _chain(rows.filter(pl.col("condition") == c), steps, year, c)
+    ).select("person", pl.coalesce("excluded_by", pl.when(pl.col("has_index")).then("cohort_by")
+                                   .otherwise(pl.lit("entry"))).alias("excluded_by"))
+    groups = [("all", whole)] + [(c, rows.filter(pl.col("condition") == c)) for c in study.condition_names]
+    attrition = [row for c, group in groups for row in _chain(group, steps, year, c)]
+    who.attrition(members, year, groups, tuple(steps))
     strata = list(study.strata)
     at_risk = population.filter(pl.col("excluded_by").is_null())
     cohort = rows.filter(pl.col("excluded_by").is_null())
@@ -93,34 +95,40 @@ def _year(linked: Linked, study: Study, year: int, folder: Path) -> dict[str, pl
                       nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), "condition", *strata, pl.col("numerator").fill_null(0).cast(_COUNT),
         pl.col("denominator").cast(_COUNT))
+    at_year = pl.lit(year, _COUNT).alias("year")
+    members.add(COHORT_TABLE[study.cohort_type], "numerator", cohort.with_columns(at_year))
+    members.add(COHORT_TABLE[study.cohort_type], "denominator", at_risk.with_columns(at_year))
     out = {
         "attrition": pl.DataFrame(attrition, orient="row", schema={
             "year": _COUNT, "condition": pl.String, "step": pl.String, "before": _COUNT, "excluded": _COUNT,
             "after": _COUNT}),
         COHORT_TABLE[study.cohort_type]: table,
     }
-    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata))
+    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata), members)
     return out
 
 
 def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.LazyFrame, year: int,
-              span: tuple[date, date], strata: list[str], cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
+              span: tuple[date, date], strata: list[str], cells: pl.DataFrame,
+              members: who.Members) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     events = dated_events(linked, units, *span)
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
     for outcome in study.outcomes:
         lo, hi = outcome.window.bounds(year, pl.col("index_date"))
-        rows = cohort.select("patient_id", "p2", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
+        rows = cohort.select("patient_id", "p2", "person", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
         if outcome.kind == "contacts":
-            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells)
+            out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells, members)
         elif outcome.kind == "contact_bands":
-            out["contact_bands"] = contact_bands(rows, events, outcome, year)
+            out["contact_bands"] = contact_bands(rows, events, outcome, year, members)
         elif outcome.kind == "costs":
-            from cohort.costs import cost_table  # noqa: PLC0415 - present: compile.check_runnable
+            from cohort.costs import cost_cells  # noqa: PLC0415 - present: compile.check_runnable
 
             sectors = tuple(dict.fromkeys(d for ds in outcome.disciplines.values() for d in ds))
-            members = rows.with_columns(pl.lit(year, _COUNT).alias("year"))
-            out["costs"] = cost_table(units, members, ["year", "condition", *strata], sectors=sectors, window=("lo", "hi"))
+            payers = rows.with_columns(pl.lit(year, _COUNT).alias("year"))
+            out["costs"], paid = cost_cells(units, payers, ["year", "condition", *strata], sectors=sectors,
+                                            window=("lo", "hi"))
+            members.add("costs", "persons", who.by_number(linked.root, paid))
     return out
 
 
@@ -129,14 +137,16 @@ def run_index_study(linked_path: Path, study: Study, *, progress: Callable[[str,
     """Every table of an incidence or index-date study (``docs/study-schema.md``), pre-disclosure."""
     linked = Linked(Path(linked_path))
     parts: dict[str, list[pl.DataFrame]] = {}
+    members = who.Members(study.strata)  # the persons behind each count (cohort.members)
     with contextlib.ExitStack() as stack:
         folder = scratch if scratch is not None else stack.enter_context(tempfile.TemporaryDirectory(prefix="pfl-study-"))
         for i, year in enumerate(study.years):
             if progress is not None:
                 progress(f"{study.cohort_type} cohort {year}", i, len(study.years) + 1)
-            for name, frame in _year(linked, study, year, Path(folder)).items():
+            for name, frame in _year(linked, study, year, Path(folder), members).items():
                 parts.setdefault(name, []).append(frame)
-    tables = {name: pl.concat(frames) for name, frames in parts.items()}
+    tables = who.StudyTables({name: pl.concat(frames) for name, frames in parts.items()})
+    tables.members = members
     if "care_use" in tables:
         tables["care_use"] = tables["care_use"].sort("year", "condition", "discipline", *study.strata)
         tables["care_use_change"] = _change(tables["care_use"], study.years, list(study.strata))

@@ -25,7 +25,9 @@ cell of those keys (duplicates are dropped). The *members frame* of a table has 
 columns (:data:`KEYS`, strata after ``condition``/``discipline``; a key column the count does
 not depend on is null), ``column`` (the count column: ``numerator``, ``n``, ...) and
 ``person``, sorted within each count added (the file is the same for every run). Strata
-``Total`` rows are not written: the release unites the levels.
+``Total`` rows are not written: the release unites the levels (and the bands of
+``contact_bands`` into its ``Total`` band). ``costs.persons`` holds the persons with a cost > 0 in
+the cell (:func:`cohort.costs.cost_cells`).
 :func:`attrition` builds the attrition chain's members from a base population.
 
 **Where it lives.** ``<study>/persons/<table>.parquet``, owner-only (0700/0600), named in the
@@ -50,16 +52,22 @@ FOLDER = "persons"
 # Key columns of each table's members frame (strata are inserted where "*" stands).
 KEYS: dict[str, tuple[str, ...]] = {
     "prevalence": ("year", "condition", "*"),
+    "incidence": ("year", "condition", "*"),
+    "index_cohort": ("year", "condition", "*"),
     "care_use": ("year", "condition", "discipline", "*"),
     "referrals": ("year", "condition"),
     "attrition": ("year", "condition", "step"),
     "top": ("year", "discipline", "group"),
     "acsc": ("year",),
+    "contact_bands": ("year", "condition", "discipline", "*", "band"),  # strata: null (no strata; Total)
+    "costs": ("year", "condition", "sector", "*"),
 }
 # The person-count columns of each table (events columns have no members).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "prevalence": ("numerator", "denominator"), "care_use": ("n", "N"), "referrals": ("n", "N"),
+    "prevalence": ("numerator", "denominator"), "incidence": ("numerator", "denominator"),
+    "index_cohort": ("numerator", "denominator"), "care_use": ("n", "N"), "referrals": ("n", "N"),
     "attrition": ("before", "excluded", "after"), "top": ("persons",), "acsc": ("persons",),
+    "contact_bands": ("persons",), "costs": ("persons",),
 }
 
 

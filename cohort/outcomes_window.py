@@ -16,6 +16,7 @@ from datetime import date
 import polars as pl
 
 from cohort.codes import CodeList
+from cohort.members import Members
 from cohort.outcomes import ALL_CAUSE_ALWAYS, HA_TYPES, POH_GGZ_TYPES
 from cohort.outcomes_spec import Outcome
 from cohort.population import Linked
@@ -103,15 +104,21 @@ def _grid(cells: pl.DataFrame, outcome: Outcome, strata: list[str]) -> pl.DataFr
 
 def contacts(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, codes: Mapping[str, CodeList],
              all_cause: Mapping[str, bool], year: int, strata: list[str],
-             cells: pl.DataFrame | None = None) -> pl.DataFrame:
+             cells: pl.DataFrame | None = None, members: Members | None = None) -> pl.DataFrame:
     """care_use: year, condition, discipline, strata, n (records with >= 1 contact), N (cohort records).
 
     ``cells``: the strata of the cohort table (its population before entry), so that a stratum
     without cohort records still gets its row (n = N = 0); default: the cohort's own strata.
+    ``members``: where the persons behind n and N go (the cohort has a ``person`` column).
     """
     keys = ["condition", "discipline", *strata]
     hits = _hits(cohort.lazy(), events, outcome, codes, all_cause).unique().collect(engine="streaming")
-    n = hits.join(cohort.select("patient_id", "condition", *strata), on=["patient_id", "condition"]).group_by(keys).len("n")
+    counted = hits.join(cohort, on=["patient_id", "condition"])
+    if members is not None:
+        at_year = pl.lit(year, _COUNT).alias("year")
+        members.add("care_use", "n", counted.with_columns(at_year))
+        members.add("care_use", "N", cohort.with_columns(at_year))
+    n = counted.group_by(keys).len("n")
     big_n = cohort.group_by("condition", *strata).len("N")
     grid = _grid(cohort if cells is None else cells, outcome, strata)
     return grid.join(big_n, on=["condition", *strata], how="left", nulls_equal=True).join(
@@ -129,8 +136,12 @@ def band_labels(bands: tuple[int, ...]) -> list[tuple[str, int, int | None]]:
     return out
 
 
-def contact_bands(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, year: int) -> pl.DataFrame:
-    """contact_bands: year, condition, discipline, band, persons, N (all-cause contacts in the window)."""
+def contact_bands(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, year: int,
+                  members: Members | None = None) -> pl.DataFrame:
+    """contact_bands: year, condition, discipline, band, persons, N (all-cause contacts in the window).
+
+    ``members``: where the persons of each band go (the cohort has a ``person`` column).
+    """
     all_cause = {c: True for c in outcome.disciplines}
     everything = Outcome("contacts", outcome.disciplines, outcome.window, cause="all")
     per = (_hits(cohort.lazy(), events, everything, {}, all_cause).group_by("patient_id", "condition", "discipline")
@@ -143,7 +154,12 @@ def contact_bands(cohort: pl.DataFrame, events: pl.LazyFrame, outcome: Outcome, 
     for label, low, high in reversed(labels):
         inside = pl.col("k") >= low if high is None else pl.col("k").is_between(low, high)
         band = pl.when(inside).then(pl.lit(label)).otherwise(band)
-    persons = counted.with_columns(band.alias("band")).group_by("condition", "discipline", "band").len("persons")
+    banded = counted.with_columns(band.alias("band"))
+    if members is not None:
+        members.add("contact_bands", "persons", banded.join(
+            cohort.select("patient_id", "condition", "person"), on=["patient_id", "condition"]).with_columns(
+            pl.lit(year, _COUNT).alias("year")))
+    persons = banded.group_by("condition", "discipline", "band").len("persons")
     grid = _grid(cohort, outcome, []).join(pl.DataFrame({"band": [b for b, _, _ in labels],
                                                          "order": list(range(len(labels)))}), how="cross")
     big_n = cohort.group_by("condition").len("N")

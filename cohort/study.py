@@ -17,7 +17,7 @@ import polars as pl
 
 from cohort import members as who
 from cohort.config import StudyConfig
-from cohort.costs import cost_table
+from cohort.costs import cost_cells
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
 from cohort.population import RULES, Linked, base_population
 from extracts.codes import icpc_base
@@ -341,8 +341,9 @@ def _tables(
         if config.cost_sectors:
             # Claimed costs of the prevalent persons in the year, all-cause, per sector (issue 12).
             payers = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
-            out["costs"].append(cost_table(units, payers, ["year", "condition", *strata],
-                                           sectors=config.cost_sectors))
+            costs, paid = cost_cells(units, payers, ["year", "condition", *strata], sectors=config.cost_sectors)
+            out["costs"].append(costs)
+            members.add("costs", "persons", who.by_number(linked.root, paid))
     tables = {k: _sorted(pl.concat(v), k, strata, steps) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     return tables

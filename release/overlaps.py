@@ -105,9 +105,12 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
             types = lay.frame.select(by).schema
             rows = members.filter(pl.col("column") == count.name).select(
                 *[pl.col(c).cast(types[c]) for c in by], pl.col("person").cast(pl.Int64))
-            strata = [s for s in study.strata if s in by]
-            # The levels of a stratum hold distinct persons: a Total unites them without repeats (a
-            # repeated row makes its cell's size differ from its count, which is refused below).
+            # The strata and the table's other dimensions (the bands of contact_bands) whose Total
+            # the release shows.
+            strata = [s for s in study.strata if s in by] + [d for d in lay.dimensions if d in by
+                                                             and d not in study.strata]
+            # The levels of a stratum (or bands) hold distinct persons: a Total unites them without repeats
+            # (a repeated row makes its cell's size differ from its count, which is refused below).
             rows = pl.concat([rows.with_columns(pl.lit(TOTAL).alias(s) for s in total)
                               for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)])
             cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)

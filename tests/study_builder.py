@@ -106,7 +106,8 @@ def write_study(
         _copy_persons(Path(persons_of), path, order)
     else:
         _write_persons(path, base, order, rest=rest, year=year, condition=condition, referred=referred,
-                       referral_base=referral_base)
+                       referral_base=referral_base, payers={k: len(v) for k, v in (costs or {}).items()},
+                       names=names)
     if costs is not None:
         _write_costs(path, costs, names, order, year, condition)
     default_definitions = {
@@ -139,15 +140,18 @@ def _write_costs(path: Path, costs: Mapping[tuple[str, ...], Sequence[int]], nam
         pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition"), pl.lit("MSZ").alias("sector"),
         *order, "persons", "total_cents", "mean", "largest_cents", "second_cents").write_parquet(path / "costs.parquet")
 def _write_persons(path: Path, base: pl.DataFrame, order: list[str], *, rest: int, year: int, condition: str,
-                   referred: int, referral_base: int | None) -> None:
+                   referred: int, referral_base: int | None, payers: Mapping[tuple[str, ...], int],
+                   names: list[str]) -> None:
     members = Members(order)
-    start, cohort, care, population = 0, [], [], []
+    start, cohort, care, population, paid = 0, [], [], [], []
     for row in base.iter_rows(named=True):
         strata = {s: row[s] for s in order}
         v = row["numerator"]
         block = [{**strata, "person": start + i} for i in range(v + rest)]
         cohort += block[:v]
         care += block[:row["n"]]
+        # the persons with a cost (costs=): the first of the stratum's cohort
+        paid += block[:payers.get(tuple(row[s] for s in names), 0)]
         population += block
         start += v + rest
     schema = {**{s: pl.String for s in order}, "person": pl.Int64}
@@ -159,6 +163,8 @@ def _write_persons(path: Path, base: pl.DataFrame, order: list[str], *, rest: in
     members.add("prevalence", "denominator", frame(population, year=year))
     members.add("care_use", "n", frame(care, year=year, condition=condition, discipline="HA"))
     members.add("care_use", "N", frame(cohort, year=year, condition=condition))
+    if payers:
+        members.add("costs", "persons", frame(paid, year=year, condition=condition, sector="MSZ"))
     base_rows = cohort[:len(cohort) if referral_base is None else referral_base]
     members.add("referrals", "N", frame(base_rows, year=year, condition=condition))
     members.add("referrals", "n", frame(base_rows[:referred], year=year, condition=condition))
