@@ -114,6 +114,7 @@ criteria:
   - {{name: aged_18_plus, rule: age, min: 18}}
 outcomes:
   - {{type: contacts, disciplines: [HA], window: {{days: [0, 365]}}}}
+  - {{type: contact_bands, disciplines: [HA], window: {{days: [0, 365]}}, bands: [1, 3]}}
 strata: []
 """
 
@@ -134,3 +135,7 @@ def test_an_incidence_cohort_renamed_merges_with_the_earlier_release_by_its_pers
     statuses = [pl.read_parquet(r / "incidence.parquet").select("numerator_status") for r in
                 (tmp_path / "r1", tmp_path / "r2")]
     assert statuses[0].equals(statuses[1])
+    # the persons-by-band cells too: each band of sugar is dm's band (one quantity by its persons)
+    bands = [pl.read_parquet(r / "contact_bands.parquet") for r in (tmp_path / "r1", tmp_path / "r2")]
+    assert bands[0].select("band", "persons_status").equals(bands[1].select("band", "persons_status"))
+    assert entry["overlaps"]["equal"] >= 3 + bands[0].filter(pl.col("band") != "Total").height, entry["overlaps"]
