@@ -40,6 +40,8 @@ from audit.intervals import FeasibleRegion
 __all__ = ["singleton_pairs"]
 
 _TIME_LIMIT_S = 30.0
+# Rounds of random halves of the singletons held at 1 (each two programs; see _shared).
+_HALVES = 8
 _OPTIMAL = 0
 
 
@@ -186,11 +188,16 @@ def _shared(region: FeasibleRegion, comp: _Component, singletons: list[CellKey],
         comp.keep(solution)
     # Every singleton at 1: a primary that moves there moves for each singleton.
     open_ = comp.determined(primary & ~single, single)
-    # A singleton that moves with every other singleton at 1 moves for each of them.
-    for k in singletons:
-        others = single.copy()
-        others[comp.index[k]] = False
-        open_[comp.index[k]] = not comp.moves(comp.index[k], others)
+    # Singletons move, if at all, with others: solutions with a random half of them at 1 that push
+    # the rest up, then down, serve every pair (s, k) with s in the half and k moved.
+    open_ |= single
+    rng = np.random.default_rng(len(singletons))
+    for _ in range(_HALVES if len(singletons) > 1 else 0):
+        half = single & (rng.random(size) < 0.5)
+        rest = single & ~half
+        if rest.any():
+            comp.solve(np.where(rest, 1.0, 0.0), half)
+            comp.solve(np.where(rest, -1.0, 0.0), half, cap=rest)
     pairs = []
     for s in singletons:
         fixed = np.zeros(size, dtype=bool)
