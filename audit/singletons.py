@@ -1,29 +1,29 @@
 """A4 (disclosure.md, "The auditor"): a person alone in a hidden cell fixes no other primary.
 
 A primary cell whose true value is 1 is known to the person it counts; with that cell fixed at 1,
-no other primary of the release may become exactly determined. The plain way (a region per
-singleton, every primary bounded in it) costs about singletons × primaries / 20 integer programs:
-28 000 on the tiny seed study stratified by age band and sex. Here the question is asked per
-*move*, and the answer is the same:
+no other primary of its component may become exactly determined. The plain way (a region per
+singleton, every primary asked in it: :func:`_one_by_one`) cost about 28 000 integer programs
+(564 CPU s) on the tiny seed study stratified by age band and sex. Here solutions are shared
+between singletons, and the answer is the same (tests/unit/test_audit_singletons.py):
 
-- The true values ``t`` (the steward's record) solve every region "singleton ``s`` at 1". A
-  *move* is an integer ``d`` with ``A d = 0`` and ``t + d >= 0``: ``t + d`` is another solution,
-  and it keeps every singleton outside the support of ``d`` at 1. So a move that changes primary
-  ``k`` shows, for every singleton ``s`` outside its support, that ``s`` at 1 leaves ``k`` open.
-- One solution ``y`` holds many moves: the support of ``y - t`` falls apart into pieces that share
-  no equation, and each piece alone is a move (each equation sees one piece only). Programs that
-  reward changing the primaries still undecided and charge every changed unit (``|y - t|``, the
-  L1 distance) find short moves, many at once; a second round fixes at 1 the singletons that
-  the first round's moves went through.
-- Only a pair (singleton, primary) that no move settles costs programs of its own: the primary's
-  minimum, then its maximum, with the singleton at 1. A primary exactly determined there is a
-  finding unless it moves with the singleton
-  (:meth:`~audit.intervals.FeasibleRegion.difference_fixed`).
+- The true values ``t`` (the steward's record) solve every region "singleton ``s`` at 1". Any
+  integer solution ``y`` of the component's equations with ``y_s = 1`` shows that every primary
+  where ``y`` differs from ``t`` is not determined once ``s`` is known. All solutions found are
+  kept (a pool) and asked first, for every singleton.
+- Solutions with *every* singleton at 1 lie in each singleton's region: a primary that moves
+  there moves for each singleton (found by pushing the sum of the primaries that every solution
+  so far leaves at ``t`` down, then up, and asking a primary left alone).
+- Solutions with a random half of the singletons at 1, pushing the others, show singletons
+  moving while many others stay at 1.
+- Per singleton, what the pool leaves open is pushed the same way in its own region, and a
+  primary still left gets its minimum and its maximum (capped one above ``t``: all that is asked
+  is whether it goes above). A primary exactly determined there is a finding unless it moves with
+  the singleton (:meth:`~audit.intervals.FeasibleRegion.difference_fixed`).
 
 Every solution is an exact ``scipy.optimize.milp`` optimum over the non-negative integers of the
-component's own equations; a program that does not end optimal fails the audit closed
-(:class:`~audit.errors.AuditError`). Where the true values do not solve the equations (a
-consistency finding already) the plain way is taken.
+component's own equations (only made narrower by bounds, so still a solution); a program that
+does not end optimal fails the audit closed (:class:`~audit.errors.AuditError`). Where the true
+values do not solve the equations (a consistency finding already) the plain way is taken.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _OPTIMAL = 0
 
 
 class _Component:
-    """One component of the region, its true values and the moves found from them."""
+    """One component of the region, its true values and the solutions found (the pool)."""
 
     def __init__(self, region: FeasibleRegion, cell: CellKey, truth: Mapping[CellKey, int]) -> None:
         self.keys, self.constraint, known = region.system(cell)
