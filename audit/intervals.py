@@ -601,6 +601,18 @@ class FeasibleRegion:
         comp = int(self._comp_of[self._index[cell]])
         return tuple(self.hidden[i] for i in self._members[comp])
 
+    def component_id(self, cell: CellKey) -> int:
+        """A number that names the component of ``cell`` (equal for cells that vary together)."""
+        return int(self._comp_of[self._index[cell]])
+
+    def system(self, cell: CellKey) -> tuple[tuple[CellKey, ...], LinearConstraint | None, list[np.ndarray]]:
+        """The component of ``cell`` as equations: its cells, ``A x = b`` over them in that order
+        (None for a cell an equation pins), and the integer solutions found so far."""
+        comp = self.component_id(cell)
+        keys = tuple(self.hidden[i] for i in self._members[comp])
+        constraint = None if self._pinned(comp) is not None else self._constraint(comp)
+        return keys, constraint, list(self._witnesses.get(comp, [])) if self.integral else []
+
     def fix(self, values: Mapping[CellKey, int]) -> FeasibleRegion:
         """The region with some hidden cells fixed at given values (A4: a singleton knows it's 1).
 

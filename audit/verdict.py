@@ -40,6 +40,7 @@ from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
+from audit.singletons import singleton_pairs
 from audit.structure import Structure, instantiate
 from audit.tables import AuditTable, Percentage, PointChange
 
@@ -238,15 +239,11 @@ def _verification(release: Release, region: FeasibleRegion, record: dict, policy
         if not region.reaches(key, max(0, value - policy.protection(value)), value + policy.protection(value)):
             findings.append(Finding("release", "A2", (label(key),),
                                     f"primary's interval is narrower than the {policy.margin_percent} % margin"))
-    for singleton in sorted((k for k, v in primaries.items() if v == 1), key=label):
-        known, near = region.fix({singleton: 1}), set(region.component(singleton))
-        for key in sorted(primaries, key=label):
-            # Whether the primary moves with the singleton (then it is the singleton's own cell)
-            # is asked first: it is the cheaper question in a release with domain relations.
-            if (key != singleton and key in near and not region.difference_fixed(singleton, key)
-                    and known.fixed((key,)) is not None):
-                findings.append(Finding("release", "A4", (label(singleton), label(key)),
-                                        "with the singleton fixed at 1 another primary is exactly determined"))
+    pairs, programs = singleton_pairs(region, truth, primaries)
+    region.milps += programs
+    for singleton, key in pairs:
+        findings.append(Finding("release", "A4", (label(singleton), label(key)),
+                                "with the singleton fixed at 1 another primary is exactly determined"))
     return findings
 
 
