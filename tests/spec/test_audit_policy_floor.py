@@ -9,16 +9,14 @@ when its manifest is edited to claim the floor's policy.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from command_runner import audit_in_process
 
 from audit import audit_release
-from audit.__main__ import main as audit_main
 from audit.floor import FLOOR, audit_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "releases"
@@ -43,14 +41,8 @@ def blocking(report) -> set[tuple[str, str]]:
 
 
 def cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            audit_main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue()
+    code, out, err = audit_in_process(*args)
+    return code, out + err
 
 
 def test_floor_is_the_specs_default_policy():
