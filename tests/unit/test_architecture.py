@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each package may import only the packages before it.
-ORDER = ["extracts", "pseudonymisation", "linkage", "cohort", "disclosure", "release", "pipeline"]
+ORDER = ["execution", "extracts", "pseudonymisation", "linkage", "cohort", "disclosure", "release", "pipeline"]
 
 
 def _imports(package: str) -> set[str]:

@@ -1,0 +1,43 @@
+"""The executor contract (execution/): results in item order, partitions cover every row once."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from execution import LocalExecutor, Partition, ProcessExecutor, open_executor, partitions, person_partition
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+@pytest.mark.parametrize("make", [LocalExecutor, lambda: ProcessExecutor(2)])
+def test_map_returns_results_in_the_items_order(make) -> None:
+    with make() as ex:
+        assert ex.map(_square, [3, 1, 2, 5]) == [9, 1, 4, 25]
+
+
+def test_an_unknown_executor_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="local"):
+        open_executor("ray")
+
+
+@pytest.mark.parametrize(("index", "count"), [(0, 0), (1, 1), (-1, 3), (3, 3)])
+def test_a_partition_outside_its_count_is_refused(index: int, count: int) -> None:
+    with pytest.raises(ValueError):
+        Partition(index, count)
+
+
+def test_person_partition_keeps_a_person_together_and_covers_every_row_once() -> None:
+    frame = pl.DataFrame({
+        "p2": [0, 1, 2, 3, 7, 7, None, None, 12],
+        "patient_id": ["a", "b", "c", "d", "e", "f", "g", "g", "h"],
+    })
+    k = 4
+    tagged = frame.with_columns(person_partition(k).alias("part"))
+    assert tagged["part"].is_between(0, k - 1).all()
+    assert tagged.group_by("p2").agg(pl.col("part").n_unique()).filter(pl.col("p2").is_not_null())["part"].max() == 1
+    assert tagged.filter(pl.col("patient_id") == "g")["part"].n_unique() == 1
+    assert [p.index for p in partitions(k)] == [0, 1, 2, 3]
+    assert sum(tagged.filter(pl.col("part") == p.index).height for p in partitions(k)) == frame.height
