@@ -48,6 +48,9 @@ class LocalExecutor(Executor):
 
     name = "local"
 
+    def __init__(self, workers: int | None = None) -> None:
+        del workers  # one at a time, whatever the configuration says
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return [fn(item) for item in items]
 
@@ -57,7 +60,7 @@ class ProcessExecutor(Executor):
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None) -> None:  # noqa: D107
         self._workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 

@@ -41,3 +41,15 @@ def test_person_partition_keeps_a_person_together_and_covers_every_row_once() ->
     assert tagged.filter(pl.col("patient_id") == "g")["part"].n_unique() == 1
     assert [p.index for p in partitions(k)] == [0, 1, 2, 3]
     assert sum(tagged.filter(pl.col("part") == p.index).height for p in partitions(k)) == frame.height
+
+
+def test_the_command_settings_open_the_named_executor_and_check_k() -> None:
+    from execution.config import executor_from_config, partitions_from_config
+
+    with executor_from_config({"executor": {"name": "processes", "workers": 2}}) as ex:
+        assert ex.name == "processes" and ex.workers == 2
+    assert executor_from_config({}).name == "local"
+    assert partitions_from_config({"partitions": 8}) == 8
+    for bad in (0, -1, True, "8", 1.5):
+        with pytest.raises(ValueError, match="partitions"):
+            partitions_from_config({"partitions": bad})
