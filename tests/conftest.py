@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from executor_cases import _executors, executor_case  # noqa: F401  (fixtures: issue 14's identity tests)
+
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GenerationResult, generate
 from linkage.link import link
