@@ -43,6 +43,7 @@ __all__ = [
     "guarded",
     "log_folder_name",
     "flag",
+    "text_setting",
     "require_settings",
     "run_hydra",
 ]
@@ -278,6 +279,23 @@ def require_settings(cfg: object, *keys: str) -> None:
     if missing:
         msg = f"missing setting(s): {', '.join(missing)} (give them as key=value; see --help)"
         raise ConfigError(msg)
+
+
+def text_setting(cfg: object, key: str) -> str:
+    """A setting that is text, such as a project id: a number or yes/no is a configuration error.
+
+    Hydra reads ``project=1e3`` as the number 1000.0 and ``project=1_000`` as 1000; read back as
+    text, they name a project no one asked for, and the TTP would make its pseudonyms for it. A
+    number is refused, and the message says how to quote one.
+    """
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key, default=None)
+    if not isinstance(value, str):
+        msg = (f"{key}: expected text, but the command line gave a number or yes/no (1e3 would "
+               f"become 1000.0); quote it, e.g. {key}=\"'1e3'\"")
+        raise ConfigError(msg)
+    return value
 
 
 def flag(cfg: object, key: str) -> bool:

@@ -24,6 +24,7 @@ from extracts.cli import (
     console,
     exit_code_lines,
     flag,
+    text_setting,
     guarded,
     require_settings,
     run_hydra,
@@ -112,14 +113,15 @@ def _fallback_settings(cfg: DictConfig) -> FallbackSettings:
 def _ttp(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "project", "out", "ttp_key", *(f"inputs.{s}" for s in cfg.inputs or ()))
+        project = text_setting(cfg, "project")
         if not cfg.inputs:
             msg = "inputs: expected one for_ttp folder per supplier, e.g. +inputs.ehr=/path +inputs.claims=/path"
             raise ConfigError(msg)
         check_target(Path(cfg.out), inputs={**{f"inputs.{k}": Path(v) for k, v in cfg.inputs.items()},
                                             **_key_file("ttp_key", cfg.ttp_key)})
         key = load_key(str(cfg.ttp_key), "ttp", setting="ttp_key")
-        with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {cfg.project}"):
-            result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, str(cfg.project),
+        with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {project}"):
+            result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, project,
                                   Path(cfg.out), expected_network_key_id=key_id_text(cfg.expected_network_key_id),
                                   overwrite=flag(cfg, "overwrite"), fallback=_fallback_settings(cfg))
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")

@@ -86,3 +86,21 @@ def test_wrong_role_key_is_refused(tiny_extracts: GenerationResult, keys: Path, 
                 f"network_key={keys / 'ttp.key'}", cwd=tmp_path)
     assert proc.returncode == 6
     assert "a ttp key where a network key is needed" in proc.stderr
+
+
+@pytest.mark.parametrize(("command", "value"), [("pfl-ttp", "1e3"), ("pfl-ttp", "1_000"), ("pfl-link", "2023"),
+                                                ("pfl-link", "true")])
+def test_a_project_id_of_digits_is_refused_before_anything_is_read(command: str, value: str, keys: Path,
+                                                                   tmp_path: Path) -> None:
+    # Hydra reads project=1e3 as 1000.0 and project=1_000 as 1000: the TTP would map pseudonyms
+    # for a project named "1000.0" or "1000" that no one asked for.
+    from command_runner import assert_clean_failure
+
+    args = {"pfl-ttp": [f"ttp_key={keys / 'ttp.key'}", f"+inputs.ehr={tmp_path / 'e'}"],
+            "pfl-link": [f"content.ehr={tmp_path / 'e'}", f"content.claims={tmp_path / 'c'}",
+                         f"token_maps.ehr={tmp_path / 't'}", f"token_maps.claims={tmp_path / 'u'}"]}[command]
+    proc = _run(command, f"project={value}", f"out={tmp_path / 'out'}", *args, cwd=tmp_path)
+    assert_clean_failure(proc, 2, "project: expected text")
+    assert not (tmp_path / "out").exists()
+    quoted = _run(command, f"project='{value}'", f"out={tmp_path / 'out'}", *args, cwd=tmp_path)
+    assert "project: expected text" not in quoted.stderr

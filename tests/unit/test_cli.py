@@ -7,8 +7,9 @@ import errno
 import polars as pl
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
-from extracts.cli import EXIT_CODES, guarded, require_settings
+from extracts.cli import EXIT_CODES, guarded, require_settings, text_setting
 from extracts.errors import ConfigError, ContractError, OutputExistsError
 
 SECRET = "123456782"  # stands for a value from the data
@@ -148,3 +149,17 @@ def test_a_key_id_hydra_read_as_a_float_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="quoted"):
         _key_id(1.2345e71)
+
+
+@pytest.mark.parametrize("value", [7, 2023, 1.5, True])
+def test_a_project_id_hydra_read_as_a_number_or_yes_no_is_refused(value: object) -> None:
+    # project=1e3 reaches the command as the number 1000.0: the TTP would make pseudonyms for a
+    # project "1000.0" that no one asked for. Only text is a project id; the message says how to quote.
+    cfg = OmegaConf.create({"project": value})
+    with pytest.raises(ConfigError, match="project: expected text") as caught:
+        text_setting(cfg, "project")
+    assert "quote" in str(caught.value)
+
+
+def test_a_project_id_given_as_text_is_read_as_given() -> None:
+    assert text_setting(OmegaConf.create({"project": "007"}), "project") == "007"
