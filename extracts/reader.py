@@ -350,7 +350,7 @@ def _first_line_not_utf8(path: Path) -> int | None:
     return line if carry else None
 
 
-def scan_error_message(tf: TableFile, exc: pl.exceptions.PolarsError) -> str:
+def scan_error_message(tf: TableFile, exc: BaseException) -> str:
     """A message for a polars error reading ``tf``, without polars' text (it may quote values).
 
     For a CSV, the file is checked for bytes that are not UTF-8 first (only here, on failure):

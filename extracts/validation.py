@@ -419,6 +419,11 @@ def _all_duplicated_keys(
     return found, problems
 
 
+# A damaged file can make polars panic while reading it (pyo3's PanicException, a BaseException
+# that ``except PolarsError`` lets through): both are "polars could not read the file".
+_UNREADABLE = (pl.exceptions.PolarsError, pl.exceptions.PanicException)
+
+
 def _collect(
     queries: dict[str, list[pl.LazyFrame]], files: dict[str, TableFile]
 ) -> tuple[dict[str, dict[str, int]], list[str]]:
@@ -427,12 +432,12 @@ def _collect(
         flat = pl.collect_all([q for qs in queries.values() for q in qs], engine="streaming")
         it = iter(flat)
         frames = {name: [next(it) for _ in qs] for name, qs in queries.items()}
-    except pl.exceptions.PolarsError:
+    except _UNREADABLE:
         frames, problems = {}, []
         for name, qs in queries.items():  # a loop over tables, to name the unreadable file
             try:
                 frames[name] = pl.collect_all(qs, engine="streaming")
-            except pl.exceptions.PolarsError as exc:
+            except _UNREADABLE as exc:
                 problems.append(scan_error_message(files[name], exc))
         if problems:
             return {}, problems
