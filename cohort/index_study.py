@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort import members as who
+from cohort import outcomes_care as care
 from cohort.codes import CodeList
 from cohort.compile import excluded_by, span_of
 from cohort.config import StudyConfig, Sufficiency
@@ -116,7 +117,8 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
     for outcome in study.outcomes:
         lo, hi = outcome.window.bounds(year, pl.col("index_date"))
-        rows = cohort.select("patient_id", "p2", "person", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
+        rows = cohort.select("patient_id", "p2", "person", "condition", "practice_id", *strata, lo.alias("lo"),
+                             hi.alias("hi"))
         if outcome.kind == "contacts":
             out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells, members)
         elif outcome.kind == "contact_bands":
@@ -129,6 +131,13 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
             out["costs"], paid = cost_cells(units, payers, ["year", "condition", *strata], sectors=sectors,
                                             window=("lo", "hi"))
             members.add("costs", "persons", who.by_number(linked.root, paid))
+        elif outcome.kind == "referrals":
+            out["referrals"] = care.referrals(linked, rows, _codes(study), all_cause, year, members)
+        elif outcome.kind == "top":
+            config = StudyConfig(study.name, (year,), study.catalogue, {}, top_n=outcome.n, data_years=study.data_years)
+            out["top"] = care.top(config, rows, events, year, members)
+        elif outcome.kind == "acsc":
+            out["acsc"] = care.acsc(outcome, rows, units, year, members)
     return out
 
 

@@ -100,6 +100,8 @@ def test_examples_use_every_feature_of_the_schema() -> None:
         "an ad-hoc cohort condition": any(c.codes is not None for s in studies for c in s.conditions),
         "every stratum": {x for s in studies for x in s.strata} == {"age_band", "sex", "region"},
         "a criterion after entry": any(c.uses_index for s in studies for c in s.criteria),
+        "referrals, top and acsc in a cohort with an index date": {
+            o.kind for s in studies if s.has_index for o in s.outcomes} >= {"referrals", "top", "acsc"},
         "a criterion before entry in an index cohort": any(
             s.has_index and not c.uses_index for s in studies for c in s.criteria),
     }

@@ -165,10 +165,7 @@ def _prevalence(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str])
     for kind in ("referrals", "top", "acsc"):
         if study.outcome(kind) is not None:
             tables[kind] = _fetch(con, OUTPUTS[kind])
-    if "top" in tables:
-        tables["top"] = tables["top"].rename({"rnk": "rank", "grp": "group"})
-    if "referrals" in tables:
-        tables["referrals"] = tables["referrals"].rename({"n_ref": "n", "n_total": "N"})
+    _rename(tables)
     return tables
 
 
@@ -192,7 +189,7 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
     """)
     con.execute(f"""
         CREATE TABLE cohort AS
-        SELECT c.year, c.patient_id, c.condition, c.d, p.p2{''.join(', p.' + s for s in strata)}
+        SELECT c.year, c.patient_id, c.condition, c.d, p.p2, p.practice_id{''.join(', p.' + s for s in strata)}
         FROM chain_rows c JOIN pop p USING (year, patient_id) WHERE c.excl_step IS NULL
     """)
     # An incidence/index study has one condition (parse_study_v2): "all" is its whole base
@@ -230,7 +227,23 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
         _table(con, "cost_sectors", "condition VARCHAR, sector VARCHAR",
                [(c, d) for c, ds in costs.disciplines.items() for d in ds])
         tables["costs"] = _fetch(con, out.costs_windowed(strata, *_bounds(costs.window)))
+    for kind, sql in (("referrals", out.referrals_windowed), ("acsc", out.acsc_windowed)):
+        outcome = study.outcome(kind)
+        if outcome is not None:
+            tables[kind] = _fetch(con, sql(*_bounds(outcome.window)))
+    top = study.outcome("top")
+    if top is not None:
+        tables["top"] = _fetch(con, out.top_windowed(*_bounds(top.window), top.n))
+    _rename(tables)
     return tables
+
+
+def _rename(tables: dict[str, pl.DataFrame]) -> None:
+    """The SQL names of the method's tables (``rank`` and ``group`` are keywords) as the study writes them."""
+    if "top" in tables:
+        tables["top"] = tables["top"].rename({"rnk": "rank", "grp": "group"})
+    if "referrals" in tables:
+        tables["referrals"] = tables["referrals"].rename({"n_ref": "n", "n_total": "N"})
 
 
 def _keys(prefix: str, study: Study) -> str:

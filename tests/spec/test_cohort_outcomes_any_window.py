@@ -1,0 +1,148 @@
+"""Study schema 2, "Outcomes in any window" (issue 12, item 3): each outcome on a small table of patients.
+
+Referrals, top groups and ACSC admissions of incidence and index-date cohorts, counted in the
+outcome window relative to the index date; windows and contact bands in prevalence cohorts
+(relative to the reference year); the insured base population. Each test states the rule of
+``docs/study-schema.md`` it pins down and puts events on both sides of each window boundary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from linked_builder import CONDITIONS_YAML, LinkedBuilder
+
+from cohort.compile import run_compiled
+from cohort.schema import parse_study_v2
+from extracts.codelists import load_catalogue
+from extracts.errors import ConfigError
+
+CATALOGUE = load_catalogue(CONDITIONS_YAML)
+INDEX = {"type": "index", "years": [2021], "conditions": ["diabetes"]}  # index date: the episode's start
+D = "2021-03-01"  # every cohort member's index date below; d + 30 = 2021-03-31, d + 365 = 2022-03-01
+ACSC = "0320:302"
+
+
+def raw_study(cohort: dict[str, Any], outcomes: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
+    return {"schema": 2, "name": "spec", "cohort": cohort, "outcomes": outcomes, **more}
+
+
+def run(b: LinkedBuilder, tmp_path: Path, raw: dict[str, Any]) -> dict[str, pl.DataFrame]:
+    return run_compiled(b.write(tmp_path), parse_study_v2(raw, CATALOGUE))
+
+
+def refused(raw: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_study_v2(raw, CATALOGUE)
+    return str(info.value)
+
+
+# -- b. referrals, top groups and ACSC admissions of incidence and index-date cohorts -------------
+
+def test_referrals_of_an_index_cohort_in_the_window_after_the_index_date(tmp_path: Path) -> None:
+    """n: cohort records with >= 1 referral dated in [d + a, d + b] to a specialism (not GGZ) for the
+    condition (its ICPC codes); N: cohort records whose practice delivered referrals in Y."""
+    b = LinkedBuilder().practice("P1").practice("P2", referrals={2021: False})
+    cases = {
+        "last_day": ("2021-03-31", "0313", "T90"),     # d + 30: counted
+        "index_day": (D, "0313", "T90"),               # d: counted
+        "day_after": ("2021-04-01", "0313", "T90"),    # d + 31: outside
+        "day_before": ("2021-02-28", "0313", "T90"),   # d - 1: outside
+        "other_code": ("2021-03-10", "0313", "K86"),   # not a diabetes code
+        "to_ggz": ("2021-03-10", "GGZ", "T90"),        # GGZ is not medical specialist care
+    }
+    for pid, (day, specialism, icpc) in cases.items():
+        b.patient(pid).episode(pid, "T90", D).referral(pid, day, specialism=specialism, icpc=icpc)
+    b.patient("no_delivery").registered("no_delivery", "P2", "1990-01-01").episode("no_delivery", "T90", D)
+    b.referral("no_delivery", "2021-03-10", icpc="T90")
+    b.patient("outside_cohort").referral("outside_cohort", "2021-03-10", icpc="T90")  # no diabetes record
+    outcome = {"type": "referrals", "window": {"days": [0, 30]}}
+    referrals = run(b, tmp_path, raw_study(INDEX, [outcome]))["referrals"]
+    assert referrals.rows(named=True) == [{"year": 2021, "condition": "diabetes", "n": 2, "N": 6}]
+
+
+def test_top_groups_of_an_index_cohort_count_its_contacts_in_the_window(tmp_path: Path) -> None:
+    """method.md section 6 over the cohort's qualifying contacts dated in its window: groups by
+    contacts (ties by group), persons per group, total_contacts of the discipline in the window."""
+    b = (LinkedBuilder()
+         .patient("a").episode("a", "T90", D)
+         .contact("a", D, icpc="T90").contact("a", "2021-03-31", icpc="T90").contact("a", "2021-03-20", icpc="K86")
+         .contact("a", "2021-04-01", icpc="R74").contact("a", "2021-02-28", icpc="R74")  # outside [d, d + 30]
+         .claim("a", "2021-03-15", sector="FT", code="7023")
+         .patient("b").episode("b", "T90", D).contact("b", "2021-03-05", icpc="K86").contact("b", "2021-03-06")
+         .patient("c").contact("c", "2021-03-05", icpc="R74"))  # not in the cohort
+    outcome = {"type": "top", "n": 2, "window": {"days": [0, 30]}}
+    top = run(b, tmp_path, raw_study(INDEX, [outcome]))["top"].sort("discipline", "rank")
+    assert top.select("year", "discipline", "rank", "group", "contacts", "persons", "total_contacts").rows() == [
+        (2021, "FT", 1, "7X23", 1, 1, 1),
+        (2021, "HA", 1, "K86", 2, 2, 5),   # the uncoded contact of b counts in the total only
+        (2021, "HA", 2, "T90", 2, 1, 5),
+    ]
+    assert top["share"].to_list() == [1.0, 0.4, 0.4]
+
+
+def test_acsc_admissions_of_an_index_cohort_in_the_window(tmp_path: Path) -> None:
+    """Netted MSZ admissions (opname) with an ACSC code of cohort records dated in [d + a, d + b]."""
+    b = (LinkedBuilder()
+         .patient("a").episode("a", "T90", D)
+         .claim("a", "2021-06-01", sector="MSZ", care_type="opname", code=ACSC)
+         .claim("a", "2022-03-01", sector="MSZ", care_type="opname", code=ACSC)      # d + 365: in
+         .claim("a", "2022-03-02", sector="MSZ", care_type="opname", code=ACSC)      # d + 366: out
+         .claim("a", "2021-02-28", sector="MSZ", care_type="opname", code=ACSC)      # d - 1: out
+         .claim("a", "2021-07-01", sector="MSZ", care_type="poli", code=ACSC)        # not an admission
+         .claim("a", "2021-08-01", sector="MSZ", care_type="opname", code="0313:221")  # not an ACSC code
+         .patient("b").episode("b", "T90", D)
+         .claim("b", "2021-09-01", sector="MSZ", care_type="opname", code=ACSC)
+         .claim("b", "2021-09-01", sector="MSZ", care_type="opname", code=ACSC, cost="-100.00")  # withdrawn
+         .patient("c").claim("c", "2021-06-01", sector="MSZ", care_type="opname", code=ACSC))  # not in the cohort
+    outcome = {"type": "acsc", "codes": [ACSC], "window": {"days": [0, 365]}}
+    acsc = run(b, tmp_path, raw_study(INDEX, [outcome]))["acsc"]
+    assert acsc.rows(named=True) == [{"year": 2021, "admissions": 2, "persons": 1}]
+
+
+def test_referrals_top_and_acsc_of_an_incidence_cohort(tmp_path: Path) -> None:
+    """The same outcomes in an incidence cohort: only the incident records count (not the prevalent one)."""
+    b = (LinkedBuilder()
+         .patient("new").episode("new", "T90", D).referral("new", "2021-04-01", icpc="T90")
+         .contact("new", "2021-04-01", icpc="T90")
+         .claim("new", "2021-05-01", sector="MSZ", care_type="opname", code=ACSC)
+         .patient("known").episode("known", "T90", "2015-01-01").referral("known", "2021-04-01", icpc="T90")
+         .contact("known", "2021-04-01", icpc="T90")
+         .claim("known", "2021-05-01", sector="MSZ", care_type="opname", code=ACSC))
+    cohort = {"type": "incidence", "years": [2021], "conditions": ["diabetes"], "washout_days": 365}
+    outcomes = [{"type": "referrals", "window": {"days": [0, 365]}}, {"type": "top", "window": {"days": [0, 365]}},
+                {"type": "acsc", "codes": [ACSC], "window": {"days": [0, 365]}}]
+    tables = run(b, tmp_path, raw_study(cohort, outcomes))
+    assert tables["referrals"].select("n", "N").row(0) == (1, 1)
+    assert tables["top"].select("group", "contacts", "persons").rows() == [("T90", 1, 1)]
+    assert tables["acsc"].select("admissions", "persons").row(0) == (1, 1)
+
+
+@pytest.mark.parametrize(("outcome", "key", "words"), [
+    ({"type": "referrals"}, "outcomes[0].window", "missing"),
+    ({"type": "top", "n": 5}, "outcomes[0].window", "missing"),
+    ({"type": "acsc", "codes": [ACSC]}, "outcomes[0].window", "missing"),
+    ({"type": "acsc", "codes": [ACSC], "years": [2021], "window": {"days": [0, 30]}}, "outcomes[0].years",
+     "the window after the index date"),
+    ({"type": "acsc", "window": {"days": [0, 30]}}, "outcomes[0].codes", "empty code list"),
+    ({"type": "referrals", "window": {"days": [30, 0]}}, "outcomes[0].window.days", "end >= start"),
+])
+def test_referrals_top_and_acsc_of_an_index_cohort_are_checked_before_data(outcome: dict, key: str,
+                                                                          words: str) -> None:
+    message = refused(raw_study(INDEX, [outcome]))
+    assert message.startswith(f"study config: {key}:"), message
+    assert words in message
+
+
+@pytest.mark.parametrize("outcome", [{"type": "referrals", "window": {"years": [0, 1]}},
+                                     {"type": "top", "window": {"years": [-1, 0]}},
+                                     {"type": "acsc", "years": [2021], "codes": [ACSC], "window": {"years": [0, 0]}}])
+def test_referrals_top_and_acsc_of_a_prevalence_cohort_take_no_window(outcome: dict) -> None:
+    """In a prevalence cohort they are method.md sections 5-7: in the reference year (ACSC: its years)."""
+    raw = raw_study({"type": "prevalence", "years": [2021], "conditions": ["diabetes"]}, [outcome])
+    message = refused(raw)
+    assert message.startswith("study config: outcomes[0].window:"), message
+    assert "method.md" in message
