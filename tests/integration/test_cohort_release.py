@@ -127,3 +127,21 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "contact_bands: PASS" in audited and "costs: PASS" in audited and "verdict: PASS" in audited
     assert all(f"{table}: PASS" in audited for table in ("referrals", "top", "acsc")), audited
+
+
+def test_prevalence_study_with_outcomes_in_windows_is_released_and_audited(tiny_linked: Path, tmp_path: Path) -> None:
+    # Contacts in the year after, contact bands and costs over two years of a prevalence cohort
+    # (issue 12, item 3): each table reaches the release and passes the independent audit.
+    study = tmp_path / "study"
+    _ok(run_command("pfl-study", "study=diabetes_prevalence_windows", f"linked={tiny_linked}", f"out={study}",
+                    cwd=tmp_path))
+    written = {p.stem for p in study.glob("*.parquet")}
+    assert {"prevalence", "care_use", "contact_bands", "costs"} <= written
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
+                    f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
+    released = json.loads((tmp_path / "release" / "manifest.json").read_text())
+    assert {"care_use", "contact_bands", "costs"} <= set(released["tables"]) | set(released.get("withheld", {}))
+    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    assert "verdict: PASS" in audited
+    assert all(f"{table}: PASS" in audited for table in ("care_use", "contact_bands", "costs")), audited

@@ -33,7 +33,7 @@ from reference.duckdb_v2 import COHORT_TABLE, KEYS_V2, run_reference_v2
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
 EXAMPLES = ("seed_study_v2", "diabetes_incidence_2021", "asthma_copd_index_followup", "heart_prevalence_adhoc",
-            "cardio_incidence_linked", "seed_reversed")
+            "cardio_incidence_linked", "diabetes_prevalence_windows", "seed_reversed")
 HAS_COSTS = importlib.util.find_spec("cohort.costs") is not None
 
 
@@ -100,6 +100,9 @@ def test_examples_use_every_feature_of_the_schema() -> None:
         "an ad-hoc cohort condition": any(c.codes is not None for s in studies for c in s.conditions),
         "every stratum": {x for s in studies for x in s.strata} == {"age_band", "sex", "region"},
         "a criterion after entry": any(c.uses_index for s in studies for c in s.criteria),
+        "contacts, bands and costs in a prevalence cohort outside the reference year": {
+            o.kind for s in studies if not s.has_index for o in s.outcomes if o.window.start or o.window.end}
+        >= {"contacts", "contact_bands", "costs"},
         "referrals, top and acsc in a cohort with an index date": {
             o.kind for s in studies if s.has_index for o in s.outcomes} >= {"referrals", "top", "acsc"},
         "a criterion before entry in an index cohort": any(

@@ -159,9 +159,21 @@ def _prevalence(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str])
         "attrition": _fetch(con, out.chain(groups, [c.name for c in study.criteria], ["all", *study.condition_names])),
         "prevalence": _fetch(con, out.prevalence_table(strata)),
     }
-    if study.outcome("contacts") is not None:
+    # The cohort of the outcomes: the prevalent records of the final population, per condition; a
+    # window {years: [a, b]} runs from 1 Jan (Y + a) to 31 Dec (Y + b) (no index date: d is null).
+    con.execute(f"""
+        CREATE TABLE cohort AS
+        SELECT pr.year, pr.patient_id, pr.condition, NULL::DATE AS d, p.p2, p.practice_id{''.join(', p.' + s for s in strata)}
+        FROM prevalent pr JOIN pop p USING (year, patient_id)
+    """)
+    contacts = study.outcome("contacts")
+    if contacts is not None and (contacts.window.start, contacts.window.end, contacts.cause) == (0, 0, "method"):
+        # method section 3 in the reference year: the seed study's own rules (duckdb_study)
         con.execute(f"CREATE TABLE care_use_out AS {out.prevalence_care_use(strata)}")
         tables["care_use"] = _fetch(con, "SELECT * FROM care_use_out")
+        tables |= _windowed(con, study, strata, with_contacts=False)
+    else:
+        tables |= _windowed(con, study, strata)
     for kind in ("referrals", "top", "acsc"):
         if study.outcome(kind) is not None:
             tables[kind] = _fetch(con, OUTPUTS[kind])
@@ -207,7 +219,23 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
     for sql in STUDY_RULES:  # ehr_units, claim_units (qualifying contacts); the rest is not used here
         if "ehr_units AS" in sql or "claim_units AS" in sql:
             con.execute(sql)
-    contacts = study.outcome("contacts")
+    tables |= _windowed(con, study, strata)
+    for kind, sql in (("referrals", out.referrals_windowed), ("acsc", out.acsc_windowed)):
+        outcome = study.outcome(kind)
+        if outcome is not None:
+            tables[kind] = _fetch(con, sql(*_bounds(outcome.window)))
+    top = study.outcome("top")
+    if top is not None:
+        tables["top"] = _fetch(con, out.top_windowed(*_bounds(top.window), top.n))
+    _rename(tables)
+    return tables
+
+
+def _windowed(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], *,
+              with_contacts: bool = True) -> dict[str, pl.DataFrame]:
+    """contacts (unless told not to), contact_bands and costs of the rows of ``cohort`` in their windows."""
+    tables = {}
+    contacts = study.outcome("contacts") if with_contacts else None
     if contacts is not None:
         all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
         plan = [(c, d, contacts.cause == "all" or all_cause[c] or d in _CLAIMS_SPECIFIC_CAUSE
@@ -227,14 +255,6 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
         _table(con, "cost_sectors", "condition VARCHAR, sector VARCHAR",
                [(c, d) for c, ds in costs.disciplines.items() for d in ds])
         tables["costs"] = _fetch(con, out.costs_windowed(strata, *_bounds(costs.window)))
-    for kind, sql in (("referrals", out.referrals_windowed), ("acsc", out.acsc_windowed)):
-        outcome = study.outcome(kind)
-        if outcome is not None:
-            tables[kind] = _fetch(con, sql(*_bounds(outcome.window)))
-    top = study.outcome("top")
-    if top is not None:
-        tables["top"] = _fetch(con, out.top_windowed(*_bounds(top.window), top.n))
-    _rename(tables)
     return tables
 
 

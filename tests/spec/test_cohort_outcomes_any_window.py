@@ -146,3 +146,58 @@ def test_referrals_top_and_acsc_of_a_prevalence_cohort_take_no_window(outcome: d
     message = refused(raw)
     assert message.startswith("study config: outcomes[0].window:"), message
     assert "method.md" in message
+
+
+# -- a. windows and contact bands in prevalence cohorts (relative to the reference year) -----------
+
+PREVALENCE = {"type": "prevalence", "years": [2021], "conditions": ["diabetes"]}
+CANCER = "0313:011"  # an MSZ code of cancer: not diabetes care
+
+
+def _prevalent(b: LinkedBuilder, pid: str, **patient: Any) -> LinkedBuilder:
+    return b.patient(pid, **patient).episode(pid, "T90", "2015-01-01")  # prevalent for diabetes in 2021
+
+
+def test_contacts_of_a_prevalence_cohort_in_a_window_of_years(tmp_path: Path) -> None:
+    """``{years: [1, 1]}``: 1 Jan (Y + 1) .. 31 Dec (Y + 1), both days in."""
+    b = LinkedBuilder()
+    for pid, day in (("dec31", "2021-12-31"), ("jan1", "2022-01-01"), ("last", "2022-12-31"), ("after", "2023-01-01")):
+        _prevalent(b, pid).contact(pid, day, icpc="T90")
+    outcome = {"type": "contacts", "disciplines": ["HA"], "window": {"years": [1, 1]}}
+    care = run(b, tmp_path, raw_study(PREVALENCE, [outcome]))["care_use"]
+    assert care.select("year", "condition", "discipline", "n", "N").rows() == [(2021, "diabetes", "HA", 2, 4)]
+
+
+def test_contacts_of_a_prevalence_cohort_for_any_cause(tmp_path: Path) -> None:
+    """``cause: all`` counts a hospital contact for another condition; ``cause: method`` does not."""
+    b = _prevalent(LinkedBuilder(), "a").claim("a", "2021-05-01", sector="MSZ", code=CANCER)
+    specific = {"type": "contacts", "disciplines": ["MSZ"]}
+    assert run(b, tmp_path, raw_study(PREVALENCE, [specific]))["care_use"]["n"].to_list() == [0]
+    every = {**specific, "cause": "all"}
+    assert run(b, tmp_path / "all", raw_study(PREVALENCE, [every]))["care_use"]["n"].to_list() == [1]
+
+
+def test_contact_bands_of_a_prevalence_cohort(tmp_path: Path) -> None:
+    """Prevalent records by their number of contacts in ``{years: [-1, 0]}`` (1 Jan Y-1 .. 31 Dec Y);
+    a record that is not prevalent is not in N."""
+    b = LinkedBuilder()
+    _prevalent(b, "none").contact("none", "2019-12-31").contact("none", "2022-01-01")  # both outside
+    _prevalent(b, "one").contact("one", "2020-01-01")
+    _prevalent(b, "three").contact("three", "2021-12-31").contact("three", "2020-06-01").contact("three", "2021-02-01")
+    b.patient("healthy").contact("healthy", "2021-02-01")
+    outcome = {"type": "contact_bands", "disciplines": ["HA"], "window": {"years": [-1, 0]}, "bands": [1, 2, 4]}
+    bands = run(b, tmp_path, raw_study(PREVALENCE, [outcome]))["contact_bands"]
+    assert bands.select("band", "persons", "N").rows() == [("0", 1, 3), ("1", 1, 3), ("2-3", 1, 3), ("4+", 0, 3)]
+
+
+def test_costs_of_a_prevalence_cohort_in_a_window_of_years(tmp_path: Path) -> None:
+    pytest.importorskip("cohort.costs")
+    b = (_prevalent(LinkedBuilder(), "a")
+         .claim("a", "2021-01-01", sector="MSZ", code=CANCER, cost="100.00")   # 1 Jan Y: in
+         .claim("a", "2022-12-31", sector="MSZ", code=CANCER, cost="20.00")    # 31 Dec Y+1: in
+         .claim("a", "2020-12-31", sector="MSZ", code=CANCER, cost="3.00")     # before
+         .claim("a", "2023-01-01", sector="MSZ", code=CANCER, cost="7.00"))    # after
+    outcome = {"type": "costs", "disciplines": ["MSZ"], "window": {"years": [0, 1]}}
+    costs = run(b, tmp_path, raw_study(PREVALENCE, [outcome]))["costs"]
+    assert costs.select("year", "condition", "sector", "persons", "total_cents").rows() == [
+        (2021, "diabetes", "MSZ", 1, 12000)]
