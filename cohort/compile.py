@@ -1,7 +1,7 @@
 """A schema 2 study compiled to polars plans and run on a linked folder.
 
 Prevalence cohorts run the seed study's engine (``cohort.study.run_study``) with the study's own
-base population: the records of :func:`~cohort.population.population_frame`, each excluded by the
+base population: the records of :func:`~cohort.insured_population.base_frame`, each excluded by the
 first of the study's criteria that holds (``cohort.criteria_plan``), in the study's order. The seed
 study in schema 2 therefore gives the tables of schema 1 byte for byte. Incidence and index-date
 cohorts run ``cohort.index_study``. :func:`check_runnable` refuses, before any data is read, what
@@ -26,7 +26,8 @@ from cohort.criteria import Criterion
 from cohort.criteria_plan import Context, apply_criteria, column
 from cohort.members import StudyTables
 from cohort.outcomes import claim_units
-from cohort.population import BASE_COLUMNS, Linked, population_frame
+from cohort.insured_population import base_frame
+from cohort.population import BASE_COLUMNS, Linked
 from cohort.schema import CohortCondition, Study
 from cohort.prevalence_windows import is_windowed, windowed_outcomes
 from cohort.study import _change, run_study
@@ -104,7 +105,7 @@ def excluded_by(criteria: tuple[Criterion, ...] | list[Criterion], extra: tuple[
 
 def _population(study: Study, config: StudyConfig) -> Callable[[Linked, int], pl.LazyFrame]:
     def population(linked: Linked, year: int) -> pl.LazyFrame:
-        frame = population_frame(linked, year, config)
+        frame = base_frame(linked, year, config, study.population)
         units = claim_units(linked, frame.filter(pl.col("p2").is_not_null()).select("p2"))
         ctx = Context(linked, year, units, study.catalogue, span_of(study.criteria, year))
         return apply_criteria(frame, study.criteria, ctx).with_columns(excluded_by(study.criteria)).select(BASE_COLUMNS)

@@ -129,19 +129,24 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     assert all(f"{table}: PASS" in audited for table in ("referrals", "top", "acsc")), audited
 
 
-def test_prevalence_study_with_outcomes_in_windows_is_released_and_audited(tiny_linked: Path, tmp_path: Path) -> None:
-    # Contacts in the year after, contact bands and costs over two years of a prevalence cohort
-    # (issue 12, item 3): each table reaches the release and passes the independent audit.
+@pytest.mark.parametrize(("study_name", "tables"), [
+    # contacts in the year after, contact bands and costs over two years of a prevalence cohort
+    ("diabetes_prevalence_windows", ("care_use", "contact_bands", "costs")),
+    # the insured population: persons without a GP record (no region) in every table
+    ("copd_insured_claims", ("care_use", "costs", "referrals", "top", "acsc")),
+])
+def test_prevalence_study_with_outcomes_in_windows_or_of_the_insured_is_released_and_audited(
+        tiny_linked: Path, tmp_path: Path, study_name: str, tables: tuple[str, ...]) -> None:
+    # Issue 12, item 3: each table reaches the release and passes the independent audit.
     study = tmp_path / "study"
-    _ok(run_command("pfl-study", "study=diabetes_prevalence_windows", f"linked={tiny_linked}", f"out={study}",
-                    cwd=tmp_path))
+    _ok(run_command("pfl-study", f"study={study_name}", f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
     written = {p.stem for p in study.glob("*.parquet")}
-    assert {"prevalence", "care_use", "contact_bands", "costs"} <= written
+    assert {"prevalence", *tables} <= written
     _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
     _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
     released = json.loads((tmp_path / "release" / "manifest.json").read_text())
-    assert {"care_use", "contact_bands", "costs"} <= set(released["tables"]) | set(released.get("withheld", {}))
+    assert set(tables) <= set(released["tables"]) | set(released.get("withheld", {}))
     audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "verdict: PASS" in audited
-    assert all(f"{table}: PASS" in audited for table in ("care_use", "contact_bands", "costs")), audited
+    assert all(f"{table}: PASS" in audited for table in tables), audited

@@ -33,7 +33,7 @@ from reference.duckdb_v2 import COHORT_TABLE, KEYS_V2, run_reference_v2
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
 EXAMPLES = ("seed_study_v2", "diabetes_incidence_2021", "asthma_copd_index_followup", "heart_prevalence_adhoc",
-            "cardio_incidence_linked", "diabetes_prevalence_windows", "seed_reversed")
+            "cardio_incidence_linked", "diabetes_prevalence_windows", "copd_insured_claims", "seed_reversed")
 HAS_COSTS = importlib.util.find_spec("cohort.costs") is not None
 
 
@@ -103,6 +103,9 @@ def test_examples_use_every_feature_of_the_schema() -> None:
         "contacts, bands and costs in a prevalence cohort outside the reference year": {
             o.kind for s in studies if not s.has_index for o in s.outcomes if o.window.start or o.window.end}
         >= {"contacts", "contact_bands", "costs"},
+        "both base populations, in a prevalence and an incidence or index cohort": {
+            (s.population, s.has_index) for s in studies} >= {("registered", False), ("insured", False),
+                                                              ("registered", True), ("insured", True)},
         "referrals, top and acsc in a cohort with an index date": {
             o.kind for s in studies if s.has_index for o in s.outcomes} >= {"referrals", "top", "acsc"},
         "a criterion before entry in an index cohort": any(

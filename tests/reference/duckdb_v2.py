@@ -128,6 +128,32 @@ LEFT JOIN practices pr ON pr.practice_id = p.practice_id
     f"WHEN p.year - year(p.birth_date) >= {lo}" + (f" AND p.year - year(p.birth_date) <= {hi}" if hi else "")
     + f" THEN '{label}'" for label, lo, hi in _AGE_BANDS))
 
+# population: insured (docs/study-schema.md, "Population (base)"): every person with an insured
+# row for Y. One whose pseudonym is that of a base record with a usable link is that record; any
+# other is a row of its own, with no EHR record or practice (region 'no_practice'): the values of its insured row
+# (when it has one row for Y), its insurer's completeness, and a record id no EHR table holds.
+_INSURED_V2 = """
+CREATE TABLE v2_insured AS
+SELECT * FROM v2_person WHERE linked
+UNION ALL BY NAME
+SELECT iy.year, '~insured:' || iy.p2 AS patient_id, iy.p2, false AS linked,
+       NULL::BIGINT AS n_practices, NULL::VARCHAR AS practice_id,
+       CASE WHEN iy.n_rows = 1 THEN iy.birth_date END AS birth_date,
+       CASE WHEN iy.n_rows = 1 THEN iy.sex END AS sex,
+       CASE WHEN iy.n_rows = 1 THEN iy.wlz_institution END AS wlz_institution,
+       CASE WHEN iy.n_rows = 1 THEN c.complete END AS complete,
+       'no_practice' AS region,
+       CASE WHEN iy.n_rows = 1 THEN iy.year - year(iy.birth_date) END AS age,
+       CASE {bands} END AS age_band
+FROM insured_year iy
+JOIN ref_years y ON y.year = iy.year
+LEFT JOIN insurer_years c ON c.insurer = iy.insurer AND c.year = iy.year
+WHERE NOT EXISTS (SELECT 1 FROM v2_person v WHERE v.year = iy.year AND v.linked AND v.p2 = iy.p2)
+""".format(bands=" ".join(
+    f"WHEN iy.n_rows = 1 AND iy.year - year(iy.birth_date) >= {lo}"
+    + (f" AND iy.year - year(iy.birth_date) <= {hi}" if hi else "") + f" THEN '{label}'"
+    for label, lo, hi in _AGE_BANDS))
+
 
 def _excluded(study: Study, criteria: list, first: int, rows: str, *, on_index: bool, link_method: bool) -> str:
     keys = "year, patient_id, condition" if on_index else "year, patient_id"
@@ -150,9 +176,27 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     return frame.rename({"n_all": "N"}) if "n_all" in frame.columns else frame
 
 
+# An insured person without an EHR record is not linked, but its claims are its own (population:
+# insured): they make it a member of a condition as a linked record's do (method 2, claims rule).
+_INSURED_MEMBERS = """
+INSERT INTO member
+SELECT DISTINCT p.year, p.patient_id, cc.condition
+FROM pop p
+JOIN net_claims n ON n.p2 = p.p2
+JOIN cond_claims cc ON cc.sector = n.sector AND cc.code = n.diagnosis_code
+                   AND (cc.sector <> 'MSZ' OR cc.specialism = n.specialism)
+WHERE NOT p.linked AND p.p2 IS NOT NULL AND n.sector <> 'SEH'
+  AND year(n.service_date) BETWEEN p.year - cc.lookback AND p.year
+  AND NOT EXISTS (SELECT 1 FROM member m WHERE m.year = p.year AND m.patient_id = p.patient_id
+                                          AND m.condition = cc.condition)
+"""
+
+
 def _prevalence(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str]) -> dict[str, pl.DataFrame]:
     for sql in STUDY_RULES:
         con.execute(sql)
+        if "CREATE TABLE member AS" in sql and study.population == "insured":
+            con.execute(_INSURED_MEMBERS)
     groups = ("SELECT year, 'all' AS condition, excl_step FROM pop UNION ALL "
               "SELECT p.year, m.condition, p.excl_step FROM pop p JOIN member m USING (year, patient_id)")
     tables = {
@@ -286,6 +330,10 @@ def run_reference_v2(linked: Path, study: Study) -> dict[str, pl.DataFrame]:
         for sql in PERSON_RULES:
             con.execute(sql)
         con.execute(_PERSON_V2)
+        if study.population == "insured":
+            con.execute(_INSURED_V2)
+            con.execute("DROP TABLE v2_person")
+            con.execute("ALTER TABLE v2_insured RENAME TO v2_person")
         link_method = "link_method" in {r[0] for r in con.execute("DESCRIBE patients").fetchall()}
         con.execute(f"CREATE TABLE crit_records AS {records_sql(_keys('crit', study))}")
         pre = [c for c in study.criteria if not c.uses_index]

@@ -201,3 +201,98 @@ def test_costs_of_a_prevalence_cohort_in_a_window_of_years(tmp_path: Path) -> No
     costs = run(b, tmp_path, raw_study(PREVALENCE, [outcome]))["costs"]
     assert costs.select("year", "condition", "sector", "persons", "total_cents").rows() == [
         (2021, "diabetes", "MSZ", 1, 12000)]
+
+
+# -- c. the insured base population -----------------------------------------------------------------
+
+DM = "0313:221"  # an MSZ code of diabetes in the catalogue
+
+
+def _insured_only(b: LinkedBuilder, pid: str, **insured: Any) -> LinkedBuilder:
+    """A person in the claims alone: insured rows (born 1960, female), no EHR record."""
+    return b.insured(pid, birth=insured.pop("birth", "1960-01-01"), sex=insured.pop("sex", "F"), **insured)
+
+
+def _prevalence_of(b: LinkedBuilder, tmp_path: Path, population: str, criteria: list | None = None) -> tuple[int, int]:
+    raw = raw_study(PREVALENCE, [], population=population, criteria=criteria or [])
+    table = run(b, tmp_path, raw)["prevalence"]
+    return table["numerator"].item(), table["denominator"].item()
+
+
+def test_insured_population_is_every_person_insured_in_the_year(tmp_path: Path) -> None:
+    """``population: insured``: every person with an insured row for Y, with or without an EHR record
+    (a linked record of the registered population is that person); not a record without one."""
+    b = _prevalent(LinkedBuilder(), "ehr")                                     # registered, linked, insured
+    _insured_only(b, "claims_only").claim("claims_only", "2021-05-01", sector="MSZ", code=DM)
+    b.patient("not_insured_2021").insured("not_insured_2021", years=[2019, 2020])  # registered, X1 fails
+    _insured_only(b, "insured_2022", years=[2022]).claim("insured_2022", "2021-05-01", sector="MSZ", code=DM)
+    assert _prevalence_of(b, tmp_path / "insured", "insured") == (2, 2)
+    assert _prevalence_of(b, tmp_path / "registered", "registered") == (1, 2)
+
+
+@pytest.mark.parametrize(("criterion", "insured", "excluded"), [
+    ({"rule": "X1"}, {}, 1),                                         # no usable link to an EHR record
+    ({"rule": "linked", "method": "any"}, {}, 1),
+    ({"rule": "insured"}, {}, 1),                                    # "linked with one insured row"
+    ({"rule": "X4"}, {}, 0),                                         # no practice at all: not two
+    ({"rule": "X5"}, {}, 1),                                         # not registered in Y
+    ({"rule": "registered", "days": 30}, {}, 1),
+    ({"rule": "X2"}, {}, 0),                                         # birth date from the insured row
+    ({"rule": "X2"}, {"birth": None}, 1),
+    ({"rule": "age", "min": 61}, {}, 0),                             # 2021 - 1960 = 61
+    ({"rule": "age", "min": 62}, {}, 1),
+    ({"rule": "sex", "values": ["M"]}, {}, 1),                       # sex from the insured row
+    ({"rule": "X3"}, {"wlz_years": [2021]}, 1),                      # its own insured row's Wlz stay
+    ({"rule": "not_wlz"}, {"wlz_years": [2020]}, 0),
+    ({"rule": "X7"}, {"insurer": "0909"}, 1),                        # its insurer's claims are incomplete
+    ({"rule": "X7"}, {}, 0),
+])
+def test_criteria_on_an_insured_person_without_an_ehr_record(tmp_path: Path, criterion: dict, insured: dict,
+                                                             excluded: int) -> None:
+    b = _insured_only(LinkedBuilder(), "a", **insured).insurer_year("0909", 2021, complete=False)
+    tables = run(b, tmp_path, raw_study(PREVALENCE, [], population="insured",
+                                        criteria=[{"name": "rule", **criterion}]))
+    rows = tables["attrition"].filter(pl.col("condition") == "all")
+    assert rows.select("step", "before", "excluded").rows() == [("base", 1, 0), ("rule", 1, excluded)]
+
+
+def test_an_insured_person_without_an_ehr_record_enters_an_index_cohort_by_claims(tmp_path: Path) -> None:
+    """The index date from its first claim of the condition; its hospital contacts in the window count;
+    it is never incident (no registration over the wash-out)."""
+    b = (_insured_only(LinkedBuilder(), "a").claim("a", "2021-03-01", sector="MSZ", code=DM)
+         .claim("a", "2021-03-31", sector="MSZ", code=DM).claim("a", "2021-04-01", sector="MSZ", code=DM))
+    outcome = {"type": "contact_bands", "disciplines": ["MSZ"], "window": {"days": [0, 30]}, "bands": [1, 2, 3]}
+    tables = run(b, tmp_path, raw_study(INDEX, [outcome], population="insured"))
+    assert tables["index_cohort"].select("numerator", "denominator").row(0) == (1, 1)
+    bands = tables["contact_bands"]
+    assert dict(zip(bands["band"], bands["persons"], strict=True)) == {"0": 0, "1": 0, "2": 1, "3+": 0}
+    incidence = {"type": "incidence", "years": [2021], "conditions": ["diabetes"], "washout_days": 365}
+    tables = run(b, tmp_path / "incidence", raw_study(incidence, [], population="insured"))
+    assert tables["incidence"].select("numerator", "denominator").row(0) == (0, 1)
+
+
+def test_unknown_population_is_refused_before_data() -> None:
+    message = refused(raw_study(PREVALENCE, [], population="everyone"))
+    assert message.startswith("study config: population:"), message
+    assert "registered or insured" in message
+
+
+def test_costs_of_an_insured_person_without_a_practice_are_in_the_region_no_practice(tmp_path: Path) -> None:
+    """No EHR record, no practice: its region is the level ``no_practice``, where its prevalence and
+    its costs are counted."""
+    pytest.importorskip("cohort.costs")
+    b = _insured_only(LinkedBuilder(), "a").claim("a", "2021-05-01", sector="MSZ", code=DM, cost="80.00")
+    raw = raw_study(PREVALENCE, [{"type": "costs", "disciplines": ["MSZ"]}], population="insured", strata=["region"])
+    tables = run(b, tmp_path, raw)
+    assert tables["prevalence"].select("region", "numerator", "denominator").rows() == [("no_practice", 1, 1)]
+    assert tables["costs"].select("region", "persons", "total_cents").rows() == [("no_practice", 1, 8000)]
+
+
+def test_costs_of_an_unknown_stratum_are_counted_in_it(tmp_path: Path) -> None:
+    """An unknown sex is a stratum of its own (docs/study-schema.md, 2026-12-05): the costs of a
+    record of unknown sex are counted there (they were 0: a join on a null key)."""
+    pytest.importorskip("cohort.costs")
+    b = _prevalent(LinkedBuilder(), "a", sex=None).insured("a", sex=None)
+    b.claim("a", "2021-05-01", sector="MSZ", code=DM, cost="80.00")
+    tables = run(b, tmp_path, raw_study(PREVALENCE, [{"type": "costs", "disciplines": ["MSZ"]}], strata=["sex"]))
+    assert tables["costs"].select("sex", "persons", "total_cents").rows() == [(None, 1, 8000)]
