@@ -1,7 +1,8 @@
 """Differential test of study schema 2: the engine (polars) against the DuckDB SQL reference.
 
-Five example studies of ``conf/study/`` (schema 2) that together use every criterion rule, cohort
-type, window kind and outcome type of ``docs/study-schema.md``, and the seed study with its
+Seven example studies of ``conf/study/`` (schema 2) that together use every base population,
+criterion rule, cohort type, window kind and outcome type of ``docs/study-schema.md`` (each outcome
+in prevalence and in index-date cohorts), and the seed study with its
 criteria in reverse order (X3 and X7 before the link test X1) and strata, run through both
 ``cohort.compile.run_compiled`` and ``tests/reference/duckdb_v2.run_reference_v2`` on the tiny
 linked layout (the session fixture of ``tests/conftest.py``); every table must agree cell for cell
