@@ -1,7 +1,7 @@
 """A schema 2 study compiled to polars plans and run on a linked folder.
 
 Prevalence cohorts run the seed study's engine (``cohort.study.run_study``) with the study's own
-base population: the records of :func:`~cohort.population.population_frame`, each excluded by the
+base population: the records of :func:`~cohort.insured_population.base_frame`, each excluded by the
 first of the study's criteria that holds (``cohort.criteria_plan``), in the study's order. The seed
 study in schema 2 therefore gives the tables of schema 1 byte for byte. Incidence and index-date
 cohorts run ``cohort.index_study``. :func:`check_runnable` refuses, before any data is read, what
@@ -26,9 +26,11 @@ from cohort.criteria import Criterion
 from cohort.criteria_plan import Context, apply_criteria, column
 from cohort.members import StudyTables
 from cohort.outcomes import claim_units
-from cohort.population import BASE_COLUMNS, Linked, population_frame
+from cohort.insured_population import base_frame
+from cohort.population import BASE_COLUMNS, Linked
 from cohort.schema import CohortCondition, Study
-from cohort.study import run_study
+from cohort.prevalence_windows import is_windowed, windowed_outcomes
+from cohort.study import _change, run_study
 from extracts.codelists import ClaimsCode, Condition, ConditionCatalogue, SubCondition
 
 __all__ = ["check_runnable", "excluded_by", "legacy_config", "run_compiled", "span_of"]
@@ -57,20 +59,6 @@ def check_runnable(study: Study) -> None:
     if study.outcome("costs") is not None and importlib.util.find_spec("cohort.costs") is None:
         fail("outcomes.costs", "claimed costs need the cost module (cohort.costs), absent from this build",
              "no costs outcome")
-    if study.cohort_type == "prevalence":
-        for kind in ("contact_bands",):
-            if study.outcome(kind) is not None:
-                fail(f"outcomes.{kind}", "counted for incidence and index cohorts in this version",
-                     "contacts, referrals, top, acsc or costs in a prevalence cohort")
-        contacts = study.outcome("contacts")
-        if contacts is not None and (contacts.window.start, contacts.window.end) != (0, 0):
-            fail("outcomes.contacts.window", "a prevalence cohort counts contacts in the reference year",
-                 "{years: [0, 0]} (or no window)")
-        if contacts is not None and contacts.cause != "method":
-            fail("outcomes.contacts.cause", "a prevalence cohort counts care as method.md section 3", "cause: method")
-        costs = study.outcome("costs")
-        if costs is not None and (costs.window.start, costs.window.end) != (0, 0):
-            fail("outcomes.costs.window", "a prevalence cohort counts costs in the reference year", "{years: [0, 0]}")
 
 
 def legacy_config(study: Study) -> StudyConfig:
@@ -117,7 +105,7 @@ def excluded_by(criteria: tuple[Criterion, ...] | list[Criterion], extra: tuple[
 
 def _population(study: Study, config: StudyConfig) -> Callable[[Linked, int], pl.LazyFrame]:
     def population(linked: Linked, year: int) -> pl.LazyFrame:
-        frame = population_frame(linked, year, config)
+        frame = base_frame(linked, year, config, study.population)
         units = claim_units(linked, frame.filter(pl.col("p2").is_not_null()).select("p2"))
         ctx = Context(linked, year, units, study.catalogue, span_of(study.criteria, year))
         return apply_criteria(frame, study.criteria, ctx).with_columns(excluded_by(study.criteria)).select(BASE_COLUMNS)
@@ -138,8 +126,23 @@ def run_compiled(linked_path: Path, study: Study, *, progress: Callable[[str, in
 
         return run_index_study(Path(linked_path), study, progress=progress, scratch=scratch)
     config = legacy_config(study)
-    tables = run_study(linked_path, config, progress=progress, scratch=scratch,
-                       population=_population(study, config), chain=tuple(c.name for c in study.criteria))
+    windowed = [o for o in study.outcomes if is_windowed(o)]
+    # Outcomes in other windows (or any cause, or bands) are counted by cohort.prevalence_windows;
+    # the seed engine counts the rest, so the seed study's tables stay byte for byte.
+    seed = dataclasses.replace(config, disciplines={} if any(o.kind == "contacts" for o in windowed)
+                               else config.disciplines,
+                               cost_sectors=() if any(o.kind == "costs" for o in windowed) else config.cost_sectors)
+    population = _population(study, config)
+    tables = run_study(linked_path, seed, progress=progress, scratch=scratch, population=population,
+                       chain=tuple(c.name for c in study.criteria))
+    if windowed:
+        if any(o.kind == "contacts" for o in windowed):
+            tables.members.drop("care_use")  # the seed engine's N of an empty care use: counted again
+        tables |= windowed_outcomes(linked_path, study, config, population, tables.members, windowed,
+                                    scratch=scratch)
+        if "care_use" in tables and study.outcome("contacts") in windowed:
+            tables["care_use"] = tables["care_use"].sort("year", "condition", "discipline", *study.strata)
+            tables["care_use_change"] = _change(tables["care_use"], study.years, list(study.strata))
     # A prevalence study writes the seven tables of method.md section 8; an outcome it leaves out
     # gives its table with no rows (and no persons: a cell the release never shows).
     out = StudyTables({name: frame.clear() if name in _PREVALENCE_TABLES and study.outcome(_PREVALENCE_TABLES[name])

@@ -107,7 +107,7 @@ def cost_cells(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: S
         pl.col("cents").top_k(2).alias("_top"),
     ).with_columns(pl.col("_top").list.sort(descending=True))
     grid = cohort.select(keys).unique().join(pl.LazyFrame({"sector": sectors}), how="cross")
-    out = grid.join(stats, on=cell, how="left").select(
+    out = grid.join(stats, on=cell, how="left", nulls_equal=True).select(  # an unknown stratum is a stratum
         *cell,
         pl.col("persons").fill_null(0),
         pl.col("total_cents").fill_null(0),

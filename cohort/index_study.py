@@ -1,6 +1,6 @@
 """Incidence and index-date cohorts of study schema 2, run on a linked folder.
 
-Per reference year: the base population (``cohort.population.population_frame``) with the criteria
+Per reference year: the base population (``cohort.insured_population.base_frame``) with the criteria
 that use no index date; the entry step (``cohort.entry``: index date, wash-out); the criteria on the
 index date, per (record, condition); then the cohort table (``incidence`` or ``index_cohort``), the
 attrition chain and the windowed outcomes (``cohort.outcomes_window``, ``cohort.costs``). Claim units
@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort import members as who
+from cohort import outcomes_care as care
 from cohort.codes import CodeList
 from cohort.compile import excluded_by, span_of
 from cohort.config import StudyConfig, Sufficiency
@@ -25,7 +26,8 @@ from cohort.criteria_plan import Context, apply_criteria
 from cohort.entry import entry
 from cohort.outcomes import claim_units
 from cohort.outcomes_window import contact_bands, contacts, dated_events
-from cohort.population import Linked, population_frame
+from cohort.insured_population import base_frame
+from cohort.population import Linked
 from cohort.records import codes_of
 from cohort.schema import Study
 from cohort.study import _change
@@ -57,7 +59,7 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
     post = tuple(c for c in study.criteria if c.uses_index)
     x6 = next((c.sufficiency for c in study.criteria if c.rule == "X6"), None) or Sufficiency()
     config = StudyConfig(study.name, (year,), study.catalogue, {}, sufficiency=x6, data_years=study.data_years)
-    frame = population_frame(linked, year, config)
+    frame = base_frame(linked, year, config, study.population)
     windows = [o.window.years_span() for o in study.outcomes] + [(-((study.washout_days + 364) // 365), 0)]
     lo, hi = span_of(study.criteria, year, extra=(min(w[0] for w in windows), max(w[1] for w in windows)))
     units_path = folder / f"claim_units_{year}.parquet"
@@ -116,7 +118,8 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
     for outcome in study.outcomes:
         lo, hi = outcome.window.bounds(year, pl.col("index_date"))
-        rows = cohort.select("patient_id", "p2", "person", "condition", *strata, lo.alias("lo"), hi.alias("hi"))
+        rows = cohort.select("patient_id", "p2", "person", "condition", "practice_id", *strata, lo.alias("lo"),
+                             hi.alias("hi"))
         if outcome.kind == "contacts":
             out["care_use"] = contacts(rows, events, outcome, _codes(study), all_cause, year, strata, cells, members)
         elif outcome.kind == "contact_bands":
@@ -129,6 +132,13 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
             out["costs"], paid = cost_cells(units, payers, ["year", "condition", *strata], sectors=sectors,
                                             window=("lo", "hi"))
             members.add("costs", "persons", who.by_number(linked.root, paid))
+        elif outcome.kind == "referrals":
+            out["referrals"] = care.referrals(linked, rows, _codes(study), all_cause, year, members)
+        elif outcome.kind == "top":
+            config = StudyConfig(study.name, (year,), study.catalogue, {}, top_n=outcome.n, data_years=study.data_years)
+            out["top"] = care.top(config, rows, events, year, members)
+        elif outcome.kind == "acsc":
+            out["acsc"] = care.acsc(outcome, rows, units, year, members)
     return out
 
 

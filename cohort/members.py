@@ -111,6 +111,10 @@ class Members:
             pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64))
         self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
 
+    def drop(self, table: str) -> None:
+        """Forget the persons of ``table``: its counts are computed again (``cohort.prevalence_windows``)."""
+        self._parts[table] = []
+
     def frames(self) -> dict[str, pl.DataFrame]:
         """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
         out = {}

@@ -24,14 +24,16 @@ OUTCOME_TYPES: dict[str, tuple[str, ...]] = {
     "contacts": ("disciplines", "window", "cause", "dietetics_all_cause"),
     "contact_bands": ("disciplines", "window", "bands"),
     "costs": ("disciplines", "window"),
-    "referrals": (),
-    "top": ("n",),
-    "acsc": ("years", "codes"),
+    "referrals": ("window",),
+    "top": ("n", "window"),
+    "acsc": ("years", "codes", "window"),
 }
 TABLE_OF = {"contacts": "care_use", "contact_bands": "contact_bands", "costs": "costs", "referrals": "referrals",
             "top": "top", "acsc": "acsc"}
-_PREVALENCE_ONLY = ("referrals", "top", "acsc")
-_WINDOWED = ("contacts", "contact_bands", "costs")
+# method.md sections 5-7 in a prevalence cohort (the reference year; ACSC its own years); in the
+# window after the index date in incidence and index cohorts.
+_METHOD_SECTIONS = {"referrals": "5", "top": "6", "acsc": "7"}
+_PER_DISCIPLINE = ("contacts", "contact_bands", "costs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +89,17 @@ def _one(raw: Mapping[str, Any], key: str, conditions: tuple[str, ...], cohort_t
     if kind not in OUTCOME_TYPES:
         fail(f"{key}.type", f"unknown outcome {kind!r}", f"one of {list(OUTCOME_TYPES)}")
     known_keys(raw, ("type", *OUTCOME_TYPES[kind]), key)
-    if kind in _PREVALENCE_ONLY and cohort_type != "prevalence":
-        fail(f"{key}.type", f"{kind} is counted in the reference year of a prevalence cohort",
-             "contacts, contact_bands or costs in an incidence or index cohort")
     fields: dict[str, Any] = {}
-    if kind in _WINDOWED:
+    if kind in _PER_DISCIPLINE:
         fields["disciplines"] = _disciplines(raw.get("disciplines"), f"{key}.disciplines", conditions, kind)
-        if "window" in raw:
-            fields["window"] = parse_window(raw["window"], f"{key}.window", index_allowed=cohort_type != "prevalence")
-        elif cohort_type != "prevalence":
-            fail(f"{key}.window", "missing", "a window after the index date, e.g. {days: [0, 365]}")
+    if kind in _METHOD_SECTIONS and cohort_type == "prevalence" and "window" in raw:
+        fail(f"{key}.window", f"{kind} of a prevalence cohort is method.md section {_METHOD_SECTIONS[kind]}, "
+             "counted in the reference year" + (" (its years)" if kind == "acsc" else ""),
+             "no window (or an incidence or index cohort)")
+    if "window" in raw:
+        fields["window"] = parse_window(raw["window"], f"{key}.window", index_allowed=cohort_type != "prevalence")
+    elif cohort_type != "prevalence":
+        fail(f"{key}.window", "missing", "a window after the index date, e.g. {days: [0, 365]}")
     if kind == "contacts":
         if raw.get("cause", "method") not in ("method", "all"):
             fail(f"{key}.cause", "unknown cause", "method (all-cause or specific as method.md section 3) or all")
@@ -117,7 +120,10 @@ def _one(raw: Mapping[str, Any], key: str, conditions: tuple[str, ...], cohort_t
     elif kind == "acsc":
         first, last = data_years
         years = raw.get("years") or []
-        if not years or not all(whole(y) and first <= y <= last for y in years):
+        if cohort_type != "prevalence" and "years" in raw:
+            fail(f"{key}.years", f"an {cohort_type} cohort counts admissions in its window",
+                 "no years: the window after the index date counts")
+        if cohort_type == "prevalence" and (not years or not all(whole(y) and first <= y <= last for y in years)):
             fail(f"{key}.years", "missing or outside the extracts", f"a non-empty list of years within {first}..{last}")
         pairs = []
         for code in raw.get("codes") or ():

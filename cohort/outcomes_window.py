@@ -22,7 +22,7 @@ from cohort.outcomes_spec import Outcome
 from cohort.population import Linked
 from extracts.codes import icpc_base
 
-__all__ = ["band_labels", "contact_bands", "contacts", "dated_events", "is_all_cause"]
+__all__ = ["band_labels", "contact_bands", "contacts", "dated_events", "in_window", "is_all_cause"]
 
 _COUNT = pl.Int64
 
@@ -57,7 +57,7 @@ def is_all_cause(outcome: Outcome, all_cause_condition: bool, discipline: str) -
     )
 
 
-def _in_window(cohort: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+def in_window(cohort: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Events of each cohort row inside its window: the row's keys plus discipline and code."""
     by_patient = events.filter(pl.col("patient_id").is_not_null()).drop("p2").join(
         cohort.drop("p2"), on="patient_id")
@@ -87,7 +87,7 @@ def _plan(outcome: Outcome, all_cause: Mapping[str, bool]) -> pl.DataFrame:
 def _hits(cohort: pl.LazyFrame, events: pl.LazyFrame, outcome: Outcome, codes: Mapping[str, CodeList],
           all_cause: Mapping[str, bool]) -> pl.LazyFrame:
     """Qualifying contacts of each cohort row in its window, of the outcome's disciplines and cause."""
-    inside = _in_window(cohort, events).join(_plan(outcome, all_cause).lazy(), on=["condition", "discipline"])
+    inside = in_window(cohort, events).join(_plan(outcome, all_cause).lazy(), on=["condition", "discipline"])
     specific = _specific(codes).lazy()
     return pl.concat([
         inside.filter("all_cause"),

@@ -21,9 +21,10 @@ from cohort.criteria import Criterion, parse_criteria
 from cohort.outcomes_spec import Outcome, parse_outcomes
 from extracts.codelists import ConditionCatalogue
 
-__all__ = ["COHORT_TYPES", "CohortCondition", "Study", "parse_study_v2"]
+__all__ = ["COHORT_TYPES", "POPULATIONS", "CohortCondition", "Study", "parse_study_v2"]
 
 COHORT_TYPES = ("prevalence", "incidence", "index")
+POPULATIONS = ("registered", "insured")  # docs/study-schema.md, "Population (base)"
 _TOP_KEYS = ("schema", "name", "cohort", "population", "criteria", "outcomes", "strata")
 _COHORT_KEYS = ("type", "years", "conditions", "washout_days")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -136,8 +137,8 @@ def parse_study_v2(raw: Mapping[str, Any], catalogue: ConditionCatalogue, *,
     if not whole(washout) or washout < 1:
         fail("cohort.washout_days", "not a positive number of days", "a whole number >= 1")
     population = raw.get("population", "registered")
-    if population != "registered":
-        fail("population", f"unsupported population {population!r}", "registered")
+    if population not in POPULATIONS:
+        fail("population", "unknown base population", "registered or insured")
     strata = raw.get("strata") or []
     if not isinstance(strata, (list, tuple)) or any(s not in STRATA for s in strata) or len(set(strata)) != len(strata):
         fail("strata", "unknown or repeated stratum", f"a list from {list(STRATA)}, each once")

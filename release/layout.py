@@ -168,18 +168,31 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         out["contact_bands"] = _contact_bands(t["contact_bands"], strata)
     if "costs" in t:
         out["costs"] = _costs(t["costs"], strata)
-    if "referrals" not in t:
-        return {name: out[name] for name in ORDER if name in out}
+    if "referrals" in t:
+        out["referrals"] = _referrals(t["referrals"])
+    if "top" in t:
+        out["top"] = _top(t["top"], threshold)
+    if "acsc" in t:
+        out["acsc"] = TableLayout(
+            "acsc", t["acsc"], ("year",), {},
+            (Count("admissions", "acsc_admissions", "events", ("year",), WEIGHTS["acsc"]),
+             Count("persons", "acsc_persons", "persons", ("year",), WEIGHTS["acsc"])))
+    return {name: out[name] for name in ORDER if name in out}
 
-    out["referrals"] = TableLayout(
-        "referrals", t["referrals"].with_columns(pl.lit(None, pl.Float64).alias("percentage")),
+
+def _referrals(referrals: pl.DataFrame) -> TableLayout:
+    """Cohort persons referred (method section 5), of those whose practice delivered referrals."""
+    return TableLayout(
+        "referrals", referrals.with_columns(pl.lit(None, pl.Float64).alias("percentage")),
         ("year", "condition"), {},
         (Count("n", "referred", "persons", ("year", "condition"), WEIGHTS["referrals"]),
          Count("N", "referral_base", "persons", ("year", "condition"), WEIGHTS["referrals"])),
         (Ratio("percentage", ("referred", {"year": "year", "condition": "condition"}),
                ("referral_base", {"year": "year", "condition": "condition"}), 100),))
 
-    top = t["top"]
+
+def _top(top: pl.DataFrame, threshold: int) -> TableLayout:
+    """The top groups per discipline (method section 6), rows of fewer than T persons withheld."""
     small = top.filter(pl.col("persons") < threshold)
     withheld = {f"{y} {d}": n for y, d, n in small.group_by("year", "discipline").len().sort("year", "discipline").iter_rows()}
     # A row of fewer than T persons is left out and the listed rows are ranked among themselves
@@ -189,7 +202,7 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
     listed = (top.filter(pl.col("persons") >= threshold).sort("year", "discipline", "rank")
               .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("year", "discipline").alias("rank"),
                             pl.lit(None, pl.Float64).alias("share")))
-    out["top"] = TableLayout(
+    return TableLayout(
         "top", listed, ("year", "discipline", "rank", "group"), {},
         (Count("contacts", "contacts", "events", ("year", "discipline", "group"), WEIGHTS["top"]),
          Count("persons", "contact_persons", "persons", ("year", "discipline", "group"), WEIGHTS["top"]),
@@ -197,12 +210,6 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         (Ratio("share", ("contacts", {"year": "year", "discipline": "discipline", "group": "group"}),
                ("contacts_total", {"year": "year", "discipline": "discipline"}), 1),),
         withheld_rows=withheld)
-
-    out["acsc"] = TableLayout(
-        "acsc", t["acsc"], ("year",), {},
-        (Count("admissions", "acsc_admissions", "events", ("year",), WEIGHTS["acsc"]),
-         Count("persons", "acsc_persons", "persons", ("year",), WEIGHTS["acsc"])))
-    return {name: out[name] for name in ORDER if name in out}
 
 
 def _contact_bands(bands: pl.DataFrame, strata: tuple[str, ...]) -> TableLayout:

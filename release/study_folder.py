@@ -49,10 +49,10 @@ COHORT_COLUMNS = {name: TABLES["prevalence"] for name in ("incidence", "index_co
 # The cohort table of each cohort type (the manifest's cohort.type; prevalence when absent).
 COHORT_TABLES = {"prevalence": "prevalence", "incidence": "incidence", "index": "index_cohort"}
 # The tables a study folder holds, per cohort type: those of the seed design for prevalence; the
-# attrition and the cohort table, with care use when the study counts contacts, otherwise.
+# attrition and the cohort table, with the tables of the outcomes the study counts, otherwise.
 _REQUIRED = {"prevalence": ("attrition", "prevalence", "care_use", "care_use_change", "referrals", "top", "acsc"),
              "incidence": ("attrition", "incidence"), "index": ("attrition", "index_cohort")}
-_OPTIONAL = ("care_use", "care_use_change")
+_OPTIONAL = ("care_use", "care_use_change", "referrals", "top", "acsc")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{1,64}")
 _STRATIFIED = ("prevalence", "incidence", "index_cohort", "care_use", "care_use_change", "costs")

@@ -103,10 +103,12 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     _ok(run_command("pfl-study", "study=asthma_copd_index_followup",
                     "study.outcomes=[{type: contact_bands, disciplines: [HA, MSZ], window: {days: [0, 365]}, "
                     "bands: [1, 3]}, {type: contacts, disciplines: [HA, MSZ], window: {days: [0, 365]}}, "
-                    "{type: costs, disciplines: [MSZ], window: {days: [0, 365]}}]",
+                    "{type: costs, disciplines: [MSZ], window: {days: [0, 365]}}, "
+                    "{type: referrals, window: {days: [0, 365]}}, {type: top, n: 5, window: {days: [0, 365]}}, "
+                    "{type: acsc, codes: ['0322:1311', '0320:302'], window: {days: [0, 730]}}]",
                     f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
     written = {p.stem for p in study.glob("*.parquet")}
-    assert {"contact_bands", "costs", "care_use"} <= written
+    assert {"contact_bands", "costs", "care_use", "referrals", "top", "acsc"} <= written
     _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
     _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
@@ -124,3 +126,27 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     assert {"type": "margin", "quantity": "band_persons", "dimension": "band", "levels": ["0", "1-2", "3+"]} in relations
     audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "contact_bands: PASS" in audited and "costs: PASS" in audited and "verdict: PASS" in audited
+    assert all(f"{table}: PASS" in audited for table in ("referrals", "top", "acsc")), audited
+
+
+@pytest.mark.parametrize(("study_name", "tables"), [
+    # contacts in the year after, contact bands and costs over two years of a prevalence cohort
+    ("diabetes_prevalence_windows", ("care_use", "contact_bands", "costs")),
+    # the insured population: persons without a GP record (no region) in every table
+    ("copd_insured_claims", ("care_use", "costs", "referrals", "top", "acsc")),
+])
+def test_prevalence_study_with_outcomes_in_windows_or_of_the_insured_is_released_and_audited(
+        tiny_linked: Path, tmp_path: Path, study_name: str, tables: tuple[str, ...]) -> None:
+    # Issue 12, item 3: each table reaches the release and passes the independent audit.
+    study = tmp_path / "study"
+    _ok(run_command("pfl-study", f"study={study_name}", f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
+    written = {p.stem for p in study.glob("*.parquet")}
+    assert {"prevalence", *tables} <= written
+    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
+                    f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
+    released = json.loads((tmp_path / "release" / "manifest.json").read_text())
+    assert set(tables) <= set(released["tables"]) | set(released.get("withheld", {}))
+    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    assert "verdict: PASS" in audited
+    assert all(f"{table}: PASS" in audited for table in tables), audited

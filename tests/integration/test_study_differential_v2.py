@@ -1,7 +1,8 @@
 """Differential test of study schema 2: the engine (polars) against the DuckDB SQL reference.
 
-Five example studies of ``conf/study/`` (schema 2) that together use every criterion rule, cohort
-type, window kind and outcome type of ``docs/study-schema.md``, and the seed study with its
+Seven example studies of ``conf/study/`` (schema 2) that together use every base population,
+criterion rule, cohort type, window kind and outcome type of ``docs/study-schema.md`` (each outcome
+in prevalence and in index-date cohorts), and the seed study with its
 criteria in reverse order (X3 and X7 before the link test X1) and strata, run through both
 ``cohort.compile.run_compiled`` and ``tests/reference/duckdb_v2.run_reference_v2`` on the tiny
 linked layout (the session fixture of ``tests/conftest.py``); every table must agree cell for cell
@@ -33,7 +34,7 @@ from reference.duckdb_v2 import COHORT_TABLE, KEYS_V2, run_reference_v2
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
 EXAMPLES = ("seed_study_v2", "diabetes_incidence_2021", "asthma_copd_index_followup", "heart_prevalence_adhoc",
-            "cardio_incidence_linked", "seed_reversed")
+            "cardio_incidence_linked", "diabetes_prevalence_windows", "copd_insured_claims", "seed_reversed")
 HAS_COSTS = importlib.util.find_spec("cohort.costs") is not None
 
 
@@ -100,6 +101,14 @@ def test_examples_use_every_feature_of_the_schema() -> None:
         "an ad-hoc cohort condition": any(c.codes is not None for s in studies for c in s.conditions),
         "every stratum": {x for s in studies for x in s.strata} == {"age_band", "sex", "region"},
         "a criterion after entry": any(c.uses_index for s in studies for c in s.criteria),
+        "contacts, bands and costs in a prevalence cohort outside the reference year": {
+            o.kind for s in studies if not s.has_index for o in s.outcomes if o.window.start or o.window.end}
+        >= {"contacts", "contact_bands", "costs"},
+        "both base populations, in a prevalence and an incidence or index cohort": {
+            (s.population, s.has_index) for s in studies} >= {("registered", False), ("insured", False),
+                                                              ("registered", True), ("insured", True)},
+        "referrals, top and acsc in a cohort with an index date": {
+            o.kind for s in studies if s.has_index for o in s.outcomes} >= {"referrals", "top", "acsc"},
         "a criterion before entry in an index cohort": any(
             s.has_index and not c.uses_index for s in studies for c in s.criteria),
     }

@@ -29,7 +29,8 @@ def records_sql(keys: str) -> str:
 
     An EHR episode with a listed ICPC base code is a record on every day from its start to its end
     (open: to 9999-12-31); a netted claim unit (any care type) with a listed (sector, code) is a
-    record on its service date, only for records whose link is usable in the year.
+    record on its service date, only for rows with a person (``p2``: a record whose link is usable in
+    the year, or an insured person of ``population: insured``).
     ``keys``: a SQL list of the code-list keys wanted, e.g. ``('cond:diabetes')``.
     """
     return f"""
@@ -45,7 +46,7 @@ def records_sql(keys: str) -> str:
     JOIN list_claims lc
       ON lc.sector = n.sector
      AND lc.code = CASE WHEN n.sector = 'MSZ' THEN n.specialism || ':' || n.diagnosis_code ELSE n.diagnosis_code END
-    WHERE p.linked AND lc.key IN {keys}
+    WHERE p.p2 IS NOT NULL AND lc.key IN {keys}
     """
 
 
@@ -123,13 +124,14 @@ def _where(c: Criterion, link_method: bool) -> str | None:
     simple = {
         "X1": "NOT r.linked",
         "X2": "r.birth_date IS NULL",
-        "X3": "r.linked AND coalesce(r.wlz_institution, false)",
+        # The Wlz stay of the row's insured row: null through an unusable link (v2_person)
+        "X3": "coalesce(r.wlz_institution, false)",
         "X4": "r.n_practices > 1",
         "X5": "NOT EXISTS (SELECT 1 FROM x5_covered x WHERE x.year = r.year AND x.patient_id = r.patient_id)",
         "X6": "NOT EXISTS (SELECT 1 FROM practice_sufficient ps WHERE ps.year = r.year AND ps.practice_id = r.practice_id)",
         "X7": "NOT coalesce(r.complete, false)",
         "sex": "r.sex IS NULL OR r.sex NOT IN ({})".format(", ".join(_q(v) for v in c.values)),
-        "not_wlz": "r.linked AND coalesce(r.wlz_institution, false)",
+        "not_wlz": "coalesce(r.wlz_institution, false)",
     }
     if c.rule in simple:
         return simple[c.rule]

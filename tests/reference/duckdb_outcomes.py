@@ -15,8 +15,9 @@ and ``claim_units`` (qualifying contacts), ``net_claims``, ``list_icpc`` and ``l
 
 from __future__ import annotations
 
-__all__ = ["bands", "care_use_change", "chain", "cohort_table", "contact_bands", "contacts_windowed",
-           "costs_windowed", "prevalence_care_use", "prevalence_table"]
+__all__ = ["acsc_windowed", "bands", "care_use_change", "chain", "cohort_table", "contact_bands",
+           "contacts_windowed", "costs_windowed", "prevalence_care_use", "prevalence_table", "referrals_windowed",
+           "top_windowed"]
 
 
 def _sel(strata: list[str], alias: str) -> str:
@@ -222,4 +223,75 @@ def costs_windowed(strata: list[str], lo: str, hi: str) -> str:
     FROM cells x JOIN cost_sectors cs ON cs.condition = x.condition
     LEFT JOIN ranked rk ON rk.sector = cs.sector {''.join(f" AND rk.{c} IS NOT DISTINCT FROM x.{c}" for c in cell)}
     GROUP BY ALL
+    """
+
+
+def referrals_windowed(lo: str, hi: str) -> str:
+    """referrals of an incidence/index cohort (method 5 + 9.12 with the outcome's window for the year Y).
+
+    Denominator: cohort records whose practice has ``referrals_delivered`` for the reference year;
+    numerator: those with a referral dated in their window, specialism known and not GGZ, for the
+    condition (an ICPC base code of its list; any referral when the condition is all-cause).
+    """
+    return f"""
+    WITH base AS (
+        SELECT k.* FROM cohort k
+        WHERE EXISTS (SELECT 1 FROM practice_years py
+                      WHERE py.practice_id = k.practice_id AND py.year = k.year AND py.referrals_delivered)
+    ), hit AS (
+        SELECT DISTINCT k.year, k.patient_id, k.condition
+        FROM base k JOIN referrals r ON r.patient_id = k.patient_id JOIN cond c ON c.condition = k.condition
+        WHERE r.referral_date BETWEEN {lo} AND {hi} AND r.specialism IS NOT NULL AND r.specialism <> 'GGZ'
+          AND (c.all_cause OR EXISTS (SELECT 1 FROM list_icpc li
+                                      WHERE li.key = 'cond:' || k.condition AND li.icpc = icpc_base(r.icpc)))
+    )
+    SELECT y.year, c.condition,
+           (SELECT count(*) FROM hit h WHERE h.year = y.year AND h.condition = c.condition) AS n_ref,
+           (SELECT count(*) FROM base b WHERE b.year = y.year AND b.condition = c.condition) AS n_total
+    FROM ref_years y CROSS JOIN cond c
+    """
+
+
+def top_windowed(lo: str, hi: str, n: int) -> str:
+    """top of an incidence/index cohort: method 6 + 9.13 over the cohort's qualifying contacts in the window."""
+    return f"""
+    WITH units AS (
+        SELECT k.year, k.patient_id AS person, u.discipline, u.icpc AS grp
+        FROM cohort k JOIN ehr_units u ON u.patient_id = k.patient_id
+        WHERE u.discipline IN ('HA', 'HAP') AND u.d BETWEEN {lo} AND {hi}
+        UNION ALL
+        SELECT k.year, k.patient_id, u.discipline,
+               CASE WHEN u.discipline IN ('FT', 'OT') AND length(u.code) = 4
+                        THEN left(u.code, 1) || 'X' || substr(u.code, 3)
+                    WHEN u.discipline = 'DT' THEN u.code
+                    WHEN u.discipline = 'SEH' THEN left(u.code, 3) END
+        FROM cohort k JOIN claim_units u ON u.p2 = k.p2
+        WHERE u.discipline IN ('FT', 'OT', 'DT', 'SEH') AND u.d BETWEEN {lo} AND {hi}
+    ), totals AS (SELECT year, discipline, count(*) AS total_contacts FROM units GROUP BY ALL),
+    grouped AS (
+        SELECT year, discipline, grp, count(*) AS contacts, count(DISTINCT person) AS persons
+        FROM units WHERE grp IS NOT NULL GROUP BY ALL
+    ), ranked AS (
+        SELECT *, row_number() OVER (PARTITION BY year, discipline ORDER BY contacts DESC, grp ASC) AS rnk
+        FROM grouped
+    )
+    SELECT r.year, r.discipline, r.rnk, r.grp, r.contacts, r.contacts::DOUBLE / t.total_contacts AS share,
+           r.persons, t.total_contacts
+    FROM ranked r JOIN totals t USING (year, discipline)
+    WHERE r.rnk <= {n}
+    """
+
+
+def acsc_windowed(lo: str, hi: str) -> str:
+    """acsc of an incidence/index cohort: netted MSZ admissions with an ACSC code of cohort records in the window."""
+    return f"""
+    WITH adm AS (
+        SELECT k.year, k.patient_id
+        FROM cohort k JOIN net_claims n ON n.p2 = k.p2
+        JOIN acsc_codes a ON a.specialism = n.specialism AND a.code = n.diagnosis_code
+        WHERE n.sector = 'MSZ' AND n.care_type = 'opname' AND n.service_date BETWEEN {lo} AND {hi}
+    )
+    SELECT y.year, count(a.patient_id) AS admissions, count(DISTINCT a.patient_id) AS persons
+    FROM ref_years y LEFT JOIN adm a ON a.year = y.year
+    GROUP BY y.year
     """

@@ -128,6 +128,32 @@ LEFT JOIN practices pr ON pr.practice_id = p.practice_id
     f"WHEN p.year - year(p.birth_date) >= {lo}" + (f" AND p.year - year(p.birth_date) <= {hi}" if hi else "")
     + f" THEN '{label}'" for label, lo, hi in _AGE_BANDS))
 
+# population: insured (docs/study-schema.md, "Population (base)"): every person with an insured
+# row for Y. One whose pseudonym is that of a base record with a usable link is that record; any
+# other is a row of its own, with no EHR record or practice (region 'no_practice'): the values of its insured row
+# (when it has one row for Y), its insurer's completeness, and a record id no EHR table holds.
+_INSURED_V2 = """
+CREATE TABLE v2_insured AS
+SELECT * FROM v2_person WHERE linked
+UNION ALL BY NAME
+SELECT iy.year, '~insured:' || iy.p2 AS patient_id, iy.p2, false AS linked,
+       NULL::BIGINT AS n_practices, NULL::VARCHAR AS practice_id,
+       CASE WHEN iy.n_rows = 1 THEN iy.birth_date END AS birth_date,
+       CASE WHEN iy.n_rows = 1 THEN iy.sex END AS sex,
+       CASE WHEN iy.n_rows = 1 THEN iy.wlz_institution END AS wlz_institution,
+       CASE WHEN iy.n_rows = 1 THEN c.complete END AS complete,
+       'no_practice' AS region,
+       CASE WHEN iy.n_rows = 1 THEN iy.year - year(iy.birth_date) END AS age,
+       CASE {bands} END AS age_band
+FROM insured_year iy
+JOIN ref_years y ON y.year = iy.year
+LEFT JOIN insurer_years c ON c.insurer = iy.insurer AND c.year = iy.year
+WHERE NOT EXISTS (SELECT 1 FROM v2_person v WHERE v.year = iy.year AND v.linked AND v.p2 = iy.p2)
+""".format(bands=" ".join(
+    f"WHEN iy.n_rows = 1 AND iy.year - year(iy.birth_date) >= {lo}"
+    + (f" AND iy.year - year(iy.birth_date) <= {hi}" if hi else "") + f" THEN '{label}'"
+    for label, lo, hi in _AGE_BANDS))
+
 
 def _excluded(study: Study, criteria: list, first: int, rows: str, *, on_index: bool, link_method: bool) -> str:
     keys = "year, patient_id, condition" if on_index else "year, patient_id"
@@ -150,25 +176,52 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     return frame.rename({"n_all": "N"}) if "n_all" in frame.columns else frame
 
 
+# An insured person without an EHR record is not linked, but its claims are its own (population:
+# insured): they make it a member of a condition as a linked record's do (method 2, claims rule).
+_INSURED_MEMBERS = """
+INSERT INTO member
+SELECT DISTINCT p.year, p.patient_id, cc.condition
+FROM pop p
+JOIN net_claims n ON n.p2 = p.p2
+JOIN cond_claims cc ON cc.sector = n.sector AND cc.code = n.diagnosis_code
+                   AND (cc.sector <> 'MSZ' OR cc.specialism = n.specialism)
+WHERE NOT p.linked AND p.p2 IS NOT NULL AND n.sector <> 'SEH'
+  AND year(n.service_date) BETWEEN p.year - cc.lookback AND p.year
+  AND NOT EXISTS (SELECT 1 FROM member m WHERE m.year = p.year AND m.patient_id = p.patient_id
+                                          AND m.condition = cc.condition)
+"""
+
+
 def _prevalence(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str]) -> dict[str, pl.DataFrame]:
     for sql in STUDY_RULES:
         con.execute(sql)
+        if "CREATE TABLE member AS" in sql and study.population == "insured":
+            con.execute(_INSURED_MEMBERS)
     groups = ("SELECT year, 'all' AS condition, excl_step FROM pop UNION ALL "
               "SELECT p.year, m.condition, p.excl_step FROM pop p JOIN member m USING (year, patient_id)")
     tables = {
         "attrition": _fetch(con, out.chain(groups, [c.name for c in study.criteria], ["all", *study.condition_names])),
         "prevalence": _fetch(con, out.prevalence_table(strata)),
     }
-    if study.outcome("contacts") is not None:
+    # The cohort of the outcomes: the prevalent records of the final population, per condition; a
+    # window {years: [a, b]} runs from 1 Jan (Y + a) to 31 Dec (Y + b) (no index date: d is null).
+    con.execute(f"""
+        CREATE TABLE cohort AS
+        SELECT pr.year, pr.patient_id, pr.condition, NULL::DATE AS d, p.p2, p.practice_id{''.join(', p.' + s for s in strata)}
+        FROM prevalent pr JOIN pop p USING (year, patient_id)
+    """)
+    contacts = study.outcome("contacts")
+    if contacts is not None and (contacts.window.start, contacts.window.end, contacts.cause) == (0, 0, "method"):
+        # method section 3 in the reference year: the seed study's own rules (duckdb_study)
         con.execute(f"CREATE TABLE care_use_out AS {out.prevalence_care_use(strata)}")
         tables["care_use"] = _fetch(con, "SELECT * FROM care_use_out")
+        tables |= _windowed(con, study, strata, with_contacts=False)
+    else:
+        tables |= _windowed(con, study, strata)
     for kind in ("referrals", "top", "acsc"):
         if study.outcome(kind) is not None:
             tables[kind] = _fetch(con, OUTPUTS[kind])
-    if "top" in tables:
-        tables["top"] = tables["top"].rename({"rnk": "rank", "grp": "group"})
-    if "referrals" in tables:
-        tables["referrals"] = tables["referrals"].rename({"n_ref": "n", "n_total": "N"})
+    _rename(tables)
     return tables
 
 
@@ -192,7 +245,7 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
     """)
     con.execute(f"""
         CREATE TABLE cohort AS
-        SELECT c.year, c.patient_id, c.condition, c.d, p.p2{''.join(', p.' + s for s in strata)}
+        SELECT c.year, c.patient_id, c.condition, c.d, p.p2, p.practice_id{''.join(', p.' + s for s in strata)}
         FROM chain_rows c JOIN pop p USING (year, patient_id) WHERE c.excl_step IS NULL
     """)
     # An incidence/index study has one condition (parse_study_v2): "all" is its whole base
@@ -210,7 +263,23 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
     for sql in STUDY_RULES:  # ehr_units, claim_units (qualifying contacts); the rest is not used here
         if "ehr_units AS" in sql or "claim_units AS" in sql:
             con.execute(sql)
-    contacts = study.outcome("contacts")
+    tables |= _windowed(con, study, strata)
+    for kind, sql in (("referrals", out.referrals_windowed), ("acsc", out.acsc_windowed)):
+        outcome = study.outcome(kind)
+        if outcome is not None:
+            tables[kind] = _fetch(con, sql(*_bounds(outcome.window)))
+    top = study.outcome("top")
+    if top is not None:
+        tables["top"] = _fetch(con, out.top_windowed(*_bounds(top.window), top.n))
+    _rename(tables)
+    return tables
+
+
+def _windowed(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], *,
+              with_contacts: bool = True) -> dict[str, pl.DataFrame]:
+    """contacts (unless told not to), contact_bands and costs of the rows of ``cohort`` in their windows."""
+    tables = {}
+    contacts = study.outcome("contacts") if with_contacts else None
     if contacts is not None:
         all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
         plan = [(c, d, contacts.cause == "all" or all_cause[c] or d in _CLAIMS_SPECIFIC_CAUSE
@@ -233,6 +302,14 @@ def _index(con: duckdb.DuckDBPyConnection, study: Study, strata: list[str], link
     return tables
 
 
+def _rename(tables: dict[str, pl.DataFrame]) -> None:
+    """The SQL names of the method's tables (``rank`` and ``group`` are keywords) as the study writes them."""
+    if "top" in tables:
+        tables["top"] = tables["top"].rename({"rnk": "rank", "grp": "group"})
+    if "referrals" in tables:
+        tables["referrals"] = tables["referrals"].rename({"n_ref": "n", "n_total": "N"})
+
+
 def _keys(prefix: str, study: Study) -> str:
     names = study.condition_names if prefix == "cond" else [c.name for c in study.criteria if c.rule in ("has", "has_not")]
     return "(" + ", ".join(f"'{prefix}:{n}'" for n in names) + ")" if names else "('')"
@@ -253,6 +330,10 @@ def run_reference_v2(linked: Path, study: Study) -> dict[str, pl.DataFrame]:
         for sql in PERSON_RULES:
             con.execute(sql)
         con.execute(_PERSON_V2)
+        if study.population == "insured":
+            con.execute(_INSURED_V2)
+            con.execute("DROP TABLE v2_person")
+            con.execute("ALTER TABLE v2_insured RENAME TO v2_person")
         link_method = "link_method" in {r[0] for r in con.execute("DESCRIBE patients").fetchall()}
         con.execute(f"CREATE TABLE crit_records AS {records_sql(_keys('crit', study))}")
         pre = [c for c in study.criteria if not c.uses_index]

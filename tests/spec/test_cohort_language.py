@@ -301,7 +301,7 @@ def refused(raw: dict[str, Any]) -> str:
     (raw_study(criteria=[{"name": "entry", "rule": "X1"}]), "criteria[0].name", "a step of every chain"),
     (raw_study(criteria=[{"name": "a", "rule": "age", "min": 75, "max": 40}]), "criteria[0].max", "max >= min"),
     (raw_study(criteria=[{"name": "a", "rule": "age", "min": 40, "unit": "y"}]), "criteria[0].unit", "unknown key"),
-    (raw_study(**INDEX, outcomes=[{"type": "referrals"}]), "outcomes[0].type", "prevalence cohort"),
+    (raw_study(**INDEX, outcomes=[{"type": "referrals"}]), "outcomes[0].window", "missing"),
     (raw_study(**INDEX, outcomes=[{"type": "contacts", "disciplines": ["MSZ"]}]), "outcomes[0].window", "missing"),
     (raw_study(type="cohortish"), "cohort.type", "unknown cohort type"),
     (raw_study(years=[2030]), "cohort.years", "outside the extracts"),
