@@ -48,6 +48,7 @@ __all__ = [
     "BLOOM_FIELDS",
     "ENCODING_SCHEME",
     "IDENTIFIER_COLUMNS",
+    "OPTIONAL_BLOOM_FIELDS",
     "TOKEN_FIELDS",
     "BloomSpec",
     "FallbackKeys",
@@ -61,7 +62,8 @@ __all__ = [
 ENCODING_SCHEME = "FBv1"
 TOKEN_FIELDS = ("t_insurance", "t_birth", "t_address")
 """The exact keyed tokens, in the order of the TTP's cascade and model."""
-IDENTIFIER_COLUMNS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials")
+IDENTIFIER_COLUMNS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials",
+                      "given_name", "street", "city")
 """Contract-v2 identifier columns of ``patients`` and ``insured``: to the TTP encoded, never to content."""
 
 
@@ -77,7 +79,13 @@ class BloomSpec:
         return 2 * self.base // 64  # balanced: twice the base, packed in 64-bit words
 
 
-BLOOM_FIELDS = {"bf_family_name": BloomSpec(base=256, k=10), "bf_initials": BloomSpec(base=64, k=6)}
+BLOOM_FIELDS = {"bf_family_name": BloomSpec(base=256, k=10), "bf_initials": BloomSpec(base=64, k=6),
+                "bf_given_name": BloomSpec(base=256, k=10), "bf_street": BloomSpec(base=256, k=10),
+                "bf_city": BloomSpec(base=256, k=10)}
+OPTIONAL_BLOOM_FIELDS = ("bf_given_name", "bf_street", "bf_city")
+"""Added to contract v2 after the first encodings: a TTP reads them as missing where absent."""
+_SOURCES = {"bf_family_name": "family_name", "bf_initials": "initials", "bf_given_name": "given_name",
+            "bf_street": "street", "bf_city": "city"}
 _TAGS = {"t_insurance": 0x49, "t_birth": 0x42, "t_address": 0x41}
 _ALPHABET = 27  # '_' (padding) and a..z
 _CHUNK = 1 << 20
@@ -123,7 +131,8 @@ def normalise_surname(expr: pl.Expr) -> pl.Expr:
 
 
 def normalise_initials(expr: pl.Expr) -> pl.Expr:
-    """Initials as letters only: ``J.P.`` and ``jp`` both ``jp``."""
+    """Letters only, lower case, no accents: initials ``J.P.`` and ``jp`` both ``jp``; given names,
+    streets and cities likewise (``Anne-Marie`` ``annemarie``, ``'s-Gravenhage`` ``sgravenhage``)."""
     core = _letters(expr).str.replace_all(r"[^a-z]", "").str.slice(0, _MAX_NAME)
     return pl.when(core.str.len_chars() > 0).then(core).otherwise(None)
 
@@ -268,14 +277,18 @@ def _filters_chunk(names: pl.Series, first: np.ndarray, second: np.ndarray, ones
 def encode_identifiers(keys: FallbackKeys, frame: pl.DataFrame) -> dict[str, object]:
     """Keyed encodings of ``frame`` (raw identifier columns, birth_date, sex), row by row.
 
+    The name columns are optional: one that ``frame`` lacks is missing on every row.
+
     Returns the token columns (``pl.Series`` of Int64, null where the parts are missing) and the
     Bloom filters (``np.ndarray`` (n, words) uint64, with a presence mask under ``<field>_present``).
     """
     out: dict[str, object] = {}
     for field, (blocks, present) in _token_blocks(frame).items():
         out[field] = _tokens(keys.tokens[field], blocks, present).alias(field)
-    names = {"bf_family_name": frame.select(normalise_surname(pl.col("family_name"))).to_series(),
-             "bf_initials": frame.select(normalise_initials(pl.col("initials"))).to_series()}
+    # A name column the frame lacks (optional in contract v2) is missing on every row.
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in _SOURCES.values() if c not in frame.columns)
+    names = {f: frame.select((normalise_surname if f == "bf_family_name" else normalise_initials)(pl.col(c)))
+             .to_series() for f, c in _SOURCES.items()}
     for field, spec in BLOOM_FIELDS.items():
         out[field] = bloom_filters(keys.blooms[field], spec, names[field])
         out[f"{field}_present"] = names[field].is_not_null().to_numpy()
