@@ -44,6 +44,9 @@ DICE_BANDS = (0.70, 0.85, 0.95)
 MISSING = {**{f: 2 for f in TOKEN_FIELDS}, **{f: len(DICE_BANDS) + 1 for f in BLOOM_FIELDS}}
 _BAND_BITS = 24
 _BANDS = 4
+BANDED_FIELDS = ("bf_family_name", "bf_given_name", "bf_street")
+"""Name fields whose filter bands are blocking keys (not initials or city: too few values, blocks
+too large to help)."""
 _CHUNK = 1 << 14
 
 
@@ -191,8 +194,8 @@ def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[n
     parts, stats = [], {"skipped_large_blocks": 0}
     # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
     keys = [(f, q.keys[:, j], t.keys[:, j]) for j, f in enumerate(TOKEN_FIELDS)]
-    keys += [(f"bf_family_name_band{b}", _band_keys(q.blooms["bf_family_name"], q.present["bf_family_name"], b),
-              _band_keys(t.blooms["bf_family_name"], t.present["bf_family_name"], b)) for b in range(_BANDS)]
+    keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b))
+             for f in BANDED_FIELDS if q.present[f].any() and t.present[f].any() for b in range(_BANDS)]
     for _, qk, tk in keys:
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         qi, ti, skipped = _join_on(qk, tk, max_block)
