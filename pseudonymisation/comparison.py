@@ -37,7 +37,7 @@ from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKE
 from pseudonymisation.errors import PseudonymisationError
 
 __all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
-           "encodings_table", "read_encodings"]
+           "encodings_table", "pairs_sharing", "read_encodings"]
 
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
 DICE_BANDS = (0.70, 0.85, 0.95)
@@ -187,6 +187,13 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     qi = q_order[np.repeat(lo, sizes) + offsets]
     return qi, ti, skipped
+
+
+def pairs_sharing(q: Encoded, t: Encoded, field: str, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """(q row, t row) pairs with the same value of one token field (blocks over ``max_block`` skipped)."""
+    j = TOKEN_FIELDS.index(field)
+    qi, ti, _ = _join_on(q.keys[:, j], t.keys[:, j], max_block)
+    return qi, ti
 
 
 def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:

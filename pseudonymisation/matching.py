@@ -28,10 +28,12 @@ from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pair
 from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
-__all__ = ["METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "estimate_model_em", "run_cascade"]
+__all__ = ["LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
+           "u_probabilities"]
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
-_LEVELS = max(MISSING.values()) + 1
+LEVELS = max(MISSING.values()) + 1
+_LEVELS = LEVELS
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,10 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
     idx = np.arange(len(lq))
     m_counts = _frequencies(compare(lq, lt, idx, idx))
     m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + _LEVELS)
-    return Model(m, _u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs)
+    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs)
 
 
-def _u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -> np.ndarray:
+def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -> np.ndarray:
     """u per field and level from random pairs; token agreement from exact value frequencies."""
     rng = np.random.default_rng(seed)
     qi = rng.integers(0, len(rq), random_pairs)
@@ -115,58 +117,6 @@ def _u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) 
         u[j, 0] = max(both - u[j, 1], 1e-9)
         u[j, 2] = max(1 - both, 1e-9)
     return u
-
-
-def estimate_model_em(q: Encoded, t: Encoded, *, random_pairs: int = 200_000, seed: int = 0,
-                      iterations: int = 200, tolerance: float = 1e-7) -> Model:
-    """m by expectation-maximisation on the candidate pairs, without labels; u from random pairs.
-
-    For two files with no BSN-linked records to learn from (a public benchmark; a TTP whose
-    suppliers send no labelled sample). The candidate pairs (the cascade's own blocking) are a
-    mixture of matches and non-matches, the fields independent within each class (Fellegi and
-    Sunter 1969; Winkler 1988): EM fits both classes' level probabilities and the match share.
-    The fitted non-match class describes *blocked* pairs, which agree on some field by
-    construction, so the weights take u from random pairs, as :func:`estimate_model` does; EM
-    gives the m-probabilities only. Starts from "matches mostly agree", so the classes cannot swap.
-    """
-    qi, ti, _ = candidate_pairs(q, t)
-    if not len(qi):
-        msg = "fallback: no candidate pairs, so the model's m-probabilities cannot be estimated by EM"
-        raise PseudonymisationError(msg)
-    levels = compare(q, t, qi, ti).astype(np.int64)
-    # Distinct agreement patterns with their counts: EM over thousands of patterns, not millions of pairs.
-    codes = (levels * (_LEVELS ** np.arange(len(FIELDS)))).sum(axis=1)
-    patterns, counts = distinct(codes, counts=True)
-    pattern_levels = (patterns[:, None] // (_LEVELS ** np.arange(len(FIELDS)))) % _LEVELS
-    counts = counts.astype(float)
-    m, u_blocked = np.full((len(FIELDS), _LEVELS), 1e-3), _frequencies(levels) / len(levels) + 1e-6
-    for j, f in enumerate(FIELDS):
-        agree = MISSING[f] - 1  # the highest agreement level (token: 1 agree; Bloom: Dice >= 0.95)
-        m[j, agree] = 0.9
-        m[j, MISSING[f]] = 0.05
-    m /= m.sum(axis=1, keepdims=True)
-    share, rows = 0.1, np.arange(len(FIELDS))
-    for _ in range(iterations):
-        log_m = np.log(m[rows, pattern_levels]).sum(axis=1) + np.log(share)
-        log_u = np.log(u_blocked[rows, pattern_levels]).sum(axis=1) + np.log(1 - share)
-        posterior = 1 / (1 + np.exp(np.clip(log_u - log_m, -700, 700)))
-        new_m = _weighted_frequencies(pattern_levels, counts * posterior)
-        u_blocked = _weighted_frequencies(pattern_levels, counts * (1 - posterior))
-        share = float(np.clip((counts * posterior).sum() / counts.sum(), 1e-9, 1 - 1e-9))
-        converged = np.abs(new_m - m).max() < tolerance
-        m = new_m
-        if converged:
-            break
-    return Model(m, _u_probabilities(q, t, random_pairs=random_pairs, seed=seed), 0, random_pairs)
-
-
-def _weighted_frequencies(pattern_levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per field, the weighted share of each level (smoothed: no level has probability 0)."""
-    out = np.empty((pattern_levels.shape[1], _LEVELS))
-    for j in range(pattern_levels.shape[1]):
-        out[j] = np.bincount(pattern_levels[:, j], weights=weights, minlength=_LEVELS)[:_LEVELS]
-    out += 1e-6 * max(weights.sum(), 1.0)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:

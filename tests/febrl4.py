@@ -21,8 +21,8 @@ measured here):
 ``address_2`` (a building name) and ``state`` have no counterpart and are left out.
 
 Estimation: FEBRL4 has no BSN-linked records, so the model's m-probabilities cannot come from free
-labels as at the TTP; they are estimated without labels by EM on the candidate pairs
-(:func:`pseudonymisation.matching.estimate_model_em`), u from random pairs as always. The true
+labels as at the TTP; they are estimated without labels by EM on pairs blocked on one token field
+(:func:`pseudonymisation.em_estimation.estimate_model_em`), u from random pairs as always. The true
 links are used only to *count* the result, never to fit it.
 """
 
@@ -40,7 +40,8 @@ from extracts.identifiers import IDENTIFIER_RULES
 from pseudonymisation.comparison import Encoded, encoded_from_table, encodings_table
 from pseudonymisation.encodings import IDENTIFIER_COLUMNS, encode_identifiers, fallback_keys
 from pseudonymisation.keys import Key
-from pseudonymisation.matching import CascadeResult, FallbackSettings, estimate_model_em, run_cascade
+from pseudonymisation.em_estimation import estimate_model_em
+from pseudonymisation.matching import CascadeResult, FallbackSettings, run_cascade
 
 __all__ = ["Quality", "default_settings", "engine_pairs", "febrl4_frames", "half_of_a", "link_frames", "quality"]
 

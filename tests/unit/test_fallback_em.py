@@ -1,4 +1,4 @@
-"""m-probabilities without labels: EM on the candidate pairs (``pseudonymisation.matching.estimate_model_em``).
+"""m-probabilities without labels: EM on blocked pairs (``pseudonymisation.em_estimation``).
 
 As Splink tests its estimators: plant two files, the second a copy of part of the first corrupted at
 known rates, and check that EM, which never sees which pairs are true, recovers the m-probabilities
@@ -17,7 +17,8 @@ from pseudonymisation.comparison import FIELDS, encoded_from_table, encodings_ta
 from pseudonymisation.encodings import encode_identifiers, fallback_keys
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key
-from pseudonymisation.matching import FallbackSettings, estimate_model, estimate_model_em, run_cascade
+from pseudonymisation.em_estimation import estimate_model_em
+from pseudonymisation.matching import FallbackSettings, estimate_model, run_cascade
 
 KEYS = fallback_keys(Key("network", bytes(range(32))))
 LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
@@ -107,5 +108,5 @@ def test_em_model_links_as_well_as_the_labelled_model():
 def test_em_without_candidate_pairs_is_refused_by_name():
     a, _, _ = _files(seed=3, persons=50, copies=0)
     empty = a.clear()
-    with pytest.raises(PseudonymisationError, match="no candidate pairs"):
+    with pytest.raises(PseudonymisationError, match="too few pairs"):
         estimate_model_em(_encoded(empty, 1), _encoded(a, 100))
