@@ -11,6 +11,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -156,3 +157,20 @@ def test_given_name_street_and_city_compare_without_case_accents_or_separators()
                                               "birth_date": None, "sex": None}]))
     rows = [same[f][0].tobytes() for f in ("bf_family_name", "bf_given_name", "bf_street", "bf_city")]
     assert len(set(rows)) == 4
+
+
+def test_encodings_written_before_the_optional_name_fields_read_them_as_missing() -> None:
+    from pseudonymisation.comparison import encoded_from_table, encodings_table
+    from pseudonymisation.errors import PseudonymisationError
+
+    row = {"postcode6": "1234AB", "house_number": "12", "insurer": "3311", "insurance_number": "123456789",
+           "family_name": "Jansen", "initials": "JP", "given_name": "Jan", "street": "Dorpsstraat", "city": "Ede",
+           "birth_date": dt.date(1950, 1, 2), "sex": "F"}
+    table = encodings_table(np.array([7], np.int64), encode_identifiers(KEY_A, _frame([row])))
+    old = encoded_from_table(table.drop_columns(["bf_given_name", "bf_street", "bf_city"]), "old")
+    for f in ("bf_given_name", "bf_street", "bf_city"):
+        assert not old.present[f].any() and not old.blooms[f].any()
+    assert old.present["bf_family_name"].all()
+    # Any other shape is still refused, by column name.
+    with pytest.raises(PseudonymisationError, match="odd: expected exactly the columns"):
+        encoded_from_table(table.drop_columns(["bf_initials"]), "odd")
