@@ -9,7 +9,8 @@ Model: Splink's own FEBRL4 example, the number left out. Comparisons on given na
 (Jaro-Winkler levels), birth date, street number and postcode (exact, term-frequency adjusted),
 street and suburb (Jaro-Winkler); u by random sampling, m by EM on two blocking rules; no labels.
 Links: pairs at match probability >= 0.5 (one line ``pairwise``), and of those each record's best
-partner where the choice is mutual (one line ``one-to-one``, as the engine links). ``--drop-half`` removes half of file A (the same half as the test).
+partner where the choice is mutual (one line ``one-to-one``, as the engine links).
+``--drop-half`` removes half of file A (the same half as the test).
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ a mixture of matches and non-matches; within each class the *other* fields are t
 independent (Fellegi and Sunter 1969; Winkler 1988). The non-matches of such a block are random
 pairs in every other field, so their level probabilities are u, estimated from random pairs and
 held fixed; EM fits the matches' level probabilities and the match share (a free non-match class
-would split the matches in two where blocks hold few non-matches, as an address block does). The blocking field itself is left out of its own session (it
-agrees on every pair) and gets its m from the other sessions; each field's m is the mean over the
-sessions that estimated it (the route Splink takes, one EM session per blocking rule). Blocking on
-one field, not on the cascade's union of keys, matters: a non-match in the union must agree on
-*some* key, which ties its fields together and biases EM's m upwards.
+would split the matches in two where blocks hold few non-matches, as an address block does).
+The blocking field itself is left out of its own session (it agrees on every pair) and gets its
+m from the other sessions; each field's m is the mean over the sessions that estimated it (the
+route Splink takes, one EM session per blocking rule). Blocking on one field, not on the
+cascade's union of keys, matters: a non-match in the union must agree on *some* key, which ties
+its fields together and biases EM's m upwards (0.85 for a planted 0.80 in
+``tests/unit/test_fallback_em.py``).
 
 The weights take the same u, as the labelled route does. EM starts from "matches mostly agree",
 so the classes cannot swap. No labels are read anywhere here.
