@@ -77,16 +77,25 @@ class Encoded:
         return len(self.token)
 
     def take(self, rows: np.ndarray) -> Encoded:
+        # A Bloom field no row holds stays an untouched np.zeros (pages never written): no copy of
+        # register-sized zeros for the optional name fields a supplier did not deliver.
+        blooms = {f: v[rows] if self.present[f].any() else np.zeros((len(rows), v.shape[1]), v.dtype)
+                  for f, v in self.blooms.items()}
         return Encoded(self.token[rows], {f: v[rows] for f, v in self.tokens.items()},
-                       {f: v[rows] for f, v in self.present.items()}, {f: v[rows] for f, v in self.blooms.items()})
+                       {f: v[rows] for f, v in self.present.items()}, blooms)
 
 
 def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
-    """The Arrow table the supplier writes: token, token fields (null = missing), Bloom filters."""
+    """The Arrow table the supplier writes: token, token fields (null = missing), Bloom filters.
+
+    An optional name field (given name, street, city) that no row holds is left out.
+    """
     columns: dict[str, pa.Array] = {"token": pa.array(token, pa.int64())}
     for f in TOKEN_FIELDS:
         columns[f] = encoded[f].to_arrow()
     for f, spec in BLOOM_FIELDS.items():
+        if f in OPTIONAL_BLOOM_FIELDS and not encoded[f"{f}_present"].any():
+            continue  # not delivered: left out (the TTP reads it as missing), no column of zeros
         words = np.ascontiguousarray(encoded[f], dtype=np.uint64)
         # All-zero means missing: a balanced filter always holds ``base`` set bits.
         columns[f] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(spec.words * 8), len(words),
