@@ -19,7 +19,8 @@ field tag and the normalised value at fixed positions (a PRF on fixed-length inp
 
 A token is null where a part is missing or malformed (nothing to compare, never a shared value).
 
-Names: hardened field-level Bloom filters (Schnell et al. 2009; balanced: Schnell, Borgs 2016).
+Names: hardened field-level Bloom filters (Schnell et al. 2009; balanced: Schnell, Borgs 2016) of
+the family name and initials, and of the optional given name, street and city (contract v2).
 The name is standardised (lower case, accents removed, Dutch prefixes such as *van der* split off,
 letters only) and padded (``_name_``); every bigram sets ``k`` positions of a ``base``-bit filter,
 drawn from HMAC-SHA256(K_f, bigram) (independent random positions, not double hashing, whose
@@ -56,6 +57,7 @@ __all__ = [
     "encode_identifiers",
     "fallback_keys",
     "normalise_initials",
+    "normalise_letters",
     "normalise_surname",
 ]
 
@@ -86,6 +88,7 @@ OPTIONAL_BLOOM_FIELDS = ("bf_given_name", "bf_street", "bf_city")
 """Added to contract v2 after the first encodings: a TTP reads them as missing where absent."""
 _SOURCES = {"bf_family_name": "family_name", "bf_initials": "initials", "bf_given_name": "given_name",
             "bf_street": "street", "bf_city": "city"}
+"""The identifier column each Bloom field encodes."""
 _TAGS = {"t_insurance": 0x49, "t_birth": 0x42, "t_address": 0x41}
 _ALPHABET = 27  # '_' (padding) and a..z
 _CHUNK = 1 << 20
@@ -130,11 +133,16 @@ def normalise_surname(expr: pl.Expr) -> pl.Expr:
     return pl.when(core.str.len_chars() > 0).then(core).otherwise(None)
 
 
-def normalise_initials(expr: pl.Expr) -> pl.Expr:
-    """Letters only, lower case, no accents: initials ``J.P.`` and ``jp`` both ``jp``; given names,
-    streets and cities likewise (``Anne-Marie`` ``annemarie``, ``'s-Gravenhage`` ``sgravenhage``)."""
+def normalise_letters(expr: pl.Expr) -> pl.Expr:
+    """Letters only, lower case, no accents: given names, streets, cities (``Anne-Marie`` and
+    ``anne marie`` both ``annemarie``; ``'s-Gravenhage`` ``sgravenhage``)."""
     core = _letters(expr).str.replace_all(r"[^a-z]", "").str.slice(0, _MAX_NAME)
     return pl.when(core.str.len_chars() > 0).then(core).otherwise(None)
+
+
+def normalise_initials(expr: pl.Expr) -> pl.Expr:
+    """Initials as letters only: ``J.P.`` and ``jp`` both ``jp``."""
+    return normalise_letters(expr)
 
 
 def _digits(expr: pl.Expr, max_len: int) -> pl.Expr:
@@ -287,8 +295,9 @@ def encode_identifiers(keys: FallbackKeys, frame: pl.DataFrame) -> dict[str, obj
         out[field] = _tokens(keys.tokens[field], blocks, present).alias(field)
     # A name column the frame lacks (optional in contract v2) is missing on every row.
     frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in _SOURCES.values() if c not in frame.columns)
-    names = {f: frame.select((normalise_surname if f == "bf_family_name" else normalise_initials)(pl.col(c)))
-             .to_series() for f, c in _SOURCES.items()}
+    standardise = {"bf_family_name": normalise_surname, "bf_initials": normalise_initials}
+    names = {f: frame.select(standardise.get(f, normalise_letters)(pl.col(c))).to_series()
+             for f, c in _SOURCES.items()}
     for field, spec in BLOOM_FIELDS.items():
         out[field] = bloom_filters(keys.blooms[field], spec, names[field])
         out[f"{field}_present"] = names[field].is_not_null().to_numpy()

@@ -33,7 +33,6 @@ __all__ = ["LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "e
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
 LEVELS = max(MISSING.values()) + 1
-_LEVELS = LEVELS
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ class Model:
 
 
 def _frequencies(levels: np.ndarray) -> np.ndarray:
-    counts = np.zeros((len(FIELDS), _LEVELS))
+    counts = np.zeros((len(FIELDS), LEVELS))
     for j in range(len(FIELDS)):
-        counts[j] = np.bincount(levels[:, j], minlength=_LEVELS)[:_LEVELS]
+        counts[j] = np.bincount(levels[:, j], minlength=LEVELS)[:LEVELS]
     return counts
 
 
@@ -99,7 +98,7 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
         raise PseudonymisationError(msg)
     idx = np.arange(len(lq))
     m_counts = _frequencies(compare(lq, lt, idx, idx))
-    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + _LEVELS)
+    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
     return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs)
 
 
@@ -109,7 +108,7 @@ def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -
     qi = rng.integers(0, len(rq), random_pairs)
     ti = rng.integers(0, len(rt), random_pairs)
     u_counts = _frequencies(compare(rq, rt, qi, ti))
-    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + _LEVELS)
+    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + LEVELS)
     for j, f in enumerate(TOKEN_FIELDS):
         both = rq.present[f].mean() * rt.present[f].mean()
         agree = _shared_value_odds(rq.tokens[f][rq.present[f]], rt.tokens[f][rt.present[f]]) * both
