@@ -6,7 +6,8 @@ import them from here; nothing else spells a column name of a raw extract.
 
 Contract v2 (``docs/data-contract.md``) adds *optional* columns to the EHR ``patients`` and the
 claims ``insured`` tables: supplier-side identifiers for linking records without a usable BSN
-(postcode6, house_number, insurer, insurance_number, family_name, initials). An optional column
+(postcode6, house_number, insurer, insurance_number, family_name, initials, given_name, street,
+city). An optional column
 may be absent from the file (a v1 extract): the reader then gives it as nulls. Every one of them
 is *identifying*: like the BSN it never leaves the supplier's step in the clear
 (:data:`IDENTIFYING_COLUMNS`; ``pseudonymisation/supplier.py`` leaves them out of the content files).
@@ -140,6 +141,12 @@ def _identifiers(*, with_insurer: bool) -> tuple[Column, ...]:
         Column("family_name", STR, nullable=True, meaning="with prefix: van der Berg",
                optional=True, identifying=True),
         Column("initials", STR, nullable=True, meaning="letters without dots: JP",
+               optional=True, identifying=True),
+        Column("given_name", STR, nullable=True, meaning="given name(s): Jan Pieter",
+               optional=True, identifying=True),
+        Column("street", STR, nullable=True, meaning="street name, without the number: Dorpsstraat",
+               optional=True, identifying=True),
+        Column("city", STR, nullable=True, meaning="place of residence (woonplaats): Utrecht",
                optional=True, identifying=True),
     )
 

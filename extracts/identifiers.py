@@ -18,6 +18,11 @@ Suppliers deliver postcodes, house numbers, insurance numbers and names in odd f
   starting with a letter or an apostrophe (``'t Hart``), at most 100 characters.
 - ``initials``: dots, spaces and hyphens removed, upper-case: ``j.p.`` -> ``JP``. Well-formed: 1 to
   8 letters.
+- ``given_name``, ``street``, ``city``: trimmed, inner whitespace collapsed, case kept. Well-formed:
+  at most 100 characters; a given name of letters, spaces, hyphens, apostrophes and dots starting
+  with a letter; a street the same plus digits and ``/`` (``1e Jan Steenstraat``), with a letter
+  somewhere; a city the same as a given name plus brackets, and it may start with an apostrophe
+  (``'s-Hertogenbosch``, ``Bergen (NH)``).
 
 A value that is empty after normalisation is null. A value that is not well-formed after
 normalisation is *counted* (note ``malformed`` per table and column) and read as null: it is an
@@ -40,6 +45,7 @@ __all__ = [
     "IDENTIFIER_RULES",
     "IdentifierRule",
     "normalise_family_name",
+    "normalise_text",
     "normalise_house_number",
     "normalise_initials",
     "normalise_insurance_number",
@@ -130,6 +136,27 @@ def initials_is_valid(expr: pl.Expr) -> pl.Expr:
     return expr.str.contains(r"^\p{L}+$") & (expr.str.len_chars() <= 8)
 
 
+def normalise_text(expr: pl.Expr) -> pl.Expr:
+    """Trim and collapse inner whitespace (given names, streets, cities); case is kept."""
+    return _empty_to_null(expr.str.strip_chars().str.replace_all(r"\s{2,}|[\t\r\n\f\v]", " "))
+
+
+def given_name_is_valid(expr: pl.Expr) -> pl.Expr:
+    """A *normalised* given name: a letter, then letters, spaces, hyphens, apostrophes, dots; <= 100."""
+    return expr.str.contains(r"^\p{L}[\p{L}' .\-]*$") & (expr.str.len_chars() <= 100)
+
+
+def street_is_valid(expr: pl.Expr) -> pl.Expr:
+    """A *normalised* street name: letters, digits, spaces, ``'.-/``, at least one letter; <= 100."""
+    return (expr.str.contains(r"^[\p{L}0-9' .\-/]+$") & expr.str.contains(r"\p{L}")
+            & (expr.str.len_chars() <= 100))
+
+
+def city_is_valid(expr: pl.Expr) -> pl.Expr:
+    """A *normalised* city (woonplaats): like a given name, may start with ``'``, may hold brackets."""
+    return expr.str.contains(r"^'?\p{L}[\p{L}' .\-()]*$") & (expr.str.len_chars() <= 100)
+
+
 @dataclass(frozen=True, slots=True)
 class IdentifierRule:
     """How one identifier column is normalised and when its normalised value is well-formed."""
@@ -145,6 +172,9 @@ IDENTIFIER_RULES: dict[str, IdentifierRule] = {
     "insurance_number": IdentifierRule(normalise_insurance_number, insurance_number_is_valid),
     "family_name": IdentifierRule(normalise_family_name, family_name_is_valid),
     "initials": IdentifierRule(normalise_initials, initials_is_valid),
+    "given_name": IdentifierRule(normalise_text, given_name_is_valid),
+    "street": IdentifierRule(normalise_text, street_is_valid),
+    "city": IdentifierRule(normalise_text, city_is_valid),
 }
 """Per identifier column name: its rule. Applied to the *optional* (v2) columns only: the claims
 tables' v1 ``insurer`` columns keep their v1 behaviour."""

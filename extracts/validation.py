@@ -31,7 +31,7 @@ breaking several rules is counted once, under the first reason in this order:
 Not quarantined, only counted in :attr:`ValidatedExtract.notes` (over the clean rows): values
 changed by normalisation (``t90.02`` -> ``T9002``; a specialism code that lost its leading zero,
 ``313`` -> ``0313``; ``1234 ab`` -> ``1234AB``), malformed contract v2 identifiers (note
-``malformed``: a PC6, house number, insurer, insurance number, family name or initials that is
+``malformed``: a PC6, house number, insurer, insurance number, name, street or city that is
 not well-formed after normalisation, :mod:`extracts.identifiers`; the value is read as null, the
 row is kept), invalid codes in nullable ICPC columns, the
 :class:`~extracts.bsn.BsnStatus` of every BSN, valid BSNs shared by several EHR patients, and

@@ -16,6 +16,9 @@ Comparison levels (the Fellegi–Sunter agreement pattern, one small integer per
     token fields     0 disagree, 1 agree, 2 missing on either side
     Bloom fields     0 Dice < 0.70, 1 [0.70, 0.85), 2 [0.85, 0.95), 3 >= 0.95, 4 missing
 
+Bloom fields are the family name, initials and the optional given name, street and city (contract
+v2); a field no row of one side holds is missing on every pair and costs no popcount.
+
 Dice of balanced filters is ``popcount(a & b) / base`` (both hold ``base`` set bits), computed as
 ``numpy.bitwise_count`` on packed ``uint64`` words, in chunks, on two threads.
 """
@@ -30,17 +33,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
+from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
-__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encodings_table",
-           "read_encodings"]
+__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
+           "encodings_table", "pairs_sharing", "read_encodings"]
 
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
 DICE_BANDS = (0.70, 0.85, 0.95)
 MISSING = {**{f: 2 for f in TOKEN_FIELDS}, **{f: len(DICE_BANDS) + 1 for f in BLOOM_FIELDS}}
 _BAND_BITS = 24
 _BANDS = 4
+BANDED_FIELDS = ("bf_family_name", "bf_given_name", "bf_street")
+"""Name fields whose filter bands are blocking keys (not initials or city: too few values, blocks
+too large to help)."""
 _CHUNK = 1 << 14
 
 
@@ -71,16 +77,25 @@ class Encoded:
         return len(self.token)
 
     def take(self, rows: np.ndarray) -> Encoded:
+        # A Bloom field no row holds stays an untouched np.zeros (pages never written): no copy of
+        # register-sized zeros for the optional name fields a supplier did not deliver.
+        blooms = {f: v[rows] if self.present[f].any() else np.zeros((len(rows), v.shape[1]), v.dtype)
+                  for f, v in self.blooms.items()}
         return Encoded(self.token[rows], {f: v[rows] for f, v in self.tokens.items()},
-                       {f: v[rows] for f, v in self.present.items()}, {f: v[rows] for f, v in self.blooms.items()})
+                       {f: v[rows] for f, v in self.present.items()}, blooms)
 
 
 def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
-    """The Arrow table the supplier writes: token, token fields (null = missing), Bloom filters."""
+    """The Arrow table the supplier writes: token, token fields (null = missing), Bloom filters.
+
+    An optional name field (given name, street, city) that no row holds is left out.
+    """
     columns: dict[str, pa.Array] = {"token": pa.array(token, pa.int64())}
     for f in TOKEN_FIELDS:
         columns[f] = encoded[f].to_arrow()
     for f, spec in BLOOM_FIELDS.items():
+        if f in OPTIONAL_BLOOM_FIELDS and not encoded[f"{f}_present"].any():
+            continue  # not delivered: left out (the TTP reads it as missing), no column of zeros
         words = np.ascontiguousarray(encoded[f], dtype=np.uint64)
         # All-zero means missing: a balanced filter always holds ``base`` set bits.
         columns[f] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(spec.words * 8), len(words),
@@ -95,9 +110,20 @@ def read_encodings(path: Path) -> Encoded:
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
-    expected = ["token", *TOKEN_FIELDS, *BLOOM_FIELDS]
-    if table.column_names != expected:
-        msg = f"{path}: expected exactly the columns {', '.join(expected)}"
+    return encoded_from_table(table, str(path))
+
+
+def encoded_from_table(table: pa.Table, source: str) -> Encoded:
+    """One side's encodings from the Arrow table :func:`encodings_table` makes.
+
+    The Bloom fields added to contract v2 later (:data:`OPTIONAL_BLOOM_FIELDS`) may be absent
+    (encodings written before them): they read as missing on every row.
+    """
+    names = table.column_names
+    optional = set(OPTIONAL_BLOOM_FIELDS) - set(names)
+    expected = ["token", *TOKEN_FIELDS, *(f for f in BLOOM_FIELDS if f not in optional)]
+    if names != expected:
+        msg = f"{source}: expected exactly the columns {', '.join(['token', *TOKEN_FIELDS, *BLOOM_FIELDS])}"
         raise PseudonymisationError(msg)
     token = table.column("token").to_numpy(zero_copy_only=False)
     tokens, present, blooms = {}, {}, {}
@@ -106,9 +132,13 @@ def read_encodings(path: Path) -> Encoded:
         present[f] = col.is_valid().to_numpy(zero_copy_only=False)
         tokens[f] = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     for f, spec in BLOOM_FIELDS.items():
+        if f in optional:
+            blooms[f] = np.zeros((len(token), spec.words), dtype=np.uint64)
+            present[f] = np.zeros(len(token), dtype=bool)
+            continue
         col = table.column(f).combine_chunks()
         if col.type != pa.binary(spec.words * 8) or col.null_count:
-            msg = f"{path}: column {f} is not a {spec.words * 64}-bit filter column without nulls"
+            msg = f"{source}: column {f} is not a {spec.words * 64}-bit filter column without nulls"
             raise PseudonymisationError(msg)
         data = np.frombuffer(col.buffers()[1], dtype=np.uint8)
         start = col.offset * spec.words * 8
@@ -168,13 +198,20 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     return qi, ti, skipped
 
 
+def pairs_sharing(q: Encoded, t: Encoded, field: str, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """(q row, t row) pairs with the same value of one token field (blocks over ``max_block`` skipped)."""
+    j = TOKEN_FIELDS.index(field)
+    qi, ti, _ = _join_on(q.keys[:, j], t.keys[:, j], max_block)
+    return qi, ti
+
+
 def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:
     """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values)."""
     parts, stats = [], {"skipped_large_blocks": 0}
     # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
     keys = [(f, q.keys[:, j], t.keys[:, j]) for j, f in enumerate(TOKEN_FIELDS)]
-    keys += [(f"bf_family_name_band{b}", _band_keys(q.blooms["bf_family_name"], q.present["bf_family_name"], b),
-              _band_keys(t.blooms["bf_family_name"], t.present["bf_family_name"], b)) for b in range(_BANDS)]
+    keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b))
+             for f in BANDED_FIELDS if q.present[f].any() and t.present[f].any() for b in range(_BANDS)]
     for _, qk, tk in keys:
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         qi, ti, skipped = _join_on(qk, tk, max_block)
@@ -208,7 +245,8 @@ def _common_bits(a: np.ndarray, b: np.ndarray, qi: np.ndarray, ti: np.ndarray) -
     return total
 
 
-def _levels_chunk(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray, out: np.ndarray) -> None:
+def _levels_chunk(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray, out: np.ndarray,
+                  active: frozenset[str]) -> None:
     a = np.take(q.keys, qi, axis=0)
     b = np.take(t.keys, ti, axis=0)
     tokens = len(TOKEN_FIELDS)
@@ -216,6 +254,9 @@ def _levels_chunk(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray, out: n
     out[:, :tokens] = np.where(missing, 2, a[:, :tokens] == b[:, :tokens])
     flags = a[:, tokens] & b[:, tokens]
     for j, (f, spec) in enumerate(BLOOM_FIELDS.items()):
+        if f not in active:  # no row of one side has it: missing on every pair, no popcount
+            out[:, tokens + j] = MISSING[f]
+            continue
         common = _common_bits(q.blooms[f], t.blooms[f], qi, ti)
         level = np.searchsorted(_THRESHOLDS[spec.base], common, side="right")
         out[:, tokens + j] = np.where((flags >> j) & 1, level, MISSING[f])
@@ -232,7 +273,9 @@ def compare(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray) -> np.ndarra
     Cache-sized chunks (a chunk's filters fit in L2) on two threads: numpy releases the GIL.
     """
     out = np.empty((len(qi), len(FIELDS)), dtype=np.uint8)
+    # The optional name fields cost nothing where no supplier delivers them.
+    active = frozenset(f for f in BLOOM_FIELDS if q.present[f].any() and t.present[f].any())
     bounds = [(lo, min(lo + _CHUNK, len(qi))) for lo in range(0, len(qi), _CHUNK)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda b: _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]]), bounds))
+        list(pool.map(lambda b: _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]], active), bounds))
     return out

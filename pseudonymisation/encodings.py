@@ -19,7 +19,8 @@ field tag and the normalised value at fixed positions (a PRF on fixed-length inp
 
 A token is null where a part is missing or malformed (nothing to compare, never a shared value).
 
-Names: hardened field-level Bloom filters (Schnell et al. 2009; balanced: Schnell, Borgs 2016).
+Names: hardened field-level Bloom filters (Schnell et al. 2009; balanced: Schnell, Borgs 2016) of
+the family name and initials, and of the optional given name, street and city (contract v2).
 The name is standardised (lower case, accents removed, Dutch prefixes such as *van der* split off,
 letters only) and padded (``_name_``); every bigram sets ``k`` positions of a ``base``-bit filter,
 drawn from HMAC-SHA256(K_f, bigram) (independent random positions, not double hashing, whose
@@ -48,6 +49,7 @@ __all__ = [
     "BLOOM_FIELDS",
     "ENCODING_SCHEME",
     "IDENTIFIER_COLUMNS",
+    "OPTIONAL_BLOOM_FIELDS",
     "TOKEN_FIELDS",
     "BloomSpec",
     "FallbackKeys",
@@ -55,13 +57,15 @@ __all__ = [
     "encode_identifiers",
     "fallback_keys",
     "normalise_initials",
+    "normalise_letters",
     "normalise_surname",
 ]
 
 ENCODING_SCHEME = "FBv1"
 TOKEN_FIELDS = ("t_insurance", "t_birth", "t_address")
 """The exact keyed tokens, in the order of the TTP's cascade and model."""
-IDENTIFIER_COLUMNS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials")
+IDENTIFIER_COLUMNS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials",
+                      "given_name", "street", "city")
 """Contract-v2 identifier columns of ``patients`` and ``insured``: to the TTP encoded, never to content."""
 
 
@@ -77,7 +81,14 @@ class BloomSpec:
         return 2 * self.base // 64  # balanced: twice the base, packed in 64-bit words
 
 
-BLOOM_FIELDS = {"bf_family_name": BloomSpec(base=256, k=10), "bf_initials": BloomSpec(base=64, k=6)}
+BLOOM_FIELDS = {"bf_family_name": BloomSpec(base=256, k=10), "bf_initials": BloomSpec(base=64, k=6),
+                "bf_given_name": BloomSpec(base=256, k=10), "bf_street": BloomSpec(base=256, k=10),
+                "bf_city": BloomSpec(base=256, k=10)}
+OPTIONAL_BLOOM_FIELDS = ("bf_given_name", "bf_street", "bf_city")
+"""Added to contract v2 after the first encodings: a TTP reads them as missing where absent."""
+_SOURCES = {"bf_family_name": "family_name", "bf_initials": "initials", "bf_given_name": "given_name",
+            "bf_street": "street", "bf_city": "city"}
+"""The identifier column each Bloom field encodes."""
 _TAGS = {"t_insurance": 0x49, "t_birth": 0x42, "t_address": 0x41}
 _ALPHABET = 27  # '_' (padding) and a..z
 _CHUNK = 1 << 20
@@ -122,10 +133,16 @@ def normalise_surname(expr: pl.Expr) -> pl.Expr:
     return pl.when(core.str.len_chars() > 0).then(core).otherwise(None)
 
 
-def normalise_initials(expr: pl.Expr) -> pl.Expr:
-    """Initials as letters only: ``J.P.`` and ``jp`` both ``jp``."""
+def normalise_letters(expr: pl.Expr) -> pl.Expr:
+    """Letters only, lower case, no accents: given names, streets, cities (``Anne-Marie`` and
+    ``anne marie`` both ``annemarie``; ``'s-Gravenhage`` ``sgravenhage``)."""
     core = _letters(expr).str.replace_all(r"[^a-z]", "").str.slice(0, _MAX_NAME)
     return pl.when(core.str.len_chars() > 0).then(core).otherwise(None)
+
+
+def normalise_initials(expr: pl.Expr) -> pl.Expr:
+    """Initials as letters only: ``J.P.`` and ``jp`` both ``jp``."""
+    return normalise_letters(expr)
 
 
 def _digits(expr: pl.Expr, max_len: int) -> pl.Expr:
@@ -268,14 +285,19 @@ def _filters_chunk(names: pl.Series, first: np.ndarray, second: np.ndarray, ones
 def encode_identifiers(keys: FallbackKeys, frame: pl.DataFrame) -> dict[str, object]:
     """Keyed encodings of ``frame`` (raw identifier columns, birth_date, sex), row by row.
 
+    The name columns are optional: one that ``frame`` lacks is missing on every row.
+
     Returns the token columns (``pl.Series`` of Int64, null where the parts are missing) and the
     Bloom filters (``np.ndarray`` (n, words) uint64, with a presence mask under ``<field>_present``).
     """
     out: dict[str, object] = {}
     for field, (blocks, present) in _token_blocks(frame).items():
         out[field] = _tokens(keys.tokens[field], blocks, present).alias(field)
-    names = {"bf_family_name": frame.select(normalise_surname(pl.col("family_name"))).to_series(),
-             "bf_initials": frame.select(normalise_initials(pl.col("initials"))).to_series()}
+    # A name column the frame lacks (optional in contract v2) is missing on every row.
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in _SOURCES.values() if c not in frame.columns)
+    standardise = {"bf_family_name": normalise_surname, "bf_initials": normalise_initials}
+    names = {f: frame.select(standardise.get(f, normalise_letters)(pl.col(c))).to_series()
+             for f, c in _SOURCES.items()}
     for field, spec in BLOOM_FIELDS.items():
         out[field] = bloom_filters(keys.blooms[field], spec, names[field])
         out[f"{field}_present"] = names[field].is_not_null().to_numpy()

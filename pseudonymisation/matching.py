@@ -25,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct
+from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
-__all__ = ["METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade"]
+__all__ = ["LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
+           "u_probabilities"]
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
-_LEVELS = max(MISSING.values()) + 1
+LEVELS = max(MISSING.values()) + 1
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,9 @@ class Model:
 
 
 def _frequencies(levels: np.ndarray) -> np.ndarray:
-    counts = np.zeros((len(FIELDS), _LEVELS))
+    counts = np.zeros((len(FIELDS), LEVELS))
     for j in range(len(FIELDS)):
-        counts[j] = np.bincount(levels[:, j], minlength=_LEVELS)[:_LEVELS]
+        counts[j] = np.bincount(levels[:, j], minlength=LEVELS)[:LEVELS]
     return counts
 
 
@@ -96,20 +98,24 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
         raise PseudonymisationError(msg)
     idx = np.arange(len(lq))
     m_counts = _frequencies(compare(lq, lt, idx, idx))
-    rq, rt = random
+    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
+    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs)
+
+
+def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -> np.ndarray:
+    """u per field and level from random pairs; token agreement from exact value frequencies."""
     rng = np.random.default_rng(seed)
     qi = rng.integers(0, len(rq), random_pairs)
     ti = rng.integers(0, len(rt), random_pairs)
     u_counts = _frequencies(compare(rq, rt, qi, ti))
-    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + _LEVELS)
-    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + _LEVELS)
-    for j, f in enumerate(FIELDS[:3]):
+    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + LEVELS)
+    for j, f in enumerate(TOKEN_FIELDS):
         both = rq.present[f].mean() * rt.present[f].mean()
         agree = _shared_value_odds(rq.tokens[f][rq.present[f]], rt.tokens[f][rt.present[f]]) * both
         u[j, 1] = max(agree, 1.0 / (len(rq) * len(rt) + 1))
         u[j, 0] = max(both - u[j, 1], 1e-9)
         u[j, 2] = max(1 - both, 1e-9)
-    return Model(m, u, len(lq), random_pairs)
+    return u
 
 
 def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:

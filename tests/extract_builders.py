@@ -52,6 +52,9 @@ _IDENTIFIERS = {
     "insurance_number": ("123456789", "004455667", "223344556"),
     "family_name": ("van der Berg", "de Vries", "van der Berg"),
     "initials": ("JP", "M", "A"),
+    "given_name": ("Jan Pieter", "Marieke", "Anne-Sophie"),
+    "street": ("Dorpsstraat", "1e Jan Steenstraat", "Dorpsstraat"),
+    "city": ("Utrecht", "'s-Hertogenbosch", "Utrecht"),
 }
 
 

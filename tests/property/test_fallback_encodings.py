@@ -11,6 +11,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,15 +35,20 @@ person = st.fixed_dictionaries({
     "insurance_number": st.from_regex(r"[1-9][0-9]{8}", fullmatch=True),
     "family_name": names,
     "initials": st.from_regex(r"[A-Z]{1,3}", fullmatch=True),
+    "given_name": names,
+    "street": names,
+    "city": names,
     "birth_date": st.dates(dt.date(1900, 1, 1), dt.date(2025, 12, 31)),
     "sex": st.sampled_from(["M", "F", "X"]),
 })
 
 
 def _frame(rows: list[dict]) -> pl.DataFrame:
+    rows = [{"given_name": None, "street": None, "city": None, **r} for r in rows]
     return pl.DataFrame(rows, schema={"postcode6": pl.String, "house_number": pl.String, "insurer": pl.String,
                                       "insurance_number": pl.String, "family_name": pl.String,
-                                      "initials": pl.String, "birth_date": pl.Date, "sex": pl.String})
+                                      "initials": pl.String, "given_name": pl.String, "street": pl.String,
+                                      "city": pl.String, "birth_date": pl.Date, "sex": pl.String})
 
 
 @given(p=person)
@@ -118,3 +124,56 @@ def test_house_number_addition_is_not_read_as_more_digits() -> None:
     tokens = e["t_address"].to_list()
     assert tokens[0] != tokens[1]
     assert tokens[0] == tokens[2] == tokens[3]
+
+
+def test_optional_name_columns_absent_give_missing_filters_and_other_fields_unchanged() -> None:
+    # A contract-v1 or early-v2 frame has no given_name, street or city: those filters are missing,
+    # and every other encoding is what it would be with the columns present.
+    row = {"postcode6": "1234AB", "house_number": "12", "insurer": "3311", "insurance_number": "123456789",
+           "family_name": "Jansen", "initials": "JP", "birth_date": dt.date(1950, 1, 2), "sex": "F"}
+    without = encode_identifiers(KEY_A, _frame([row]).drop("given_name", "street", "city"))
+    full = encode_identifiers(KEY_A, _frame([{**row, "given_name": "Jan", "street": "Dorpsstraat", "city": "Ede"}]))
+    for f in ("bf_given_name", "bf_street", "bf_city"):
+        assert not without[f"{f}_present"][0] and not without[f].any()
+        assert full[f"{f}_present"][0]
+    for f in (*TOKEN_FIELDS, "bf_family_name", "bf_initials"):
+        assert np.array_equal(np.asarray(without[f][0]), np.asarray(full[f][0])), f
+
+
+def test_given_name_street_and_city_compare_without_case_accents_or_separators() -> None:
+    spellings = [("Anne-Marie", "1e Jan Steenstraat", "'s-Hertogenbosch"),
+                 ("anne marie", "1E JAN STEENSTRAAT", "s Hertogenbosch"),
+                 ("Anne-Marié", "1e Jan  Steenstraat", "'S-HERTOGENBOSCH")]
+    e = encode_identifiers(KEY_A, _frame([{"postcode6": None, "house_number": None, "insurer": None,
+                                           "insurance_number": None, "family_name": None, "initials": None,
+                                           "given_name": g, "street": s, "city": c, "birth_date": None, "sex": None}
+                                          for g, s, c in spellings]))
+    for f in ("bf_given_name", "bf_street", "bf_city"):
+        assert all(np.array_equal(e[f][0], row) for row in e[f]), f
+    # Fields are keyed apart: the same text gives other filters in another field.
+    same = encode_identifiers(KEY_A, _frame([{"postcode6": None, "house_number": None, "insurer": None,
+                                              "insurance_number": None, "family_name": "Ede", "initials": None,
+                                              "given_name": "Ede", "street": "Ede", "city": "Ede",
+                                              "birth_date": None, "sex": None}]))
+    rows = [same[f][0].tobytes() for f in ("bf_family_name", "bf_given_name", "bf_street", "bf_city")]
+    assert len(set(rows)) == 4
+
+
+def test_encodings_written_before_the_optional_name_fields_read_them_as_missing() -> None:
+    from pseudonymisation.comparison import encoded_from_table, encodings_table
+    from pseudonymisation.errors import PseudonymisationError
+
+    row = {"postcode6": "1234AB", "house_number": "12", "insurer": "3311", "insurance_number": "123456789",
+           "family_name": "Jansen", "initials": "JP", "given_name": "Jan", "street": "Dorpsstraat", "city": "Ede",
+           "birth_date": dt.date(1950, 1, 2), "sex": "F"}
+    table = encodings_table(np.array([7], np.int64), encode_identifiers(KEY_A, _frame([row])))
+    old = encoded_from_table(table.drop_columns(["bf_given_name", "bf_street", "bf_city"]), "old")
+    for f in ("bf_given_name", "bf_street", "bf_city"):
+        assert not old.present[f].any() and not old.blooms[f].any()
+    assert old.present["bf_family_name"].all()
+    # The supplier leaves them out itself when it has none to encode.
+    none = encodings_table(np.array([7], np.int64), encode_identifiers(KEY_A, _frame([{**row, "street": None}])))
+    assert "bf_street" not in none.column_names and "bf_city" in none.column_names
+    # Any other shape is still refused, by column name.
+    with pytest.raises(PseudonymisationError, match="odd: expected exactly the columns"):
+        encoded_from_table(table.drop_columns(["bf_initials"]), "odd")

@@ -29,7 +29,8 @@ from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.keys import generate_key
 from pseudonymisation.supplier import run_supplier_step
 
-IDENTIFIERS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials")
+IDENTIFIERS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials",
+               "given_name", "street", "city")
 
 
 def _validate(folder: Path, supplier: str, tables: dict[str, pl.DataFrame], *, fmt: str = "csv",
@@ -93,6 +94,10 @@ def test_v2_extract_identifiers_pass_validation_unchanged(tmp_path: Path) -> Non
     ("family_name", ["Berg, van der", "  de   Vries", "Berg,Van der"],
      ["van der Berg", "de Vries", "Van der Berg"]),
     ("initials", ["J.P.", "m", "a. "], ["JP", "M", "A"]),
+    ("given_name", [" Jan  Pieter", "Marieke ", "Anne-Sophie\t"], ["Jan Pieter", "Marieke", "Anne-Sophie"]),
+    ("street", ["Dorpsstraat ", " 1e  Jan Steenstraat", "Laan  1940-1945"],
+     ["Dorpsstraat", "1e Jan Steenstraat", "Laan 1940-1945"]),
+    ("city", [" Utrecht", "'s-Hertogenbosch ", "Bergen  (NH)"], ["Utrecht", "'s-Hertogenbosch", "Bergen (NH)"]),
 ])
 def test_identifiers_in_odd_forms_are_normalised_and_counted(
     tmp_path: Path, column: str, delivered: list[str], normalised: list[str]
@@ -112,6 +117,9 @@ def test_identifiers_in_odd_forms_are_normalised_and_counted(
     ("insurance_number", ["12a45", "000000", "1234567890123456"]),  # letter; zeros; 16 digits
     ("family_name", ["Jansen2", "-", "Berg, J."]),  # digit; no letter; comma not before a prefix
     ("initials", ["J1", "JPMAKTRSW", "?"]),
+    ("given_name", ["Jan2", "-", "J" * 101]),  # digit; no letter first; too long
+    ("street", ["12", "Dorpsstraat 12?", "-/-"]),  # no letter; odd sign; no letter
+    ("city", ["Utrecht3", "(NH)", "Zwolle!"]),  # digit; bracket first; odd sign
 ])
 def test_malformed_identifiers_are_counted_and_read_as_null_rows_kept(
     tmp_path: Path, column: str, malformed: list[str]

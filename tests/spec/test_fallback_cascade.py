@@ -37,7 +37,8 @@ CLAIMS = {
 # Weights in bits per field and level (token fields: disagree, agree, missing; Bloom fields: Dice
 # < 0.70, < 0.85, < 0.95, >= 0.95, missing).
 WEIGHTS = {"t_insurance": [-12, 17, 0], "t_birth": [-5, 15, 0], "t_address": [-3, 17, 0],
-           "bf_family_name": [-13, -7, 1, 5, 0], "bf_initials": [-12, -12, -7, 5, 0]}
+           "bf_family_name": [-13, -7, 1, 5, 0], "bf_initials": [-12, -12, -7, 5, 0],
+           "bf_given_name": [-6, -3, 1, 5, 0], "bf_street": [-6, -3, 1, 5, 0], "bf_city": [-6, -3, 1, 5, 0]}
 
 
 def _model() -> Model:

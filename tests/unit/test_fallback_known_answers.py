@@ -48,5 +48,5 @@ def test_birth_token_is_aes_of_the_documented_block_under_its_own_subkey() -> No
 def test_fallback_subkeys_differ_per_field_and_from_stage1() -> None:
     keys = fallback_keys(ZERO)
     ids = [k.id for k in (*keys.tokens.values(), *keys.blooms.values())]
-    assert len(set(ids)) == len(ids) == 5
+    assert len(set(ids)) == len(ids) == 8  # 3 token fields, 5 Bloom fields
     assert derive(ZERO, "stage1").id not in ids
