@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from execution import Executor
 from extracts.codelists import ConditionCatalogue
 from extracts.generator.block import draw_block
@@ -31,7 +33,7 @@ from extracts.generator.config import GeneratorConfig
 from extracts.generator.parts import PartSink, TableFiles
 from extracts.generator.plan import Plan, make_plan
 
-__all__ = ["BlockResult", "BlockTask", "generate_block", "run_blocks"]
+__all__ = ["BlockResult", "BlockTask", "generate_block", "run_blocks", "save_bsns", "shared_plan"]
 
 SINKS = ("ehr", "claims", "truth")
 
@@ -44,6 +46,7 @@ class BlockTask:
     catalogue: ConditionCatalogue
     index: int
     folder: str
+    bsns: str | None = None  # the plan's BSNs in a .npy file (save_bsns)
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,22 @@ class BlockResult:
 
 
 @lru_cache(maxsize=1)
-def shared_plan(config: GeneratorConfig, catalogue: ConditionCatalogue) -> Plan:
-    """The plan of a run, made once per process (a worker draws many blocks of one run)."""
-    return make_plan(config, catalogue)
+def shared_plan(config: GeneratorConfig, catalogue: ConditionCatalogue, bsns: str | None = None) -> Plan:
+    """The plan of a run, made once per process (a worker draws many blocks of one run).
+
+    ``bsns``: a ``.npy`` file of the plan's BSNs (:func:`save_bsns`), mapped rather than drawn again
+    (the country preset draws 24 million candidates); a block reads only its own persons' pages.
+    """
+    if bsns is None:
+        return make_plan(config, catalogue)
+    return make_plan(config, catalogue, bsns=np.load(bsns, mmap_mode="r"))
+
+
+def save_bsns(plan: Plan, folder: Path) -> str:
+    """Write the plan's BSNs for the workers (into the run's owner-only scratch folder)."""
+    path = folder / "plan-bsns.npy"
+    np.save(path, plan.bsns)
+    return str(path)
 
 
 def block_folder(root: str | Path, index: int) -> Path:
@@ -68,7 +84,7 @@ def block_folder(root: str | Path, index: int) -> Path:
 
 def generate_block(task: BlockTask) -> BlockResult:
     """Partition function: draw block ``task.index`` into part files under ``task.folder``."""
-    plan = shared_plan(task.config, task.catalogue)
+    plan = shared_plan(task.config, task.catalogue, task.bsns)
     folder = block_folder(task.folder, task.index)
     sinks = {name: PartSink(folder / name, task.config.output_format if name != "truth" else "parquet",
                             header=task.index == 0) for name in SINKS}

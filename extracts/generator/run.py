@@ -33,7 +33,7 @@ from execution import Executor, LocalExecutor
 from extracts.atomic import claim_output, scratch, staging
 from extracts.codelists import ConditionCatalogue, load_catalogue
 from extracts.contract import CLAIMS, EHR
-from extracts.generator.blocks import SINKS, BlockTask, run_blocks, shared_plan
+from extracts.generator.blocks import SINKS, BlockTask, run_blocks, save_bsns, shared_plan
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.parts import TableFiles
 from extracts.generator.plan import REGIONS, Plan
@@ -119,7 +119,8 @@ def _generate(config: GeneratorConfig, out: Path, *, catalogue: ConditionCatalog
                  for name in SINKS}
         try:
             _global_tables(plan, files["ehr"], files["claims"])
-            tasks = [BlockTask(config, catalogue, index, str(parts)) for index in range(plan.n_chunks)]
+            bsns = save_bsns(plan, parts) if plan.n_chunks > 1 else None
+            tasks = [BlockTask(config, catalogue, index, str(parts), bsns) for index in range(plan.n_chunks)]
             defects = run_blocks(tasks, files, executor=executor, in_flight=in_flight, progress=progress)
         finally:
             for f in files.values():
