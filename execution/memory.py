@@ -49,16 +49,22 @@ class StageMemory:
     bytes_per_row: float
 
 
-# Measured on the demo preset (benchmarks/partitioned_pipeline.py, K = 1, local; 2 cores, polars
-# 1.x): peak RSS of the stage's process minus its floor, over its input rows. The generator's row
-# is a *person* of a block (chunk_persons per block).
+# floor_gb: a stage's process before data (imports, Hydra): 0.25 GB (the audit, which reads almost
+# nothing, peaks at 0.24-0.25 GB on demo). bytes_per_row: (peak - floor) / input rows at the largest
+# measured sizes, where the part that grows with the data dominates (README: nivel and national on
+# the 2-core machine; input rows scaled from demo's, measured by input_rows, per generated person:
+# supplier EHR 71.6 M rows at nivel and national, claims 143 M / 371 M, TTP 20.7 M / 47 M, link
+# 215 M / 443 M, study 221 M / 457 M), the larger of the two. The generator's row is a person of a
+# block: 1.80 GB for demo's one block of 180,723 persons, 2.43 GB per worker for the country
+# preset's blocks of 250,000 (benchmarks/partitioned_pipeline.py, docs/guide-data-steward.md).
+FLOOR_GB = 0.25
 STAGES: dict[str, StageMemory] = {
-    "generate": StageMemory(floor_gb=0.35, bytes_per_row=9_000.0),
-    "supplier_ehr": StageMemory(floor_gb=0.35, bytes_per_row=260.0),
-    "supplier_claims": StageMemory(floor_gb=0.35, bytes_per_row=330.0),
-    "ttp": StageMemory(floor_gb=0.35, bytes_per_row=420.0),
-    "link": StageMemory(floor_gb=0.35, bytes_per_row=180.0),
-    "study": StageMemory(floor_gb=0.35, bytes_per_row=210.0),
+    "generate": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=8_700.0),
+    "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0),  # nivel 1.03 GB
+    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=23.0),  # nivel 3.59, national 7.14 GB
+    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=150.0),  # nivel 2.94, national 7.30 GB
+    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
+    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB
 }
 
 

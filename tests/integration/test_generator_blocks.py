@@ -79,3 +79,36 @@ def test_generator_tiny_and_demo_presets_are_one_block(preset: str) -> None:
 def test_generator_refuses_in_flight_below_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="in_flight"):
         generate(TINY, tmp_path / "out", in_flight=0)
+
+
+@pytest.mark.parametrize(("overrides", "blocks"), [
+    ([], 1),  # in process: one block at a time
+    (["executor.name=processes", "executor.workers=4"], 4),
+    (["executor.name=processes", "executor.workers=4", "memory_gb=7"], 2),  # 0.25 + 2 x (0.25 + 2.175) GB
+])
+def test_generate_command_draws_the_workers_blocks_at_once_capped_by_memory_gb(
+    overrides: list[str], blocks: int,
+) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from execution.config import executor_from_config
+    from extracts.__main__ import generator_config, in_flight_of
+
+    with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=["preset=nivel", *overrides])
+    config = generator_config(cfg)
+    with executor_from_config(cfg) as executor:
+        assert in_flight_of(cfg, config, executor) == blocks
+
+
+def test_generate_command_refuses_a_budget_below_one_block() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from execution.config import executor_from_config
+    from extracts.__main__ import generator_config, in_flight_of
+    from extracts.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=["preset=nivel", "memory_gb=1"])
+    with executor_from_config(cfg) as executor, pytest.raises(ConfigError, match="memory_gb=1 is below the"):
+        in_flight_of(cfg, generator_config(cfg), executor)
