@@ -15,7 +15,9 @@ Layout of the output folder::
     <out>/manifest.json              preset, seed, row counts, timings
 
 The folder is written under a temporary name and renamed when complete, so an interrupted run
-never leaves an output that looks finished.
+never leaves an output that looks finished. The persons are drawn in blocks of ``chunk_persons``
+(:mod:`extracts.generator.block`), run as partition functions on an executor
+(:mod:`extracts.generator.blocks`) and appended in block order (:mod:`extracts.generator.parts`).
 """
 
 from __future__ import annotations

@@ -111,3 +111,14 @@ def test_generate_command_refuses_a_budget_below_one_block() -> None:
         cfg = compose(config_name="generate", overrides=["preset=nivel", "memory_gb=1"])
     with executor_from_config(cfg) as executor, pytest.raises(ConfigError, match="memory_gb=1 is below the"):
         in_flight_of(cfg, generator_config(cfg), executor)
+
+
+def test_plan_bsns_drawn_in_slices_are_the_bsns_drawn_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from extracts.generator import plan as plan_module
+
+    at_once = plan_module._bsns(np.random.default_rng(5), 50_000)
+    monkeypatch.setattr(plan_module, "_BSN_SLICE", 997)  # 57 slices, the last one short
+    sliced = plan_module._bsns(np.random.default_rng(5), 50_000)
+    assert np.array_equal(at_once, sliced) and len(np.unique(sliced)) == 50_000
