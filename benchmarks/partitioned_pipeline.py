@@ -12,8 +12,9 @@ the peak of all its processes together (the stage's process tree sampled from ``
 K per setting: ``1`` (today's run) or ``auto``: the K that :func:`execution.memory.choose_partitions`
 picks for the stage's input from ``--memory-gb`` and the workers. The generator's blocks are fixed
 by the preset (``chunk_persons``): its output never depends on K; it draws ``workers`` blocks at
-once, fewer if ``--memory-gb`` says so. A stage whose command does not take ``partitions=`` yet
-runs unpartitioned and is reported with ``K=-``.
+once, fewer if ``--memory-gb`` says so; its K column is its number of blocks. A stage whose
+command has no ``partitions`` setting runs unpartitioned and is reported with ``K=-``; a stage
+whose command has the setting but does not partition yet reports the K it was given.
 
     .venv/bin/python benchmarks/partitioned_pipeline.py                         # demo
     .venv/bin/python benchmarks/partitioned_pipeline.py --preset nivel --memory-gb 4
@@ -179,6 +180,9 @@ def run_setting(setting: Setting, work: Path, memory_gb: float | None, extra: li
             k = 1 if setting.k == "1" else int(setting.k) if setting.k != "auto" else choose_partitions(
                 stage, rows=_stage_rows(stage, work), memory_gb=memory_gb or 4.0, workers=setting.workers)
         r = run_stage(_command(stage, work, setting, k, memory_gb, extra), work, env)
+        if stage == "generate":  # its partitions are its blocks, fixed by the preset
+            manifest = json.loads((work / "extracts" / "manifest.json").read_text())
+            k = -(-manifest["persons"] // manifest["config"]["chunk_persons"])
         results[stage] = {**r, "k": k}
         print(f"  {setting!s:<18}{stage:<16}{r['seconds']:>8.1f} s{r['tree_gb']:>7.2f} GB"
               f"{r['largest_gb']:>7.2f} GB  K={'-' if k is None else k}", flush=True)
