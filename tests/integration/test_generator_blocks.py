@@ -20,7 +20,7 @@ from extracts.generator.parts import TableFiles
 from extracts.generator.plan import make_plan
 from extracts.generator.run import DEFAULT_CATALOGUE, _global_tables, generate
 
-BLOCKS = replace(TINY, chunk_persons=1_500)  # tiny in 8 blocks (about 10,800 persons)
+BLOCKS = replace(TINY, registered_patients=1_000, practices=2, chunk_persons=500)  # 3,615 persons: 8 blocks
 CONF = Path(__file__).resolve().parents[2] / "conf" / "preset"
 
 
