@@ -23,6 +23,7 @@ __all__ = ["Plan", "make_plan", "day", "year_start", "year_end"]
 # deaths and births over 2017-2023 make the registry's person count larger than its list size).
 REGISTERED_SHARE = 0.83
 REGIONS = tuple(f"R{i:02d}" for i in range(1, 29))
+_BSN_SLICE = 1 << 21
 
 
 def day(year: int, month: int = 1, dom: int = 1) -> int:
@@ -95,10 +96,13 @@ def _bsns(rng: np.random.Generator, n: int) -> np.ndarray:
     while np.gcd(a, space) != 1:
         a += 2
     b = int(rng.integers(0, space))
-    candidates = np.arange(int(n * 1.12) + 1000, dtype=np.int64)
-    prefixes = 10**7 + (candidates * a + b) % space
-    bsns, ok = valid_bsns_from_prefixes(prefixes)
-    bsns = bsns[ok]
+    total = int(n * 1.12) + 1000
+    found = []  # in slices of candidates: the same BSNs in a fraction of the memory (country: 24 M)
+    for first in range(0, total, _BSN_SLICE):
+        candidates = np.arange(first, min(first + _BSN_SLICE, total), dtype=np.int64)
+        bsns, ok = valid_bsns_from_prefixes(10**7 + (candidates * a + b) % space)
+        found.append(bsns[ok])
+    bsns = np.concatenate(found)
     if len(bsns) < n:  # pragma: no cover - 1.12 n candidates always hold n valid ones
         msg = "internal: not enough BSN candidates"
         raise RuntimeError(msg)
@@ -121,7 +125,9 @@ def sample_ages_2019(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-def make_plan(config: GeneratorConfig, catalogue: ConditionCatalogue) -> Plan:
+def make_plan(config: GeneratorConfig, catalogue: ConditionCatalogue, *, bsns: np.ndarray | None = None) -> Plan:
+    """The plan of ``config``; ``bsns``: the BSNs an earlier call drew (a worker maps them from a file
+    rather than drawing 1.12 candidates per person again: they are the plan's last draw)."""
     rng = np.random.default_rng([config.seed, 0xB5])
     n_ehr = int(round(config.registered_patients / REGISTERED_SHARE))
     if config.insured_persons is not None:
@@ -159,7 +165,7 @@ def make_plan(config: GeneratorConfig, catalogue: ConditionCatalogue) -> Plan:
         referral_years=referral_years,
         gap_weeks=gap_weeks,
         low_coding=low_coding,
-        bsns=_bsns(rng, n_total),
+        bsns=_bsns(rng, n_total) if bsns is None else bsns,
         insurer_codes=codes,
         insurer_p=shares / shares.sum(),
         profile_norm=norm,

@@ -15,38 +15,30 @@ Layout of the output folder::
     <out>/manifest.json              preset, seed, row counts, timings
 
 The folder is written under a temporary name and renamed when complete, so an interrupted run
-never leaves an output that looks finished.
+never leaves an output that looks finished. The persons are drawn in blocks of ``chunk_persons``
+(:mod:`extracts.generator.block`), run as partition functions on an executor
+(:mod:`extracts.generator.blocks`) and appended in block order (:mod:`extracts.generator.parts`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
+from execution import Executor, LocalExecutor
+from extracts.atomic import claim_output, scratch, staging
 from extracts.codelists import ConditionCatalogue, load_catalogue
-from extracts.contract import CLAIMS, EHR, Table
-from extracts.atomic import claim_output, staging
-from extracts.generator import vocab
-from extracts.generator.care import SPECIALISMS, make_episodes, make_gp_events, make_slots
-from extracts.generator.claims import CREDIT, KINDS, LONE_CREDIT, make_claims, make_insured
-from extracts.generator.conditions import make_conditions
+from extracts.contract import CLAIMS, EHR
+from extracts.generator.blocks import SINKS, BlockTask, run_blocks, save_bsns, shared_plan
 from extracts.generator.config import GeneratorConfig
-from extracts.generator.defects import ehr_bsn, claims_bsn, odd_case, odd_icpc
-from extracts.generator.households import make_households
-from extracts.generator.identity_columns import ehr_identities, insured_identities, transpose_birth_dates
-from extracts.generator.names import initials_strings, surnames
-from extracts.generator.persons import OPEN, SEXES, make_persons, make_registrations
-from extracts.generator.plan import REGIONS, Plan, make_plan, year_start
-from extracts.generator.vocab import decode
+from extracts.generator.parts import TableFiles
+from extracts.generator.plan import REGIONS, Plan
 
 __all__ = ["GenerationResult", "generate"]
 
@@ -62,239 +54,7 @@ class GenerationResult:
     defects: dict[str, int]
 
 
-def _date(values: np.ndarray) -> pl.Series:
-    """int32 days (OPEN = no date) to a polars Date series with nulls."""
-    s = pl.Series("d", values.astype(np.int32))
-    return pl.select(pl.when(s == OPEN).then(None).otherwise(s).cast(pl.Date)).to_series()
-
-
-def _money(cents: np.ndarray) -> pl.Series:
-    """Whole cents to decimal(12, 2) euros, exactly (no float rounding)."""
-    c = pl.Series("c", cents)
-    text = pl.concat_str(
-        pl.when(c < 0).then(pl.lit("-")).otherwise(pl.lit("")),
-        (c.abs() // 100).cast(pl.String), pl.lit("."), (c.abs() % 100).cast(pl.String).str.zfill(2),
-    )
-    return pl.select(text.cast(pl.Decimal(12, 2))).to_series()
-
-
-def patient_ids(gid: np.ndarray, record: np.ndarray) -> pl.Series:
-    """Patient ids: a bijection of (person, record) into 9 digits, so they look unordered."""
-    r = gid.astype(np.int64) * 2 + record
-    v = (r * 387_420_489 + 123_456_789) % 1_000_000_000
-    return pl.Series("patient_id", v).cast(pl.String).str.zfill(9).str.replace(r"^", "P")
-
-
-def claim_ids(chunk: int, n: int) -> pl.Series:
-    r = chunk * 1_000_000_000 + np.arange(n, dtype=np.int64)
-    v = (r * 7_625_597_484_987 + 31_415_926_535) % 1_000_000_000_000
-    return pl.Series("claim_id", v).cast(pl.String).str.zfill(12).str.replace(r"^", "C")
-
-
-class _Sink:
-    """Appends chunk frames to one file per table (Parquet row groups, or CSV).
-
-    Writes run on one background thread (pyarrow and polars release the GIL), so that the next
-    chunk is drawn while this one is compressed and written; at most a few writes wait.
-    """
-
-    def __init__(self, folder: Path, fmt: str, pool: ThreadPoolExecutor) -> None:
-        self.folder = folder
-        self.fmt = fmt
-        self.pool = pool
-        self.writers: dict[str, object] = {}
-        self.rows: Counter[str] = Counter()
-        self.pending: list[Future[None]] = []
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def write(self, name: str, df: pl.DataFrame, table: Table | None = None) -> None:
-        self.rows[name] += df.height
-        self.pending.append(self.pool.submit(self._write, name, df, table))
-        while len(self.pending) > 8:
-            self.pending.pop(0).result()
-
-    def _write(self, name: str, df: pl.DataFrame, table: Table | None) -> None:
-        if table is not None:
-            df = df.select([pl.col(c.name).cast(c.dtype) for c in table.columns
-                            if not c.optional or c.name in df.columns])
-        if self.fmt == "csv" and table is not None:
-            with (self.folder / f"{name}.csv").open("ab") as fh:
-                df.write_csv(fh, include_header=name not in self.writers, date_format="%Y-%m-%d")
-            self.writers[name] = True
-            return
-        arrow = df.to_arrow()
-        if name not in self.writers:
-            self.writers[name] = pq.ParquetWriter(
-                self.folder / f"{name}.parquet", arrow.schema, compression="zstd", compression_level=1
-            )
-        self.writers[name].write_table(arrow)  # type: ignore[attr-defined]
-
-    def close(self) -> None:
-        try:
-            for f in self.pending:
-                f.result()
-        finally:
-            for w in self.writers.values():
-                if isinstance(w, pq.ParquetWriter):
-                    w.close()
-
-
-def _chunk(plan: Plan, index: int, ehr: _Sink, claims: _Sink, truth: _Sink, defects: Counter) -> None:
-    cfg = plan.config
-    rng = np.random.default_rng([cfg.seed, index])
-    start = index * cfg.chunk_persons
-    stop = min(start + cfg.chunk_persons, plan.n_total)
-    p = make_persons(plan, rng, start, stop)
-    reg = make_registrations(plan, rng, p)
-    cond = make_conditions(plan, rng, p)
-    names = np.array(plan.catalogue.names)
-
-    # --- EHR patients: one main record per registered person, a second for double records.
-    rec_key = np.unique(reg.person.astype(np.int64) * 2 + reg.record)
-    rec_person, rec_record = rec_key // 2, (rec_key % 2).astype(np.int8)
-    pids = patient_ids(p.gid[rec_person], rec_record)
-    bsn, bsn_defect = ehr_bsn(plan, rng, p, rec_person, defects)
-    birth = p.birth[rec_person].copy()
-    unknown_birth = rng.random(len(rec_person)) < cfg.defects.birth_date_unknown
-    defects["birth_date_unknown"] += int(unknown_birth.sum())
-    birth[unknown_birth] = OPEN
-    # Contract v2 identifiers come from their own random stream (`ident`), so that every v1
-    # column is drawn as before they existed; the patients table is written once the insurers
-    # are known (claims side, below).
-    ident = np.random.default_rng([cfg.seed, index, 0x1D])
-    hh = make_households(plan, ident, p, index)
-    birth, transposed = transpose_birth_dates(ident, birth, cfg.defects.birth_date_transposed,
-                                              year_start(cfg.first_year), OPEN)
-    defects["ehr_birth_date_transposed"] += int(transposed.sum())
-    main_pid = np.full(len(p), -1, dtype=np.int64)
-    main_pid[rec_person[rec_record == 0]] = np.flatnonzero(rec_record == 0)
-    reg_pid_index = np.searchsorted(rec_key, reg.person.astype(np.int64) * 2 + reg.record)
-    defects["double_record"] += int((rec_record == 1).sum())
-    ehr.write("registrations", pl.DataFrame({
-        "patient_id": pids.gather(reg_pid_index), "practice_id": decode(plan.practice_ids, reg.practice),
-        "start_date": _date(reg.start), "end_date": _date(reg.end),
-    }), EHR.table("registrations"))
-
-    # --- episodes, contacts, out-of-hours contacts, referrals.
-    ep_person, ep_icpc, ep_start, ep_end = make_episodes(plan, rng, p, reg, cond)
-    ehr.write("episodes", pl.DataFrame({
-        "patient_id": pids.gather(main_pid[ep_person]), "icpc": odd_icpc(rng, decode(plan.icpc_vocab, ep_icpc), cfg.defects.odd_code_format, defects),
-        "start_date": _date(ep_start), "end_date": _date(ep_end),
-    }), EHR.table("episodes"))
-    slots = make_slots(plan, p, reg)
-    contacts, ooh, referrals = make_gp_events(plan, rng, p, slots, cond)
-    slot_pid = reg_pid_index[slots.reg]
-    ehr.write("contacts", pl.DataFrame({
-        "patient_id": pids.gather(slot_pid[contacts.slot]),
-        "practice_id": decode(plan.practice_ids, slots.practice[contacts.slot]),
-        "contact_date": _date(contacts.date),
-        "provider": odd_case(rng, decode(vocab.PROVIDERS, contacts.kind), cfg.defects.odd_case, defects, "provider"),
-        "contact_type": odd_case(rng, decode(vocab.CONTACT_TYPES, contacts.sub), cfg.defects.odd_case, defects, "contact_type"),
-        "icpc": odd_icpc(rng, decode(plan.icpc_vocab, contacts.icpc), cfg.defects.odd_code_format, defects),
-    }), EHR.table("contacts"))
-    ehr.write("ooh_contacts", pl.DataFrame({
-        "patient_id": pids.gather(slot_pid[ooh.slot]), "contact_date": _date(ooh.date),
-        "contact_type": decode(vocab.CONTACT_TYPES, ooh.kind),
-        "icpc": odd_icpc(rng, decode(plan.icpc_vocab, ooh.icpc), cfg.defects.odd_code_format, defects),
-    }), EHR.table("ooh_contacts"))
-    ehr.write("referrals", pl.DataFrame({
-        "patient_id": pids.gather(slot_pid[referrals.slot]),
-        "practice_id": decode(plan.practice_ids, slots.practice[referrals.slot]),
-        "referral_date": _date(referrals.date), "specialism": decode(SPECIALISMS, referrals.kind),
-        "icpc": odd_icpc(rng, decode(plan.icpc_vocab, referrals.icpc), cfg.defects.odd_code_format, defects),
-    }), EHR.table("referrals"))
-
-    # --- claims side.
-    ins = make_insured(plan, rng, p, cond)
-    person_bsn, claims_defect = claims_bsn(plan, rng, p, defects)
-    c_birth = p.birth.copy()
-    unknown = rng.random(len(p)) < cfg.defects.claims_birth_date_unknown
-    shift = rng.random(len(p)) < cfg.defects.birth_year_conflict
-    c_birth[shift] -= (rng.integers(2, 6, shift.sum()) * 365).astype(np.int32)
-    c_birth[unknown] = OPEN
-    c_sex = p.sex.copy()
-    flip = rng.random(len(p)) < cfg.defects.sex_conflict
-    c_sex[flip] = np.where(c_sex[flip] == 0, 1, 0)
-    defects.update({"claims_birth_date_unknown": int(unknown.sum()), "birth_year_conflict": int(shift.sum()),
-                    "sex_conflict": int(flip.sum())})
-    dup = np.flatnonzero(rng.random(len(ins.person)) < cfg.defects.duplicate_insured_row)
-    defects["duplicate_insured_row"] += len(dup)
-    order = np.concatenate([np.arange(len(ins.person)), dup])
-    other_insurer = rng.integers(0, len(plan.insurer_codes), len(dup))
-    insurer = decode(plan.insurer_codes, np.concatenate([ins.insurer, other_insurer]))
-    ip = ins.person[order]
-    row_insurer = np.concatenate([ins.insurer, other_insurer])
-    ins_ids = insured_identities(plan, ident, hh, p.gid, ip, ins.year[order], row_insurer, defects)
-    claims.write("insured", pl.DataFrame({
-        "bsn": person_bsn.gather(ip), "year": ins.year[order], "insurer": insurer,
-        "birth_date": _date(c_birth[ip]), "sex": decode(SEXES, c_sex[ip]), "death_date": _date(p.death[ip]),
-        "wlz_institution": ins.wlz[order], **ins_ids.columns,
-    }), CLAIMS.table("insured"))
-    truth.write("insured", pl.DataFrame({
-        "person": p.gid[ip], "year": ins.year[order], "bsn_defect": claims_defect.gather(ip),
-        "duplicate": np.arange(len(order)) >= len(ins.person), **ins_ids.truth,
-    }))
-    # --- EHR patients (drawn above), with the insurer the practice holds: the latest one.
-    by_person = np.lexsort((ins.year, ins.person))
-    sorted_person = ins.person[by_person]
-    edge = np.flatnonzero(sorted_person[1:] != sorted_person[:-1])
-    first_row, last_row = by_person[np.r_[0, edge + 1]], by_person[np.r_[edge, len(by_person) - 1]]
-    first_insurer = np.zeros(len(p), dtype=np.int64)
-    last_insurer = np.zeros(len(p), dtype=np.int64)
-    first_insurer[ins.person[first_row]] = ins.insurer[first_row]
-    last_insurer[ins.person[last_row]] = ins.insurer[last_row]
-    ehr_ids = ehr_identities(plan, ident, hh, p.gid, rec_person, last_insurer[rec_person],
-                             first_insurer[rec_person], defects)
-    ehr.write("patients", pl.DataFrame({
-        "patient_id": pids, "bsn": bsn, "birth_date": _date(birth),
-        "sex": decode(SEXES, p.sex[rec_person]), "death_date": _date(p.death[rec_person]),
-        "postcode4": pl.Series(p.postcode4[rec_person]).cast(pl.String), **ehr_ids.columns,
-    }), EHR.table("patients"))
-    truth.write("patients", pl.DataFrame({
-        "patient_id": pids, "person": p.gid[rec_person], "record": rec_record, "bsn_defect": bsn_defect,
-        "birth_date_unknown": unknown_birth, "household": hh.household[rec_person],
-        "birth_date_transposed": transposed, **ehr_ids.truth,
-    }))
-    lines = make_claims(plan, rng, p, ins, cond)
-    cids = claim_ids(index, len(lines.person))
-    defects["claim_credit_lines"] += int(np.isin(lines.kind, [CREDIT, LONE_CREDIT]).sum())
-    code = decode(plan.claims_vocab, lines.code)
-    is_msz = pl.Series(lines.sector == list(vocab.SECTORS).index("MSZ"))
-    specialism = pl.select(pl.when(is_msz).then(code.str.split_exact(":", 1).struct.field("field_0"))).to_series()
-    diagnosis = pl.select(
-        pl.when(is_msz).then(code.str.split_exact(":", 1).struct.field("field_1")).otherwise(code)
-    ).to_series()
-    claims.write("claims", pl.DataFrame({
-        "claim_id": cids, "bsn": person_bsn.gather(lines.person),
-        "insurer": decode(plan.insurer_codes, lines.insurer),
-        "service_date": _date(lines.date),
-        "sector": odd_case(rng, decode(vocab.SECTORS, lines.sector), cfg.defects.odd_case, defects, "sector"),
-        "care_type": decode(vocab.CARE_TYPES, lines.care_type), "specialism": specialism,
-        "diagnosis_code": diagnosis,
-        "cost_eur": _money(lines.cost_cents),
-    }), CLAIMS.table("claims"))
-    truth.write("claims", pl.DataFrame({
-        "claim_id": cids, "person": p.gid[lines.person], "kind": decode(KINDS, lines.kind),
-        "condition": decode(names, lines.condition),
-    }))
-    truth.write("persons", pl.DataFrame({
-        "person": p.gid, "bsn": pl.Series(plan.bsns[start:stop]).cast(pl.String).str.zfill(9),
-        "sex": decode(SEXES, p.sex), "birth_date": _date(p.birth), "death_date": _date(p.death),
-        "in_ehr": p.in_ehr, "region": decode(np.array(REGIONS), p.region),
-        "household": hh.household, "twin_of": pl.Series(hh.twin_of).replace(-1, None),
-        "move_year": pl.Series(hh.move_year).replace(0, None),
-        "family_name": surnames().full(hh.family), "initials": initials_strings(hh.letters, hh.n_initials),
-    }))
-    subs = np.array([s.name for c in plan.catalogue.conditions for s in c.subconditions])
-    offsets = np.cumsum([0] + [len(c.subconditions) for c in plan.catalogue.conditions])[:-1]
-    truth.write("conditions", pl.DataFrame({
-        "person": p.gid[cond.person], "condition": names[cond.condition],
-        "subcondition": subs[offsets[cond.condition] + cond.sub], "icpc": decode(plan.icpc_vocab, cond.icpc),
-        "onset": _date(cond.onset), "resolved": _date(cond.resolved), "in_ehr": cond.ehr, "in_claims": cond.claims,
-    }))
-
-
-def _global_tables(plan: Plan, ehr: _Sink, claims: _Sink) -> None:
+def _global_tables(plan: Plan, ehr: TableFiles, claims: TableFiles) -> None:
     cfg = plan.config
     years = list(plan.years)
     ehr.write("practices", pl.DataFrame({
@@ -321,42 +81,53 @@ def generate(
     catalogue: ConditionCatalogue | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+    in_flight: int | None = None,
 ) -> GenerationResult:
     """Generate the extracts of ``config`` into ``out`` (atomically: temporary folder, rename).
+
+    The population is drawn in blocks of ``config.chunk_persons`` persons, each a partition
+    function on ``executor`` (:mod:`extracts.generator.blocks`); the extracts are byte-identical
+    whatever the executor, its workers and ``in_flight``.
 
     Args:
         config: what to generate.
         out: the output folder; must not exist unless ``overwrite``.
         catalogue: the conditions to plant (default: the seed study's, conf/conditions).
         overwrite: replace an existing output folder once the new one is complete.
-        progress: called with (chunks done, chunks total) after each chunk.
+        progress: called with (blocks done, blocks total) as blocks are written.
+        executor: where blocks are drawn (default: in process, one after the other).
+        in_flight: blocks drawn at once (default: the executor's workers); bounds memory.
     """
     out = Path(out)
-    with claim_output(out, overwrite=overwrite):  # where out may go, then its lock for the whole run
-        return _generate(config, out, catalogue=catalogue, overwrite=overwrite, progress=progress)
-
-
-def _generate(config: GeneratorConfig, out: Path, *, catalogue: ConditionCatalogue | None, overwrite: bool,
-              progress: Callable[[int, int], None] | None) -> GenerationResult:
-    began = time.perf_counter()
+    executor = executor or LocalExecutor()
+    in_flight = executor.workers if in_flight is None else in_flight
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
+        msg = f"in_flight must be a whole number >= 1, not {in_flight!r}"
+        raise ValueError(msg)
     if catalogue is None:
         catalogue = load_catalogue(DEFAULT_CATALOGUE)
-    plan = make_plan(config, catalogue)
-    with staging(out, overwrite=overwrite) as tmp:
-        defects: Counter[str] = Counter()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-writer") as pool:
-            sinks = {name: _Sink(tmp / name, config.output_format if name != "truth" else "parquet", pool)
-                     for name in ("ehr", "claims", "truth")}
-            try:
-                _global_tables(plan, sinks["ehr"], sinks["claims"])
-                for index in range(plan.n_chunks):
-                    _chunk(plan, index, sinks["ehr"], sinks["claims"], sinks["truth"], defects)
-                    if progress:
-                        progress(index + 1, plan.n_chunks)
-            finally:
-                for s in sinks.values():
-                    s.close()
-        rows = {f"{k}/{t}": v for k, s in sinks.items() for t, v in sorted(s.rows.items())}
+    with claim_output(out, overwrite=overwrite):  # where out may go, then its lock for the whole run
+        return _generate(config, out, catalogue=catalogue,
+                         overwrite=overwrite, progress=progress, executor=executor, in_flight=in_flight)
+
+
+def _generate(config: GeneratorConfig, out: Path, *, catalogue: ConditionCatalogue, overwrite: bool,
+              progress: Callable[[int, int], None] | None, executor: Executor, in_flight: int) -> GenerationResult:
+    began = time.perf_counter()
+    plan = shared_plan(config, catalogue)
+    with staging(out, overwrite=overwrite) as tmp, scratch(out) as parts:
+        files = {name: TableFiles(tmp / name, config.output_format if name != "truth" else "parquet")
+                 for name in SINKS}
+        try:
+            _global_tables(plan, files["ehr"], files["claims"])
+            bsns = save_bsns(plan, parts) if plan.n_chunks > 1 else None
+            tasks = [BlockTask(config, catalogue, index, str(parts), bsns) for index in range(plan.n_chunks)]
+            defects = run_blocks(tasks, files, executor=executor, in_flight=in_flight, progress=progress)
+        finally:
+            for f in files.values():
+                f.close()
+        rows = {f"{k}/{t}": v for k, s in files.items() for t, v in sorted(s.rows.items())}
         seconds = time.perf_counter() - began
         (tmp / "truth" / "defects.json").write_text(json.dumps(dict(sorted(defects.items())), indent=2))
         manifest = {

@@ -1,0 +1,172 @@
+"""How many partitions fit a memory budget (``memory_gb=``; issue 14, item 4).
+
+The model, per stage, from two measured figures (:data:`STAGES`; ``benchmarks/partitioned_pipeline.py``
+measures them, K = 1 on the local executor, docs/guide-data-steward.md):
+
+- ``floor_gb``: what a process of the stage holds before it reads data (interpreter, polars,
+  pyarrow, the stage's code; for the generator also its plan);
+- ``bytes_per_row``: the stage's peak above its floor divided by its input rows (rows of every
+  table of its input folder: the extract for the supplier step, ``for_ttp`` for the TTP step,
+  ``for_research`` for linkage, the linked folder for the study).
+
+A stage run as K partitions, ``workers`` at once, holds ``rows / K`` rows in each running
+partition, so its peak is about::
+
+    peak(K) = floor_gb * processes + workers * bytes_per_row * rows / K
+
+where ``processes`` is 1 in process and ``workers + 1`` with a pool (each worker and the caller
+have a floor). The chooser returns the smallest K whose peak fits the budget: more partitions
+than that only add per-partition overhead. The figures are estimates, not limits: leave room
+for the operating system and the page cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+__all__ = ["STAGES", "MemoryBudgetError", "StageMemory", "choose_partitions", "generator_in_flight",
+           "input_rows", "partitions_for", "peak_gb"]
+
+GB = 1e9
+MAX_PARTITIONS = 4096
+
+
+class MemoryBudgetError(ValueError):
+    """``memory_gb`` is below what one partition of the stage needs (or not a positive number)."""
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    """Measured memory figures of one stage (see the module docstring)."""
+
+    floor_gb: float
+    bytes_per_row: float
+
+
+# floor_gb: a stage's process before data (imports, Hydra): 0.25 GB (the audit, which reads almost
+# nothing, peaks at 0.24-0.25 GB on demo). bytes_per_row: (peak - floor) / input rows at the largest
+# measured sizes, where the part that grows with the data dominates (README: nivel and national on
+# the 2-core machine; input rows scaled from demo's, measured by input_rows, per generated person:
+# supplier EHR 71.6 M rows at nivel and national, claims 143 M / 371 M, TTP 20.7 M / 47 M, link
+# 215 M / 443 M, study 221 M / 457 M), the larger of the two. The generator's row is a person of a
+# block: 1.80 GB for demo's one block of 180,723 persons, 2.43 GB per worker for the country
+# preset's blocks of 250,000 (benchmarks/partitioned_pipeline.py, docs/guide-data-steward.md).
+FLOOR_GB = 0.25
+STAGES: dict[str, StageMemory] = {
+    "generate": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=8_700.0),
+    "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0),  # nivel 1.03 GB
+    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=23.0),  # nivel 3.59, national 7.14 GB
+    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=150.0),  # nivel 2.94, national 7.30 GB
+    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
+    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB
+}
+
+
+def _model(stage: str, model: StageMemory | None = None) -> StageMemory:
+    if model is not None:
+        return model
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {sorted(STAGES)}, not {stage!r}")
+    return STAGES[stage]
+
+
+def _budget(memory_gb: object) -> float:
+    if isinstance(memory_gb, bool) or not isinstance(memory_gb, int | float) or not memory_gb > 0:
+        raise MemoryBudgetError(f"memory_gb must be a positive number of gigabytes, not {memory_gb!r}")
+    return float(memory_gb)
+
+
+def _floors(model: StageMemory, workers: int) -> float:
+    return model.floor_gb * (1 if workers <= 1 else workers + 1)
+
+
+def peak_gb(stage: str, *, rows: int, partitions: int, workers: int = 1, model: StageMemory | None = None) -> float:
+    """The model's peak memory (GB) of ``stage`` on ``rows`` input rows in ``partitions`` parts."""
+    model = _model(stage, model)
+    running = min(workers, partitions)
+    return _floors(model, running) + running * model.bytes_per_row * rows / partitions / GB
+
+
+def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int = 1,
+                      model: StageMemory | None = None) -> int:
+    """The smallest K (1..4096) whose modelled peak fits ``memory_gb``.
+
+    ``model`` replaces the stage's measured figures (:data:`STAGES`), e.g. figures measured on
+    another machine.
+
+    Raises:
+        MemoryBudgetError: the budget does not hold the stage's floors, or not even K = 4096 fits.
+    """
+    budget = _budget(memory_gb)
+    model = _model(stage, model)
+    workers = max(1, int(workers))
+    room = budget - _floors(model, workers)
+    if room <= 0:
+        raise MemoryBudgetError(
+            f"memory_gb={memory_gb} is below the {_floors(model, workers):.2f} GB that {workers} worker(s) "
+            f"of stage {stage} need before any data; give more memory or fewer workers")
+    k = max(1, math.ceil(workers * model.bytes_per_row * rows / (room * GB)))
+    if k > MAX_PARTITIONS:
+        raise MemoryBudgetError(f"memory_gb={memory_gb} would need more than {MAX_PARTITIONS} partitions "
+                                f"of stage {stage}; give more memory or fewer workers")
+    return k
+
+
+def generator_in_flight(*, chunk_persons: int, memory_gb: float | None, workers: int,
+                        model: StageMemory | None = None) -> int:
+    """How many generator blocks to draw at once: the workers, fewer if ``memory_gb`` says so.
+
+    The generator's blocks are fixed (``chunk_persons`` persons; part of the seed's meaning), so a
+    budget bounds the blocks in flight, not their size: in process one block over one floor; in a
+    pool, the caller's floor plus a floor and a block per worker.
+    """
+    workers = max(1, int(workers))
+    if memory_gb is None:
+        return workers
+    budget = _budget(memory_gb)
+    model = _model("generate", model)
+    block = model.bytes_per_row * chunk_persons / GB
+    if workers == 1:
+        fits = 1 if budget >= model.floor_gb + block else 0
+    else:
+        fits = int((budget - model.floor_gb) // (model.floor_gb + block))
+    if fits < 1:
+        need = model.floor_gb + block if workers == 1 else 2 * model.floor_gb + block
+        raise MemoryBudgetError(
+            f"memory_gb={memory_gb} is below the {need:.2f} GB that one generator block of {chunk_persons} "
+            f"persons needs; give more memory, or draw blocks in process (executor.name=local)")
+    return min(workers, fits)
+
+
+def input_rows(folder: Path) -> int:
+    """Rows of every table in ``folder`` and below: Parquet from its footers, CSV by lines."""
+    rows = 0
+    for path in sorted(Path(folder).rglob("*")):
+        if path.suffix == ".parquet":
+            rows += pq.ParquetFile(path).metadata.num_rows
+        elif path.suffix == ".csv":
+            with path.open("rb") as fh:
+                rows += max(0, sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b"")) - 1)
+    return rows
+
+
+def partitions_for(cfg: Mapping[str, Any], *, stage: str, rows: int, workers: int = 1) -> int:
+    """``cfg.partitions`` when it is a number; when it is ``auto`` or null, K from ``cfg.memory_gb``.
+
+    ``partitions: auto`` without ``memory_gb`` is refused: there is nothing to size K by.
+    """
+    k = cfg.get("partitions", 1)
+    if k is None or k == "auto":
+        memory_gb = cfg.get("memory_gb")
+        if memory_gb is None:
+            raise MemoryBudgetError("partitions=auto needs memory_gb=<gigabytes> to choose the partitions by")
+        return choose_partitions(stage, rows=rows, memory_gb=memory_gb, workers=workers)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"partitions must be a whole number >= 1 or auto, not {k!r}")
+    return k

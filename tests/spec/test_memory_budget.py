@@ -1,0 +1,119 @@
+"""``memory_gb`` -> K (execution/memory.py; issue 14, item 4), as a table of budgets.
+
+The tables use a fixed model (a floor of 0.5 GB per process and 1,000 bytes per row) so that each
+K can be checked by hand: peak(K) = 0.5 * processes + workers * 1000 * rows / K / 1e9, with
+processes = 1 in process and workers + 1 with a pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from execution.memory import (
+    STAGES,
+    MemoryBudgetError,
+    StageMemory,
+    choose_partitions,
+    generator_in_flight,
+    input_rows,
+    partitions_for,
+    peak_gb,
+)
+
+MODEL = StageMemory(floor_gb=0.5, bytes_per_row=1_000.0)
+
+#  rows           memory_gb  workers  K     why
+BUDGETS = """
+   1_000_000      4          1        1     1 GB of rows fits in 3.5 GB of room
+   10_000_000     4          1        3     10 GB of rows / 3.5 GB of room -> 2.86 -> 3
+   10_000_000     10.5       1        1     10 GB of rows fit in 10 GB of room exactly
+   10_000_000     10.4       1        2     0.1 GB short of K = 1
+   100_000_000    16         1        7     100 / 15.5 = 6.45 -> 7
+   100_000_000    16         2        14    2 workers: floors 1.5 GB, 2 x 100 / 14.5 = 13.8 -> 14
+   1_000_000_000  8          1        134   1000 / 7.5 = 133.3 -> 134
+   0              1          1        1     an empty input is one partition
+"""
+
+
+def _rows() -> list[tuple[int, float, int, int]]:
+    table = []
+    for line in BUDGETS.strip().splitlines():
+        rows, memory_gb, workers, k = line.split()[:4]
+        table.append((int(rows.replace("_", "")), float(memory_gb), int(workers), int(k)))
+    return table
+
+
+@pytest.mark.parametrize(("rows", "memory_gb", "workers", "k"), _rows())
+def test_memory_budget_gives_the_smallest_k_that_fits(rows: int, memory_gb: float, workers: int, k: int) -> None:
+    assert choose_partitions("study", rows=rows, memory_gb=memory_gb, workers=workers, model=MODEL) == k
+    assert peak_gb("study", rows=rows, partitions=k, workers=workers, model=MODEL) <= memory_gb
+    if k > 1:
+        assert peak_gb("study", rows=rows, partitions=k - 1, workers=workers, model=MODEL) > memory_gb
+
+
+@pytest.mark.parametrize(("memory_gb", "workers"), [(0.5, 1), (0.4, 1), (1.5, 2), (1.0, 4)])
+def test_memory_budget_below_the_floors_is_refused(memory_gb: float, workers: int) -> None:
+    with pytest.raises(MemoryBudgetError, match=f"memory_gb={memory_gb} is below"):
+        choose_partitions("study", rows=1000, memory_gb=memory_gb, workers=workers, model=MODEL)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "4", None])
+def test_memory_budget_must_be_a_positive_number(bad: object) -> None:
+    with pytest.raises(MemoryBudgetError, match="memory_gb must be a positive number"):
+        choose_partitions("study", rows=1000, memory_gb=bad, model=MODEL)  # type: ignore[arg-type]
+
+
+def test_memory_budget_that_needs_more_than_4096_partitions_is_refused() -> None:
+    with pytest.raises(MemoryBudgetError, match="more than 4096 partitions"):
+        choose_partitions("study", rows=10**13, memory_gb=1.0, model=MODEL)
+
+
+def test_memory_budget_knows_every_partitioned_stage_and_no_other() -> None:
+    assert set(STAGES) == {"generate", "supplier_ehr", "supplier_claims", "ttp", "link", "study"}
+    with pytest.raises(ValueError, match="stage must be one of"):
+        choose_partitions("release", rows=10, memory_gb=4)
+
+
+#  chunk_persons  memory_gb  workers  blocks at once
+IN_FLIGHT = [
+    (200_000, None, 4, 4),  # no budget: the executor's workers
+    (200_000, 1.0, 1, 1),  # in process: 0.5 + 0.2 GB
+    (200_000, 4.0, 4, 4),  # pool: 0.5 + 4 * 0.7 = 3.3 GB
+    (200_000, 2.0, 4, 2),  # (2.0 - 0.5) // 0.7 = 2
+    (1_000_000, 3.0, 8, 1),  # (3.0 - 0.5) // 1.5 = 1
+]
+
+
+@pytest.mark.parametrize(("chunk", "memory_gb", "workers", "blocks"), IN_FLIGHT)
+def test_generator_budget_caps_the_blocks_drawn_at_once(chunk: int, memory_gb: float | None, workers: int,
+                                                       blocks: int) -> None:
+    assert generator_in_flight(chunk_persons=chunk, memory_gb=memory_gb, workers=workers, model=MODEL) == blocks
+
+
+@pytest.mark.parametrize(("memory_gb", "workers"), [(0.6, 1), (1.1, 2)])
+def test_generator_budget_below_one_block_is_refused(memory_gb: float, workers: int) -> None:
+    with pytest.raises(MemoryBudgetError, match="one generator block of 200000 persons"):
+        generator_in_flight(chunk_persons=200_000, memory_gb=memory_gb, workers=workers, model=MODEL)
+
+
+def test_partitions_auto_takes_k_from_memory_gb_and_a_number_wins() -> None:
+    rows = 10**9
+    chosen = choose_partitions("study", rows=rows, memory_gb=8)
+    assert partitions_for({"partitions": "auto", "memory_gb": 8}, stage="study", rows=rows) == chosen
+    assert partitions_for({"partitions": None, "memory_gb": 8}, stage="study", rows=rows) == chosen
+    assert partitions_for({"partitions": 3, "memory_gb": 8}, stage="study", rows=rows) == 3
+    with pytest.raises(MemoryBudgetError, match="partitions=auto needs memory_gb"):
+        partitions_for({"partitions": "auto", "memory_gb": None}, stage="study", rows=rows)
+    with pytest.raises(ValueError, match="partitions must be a whole number >= 1 or auto"):
+        partitions_for({"partitions": 0}, stage="study", rows=rows)
+
+
+def test_input_rows_counts_parquet_footers_and_csv_lines(tmp_path: Path) -> None:
+    pl.DataFrame({"a": range(7)}).write_parquet(tmp_path / "t.parquet")
+    (tmp_path / "sub").mkdir()
+    pl.DataFrame({"a": range(5), "b": ["x"] * 5}).write_csv(tmp_path / "sub" / "u.csv")
+    (tmp_path / "notes.json").write_text("{}")
+    assert input_rows(tmp_path) == 12
