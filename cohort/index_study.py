@@ -30,7 +30,7 @@ from cohort.records import codes_of
 from cohort.schema import Study
 from cohort.study import _change
 
-__all__ = ["COHORT_TABLE", "run_index_study"]
+__all__ = ["COHORT_TABLE", "run_index_study", "sort_cohort_table"]
 
 COHORT_TABLE = {"incidence": "incidence", "index": "index_cohort"}
 _COUNT = pl.Int64
@@ -91,10 +91,10 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
     cohort = rows.filter(pl.col("excluded_by").is_null())
     denominators = at_risk.group_by(strata).len("denominator") if strata else pl.DataFrame({"denominator": [at_risk.height]})
     grid = pl.DataFrame({"condition": list(study.condition_names)}).join(denominators, how="cross")
-    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left",
-                      nulls_equal=True).select(
+    table = sort_cohort_table(grid.join(cohort.group_by("condition", *strata).len("numerator"),
+                                        on=["condition", *strata], how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), "condition", *strata, pl.col("numerator").fill_null(0).cast(_COUNT),
-        pl.col("denominator").cast(_COUNT))
+        pl.col("denominator").cast(_COUNT)), study)
     at_year = pl.lit(year, _COUNT).alias("year")
     members.add(COHORT_TABLE[study.cohort_type], "numerator", cohort.with_columns(at_year))
     members.add(COHORT_TABLE[study.cohort_type], "denominator", at_risk.with_columns(at_year))
@@ -106,6 +106,13 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
     }
     out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata), members)
     return out
+
+
+def sort_cohort_table(table: pl.DataFrame, study: Study) -> pl.DataFrame:
+    """The cohort table's rows in a fixed order: year, the study's conditions in order, the strata
+    (a stratum's cells come from a group-by, in no fixed order: the file must be the same every run)."""
+    order = {name: i for i, name in enumerate(study.condition_names)}
+    return table.sort("year", pl.col("condition").replace_strict(order, return_dtype=pl.Int64), *study.strata)
 
 
 def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.LazyFrame, year: int,
@@ -132,10 +139,12 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
     return out
 
 
-def run_index_study(linked_path: Path, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
+def run_index_study(linked_path: Path | Linked, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
                     scratch: Path | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of an incidence or index-date study (``docs/study-schema.md``), pre-disclosure."""
-    linked = Linked(Path(linked_path))
+    """Every table of an incidence or index-date study (``docs/study-schema.md``), pre-disclosure.
+
+    ``linked_path``: the linked folder, or a view of it (a partition: ``cohort.partitioned``)."""
+    linked = linked_path if isinstance(linked_path, Linked) else Linked(Path(linked_path))
     parts: dict[str, list[pl.DataFrame]] = {}
     members = who.Members(study.strata)  # the persons behind each count (cohort.members)
     with contextlib.ExitStack() as stack:

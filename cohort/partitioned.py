@@ -1,0 +1,219 @@
+"""The study run as K partitions of its persons, on any executor, united exactly (issue 14).
+
+**The partition view.** :class:`PartitionView` is the linked layout (:class:`~cohort.population.Linked`)
+restricted to partition k of K: the claims rows (``claims``, ``insured``) with ``p2 mod K = k``, the
+EHR patient records of those persons (a record without a person number by a hash of its id:
+:func:`execution.person_partition`) and every EHR row of those records. One person's rows are in one
+partition, so the study's own code (``cohort.study``, ``cohort.compile``, ``cohort.index_study``)
+runs unchanged on each partition: there is one implementation of the rules.
+
+**What is not per person** is read whole: the tables without persons (``practices``,
+``practice_years``, ``insurer_years``), the person numbers (``cohort.members``: ranks among all
+records) and X6, practice sufficiency (method.md 9.6), which needs every patient and contact of a
+practice: it is computed once on the whole layout per reference year and broadcast to the
+partitions as a small table of practices (:func:`broadcast_sufficiency`).
+
+**Partition work.** :func:`study_partition` is the partition function (``execution``'s contract):
+its argument is a :class:`StudyTask` (paths, the partition and the frozen study settings, no rows
+of data and no keys); it writes the partition's partial tables and the persons behind its counts to
+its own folder under the run's owner-only scratch folder and returns their names. The scratch
+folder is removed after the run (``pfl-study``: :func:`extracts.atomic.scratch`, also after a kill,
+by the next run). :mod:`cohort.reduce` unites the partials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import StudyConfig, Sufficiency
+from cohort.members import StudyTables
+from cohort.population import Linked, practice_sufficiency
+from cohort.schema import Study
+from execution import Executor, LocalExecutor, Partition, person_partition
+from execution import partitions as partition_list
+
+__all__ = ["PartitionView", "StudyTask", "broadcast_sufficiency", "run_partitioned", "study_partition"]
+
+_PATIENTS = "patients.parquet"
+
+
+def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
+    return shared / f"x6_{year}_{s.min_patients}_{s.min_weeks}_{s.min_icpc_share!r}.parquet"
+
+
+@dataclass(frozen=True)
+class PartitionView(Linked):
+    """Partition ``partition`` of the linked layout at ``root`` (see the module's docstring).
+
+    ``folder``: the partition's own folder, holding its patient records (:meth:`prepare`);
+    ``shared``: the broadcast tables of the run (:func:`broadcast_sufficiency`).
+    """
+
+    partition: Partition
+    folder: Path
+    shared: Path
+
+    def prepare(self) -> None:
+        """Write the partition's EHR patient records, which every other EHR table is joined to."""
+        k, count = self.partition.index, self.partition.count
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        patients = Linked.ehr(self, "patients")
+        if not patients.collect_schema()["p2"].is_integer():
+            msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
+            raise ValueError(msg)
+        patients.filter(person_partition(count) == k).sink_parquet(self.folder / _PATIENTS)
+
+    def ehr(self, table: str) -> pl.LazyFrame:
+        if table == "patients":
+            return pl.scan_parquet(self.folder / _PATIENTS)
+        frame = Linked.ehr(self, table)
+        if "patient_id" not in frame.collect_schema().names():
+            return frame  # a table of practices: the same in every partition
+        return frame.join(pl.scan_parquet(self.folder / _PATIENTS).select("patient_id"), on="patient_id", how="semi")
+
+    def claims(self, table: str) -> pl.LazyFrame:
+        frame = Linked.claims(self, table)
+        if "p2" not in frame.collect_schema().names():
+            return frame  # insurer_years: the same in every partition
+        # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
+        k, count = self.partition.index, self.partition.count
+        return frame.filter(person_partition(count, record=None) == k)
+
+    def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
+        path = _sufficiency_file(self.shared, year, config.sufficiency)
+        if not path.is_file():
+            msg = f"partitioned study: practice sufficiency of {year} was not broadcast to the partitions"
+            raise RuntimeError(msg)
+        return pl.scan_parquet(path)
+
+
+def _sufficiencies(study: StudyConfig | Study) -> tuple[StudyConfig, set[Sufficiency]]:
+    """The study's settings and every X6 setting it can ask its population for."""
+    if isinstance(study, StudyConfig):
+        return study, {study.sufficiency}
+    from cohort.compile import legacy_config  # noqa: PLC0415 - compile imports cohort.study, which imports this
+
+    return legacy_config(study), {Sufficiency(), *(c.sufficiency for c in study.criteria
+                                                   if c.rule == "X6" and c.sufficiency is not None)}
+
+
+def broadcast_sufficiency(linked: Path, study: StudyConfig | Study, shared: Path) -> None:
+    """X6 per practice and reference year, computed once on the whole layout, for every partition."""
+    shared.mkdir(mode=0o700, parents=True, exist_ok=True)
+    whole = Linked(linked)
+    config, settings = _sufficiencies(study)
+    for s in settings:
+        for year in config.reference_years:
+            path = _sufficiency_file(shared, year, s)
+            practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
+                "practice_id").collect().write_parquet(path)
+            os.chmod(path, 0o600)
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """One partition's work: small and picklable (``execution``'s contract)."""
+
+    linked: Path
+    study: StudyConfig | Study
+    partition: Partition
+    folder: Path
+    shared: Path
+
+
+def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
+    """Run the study on one partition; write its partial tables and members under ``task.folder``.
+
+    Returns the names of the tables written (``tables/<name>.parquet``, in the study's order) and
+    the number of member parts per table (``persons/<table>/<i>.parquet``).
+    """
+    from cohort.compile import run_compiled  # noqa: PLC0415 - compile imports cohort.study, which imports this lazily
+    from cohort.study import run_study  # noqa: PLC0415
+
+    view = PartitionView(task.linked, task.partition, task.folder, task.shared)
+    view.prepare()
+    units = task.folder / "units"
+    units.mkdir(mode=0o700, exist_ok=True)
+    if isinstance(task.study, Study):
+        tables = run_compiled(view, task.study, scratch=units, partial=True)
+    else:
+        tables = run_study(view, task.study, scratch=units, partial=True)
+    (task.folder / "tables").mkdir(mode=0o700)
+    for name, frame in tables.items():
+        frame.write_parquet(task.folder / "tables" / f"{name}.parquet")
+    counts: dict[str, int] = {}
+    members = getattr(tables, "members", None)
+    for table, parts in (members.parts() if members is not None else {}).items():
+        (task.folder / "persons" / table).mkdir(mode=0o700, parents=True)
+        for i, part in enumerate(parts):
+            part.write_parquet(task.folder / "persons" / table / f"{i:06d}.parquet")
+        counts[table] = len(parts)
+    return {"tables": list(tables), "persons": counts}
+
+
+def _read(folder: Path, written: dict) -> tuple[dict[str, pl.DataFrame], dict[str, list[pl.DataFrame]]]:
+    tables = {name: pl.read_parquet(folder / "tables" / f"{name}.parquet") for name in written["tables"]}
+    members = {table: [pl.read_parquet(folder / "persons" / table / f"{i:06d}.parquet") for i in range(n)]
+               for table, n in written["persons"].items()}
+    return tables, members
+
+
+def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Executor | None = None, partitions: int,
+                    scratch: Path | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> StudyTables:
+    """The study's tables (with their members) computed as ``partitions`` partitions on ``executor``.
+
+    Args:
+        linked: the linked folder.
+        study: the seed engine's settings (``cohort.study``) or a schema 2 study (``cohort.compile``).
+        executor: where the partitions run (None: one after the other in this process).
+        partitions: K >= 1.
+        scratch: an owner-only folder for the partitions' work, which the caller removes; None: a
+            temporary folder of the system, removed when the study ends.
+        progress: called with (the step about to run, steps done, steps in all).
+    """
+    from cohort.reduce import reduce_index_study, reduce_study  # noqa: PLC0415 - reduce imports cohort.study
+
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        msg = f"partitions must be a whole number >= 1, not {partitions!r}"
+        raise ValueError(msg)
+    executor = executor if executor is not None else LocalExecutor()
+    with contextlib.ExitStack() as stack:
+        folder = Path(scratch if scratch is not None else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="pfl-study-")))
+        work = Path(tempfile.mkdtemp(prefix="partitions-", dir=folder))  # owner-only (0700)
+        if progress is not None:
+            progress("practice sufficiency (X6), broadcast", 0, 3)
+        broadcast_sufficiency(Path(linked), study, work / "shared")
+        if progress is not None:
+            progress(f"{partitions} partitions on {type(executor).__name__}", 1, 3)
+        tasks = [StudyTask(Path(linked), study, p, work / f"part-{p.index:06d}", work / "shared")
+                 for p in partition_list(partitions)]
+        written = executor.map(study_partition, tasks)
+        if progress is not None:
+            progress("uniting the partitions", 2, 3)
+        parts, members = zip(*(_read(t.folder, w) for t, w in zip(tasks, written, strict=True)), strict=True)
+        shutil.rmtree(work)  # the partials are read: their person-level files go at once
+    if isinstance(study, Study) and study.cohort_type != "prevalence":
+        tables = reduce_index_study(list(parts), list(members), study)
+    elif isinstance(study, Study):
+        from cohort.compile import legacy_config  # noqa: PLC0415
+
+        tables = reduce_study(list(parts), list(members), legacy_config(study), tuple(c.name for c in study.criteria))
+    else:
+        from cohort.population import RULES  # noqa: PLC0415
+
+        tables = reduce_study(list(parts), list(members), study, RULES)
+    if progress is not None:
+        progress("done", 3, 3)
+    return tables
+
