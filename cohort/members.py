@@ -49,7 +49,7 @@ from cohort.population import RULES
 __all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
 
 FOLDER = "persons"
-_ORDER = "__order"  # a distinct part's row order (Members.add), dropped from the frames
+ORDER = "__order"  # a distinct part's row order (Members.add), dropped from the frames
 # Key columns of each table's members frame (strata are inserted where "*" stands).
 KEYS: dict[str, tuple[str, ...]] = {
     "prevalence": ("year", "condition", "*"),
@@ -116,7 +116,7 @@ class Members:
         rows = frame.select(
             *[(pl.col(k) if k in frame.columns else pl.lit(None)).cast(t).alias(k) for k, t in types.items()],
             pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64),
-            *([pl.col(order).cast(pl.Int64).alias(_ORDER)] if distinct else []))
+            *([pl.col(order).cast(pl.Int64).alias(ORDER)] if distinct else []))
         self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
 
     def parts(self) -> dict[str, list[pl.DataFrame]]:
@@ -140,8 +140,8 @@ class Members:
             keys = keys_of(table, out.strata)
             for i in range(counts.pop() if counts else 0):
                 rows = pl.concat([p[table][i] for p in partitions])
-                if _ORDER in rows.columns:
-                    out._parts[table].append(rows.sort(_ORDER, "person"))
+                if ORDER in rows.columns:
+                    out._parts[table].append(rows.sort(ORDER, "person"))
                 else:
                     out._parts[table].append(rows.sort([*keys, "person"], nulls_last=True))
         return out
@@ -153,7 +153,7 @@ class Members:
             keys = keys_of(table, self.strata)
             schema = {**{k: (pl.Int64 if k == "year" else pl.String) for k in keys},
                       "column": pl.String, "person": pl.Int64}
-            out[table] = pl.concat([p.drop(_ORDER, strict=False) for p in parts]) if parts else pl.DataFrame(schema=schema)
+            out[table] = pl.concat([p.drop(ORDER, strict=False) for p in parts]) if parts else pl.DataFrame(schema=schema)
         return out
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig, Sufficiency
-from cohort.members import StudyTables
+from cohort.members import ORDER, StudyTables
 from cohort.population import Linked, practice_sufficiency
 from cohort.schema import Study
 from execution import Executor, LocalExecutor, Partition, person_partition
@@ -44,6 +44,7 @@ from execution import partitions as partition_list
 __all__ = ["PartitionView", "StudyTask", "broadcast_sufficiency", "run_partitioned", "study_partition"]
 
 _PATIENTS = "patients.parquet"
+_PART = "__part"  # which member part a row of a partition's persons file belongs to
 
 
 def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
@@ -150,20 +151,25 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     (task.folder / "tables").mkdir(mode=0o700)
     for name, frame in tables.items():
         frame.write_parquet(task.folder / "tables" / f"{name}.parquet")
-    counts: dict[str, int] = {}
+    (task.folder / "persons").mkdir(mode=0o700)
     members = getattr(tables, "members", None)
+    ordered: dict[str, list[bool]] = {}
     for table, parts in (members.parts() if members is not None else {}).items():
-        (task.folder / "persons" / table).mkdir(mode=0o700, parents=True)
-        for i, part in enumerate(parts):
-            part.write_parquet(task.folder / "persons" / table / f"{i:06d}.parquet")
-        counts[table] = len(parts)
-    return {"tables": list(tables), "persons": counts}
+        # One file per table (few files: removing many small files is slow on some file systems).
+        if parts:
+            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_PART)) for i, p in enumerate(parts)],
+                      how="diagonal_relaxed").write_parquet(task.folder / "persons" / f"{table}.parquet")
+        ordered[table] = [ORDER in p.columns for p in parts]
+    return {"tables": list(tables), "persons": ordered}
 
 
 def _read(folder: Path, written: dict) -> tuple[dict[str, pl.DataFrame], dict[str, list[pl.DataFrame]]]:
     tables = {name: pl.read_parquet(folder / "tables" / f"{name}.parquet") for name in written["tables"]}
-    members = {table: [pl.read_parquet(folder / "persons" / table / f"{i:06d}.parquet") for i in range(n)]
-               for table, n in written["persons"].items()}
+    members: dict[str, list[pl.DataFrame]] = {}
+    for table, ordered in written["persons"].items():
+        rows = pl.read_parquet(folder / "persons" / f"{table}.parquet") if ordered else pl.DataFrame()
+        members[table] = [rows.filter(pl.col(_PART) == i).drop(_PART, *([] if keep else [ORDER]), strict=False)
+                          for i, keep in enumerate(ordered)]
     return tables, members
 
 

@@ -1,0 +1,110 @@
+"""The study run as K partitions gives the same study folder as K = 1, byte for byte (issue 14, item 3).
+
+On the tiny linked layout (the session fixture of ``tests/conftest.py``), for the seed study of
+schema 1 (with claimed costs), a stratified study (age band x sex), the seed study in schema 2 and
+the schema 2 examples of ``conf/study/`` (incidence with costs, an index cohort with contact bands
+over two years, an incidence cohort with bands and costs by region): every table and every person
+set that ``cohort.output.write_study`` writes, on every executor of ``tests/executor_cases.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from command_runner import assert_clean_failure, run_command
+from omegaconf import OmegaConf
+
+from cohort.compile import legacy_config, run_compiled
+from cohort.config import StudyConfig
+from cohort.convert import load_study
+from cohort.output import write_study
+from cohort.schema import Study
+from cohort.study import run_study
+from execution import Executor
+from extracts.codelists import load_catalogue
+from extracts.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
+STUDIES = ("seed_costs", "respiratory_cardio_by_age_sex", "seed_study_v2", "diabetes_incidence_2021",
+           "asthma_copd_index_followup", "cardio_incidence_linked")
+
+
+def _study(name: str) -> Study:
+    file = "seed_study" if name == "seed_costs" else name
+    return load_study(OmegaConf.to_container(OmegaConf.load(CONF / "study" / f"{file}.yaml")), CATALOGUE)  # type: ignore[arg-type]
+
+
+def _seed_config(name: str) -> StudyConfig | None:
+    """Schema 1 studies run ``run_study`` itself (the seed study with claimed costs of two sectors)."""
+    if name == "seed_costs":
+        return dataclasses.replace(legacy_config(_study(name)), cost_sectors=("MSZ", "FT"))
+    if name == "respiratory_cardio_by_age_sex":
+        return legacy_config(_study(name))
+    return None
+
+
+def _write(linked: Path, name: str, out: Path, **partitioned: object) -> Path:
+    config, study = _seed_config(name), _study(name)
+    if config is not None:
+        tables = run_study(linked, config, **partitioned)  # type: ignore[arg-type]
+        return write_study(tables, out, config, linked_manifest=json.loads((linked / "manifest.json").read_text()))
+    tables = run_compiled(linked, study, **partitioned)  # type: ignore[arg-type]
+    return write_study(tables, out, legacy_config(study), study=study,
+                       linked_manifest=json.loads((linked / "manifest.json").read_text()))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def unpartitioned(tiny_linked: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
+    """Each study's folder as the unpartitioned run writes it (the code path of K = 1)."""
+    root = tmp_path_factory.mktemp("unpartitioned")
+    return {name: _files(_write(tiny_linked, name, root / name)) for name in STUDIES}
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_partitioned_study_writes_the_same_files_as_one_partition(
+        name: str, executor_case: tuple[Executor, int], tiny_linked: Path, tmp_path: Path,
+        unpartitioned: dict[str, dict[str, bytes]]) -> None:
+    executor, k = executor_case
+    (tmp_path / "scratch").mkdir(mode=0o700)
+    got = _files(_write(tiny_linked, name, tmp_path / "study", executor=executor, partitions=k,
+                        scratch=tmp_path / "scratch"))
+    want = unpartitioned[name]
+    assert sorted(got) == sorted(want)
+    assert any(f.startswith("persons/") for f in want), "the person sets are compared too"
+    assert [f for f in want if got[f] != want[f]] == [], f"{name}: files differ at K = {k}"
+
+
+def test_partition_work_is_removed_after_the_run(tiny_linked: Path, tmp_path: Path) -> None:
+    """The partitions' person-level files go once united; the caller's scratch folder stays its own."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(mode=0o700)
+    run_study(tiny_linked, legacy_config(_study("seed_study")), partitions=3, scratch=scratch)
+    assert list(scratch.iterdir()) == []
+
+
+def test_pfl_study_runs_partitioned_on_a_process_pool(tiny_linked: Path, tmp_path: Path,
+                                                       unpartitioned: dict[str, dict[str, bytes]]) -> None:
+    """``pfl-study partitions=K executor.name=processes``: the folder of the unpartitioned command."""
+    from cohort.__main__ import run  # noqa: PLC0415
+
+    study = _study("respiratory_cardio_by_age_sex")
+    run(study, tiny_linked, tmp_path / "one", overwrite=False)
+    proc = run_command("pfl-study", "study=respiratory_cardio_by_age_sex", f"linked={tiny_linked}",
+                       f"out={tmp_path / 'many'}", "partitions=3", "executor.name=processes", "executor.workers=2",
+                       cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _files(tmp_path / "many") == _files(tmp_path / "one")
+
+
+def test_pfl_study_refuses_a_partition_count_below_one(tiny_linked: Path, tmp_path: Path) -> None:
+    proc = run_command("pfl-study", f"linked={tiny_linked}", f"out={tmp_path / 'out'}", "partitions=0", cwd=tmp_path)
+    assert_clean_failure(proc, ConfigError.exit_code, "partitions")
+    assert not (tmp_path / "out").exists()
