@@ -156,3 +156,9 @@ def test_stratified_cohort_table_rows_come_in_a_fixed_order(name: str, tiny_link
     table = run_compiled(tiny_linked, study)[COHORT_TABLE[study.cohort_type]]
     assert table.select("year", "condition", *study.strata).equals(
         table.select("year", "condition", *study.strata).sort("year", "condition", *study.strata))
+
+
+def test_pfl_demo_refuses_a_partition_count_below_one(tmp_path: Path) -> None:
+    proc = run_command("pfl-demo", f"work={tmp_path / 'work'}", "partitions=-2", cwd=tmp_path)
+    assert_clean_failure(proc, ConfigError.exit_code, "partitions")
+    assert not (tmp_path / "work" / "extracts").exists()  # only hydra's log of the refused run
