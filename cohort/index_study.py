@@ -65,7 +65,7 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
         pl.col("service_date").is_between(lo, hi)).sink_parquet(units_path, compression="lz4")
     units = pl.scan_parquet(units_path)
     ctx = Context(linked, year, units, study.catalogue, (lo, hi))
-    population = who.person_numbers(linked.root, apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre))
+    population = who.person_numbers(linked, apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre))
                                     .collect(engine="streaming"))
     washout = study.washout_days if study.cohort_type == "incidence" else None
     entered = entry(linked, units, population.lazy().select("patient_id", "p2"), list(_codes(study).items()),

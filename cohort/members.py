@@ -44,7 +44,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cohort.population import RULES
+from cohort.population import RULES, Linked
 
 __all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
 
@@ -175,14 +175,15 @@ def by_number(linked_root: Path, frame: pl.DataFrame, column: str = "p2") -> pl.
     return frame.join(numbers, on=column, how="left")
 
 
-def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
-    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record."""
+def person_numbers(linked: Path | Linked, base: pl.DataFrame) -> pl.DataFrame:
+    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record.
+
+    ``linked``: the linked folder or a view of it (a partition, ``cohort.partitioned``)."""
+    linked = linked if isinstance(linked, Linked) else Linked(Path(linked))
     # The rank of the record's id among all patient records: the same for every run of the linkage
     # on the same extracts (the rows of the linked files may come in another order).
-    rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id").unique()
-            .sort("patient_id").with_row_index("row")
-            .join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect())
-    return by_number(linked_root, base).join(rows, on="patient_id", how="left").with_columns(
+    rows = linked.record_rows().join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect()
+    return by_number(linked.root, base).join(rows, on="patient_id", how="left").with_columns(
         pl.coalesce(pl.col("person"), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
 
 

@@ -3,15 +3,17 @@
 **The partition view.** :class:`PartitionView` is the linked layout (:class:`~cohort.population.Linked`)
 restricted to partition k of K: the claims rows (``claims``, ``insured``) with ``p2 mod K = k``, the
 EHR patient records of those persons (a record without a person number by a hash of its id:
-:func:`execution.person_partition`) and every EHR row of those records. One person's rows are in one
-partition, so the study's own code (``cohort.study``, ``cohort.compile``, ``cohort.index_study``)
-runs unchanged on each partition: there is one implementation of the rules.
+:func:`execution.person_partition`) and every EHR row of those records, written once to the
+partition's own folder (so that each query of the study reads the partition, not the whole
+layout). One person's rows are in one partition, so the study's own code (``cohort.study``,
+``cohort.compile``, ``cohort.index_study``) runs unchanged on each partition: there is one
+implementation of the rules.
 
-**What is not per person** is read whole: the tables without persons (``practices``,
-``practice_years``, ``insurer_years``), the person numbers (``cohort.members``: ranks among all
-records) and X6, practice sufficiency (method.md 9.6), which needs every patient and contact of a
-practice: it is computed once on the whole layout per reference year and broadcast to the
-partitions as a small table of practices (:func:`broadcast_sufficiency`).
+**What is not per person** is read whole or broadcast: the tables without persons (``practices``,
+``practice_years``, ``insurer_years``) are read whole; the rank of every EHR record's id (the
+numbers of unlinked records, ``cohort.members``) and X6, practice sufficiency (method.md 9.6),
+which needs every patient and contact of a practice, are computed once on the whole layout and
+given to the partitions as files (:func:`broadcast`).
 
 **Partition work.** :func:`study_partition` is the partition function (``execution``'s contract):
 its argument is a :class:`StudyTask` (paths, the partition and the frozen study settings, no rows
@@ -41,9 +43,10 @@ from cohort.schema import Study
 from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 
-__all__ = ["PartitionView", "StudyTask", "broadcast_sufficiency", "run_partitioned", "study_partition"]
+__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition"]
 
 _PATIENTS = "patients.parquet"
+_ROWS = "record_rows.parquet"  # patient_id, row: cohort.members.person_numbers
 _PART = "__part"  # which member part a row of a partition's persons file belongs to
 
 
@@ -55,8 +58,9 @@ def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
 class PartitionView(Linked):
     """Partition ``partition`` of the linked layout at ``root`` (see the module's docstring).
 
-    ``folder``: the partition's own folder, holding its patient records (:meth:`prepare`);
-    ``shared``: the broadcast tables of the run (:func:`broadcast_sufficiency`).
+    ``folder``: the partition's own folder, where :meth:`prepare` writes its rows of every
+    person-level table once (each later query reads those, not the whole layout);
+    ``shared``: the broadcast tables of the run (:func:`broadcast`).
     """
 
     partition: Partition
@@ -64,30 +68,41 @@ class PartitionView(Linked):
     shared: Path
 
     def prepare(self) -> None:
-        """Write the partition's EHR patient records, which every other EHR table is joined to."""
+        """Write the partition's rows of every person-level table of the layout (one pass each)."""
         k, count = self.partition.index, self.partition.count
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         patients = Linked.ehr(self, "patients")
         if not patients.collect_schema()["p2"].is_integer():
             msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
             raise ValueError(msg)
-        patients.filter(person_partition(count) == k).sink_parquet(self.folder / _PATIENTS)
+        for side in ("ehr", "claims"):
+            (self.folder / side).mkdir(mode=0o700, parents=True, exist_ok=True)
+        patients.filter(person_partition(count) == k).sink_parquet(self.folder / "ehr" / _PATIENTS)
+        records = pl.scan_parquet(self.folder / "ehr" / _PATIENTS).select("patient_id")
+        for path in sorted((self.root / "ehr").glob("*.parquet")):
+            frame = pl.scan_parquet(path)
+            if path.name != _PATIENTS and "patient_id" in frame.collect_schema().names():
+                frame.join(records, on="patient_id", how="semi").sink_parquet(self.folder / "ehr" / path.name)
+        for path in sorted((self.root / "claims").glob("*.parquet")):
+            frame = pl.scan_parquet(path)
+            if "p2" in frame.collect_schema().names():
+                # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
+                frame.filter(person_partition(count, record=None) == k).sink_parquet(self.folder / "claims" / path.name)
+        pl.scan_parquet(self.shared / _ROWS).join(records, on="patient_id", how="semi").sink_parquet(
+            self.folder / _ROWS)
+
+    def _table(self, side: str, table: str) -> pl.LazyFrame:
+        mine = self.folder / side / f"{table}.parquet"
+        # A table of practices or insurers has no persons: the whole table, the same in every partition.
+        return pl.scan_parquet(mine if mine.is_file() else self.root / side / f"{table}.parquet")
 
     def ehr(self, table: str) -> pl.LazyFrame:
-        if table == "patients":
-            return pl.scan_parquet(self.folder / _PATIENTS)
-        frame = Linked.ehr(self, table)
-        if "patient_id" not in frame.collect_schema().names():
-            return frame  # a table of practices: the same in every partition
-        return frame.join(pl.scan_parquet(self.folder / _PATIENTS).select("patient_id"), on="patient_id", how="semi")
+        return self._table("ehr", table)
 
     def claims(self, table: str) -> pl.LazyFrame:
-        frame = Linked.claims(self, table)
-        if "p2" not in frame.collect_schema().names():
-            return frame  # insurer_years: the same in every partition
-        # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
-        k, count = self.partition.index, self.partition.count
-        return frame.filter(person_partition(count, record=None) == k)
+        return self._table("claims", table)
+
+    def record_rows(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.folder / _ROWS)
 
     def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
         path = _sufficiency_file(self.shared, year, config.sufficiency)
@@ -107,8 +122,9 @@ def _sufficiencies(study: StudyConfig | Study) -> tuple[StudyConfig, set[Suffici
                                                    if c.rule == "X6" and c.sufficiency is not None)}
 
 
-def broadcast_sufficiency(linked: Path, study: StudyConfig | Study, shared: Path) -> None:
-    """X6 per practice and reference year, computed once on the whole layout, for every partition."""
+def broadcast(linked: Path, study: StudyConfig | Study, shared: Path) -> None:
+    """What every partition needs of the whole layout, computed once: X6 per practice and reference
+    year, and the rank of every EHR record's id (the numbers of unlinked records, ``cohort.members``)."""
     shared.mkdir(mode=0o700, parents=True, exist_ok=True)
     whole = Linked(linked)
     config, settings = _sufficiencies(study)
@@ -118,6 +134,8 @@ def broadcast_sufficiency(linked: Path, study: StudyConfig | Study, shared: Path
             practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
                 "practice_id").collect().write_parquet(path)
             os.chmod(path, 0o600)
+    whole.record_rows().sink_parquet(shared / _ROWS)
+    os.chmod(shared / _ROWS, 0o600)
 
 
 @dataclass(frozen=True)
@@ -199,7 +217,7 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
         work = Path(tempfile.mkdtemp(prefix="partitions-", dir=folder))  # owner-only (0700)
         if progress is not None:
             progress("practice sufficiency (X6), broadcast", 0, 3)
-        broadcast_sufficiency(Path(linked), study, work / "shared")
+        broadcast(Path(linked), study, work / "shared")
         if progress is not None:
             progress(f"{partitions} partitions on {type(executor).__name__}", 1, 3)
         tasks = [StudyTask(Path(linked), study, p, work / f"part-{p.index:06d}", work / "shared")

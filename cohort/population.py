@@ -46,6 +46,12 @@ class Linked:
     def claims(self, table: str) -> pl.LazyFrame:
         return pl.scan_parquet(self.root / "claims" / f"{table}.parquet")
 
+    def record_rows(self) -> pl.LazyFrame:
+        """patient_id, row: the rank of each EHR patient record's id among all records of the layout
+        (the numbers of unlinked records, ``cohort.members.person_numbers``)."""
+        return (pl.scan_parquet(self.root / "ehr" / "patients.parquet").select("patient_id").unique()
+                .sort("patient_id").with_row_index("row"))
+
     def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
         """X6 per practice (:func:`practice_sufficiency`): a practice-level rule that needs every
         patient of the practice, so a partition of the layout reads it computed on the whole

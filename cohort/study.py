@@ -300,7 +300,7 @@ def run_study(
     for y in years:
         step(f"base population {y}")
         frame = population(linked, y) if population is not None else base_population(linked, y, config)
-        bases[y] = who.person_numbers(linked.root, frame.collect(engine="streaming"))
+        bases[y] = who.person_numbers(linked, frame.collect(engine="streaming"))
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
