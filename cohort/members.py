@@ -137,14 +137,23 @@ class Members:
             if len(counts) > 1:
                 msg = f"members: the partitions added different numbers of {table} parts"
                 raise ValueError(msg)
-            keys = keys_of(table, out.strata)
             for i in range(counts.pop() if counts else 0):
-                rows = pl.concat([p[table][i] for p in partitions])
-                if ORDER in rows.columns:
-                    out._parts[table].append(rows.sort(ORDER, "person"))
-                else:
-                    out._parts[table].append(rows.sort([*keys, "person"], nulls_last=True))
+                out.unite(table, pl.concat([p[table][i] for p in partitions]))
         return out
+
+    def unite(self, table: str, rows: pl.DataFrame) -> None:
+        """Add the next part of ``table``: the partitions' rows of that part, concatenated, put in the
+        order :meth:`add` gives a part of an unpartitioned run (the caller's order or the keys')."""
+        if ORDER in rows.columns:
+            self._parts[table].append(rows.sort(ORDER, "person"))
+        else:
+            self._parts[table].append(rows.sort([*keys_of(table, self.strata), "person"], nulls_last=True))
+
+    def restrict(self, table: str, cells: pl.DataFrame) -> None:
+        """Keep only the members of ``table`` in ``cells`` (a frame of key columns), in their order."""
+        on = list(cells.columns)
+        self._parts[table] = [part.join(cells, on=on, how="semi", maintain_order="left")
+                              for part in self._parts[table]]
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Table -> members frame (key columns, ``column``, ``person``), in the order added."""

@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig, Sufficiency
-from cohort.members import ORDER, StudyTables
+from cohort.members import ORDER, Members, StudyTables
 from cohort.population import Linked, practice_sufficiency
 from cohort.schema import Study
 from execution import Executor, LocalExecutor, Partition, person_partition
@@ -181,14 +181,23 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     return {"tables": list(tables), "persons": ordered}
 
 
-def _read(folder: Path, written: dict) -> tuple[dict[str, pl.DataFrame], dict[str, list[pl.DataFrame]]]:
-    tables = {name: pl.read_parquet(folder / "tables" / f"{name}.parquet") for name in written["tables"]}
-    members: dict[str, list[pl.DataFrame]] = {}
-    for table, ordered in written["persons"].items():
-        rows = pl.read_parquet(folder / "persons" / f"{table}.parquet") if ordered else pl.DataFrame()
-        members[table] = [rows.filter(pl.col(_PART) == i).drop(_PART, *([] if keep else [ORDER]), strict=False)
-                          for i, keep in enumerate(ordered)]
-    return tables, members
+def _members(strata: tuple[str, ...], folders: list[Path], written: list[dict]) -> Members:
+    """The partitions' persons united (:meth:`Members.unite`), one table at a time."""
+    out = Members(strata)
+    for table, ordered in written[0]["persons"].items():
+        if any(w["persons"][table] != ordered for w in written):
+            msg = f"partitioned study: the partitions added different {table} parts"
+            raise RuntimeError(msg)
+        if not ordered:
+            continue
+        rows = pl.concat([pl.read_parquet(f / "persons" / f"{table}.parquet") for f in folders], how="vertical")
+        empty = rows.clear().drop(_PART)
+        parts = rows.partition_by(_PART, as_dict=True, include_key=False)
+        del rows  # one copy of the table's persons at a time
+        for i, keep in enumerate(ordered):
+            part = parts.pop((i,), empty)  # a part nobody is in has no rows in any partition
+            out.unite(table, part if keep else part.drop(ORDER, strict=False))
+    return out
 
 
 def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Executor | None = None, partitions: int,
@@ -225,18 +234,20 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
         written = executor.map(study_partition, tasks)
         if progress is not None:
             progress("uniting the partitions", 2, 3)
-        parts, members = zip(*(_read(t.folder, w) for t, w in zip(tasks, written, strict=True)), strict=True)
+        parts = [{name: pl.read_parquet(t.folder / "tables" / f"{name}.parquet") for name in w["tables"]}
+                 for t, w in zip(tasks, written, strict=True)]
+        members = _members(tuple(study.strata), [t.folder for t in tasks], written)
         shutil.rmtree(work)  # the partials are read: their person-level files go at once
     if isinstance(study, Study) and study.cohort_type != "prevalence":
-        tables = reduce_index_study(list(parts), list(members), study)
+        tables = reduce_index_study(parts, members, study)
     elif isinstance(study, Study):
         from cohort.compile import legacy_config  # noqa: PLC0415
 
-        tables = reduce_study(list(parts), list(members), legacy_config(study), tuple(c.name for c in study.criteria))
+        tables = reduce_study(parts, members, legacy_config(study), tuple(c.name for c in study.criteria))
     else:
         from cohort.population import RULES  # noqa: PLC0415
 
-        tables = reduce_study(list(parts), list(members), study, RULES)
+        tables = reduce_study(parts, members, study, RULES)
     if progress is not None:
         progress("done", 3, 3)
     return tables

@@ -48,9 +48,9 @@ def _all(parts: list[dict[str, pl.DataFrame]], name: str) -> list[pl.DataFrame]:
     return [p[name] for p in parts]
 
 
-def reduce_study(parts: list[dict[str, pl.DataFrame]], members: list[dict[str, list[pl.DataFrame]]],
-                 config: StudyConfig, chain: tuple[str, ...]) -> who.StudyTables:
-    """The tables of ``cohort.study.run_study`` from its partitions' partial tables and members."""
+def reduce_study(parts: list[dict[str, pl.DataFrame]], members: who.Members, config: StudyConfig,
+                 chain: tuple[str, ...]) -> who.StudyTables:
+    """The tables of ``cohort.study.run_study`` from its partitions' partial tables and united members."""
     strata = list(config.strata)
     summed = {
         "attrition": additive(_all(parts, "attrition"), ["year", "condition", "step"], ["before", "excluded", "after"]),
@@ -67,19 +67,14 @@ def reduce_study(parts: list[dict[str, pl.DataFrame]], members: list[dict[str, l
                                   strata, chain)
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     tables["acsc"] = additive(_all(parts, "acsc"), ["year"], ["admissions", "persons"])
-    united = who.Members.merged(strata, members)
     # Each partition kept the persons of all its groups: the top list is known only now.
-    chosen = tables["top"].select("year", "discipline", "group")
-    united._parts["top"] = [part.join(chosen, on=["year", "discipline", "group"], how="semi")
-                            .sort([*who.keys_of("top", strata), "person"], nulls_last=True)
-                            for part in united._parts["top"]]
-    tables.members = united
+    members.restrict("top", tables["top"].select("year", "discipline", "group"))
+    tables.members = members
     return tables
 
 
-def reduce_index_study(parts: list[dict[str, pl.DataFrame]], members: list[dict[str, list[pl.DataFrame]]],
-                       study: Study) -> who.StudyTables:
-    """The tables of ``cohort.index_study.run_index_study`` from its partitions' tables and members."""
+def reduce_index_study(parts: list[dict[str, pl.DataFrame]], members: who.Members, study: Study) -> who.StudyTables:
+    """The tables of ``cohort.index_study.run_index_study`` from its partitions' tables and united members."""
     strata = list(study.strata)
     cohort_table = COHORT_TABLE[study.cohort_type]
     tables = who.StudyTables()
@@ -102,5 +97,5 @@ def reduce_index_study(parts: list[dict[str, pl.DataFrame]], members: list[dict[
         else:
             msg = f"partitioned study: no rule unites the partitions' {name} tables"
             raise ValueError(msg)
-    tables.members = who.Members.merged(strata, members)
+    tables.members = members
     return tables
