@@ -2,9 +2,9 @@
 
 On the tiny linked layout (the session fixture of ``tests/conftest.py``), for the seed study of
 schema 1 (with claimed costs), a stratified study (age band x sex), the seed study in schema 2 and
-the schema 2 examples of ``conf/study/`` (incidence with costs, an index cohort with contact bands
-over two years, an incidence cohort with bands and costs by region): every table and every person
-set that ``cohort.output.write_study`` writes, on every executor of ``tests/executor_cases.py``.
+two schema 2 examples of ``conf/study/`` (an index cohort with contacts and contact bands over two
+years, given claimed costs too; an incidence cohort with contacts, bands and costs by region): every table and every person set that
+``cohort.output.write_study`` writes, on every executor of ``tests/executor_cases.py``.
 """
 
 from __future__ import annotations
@@ -32,13 +32,17 @@ from extracts.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
-STUDIES = ("seed_costs", "respiratory_cardio_by_age_sex", "seed_study_v2", "diabetes_incidence_2021",
-           "asthma_copd_index_followup", "cardio_incidence_linked")
+STUDIES = ("seed_costs", "respiratory_cardio_by_age_sex", "seed_study_v2", "asthma_copd_index_costs",
+           "cardio_incidence_linked")
 
 
 def _study(name: str) -> Study:
-    file = "seed_study" if name == "seed_costs" else name
-    return load_study(OmegaConf.to_container(OmegaConf.load(CONF / "study" / f"{file}.yaml")), CATALOGUE)  # type: ignore[arg-type]
+    file = {"seed_costs": "seed_study", "asthma_copd_index_costs": "asthma_copd_index_followup"}.get(name, name)
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / "study" / f"{file}.yaml"))
+    if name == "asthma_copd_index_costs":  # an index cohort with claimed costs after the index date
+        raw = {**raw, "outcomes": [*raw["outcomes"],  # type: ignore[index]
+                                   {"type": "costs", "disciplines": ["MSZ", "FT"], "window": {"days": [0, 365]}}]}
+    return load_study(raw, CATALOGUE)  # type: ignore[arg-type]
 
 
 def _seed_config(name: str) -> StudyConfig | None:
