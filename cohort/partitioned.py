@@ -46,7 +46,8 @@ from execution import partitions as partition_list
 __all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition"]
 
 _PATIENTS = "patients.parquet"
-_ROWS = "record_rows.parquet"  # patient_id, row: cohort.members.person_numbers
+_ROWS = "record_rows.parquet"  # patient_id, row (cohort.members.person_numbers), the partition
+_KEY = "__k"
 _PART = "__part"  # which member part a row of a partition's persons file belongs to
 
 
@@ -76,8 +77,10 @@ class PartitionView(Linked):
             raise ValueError(msg)
         for side in ("ehr", "claims"):
             (self.folder / side).mkdir(mode=0o700, parents=True, exist_ok=True)
-        patients.filter(person_partition(count) == k).sink_parquet(self.folder / "ehr" / _PATIENTS)
-        records = pl.scan_parquet(self.folder / "ehr" / _PATIENTS).select("patient_id")
+        # The partition of each record was decided once, for all partitions (broadcast): a worker
+        # never recomputes the hash of an unlinked record's id (another installation could differ).
+        records = pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).select("patient_id")
+        patients.join(records, on="patient_id", how="semi").sink_parquet(self.folder / "ehr" / _PATIENTS)
         for path in sorted((self.root / "ehr").glob("*.parquet")):
             frame = pl.scan_parquet(path)
             if path.name != _PATIENTS and "patient_id" in frame.collect_schema().names():
@@ -87,8 +90,7 @@ class PartitionView(Linked):
             if "p2" in frame.collect_schema().names():
                 # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
                 frame.filter(person_partition(count, record=None) == k).sink_parquet(self.folder / "claims" / path.name)
-        pl.scan_parquet(self.shared / _ROWS).join(records, on="patient_id", how="semi").sink_parquet(
-            self.folder / _ROWS)
+        pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).drop(_KEY).sink_parquet(self.folder / _ROWS)
 
     def _table(self, side: str, table: str) -> pl.LazyFrame:
         mine = self.folder / side / f"{table}.parquet"
@@ -122,9 +124,10 @@ def _sufficiencies(study: StudyConfig | Study) -> tuple[StudyConfig, set[Suffici
                                                    if c.rule == "X6" and c.sufficiency is not None)}
 
 
-def broadcast(linked: Path, study: StudyConfig | Study, shared: Path) -> None:
+def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path) -> None:
     """What every partition needs of the whole layout, computed once: X6 per practice and reference
-    year, and the rank of every EHR record's id (the numbers of unlinked records, ``cohort.members``)."""
+    year; per EHR record, the rank of its id (the numbers of unlinked records, ``cohort.members``)
+    and its partition of ``count`` (:func:`execution.person_partition`; one per record id)."""
     shared.mkdir(mode=0o700, parents=True, exist_ok=True)
     whole = Linked(linked)
     config, settings = _sufficiencies(study)
@@ -134,7 +137,8 @@ def broadcast(linked: Path, study: StudyConfig | Study, shared: Path) -> None:
             practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
                 "practice_id").collect().write_parquet(path)
             os.chmod(path, 0o600)
-    whole.record_rows().sink_parquet(shared / _ROWS)
+    parts = whole.ehr("patients").group_by("patient_id").agg(person_partition(count).min().alias(_KEY))
+    whole.record_rows().join(parts, on="patient_id", maintain_order="left").sink_parquet(shared / _ROWS)
     os.chmod(shared / _ROWS, 0o600)
 
 
@@ -226,7 +230,7 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
         work = Path(tempfile.mkdtemp(prefix="partitions-", dir=folder))  # owner-only (0700)
         if progress is not None:
             progress("practice sufficiency (X6), broadcast", 0, 3)
-        broadcast(Path(linked), study, work / "shared")
+        broadcast(Path(linked), study, partitions, work / "shared")
         if progress is not None:
             progress(f"{partitions} partitions on {type(executor).__name__}", 1, 3)
         tasks = [StudyTask(Path(linked), study, p, work / f"part-{p.index:06d}", work / "shared")

@@ -120,7 +120,7 @@ def test_pfl_study_refuses_a_partition_count_below_one(tiny_linked: Path, tmp_pa
 def test_partition_view_keeps_each_persons_rows_in_one_partition(tiny_linked: Path, tmp_path: Path) -> None:
     k = 4
     config = legacy_config(_study("seed_study"))
-    broadcast(tiny_linked, config, tmp_path / "shared")
+    broadcast(tiny_linked, config, k, tmp_path / "shared")
     views = [PartitionView(tiny_linked, p, tmp_path / f"part-{p.index}", tmp_path / "shared") for p in partitions(k)]
     for view in views:
         view.prepare()
@@ -143,7 +143,7 @@ def test_practice_sufficiency_comes_whole_to_every_partition(tiny_linked: Path, 
     """X6 needs every patient of a practice: computed inside a partition it would exclude them all."""
     k, config = 4, legacy_config(_study("seed_study"))
     year = config.reference_years[-1]
-    broadcast(tiny_linked, config, tmp_path / "shared")
+    broadcast(tiny_linked, config, k, tmp_path / "shared")
     view = PartitionView(tiny_linked, partitions(k)[1], tmp_path / "part", tmp_path / "shared")
     view.prepare()
     whole = practice_sufficiency(Linked(tiny_linked), year, config).sort("practice_id").collect()
