@@ -10,10 +10,11 @@ layout). One person's rows are in one partition, so the study's own code (``coho
 implementation of the rules.
 
 **What is not per person** is read whole or broadcast: the tables without persons (``practices``,
-``practice_years``, ``insurer_years``) are read whole; the rank of every EHR record's id (the
-numbers of unlinked records, ``cohort.members``) and X6, practice sufficiency (method.md 9.6),
-which needs every patient and contact of a practice, are computed once on the whole layout and
-given to the partitions as files (:func:`broadcast`).
+``practice_years``, ``insurer_years``) are read whole; the partition and the rank of every EHR
+record's id (the numbers of unlinked records, ``cohort.members``) and X6, practice sufficiency
+(method.md 9.6), which needs every patient and contact of a practice, are computed once on the
+whole layout and given to the partitions as files (:func:`broadcast`): no worker decides on its own
+which records are its (a hash could differ between installations).
 
 **Partition work.** :func:`study_partition` is the partition function (``execution``'s contract):
 its argument is a :class:`StudyTask` (paths, the partition and the frozen study settings, no rows
