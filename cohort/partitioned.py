@@ -44,7 +44,7 @@ from cohort.schema import Study
 from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 
-__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition"]
+__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members"]
 
 _PATIENTS = "patients.parquet"
 _ROWS = "record_rows.parquet"  # patient_id, row (cohort.members.person_numbers), the partition
@@ -186,7 +186,7 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     return {"tables": list(tables), "persons": ordered}
 
 
-def _members(strata: tuple[str, ...], folders: list[Path], written: list[dict]) -> Members:
+def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[dict]) -> Members:
     """The partitions' persons united (:meth:`Members.unite`), one table at a time."""
     out = Members(strata)
     for table, ordered in written[0]["persons"].items():
@@ -241,7 +241,7 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
             progress("uniting the partitions", 2, 3)
         parts = [{name: pl.read_parquet(t.folder / "tables" / f"{name}.parquet") for name in w["tables"]}
                  for t, w in zip(tasks, written, strict=True)]
-        members = _members(tuple(study.strata), [t.folder for t in tasks], written)
+        members = unite_members(tuple(study.strata), [t.folder for t in tasks], written)
         shutil.rmtree(work)  # the partials are read: their person-level files go at once
     if isinstance(study, Study) and study.cohort_type != "prevalence":
         tables = reduce_index_study(parts, members, study)

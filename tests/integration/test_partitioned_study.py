@@ -13,6 +13,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from command_runner import assert_clean_failure, run_command
 from omegaconf import OmegaConf
@@ -22,11 +23,12 @@ from cohort.config import StudyConfig
 from cohort.convert import load_study
 from cohort.index_study import COHORT_TABLE
 from cohort.output import write_study
-from cohort.partitioned import PartitionView, broadcast
-from cohort.population import Linked, practice_sufficiency
+from cohort.partitioned import PartitionView, StudyTask, broadcast, study_partition, unite_members
+from cohort.population import RULES, Linked, practice_sufficiency
+from cohort.reduce import reduce_index_study, reduce_study
 from cohort.schema import Study
 from cohort.study import run_study
-from execution import Executor, partitions
+from execution import Executor, Partition, partitions
 from extracts.codelists import load_catalogue
 from extracts.errors import ConfigError
 
@@ -166,3 +168,29 @@ def test_pfl_demo_refuses_a_partition_count_below_one(tmp_path: Path) -> None:
     proc = run_command("pfl-demo", f"work={tmp_path / 'work'}", "partitions=-2", cwd=tmp_path)
     assert_clean_failure(proc, ConfigError.exit_code, "partitions")
     assert not (tmp_path / "work" / "extracts").exists()  # only hydra's log of the refused run
+
+
+@pytest.mark.parametrize("name", ["seed_costs", "cardio_incidence_linked"])
+def test_a_partition_nobody_is_in_adds_nothing(name: str, tiny_linked: Path, tmp_path: Path) -> None:
+    """Partitions {everyone, nobody} (K larger than the persons leaves some empty): the K = 1 tables."""
+    config = _seed_config(name)
+    study: StudyConfig | Study = config if config is not None else _study(name)
+    tasks = []
+    for p in (Partition(0, 1), Partition(10**9 - 1, 10**9)):
+        shared = tmp_path / f"shared-{p.count}"
+        broadcast(tiny_linked, study, p.count, shared)
+        tasks.append(StudyTask(tiny_linked, study, p, tmp_path / f"part-{p.count}", shared))
+    written = [study_partition(t) for t in tasks]
+    assert pl.read_parquet(tasks[1].folder / "ehr" / "patients.parquet").height == 0
+    parts = [{t: pl.read_parquet(task.folder / "tables" / f"{t}.parquet") for t in w["tables"]}
+             for task, w in zip(tasks, written, strict=True)]
+    members = unite_members(tuple(study.strata), [t.folder for t in tasks], written)
+    if config is not None:
+        got, want = reduce_study(parts, members, config, RULES), run_study(tiny_linked, config)
+    else:
+        got, want = reduce_index_study(parts, members, _study(name)), run_compiled(tiny_linked, _study(name))
+    assert list(got) == list(want)
+    for table, frame in want.items():
+        assert got[table].equals(frame), table
+    mine, theirs = got.members.frames(), want.members.frames()
+    assert all(mine[t].equals(theirs[t]) for t in theirs)
