@@ -56,6 +56,11 @@ def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
     return shared / f"x6_{year}_{s.min_patients}_{s.min_weeks}_{s.min_icpc_share!r}.parquet"
 
 
+def _sink(frame: pl.LazyFrame, path: Path) -> None:
+    """Write a partition's rows (streaming; lz4: scratch files, read once or twice and removed)."""
+    frame.sink_parquet(path, compression="lz4")
+
+
 @dataclass(frozen=True)
 class PartitionView(Linked):
     """Partition ``partition`` of the linked layout at ``root`` (see the module's docstring).
@@ -73,25 +78,22 @@ class PartitionView(Linked):
         """Write the partition's rows of every person-level table of the layout (one pass each)."""
         k, count = self.partition.index, self.partition.count
         patients = Linked.ehr(self, "patients")
-        if not patients.collect_schema()["p2"].is_integer():
-            msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
-            raise ValueError(msg)
         for side in ("ehr", "claims"):
             (self.folder / side).mkdir(mode=0o700, parents=True, exist_ok=True)
         # The partition of each record was decided once, for all partitions (broadcast): a worker
         # never recomputes the hash of an unlinked record's id (another installation could differ).
         records = pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).select("patient_id")
-        patients.join(records, on="patient_id", how="semi").sink_parquet(self.folder / "ehr" / _PATIENTS)
+        _sink(patients.join(records, on="patient_id", how="semi"), self.folder / "ehr" / _PATIENTS)
         for path in sorted((self.root / "ehr").glob("*.parquet")):
             frame = pl.scan_parquet(path)
             if path.name != _PATIENTS and "patient_id" in frame.collect_schema().names():
-                frame.join(records, on="patient_id", how="semi").sink_parquet(self.folder / "ehr" / path.name)
+                _sink(frame.join(records, on="patient_id", how="semi"), self.folder / "ehr" / path.name)
         for path in sorted((self.root / "claims").glob("*.parquet")):
             frame = pl.scan_parquet(path)
             if "p2" in frame.collect_schema().names():
                 # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
-                frame.filter(person_partition(count, record=None) == k).sink_parquet(self.folder / "claims" / path.name)
-        pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).drop(_KEY).sink_parquet(self.folder / _ROWS)
+                _sink(frame.filter(person_partition(count, record=None) == k), self.folder / "claims" / path.name)
+        _sink(pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).drop(_KEY), self.folder / _ROWS)
 
     def _table(self, side: str, table: str) -> pl.LazyFrame:
         mine = self.folder / side / f"{table}.parquet"
@@ -129,8 +131,11 @@ def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path
     """What every partition needs of the whole layout, computed once: X6 per practice and reference
     year; per EHR record, the rank of its id (the numbers of unlinked records, ``cohort.members``)
     and its partition of ``count`` (:func:`execution.person_partition`; one per record id)."""
-    shared.mkdir(mode=0o700, parents=True, exist_ok=True)
     whole = Linked(linked)
+    if not whole.ehr("patients").collect_schema()["p2"].is_integer():
+        msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
+        raise ValueError(msg)
+    shared.mkdir(mode=0o700, parents=True, exist_ok=True)
     config, settings = _sufficiencies(study)
     for s in settings:
         for year in config.reference_years:
