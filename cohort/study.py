@@ -191,18 +191,27 @@ def top_ranked(groups: pl.DataFrame, totals: pl.DataFrame, top_n: int) -> pl.Dat
     )
 
 
-def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members,
-         *, partial: bool = False) -> dict[str, pl.DataFrame]:
-    """method.md section 6 and 9.13: top groups per discipline with shares and persons.
-
-    ``partial``: the counts before ranking (``top_groups``, ``top_totals``) and the persons of every
-    group; a partitioned run ranks once the partitions' counts are summed (``cohort.reduce``).
-    """
-    groups, totals, ev = _top_counts(events, year)
-    chosen = groups if partial else top_ranked(groups, totals, config.top_n)
-    members.add("top", "persons", ev.join(chosen.select("discipline", "group"), on=["discipline", "group"])
+def _top_persons(ev: pl.DataFrame, groups: pl.DataFrame, year: int, study: pl.DataFrame,
+                 members: who.Members) -> None:
+    members.add("top", "persons", ev.join(groups.select("discipline", "group"), on=["discipline", "group"])
                 .join(study.select("patient_id", "person"), on="patient_id").with_columns(pl.lit(year, _COUNT).alias("year")))
-    return {"top_groups": groups, "top_totals": totals} if partial else {"top": chosen}
+
+
+def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members) -> pl.DataFrame:
+    """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
+    groups, totals, ev = _top_counts(events, year)
+    ranked = top_ranked(groups, totals, config.top_n)
+    _top_persons(ev, ranked, year, study, members)
+    return ranked
+
+
+def _top_partial(events: pl.DataFrame, year: int, study: pl.DataFrame,
+                 members: who.Members) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A partition's top lists before ranking (``top_groups``, ``top_totals``) and the persons of
+    every group: the ranking waits for the partitions' sums (``cohort.reduce``)."""
+    groups, totals, ev = _top_counts(events, year)
+    _top_persons(ev, groups, year, study, members)
+    return groups, totals
 
 
 def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataFrame:
@@ -372,8 +381,12 @@ def _tables(
         events = _events(linked, units, study, year)
         out["care_use"].append(_care_use(config, events, prevalent, year, strata, study, members))
         out["referrals"].append(_referrals(linked, config, prevalent, year, members))
-        for name, frame in _top(config, events, year, study, members, partial=partial).items():
-            out.setdefault(name, []).append(frame)
+        if partial:
+            groups, totals = _top_partial(events, year, study, members)
+            out.setdefault("top_groups", []).append(groups)
+            out.setdefault("top_totals", []).append(totals)
+        else:
+            out["top"].append(_top(config, events, year, study, members))
         if config.cost_sectors:
             # Claimed costs of the prevalent persons in the year, all-cause, per sector (issue 12).
             payers = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
