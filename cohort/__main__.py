@@ -3,6 +3,7 @@
     pfl-study linked=work/demo/linked out=work/demo/study
     pfl-study study=respiratory_cardio_by_age_sex linked=... out=...
     pfl-study study=diabetes_incidence_2021 linked=... out=...     (schema 2: docs/study-schema.md)
+    pfl-study linked=... out=... partitions=8 executor.name=processes   (partitioned: the same tables)
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from cohort.convert import load_study
 from cohort.output import population_fingerprint, write_study
 from cohort.population import RULES
 from cohort.schema import Study
+from execution import Executor
+from execution.config import executor_from_config, partitions_from_config
 from extracts.atomic import check_output, claim_output, scratch
 from extracts.cli import CONF_DIR, console, flag, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
@@ -57,7 +60,7 @@ def study_config(cfg: DictConfig) -> StudyConfig:
 
 def run(
     config: Study, linked: Path, out: Path, *, overwrite: bool,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None, executor: Executor | None = None, partitions: int = 1,
 ) -> tuple[Path, dict, float]:
     # Where out may go and its lock, for the whole run: before anything is read, not after the work.
     with claim_output(out, overwrite=overwrite, inputs={"linked": linked}):
@@ -67,7 +70,8 @@ def run(
             raise ExtractNotFoundError(msg)
         began = time.perf_counter()
         with scratch(out) as folder:  # person-level claim units: beside the output, never in $TMPDIR
-            tables = run_compiled(linked, config, progress=progress, scratch=folder)
+            tables = run_compiled(linked, config, progress=progress, scratch=folder, executor=executor,
+                                  partitions=partitions)
         path = write_study(tables, out, legacy_config(config), linked_manifest=json.loads(manifest_path.read_text()),
                            population=population_fingerprint(linked), overwrite=overwrite, study=config)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
@@ -78,6 +82,11 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
         config = study_of(cfg)  # fails on a bad config before any data is read
+        try:
+            partitions = partitions_from_config(cfg)
+        except ValueError as exc:
+            msg = f"study config: {exc}"
+            raise ConfigError(msg) from None
         check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
         check_output(Path(cfg.out), overwrite=flag(cfg, "overwrite"))
         with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
@@ -87,8 +96,9 @@ def _main(cfg: DictConfig) -> None:
             def progress(step: str, done: int, total: int) -> None:
                 bar.update(task, description=step, completed=done, total=total)
 
-            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=flag(cfg, "overwrite"),
-                                      progress=progress)
+            with executor_from_config(cfg) as executor:
+                path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=flag(cfg, "overwrite"),
+                                          progress=progress, executor=executor, partitions=partitions)
         console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())} rows",
                       soft_wrap=True)
         console.print(f"tables (pre-disclosure aggregates, not releasable): {path}", soft_wrap=True)

@@ -30,7 +30,8 @@ from cohort.insured_population import base_frame
 from cohort.population import BASE_COLUMNS, Linked
 from cohort.schema import CohortCondition, Study
 from cohort.prevalence_windows import is_windowed, windowed_outcomes
-from cohort.study import _change, run_study
+from cohort.study import _change, _sorted, run_study
+from execution import Executor
 from extracts.codelists import ClaimsCode, Condition, ConditionCatalogue, SubCondition
 
 __all__ = ["check_runnable", "excluded_by", "legacy_config", "run_compiled", "span_of"]
@@ -117,14 +118,27 @@ _PREVALENCE_TABLES = {"care_use": "contacts", "care_use_change": "contacts", "re
                       "acsc": "acsc"}
 
 
-def run_compiled(linked_path: Path, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
-                 scratch: Path | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of a schema 2 study (``docs/study-schema.md``), pre-disclosure."""
+def run_compiled(linked_path: Path | Linked, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
+                 scratch: Path | None = None, executor: Executor | None = None, partitions: int = 1,
+                 partial: bool = False) -> dict[str, pl.DataFrame]:
+    """Every table of a schema 2 study (``docs/study-schema.md``), pre-disclosure.
+
+    ``partitions`` K > 1 runs the study on K partitions of the persons on ``executor`` and unites
+    their counts exactly (``cohort.partitioned``): the same tables as K = 1. ``partial``: a
+    partition's counts (``linked_path`` is then its view), which ``cohort.reduce`` finishes.
+    """
     check_runnable(study)
+    if partitions != 1:
+        from cohort.partitioned import run_partitioned  # noqa: PLC0415 - it imports this module
+
+        tables = run_partitioned(Path(linked_path), study, executor=executor, partitions=partitions, scratch=scratch,
+                                 progress=progress)
+        return tables if study.cohort_type != "prevalence" else _prevalence_tables(study, tables)
     if study.cohort_type != "prevalence":
         from cohort.index_study import run_index_study  # noqa: PLC0415 - keeps the seed path's imports small
 
-        return run_index_study(Path(linked_path), study, progress=progress, scratch=scratch)
+        linked = linked_path if isinstance(linked_path, Linked) else Path(linked_path)
+        return run_index_study(linked, study, progress=progress, scratch=scratch, partial=partial)
     config = legacy_config(study)
     windowed = [o for o in study.outcomes if is_windowed(o)]
     # Outcomes in other windows (or any cause, or bands) are counted by cohort.prevalence_windows;
@@ -134,15 +148,21 @@ def run_compiled(linked_path: Path, study: Study, *, progress: Callable[[str, in
                                cost_sectors=() if any(o.kind == "costs" for o in windowed) else config.cost_sectors)
     population = _population(study, config)
     tables = run_study(linked_path, seed, progress=progress, scratch=scratch, population=population,
-                       chain=tuple(c.name for c in study.criteria))
+                       chain=tuple(c.name for c in study.criteria), partial=partial)
     if windowed:
         if any(o.kind == "contacts" for o in windowed):
             tables.members.drop("care_use")  # the seed engine's N of an empty care use: counted again
         tables |= windowed_outcomes(linked_path, study, config, population, tables.members, windowed,
                                     scratch=scratch)
+        if any(o.kind == "costs" for o in windowed):  # in the order of every costs table (and of K > 1)
+            tables["costs"] = _sorted(tables["costs"], "costs", list(study.strata))
         if "care_use" in tables and study.outcome("contacts") in windowed:
             tables["care_use"] = tables["care_use"].sort("year", "condition", "discipline", *study.strata)
             tables["care_use_change"] = _change(tables["care_use"], study.years, list(study.strata))
+    return tables if partial else _prevalence_tables(study, tables)
+
+
+def _prevalence_tables(study: Study, tables: dict[str, pl.DataFrame]) -> StudyTables:
     # A prevalence study writes the seven tables of method.md section 8; an outcome it leaves out
     # gives its table with no rows (and no persons: a cell the release never shows).
     out = StudyTables({name: frame.clear() if name in _PREVALENCE_TABLES and study.outcome(_PREVALENCE_TABLES[name])

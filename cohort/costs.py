@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-__all__ = ["COST_COLUMNS", "cost_cells", "cost_table"]
+__all__ = ["COST_COLUMNS", "cost_cells", "cost_table", "merge_cost_tables"]
 
 COST_COLUMNS = {
     "persons": pl.Int64,
@@ -117,3 +117,25 @@ def cost_cells(units: pl.LazyFrame, cohort: pl.LazyFrame | pl.DataFrame, keys: S
     )
     return (out.sort(cell).collect(engine="streaming").cast({**COST_COLUMNS}),
             per_person.select(*cell, "p2").sort(*cell, "p2"))
+
+
+def merge_cost_tables(tables: Sequence[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:
+    """The cost table of the union of disjoint sets of persons, from each set's :func:`cost_cells` table.
+
+    A partitioned study (``cohort.reduce``) counts each person in one partition only, so per cell
+    the persons and totals add up, the two largest contributions are the two largest of the
+    partitions' largest and second-largest (a 0 there is "nobody": contributions are >= 0), and the
+    mean is recomputed from the sums (never averaged). A cell is in the result when it is in any table.
+    """
+    cell = [*keys, "sector"]
+    both = pl.concat(tables).group_by(cell, maintain_order=True).agg(
+        pl.col("persons").sum(), pl.col("total_cents").sum(),
+        pl.concat_list("largest_cents", "second_cents").list.explode(keep_nulls=False, empty_as_null=False)
+        .sort(descending=True).head(2).alias("_top"),
+    )
+    return both.select(
+        *cell, "persons", "total_cents",
+        pl.when(pl.col("persons") > 0).then(pl.col("total_cents") / pl.col("persons") / 100).alias("mean"),
+        pl.col("_top").list.get(0, null_on_oob=True).fill_null(0).alias("largest_cents"),
+        pl.col("_top").list.get(1, null_on_oob=True).fill_null(0).alias("second_cents"),
+    ).sort(cell).cast({**COST_COLUMNS})

@@ -32,7 +32,7 @@ from cohort.records import codes_of
 from cohort.schema import Study
 from cohort.study import _change
 
-__all__ = ["COHORT_TABLE", "run_index_study"]
+__all__ = ["COHORT_TABLE", "run_index_study", "sort_cohort_table"]
 
 COHORT_TABLE = {"incidence": "incidence", "index": "index_cohort"}
 _COUNT = pl.Int64
@@ -54,7 +54,8 @@ def _chain(frame: pl.DataFrame, steps: list[str], year: int, condition: str) -> 
     return rows
 
 
-def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Members) -> dict[str, pl.DataFrame]:
+def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Members, *,
+          partial: bool = False) -> dict[str, pl.DataFrame]:
     pre = tuple(c for c in study.criteria if not c.uses_index)
     post = tuple(c for c in study.criteria if c.uses_index)
     x6 = next((c.sufficiency for c in study.criteria if c.rule == "X6"), None) or Sufficiency()
@@ -67,7 +68,7 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
         pl.col("service_date").is_between(lo, hi)).sink_parquet(units_path, compression="lz4")
     units = pl.scan_parquet(units_path)
     ctx = Context(linked, year, units, study.catalogue, (lo, hi))
-    population = who.person_numbers(linked.root, apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre))
+    population = who.person_numbers(linked, apply_criteria(frame, pre, ctx).with_columns(excluded_by(pre))
                                     .collect(engine="streaming"))
     washout = study.washout_days if study.cohort_type == "incidence" else None
     entered = entry(linked, units, population.lazy().select("patient_id", "p2"), list(_codes(study).items()),
@@ -93,10 +94,10 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
     cohort = rows.filter(pl.col("excluded_by").is_null())
     denominators = at_risk.group_by(strata).len("denominator") if strata else pl.DataFrame({"denominator": [at_risk.height]})
     grid = pl.DataFrame({"condition": list(study.condition_names)}).join(denominators, how="cross")
-    table = grid.join(cohort.group_by("condition", *strata).len("numerator"), on=["condition", *strata], how="left",
-                      nulls_equal=True).select(
+    table = sort_cohort_table(grid.join(cohort.group_by("condition", *strata).len("numerator"),
+                                        on=["condition", *strata], how="left", nulls_equal=True).select(
         pl.lit(year, _COUNT).alias("year"), "condition", *strata, pl.col("numerator").fill_null(0).cast(_COUNT),
-        pl.col("denominator").cast(_COUNT))
+        pl.col("denominator").cast(_COUNT)), study)
     at_year = pl.lit(year, _COUNT).alias("year")
     members.add(COHORT_TABLE[study.cohort_type], "numerator", cohort.with_columns(at_year))
     members.add(COHORT_TABLE[study.cohort_type], "denominator", at_risk.with_columns(at_year))
@@ -106,13 +107,21 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
             "after": _COUNT}),
         COHORT_TABLE[study.cohort_type]: table,
     }
-    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata), members)
+    out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata), members,
+                     partial=partial)
     return out
+
+
+def sort_cohort_table(table: pl.DataFrame, study: Study) -> pl.DataFrame:
+    """The cohort table's rows in a fixed order: year, the study's conditions in order, the strata
+    (a stratum's cells come from a group-by, in no fixed order: the file must be the same every run)."""
+    order = {name: i for i, name in enumerate(study.condition_names)}
+    return table.sort("year", pl.col("condition").replace_strict(order, return_dtype=pl.Int64), *study.strata)
 
 
 def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.LazyFrame, year: int,
               span: tuple[date, date], strata: list[str], cells: pl.DataFrame,
-              members: who.Members) -> dict[str, pl.DataFrame]:
+              members: who.Members, *, partial: bool = False) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     events = dated_events(linked, units, *span)
     all_cause = {c.name: c.codes is None and study.catalogue[c.name].all_cause for c in study.conditions}
@@ -134,6 +143,8 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
             members.add("costs", "persons", who.by_number(linked.root, paid))
         elif outcome.kind == "referrals":
             out["referrals"] = care.referrals(linked, rows, _codes(study), all_cause, year, members)
+        elif outcome.kind == "top" and partial:  # ranked after the partitions' sums (cohort.reduce)
+            out["top_groups"], out["top_totals"] = care.top_partial(rows, events, year, members)
         elif outcome.kind == "top":
             config = StudyConfig(study.name, (year,), study.catalogue, {}, top_n=outcome.n, data_years=study.data_years)
             out["top"] = care.top(config, rows, events, year, members)
@@ -142,10 +153,13 @@ def _outcomes(linked: Linked, study: Study, cohort: pl.DataFrame, units: pl.Lazy
     return out
 
 
-def run_index_study(linked_path: Path, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
-                    scratch: Path | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of an incidence or index-date study (``docs/study-schema.md``), pre-disclosure."""
-    linked = Linked(Path(linked_path))
+def run_index_study(linked_path: Path | Linked, study: Study, *, progress: Callable[[str, int, int], None] | None = None,
+                    scratch: Path | None = None, partial: bool = False) -> dict[str, pl.DataFrame]:
+    """Every table of an incidence or index-date study (``docs/study-schema.md``), pre-disclosure.
+
+    ``linked_path``: the linked folder, or a view of it (a partition: ``cohort.partitioned``);
+    ``partial``: a partition's tables, whose top lists are not yet ranked (``cohort.reduce``)."""
+    linked = linked_path if isinstance(linked_path, Linked) else Linked(Path(linked_path))
     parts: dict[str, list[pl.DataFrame]] = {}
     members = who.Members(study.strata)  # the persons behind each count (cohort.members)
     with contextlib.ExitStack() as stack:
@@ -153,7 +167,7 @@ def run_index_study(linked_path: Path, study: Study, *, progress: Callable[[str,
         for i, year in enumerate(study.years):
             if progress is not None:
                 progress(f"{study.cohort_type} cohort {year}", i, len(study.years) + 1)
-            for name, frame in _year(linked, study, year, Path(folder), members).items():
+            for name, frame in _year(linked, study, year, Path(folder), members, partial=partial).items():
                 parts.setdefault(name, []).append(frame)
     tables = who.StudyTables({name: pl.concat(frames) for name, frames in parts.items()})
     tables.members = members

@@ -44,11 +44,12 @@ from pathlib import Path
 
 import polars as pl
 
-from cohort.population import RULES
+from cohort.population import RULES, Linked
 
 __all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
 
 FOLDER = "persons"
+ORDER = "__order"  # a distinct part's row order (Members.add), dropped from the frames
 # Key columns of each table's members frame (strata are inserted where "*" stands).
 KEYS: dict[str, tuple[str, ...]] = {
     "prevalence": ("year", "condition", "*"),
@@ -95,25 +96,68 @@ class Members:
         self.strata = tuple(strata)
         self._parts: dict[str, list[pl.DataFrame]] = {t: [] for t in KEYS}
 
-    def add(self, table: str, column: str, frame: pl.DataFrame, *, distinct: bool = False) -> None:
+    def add(self, table: str, column: str, frame: pl.DataFrame, *, distinct: bool = False,
+            order: str | None = None) -> None:
         """Add the persons of ``table.column``: ``frame`` holds key columns and ``person``.
 
-        ``distinct``: the caller knows each (keys, person) comes once and gives the rows in a
-        deterministic order (no deduplication, no sorting); otherwise rows are deduplicated and sorted.
+        ``distinct``: the caller knows each (keys, person) comes once and gives the rows sorted by
+        its column ``order`` (an integer) then ``person`` (no deduplication, no sorting); otherwise
+        rows are deduplicated and sorted by the keys and ``person``. Either order is one a
+        partitioned run restores when it unites the partitions' parts (:meth:`merged`).
         """
         if column not in COLUMNS.get(table, ()):
             msg = f"members: {table}.{column} is not a person count of the study"
+            raise ValueError(msg)
+        if distinct and order is None:
+            msg = f"members: {table}.{column}: a distinct part names the column of its order"
             raise ValueError(msg)
         keys = keys_of(table, self.strata)
         types = {k: (pl.Int64 if k == "year" else pl.String) for k in keys}
         rows = frame.select(
             *[(pl.col(k) if k in frame.columns else pl.lit(None)).cast(t).alias(k) for k, t in types.items()],
-            pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64))
+            pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64),
+            *([pl.col(order).cast(pl.Int64).alias(ORDER)] if distinct else []))
         self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
 
     def drop(self, table: str) -> None:
         """Forget the persons of ``table``: its counts are computed again (``cohort.prevalence_windows``)."""
         self._parts[table] = []
+
+    def parts(self) -> dict[str, list[pl.DataFrame]]:
+        """Table -> its parts in the order added (a distinct part keeps its order column)."""
+        return {table: list(parts) for table, parts in self._parts.items()}
+
+    @classmethod
+    def merged(cls, strata: tuple[str, ...] | list[str], partitions: list[dict[str, list[pl.DataFrame]]]) -> Members:
+        """The members of a study run as partitions: part i of a table unites part i of every partition.
+
+        Every partition adds the same parts in the same order (the study's code path depends on its
+        settings, not its data); a person is in one partition only, so uniting the parts and
+        restoring their order gives the frames of the unpartitioned run row for row.
+        """
+        out = cls(strata)
+        for table in out._parts:
+            counts = {len(p.get(table, [])) for p in partitions}
+            if len(counts) > 1:
+                msg = f"members: the partitions added different numbers of {table} parts"
+                raise ValueError(msg)
+            for i in range(counts.pop() if counts else 0):
+                out.unite(table, pl.concat([p[table][i] for p in partitions]))
+        return out
+
+    def unite(self, table: str, rows: pl.DataFrame) -> None:
+        """Add the next part of ``table``: the partitions' rows of that part, concatenated, put in the
+        order :meth:`add` gives a part of an unpartitioned run (the caller's order or the keys')."""
+        if ORDER in rows.columns:
+            self._parts[table].append(rows.sort(ORDER, "person"))
+        else:
+            self._parts[table].append(rows.sort([*keys_of(table, self.strata), "person"], nulls_last=True))
+
+    def restrict(self, table: str, cells: pl.DataFrame) -> None:
+        """Keep only the members of ``table`` in ``cells`` (a frame of key columns), in their order."""
+        on = list(cells.columns)
+        self._parts[table] = [part.join(cells, on=on, how="semi", maintain_order="left")
+                              for part in self._parts[table]]
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
@@ -122,7 +166,7 @@ class Members:
             keys = keys_of(table, self.strata)
             schema = {**{k: (pl.Int64 if k == "year" else pl.String) for k in keys},
                       "column": pl.String, "person": pl.Int64}
-            out[table] = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+            out[table] = pl.concat([p.drop(ORDER, strict=False) for p in parts]) if parts else pl.DataFrame(schema=schema)
         return out
 
 
@@ -144,14 +188,15 @@ def by_number(linked_root: Path, frame: pl.DataFrame, column: str = "p2") -> pl.
     return frame.join(numbers, on=column, how="left")
 
 
-def person_numbers(linked_root: Path, base: pl.DataFrame) -> pl.DataFrame:
-    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record."""
+def person_numbers(linked: Path | Linked, base: pl.DataFrame) -> pl.DataFrame:
+    """``base`` with a ``person`` column: its person number, or ``-(1 + rank)`` of an unlinked record.
+
+    ``linked``: the linked folder or a view of it (a partition, ``cohort.partitioned``)."""
+    linked = linked if isinstance(linked, Linked) else Linked(Path(linked))
     # The rank of the record's id among all patient records: the same for every run of the linkage
     # on the same extracts (the rows of the linked files may come in another order).
-    rows = (pl.scan_parquet(Path(linked_root) / "ehr" / "patients.parquet").select("patient_id").unique()
-            .sort("patient_id").with_row_index("row")
-            .join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect())
-    return by_number(linked_root, base).join(rows, on="patient_id", how="left").with_columns(
+    rows = linked.record_rows().join(base.lazy().select("patient_id").unique(), on="patient_id", how="semi").collect()
+    return by_number(linked.root, base).join(rows, on="patient_id", how="left").with_columns(
         pl.coalesce(pl.col("person"), -1 - pl.col("row").cast(pl.Int64)).alias("person")).drop("row")
 
 
@@ -170,10 +215,10 @@ def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]
                  .with_columns(pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")))
         before = chain.filter((pl.col("k") == 0) | (pl.col("r") >= pl.col("k")))
         # One row per base record, and one person number per record: distinct already.
-        members.add("attrition", "before", before, distinct=True)
+        members.add("attrition", "before", before, distinct=True, order="k")
         members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))),
-                    distinct=True)
-        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True)
+                    distinct=True, order="k")
+        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True, order="k")
 
 
 def write_members(members: Members, folder: Path) -> list[str]:

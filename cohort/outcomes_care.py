@@ -27,7 +27,7 @@ from cohort.config import StudyConfig
 from cohort.outcomes_spec import Outcome
 from cohort.outcomes_window import in_window
 from cohort.population import Linked
-from cohort.study import _top
+from cohort.study import _top, _top_partial
 from extracts.codes import icpc_base
 
 __all__ = ["acsc", "referrals", "top"]
@@ -79,6 +79,13 @@ def top(config: StudyConfig, cohort: pl.DataFrame, events: pl.LazyFrame, year: i
     """
     inside = in_window(cohort.lazy(), events).select("patient_id", "discipline", "code").collect(engine="streaming")
     return _top(config, inside, year, cohort.select("patient_id", "person").unique(), members)
+
+
+def top_partial(cohort: pl.DataFrame, events: pl.LazyFrame, year: int,
+                members: who.Members) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A partition's top lists before ranking (``top_groups``, ``top_totals``; ``cohort.reduce`` ranks)."""
+    inside = in_window(cohort.lazy(), events).select("patient_id", "discipline", "code").collect(engine="streaming")
+    return _top_partial(inside, year, cohort.select("patient_id", "person").unique(), members)
 
 
 def acsc(outcome: Outcome, cohort: pl.DataFrame, units: pl.LazyFrame, year: int, members: who.Members) -> pl.DataFrame:

@@ -46,6 +46,18 @@ class Linked:
     def claims(self, table: str) -> pl.LazyFrame:
         return pl.scan_parquet(self.root / "claims" / f"{table}.parquet")
 
+    def record_rows(self) -> pl.LazyFrame:
+        """patient_id, row: the rank of each EHR patient record's id among all records of the layout
+        (the numbers of unlinked records, ``cohort.members.person_numbers``)."""
+        return (pl.scan_parquet(self.root / "ehr" / "patients.parquet").select("patient_id").unique()
+                .sort("patient_id").with_row_index("row"))
+
+    def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
+        """X6 per practice (:func:`practice_sufficiency`): a practice-level rule that needs every
+        patient of the practice, so a partition of the layout reads it computed on the whole
+        (``cohort.partitioned``)."""
+        return practice_sufficiency(self, year, config)
+
 
 def _overlapping(lf: pl.LazyFrame, start: str, end: str, year: int) -> pl.LazyFrame:
     return lf.filter(
@@ -172,7 +184,7 @@ def population_frame(linked: Linked, year: int, config: StudyConfig) -> pl.LazyF
         .join(insured_y, on="p2", how="left")
         .join(claims_death, on="p2", how="left")
         .join(complete, on="insurer", how="left")
-        .join(practice_sufficiency(linked, year, config), on="practice_id", how="left")
+        .join(linked.sufficiency(year, config), on="practice_id", how="left")
         .join(linked.ehr("practices").select("practice_id", "region"), on="practice_id", how="left")
     )
     x1 = (

@@ -79,13 +79,13 @@ def _year(linked: Linked, study: Study, config: StudyConfig, base: pl.DataFrame,
     return out
 
 
-def windowed_outcomes(linked_path: Path, study: Study, config: StudyConfig,
+def windowed_outcomes(linked_path: Path | Linked, study: Study, config: StudyConfig,
                       population: Callable[[Linked, int], pl.LazyFrame], members: who.Members,
                       outcomes: list[Outcome], *, scratch: Path | None = None) -> dict[str, pl.DataFrame]:
     """The tables of the study's ``outcomes`` (those :func:`is_windowed` picks), every reference year.
 
     Args:
-        linked_path: the linked folder.
+        linked_path: the linked folder, or a view of it (a partition, ``cohort.partitioned``).
         study: the prevalence study.
         config: its seed-engine configuration (``cohort.compile.legacy_config``): the conditions.
         population: the base population of a year with ``excluded_by`` (the study's criteria).
@@ -93,13 +93,13 @@ def windowed_outcomes(linked_path: Path, study: Study, config: StudyConfig,
         outcomes: the outcomes to count (contacts, contact_bands, costs), at least one.
         scratch: an owner-only folder for the claim units spilled to disk (None: a temporary one).
     """
-    linked = Linked(Path(linked_path))
+    linked = linked_path if isinstance(linked_path, Linked) else Linked(Path(linked_path))
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     parts: dict[str, list[pl.DataFrame]] = {}
     with contextlib.ExitStack() as stack:
         folder = scratch if scratch is not None else stack.enter_context(tempfile.TemporaryDirectory(prefix="pfl-study-"))
         for year in study.years:
-            base = who.person_numbers(linked_path, population(linked, year).collect(engine="streaming"))
+            base = who.person_numbers(linked, population(linked, year).collect(engine="streaming"))
             spans = [o.window.years_span() for o in outcomes] + [(-lookback, 0)]
             lo, hi = date(year + min(s[0] for s in spans), 1, 1), date(year + max(s[1] for s in spans), 12, 31)
             path = Path(folder) / f"claim_units_windows_{year}.parquet"

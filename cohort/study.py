@@ -20,9 +20,10 @@ from cohort.config import StudyConfig
 from cohort.costs import cost_cells
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
 from cohort.population import RULES, Linked, base_population
+from execution import Executor
 from extracts.codes import icpc_base
 
-__all__ = ["TABLE_KEYS", "is_all_cause", "run_study"]
+__all__ = ["TABLE_KEYS", "is_all_cause", "run_study", "top_ranked"]
 
 # Key columns of each output table (strata columns are added after ``year``/``condition``).
 TABLE_KEYS = {
@@ -157,8 +158,9 @@ def _referrals(linked: Linked, config: StudyConfig, prevalent: pl.DataFrame, yea
     )
 
 
-def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members) -> pl.DataFrame:
-    """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
+def _top_counts(events: pl.DataFrame, year: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The top lists before ranking: contacts and persons per (discipline, group), contacts per
+    discipline, and the events with their group (additive over partitions of persons: 9.13)."""
     code = pl.col("code")
     group = (
         pl.when(pl.col("discipline").is_in(["FT", "OT"]) & (code.str.len_chars() == 4))
@@ -168,20 +170,48 @@ def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFra
         .otherwise(code)
     )
     ev = events.filter(pl.col("discipline").is_in(list(TOP_DISCIPLINES))).with_columns(group.alias("group"))
-    totals = ev.group_by("discipline").agg(pl.len().alias("total_contacts"))
+    at_year = pl.lit(year, _COUNT).alias("year")
+    totals = ev.group_by("discipline").agg(pl.len().cast(_COUNT).alias("total_contacts")).select(
+        at_year, "discipline", "total_contacts")
     groups = ev.filter(pl.col("group").is_not_null()).group_by("discipline", "group").agg(
-        pl.len().alias("contacts"), pl.col("patient_id").n_unique().alias("persons")
-    )
-    ranked = groups.sort(["discipline", "contacts", "group"], descending=[False, True, False]).with_columns(
-        pl.int_range(1, pl.len() + 1).over("discipline").alias("rank")
-    ).filter(pl.col("rank") <= config.top_n)
-    members.add("top", "persons", ev.join(ranked.select("discipline", "group"), on=["discipline", "group"])
-                .join(study.select("patient_id", "person"), on="patient_id").with_columns(pl.lit(year, _COUNT).alias("year")))
-    return ranked.join(totals, on="discipline").select(
-        pl.lit(year, _COUNT).alias("year"), "discipline", pl.col("rank").cast(_COUNT), "group",
+        pl.len().cast(_COUNT).alias("contacts"), pl.col("patient_id").n_unique().cast(_COUNT).alias("persons")
+    ).select(at_year, "discipline", "group", "contacts", "persons")
+    return groups, totals, ev
+
+
+def top_ranked(groups: pl.DataFrame, totals: pl.DataFrame, top_n: int) -> pl.DataFrame:
+    """method.md section 6: the ``top_n`` groups per year and discipline by contacts, with shares."""
+    ranked = groups.sort(["year", "discipline", "contacts", "group"], descending=[False, False, True, False]).with_columns(
+        pl.int_range(1, pl.len() + 1).over("year", "discipline").alias("rank")
+    ).filter(pl.col("rank") <= top_n)
+    return ranked.join(totals, on=["year", "discipline"]).select(
+        "year", "discipline", pl.col("rank").cast(_COUNT), "group",
         pl.col("contacts").cast(_COUNT), (pl.col("contacts") / pl.col("total_contacts")).alias("share"),
         pl.col("persons").cast(_COUNT), pl.col("total_contacts").cast(_COUNT),
     )
+
+
+def _top_persons(ev: pl.DataFrame, groups: pl.DataFrame, year: int, study: pl.DataFrame,
+                 members: who.Members) -> None:
+    members.add("top", "persons", ev.join(groups.select("discipline", "group"), on=["discipline", "group"])
+                .join(study.select("patient_id", "person"), on="patient_id").with_columns(pl.lit(year, _COUNT).alias("year")))
+
+
+def _top(config: StudyConfig, events: pl.DataFrame, year: int, study: pl.DataFrame, members: who.Members) -> pl.DataFrame:
+    """method.md section 6 and 9.13: top groups per discipline with shares and persons."""
+    groups, totals, ev = _top_counts(events, year)
+    ranked = top_ranked(groups, totals, config.top_n)
+    _top_persons(ev, ranked, year, study, members)
+    return ranked
+
+
+def _top_partial(events: pl.DataFrame, year: int, study: pl.DataFrame,
+                 members: who.Members) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A partition's top lists before ranking (``top_groups``, ``top_totals``) and the persons of
+    every group: the ranking waits for the partitions' sums (``cohort.reduce``)."""
+    groups, totals, ev = _top_counts(events, year)
+    _top_persons(ev, groups, year, study, members)
+    return groups, totals
 
 
 def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataFrame:
@@ -238,14 +268,14 @@ def _sorted(frame: pl.DataFrame, table: str, strata: list[str], steps: tuple[str
 
 
 def run_study(
-    linked_path: Path, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None,
+    linked_path: Path | Linked, config: StudyConfig, *, progress: Callable[[str, int, int], None] | None = None,
     scratch: Path | None = None, population: Callable[[Linked, int], pl.LazyFrame] | None = None,
-    chain: tuple[str, ...] = RULES,
+    chain: tuple[str, ...] = RULES, executor: Executor | None = None, partitions: int = 1, partial: bool = False,
 ) -> dict[str, pl.DataFrame]:
     """Compute every output table of the study from the linked layout.
 
     Args:
-        linked_path: the linked folder.
+        linked_path: the linked folder (or a view of it: a partition, ``cohort.partitioned``).
         config: the study.
         progress: called with (the step about to run, steps done, steps in all).
         scratch: an owner-only folder for the person-level claim units spilled to disk, which the
@@ -256,8 +286,21 @@ def run_study(
             :func:`~cohort.population.base_population`: X1-X7 in method order); a schema 2 study
             gives its own criteria (``cohort.compile``).
         chain: the attrition steps after ``base``, in order (the values of ``excluded_by``).
+        executor: where the partitions run (None: in this process).
+        partitions: K >= 1; K > 1 runs the study on K partitions of the persons and unites their
+            counts exactly (``cohort.partitioned``): the same tables as K = 1. A schema 2 study
+            (``population``) runs partitioned through ``cohort.compile.run_compiled``.
+        partial: a partition's counts, not the finished tables (``cohort.reduce`` finishes them).
     """
-    linked = Linked(Path(linked_path))
+    if partitions != 1:
+        if population is not None:
+            msg = "run_study: a study with its own population runs partitioned through cohort.compile.run_compiled"
+            raise ValueError(msg)
+        from cohort.partitioned import run_partitioned  # noqa: PLC0415 - it imports this module
+
+        return run_partitioned(Path(linked_path), config, executor=executor, partitions=partitions, scratch=scratch,
+                               progress=progress)
+    linked = linked_path if isinstance(linked_path, Linked) else Linked(Path(linked_path))
     strata = list(config.strata)
     years = config.reference_years
     steps = 2 * len(years) + 2
@@ -266,7 +309,7 @@ def run_study(
     for y in years:
         step(f"base population {y}")
         frame = population(linked, y) if population is not None else base_population(linked, y, config)
-        bases[y] = who.person_numbers(linked_path, frame.collect(engine="streaming"))
+        bases[y] = who.person_numbers(linked, frame.collect(engine="streaming"))
     persons = pl.concat([b.filter(pl.col("p2").is_not_null()).select("p2") for b in bases.values()]).unique()
     lookback = max((s.lookback_years for c in config.catalogue.conditions for s in c.subconditions), default=0)
     needed = sorted({y - k for y in config.reference_years for k in range(lookback + 1)})
@@ -280,7 +323,7 @@ def run_study(
         units.filter(pl.col("service_date").dt.year().is_in(needed)).sink_parquet(units_path, compression="lz4")
         members = who.Members(strata)
         tables = who.StudyTables(_tables(linked, config, bases, pl.scan_parquet(units_path), strata, step, members,
-                                         chain))
+                                         chain, partial=partial))
     step("ACSC admissions")
     tables["acsc"] = _acsc(linked, config, members)
     tables.members = members  # the persons behind each count: cohort.members, never releasable
@@ -303,9 +346,12 @@ def _steps(progress: Callable[[str, int, int], None] | None, total: int) -> Call
 
 def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
-    step: Callable[[str], None], members: who.Members, steps: tuple[str, ...] = RULES,
+    step: Callable[[str], None], members: who.Members, steps: tuple[str, ...] = RULES, *, partial: bool = False,
 ) -> dict[str, pl.DataFrame]:
-    out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in ("care_use_change", "acsc", "costs")}
+    skip = ("care_use_change", "acsc", "costs", *(("top",) if partial else ()))
+    out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in skip}
+    if partial:  # the pre-rank top lists where the finished study has its top list (cohort.reduce)
+        out |= {"top_groups": [], "top_totals": []}
     if config.cost_sectors:
         out["costs"] = []
     names = config.catalogue.names
@@ -337,13 +383,24 @@ def _tables(
         events = _events(linked, units, study, year)
         out["care_use"].append(_care_use(config, events, prevalent, year, strata, study, members))
         out["referrals"].append(_referrals(linked, config, prevalent, year, members))
-        out["top"].append(_top(config, events, year, study, members))
+        if partial:
+            groups, totals = _top_partial(events, year, study, members)
+            out["top_groups"].append(groups)
+            out["top_totals"].append(totals)
+        else:
+            out["top"].append(_top(config, events, year, study, members))
         if config.cost_sectors:
             # Claimed costs of the prevalent persons in the year, all-cause, per sector (issue 12).
             payers = prevalent.select("p2", pl.lit(year, _COUNT).alias("year"), "condition", *strata)
             costs, paid = cost_cells(units, payers, ["year", "condition", *strata], sectors=config.cost_sectors)
             out["costs"].append(costs)
             members.add("costs", "persons", who.by_number(linked.root, paid))
+    if partial:  # a partition's counts: summed, sorted and ranked once united (cohort.reduce)
+        tables = {k: pl.concat(v) for k, v in out.items()}
+        # The partition's own change, in the place the finished study has it (cohort.reduce keeps
+        # the partitions' order of tables); the reduce computes it again from the summed counts.
+        tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
+        return tables
     tables = {k: _sorted(pl.concat(v), k, strata, steps) for k, v in out.items()}
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
     return tables

@@ -25,7 +25,9 @@ from rich.table import Table
 
 from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
+from execution.config import executor_from_config, partitions_from_config
 from extracts.cli import CONF_DIR, console, flag, guarded, run_hydra
+from extracts.errors import ConfigError
 from extracts.targets import check_target
 from pipeline.demo import run_demo
 
@@ -34,6 +36,11 @@ from pipeline.demo import run_demo
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         config = generator_config(cfg)
+        try:
+            partitions = partitions_from_config(cfg)
+        except ValueError as exc:
+            msg = f"demo config: {exc}"
+            raise ConfigError(msg) from None
         work = Path(cfg.work)
         check_target(work, setting="work")  # before the progress bar; run_demo checks it again
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -47,9 +54,11 @@ def _main(cfg: DictConfig) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = run_demo(config, catalogue_of(cfg), work,
-                              max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
-                              on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"))
+            with executor_from_config(cfg) as executor:
+                result = run_demo(config, catalogue_of(cfg), work,
+                                  max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
+                                  on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"),
+                                  executor=executor, partitions=partitions)
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):
             table.add_column(column)

@@ -36,6 +36,7 @@ from pathlib import Path
 from audit.verdict import audit_release
 from cohort.config import StudyConfig
 from disclosure import Policy
+from execution import Executor
 from cohort.output import population_fingerprint, write_study
 from release.ledger import create_ledger
 from release.make import make_release
@@ -115,6 +116,8 @@ def run_demo(
     on_stage: Callable[[str], None] = lambda name: None,
     progress: Callable[[int, int], None] | None = None,
     adopt: bool = False,
+    executor: Executor | None = None,
+    partitions: int = 1,
 ) -> DemoResult:
     """Run the demo's stages in order; each stage's outputs are complete or absent.
 
@@ -133,13 +136,14 @@ def run_demo(
     with output_lock(work):
         _claim_work(work, adopt=adopt)
         return _run_stages(config, catalogue, work, max_quarantine_share=max_quarantine_share, project=project,
-                           study=study, policy=policy, on_stage=on_stage, progress=progress)
+                           study=study, policy=policy, on_stage=on_stage, progress=progress, executor=executor,
+                           partitions=partitions)
 
 
 def _run_stages(
     config: GeneratorConfig, catalogue: ConditionCatalogue, work: Path, *, max_quarantine_share: float,
     project: str, study: StudyConfig | None, policy: Policy | None, on_stage: Callable[[str], None],
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int], None] | None, executor: Executor | None = None, partitions: int = 1,
 ) -> DemoResult:
     stages: list[StageResult] = []
     extracts = work / "extracts"
@@ -204,7 +208,7 @@ def _run_stages(
         on_stage(f"study {study.name}")
         began = time.perf_counter()
         with scratch(work / "study") as folder:  # person-level claim units beside the output, never in $TMPDIR
-            tables = run_study(work / "linked", study, scratch=folder)
+            tables = run_study(work / "linked", study, scratch=folder, executor=executor, partitions=partitions)
         write_study(tables, work / "study", study,
                     linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()),
                     population=population_fingerprint(work / "linked"), overwrite=True)

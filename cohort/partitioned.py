@@ -1,0 +1,264 @@
+"""The study run as K partitions of its persons, on any executor, united exactly (issue 14).
+
+**The partition view.** :class:`PartitionView` is the linked layout (:class:`~cohort.population.Linked`)
+restricted to partition k of K: the claims rows (``claims``, ``insured``) with ``p2 mod K = k``, the
+EHR patient records of those persons (a record without a person number by a hash of its id:
+:func:`execution.person_partition`) and every EHR row of those records, written once to the
+partition's own folder (so that each query of the study reads the partition, not the whole
+layout). One person's rows are in one partition, so the study's own code (``cohort.study``,
+``cohort.compile``, ``cohort.index_study``) runs unchanged on each partition: there is one
+implementation of the rules.
+
+**What is not per person** is read whole or broadcast: the tables without persons (``practices``,
+``practice_years``, ``insurer_years``) are read whole; the partition and the rank of every EHR
+record's id (the numbers of unlinked records, ``cohort.members``) and X6, practice sufficiency
+(method.md 9.6), which needs every patient and contact of a practice, are computed once on the
+whole layout and given to the partitions as files (:func:`broadcast`): no worker decides on its own
+which records are its (a hash could differ between installations).
+
+**Partition work.** :func:`study_partition` is the partition function (``execution``'s contract):
+its argument is a :class:`StudyTask` (paths, the partition and the frozen study settings, no rows
+of data and no keys); it writes the partition's partial tables and the persons behind its counts to
+its own folder under the run's owner-only scratch folder and returns their names. The scratch
+folder is removed after the run (``pfl-study``: :func:`extracts.atomic.scratch`, also after a kill,
+by the next run). :mod:`cohort.reduce` unites the partials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cohort.config import StudyConfig, Sufficiency
+from cohort.members import ORDER, Members, StudyTables
+from cohort.population import Linked, practice_sufficiency
+from cohort.schema import Study
+from execution import Executor, LocalExecutor, Partition, person_partition
+from execution import partitions as partition_list
+
+__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members"]
+
+_PATIENTS = "patients.parquet"
+_ROWS = "record_rows.parquet"  # patient_id, row (cohort.members.person_numbers), the partition
+_KEY = "__k"
+_PART = "__part"  # which member part a row of a partition's persons file belongs to
+
+
+def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
+    return shared / f"x6_{year}_{s.min_patients}_{s.min_weeks}_{s.min_icpc_share!r}.parquet"
+
+
+def _sink(frame: pl.LazyFrame, path: Path) -> None:
+    """Write a partition's rows (streaming; lz4: scratch files, read once or twice and removed)."""
+    frame.sink_parquet(path, compression="lz4")
+
+
+@dataclass(frozen=True)
+class PartitionView(Linked):
+    """Partition ``partition`` of the linked layout at ``root`` (see the module's docstring).
+
+    ``folder``: the partition's own folder, where :meth:`prepare` writes its rows of every
+    person-level table once (each later query reads those, not the whole layout);
+    ``shared``: the broadcast tables of the run (:func:`broadcast`).
+    """
+
+    partition: Partition
+    folder: Path
+    shared: Path
+
+    def prepare(self) -> None:
+        """Write the partition's rows of every person-level table of the layout (one pass each)."""
+        k, count = self.partition.index, self.partition.count
+        patients = Linked.ehr(self, "patients")
+        for side in ("ehr", "claims"):
+            (self.folder / side).mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The partition of each record was decided once, for all partitions (broadcast): a worker
+        # never recomputes the hash of an unlinked record's id (another installation could differ).
+        records = pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).select("patient_id")
+        _sink(patients.join(records, on="patient_id", how="semi"), self.folder / "ehr" / _PATIENTS)
+        for path in sorted((self.root / "ehr").glob("*.parquet")):
+            frame = pl.scan_parquet(path)
+            if path.name != _PATIENTS and "patient_id" in frame.collect_schema().names():
+                _sink(frame.join(records, on="patient_id", how="semi"), self.folder / "ehr" / path.name)
+        for path in sorted((self.root / "claims").glob("*.parquet")):
+            frame = pl.scan_parquet(path)
+            if "p2" in frame.collect_schema().names():
+                # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
+                _sink(frame.filter(person_partition(count, record=None) == k), self.folder / "claims" / path.name)
+        _sink(pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).drop(_KEY), self.folder / _ROWS)
+
+    def _table(self, side: str, table: str) -> pl.LazyFrame:
+        mine = self.folder / side / f"{table}.parquet"
+        # A table of practices or insurers has no persons: the whole table, the same in every partition.
+        return pl.scan_parquet(mine if mine.is_file() else self.root / side / f"{table}.parquet")
+
+    def ehr(self, table: str) -> pl.LazyFrame:
+        return self._table("ehr", table)
+
+    def claims(self, table: str) -> pl.LazyFrame:
+        return self._table("claims", table)
+
+    def record_rows(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.folder / _ROWS)
+
+    def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
+        path = _sufficiency_file(self.shared, year, config.sufficiency)
+        if not path.is_file():
+            msg = f"partitioned study: practice sufficiency of {year} was not broadcast to the partitions"
+            raise RuntimeError(msg)
+        return pl.scan_parquet(path)
+
+
+def _sufficiencies(study: StudyConfig | Study) -> tuple[StudyConfig, set[Sufficiency]]:
+    """The study's settings and every X6 setting it can ask its population for."""
+    if isinstance(study, StudyConfig):
+        return study, {study.sufficiency}
+    from cohort.compile import legacy_config  # noqa: PLC0415 - compile imports cohort.study, which imports this
+
+    return legacy_config(study), {Sufficiency(), *(c.sufficiency for c in study.criteria
+                                                   if c.rule == "X6" and c.sufficiency is not None)}
+
+
+def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path) -> None:
+    """What every partition needs of the whole layout, computed once: X6 per practice and reference
+    year; per EHR record, the rank of its id (the numbers of unlinked records, ``cohort.members``)
+    and its partition of ``count`` (:func:`execution.person_partition`; one per record id)."""
+    whole = Linked(linked)
+    if not whole.ehr("patients").collect_schema()["p2"].is_integer():
+        msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
+        raise ValueError(msg)
+    shared.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config, settings = _sufficiencies(study)
+    for s in settings:
+        for year in config.reference_years:
+            path = _sufficiency_file(shared, year, s)
+            practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
+                "practice_id").collect().write_parquet(path)
+            os.chmod(path, 0o600)
+    parts = whole.ehr("patients").group_by("patient_id").agg(person_partition(count).min().alias(_KEY))
+    whole.record_rows().join(parts, on="patient_id", maintain_order="left").sink_parquet(shared / _ROWS)
+    os.chmod(shared / _ROWS, 0o600)
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """One partition's work: small and picklable (``execution``'s contract)."""
+
+    linked: Path
+    study: StudyConfig | Study
+    partition: Partition
+    folder: Path
+    shared: Path
+
+
+def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
+    """Run the study on one partition; write its partial tables and members under ``task.folder``.
+
+    Returns the names of the tables written (``tables/<name>.parquet``, in the study's order) and
+    the number of member parts per table (``persons/<table>/<i>.parquet``).
+    """
+    from cohort.compile import run_compiled  # noqa: PLC0415 - compile imports cohort.study, which imports this lazily
+    from cohort.study import run_study  # noqa: PLC0415
+
+    view = PartitionView(task.linked, task.partition, task.folder, task.shared)
+    view.prepare()
+    units = task.folder / "units"
+    units.mkdir(mode=0o700, exist_ok=True)
+    if isinstance(task.study, Study):
+        tables = run_compiled(view, task.study, scratch=units, partial=True)
+    else:
+        tables = run_study(view, task.study, scratch=units, partial=True)
+    (task.folder / "tables").mkdir(mode=0o700)
+    for name, frame in tables.items():
+        frame.write_parquet(task.folder / "tables" / f"{name}.parquet")
+    (task.folder / "persons").mkdir(mode=0o700)
+    members = getattr(tables, "members", None)
+    ordered: dict[str, list[bool]] = {}
+    for table, parts in (members.parts() if members is not None else {}).items():
+        # One file per table (few files: removing many small files is slow on some file systems).
+        if parts:
+            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_PART)) for i, p in enumerate(parts)],
+                      how="diagonal_relaxed").write_parquet(task.folder / "persons" / f"{table}.parquet")
+        ordered[table] = [ORDER in p.columns for p in parts]
+    return {"tables": list(tables), "persons": ordered}
+
+
+def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[dict]) -> Members:
+    """The partitions' persons united (:meth:`Members.unite`), one table at a time."""
+    out = Members(strata)
+    for table, ordered in written[0]["persons"].items():
+        if any(w["persons"][table] != ordered for w in written):
+            msg = f"partitioned study: the partitions added different {table} parts"
+            raise RuntimeError(msg)
+        if not ordered:
+            continue
+        rows = pl.concat([pl.read_parquet(f / "persons" / f"{table}.parquet") for f in folders], how="vertical")
+        empty = rows.clear().drop(_PART)
+        parts = rows.partition_by(_PART, as_dict=True, include_key=False)
+        del rows  # one copy of the table's persons at a time
+        for i, keep in enumerate(ordered):
+            part = parts.pop((i,), empty)  # a part nobody is in has no rows in any partition
+            out.unite(table, part if keep else part.drop(ORDER, strict=False))
+    return out
+
+
+def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Executor | None = None, partitions: int,
+                    scratch: Path | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> StudyTables:
+    """The study's tables (with their members) computed as ``partitions`` partitions on ``executor``.
+
+    Args:
+        linked: the linked folder.
+        study: the seed engine's settings (``cohort.study``) or a schema 2 study (``cohort.compile``).
+        executor: where the partitions run (None: one after the other in this process).
+        partitions: K >= 1.
+        scratch: an owner-only folder for the partitions' work, which the caller removes; None: a
+            temporary folder of the system, removed when the study ends.
+        progress: called with (the step about to run, steps done, steps in all).
+    """
+    from cohort.reduce import reduce_index_study, reduce_study  # noqa: PLC0415 - reduce imports cohort.study
+
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        msg = f"partitions must be a whole number >= 1, not {partitions!r}"
+        raise ValueError(msg)
+    executor = executor if executor is not None else LocalExecutor()
+    with contextlib.ExitStack() as stack:
+        folder = Path(scratch if scratch is not None else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="pfl-study-")))
+        work = Path(tempfile.mkdtemp(prefix="partitions-", dir=folder))  # owner-only (0700)
+        if progress is not None:
+            progress("practice sufficiency (X6), broadcast", 0, 3)
+        broadcast(Path(linked), study, partitions, work / "shared")
+        if progress is not None:
+            progress(f"{partitions} partitions on {type(executor).__name__}", 1, 3)
+        tasks = [StudyTask(Path(linked), study, p, work / f"part-{p.index:06d}", work / "shared")
+                 for p in partition_list(partitions)]
+        written = executor.map(study_partition, tasks)
+        if progress is not None:
+            progress("uniting the partitions", 2, 3)
+        parts = [{name: pl.read_parquet(t.folder / "tables" / f"{name}.parquet") for name in w["tables"]}
+                 for t, w in zip(tasks, written, strict=True)]
+        members = unite_members(tuple(study.strata), [t.folder for t in tasks], written)
+        shutil.rmtree(work)  # the partials are read: their person-level files go at once
+    if isinstance(study, Study) and study.cohort_type != "prevalence":
+        tables = reduce_index_study(parts, members, study)
+    elif isinstance(study, Study):
+        from cohort.compile import legacy_config  # noqa: PLC0415
+
+        tables = reduce_study(parts, members, legacy_config(study), tuple(c.name for c in study.criteria))
+    else:
+        from cohort.population import RULES  # noqa: PLC0415
+
+        tables = reduce_study(parts, members, study, RULES)
+    if progress is not None:
+        progress("done", 3, 3)
+    return tables
+
