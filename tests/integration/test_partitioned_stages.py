@@ -101,3 +101,66 @@ def test_linkage_interrupted_partition_leaves_no_output_and_no_scratch(
         chain.link(out, executor=LocalExecutor(), partitions=4)
     assert not out.exists()
     assert _leftovers(out) == []
+
+
+def test_ttp_partitioned_writes_the_files_of_one_pass(chain: Chain, executor_case: tuple[Executor, int],
+                                                      tmp_path: Path) -> None:
+    executor, k = executor_case
+    out = chain.ttp_step(tmp_path / "ttp", executor=executor, partitions=k)
+    _assert_same_files(out, chain.ttp)
+    assert _leftovers(out) == []
+
+
+def _plant_repeated_token(for_ttp: Path, k: int) -> Path:
+    """A copy of a for_ttp folder whose identifiers repeat one token on a row of another partition."""
+    import json
+    import shutil
+
+    import polars as pl
+
+    from extracts.atomic import file_sha256
+    from pseudonymisation.ttp_partitioned import p1_partition
+
+    copy = for_ttp.parent.parent / f"{for_ttp.parent.name}-planted" / "for_ttp"
+    shutil.copytree(for_ttp, copy)
+    path = copy / "identifiers.parquet"
+    frame = pl.read_parquet(path).with_columns(part=p1_partition(k))
+    first = frame.row(0, named=True)
+    other = frame.filter(pl.col("part") != first["part"]).row(0, named=True)
+    frame = frame.with_columns(token=pl.when(pl.col("p1") == other["p1"]).then(first["token"]).otherwise("token"))
+    frame.drop("part").write_parquet(path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["sha256"]["identifiers.parquet"] = file_sha256(path)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_ttp_partitioned_refuses_a_token_repeated_across_partitions(chain: Chain, tmp_path: Path) -> None:
+    from pseudonymisation.errors import PseudonymisationError
+
+    planted = _plant_repeated_token(chain.pseudo["claims"] / "for_ttp", 4)
+    out = tmp_path / "ttp"
+    with pytest.raises(PseudonymisationError, match="1 token occurs more than once"):
+        run_ttp_step({"ehr": chain.pseudo["ehr"] / "for_ttp", "claims": planted}, chain.ttp_key, PROJECT, out,
+                     executor=LocalExecutor(), partitions=4)
+    assert not out.exists()
+    assert _leftovers(out) == []
+
+
+def test_ttp_interrupted_partition_leaves_no_output_and_no_scratch(
+        chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pseudonymisation.ttp_partitioned as partitioned
+
+    real = partitioned.ttp_partition
+
+    def failing(task: partitioned.TtpTask) -> tuple[int, int]:
+        if task.index == 1:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(partitioned, "ttp_partition", failing)
+    out = tmp_path / "ttp"
+    with pytest.raises(KeyboardInterrupt):
+        chain.ttp_step(out, executor=LocalExecutor(), partitions=3)
+    assert not out.exists()
+    assert _leftovers(out) == []
