@@ -2,20 +2,31 @@
 
 Each test runs once per executor case (``executor_case``: in process K = 1 and K = 8, a process
 pool with K = 4, and Dask/Spark where installed) on the tiny preset, against one reference chain
-run unpartitioned. Every output file is compared byte for byte.
+run unpartitioned. Every output file is compared byte for byte. The supplier step's randomness
+(the run key behind its tokens and calibration sample, and the batch id) is fixed in these
+tests: everything else is a function of the data and the keys.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
+import polars as pl
 import pytest
 
 from execution import Executor, LocalExecutor
 from extracts.generator.run import GenerationResult
 from linkage.link import link
 from pseudonymisation.keys import Key, generate_key
+import pseudonymisation.supplier as supplier_module
+import pseudonymisation.supplier_partition as supplier_partition
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.supplier import run_supplier_step
+from pseudonymisation.supplier_tokens import bsn_partitions, partition_key
 from pseudonymisation.ttp import run_ttp_step
 
 SUPPLIERS = ("ehr", "claims")
@@ -62,13 +73,82 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def chain(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+def fixed_run() -> Iterator[None]:
+    """The supplier's run key and batch id fixed (drawn fresh per run otherwise)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(supplier_module, "fresh_run_key", lambda: Key("run", bytes(range(32))))
+        mp.setattr(supplier_module, "uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(int=14)))
+        yield
+
+
+@pytest.fixture(scope="module")
+def chain(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFactory, fixed_run: None) -> Chain:
     c = Chain(tiny_extracts.out, tmp_path_factory.mktemp("partitioned"))
     for supplier in SUPPLIERS:
         c.supplier(supplier, c.pseudo[supplier])
     c.ttp_step(c.ttp)
     c.link(c.linked)
     return c
+
+
+@pytest.mark.parametrize("supplier", SUPPLIERS)
+def test_supplier_partitioned_writes_the_files_of_one_pass(chain: Chain, executor_case: tuple[Executor, int],
+                                                           supplier: str, tmp_path: Path) -> None:
+    executor, k = executor_case
+    out = chain.supplier(supplier, tmp_path / supplier, executor=executor, partitions=k)
+    _assert_same_files(out, chain.pseudo[supplier])
+    assert _leftovers(out) == []
+
+
+def test_supplier_partition_of_a_bsn_is_keyed_by_the_network_key(tmp_path: Path) -> None:
+    bsn = np.arange(100_000_000, 100_000_000 + 20_000, dtype=np.int64)
+    one = bsn_partitions(partition_key(generate_key(tmp_path / "a.key", "network")), bsn, 8)
+    other = bsn_partitions(partition_key(generate_key(tmp_path / "b.key", "network")), bsn, 8)
+    # Independent assignments agree on about 1 in 8 BSNs; each is balanced and not the BSN mod 8.
+    assert 0.10 < (one == other).mean() < 0.15
+    assert one.value_counts()["count"].min() > 2_000
+    assert (one.to_numpy() == bsn % 8).mean() < 0.15
+
+
+def test_supplier_keeps_one_bsns_rows_in_one_partition(chain: Chain) -> None:
+    from extracts.validation import validate_extract
+
+    validated = validate_extract(chain.extracts / "claims", "claims")
+    index = supplier_module._bsn_index(validated, "claims", chain.network_key, 8)
+    rows = pl.concat([supplier_module._keyed_rows(validated.tables[t], index, 8).select("bsn", "bsn_status", "__part")
+                      for t in ("insured", "claims")]).collect()
+    valid = rows.filter(pl.col("bsn_status") == "valid")
+    assert valid.group_by("bsn").agg(pl.col("__part").n_unique())["__part"].max() == 1
+    assert valid["__part"].n_unique() == 8
+
+
+def test_supplier_refuses_a_token_repeated_across_partitions(chain: Chain, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens unique within each partition but repeating across them: only the reduce can see it.
+    monkeypatch.setattr(supplier_partition, "person_tokens",
+                        lambda key, bsn: pl.Series("token", np.arange(len(bsn), dtype=np.int64)))
+    out = tmp_path / "claims"
+    with pytest.raises(PseudonymisationError, match="repeat across its partitions"):
+        chain.supplier("claims", out, executor=LocalExecutor(), partitions=4)
+    assert not out.exists()
+    assert _leftovers(out) == []
+
+
+def test_supplier_interrupted_partition_leaves_no_output_and_no_scratch(
+        chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = supplier_module.supplier_partition
+
+    def failing(task: supplier_partition.SupplierTask) -> dict:
+        if task.index == 1:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(supplier_module, "supplier_partition", failing)
+    out = tmp_path / "ehr"
+    with pytest.raises(KeyboardInterrupt):
+        chain.supplier("ehr", out, executor=LocalExecutor(), partitions=3)
+    assert not out.exists()
+    assert _leftovers(out) == []
 
 
 def test_linkage_partitioned_writes_the_files_of_one_pass(chain: Chain, executor_case: tuple[Executor, int],
