@@ -25,7 +25,7 @@ from rich.table import Table
 
 from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
-from extracts.cli import CONF_DIR, console, flag, guarded, run_hydra
+from extracts.cli import CONF_DIR, console, execution_settings, flag, guarded, run_hydra
 from extracts.targets import check_target
 from pipeline.demo import run_demo
 
@@ -36,9 +36,9 @@ def _main(cfg: DictConfig) -> None:
         config = generator_config(cfg)
         work = Path(cfg.work)
         check_target(work, setting="work")  # before the progress bar; run_demo checks it again
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:
+        with execution_settings(cfg) as (executor, k), Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("starting", total=None)
 
             def on_stage(name: str) -> None:
@@ -49,7 +49,8 @@ def _main(cfg: DictConfig) -> None:
 
             result = run_demo(config, catalogue_of(cfg), work,
                               max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
-                              on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"))
+                              on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"), executor=executor,
+                              partitions=k)
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):
             table.add_column(column)
