@@ -16,9 +16,18 @@ Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
                                           (per practice for the EHR), never a value
 
 Tokens are fresh random 64-bit integers per run and per person (one per distinct valid BSN of the
-extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps.
+extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps:
+each is a keyed pseudorandom function of the BSN under a key drawn anew for every run and never
+stored (:mod:`pseudonymisation.supplier_tokens`), which makes it the same in every partition.
 The identifier file is written in token order, which is random: its rows say nothing about the
-order of the content rows. Everything is written under a temporary name and renamed at the end.
+order of the content rows. Content files keep the extract's row order. Everything is written under
+a temporary name and renamed at the end.
+
+Partitions (issue 14, ``partitions=K``): validation runs once over the whole extract (its
+quarantine, duplicate-key and shared-BSN counts are exact by construction); the persons are then
+split by a keyed hash of the BSN and pseudonymised, encoded and written partition by partition
+(:mod:`pseudonymisation.supplier_partition`), and the reduce combines the partitions exactly. The
+outputs do not depend on K or the executor.
 """
 
 from __future__ import annotations
