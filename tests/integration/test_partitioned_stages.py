@@ -244,3 +244,24 @@ def test_ttp_interrupted_partition_leaves_no_output_and_no_scratch(
         chain.ttp_step(out, executor=LocalExecutor(), partitions=3)
     assert not out.exists()
     assert _leftovers(out) == []
+
+
+def test_global_collisions_count_one_p2_of_two_p1_in_two_partitions(tmp_path: Path) -> None:
+    from pseudonymisation.ttp_partitioned import global_collisions
+
+    for supplier, p2 in (("ehr", ["a", "shared"]), ("claims", ["shared", "b"])):
+        (tmp_path / supplier).mkdir()
+        pl.DataFrame({"token": [1, 2], "p2": p2}).write_parquet(tmp_path / supplier / "part-00000.parquet")
+    # Four distinct P1 (two per partition) but three distinct P2: one collision across partitions.
+    assert global_collisions(tmp_path, ["ehr", "claims"], 4) == 1
+
+
+@pytest.mark.parametrize(("setting", "says"), [("partitions=0", "partitions"), ("executor.name=nowhere", "executor")])
+def test_link_command_refuses_bad_partition_settings(chain: Chain, tmp_path: Path, setting: str, says: str) -> None:
+    from command_runner import assert_clean_failure, run_command
+
+    proc = run_command("pfl-link", f"out={tmp_path / 'linked'}", f"project={PROJECT}", setting,
+                       *(f"content.{s}={chain.pseudo[s] / 'for_research'}" for s in SUPPLIERS),
+                       *(f"token_maps.{s}={chain.ttp / s}" for s in SUPPLIERS), cwd=tmp_path)
+    assert_clean_failure(proc, 2, says)
+    assert not (tmp_path / "linked").exists()
