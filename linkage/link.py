@@ -20,6 +20,8 @@ pseudonyms of the project's token maps. The labels are pseudorandom, so the numb
 of anything, and ``persons.parquet`` keeps the one-to-one map back to the labels. Eight bytes
 instead of 46 characters on every content row: a register's claims hold hundreds of millions of
 rows, and every later stage joins on this column.
+Linked content files keep the rows in the order of the supplier's content files, whatever the
+number of partitions (``partitions=K``, :mod:`linkage.partitioned`): the files are byte-identical.
 A token map must belong to the content it is joined to (same supplier and batch id) and to the
 project the linkage is for (``project=``, the id the TTP step was given); every input is checked
 before anything is written (:mod:`linkage.inputs`), so that a wrong, stale or damaged input fails

@@ -110,6 +110,14 @@ def test_supplier_partition_of_a_bsn_is_keyed_by_the_network_key(tmp_path: Path)
     assert (one.to_numpy() == bsn % 8).mean() < 0.15
 
 
+def test_an_empty_partition_gets_no_tokens_and_no_partitions() -> None:
+    from pseudonymisation.supplier_tokens import person_tokens
+
+    none = np.array([], dtype=np.int64)
+    assert person_tokens(Key("run", bytes(32)), none).len() == 0
+    assert bsn_partitions(Key("partition", bytes(32)), none, 8).len() == 0
+
+
 def test_supplier_keeps_one_bsns_rows_in_one_partition(chain: Chain) -> None:
     from extracts.validation import validate_extract
 
@@ -127,9 +135,9 @@ def test_supplier_refuses_a_token_repeated_across_partitions(chain: Chain, tmp_p
     # Tokens unique within each partition but repeating across them: only the reduce can see it.
     monkeypatch.setattr(supplier_partition, "person_tokens",
                         lambda key, bsn: pl.Series("token", np.arange(len(bsn), dtype=np.int64)))
-    out = tmp_path / "claims"
+    out = tmp_path / "ehr"
     with pytest.raises(PseudonymisationError, match="repeat across its partitions"):
-        chain.supplier("claims", out, executor=LocalExecutor(), partitions=4)
+        chain.supplier("ehr", out, executor=LocalExecutor(), partitions=4)
     assert not out.exists()
     assert _leftovers(out) == []
 
