@@ -6,7 +6,8 @@ output):
 
 - SIGINT (Ctrl-C): exit 130 with a message and no traceback; the partial folder is removed;
 - SIGKILL (no chance to clean up): no output folder; at most the partial folder, which never
-  looks complete, and the lock file (harmless: the kernel dropped the lock with the process).
+  looks complete, the owner-only scratch folder of person-level partials (issue 14: the supplier
+  step's partitions) and the lock file (harmless: the kernel dropped the lock with the process).
 
 In both cases a rerun of the same command completes and removes what the killed run left.
 """
@@ -50,7 +51,8 @@ def _interrupt_and_rerun(command: str, args: list[str], out: Path, cwd: Path, si
     else:
         assert proc.returncode == -signal.SIGKILL
         leftovers = {p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")}
-        assert leftovers <= {p.name for p in _partials(out)} | {f".{out.name}.lock"}  # nothing looks complete
+        scratch = {p.name for p in out.parent.glob(f".{out.name}.scratch-*")}
+        assert leftovers <= {p.name for p in _partials(out)} | scratch | {f".{out.name}.lock"}  # nothing looks complete
     rerun = run_command(command, *args, cwd=cwd)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert (out / "manifest.json").is_file() or any(out.rglob("manifest.json"))
