@@ -8,9 +8,10 @@ What is global and what is partitioned:
 - **Content rows** that carry a token are split by the token: ``token mod K`` on the token read
   as an unsigned 64-bit integer. Tokens are random (the supplier's), so the split is even and
   says nothing; one person's rows share a token, hence a partition. A row without a token (a
-  record the supplier could not pseudonymise) goes by its row number: ``row mod K``. Each
-  partition joins its rows to its part of the token map and writes them, with their row number,
-  to an owner-only scratch folder.
+  record the supplier could not pseudonymise) goes by its row number: ``row mod K``. The content
+  and the token map are split in one pass each (:mod:`execution.split`); each partition joins its
+  rows to its part of the token map and writes them, with their row number, to an owner-only
+  scratch folder.
 - **The reduce** reads the partials of a table back in row order (a sort on the row number) and
   writes the one file. Unpartitioned linkage writes the rows in the order of the content file
   too (a left join that keeps the left order), and both write through :func:`write_rows`, so
@@ -29,8 +30,9 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
+from execution.split import PART, scan_partition, split
 
-__all__ = ["LINK_METHOD", "ROW_GROUP_ROWS", "LinkTask", "link_partition", "link_partitioned", "replace_tokens",
+__all__ = ["LINK_METHOD", "ROW_GROUP_ROWS", "LinkTask", "by_token", "link_partition", "link_partitioned", "replace_tokens",
            "token_partition", "tokens_frame", "write_rows"]
 
 LINK_METHOD = pl.Enum(["bsn", "insurance_number", "probabilistic"])
@@ -76,34 +78,41 @@ def replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame, *, method: bool, keep
 
 @dataclass(frozen=True)
 class LinkTask:
-    """One partition of one content file: paths and numbers only."""
+    """One partition of one content file: its split folders and numbers only."""
 
-    content: str
-    token_map: str
-    persons: str
+    content: str  # split folder of the content rows (with __row and __part)
+    tokens: str  # split folder of the token -> person number map
     method: bool
     index: int
-    count: int
     partial: str
 
 
 def link_partition(task: LinkTask) -> int:
     """Link the content rows of one partition; write them with their row numbers; return the rows."""
-    content = pl.scan_parquet(task.content).with_row_index(_ROW).filter(token_partition(task.count) == task.index)
-    tokens = tokens_frame(Path(task.token_map), Path(task.persons)).filter(by_token(task.count) == task.index)
+    content = scan_partition(Path(task.content), task.index).drop(PART)
+    tokens = scan_partition(Path(task.tokens), task.index).drop(PART)
     replace_tokens(content, tokens, method=task.method, keep=(_ROW,)).sink_parquet(task.partial, compression="lz4")
     return pl.scan_parquet(task.partial).select(pl.len()).collect().item()
 
 
 def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, scratch: Path, *,
                      executor: Executor, partitions: int) -> None:
-    """Link each (content, token map, with link method, target) in ``partitions`` partitions."""
-    tasks = []
+    """Link each (content, token map, with link method, target) in ``partitions`` partitions.
+
+    One pass per file splits the content rows and the token map (with its person numbers) by
+    partition (:func:`execution.split.split`); each partition then reads its own rows only.
+    """
+    tasks, split_maps = [], {}
     for n, (content, token_map, method, _) in enumerate(jobs):
-        folder = scratch / f"link-{n}"
-        folder.mkdir()
-        tasks += [LinkTask(str(content), str(token_map), str(persons), method, i, partitions,
-                           str(folder / f"part-{i:05d}.parquet")) for i in range(partitions)]
+        if token_map not in split_maps:
+            split_maps[token_map] = scratch / f"tokens-{len(split_maps)}"
+            split(tokens_frame(token_map, persons).with_columns(by_token(partitions).alias(PART)),
+                  split_maps[token_map])
+        rows = scratch / f"content-{n}"
+        split(pl.scan_parquet(content).with_row_index(_ROW).with_columns(token_partition(partitions).alias(PART)), rows)
+        (scratch / f"link-{n}").mkdir()
+        tasks += [LinkTask(str(rows), str(split_maps[token_map]), method, i,
+                           str(scratch / f"link-{n}" / f"part-{i:05d}.parquet")) for i in range(partitions)]
     executor.map(link_partition, tasks)
     for n, (*_, target) in enumerate(jobs):
         partials = sorted((scratch / f"link-{n}").glob("part-*.parquet"))

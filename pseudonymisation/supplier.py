@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from execution import Executor, LocalExecutor
+from execution.split import split
 from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
@@ -207,10 +208,9 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
         (folder / "tables").mkdir()
         inputs, tables = folder / "tables" / "bsn_index.parquet", []
         index.write_parquet(inputs)
-        for table, lf in keyed.items():
-            path = folder / "tables" / f"{table}.parquet"
-            lf.sink_parquet(path, compression="lz4")
-            tables.append((table, str(path)))
+        for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
+            split(lf, folder / "tables" / table)
+            tables.append((table, str(folder / "tables" / table)))
         network, run = write_worker_key(folder, network_key, "network"), write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
             SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, partitions, str(folder))

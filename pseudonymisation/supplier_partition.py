@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from execution.split import PART, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import fallback_keys
@@ -43,7 +44,7 @@ from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 __all__ = ["PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens", "partial",
            "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "write_content"]
 
-ROW, PART = "__row", "__part"
+ROW = "__row"
 ROW_GROUP_ROWS = 100_000
 """Rows per Parquet row group of a content file: fixed, so that the bytes do not depend on how the
 rows reached the writer (one pass or K partials)."""
@@ -63,7 +64,7 @@ class SupplierTask:
     """One partition: paths and numbers only (never key material, never rows)."""
 
     supplier: str
-    tables: tuple[tuple[str, str], ...]  # (table, scratch Parquet with __row, bsn_status, __part)
+    tables: tuple[tuple[str, str], ...]  # (table, its split folder: rows with __row, bsn_status, __part)
     bsn_index: str  # scratch Parquet: bsn, bsn_status, value, part
     network_key: str  # owner-only key files in the scratch folder
     run_key: str
@@ -75,7 +76,7 @@ class SupplierTask:
 def supplier_partition(task: SupplierTask) -> dict:
     """Run one partition from its scratch files (the executors' entry point)."""
     network_key, run_key = load_key(task.network_key, "network"), load_key(task.run_key, ROLE)
-    tables = {t: pl.scan_parquet(p).filter(pl.col(PART) == task.index) for t, p in task.tables}
+    tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
     bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
     scratch = Path(task.scratch)
     targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
