@@ -273,3 +273,32 @@ def test_link_command_refuses_bad_partition_settings(chain: Chain, tmp_path: Pat
                        *(f"token_maps.{s}={chain.ttp / s}" for s in SUPPLIERS), cwd=tmp_path)
     assert_clean_failure(proc, 2, says)
     assert not (tmp_path / "linked").exists()
+
+
+class _Recording(LocalExecutor):
+    """In process, keeping every task it ran (as a scheduler would see and may log them)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[object] = []
+
+    def map(self, fn, items):  # type: ignore[no-untyped-def]
+        self.tasks += list(items)
+        return super().map(fn, items)
+
+
+def test_partition_tasks_carry_key_references_never_key_material(chain: Chain, tmp_path: Path) -> None:
+    import pickle
+
+    from pseudonymisation.prf import project_key
+
+    recording = _Recording()
+    chain.supplier("ehr", tmp_path / "ehr", executor=recording, partitions=2)
+    chain.ttp_step(tmp_path / "ttp", executor=recording, partitions=2)
+    chain.link(tmp_path / "linked", executor=recording, partitions=2)
+    assert {type(t).__name__ for t in recording.tasks} == {"SupplierTask", "TtpTask", "LinkTask"}
+    secrets = [chain.network_key.material, chain.ttp_key.material, project_key(chain.ttp_key, PROJECT).material,
+               bytes(range(32))]  # the fixed run key
+    for task in recording.tasks:
+        data = pickle.dumps(task)
+        for secret in secrets:
+            assert secret not in data and secret.hex().encode() not in data
