@@ -213,7 +213,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             tables.append((table, str(folder / "tables" / table)))
         network, run = write_worker_key(folder, network_key, "network"), write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
-            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, partitions, str(folder))
+            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, str(folder))
             for i in range(partitions)])
         for table in keyed:  # content rows back in the extract's order
             parts = sorted((folder / "content" / table).glob("part-*.parquet"))

@@ -69,7 +69,6 @@ class SupplierTask:
     network_key: str  # owner-only key files in the scratch folder
     run_key: str
     index: int
-    count: int
     scratch: str
 
 

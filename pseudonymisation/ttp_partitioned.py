@@ -5,8 +5,8 @@ network's stage-1 key), so its first eight bytes read as an unsigned big-endian 
 spread persons evenly and reveal nothing; no further hashing or key is needed. A person's P1 is
 the same at every supplier, so one person's rows of *all* suppliers fall in one partition.
 
-Each partition (:func:`ttp_partition`) reads its rows of every supplier's ``identifiers.parquet``
-by path, loads the project key from an owner-only key file in the run's scratch folder (the
+Each supplier's ``identifiers.parquet`` is split by partition in one pass (:mod:`execution.split`);
+each partition (:func:`ttp_partition`) reads its rows of every supplier by path, loads the project key from an owner-only key file in the run's scratch folder (the
 coordinator writes the derived project key there, never the TTP's master key, and passes only
 the path), computes P2 = AES(K_proj, P1), and writes ``token -> p2`` per supplier to the scratch
 folder. It returns counts: distinct P1 and P2 of the partition over all suppliers.
@@ -37,6 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
+from execution.split import PART, scan_partition, split
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
 
@@ -45,18 +46,18 @@ __all__ = ["TtpTask", "global_collisions", "p1_partition", "partitioned_p2", "re
 
 def p1_partition(count: int) -> pl.Expr:
     """The partition of each P1: its first eight bytes, big-endian, mod ``count``."""
-    return (pl.col("p1").cast(pl.Binary).bin.head(8).bin.reinterpret(dtype=pl.UInt64, endianness="big") % count).cast(pl.Int64)
+    first = pl.col("p1").cast(pl.Binary).bin.head(8).bin.reinterpret(dtype=pl.UInt64, endianness="big")
+    return (first % count).cast(pl.Int64)
 
 
 @dataclass(frozen=True)
 class TtpTask:
     """One partition: paths, numbers and the key's role; never key material or rows."""
 
-    identifiers: tuple[tuple[str, str], ...]  # (supplier, identifiers.parquet)
+    identifiers: tuple[tuple[str, str], ...]  # (supplier, its identifiers split by partition)
     key_path: str
     key_role: str
     index: int
-    count: int
     scratch: str
 
 
@@ -69,7 +70,7 @@ def ttp_partition(task: TtpTask) -> tuple[int, int]:
     k_proj = load_key(task.key_path, task.key_role)
     pairs = []
     for supplier, path in task.identifiers:
-        frame = pl.scan_parquet(path).select("token", "p1").filter(p1_partition(task.count) == task.index).collect()
+        frame = scan_partition(Path(path), task.index).select("token", "p1").collect()
         p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(frame["p1"], source=f"{supplier} identifiers")),
                              P2_SCHEME, k_proj.id)
         pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(_partial(task.scratch, supplier, task.index))
@@ -81,11 +82,15 @@ def ttp_partition(task: TtpTask) -> tuple[int, int]:
 def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, executor: Executor,
                    partitions: int) -> int:
     """Run the partitions into ``scratch``; returns the distinct P1 over all suppliers (exact sum)."""
-    for supplier in identifiers:
+    items = []
+    for supplier, path in identifiers.items():
         (scratch / supplier).mkdir()
+        # One pass per supplier: each partition then reads its own rows only.
+        split(pl.scan_parquet(path).select("token", "p1", p1_partition(partitions).alias(PART)),
+              scratch / f"{supplier}-identifiers")
+        items.append((supplier, str(scratch / f"{supplier}-identifiers")))
     key_path = write_worker_key(scratch, k_proj, "project")
-    items = tuple((s, str(p)) for s, p in identifiers.items())
-    tasks = [TtpTask(items, key_path, k_proj.role, i, partitions, str(scratch)) for i in range(partitions)]
+    tasks = [TtpTask(tuple(items), key_path, k_proj.role, i, str(scratch)) for i in range(partitions)]
     return sum(p1 for p1, _ in executor.map(ttp_partition, tasks))
 
 
