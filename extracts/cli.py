@@ -39,6 +39,7 @@ __all__ = [
     "INTERRUPTED",
     "activity",
     "console",
+    "execution_settings",
     "exit_code_lines",
     "guarded",
     "log_folder_name",
@@ -311,3 +312,25 @@ def flag(cfg: object, key: str) -> bool:
         msg = f"{key}: expected true or false (see --help)"
         raise ConfigError(msg)
     return value
+
+
+@contextmanager
+def execution_settings(cfg: object) -> Iterator[tuple[object, int]]:
+    """The command's executor (opened for the block, then closed) and its partition count K.
+
+    ``partitions`` and ``executor`` (issue 14); an invalid value is a configuration error (exit 2).
+    """
+    from omegaconf import OmegaConf
+
+    from execution.config import executor_from_config, partitions_from_config
+
+    executor_cfg = OmegaConf.select(cfg, "executor", default=None)
+    settings = {"partitions": OmegaConf.select(cfg, "partitions", default=1),
+                "executor": OmegaConf.to_container(executor_cfg) if OmegaConf.is_config(executor_cfg) else executor_cfg}
+    try:
+        k = partitions_from_config(settings)
+        executor = executor_from_config(settings)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{exc} (see --help)") from None
+    with executor:
+        yield executor, k

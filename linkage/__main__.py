@@ -7,7 +7,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from extracts.cli import CONF_DIR, activity, console, flag, guarded, require_settings, run_hydra, text_setting
+from extracts.cli import (CONF_DIR, activity, console, execution_settings, flag, guarded, require_settings, run_hydra,
+                          text_setting)
 from linkage.link import link
 
 
@@ -16,10 +17,11 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "out", "project", "content.ehr", "content.claims", "token_maps.ehr",
                          "token_maps.claims")
-        with activity("linking content through the token maps"):
+        with execution_settings(cfg) as (executor, k), activity("linking content through the token maps"):
             result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
                           {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
-                          project=text_setting(cfg, "project"), overwrite=flag(cfg, "overwrite"))
+                          project=text_setting(cfg, "project"), overwrite=flag(cfg, "overwrite"), executor=executor,
+                          partitions=k)
         ehr = result.report["ehr"]
         console.print(f"linked {ehr['linked_records']:,} of {ehr['patient_records']:,} EHR patient records "
                       f"({ehr['linked_share']:.1%}) in {result.seconds:.1f} s; project {result.project}")

@@ -20,6 +20,8 @@ pseudonyms of the project's token maps. The labels are pseudorandom, so the numb
 of anything, and ``persons.parquet`` keeps the one-to-one map back to the labels. Eight bytes
 instead of 46 characters on every content row: a register's claims hold hundreds of millions of
 rows, and every later stage joins on this column.
+Linked content files keep the rows in the order of the supplier's content files, whatever the
+number of partitions (``partitions=K``, :mod:`linkage.partitioned`): the files are byte-identical.
 A token map must belong to the content it is joined to (same supplier and batch id) and to the
 project the linkage is for (``project=``, the id the TTP step was given); every input is checked
 before anything is written (:mod:`linkage.inputs`), so that a wrong, stale or damaged input fails
@@ -35,12 +37,11 @@ from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import claim_output, staging
+from execution import Executor, LocalExecutor
+from extracts.atomic import claim_output, scratch, staging
 from linkage.inputs import LinkageError, SupplierInputs, check_inputs
+from linkage.partitioned import LINK_METHOD, link_partitioned, replace_tokens, tokens_frame, write_rows
 from linkage.report import linkage_report
-
-LINK_METHOD = pl.Enum(["bsn", "insurance_number", "probabilistic"])
-"""How a record got its project pseudonym (the TTP's cascade, ``pseudonymisation/matching.py``)."""
 
 __all__ = ["LINK_METHOD", "LinkageError", "LinkageResult", "link"]
 
@@ -53,11 +54,6 @@ class LinkageResult:
     project: str
     report: dict
     seconds: float
-
-
-def _replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame, *, method: bool) -> pl.LazyFrame:
-    columns = [c if c != "token" else "p2" for c in lf.collect_schema().names()]
-    return lf.join(tokens, on="token", how="left").select(*columns, *(["link_method"] if method else []))
 
 
 def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
@@ -75,34 +71,38 @@ def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
     return persons
 
 
-def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path) -> dict[str, int]:
+def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path, *, executor: Executor, partitions: int,
+                  out: Path) -> dict[str, int]:
     persons = _person_numbers({s: i.token_map for s, i in inputs.items()}, tmp)
     rows: dict[str, int] = {"persons": persons.height}
-    numbers = persons.lazy()
+    jobs: list[tuple[Path, Path, bool, Path]] = []  # content with tokens: (content, token map, method, target)
     for supplier in _SUPPLIERS:
         (tmp / supplier).mkdir(parents=True)
-        token_map = pl.scan_parquet(inputs[supplier].token_map / "token_map.parquet")
-        # Token maps made before issue 13 have no link_method: every link there is by BSN.
-        method = (pl.col("link_method") if "link_method" in token_map.collect_schema().names()
-                  else pl.lit("bsn")).cast(LINK_METHOD)
-        tokens = (
-            token_map.join(numbers, left_on="p2", right_on="p2_label", how="left")
-            .select("token", pl.col("p2_right").alias("p2"), method.alias("link_method"))
-            .collect()
-            .lazy()
-        )
+        token_map = inputs[supplier].token_map / "token_map.parquet"
         for path in inputs[supplier].content_files:
-            lf = pl.scan_parquet(path)
-            if "token" in lf.collect_schema().names():
-                lf = _replace_tokens(lf, tokens, method=(supplier, path.stem) == ("ehr", "patients"))
             target = tmp / supplier / path.name
-            lf.sink_parquet(target, compression="zstd")
+            lf = pl.scan_parquet(path)
+            if "token" not in lf.collect_schema().names():
+                write_rows(lf, target)  # no person key: copied as it is, whatever K
+            else:
+                jobs.append((path, token_map, (supplier, path.stem) == ("ehr", "patients"), target))
+    if partitions == 1:
+        # One pass, rows in the content's order (the partitioned reduce restores that order too).
+        for content, token_map, method, target in jobs:
+            tokens = tokens_frame(token_map, tmp / "persons.parquet").collect().lazy()
+            write_rows(replace_tokens(pl.scan_parquet(content), tokens, method=method), target)
+    else:
+        with scratch(out) as folder:  # person-level partials: owner-only, beside the output
+            link_partitioned(jobs, tmp / "persons.parquet", folder, executor=executor, partitions=partitions)
+    for supplier in _SUPPLIERS:
+        for path in inputs[supplier].content_files:
+            target = tmp / supplier / path.name
             rows[f"{supplier}/{path.stem}"] = pl.scan_parquet(target).select(pl.len()).collect().item()
     return rows
 
 
 def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
-         overwrite: bool = False) -> LinkageResult:
+         overwrite: bool = False, executor: Executor | None = None, partitions: int = 1) -> LinkageResult:
     """Join each supplier's content to its token map, drop tokens, write the linked layout.
 
     Args:
@@ -110,6 +110,8 @@ def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, pr
         token_maps: supplier -> the TTP's folder for that supplier (``token_map.parquet``).
         out: the linked folder (written under a temporary name, renamed when complete).
         project: the project this linkage is for; token maps made for another are refused.
+        executor: where the partitions run (None: in process, :class:`execution.LocalExecutor`).
+        partitions: K; the linked files are byte-identical for every K (:mod:`linkage.partitioned`).
 
     Raises:
         ExtractNotFoundError, ExtractFormatError, LinkageError: see :func:`linkage.inputs.check_inputs`.
@@ -118,17 +120,18 @@ def link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, pr
     paths = {**{f"content.{s}": Path(p) for s, p in content.items()},
              **{f"token_maps.{s}": Path(p) for s, p in token_maps.items()}}
     with claim_output(out, overwrite=overwrite, inputs=paths):  # before anything is read
-        return _link(content, token_maps, out, project=project, overwrite=overwrite)
+        return _link(content, token_maps, out, project=project, overwrite=overwrite,
+                     executor=executor or LocalExecutor(), partitions=partitions)
 
 
 def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, project: str,
-          overwrite: bool) -> LinkageResult:
+          overwrite: bool, executor: Executor, partitions: int) -> LinkageResult:
     began = time.perf_counter()
     inputs = check_inputs(content, token_maps, project=project, suppliers=_SUPPLIERS)
     key_id = inputs[_SUPPLIERS[0]].map_manifest["project_key_id"]
 
     with staging(out, overwrite=overwrite) as tmp:
-        rows = _write_linked(inputs, tmp)
+        rows = _write_linked(inputs, tmp, executor=executor, partitions=partitions, out=out)
         report = linkage_report(tmp)
         report["project"] = project
         # The TTP's fallback: counts per method and reason, and its precision estimated by linking

@@ -25,8 +25,8 @@ from rich.table import Table
 
 from cohort.__main__ import study_config
 from extracts.__main__ import catalogue_of, generator_config
-from execution.config import executor_from_config, partitions_from_config
-from extracts.cli import CONF_DIR, console, flag, guarded, run_hydra
+from execution.config import partitions_from_config
+from extracts.cli import CONF_DIR, console, execution_settings, flag, guarded, run_hydra
 from extracts.errors import ConfigError
 from extracts.targets import check_target
 from pipeline.demo import run_demo
@@ -43,9 +43,9 @@ def _main(cfg: DictConfig) -> None:
             raise ConfigError(msg) from None
         work = Path(cfg.work)
         check_target(work, setting="work")  # before the progress bar; run_demo checks it again
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:
+        with execution_settings(cfg) as (executor, k), Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("starting", total=None)
 
             def on_stage(name: str) -> None:
@@ -54,11 +54,10 @@ def _main(cfg: DictConfig) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            with executor_from_config(cfg) as executor:
-                result = run_demo(config, catalogue_of(cfg), work,
-                                  max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
-                                  on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"),
-                                  executor=executor, partitions=partitions)
+            result = run_demo(config, catalogue_of(cfg), work,
+                              max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
+                              on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"), executor=executor,
+                              partitions=k)
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):
             table.add_column(column)

@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from execution import Executor, LocalExecutor
 from audit.verdict import audit_release
 from cohort.config import StudyConfig
 from disclosure import Policy
-from execution import Executor
 from cohort.output import population_fingerprint, write_study
 from release.ledger import create_ledger
 from release.make import make_release
@@ -123,11 +123,13 @@ def run_demo(
 
     With a study, the demo ends with its release and the release's independent audit. The release
     ledger of the population is created with ``policy`` (the default disclosure policy if None)
-    the first time; afterwards its own policy applies.
+    the first time; afterwards its own policy applies. ``executor`` and ``partitions`` (K) run the
+    person-level stages in K partitions (issue 14); the outputs are those of K = 1.
 
     Raises:
         ConfigError: ``work`` is the root, the home folder, the current folder or above it, or
             inside a folder of person-level records (:func:`extracts.targets.check_target`).
+
         OutputExistsError: ``work`` holds files and no demo marker and ``adopt`` is false (exit
             9), or another demo is running in it (:class:`~extracts.errors.OutputBusyError`).
     """
@@ -136,14 +138,14 @@ def run_demo(
     with output_lock(work):
         _claim_work(work, adopt=adopt)
         return _run_stages(config, catalogue, work, max_quarantine_share=max_quarantine_share, project=project,
-                           study=study, policy=policy, on_stage=on_stage, progress=progress, executor=executor,
-                           partitions=partitions)
+                           study=study, policy=policy, on_stage=on_stage, progress=progress,
+                           executor=executor or LocalExecutor(), partitions=partitions)
 
 
 def _run_stages(
     config: GeneratorConfig, catalogue: ConditionCatalogue, work: Path, *, max_quarantine_share: float,
     project: str, study: StudyConfig | None, policy: Policy | None, on_stage: Callable[[str], None],
-    progress: Callable[[int, int], None] | None, executor: Executor | None = None, partitions: int = 1,
+    progress: Callable[[int, int], None] | None, executor: Executor, partitions: int,
 ) -> DemoResult:
     stages: list[StageResult] = []
     extracts = work / "extracts"
@@ -169,7 +171,8 @@ def _run_stages(
         on_stage(f"supplier step: {supplier}")
         began = time.perf_counter()
         sup = run_supplier_step(extracts / supplier, supplier, network_key, pseudo / supplier,
-                                max_quarantine_share=max_quarantine_share, overwrite=True)
+                                max_quarantine_share=max_quarantine_share, overwrite=True, executor=executor,
+                                partitions=partitions)
         statuses = {r["bsn_status"]: r["rows"] for r in sup.report["bsn_status"]}
         invalid = sum(v for k, v in statuses.items() if k != "valid")
         quarantined = sum(r["rows"] for r in sup.report["validation_quarantine"])
@@ -182,7 +185,8 @@ def _run_stages(
     on_stage("TTP step")
     began = time.perf_counter()
     ttp = run_ttp_step({s: pseudo / s / "for_ttp" for s in ("ehr", "claims")}, ttp_key, project,
-                       pseudo / "ttp", expected_network_key_id=network_key.id, overwrite=True)
+                       pseudo / "ttp", expected_network_key_id=network_key.id, overwrite=True, executor=executor,
+                       partitions=partitions)
     stages.append(StageResult(
         "TTP step", time.perf_counter() - began,
         f"project {project}: {ttp.report['distinct_p1']:,} distinct persons, {ttp.report['collisions']} collisions",
@@ -192,7 +196,7 @@ def _run_stages(
     began = time.perf_counter()
     linked = link({s: pseudo / s / "for_research" for s in ("ehr", "claims")},
                   {s: pseudo / "ttp" / s for s in ("ehr", "claims")}, work / "linked", project=project,
-                  overwrite=True)
+                  overwrite=True, executor=executor, partitions=partitions)
     ehr = linked.report["ehr"]
     summary = f"{ehr['linked_records']:,} of {ehr['patient_records']:,} EHR records linked ({ehr['linked_share']:.1%})"
     fallback = {k: v for k, v in linked.report["linked_records_by_method"].items() if k != "bsn"}

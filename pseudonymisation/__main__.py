@@ -22,6 +22,7 @@ from extracts.cli import (
     CONF_DIR,
     activity,
     console,
+    execution_settings,
     exit_code_lines,
     flag,
     text_setting,
@@ -74,10 +75,11 @@ def _supplier(cfg: DictConfig) -> None:
             raise ConfigError(msg)
         check_target(Path(cfg.out), inputs={"extract": Path(cfg.extract), **_key_file("network_key", cfg.network_key)})
         key = load_key(str(cfg.network_key), "network", setting="network_key")
-        with activity(f"validating and pseudonymising the {cfg.supplier} extract"):
+        with (execution_settings(cfg) as (executor, k),
+              activity(f"validating and pseudonymising the {cfg.supplier} extract")):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
-                                       overwrite=flag(cfg, "overwrite"))
+                                       overwrite=flag(cfg, "overwrite"), executor=executor, partitions=k)
         table = Table(title=f"supplier step ({cfg.supplier}) done in {result.seconds:.1f} s")
         table.add_column("BSN status")
         table.add_column("rows", justify="right")
@@ -120,10 +122,13 @@ def _ttp(cfg: DictConfig) -> None:
         check_target(Path(cfg.out), inputs={**{f"inputs.{k}": Path(v) for k, v in cfg.inputs.items()},
                                             **_key_file("ttp_key", cfg.ttp_key)})
         key = load_key(str(cfg.ttp_key), "ttp", setting="ttp_key")
-        with activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {project}"):
-            result = run_ttp_step({str(k): Path(v) for k, v in cfg.inputs.items()}, key, project,
+        settings = _fallback_settings(cfg)
+        with (execution_settings(cfg) as (executor, k),
+              activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {project}")):
+            result = run_ttp_step({str(s): Path(v) for s, v in cfg.inputs.items()}, key, project,
                                   Path(cfg.out), expected_network_key_id=key_id_text(cfg.expected_network_key_id),
-                                  overwrite=flag(cfg, "overwrite"), fallback=_fallback_settings(cfg))
+                                  overwrite=flag(cfg, "overwrite"), fallback=settings, executor=executor,
+                                  partitions=k)
         table = Table(title=f"TTP step for project {result.project} done in {result.seconds:.1f} s")
         for column in ("supplier", "tokens received", "distinct P1"):
             table.add_column(column, justify="right")

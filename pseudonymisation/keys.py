@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from extracts.key_material import looks_like_key_material
 from pseudonymisation.errors import KeyFileError
 
-__all__ = ["key_id_text", "ROLES", "Key", "derive", "generate_key", "key_id", "load_key"]
+__all__ = ["key_id_text", "ROLES", "Key", "derive", "generate_key", "key_id", "load_key", "write_worker_key"]
 
 ROLES = ("network", "ttp")
 _HEADER = re.compile(r"^pfl-key/1 role=(\w+)$")
@@ -83,6 +83,21 @@ def generate_key(path: Path, role: str) -> Key:
     with os.fdopen(fd, "w") as fh:
         fh.write(f"pfl-key/1 role={role}\n{material.hex()}\n")
     return Key(role, material)
+
+
+def write_worker_key(folder: Path, key: Key, name: str) -> str:
+    """Write ``key`` to an owner-only key file in the run's owner-only scratch ``folder``; return its path.
+
+    Partition workers get keys by reference, never inside a task (a scheduler may log its tasks):
+    the coordinator writes the one derived key a worker needs (never the master key it came from)
+    and passes the path; the worker loads it with :func:`load_key` (role ``key.role``). The file
+    goes when the scratch folder goes, at the end of the run or at the next run after a kill.
+    """
+    path = Path(folder) / f"{name}.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"pfl-key/1 role={key.role}\n{key.material.hex()}\n")
+    return str(path)
 
 
 def _parse(text: str, source: str, role: str) -> Key:

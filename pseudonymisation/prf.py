@@ -83,6 +83,8 @@ def aes_ecb(key: Key, blocks: np.ndarray) -> np.ndarray:
         msg = "internal: AES input must be (n, 16) bytes"
         raise ValueError(msg)
     data = np.ascontiguousarray(blocks, dtype=np.uint8)
+    if not len(data):  # an empty partition: memoryview cannot cast an empty 2-D array
+        return np.empty((0, 16), dtype=np.uint8)
     # update_into a preallocated buffer: about 10x faster than update() on large inputs, which
     # builds a new bytes object (measured 5 GB/s vs 0.46 GB/s on this machine's AES-NI).
     out = np.empty(data.size + 16, dtype=np.uint8)

@@ -16,9 +16,18 @@ Runs at each supplier (``shared/spec/pseudonymisation.md``, step 1)::
                                           (per practice for the EHR), never a value
 
 Tokens are fresh random 64-bit integers per run and per person (one per distinct valid BSN of the
-extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps.
+extract), so content files of two runs or two suppliers cannot be joined without the TTP's maps:
+each is a keyed pseudorandom function of the BSN under a key drawn anew for every run and never
+stored (:mod:`pseudonymisation.supplier_tokens`), which makes it the same in every partition.
 The identifier file is written in token order, which is random: its rows say nothing about the
-order of the content rows. Everything is written under a temporary name and renamed at the end.
+order of the content rows. Content files keep the extract's row order. Everything is written under
+a temporary name and renamed at the end.
+
+Partitions (issue 14, ``partitions=K``): validation runs once over the whole extract (its
+quarantine, duplicate-key and shared-BSN counts are exact by construction); the persons are then
+split by a keyed hash of the BSN and pseudonymised, encoded and written partition by partition
+(:mod:`pseudonymisation.supplier_partition`), and the reduce combines the partitions exactly. The
+outputs do not depend on K or the executor.
 """
 
 from __future__ import annotations
@@ -35,23 +44,27 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from extracts.atomic import claim_output, file_sha256, staging
+from execution import Executor, LocalExecutor
+from execution.split import split
+from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
-from pseudonymisation.supplier_encodings import FallbackEncodings, supplier_encodings
-from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
-from pseudonymisation.keys import Key
-from pseudonymisation.prf import (
-    P1_SCHEME,
-    TOKEN_SCHEME,
-    label,
-    p1_from_bsn,
-    parse_bsn_column,
-    pseudonym_table,
-    random_tokens,
-    stage1_key,
+from pseudonymisation.encodings import ENCODING_SCHEME
+from pseudonymisation.keys import Key, write_worker_key
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table
+from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
+from pseudonymisation.supplier_partition import (
+    PART,
+    ROW,
+    SupplierTask,
+    check_unique_tokens,
+    pseudonymise_partition,
+    reduce_identifiers,
+    supplier_partition,
+    write_content,
 )
+from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
 
 __all__ = ["SupplierResult", "run_supplier_step", "write_json", "write_random_columns"]
 
@@ -84,26 +97,38 @@ def write_json(path: Path, payload: object) -> None:
     os.replace(tmp, path)
 
 
-def _token_map(validated: ValidatedExtract, supplier: str, k1: Key, network_key: Key) -> tuple[pl.DataFrame, pa.Table]:
-    """(bsn -> token, bsn_status) for every distinct BSN value, and the (token, p1) identifiers."""
+def _bsn_index(validated: ValidatedExtract, supplier: str, network_key: Key, partitions: int) -> pl.DataFrame:
+    """Every distinct BSN value: its status, its value (valid ones) and its keyed partition.
+
+    One row per distinct value of the BSN tables (a person-sized column, the one global table of
+    the step); invalid values have no partition (their rows go by row number).
+    """
     distinct = (
         pl.concat([validated.tables[t].select("bsn") for t in BSN_TABLES[supplier]])
         .unique()
         .collect(engine="streaming")["bsn"]
     )
     value, status = parse_bsn_column(distinct)
-    valid = (status == BsnStatus.VALID.value).to_numpy()
     # One person per distinct valid BSN value: odd spellings were normalised by the validator.
-    tokens = random_tokens(int(valid.sum()))
-    spread = np.zeros(len(distinct), dtype=np.int64)
-    spread[valid] = tokens.to_numpy()
-    token_column = pl.select(pl.when(pl.Series(valid)).then(pl.Series(spread)).alias("token")).to_series()
-    mapping = pl.DataFrame({"bsn": distinct, "bsn_status": status.cast(pl.String), "token": token_column})
-    # Rows in token order, which is random: the file says nothing about content row order.
-    order = tokens.arg_sort().to_numpy()
-    raw = p1_from_bsn(k1, value[valid])[order]
-    identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens.gather(order))
-    return mapping, identifiers
+    valid = status == BsnStatus.VALID.value
+    index = pl.DataFrame({"bsn": distinct, "bsn_status": status.cast(pl.String), "value": value})
+    if partitions == 1:
+        part = pl.lit(0, pl.Int64)
+    else:
+        part = pl.Series(np.zeros(len(value), dtype=np.int64))
+        part[np.flatnonzero(valid.to_numpy())] = bsn_partitions(partition_key(network_key), value[valid.to_numpy()],
+                                                                partitions)
+    return index.with_columns(part=pl.when(pl.Series(valid)).then(part))
+
+
+def _keyed_rows(lf: pl.LazyFrame, index: pl.DataFrame, partitions: int) -> pl.LazyFrame:
+    """A BSN table's rows with their row number, BSN status and partition (``row mod K`` without a valid BSN)."""
+    return (
+        lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+        .join(index.lazy().select("bsn", "bsn_status", "part"), on="bsn", how="left", nulls_equal=True,
+              maintain_order="left")
+        .with_columns(pl.coalesce("part", pl.col(ROW) % partitions).alias(PART)).drop("part")
+    )
 
 
 def _practice_quarantine(validated: ValidatedExtract, mapping: pl.DataFrame) -> list[dict]:
@@ -136,62 +161,103 @@ def run_supplier_step(
     *,
     max_quarantine_share: float = 0.01,
     overwrite: bool = False,
+    executor: Executor | None = None,
+    partitions: int = 1,
 ) -> SupplierResult:
-    """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc)."""
+    """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc).
+
+    ``partitions`` (K) splits the persons by a keyed hash of their BSN and runs the partitions on
+    ``executor`` (None: in process); the outputs are byte-identical for every K given the same
+    run key (:mod:`pseudonymisation.supplier_partition`).
+    """
     out = Path(out)
     with claim_output(out, overwrite=overwrite, inputs={"extract": extract}):  # before anything is read
         return _supplier_step(extract, supplier, network_key, out, max_quarantine_share=max_quarantine_share,
-                              overwrite=overwrite)
+                              overwrite=overwrite, executor=executor or LocalExecutor(), partitions=partitions)
 
 
 def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
-                   overwrite: bool) -> SupplierResult:
+                   overwrite: bool, executor: Executor, partitions: int) -> SupplierResult:
     began = time.perf_counter()
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
-    k1 = stage1_key(network_key)
-    mapping, identifiers = _token_map(validated, supplier, k1, network_key)
-    fallback = supplier_encodings(validated, supplier, mapping, fallback_keys(network_key))
     batch_id = uuid.uuid4().hex
-    # The partial folder holds identifiers: staging removes it on any failure.
-    with staging(out, overwrite=overwrite) as tmp:
-        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp, fallback)
-    return SupplierResult(out, batch_id, network_key.id, identifiers.num_rows, report, time.perf_counter() - began)
+    run_key = fresh_run_key()
+    # Scratch holds person-level partials and the workers' key files; the partial output folder
+    # holds identifiers: both are owner-only and removed on any failure (and after a kill).
+    with scratch(out) as folder, staging(out, overwrite=overwrite) as tmp:
+        index = _bsn_index(validated, supplier, network_key, partitions)
+        counts = _pseudonymise(validated, supplier, index, network_key, run_key, folder, tmp,
+                               executor=executor, partitions=partitions)
+        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts)
+        report = _write_for_research(validated, supplier, network_key, index, batch_id, persons, tmp, counts)
+    return SupplierResult(out, batch_id, network_key.id, persons, report, time.perf_counter() - began)
 
 
-def _write_outputs(
-    validated: ValidatedExtract, supplier: str, network_key: Key, mapping: pl.DataFrame,
-    identifiers: pa.Table, batch_id: str, tmp: Path, fallback: FallbackEncodings,
-) -> dict:
-    (tmp / "for_ttp").mkdir(parents=True)
+def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFrame, network_key: Key, run_key: Key,
+                  folder: Path, tmp: Path, *, executor: Executor, partitions: int) -> dict:
+    """Run the partitions; write every content file to ``tmp/for_research``; return the summed counts."""
+    for what in ("identifiers", "encodings", *(f"content/{t}" for t in BSN_TABLES[supplier])):
+        (folder / what).mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
+    targets = {t: tmp / "for_research" / f"{t}.parquet" for t in validated.tables}
+    keyed = {t: _keyed_rows(validated.tables[t], index, partitions) for t in BSN_TABLES[supplier]}
+    if partitions == 1:
+        results = [pseudonymise_partition(supplier, keyed, index.lazy(), network_key, run_key, folder, 0,
+                                          targets, keep_row=False)]
+    else:
+        (folder / "tables").mkdir()
+        inputs, tables = folder / "tables" / "bsn_index.parquet", []
+        index.write_parquet(inputs)
+        for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
+            split(lf, folder / "tables" / table)
+            tables.append((table, str(folder / "tables" / table)))
+        network, run = write_worker_key(folder, network_key, "network"), write_worker_key(folder, run_key, "run")
+        results = executor.map(supplier_partition, [
+            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, str(folder))
+            for i in range(partitions)])
+        for table in keyed:  # content rows back in the extract's order
+            parts = sorted((folder / "content" / table).glob("part-*.parquet"))
+            write_content(pl.scan_parquet(parts).sort(ROW).drop(ROW), targets[table])
+    for table, lf in validated.tables.items():
+        if table not in keyed:  # no BSN: no person key, written as in one pass
+            write_content(lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ())), targets[table])
+    return {k: sum(r[k] for r in results) for k in results[0]}
 
+
+def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path, tmp: Path, counts: dict) -> int:
+    """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
+    (tmp / "for_ttp").mkdir(parents=True)
+    tokens, raw = reduce_identifiers(folder)
+    encodings, record_tokens = reduce_encodings(sorted((folder / "encodings").glob("part-*.parquet")))
+    check_unique_tokens(tokens, pl.Series(record_tokens))
+    identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens)
     ident_path = tmp / "for_ttp" / "identifiers.parquet"
     write_random_columns(identifiers, ident_path)
     encodings_path = tmp / "for_ttp" / "encodings.parquet"
-    pq.write_table(fallback.table, encodings_path, compression="none", write_statistics=False)
+    pq.write_table(encodings, encodings_path, compression="none", write_statistics=False)
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
         "network_key_id": network_key.id, "rows": identifiers.num_rows,
-        "encoding_scheme": ENCODING_SCHEME, "encoding_rows": fallback.table.num_rows,
+        "encoding_scheme": ENCODING_SCHEME, "encoding_rows": encodings.num_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
+    return identifiers.num_rows
 
+
+def _fallback_counts(supplier: str, counts: dict) -> dict:
+    if supplier == "ehr":
+        return {"records_without_usable_bsn": counts["records_without_usable_bsn"],
+                "calibration_records": min(CALIBRATION_SAMPLE, counts["valid_records"])}
+    return {"insured_persons": counts["insured_persons"], "identifier_sets": counts["identifier_sets"]}
+
+
+def _write_for_research(validated: ValidatedExtract, supplier: str, network_key: Key, index: pl.DataFrame,
+                        batch_id: str, persons: int, tmp: Path, counts: dict) -> dict:
+    """The for_research manifest (the content files are written) and the supplier report."""
     rows: dict[str, int] = {}
     checksums: dict[str, str] = {}
-    lookup = mapping.lazy()
-    for table, lf in validated.tables.items():
-        # Identifiers stay at the supplier like the BSN (contract v2): never in content files.
-        lf = lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ()))
-        if "bsn" in lf.collect_schema():
-            columns = [c if c != "bsn" else "token" for c in lf.collect_schema()]
-            lf = lf.join(lookup, on="bsn", how="left", nulls_equal=True).select(*columns, "bsn_status")
-            if table == "patients" and fallback.record_tokens is not None:
-                # A record without a usable BSN carries its own token: the TTP may link it.
-                lf = lf.join(fallback.record_tokens.lazy().rename({"token": "record_token"}), on="patient_id",
-                             how="left").with_columns(pl.coalesce("token", "record_token").alias("token"))
-                lf = lf.drop("record_token")
+    for table in validated.tables:
         path = tmp / "for_research" / f"{table}.parquet"
-        lf.sink_parquet(path, compression="zstd", statistics=False)
         rows[table] = pl.scan_parquet(path).select(pl.len()).collect().item()
         checksums[f"{table}.parquet"] = file_sha256(path)
     write_json(tmp / "for_research" / "manifest.json", {
@@ -205,19 +271,19 @@ def _write_outputs(
         .with_columns(pl.col("note").str.strip_prefix("status:").alias("bsn_status"))
         .filter(pl.col("note").str.starts_with("status:") & (pl.col("rows") > 0))
         .group_by("bsn_status").agg(pl.col("rows").sum())
-        .join(mapping.group_by("bsn_status").agg(pl.len().alias("distinct_values")), on="bsn_status", how="left")
+        .join(index.group_by("bsn_status").agg(pl.len().alias("distinct_values")), on="bsn_status", how="left")
     )
     report = {
         "supplier": supplier,
         "batch_id": batch_id,
         "network_key_id": network_key.id,
-        "persons_pseudonymised": identifiers.num_rows,
+        "persons_pseudonymised": persons,
         "bsn_status": status_counts.sort("bsn_status").to_dicts(),
         "validation_quarantine": validated.quarantine.to_dicts(),
         "rows": rows,
-        "fallback_encodings": fallback.counts,
+        "fallback_encodings": _fallback_counts(supplier, counts),
     }
     if supplier == "ehr":
-        report["invalid_bsn_per_practice"] = _practice_quarantine(validated, mapping)
+        report["invalid_bsn_per_practice"] = _practice_quarantine(validated, index)
     write_json(tmp / "supplier_report.json", report)
     return report

@@ -1,9 +1,9 @@
 """The supplier's part of the fallback: which records get keyed encodings, and their tokens.
 
-EHR (``patients``): every record without a usable BSN gets a fresh random record token of its own
-(its content rows carry it, so the TTP can give it a project pseudonym if it links it) and its
-encodings; so does a random sample of up to ``CALIBRATION_SAMPLE`` records with a valid BSN, under
-their person's token: the TTP estimates the model's m-probabilities on them (their BSN links them:
+EHR (``patients``): every record without a usable BSN gets a record token of its own (its content
+rows carry it, so the TTP can give it a project pseudonym if it links it) and its encodings; so
+does a random sample of up to ``CALIBRATION_SAMPLE`` records with a valid BSN, under their
+person's token: the TTP estimates the model's m-probabilities on them (their BSN links them:
 free labels) and the precision of the fallback (it links them again as if their BSN were missing).
 A sample, not all: the TTP gets what the estimate needs, no more (data minimisation).
 
@@ -11,80 +11,84 @@ Claims (``insured``): every insured person with a valid BSN, one row per distinc
 identifiers (people move and switch insurers between years), under the person's token.
 
 The encodings go to the TTP in ``for_ttp/encodings.parquet`` only, rows in token order (random).
+
+Partitioned (issue 14): each partition encodes its records (:func:`ehr_partition`,
+:func:`claims_partition`) and writes them with the calibration score of each sampled candidate;
+the reduce (:func:`reduce_encodings`) keeps the ``CALIBRATION_SAMPLE`` candidates of smallest
+score over all partitions -- the sample one partition would have drawn -- and sorts by token.
+Record tokens and scores come from :mod:`pseudonymisation.supplier_tokens` (keyed by the run key,
+by row number), so they do not depend on the partition.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from extracts.validation import ValidatedExtract
 from pseudonymisation.comparison import encodings_table
 from pseudonymisation.encodings import IDENTIFIER_COLUMNS, FallbackKeys, encode_identifiers
-from pseudonymisation.errors import PseudonymisationError
-from pseudonymisation.prf import random_tokens
+from pseudonymisation.keys import Key
+from pseudonymisation.supplier_tokens import sample_scores
 
-__all__ = ["CALIBRATION_SAMPLE", "FallbackEncodings", "supplier_encodings"]
+__all__ = ["CALIBRATION_SAMPLE", "PARTS", "claims_partition", "ehr_partition", "parts", "reduce_encodings"]
 
 CALIBRATION_SAMPLE = 20_000
-_PARTS = ("birth_date", "sex", *IDENTIFIER_COLUMNS)
+PARTS = ("birth_date", "sex", *IDENTIFIER_COLUMNS)
+_SCORE = "score"
 
 
-class FallbackEncodings:
-    """What the supplier step writes for the fallback: encodings, per-record tokens, counts."""
-
-    def __init__(self, table: pa.Table, record_tokens: pl.DataFrame | None, counts: dict) -> None:
-        self.table = table
-        self.record_tokens = record_tokens  # EHR: patient_id -> token of records without a usable BSN
-        self.counts = counts
-
-
-def _parts(lf: pl.LazyFrame, *extra: str) -> pl.LazyFrame:
+def parts(lf: pl.LazyFrame, *extra: str) -> pl.LazyFrame:
+    """``extra`` columns and the parts the encodings read (null where the extract lacks one)."""
     schema = lf.collect_schema()
-    return lf.select(*extra, *(pl.col(c) if c in schema else pl.lit(None, pl.String).alias(c) for c in _PARTS))
+    return lf.select(*extra, *(pl.col(c) if c in schema else pl.lit(None, pl.String).alias(c) for c in PARTS))
 
 
-def _table(keys: FallbackKeys, frame: pl.DataFrame) -> pa.Table:
-    frame = frame.sort("token")  # token order is random: the rows say nothing of content order
-    return encodings_table(frame["token"].to_numpy(), encode_identifiers(keys, frame))
+def _encoded(keys: FallbackKeys, frame: pl.DataFrame, score: pl.Series | None) -> pa.Table:
+    """Encodings of ``frame`` (token and parts), rows sorted by token then parts, with the scores (EHR)."""
+    order = frame.with_row_index("__i").sort("token", *PARTS, nulls_last=True)["__i"]
+    frame = frame[order]
+    table = encodings_table(frame["token"].to_numpy(), encode_identifiers(keys, frame))
+    return table if score is None else table.append_column(_SCORE, score[order].to_arrow())
 
 
-def _ehr(validated: ValidatedExtract, mapping: pl.DataFrame, keys: FallbackKeys) -> FallbackEncodings:
-    patients = (
-        _parts(validated.tables["patients"], "patient_id", "bsn")
-        .join(mapping.lazy().select("bsn", "token"), on="bsn", how="left", nulls_equal=True)
-        .drop("bsn")
-        .collect(engine="streaming")
-    )
-    without = patients.filter(pl.col("token").is_null())
-    fresh = random_tokens(without.height)
-    if fresh.is_in(mapping["token"].drop_nulls().implode()).any():  # odds ~1e-9 at register size
-        msg = "internal: a fresh record token repeated a person's token; run the step again"
-        raise PseudonymisationError(msg)
-    without = without.with_columns(token=fresh)
-    valid = patients.filter(pl.col("token").is_not_null())
-    sample = valid.sample(min(CALIBRATION_SAMPLE, valid.height), shuffle=True) if valid.height else valid
-    frame = pl.concat([without, sample])
-    counts = {"records_without_usable_bsn": without.height, "calibration_records": sample.height}
-    return FallbackEncodings(_table(keys, frame), without.select("patient_id", "token"), counts)
+def ehr_partition(keys: FallbackKeys, run_key: Key, patients: pl.DataFrame, path: Path) -> dict:
+    """One partition's EHR encodings: records without a usable BSN (``person_token`` null, with their
+    record ``token``) and this partition's best calibration candidates. ``patients``: ``__row``,
+    ``token``, ``person_token`` and the parts. Writes ``path``; returns the partition's counts."""
+    without = patients.filter(pl.col("person_token").is_null())
+    valid = patients.filter(pl.col("person_token").is_not_null())
+    scores = sample_scores(run_key, valid["__row"].to_numpy())
+    best = scores.arg_sort()[:CALIBRATION_SAMPLE]
+    candidates = valid[best]
+    frame = pl.concat([without, candidates]).select("token", *PARTS)
+    score = pl.concat([pl.Series(_SCORE, [None] * without.height, pl.UInt64), scores[best]])
+    pq.write_table(_encoded(keys, frame, score), path, compression="none")
+    return {"records_without_usable_bsn": without.height, "valid_records": valid.height}
 
 
-def _claims(validated: ValidatedExtract, mapping: pl.DataFrame, keys: FallbackKeys) -> FallbackEncodings:
-    insured = (
-        _parts(validated.tables["insured"], "bsn")
-        .join(mapping.lazy().select("bsn", "token"), on="bsn", how="left", nulls_equal=True)
-        .filter(pl.col("token").is_not_null())
-        .drop("bsn")
-        .unique()
-        .collect(engine="streaming")
-    )
-    counts = {"insured_persons": insured["token"].n_unique(), "identifier_sets": insured.height}
-    return FallbackEncodings(_table(keys, insured), None, counts)
+def claims_partition(keys: FallbackKeys, insured: pl.DataFrame, path: Path) -> dict:
+    """One partition's claims encodings: one row per person and distinct set of identifiers."""
+    sets = insured.select("token", *PARTS).unique()
+    pq.write_table(_encoded(keys, sets, None), path, compression="none")
+    return {"insured_persons": sets["token"].n_unique(), "identifier_sets": sets.height}
 
 
-def supplier_encodings(validated: ValidatedExtract, supplier: str, mapping: pl.DataFrame,
-                       keys: FallbackKeys) -> FallbackEncodings:
-    """The fallback encodings of an extract (see the module docstring); ``mapping`` is bsn -> token."""
-    if supplier == "ehr":
-        return _ehr(validated, mapping, keys)
-    return _claims(validated, mapping, keys)
+def reduce_encodings(paths: list[Path]) -> tuple[pa.Table, pa.Array]:
+    """All partitions' encodings: the calibration candidates of smallest score over all partitions,
+    rows in token order (a stable sort: a person's rows keep their order). Also returns the
+    record tokens of the records without a usable BSN (for the uniqueness check)."""
+    table = pa.concat_tables([pq.read_table(p) for p in paths])
+    if _SCORE not in table.column_names:  # claims: every person, no sample, no record tokens
+        table = table.take(pc.sort_indices(table, sort_keys=[("token", "ascending")]))
+        return table.combine_chunks(), pa.array([], pa.int64())
+    scored = pc.is_valid(table.column(_SCORE))
+    candidates = table.filter(scored)
+    keep = pc.sort_indices(candidates, sort_keys=[(_SCORE, "ascending")])[:CALIBRATION_SAMPLE]
+    records = table.filter(pc.invert(scored))
+    merged = pa.concat_tables([records, candidates.take(keep)])
+    merged = merged.take(pc.sort_indices(merged, sort_keys=[("token", "ascending")])).drop_columns([_SCORE])
+    return merged.combine_chunks(), records.column("token").combine_chunks()

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
-from extracts.atomic import claim_output, file_sha256, staging, storage_error
+from execution import Executor, LocalExecutor
+from extracts.atomic import claim_output, file_sha256, scratch, staging, storage_error
 from extracts.errors import ExtractNotFoundError, counted
 from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
@@ -45,6 +46,7 @@ from pseudonymisation.prf import (
 )
 from pseudonymisation.supplier import write_json
 from pseudonymisation.ttp_fallback import link_fallback
+from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
 
 __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
 
@@ -136,6 +138,8 @@ def run_ttp_step(
     expected_network_key_id: str | None = None,
     overwrite: bool = False,
     fallback: FallbackSettings | None = None,
+    executor: Executor | None = None,
+    partitions: int = 1,
 ) -> TtpResult:
     """Map each supplier's tokens to project pseudonyms (see module doc).
 
@@ -146,15 +150,19 @@ def run_ttp_step(
         out: output folder (written under a temporary name, renamed when complete).
         expected_network_key_id: refuse inputs made with another network key.
         fallback: the fallback's settings (threshold, margin); None: the defaults.
+        executor: where the partitions run (None: in process, :class:`execution.LocalExecutor`).
+        partitions: K; the outputs are byte-identical for every K (:mod:`pseudonymisation.ttp_partitioned`).
     """
     out = Path(out)
     with claim_output(out, overwrite=overwrite, inputs={f"inputs.{s}": Path(f) for s, f in inputs.items()}):
         return _ttp_step(inputs, ttp_key, project, out, expected_network_key_id=expected_network_key_id,
-                         overwrite=overwrite, fallback=fallback or FallbackSettings())
+                         overwrite=overwrite, fallback=fallback or FallbackSettings(),
+                         executor=executor or LocalExecutor(), partitions=partitions)
 
 
 def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
-              expected_network_key_id: str | None, overwrite: bool, fallback: FallbackSettings) -> TtpResult:
+              expected_network_key_id: str | None, overwrite: bool, fallback: FallbackSettings,
+              executor: Executor, partitions: int) -> TtpResult:
     began = time.perf_counter()
     if not inputs:
         msg = "the TTP step needs at least one supplier's for_ttp folder (inputs)"
@@ -171,7 +179,8 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
 
     extra = _fallback_links(inputs, read, fallback)
     with staging(out, overwrite=overwrite) as tmp:
-        report = _map_tokens(read, k_proj, project, tmp, extra)
+        report = _map_tokens(read, k_proj, project, tmp, extra, inputs=inputs, executor=executor,
+                             partitions=partitions, out=out)
         write_json(tmp / "ttp_report.json", report)
     return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
 
@@ -207,59 +216,88 @@ def _fallback_summary(report: dict) -> dict:
             **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
 
 
+def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:
+    """One supplier's identifiers carry its network key's label and unique tokens (whole file, any K)."""
+    source = f"{supplier} identifiers"
+    labels = frame["p1_label"].unique().to_list()
+    expected = label(P1_SCHEME, manifest["network_key_id"])
+    if labels and labels != [expected]:
+        schemes = sorted({str(x)[:4] for x in labels if x and str(x)[:4] in (P1_SCHEME,)} or {"other"})
+        msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
+               f"(scheme {schemes}); made under another key or scheme")
+        raise KeyMismatchError(msg)
+    if frame["token"].n_unique() != frame.height:
+        repeated = frame.height - frame["token"].n_unique()
+        msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
+        raise PseudonymisationError(msg)
+
+
+def _write_token_map(supplier: str, manifest: dict, bsn_map: pl.DataFrame, k_proj: Key, project: str,
+                     tmp: Path, extra: tuple[pl.DataFrame | None, dict]) -> None:
+    """One supplier's token map (BSN links, and the fallback's for the EHR), sorted by token, and manifest."""
+    folder = tmp / supplier
+    folder.mkdir()
+    path = folder / "token_map.parquet"
+    token_map = bsn_map.with_columns(link_method=pl.lit("bsn"))
+    if supplier == "ehr" and extra[0] is not None and extra[0].height:
+        # A fallback link takes the project pseudonym of the claims person it links to.
+        fb = extra[0]
+        fb_p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(fb["p1"], source="fallback links")),
+                                P2_SCHEME, k_proj.id)
+        token_map = pl.concat([token_map, pl.DataFrame({"token": fb["token"], "p2": fb_p2,
+                                                        "link_method": fb["link_method"]})])
+    token_map = token_map.with_columns(pl.col("link_method").cast(LINK_METHOD)).sort("token")
+    token_map.write_parquet(path, compression="zstd", statistics=False)
+    write_json(folder / "manifest.json", {
+        "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
+        "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": token_map.height,
+        "sha256": {"token_map.parquet": file_sha256(path)},
+        # The linkage report shows the fallback's self-check (counts and shares only).
+        **({"fallback": _fallback_summary(extra[1])} if supplier == "ehr" else {}),
+    })
+
+
 def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project: str, tmp: Path,
-                extra: tuple[pl.DataFrame | None, dict]) -> dict:
+                extra: tuple[pl.DataFrame | None, dict], *, inputs: dict[str, Path], executor: Executor,
+                partitions: int, out: Path) -> dict:
     report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {},
                     "fallback": extra[1]}
-    all_p1, all_p2 = [], []
     for supplier, (manifest, frame) in read.items():
-        source = f"{supplier} identifiers"
-        raw_p1 = decode_binary(frame["p1"], source=source)
-        labels = frame["p1_label"].unique().to_list()
-        expected = label(P1_SCHEME, manifest["network_key_id"])
-        if labels and labels != [expected]:
-            schemes = sorted({str(x)[:4] for x in labels if x and str(x)[:4] in (P1_SCHEME,)} or {"other"})
-            msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
-                   f"(scheme {schemes}); made under another key or scheme")
-            raise KeyMismatchError(msg)
-        if frame["token"].n_unique() != frame.height:
-            repeated = frame.height - frame["token"].n_unique()
-            msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
-            raise PseudonymisationError(msg)
-        p2 = encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)
-        all_p1.append(frame["p1"])
-        all_p2.append(p2)
-        folder = tmp / supplier
-        folder.mkdir()
-        path = folder / "token_map.parquet"
-        token_map = pl.DataFrame({"token": frame["token"], "p2": p2}).with_columns(link_method=pl.lit("bsn"))
-        if supplier == "ehr" and extra[0] is not None and extra[0].height:
-            # A fallback link takes the project pseudonym of the claims person it links to.
-            fb = extra[0]
-            fb_p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(fb["p1"], source="fallback links")),
-                                    P2_SCHEME, k_proj.id)
-            token_map = pl.concat([token_map, pl.DataFrame({"token": fb["token"], "p2": fb_p2,
-                                                            "link_method": fb["link_method"]})])
-        token_map = token_map.with_columns(pl.col("link_method").cast(LINK_METHOD)).sort("token")
-        token_map.write_parquet(path, compression="zstd", statistics=False)
-        write_json(folder / "manifest.json", {
-            "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
-            "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": token_map.height,
-            "sha256": {"token_map.parquet": file_sha256(path)},
-            # The linkage report shows the fallback's self-check (counts and shares only).
-            **({"fallback": _fallback_summary(extra[1])} if supplier == "ehr" else {}),
-        })
+        _check_identifiers(supplier, manifest, frame)
         report["suppliers"][supplier] = {
             "tokens_received": frame.height,
             "distinct_p1": frame["p1"].n_unique(),
             "network_key_id": manifest["network_key_id"],
         }
-    pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat(all_p2)}).unique()
-    distinct_p1 = pairs["p1"].n_unique()
-    report["distinct_p1"] = distinct_p1
-    report["collisions"] = distinct_p1 - pairs["p2"].n_unique()
-    if report["collisions"]:
-        # A PRP cannot collide on distinct inputs; if it happens, something is badly wrong.
-        msg = f"{report['collisions']} project-pseudonym collisions: nothing written"
-        raise PseudonymisationError(msg)
+    if partitions == 1:
+        all_p1, bsn_maps = [], {}
+        for supplier, (_, frame) in read.items():
+            raw_p1 = decode_binary(frame["p1"], source=f"{supplier} identifiers")
+            bsn_maps[supplier] = pl.DataFrame({"token": frame["token"],
+                                               "p2": encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)})
+            all_p1.append(frame["p1"])
+        pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat([m["p2"] for m in bsn_maps.values()])}).unique()
+        distinct_p1 = pairs["p1"].n_unique()
+        collisions = distinct_p1 - pairs["p2"].n_unique()
+        _report_collisions(report, distinct_p1, collisions)
+        for supplier, (manifest, _) in read.items():
+            _write_token_map(supplier, manifest, bsn_maps[supplier], k_proj, project, tmp, extra)
+        return report
+    for supplier, (_, frame) in read.items():  # every P1 16 bytes, or no partition could hold it
+        decode_binary(frame["p1"], source=f"{supplier} identifiers")
+    with scratch(out) as folder:  # person-level partials and the worker's key file: owner-only
+        identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in read}
+        distinct_p1 = partitioned_p2(identifiers, k_proj, folder, executor=executor, partitions=partitions)
+        _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1))
+        for supplier, (manifest, _) in read.items():
+            _write_token_map(supplier, manifest, reduce_token_map(folder, supplier), k_proj, project, tmp, extra)
     return report
+
+
+def _report_collisions(report: dict, distinct_p1: int, collisions: int) -> None:
+    report["distinct_p1"] = distinct_p1
+    report["collisions"] = collisions
+    if collisions:
+        # A PRP cannot collide on distinct inputs; if it happens, something is badly wrong.
+        msg = f"{collisions} project-pseudonym collisions: nothing written"
+        raise PseudonymisationError(msg)

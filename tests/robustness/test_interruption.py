@@ -6,7 +6,8 @@ output):
 
 - SIGINT (Ctrl-C): exit 130 with a message and no traceback; the partial folder is removed;
 - SIGKILL (no chance to clean up): no output folder; at most the partial folder, which never
-  looks complete, the scratch folder of partition parts, and the lock file (harmless: the kernel dropped the lock with the process).
+  looks complete, the owner-only scratch folder of person-level partials (issue 14: the supplier
+  step's partitions) and the lock file (harmless: the kernel dropped the lock with the process).
 
 In both cases a rerun of the same command completes and removes what the killed run left.
 """

@@ -1,0 +1,36 @@
+"""Rows into K partition files in one pass, and one partition read back (issue 14).
+
+A stage that splits a large table gives every row its partition in a column ``__part`` (its own
+rule: a keyed hash of the BSN at the supplier, the token in linkage) and calls :func:`split`:
+one streaming pass writes ``<folder>/__part=<i>/*.parquet``. Each partition function then reads
+only its own rows with :func:`scan_partition` -- not the whole table K times. A partition without
+rows has no folder; it reads as an empty frame of the table's schema (kept in
+``<folder>/schema.parquet``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+__all__ = ["PART", "scan_partition", "split"]
+
+PART = "__part"
+
+
+def split(lf: pl.LazyFrame, folder: Path) -> None:
+    """Write the rows of ``lf`` (with an integer column ``__part``) to one folder per partition."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(schema=lf.collect_schema()).write_parquet(folder / "schema.parquet")
+    lf.sink_parquet(pl.PartitionBy(folder, key=PART, include_key=True), mkdir=True, compression="lz4")
+
+
+def scan_partition(folder: Path, index: int) -> pl.LazyFrame:
+    """The rows :func:`split` wrote for partition ``index`` (all columns, ``__part`` included)."""
+    folder = Path(folder)
+    files = sorted((folder / f"{PART}={index}").glob("*.parquet"))
+    if not files:
+        return pl.scan_parquet(folder / "schema.parquet")
+    return pl.scan_parquet(files, hive_partitioning=False)

@@ -1,0 +1,139 @@
+"""One partition of the supplier step, and the reduce of the partitions' results (issue 14).
+
+The caller (:mod:`pseudonymisation.supplier`) validates the extract once (quarantine, duplicate
+keys and shared BSNs are counted over the whole extract: exact by construction), lists the
+distinct BSN values with their status and keyed partition (:mod:`pseudonymisation.supplier_tokens`)
+and gives every row of a table with a BSN its row number (``__row``), status and partition
+(``__part``). A partition then:
+
+- computes the record token and the stage-1 pseudonym P1 of each of its valid BSNs, and writes
+  ``token -> P1`` to the scratch folder (``identifiers/part-*.parquet``);
+- writes its content rows with the token in place of the BSN (``content/<table>/part-*.parquet``,
+  with their row numbers);
+- encodes its records for the fallback (:mod:`pseudonymisation.supplier_encodings`).
+
+A worker gets paths only: the tables, the BSN list, and two owner-only key files in the run's
+scratch folder (the network key and the run key); it loads the keys itself.
+
+The reduce reads the partials back: identifiers in token order, encodings in token order with the
+calibration sample drawn over all partitions, content in row order (written by
+:func:`write_content`, the one writer of content files), and checks that no token repeats across
+partitions. With K = 1 the caller runs :func:`pseudonymise_partition` in process on the lazy
+tables, writing content straight to the output: the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from execution.split import PART, scan_partition
+from extracts.bsn import BsnStatus
+from extracts.contract import IDENTIFYING_COLUMNS
+from pseudonymisation.encodings import fallback_keys
+from pseudonymisation.errors import PseudonymisationError
+from pseudonymisation.keys import Key, load_key
+from pseudonymisation.prf import decode_binary, p1_from_bsn, stage1_key
+from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
+from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
+
+__all__ = ["PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens", "partial",
+           "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "write_content"]
+
+ROW = "__row"
+ROW_GROUP_ROWS = 100_000
+"""Rows per Parquet row group of a content file: fixed, so that the bytes do not depend on how the
+rows reached the writer (one pass or K partials)."""
+
+
+def write_content(lf: pl.LazyFrame, path: Path) -> None:
+    """The one writer of ``for_research`` content files (same rows in the same order: same bytes)."""
+    lf.sink_parquet(path, compression="zstd", statistics=False, row_group_size=ROW_GROUP_ROWS)
+
+
+def partial(scratch: Path, what: str, index: int) -> Path:
+    return scratch / what / f"part-{index:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class SupplierTask:
+    """One partition: paths and numbers only (never key material, never rows)."""
+
+    supplier: str
+    tables: tuple[tuple[str, str], ...]  # (table, its split folder: rows with __row, bsn_status, __part)
+    bsn_index: str  # scratch Parquet: bsn, bsn_status, value, part
+    network_key: str  # owner-only key files in the scratch folder
+    run_key: str
+    index: int
+    scratch: str
+
+
+def supplier_partition(task: SupplierTask) -> dict:
+    """Run one partition from its scratch files (the executors' entry point)."""
+    network_key, run_key = load_key(task.network_key, "network"), load_key(task.run_key, ROLE)
+    tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
+    bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
+    scratch = Path(task.scratch)
+    targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
+    return pseudonymise_partition(task.supplier, tables, bsn, network_key, run_key, scratch, task.index, targets,
+                                  keep_row=True)
+
+
+def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, network_key: Key,
+                           run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
+                           keep_row: bool) -> dict:
+    """Tokens, P1, content and encodings of one partition's rows (see the module doc); returns counts."""
+    valid = bsn.filter(pl.col("bsn_status") == BsnStatus.VALID.value).select("bsn", "value").collect()
+    value = valid["value"].to_numpy()
+    tokens = person_tokens(run_key, value)
+    raw = p1_from_bsn(stage1_key(network_key), value)
+    p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
+    pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
+        partial(scratch, "identifiers", index))
+    mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
+    keys = fallback_keys(network_key)
+    counts: dict = {"persons": len(value)}
+    encodings = partial(scratch, "encodings", index)
+    for table, lf in tables.items():
+        dropped = IDENTIFYING_COLUMNS.get((supplier, table), ())
+        names = [c for c in lf.collect_schema().names() if c not in (ROW, PART, "bsn_status")]
+        columns = [*([ROW] if keep_row else []), *("token" if c == "bsn" else c for c in names if c not in dropped),
+                   "bsn_status"]
+        joined = lf.join(mapping, on="bsn", how="left", maintain_order="left")
+        if (supplier, table) == ("ehr", "patients"):
+            frame = joined.collect()
+            # A record without a usable BSN carries its own token: the TTP may link it.
+            frame = frame.with_columns(person_token=pl.col("token"),
+                                       token=pl.coalesce("token", record_tokens(run_key, frame[ROW].to_numpy())))
+            counts |= ehr_partition(keys, run_key, parts(frame.lazy(), ROW, "token", "person_token").collect(),
+                                    encodings)
+            joined = frame.lazy()
+        elif (supplier, table) == ("claims", "insured"):
+            insured = parts(joined.filter(pl.col("token").is_not_null()), "token").collect(engine="streaming")
+            counts |= claims_partition(keys, insured, encodings)
+        if keep_row:
+            joined.select(columns).sink_parquet(targets[table], compression="lz4")
+        else:
+            write_content(joined.select(columns), targets[table])
+    return counts
+
+
+def reduce_identifiers(scratch: Path) -> tuple[pl.Series, np.ndarray]:
+    """Every partition's ``token -> P1``, in token order: (tokens, P1 as (n, 16) bytes)."""
+    frame = pl.read_parquet(sorted((scratch / "identifiers").glob("part-*.parquet"))).sort("token")
+    return frame["token"], decode_binary(frame["p1"], source="partitions' identifiers")
+
+
+def check_unique_tokens(*tokens: pl.Series) -> None:
+    """No token repeats over all partitions: persons' tokens and the records' own tokens together."""
+    every = pl.concat([t.cast(pl.Int64) for t in tokens])
+    repeated = every.len() - every.n_unique()
+    if repeated:
+        msg = (f"internal: {repeated} record token(s) of this run repeat across its partitions (odds about 1 in "
+               "100,000 at register size); nothing written: run the step again (a new run draws new tokens)")
+        raise PseudonymisationError(msg)
+

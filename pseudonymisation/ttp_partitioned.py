@@ -1,0 +1,106 @@
+"""The TTP step in K partitions: project pseudonyms computed person by person (issue 14).
+
+The partition key is the stage-1 pseudonym P1 itself: it is already pseudorandom (AES under the
+network's stage-1 key), so its first eight bytes read as an unsigned big-endian integer, mod K,
+spread persons evenly and reveal nothing; no further hashing or key is needed. A person's P1 is
+the same at every supplier, so one person's rows of *all* suppliers fall in one partition.
+
+Each supplier's ``identifiers.parquet`` is split by partition in one pass (:mod:`execution.split`);
+each partition (:func:`ttp_partition`) reads its rows of every supplier by path, loads the project key from an owner-only key file in the run's scratch folder (the
+coordinator writes the derived project key there, never the TTP's master key, and passes only
+the path), computes P2 = AES(K_proj, P1), and writes ``token -> p2`` per supplier to the scratch
+folder. It returns counts: distinct P1 and P2 of the partition over all suppliers.
+
+The reduce (:func:`reduce_token_map`, :func:`global_collisions`) is exact:
+
+- distinct P1: the sum over partitions (a P1 lies in one partition);
+- collisions (two P1, one P2): distinct P1 minus the distinct P2 of *all* partials together (a
+  P2 collision of two P1 in two partitions is invisible to either partition, so it is counted
+  over all of them);
+- token uniqueness per supplier: checked by the caller over the supplier's whole identifier file
+  before any partition runs (a repeated token may carry two P1 in two partitions);
+- each token map: the partials of the supplier concatenated, with the fallback's links, sorted by
+  token (unique) and written by the same function as one pass: the same bytes for every K.
+
+The fallback (probabilistic and insurance-number linkage of EHR records without a usable BSN,
+:mod:`pseudonymisation.ttp_fallback`) has no person key to partition on: it compares records
+across persons. It stays one global step over the small set of records without a usable BSN,
+before the partitions; its links (token -> P1 of the claims person) join the EHR token map in the
+reduce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from execution import Executor
+from execution.split import PART, scan_partition, split
+from pseudonymisation.keys import Key, load_key, write_worker_key
+from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
+
+__all__ = ["TtpTask", "global_collisions", "p1_partition", "partitioned_p2", "reduce_token_map", "ttp_partition"]
+
+
+def p1_partition(count: int) -> pl.Expr:
+    """The partition of each P1: its first eight bytes, big-endian, mod ``count``."""
+    first = pl.col("p1").cast(pl.Binary).bin.head(8).bin.reinterpret(dtype=pl.UInt64, endianness="big")
+    return (first % count).cast(pl.Int64)
+
+
+@dataclass(frozen=True)
+class TtpTask:
+    """One partition: paths, numbers and the key's role; never key material or rows."""
+
+    identifiers: tuple[tuple[str, str], ...]  # (supplier, its identifiers split by partition)
+    key_path: str
+    key_role: str
+    index: int
+    scratch: str
+
+
+def _partial(scratch: str, supplier: str, index: int) -> Path:
+    return Path(scratch) / supplier / f"part-{index:05d}.parquet"
+
+
+def ttp_partition(task: TtpTask) -> tuple[int, int]:
+    """P2 of one partition's P1 for every supplier; returns (distinct P1, distinct P2) of the partition."""
+    k_proj = load_key(task.key_path, task.key_role)
+    pairs = []
+    for supplier, path in task.identifiers:
+        frame = scan_partition(Path(path), task.index).select("token", "p1").collect()
+        p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(frame["p1"], source=f"{supplier} identifiers")),
+                             P2_SCHEME, k_proj.id)
+        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(_partial(task.scratch, supplier, task.index))
+        pairs.append(pl.DataFrame({"p1": frame["p1"], "p2": p2}))
+    unique = pl.concat(pairs).unique()
+    return unique["p1"].n_unique(), unique["p2"].n_unique()
+
+
+def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, executor: Executor,
+                   partitions: int) -> int:
+    """Run the partitions into ``scratch``; returns the distinct P1 over all suppliers (exact sum)."""
+    items = []
+    for supplier, path in identifiers.items():
+        (scratch / supplier).mkdir()
+        # One pass per supplier: each partition then reads its own rows only.
+        split(pl.scan_parquet(path).select("token", "p1", p1_partition(partitions).alias(PART)),
+              scratch / f"{supplier}-identifiers")
+        items.append((supplier, str(scratch / f"{supplier}-identifiers")))
+    key_path = write_worker_key(scratch, k_proj, "project")
+    tasks = [TtpTask(tuple(items), key_path, k_proj.role, i, str(scratch)) for i in range(partitions)]
+    return sum(p1 for p1, _ in executor.map(ttp_partition, tasks))
+
+
+def global_collisions(scratch: Path, suppliers: list[str], distinct_p1: int) -> int:
+    """Distinct P1 minus distinct P2 over every partial of every supplier (see the module doc)."""
+    partials = [p for s in suppliers for p in sorted((scratch / s).glob("part-*.parquet"))]
+    distinct_p2 = pl.scan_parquet(partials).select(pl.col("p2").n_unique()).collect(engine="streaming").item()
+    return distinct_p1 - distinct_p2
+
+
+def reduce_token_map(scratch: Path, supplier: str) -> pl.DataFrame:
+    """token -> p2 of one supplier's BSN-linked persons, from its partials (unsorted)."""
+    return pl.read_parquet(sorted((scratch / supplier).glob("part-*.parquet")))
