@@ -2,8 +2,8 @@
 
 By default Spark's local mode, ``local[N]`` (N = ``workers``, default: the cores); with
 ``master`` (``spark://HOST:7077``, ``yarn``, ``k8s://…``) a cluster's. Inside a session that is
-already running (a Databricks notebook or job, ``spark-submit``) it uses that session and leaves it
-running when closed. ``map`` is ``sc.parallelize(items, len(items)).map(fn).collect()``: one
+already running, or without ``master`` under ``spark-submit`` or on Databricks, it uses that
+session with the settings it was launched with, and leaves it running when closed. ``map`` is ``sc.parallelize(items, len(items)).map(fn).collect()``: one
 Spark task per partition item, the results in the items' order.
 
 Quiet and closed: Spark's log at ERROR, no progress bar, no web UI (``spark.ui.enabled=false``),
@@ -57,6 +57,8 @@ class SparkExecutor(Executor):
                    "'patientflow-linkage[spark]' (./run install installs both)")
             raise ExecutorError(msg) from exc
         running = SparkSession.getActiveSession()
+        if running is None and not master and _launched_by_spark():
+            running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
         self._owned = running is None
         self._session = running if running is not None else self._start(SparkSession, workers, master)
         self._session.sparkContext.setLogLevel("ERROR")
@@ -116,6 +118,11 @@ class SparkExecutor(Executor):
         if self._owned and self._session is not None:
             self._session.stop()
         self._session = None
+
+
+def _launched_by_spark() -> bool:
+    """This driver runs under ``spark-submit`` (a JVM waiting for it) or on a Databricks cluster."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("DATABRICKS_RUNTIME_VERSION"))
 
 
 def _exception(value: bytes | str) -> Exception:
