@@ -7,6 +7,9 @@ and closed at the end: a Dask ``LocalCluster`` with 2 workers and Spark ``local[
 The cluster cases carry the ``xdist_group("clusters")`` mark: ``./run tests`` runs pytest-xdist
 with ``--dist loadgroup``, so every cluster case runs on one test worker and each cluster starts
 once per suite, not once per test worker (Spark's start costs tens of seconds on two cores).
+pytest-xdist names the group in the test's node id (``...[dask-K4]@clusters``), which it can no
+longer do since pytest 9.2 moved the node id: :func:`name_cluster_groups` (called from the
+conftest's collection hook) does it where xdist did not.
 The engines are installed by ``./run install`` (extras ``dask`` and ``spark``, and Java 17): where
 one is missing a case is skipped with the reason, and in CI (CI set) it fails instead.
 """
@@ -69,6 +72,24 @@ def _executors() -> Iterator[None]:
 _PARAMS = [pytest.param((n, k), id=f"{n}-K{k}",
                         marks=[pytest.mark.xdist_group("clusters")] if n in CLUSTERS else [])
            for n, k in CASES]
+
+
+def name_cluster_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, ``<node id>@<group>`` for each item of an ``xdist_group``."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if not groups or "@" in item.nodeid:
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(groups)}"
+        if hasattr(item, "_id"):  # pytest >= 9.2: a structured node id
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(grouped)
+        else:
+            item._nodeid = grouped
 
 
 @pytest.fixture(params=_PARAMS)
