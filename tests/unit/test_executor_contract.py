@@ -115,3 +115,22 @@ def test_a_cluster_listens_and_talks_on_this_machine_only(executor_case: tuple[E
         for page in ("status", "metrics", "health", "info/main/workers.html"):
             with pytest.raises(urllib.error.HTTPError, match="404"):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=10)  # noqa: S310
+
+
+@pytest.mark.xdist_group("clusters")
+def test_dask_logs_and_task_keys_hold_no_task_argument(_executors: None) -> None:
+    """The scheduler logs task keys: a key is the function's name and a random id, never the argument."""
+    from executor_cases import _executor
+
+    ex = _executor("dask")
+    client = ex._client  # noqa: SLF001 (the scheduler's own view)
+    marker = "/data/study/part-SENTINEL-7f3a"
+    with pytest.raises(ValueError):
+        ex.map(refuse_two, [0, 1, 2])
+    futures = client.map(len, [marker], pure=False)  # how DaskExecutor names its tasks
+    assert marker not in futures[0].key and "SENTINEL" not in futures[0].key
+    client.gather(futures)
+    ex.map(len, [marker, marker])
+    logs = [str(line) for line in client.get_scheduler_logs(n=10_000)]
+    logs += [str(line) for lines in client.get_worker_logs(n=10_000).values() for line in lines]
+    assert not [line for line in logs if "SENTINEL" in line]
