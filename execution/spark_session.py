@@ -61,7 +61,8 @@ class SparkExecutor(Executor):
             running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
         self._owned = running is None
         self._session = running if running is not None else self._start(SparkSession, workers, master)
-        self._session.sparkContext.setLogLevel("ERROR")
+        if self._owned:  # a session of spark-submit or Databricks keeps the log level it was given
+            self._session.sparkContext.setLogLevel("ERROR")
 
     @staticmethod
     def _start(session_type: Any, workers: int | None, master: str | None) -> Any:
