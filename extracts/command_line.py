@@ -14,6 +14,8 @@ checked against an allow-list (``docs/security-boundaries.md``):
   (``study``, ``conditions``, ``preset``): DIR may add files to those groups and nothing else;
 - closed config groups (``executor``: where the partitions run, and so where person-level data
   goes) take only their packaged files: ``executor=dask``, never a file a ``--config-dir`` adds;
+  ``executor.KEY=`` must be an option of the executor chosen (the message names the one that
+  takes it);
 - overrides: ``key=value`` of a key in the configuration (an unknown top-level key is refused
   here, an unknown nested one by Hydra as it composes), a config group's option
   (``study=NAME``), and ``+parent.name=value`` only where ``parent`` is declared an open
@@ -97,6 +99,15 @@ class HydraCommand:
     def open_groups(self) -> set[str]:
         """The config groups a ``--config-dir`` may add files to (not :data:`_CLOSED_GROUPS`)."""
         return self.groups() - set(_CLOSED_GROUPS)
+
+    def default_option(self, group: str) -> str | None:
+        """The option of ``group`` the defaults list selects."""
+        for entry in self._raw().get("defaults") or []:
+            if isinstance(entry, dict):
+                for key, value in entry.items():
+                    if str(key).removeprefix("override ").strip("/") == group:
+                        return str(value)
+        return None
 
     def packaged_options(self, group: str) -> list[str]:
         """The options of a config group in the command's own configuration folder."""
@@ -253,6 +264,30 @@ def _check_overrides(overrides: Sequence[str], command: HydraCommand) -> None:
                 where = " or ".join(f"+{m}.NAME" for m in sorted(open_mappings))
                 also = f" (only {where} may add a key)" if where else ""
                 _refuse(f"+{key}: a key not in the configuration is refused{also}")
+    _check_group_options(parsed, command)
+
+
+def _check_group_options(parsed: Sequence, command: HydraCommand) -> None:
+    """``executor.KEY=...``: KEY must be an option of the executor chosen (or the default one)."""
+    import yaml
+
+    for group in sorted(set(_CLOSED_GROUPS) & command.groups()):
+        chosen = command.default_option(group)
+        for override in parsed:
+            if override.key_or_group == group and str(override.value()) in command.packaged_options(group):
+                chosen = str(override.value())
+        options = {}
+        for name in command.packaged_options(group):
+            loaded = yaml.safe_load((command.config_dir / group / f"{name}.yaml").read_text(encoding="utf-8"))
+            options[name] = set(loaded) - {"name"} if isinstance(loaded, dict) else set()
+        for override in parsed:
+            prefix, _, option = override.key_or_group.partition(".")
+            if prefix != group or not option or option.split(".")[0] in options.get(chosen, set()):
+                continue
+            takers = [f"{group}={n}" for n in sorted(options) if option.split(".")[0] in options[n]]
+            where = f"; it is one of {', '.join(takers)}" if takers else ""
+            _refuse(f"{group}.{option} is not an option of {group}={chosen}{where} "
+                    f"(options of {group}={chosen}: {', '.join(sorted(options.get(chosen, ()))) or 'none'})")
 
 
 def _refuse(message: str) -> None:

@@ -333,3 +333,15 @@ def test_the_executors_and_their_options_are_accepted_on_every_stage_command(tmp
     assert "master: spark://master:7077" in done["pfl-supplier"].stdout
     assert "name: processes" in done["pfl-ttp"].stdout
     assert _written(tmp_path / "cfg") == []
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("executor.address=tcp://scheduler:8786",), "executor.address is not an option of executor=local; it is one of executor=dask"),
+    (("executor=spark", "executor.address=tcp://scheduler:8786"), "executor.address is not an option of executor=spark"),
+    (("executor=dask", "executor.master=spark://m:7077"), "executor.master is not an option of executor=dask; it is one of executor=spark"),
+])
+def test_an_option_of_another_executor_names_the_executor_that_takes_it(args: tuple[str, ...], says: str,
+                                                                        tmp_path: Path) -> None:
+    proc = run_command("pfl-study", "linked=l", "out=o", *args, cwd=tmp_path / "run")
+    assert_clean_failure(proc, 2, says)
+    assert _written(tmp_path / "run") == []
