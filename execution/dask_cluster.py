@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -43,6 +45,7 @@ class DaskExecutor(Executor):
                    "(./run install installs it)")
             raise ExecutorError(msg) from exc
         self._cluster = None
+        self._scratch: str | None = None
         if address:
             if not str(address).startswith(("tcp://", "tls://", "ucx://", "inproc://")):
                 msg = f"executor.address must be a scheduler address such as tcp://HOST:8786, not {address!r}"
@@ -58,12 +61,21 @@ class DaskExecutor(Executor):
             # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP
             # servers get no routes. Logs: a task's error is raised on the driver, not repeated.
             quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
-            with dask.config.set(quiet):
-                self._cluster = distributed.LocalCluster(
-                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker or 1,
-                    processes=True, host="127.0.0.1", dashboard_address=None,
-                    silence_logs=logging.CRITICAL)
-            self._client = distributed.Client(self._cluster, set_as_default=False)
+            # The workers' spill folder: owner-only, this cluster's own, removed when it closes.
+            self._scratch = tempfile.mkdtemp(prefix="pfl-dask-")
+            try:
+                with dask.config.set(quiet):
+                    self._cluster = distributed.LocalCluster(
+                        local_directory=self._scratch,
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker or 1,
+                        processes=True, host="127.0.0.1", dashboard_address=None,
+                        # its (route-less) HTTP server on a free loopback port, not 8787
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.CRITICAL)
+                self._client = distributed.Client(self._cluster, set_as_default=False)
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def workers(self) -> int:
@@ -84,7 +96,11 @@ class DaskExecutor(Executor):
         return results
 
     def close(self) -> None:
-        self._client.close()
+        if getattr(self, "_client", None) is not None:
+            self._client.close()
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None

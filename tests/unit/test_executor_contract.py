@@ -134,3 +134,18 @@ def test_dask_logs_and_task_keys_hold_no_task_argument(_executors: None) -> None
     logs = [str(line) for line in client.get_scheduler_logs(n=10_000)]
     logs += [str(line) for lines in client.get_worker_logs(n=10_000).values() for line in lines]
     assert not [line for line in logs if "SENTINEL" in line]
+
+
+@pytest.mark.xdist_group("clusters")
+def test_a_local_dask_clusters_spill_folder_is_owner_only_and_removed_when_it_closes() -> None:
+    pytest.importorskip("distributed")
+    import stat
+
+    from execution import open_executor
+
+    with open_executor("dask", workers=1) as ex:
+        scratch = Path(ex._scratch)  # noqa: SLF001
+        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        assert ex.map(square, [3]) == [9]
+        assert any(scratch.iterdir())  # the worker's own folder is in it
+    assert not scratch.exists()
