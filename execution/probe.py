@@ -23,6 +23,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from execution.executors import Executor
 
@@ -97,7 +98,7 @@ def probe_workers(executor: Executor, *, tasks: int, shared: Path | None = None,
             probe_file.unlink(missing_ok=True)
 
 
-def report(views: list[WorkerView], executor: str, *, out=sys.stdout) -> bool:  # noqa: ANN001
+def report(views: list[WorkerView], executor: str, *, out: TextIO = sys.stdout) -> bool:
     """Print one line per task and a verdict; True when every worker has what it needs."""
     expected = _version()
     ok = True

@@ -105,16 +105,16 @@ def test_a_cluster_listens_and_talks_on_this_machine_only(executor_case: tuple[E
                or (s.status == psutil.CONN_LISTEN and not s.laddr.ip.startswith(local))]
     assert outside == []
     if ex.name == "spark":
-        conf = ex._session.sparkContext.getConf()  # noqa: SLF001 (the session's settings)
-        assert conf.get("spark.ui.enabled") == "false" and ex._session.sparkContext.uiWebUrl is None  # noqa: SLF001
+        conf = ex._session.sparkContext.getConf()
+        assert conf.get("spark.ui.enabled") == "false" and ex._session.sparkContext.uiWebUrl is None
     if ex.name == "dask":  # the scheduler's HTTP server serves nothing: no dashboard, no metrics
         import urllib.error
         import urllib.request
 
-        port = ex._client.scheduler_info()["services"]["dashboard"]  # noqa: SLF001
+        port = ex._client.scheduler_info()["services"]["dashboard"]
         for page in ("status", "metrics", "health", "info/main/workers.html"):
             with pytest.raises(urllib.error.HTTPError, match="404"):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=10)  # noqa: S310
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/{page}", timeout=10)
 
 
 @pytest.mark.xdist_group("clusters")
@@ -123,7 +123,7 @@ def test_dask_logs_and_task_keys_hold_no_task_argument(_executors: None) -> None
     from executor_cases import _executor
 
     ex = _executor("dask")
-    client = ex._client  # noqa: SLF001 (the scheduler's own view)
+    client = ex._client
     marker = "/data/study/part-SENTINEL-7f3a"
     with pytest.raises(ValueError):
         ex.map(refuse_two, [0, 1, 2])
@@ -144,7 +144,7 @@ def test_a_local_dask_clusters_spill_folder_is_owner_only_and_removed_when_it_cl
     from execution import open_executor
 
     with open_executor("dask", workers=1) as ex:
-        scratch = Path(ex._scratch)  # noqa: SLF001
+        scratch = Path(ex._scratch)
         assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
         assert ex.map(square, [3]) == [9]
         assert any(scratch.iterdir())  # the worker's own folder is in it
