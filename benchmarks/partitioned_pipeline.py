@@ -128,7 +128,7 @@ def _stage_rows(stage: str, work: Path) -> int:
 
 def _command(stage: str, work: Path, setting: Setting, k: int | None, memory_gb: float | None,
              extra: list[str]) -> list[str]:
-    executor = [f"executor.name={setting.executor}", f"executor.workers={setting.workers}"]
+    executor = [f"executor={setting.executor}", f"executor.workers={setting.workers}"]
     part = [f"partitions={k}"] if k is not None else []
     out = work / stage.replace("supplier_", "supplier/")
     if stage == "generate":

@@ -3,7 +3,7 @@
     pfl-study linked=work/demo/linked out=work/demo/study
     pfl-study study=respiratory_cardio_by_age_sex linked=... out=...
     pfl-study study=diabetes_incidence_2021 linked=... out=...     (schema 2: docs/study-schema.md)
-    pfl-study linked=... out=... partitions=8 executor.name=processes   (partitioned: the same tables)
+    pfl-study linked=... out=... partitions=8 executor=processes   (partitioned: the same tables)
 """
 
 from __future__ import annotations

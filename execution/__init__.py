@@ -17,13 +17,24 @@ The contract for a partition function, on every executor:
 - it is deterministic: the same partition gives the same result on every executor.
 
 ``map`` returns the results in the order of the items, whatever order they finished in, so that a
-reduce step that concatenates them is deterministic.
+reduce step that concatenates them is deterministic. Every executor refuses a task argument that
+holds bytes (the form of key material) before sending anything, and raises a task's exception on
+the driver as itself, with a note naming the partition. ``python -m execution`` checks what the
+workers of an executor see (docs/guide-cluster.md).
 """
 
 from __future__ import annotations
 
-from execution.executors import EXECUTORS, Executor, LocalExecutor, ProcessExecutor, open_executor
+from execution.executors import (
+    EXECUTORS,
+    Executor,
+    ExecutorError,
+    LocalExecutor,
+    ProcessExecutor,
+    check_task_arguments,
+    open_executor,
+)
 from execution.partitions import Partition, partitions, person_partition
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "Partition", "ProcessExecutor", "open_executor",
-           "partitions", "person_partition"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorError", "LocalExecutor", "Partition", "ProcessExecutor",
+           "check_task_arguments", "open_executor", "partitions", "person_partition"]

@@ -1,22 +1,72 @@
-"""Executors: ``local`` (in process) and ``processes`` (a local process pool).
+"""Executors: ``local`` (in process), ``processes`` (a local process pool), ``dask`` and ``spark``.
 
-``dask`` and ``spark`` register themselves in :data:`EXECUTORS` from their own modules, which
-import their engine only when chosen (both are optional extras).
+``dask`` (:mod:`execution.dask_cluster`) and ``spark`` (:mod:`execution.spark_session`) are in
+:data:`EXECUTORS` as factories that import their module, and so their engine, only when chosen
+(both are optional extras: ``pip install 'patientflow-linkage[dask,spark]'``).
+
+Every executor keeps the same two promises on top of ``map``'s order: a task's argument is checked
+before anything is sent (:func:`check_task_arguments`: no bytes, the form key material takes), and
+an exception in a task is raised on the driver as itself, with a note naming the partition.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import multiprocessing
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "ProcessExecutor", "open_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorError", "LocalExecutor", "ProcessExecutor",
+           "check_task_arguments", "note_partition", "open_executor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class ExecutorError(RuntimeError):
+    """An executor could not start, or lost a task without the task's own exception."""
+
+
+def check_task_arguments(items: Sequence[object]) -> None:
+    """Refuse task arguments that hold bytes: a key reaches a worker by path or env:NAME only.
+
+    A scheduler may log, persist or ship its task graph, so a task's argument is paths, numbers,
+    names and frozen settings (the contract of :mod:`execution`). Bytes anywhere in an argument
+    (in a tuple, list, mapping or dataclass) are the form key material takes and are refused
+    before anything is sent; the message names the position, never the value.
+
+    Raises:
+        TypeError: an item holds bytes, bytearray or memoryview.
+    """
+    for position, item in enumerate(items, start=1):
+        if _holds_bytes(item):
+            msg = (f"task argument {position} of {len(items)} holds bytes; a partition function takes "
+                   "paths, numbers and settings, and a key reaches a worker by path or env:NAME")
+            raise TypeError(msg)
+
+
+def _holds_bytes(value: object, depth: int = 0) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if depth > 20 or isinstance(value, str | int | float | os.PathLike) or value is None:
+        return False
+    if isinstance(value, Mapping):
+        return any(_holds_bytes(k, depth + 1) or _holds_bytes(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_bytes(v, depth + 1) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_holds_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+    return False
+
+
+def note_partition(exc: BaseException, index: int, count: int, executor: str) -> BaseException:
+    """``exc`` with a note naming the partition that raised it (shown under its traceback)."""
+    exc.add_note(f"(in partition {index + 1} of {count}, on the {executor} executor)")
+    return exc
 
 
 class Executor(ABC):
@@ -52,7 +102,14 @@ class LocalExecutor(Executor):
         del workers  # one at a time, whatever the configuration says
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        return [fn(item) for item in items]
+        check_task_arguments(items)
+        results = []
+        for index, item in enumerate(items):
+            try:
+                results.append(fn(item))
+            except Exception as exc:
+                raise note_partition(exc, index, len(items), self.name) from None
+        return results
 
 
 class ProcessExecutor(Executor):
@@ -69,9 +126,19 @@ class ProcessExecutor(Executor):
         return self._workers
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        check_task_arguments(items)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
-        return list(self._pool.map(fn, items))
+        futures = [self._pool.submit(fn, item) for item in items]
+        results = []
+        for index, future in enumerate(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                for later in futures[index + 1:]:
+                    later.cancel()
+                raise note_partition(exc, index, len(items), self.name) from None
+        return results
 
     def close(self) -> None:
         if self._pool is not None:
@@ -79,11 +146,36 @@ class ProcessExecutor(Executor):
             self._pool = None
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "processes": ProcessExecutor}
+def _dask(**options: Any) -> Executor:
+    from execution.dask_cluster import DaskExecutor
+
+    return _opened(DaskExecutor, options)
+
+
+def _spark(**options: Any) -> Executor:
+    from execution.spark_session import SparkExecutor
+
+    return _opened(SparkExecutor, options)
+
+
+def _opened(kind: Callable[..., Executor], options: dict[str, Any]) -> Executor:
+    """``kind(**options)``, an unknown option refused with the ones it takes (not a TypeError)."""
+    accepted = [p for p in inspect.signature(kind).parameters if p != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        msg = (f"executor {getattr(kind, 'name', kind)!s} has no option {', '.join(unknown)}; "
+               f"it takes {', '.join(accepted) or 'none'}")
+        raise ValueError(msg)
+    return kind(**options)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {
+    "local": LocalExecutor, "processes": ProcessExecutor, "dask": _dask, "spark": _spark}
 
 
 def open_executor(name: str = "local", **options: Any) -> Executor:
     """The executor called ``name`` with its options (e.g. ``workers=2``)."""
     if name not in EXECUTORS:
         raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, not {name!r}")
-    return EXECUTORS[name](**options)
+    factory = EXECUTORS[name]
+    return _opened(factory, options) if isinstance(factory, type) else factory(**options)

@@ -140,7 +140,7 @@ def generator_in_flight(*, chunk_persons: int, memory_gb: float | None, workers:
         need = model.floor_gb + block if workers == 1 else 2 * model.floor_gb + block
         raise MemoryBudgetError(
             f"memory_gb={memory_gb} is below the {need:.2f} GB that one generator block of {chunk_persons} "
-            f"persons needs; give more memory, or draw blocks in process (executor.name=local)")
+            f"persons needs; give more memory, or draw blocks in process (executor=local)")
     return min(workers, fits)
 
 

@@ -10,8 +10,12 @@ checked against an allow-list (``docs/security-boundaries.md``):
 
 - options: ``--help``/``-h``, ``--hydra-help``, ``--version``, ``--cfg``/``-c job|hydra|all``,
   ``--resolve``, ``--package``/``-p``, ``--info``/``-i`` (they print and run nothing), and
-  ``--config-dir``/``-cd DIR`` only for a command whose configuration has config groups
+  ``--config-dir``/``-cd DIR`` only for a command whose configuration has open config groups
   (``study``, ``conditions``, ``preset``): DIR may add files to those groups and nothing else;
+- closed config groups (``executor``: where the partitions run, and so where person-level data
+  goes) take only their packaged files: ``executor=dask``, never a file a ``--config-dir`` adds;
+  ``executor.KEY=`` must be an option of the executor chosen (the message names the one that
+  takes it);
 - overrides: ``key=value`` of a key in the configuration (an unknown top-level key is refused
   here, an unknown nested one by Hydra as it composes), a config group's option
   (``study=NAME``), and ``+parent.name=value`` only where ``parent`` is declared an open
@@ -54,6 +58,9 @@ _WHY = {
     "-m": "a command runs once (no sweeps)",
     "--experimental-rerun": "a command runs from its settings, never from a saved run",
 }
+# Config groups whose options are the packaged files only: a folder of the user's cannot add one.
+_CLOSED_GROUPS = {"executor": "where the partitions run (and person-level data goes) is one of the "
+                              "packaged executors"}
 _PACKAGE_DIRECTIVE = re.compile(r"^\s*#\s*@package", re.MULTILINE)
 _TOP_LEVEL_KEY = re.compile(r"^(defaults|hydra)\s*:", re.MULTILINE)
 
@@ -88,6 +95,23 @@ class HydraCommand:
             if isinstance(entry, dict):
                 found |= {str(k).removeprefix("override ").strip("/") for k in entry}
         return {g for g in found if g and not g.startswith("hydra")}
+
+    def open_groups(self) -> set[str]:
+        """The config groups a ``--config-dir`` may add files to (not :data:`_CLOSED_GROUPS`)."""
+        return self.groups() - set(_CLOSED_GROUPS)
+
+    def default_option(self, group: str) -> str | None:
+        """The option of ``group`` the defaults list selects."""
+        for entry in self._raw().get("defaults") or []:
+            if isinstance(entry, dict):
+                for key, value in entry.items():
+                    if str(key).removeprefix("override ").strip("/") == group:
+                        return str(value)
+        return None
+
+    def packaged_options(self, group: str) -> list[str]:
+        """The options of a config group in the command's own configuration folder."""
+        return sorted(p.stem for p in (self.config_dir / group).glob("*.yaml"))
 
     def top_level_keys(self) -> set[str]:
         """The settings of its own file and its config groups: what an override may start with."""
@@ -177,14 +201,19 @@ def _check_options(argv: Sequence[str], command: HydraCommand) -> list[str]:
 
 
 def _check_config_dir(option: str, folder: Path, command: HydraCommand) -> None:
-    """``--config-dir`` may only add files to the command's own config groups."""
-    groups = command.groups()
+    """``--config-dir`` may only add files to the command's own open config groups."""
+    groups = command.open_groups()
     if not groups:
-        _refuse(f"option {option} is refused: this command has no config groups to add files to")
+        closed = sorted(command.groups() & set(_CLOSED_GROUPS))
+        also = f" ({', '.join(closed)} takes the packaged files only)" if closed else ""
+        _refuse(f"option {option} is refused: this command has no config groups to add files to{also}")
     if not folder.is_dir():
         _refuse(f"{option}: {folder} is not a folder")
     allowed = ", ".join(sorted(f"{g}/" for g in groups))
     for entry in sorted(folder.iterdir()):
+        if entry.stem in _CLOSED_GROUPS:
+            _refuse(f"{option}: {entry} would add to the {entry.stem} group: "
+                    f"{_CLOSED_GROUPS[entry.stem]}; the folder may only add files to {allowed}")
         if entry.name == "hydra" or entry.stem == command.config_name:
             _refuse(f"{option}: {entry} would replace the command's own configuration; "
                     f"the folder may only add files to {allowed}")
@@ -221,6 +250,10 @@ def _check_overrides(overrides: Sequence[str], command: HydraCommand) -> None:
                     "give the value itself")
         if override.type == OverrideType.CHANGE and key.split(".")[0] not in known:
             _refuse(f"{key}: a key not in the configuration is refused")
+        if key in _CLOSED_GROUPS and key in known:
+            choices = command.packaged_options(key)
+            if override.type != OverrideType.CHANGE or str(override.value()) not in choices:
+                _refuse(f"{key} must be one of {', '.join(choices)}: {_CLOSED_GROUPS[key]}")
         if override.type == OverrideType.DEL:
             _refuse(f"~{key}: a setting cannot be deleted")
         if override.type == OverrideType.FORCE_ADD:
@@ -231,6 +264,30 @@ def _check_overrides(overrides: Sequence[str], command: HydraCommand) -> None:
                 where = " or ".join(f"+{m}.NAME" for m in sorted(open_mappings))
                 also = f" (only {where} may add a key)" if where else ""
                 _refuse(f"+{key}: a key not in the configuration is refused{also}")
+    _check_group_options(parsed, command)
+
+
+def _check_group_options(parsed: Sequence, command: HydraCommand) -> None:
+    """``executor.KEY=...``: KEY must be an option of the executor chosen (or the default one)."""
+    import yaml
+
+    for group in sorted(set(_CLOSED_GROUPS) & command.groups()):
+        chosen = command.default_option(group)
+        for override in parsed:
+            if override.key_or_group == group and str(override.value()) in command.packaged_options(group):
+                chosen = str(override.value())
+        options = {}
+        for name in command.packaged_options(group):
+            loaded = yaml.safe_load((command.config_dir / group / f"{name}.yaml").read_text(encoding="utf-8"))
+            options[name] = set(loaded) - {"name"} if isinstance(loaded, dict) else set()
+        for override in parsed:
+            prefix, _, option = override.key_or_group.partition(".")
+            if prefix != group or not option or option.split(".")[0] in options.get(chosen, set()):
+                continue
+            takers = [f"{group}={n}" for n in sorted(options) if option.split(".")[0] in options[n]]
+            where = f"; it is one of {', '.join(takers)}" if takers else ""
+            _refuse(f"{group}.{option} is not an option of {group}={chosen}{where} "
+                    f"(options of {group}={chosen}: {', '.join(sorted(options.get(chosen, ()))) or 'none'})")
 
 
 def _refuse(message: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from executor_cases import _executors, executor_case  # noqa: F401  (fixtures: issue 14's identity tests)
+from executor_cases import _executors, executor_case, name_cluster_groups  # noqa: F401  (fixtures: issue 14's identity tests)
 
 from extracts.generator.config import GeneratorConfig
 from extracts.generator.run import GenerationResult, generate
@@ -56,9 +56,10 @@ def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPa
     return result.out
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Generated data are made once per session; keep the expensive tests together.
     items.sort(key=lambda item: "demo_extracts" in getattr(item, "fixturenames", ()))
+    name_cluster_groups(config, items)  # the Dask and Spark cases on one test worker
 
 
 __all__ = ["DEMO", "TINY", "Path"]

@@ -289,3 +289,59 @@ def test_a_setting_named_in_the_log_folder_cannot_move_the_log(command: str, arg
     assert [p.name for p in cwd.iterdir()] == ["pfl-logs"]
     for path in (cwd / "pfl-logs").iterdir():
         assert "/" not in path.name and not path.name.endswith("..")
+
+
+# --- the executor group: the packaged executors only (issue 14) ----------------------------------
+
+
+@pytest.mark.parametrize(("command", "args"), [
+    ("pfl-study", ("linked=l", "out=o")),
+    ("pfl-supplier", ("supplier=ehr", "extract=e", "out=o", "network_key=/none.key")),
+])
+@pytest.mark.parametrize("select", [True, False], ids=["selected", "present"])
+def test_a_config_dir_cannot_add_an_executor(command: str, args: tuple[str, ...], select: bool,
+                                             tmp_path: Path) -> None:
+    """A hostile executor file (another scheduler address, options of its own) is refused."""
+    (tmp_path / "cfg" / "executor").mkdir(parents=True)
+    (tmp_path / "cfg" / "executor" / "evil.yaml").write_text("name: dask\naddress: tcp://203.0.113.9:8786\n")
+    chosen = ("executor=evil",) if select else ()
+    proc = run_command(command, "--config-dir", str(tmp_path / "cfg"), *chosen, *args, cwd=tmp_path / "run")
+    assert_clean_failure(proc, 2, "executor")
+    assert "nothing was run" in proc.stderr
+    assert _written(tmp_path / "run") == []
+
+
+@pytest.mark.parametrize("choice", ["evil", "../study/seed_study", "/etc/passwd", "dask/../local"])
+def test_an_executor_that_is_not_packaged_is_refused(choice: str, tmp_path: Path) -> None:
+    proc = run_command("pfl-link", f"executor={choice}", "ttp=t", "out=o", cwd=tmp_path / "run")
+    assert_clean_failure(proc, 2, "executor must be one of dask, local, processes, spark")
+    assert _written(tmp_path / "run") == []
+
+
+def test_the_executors_and_their_options_are_accepted_on_every_stage_command(tmp_path: Path) -> None:
+    settings = {"pfl-study": ("executor=dask", "executor.address=tcp://scheduler:8786"),
+                "pfl-supplier": ("executor=spark", "executor.master=spark://master:7077"),
+                "pfl-ttp": ("executor=processes", "executor.workers=2"),
+                "pfl-link": ("executor=dask", "executor.workers=2"),
+                "pfl-generate": ("executor=spark", "executor.workers=2"),
+                "pfl-demo": ("executor=local",)}
+    jobs = {c: (lambda c=c, s=s: run_command(c, *s, "--cfg", "job", cwd=tmp_path / "cfg")) for c, s in settings.items()}
+    done = _in_parallel(jobs)
+    for command, proc in done.items():
+        assert proc.returncode == 0, f"{command}: {proc.stderr[-800:]}"
+    assert "address: tcp://scheduler:8786" in done["pfl-study"].stdout
+    assert "master: spark://master:7077" in done["pfl-supplier"].stdout
+    assert "name: processes" in done["pfl-ttp"].stdout
+    assert _written(tmp_path / "cfg") == []
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("executor.address=tcp://scheduler:8786",), "executor.address is not an option of executor=local; it is one of executor=dask"),
+    (("executor=spark", "executor.address=tcp://scheduler:8786"), "executor.address is not an option of executor=spark"),
+    (("executor=dask", "executor.master=spark://m:7077"), "executor.master is not an option of executor=dask; it is one of executor=spark"),
+])
+def test_an_option_of_another_executor_names_the_executor_that_takes_it(args: tuple[str, ...], says: str,
+                                                                        tmp_path: Path) -> None:
+    proc = run_command("pfl-study", "linked=l", "out=o", *args, cwd=tmp_path / "run")
+    assert_clean_failure(proc, 2, says)
+    assert _written(tmp_path / "run") == []

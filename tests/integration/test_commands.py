@@ -199,7 +199,7 @@ CASES = [
          "overwrite: expected true or false"),
     Case("pfl-generate", "memory below one block", ("preset=tiny", "out={out}", "memory_gb=0.5"), 2,
          "memory_gb=0.5 is below"),
-    Case("pfl-generate", "unknown executor", ("preset=tiny", "out={out}", "executor.name=nosuch"), 2,
+    Case("pfl-generate", "unknown executor", ("preset=tiny", "out={out}", "executor=nosuch"), 2,
          "executor must be one of"),
     Case("pfl-validate", "missing arguments", (), 2, "required"),
     Case("pfl-validate", "unknown supplier", ("{extracts}/ehr", "--supplier", "gp"), 2, "supplier"),

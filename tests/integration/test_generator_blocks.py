@@ -82,8 +82,8 @@ def test_generator_refuses_in_flight_below_one(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("overrides", "blocks"), [
     ([], 1),  # in process: one block at a time
-    (["executor.name=processes", "executor.workers=4"], 4),
-    (["executor.name=processes", "executor.workers=4", "memory_gb=7"], 2),  # 0.25 + 2 x (0.25 + 2.175) GB
+    (["executor=processes", "executor.workers=4"], 4),
+    (["executor=processes", "executor.workers=4", "memory_gb=7"], 2),  # 0.25 + 2 x (0.25 + 2.175) GB
 ])
 def test_generate_command_draws_the_workers_blocks_at_once_capped_by_memory_gb(
     overrides: list[str], blocks: int,

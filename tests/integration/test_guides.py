@@ -26,6 +26,8 @@ GUIDES = {
                             "copd_index/contact_bands.parquet", "heart_failure/care_use.parquet",
                             "my-config/study/diabetes_copd_by_sex_v2.yaml"],
     "guide-auditor.md": ["audit.json", "audit-ledger.json", "audit-tampered.json"],
+    "guide-cluster.md": ["linked/linkage_report.json", "study-dask/prevalence.parquet",
+                         "study-spark/prevalence.parquet"],
 }
 
 

@@ -264,7 +264,7 @@ def test_global_collisions_count_one_p2_of_two_p1_in_two_partitions(tmp_path: Pa
     assert global_collisions(tmp_path, ["ehr", "claims"], 4) == 1
 
 
-@pytest.mark.parametrize(("setting", "says"), [("partitions=0", "partitions"), ("executor.name=nowhere", "executor")])
+@pytest.mark.parametrize(("setting", "says"), [("partitions=0", "partitions"), ("executor=nowhere", "executor")])
 def test_link_command_refuses_bad_partition_settings(chain: Chain, tmp_path: Path, setting: str, says: str) -> None:
     from command_runner import assert_clean_failure, run_command
 

@@ -104,13 +104,13 @@ def test_partition_work_is_removed_after_the_run(tiny_linked: Path, tmp_path: Pa
 
 def test_pfl_study_runs_partitioned_on_a_process_pool(tiny_linked: Path, tmp_path: Path,
                                                        unpartitioned: dict[str, dict[str, bytes]]) -> None:
-    """``pfl-study partitions=K executor.name=processes``: the folder of the unpartitioned command."""
+    """``pfl-study partitions=K executor=processes``: the folder of the unpartitioned command."""
     from cohort.__main__ import run  # noqa: PLC0415
 
     study = _study("respiratory_cardio_by_age_sex")
     run(study, tiny_linked, tmp_path / "one", overwrite=False)
     proc = run_command("pfl-study", "study=respiratory_cardio_by_age_sex", f"linked={tiny_linked}",
-                       f"out={tmp_path / 'many'}", "partitions=3", "executor.name=processes", "executor.workers=2",
+                       f"out={tmp_path / 'many'}", "partitions=3", "executor=processes", "executor.workers=2",
                        cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _files(tmp_path / "many") == _files(tmp_path / "one")

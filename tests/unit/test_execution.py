@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pytest
 
@@ -53,3 +55,27 @@ def test_the_command_settings_open_the_named_executor_and_check_k() -> None:
     for bad in (0, -1, True, "8", 1.5):
         with pytest.raises(ValueError, match="partitions"):
             partitions_from_config({"partitions": bad})
+
+
+def test_importing_execution_loads_no_cluster_engine() -> None:
+    """dask and spark are optional extras: their engine is imported only when chosen."""
+    import subprocess
+    import sys
+
+    code = ("import sys, execution, execution.config; "
+            "print(sorted(m for m in ('dask', 'distributed', 'pyspark') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert {"local", "processes", "dask", "spark"} <= set(__import__("execution").EXECUTORS)
+
+
+@pytest.mark.parametrize(("name", "options", "says"), [
+    ("processes", {"address": "tcp://h:8786"}, "executor processes has no option address; it takes workers"),
+    ("dask", {"master": "local[2]"}, "executor dask has no option master; it takes workers, address"),
+    ("spark", {"address": "tcp://h:8786"}, "executor spark has no option address; it takes workers, master"),
+    ("dask", {"address": "h:8786"}, "executor.address must be a scheduler address such as tcp://"),
+])
+def test_an_executor_option_it_does_not_take_is_refused_before_anything_starts(
+        name: str, options: dict, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        open_executor(name, **options)

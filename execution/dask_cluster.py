@@ -1,0 +1,106 @@
+"""The ``dask`` executor: partition tasks on a Dask ``distributed`` cluster (issue 14, item 2).
+
+By default a ``LocalCluster`` on this machine: ``workers`` worker processes (default: the cores),
+``threads_per_worker`` threads each (default 1: the partition function's polars plan uses the
+worker's cores itself), no dashboard or other web page, everything on the loopback address, and
+the workers' log quiet (a task's exception is raised on the driver, not logged twice). With ``address``
+(``tcp://HOST:PORT``) it connects to a running scheduler instead (dask-jobqueue on Slurm,
+dask-kubernetes, ``dask scheduler``): those workers must have the project installed, the same
+view of the partition folders, and the keys by path or environment (docs/guide-cluster.md).
+
+Dask has no telemetry. The scheduler logs task keys: a task's key here is the function's name and
+a random id (``pure=False``), never its argument, and arguments hold no bytes
+(:func:`execution.executors.check_task_arguments`). An exception in a task is raised on the driver
+as itself (Dask ships it back), with a note naming the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
+
+__all__ = ["DaskExecutor"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class DaskExecutor(Executor):
+    """A ``distributed.Client`` on a local cluster it starts, or on the scheduler at ``address``."""
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, address: str | None = None,
+                 threads_per_worker: int | None = None) -> None:
+        try:
+            import distributed
+        except ImportError as exc:
+            msg = ("executor dask needs the dask extra: pip install 'patientflow-linkage[dask]' "
+                   "(./run install installs it)")
+            raise ExecutorError(msg) from exc
+        self._cluster = None
+        self._scratch: str | None = None
+        if address:
+            if not str(address).startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+                msg = f"executor.address must be a scheduler address such as tcp://HOST:8786, not {address!r}"
+                raise ValueError(msg)
+            try:
+                self._client = distributed.Client(str(address), timeout="30s", set_as_default=False)
+            except OSError as exc:
+                msg = f"executor dask: no scheduler answered at {address} ({type(exc).__name__})"
+                raise ExecutorError(msg) from None
+        else:
+            import dask
+
+            # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP
+            # servers get no routes. Logs: a task's error is raised on the driver, not repeated.
+            quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+            # The workers' spill folder: owner-only, this cluster's own, removed when it closes.
+            self._scratch = tempfile.mkdtemp(prefix="pfl-dask-")
+            try:
+                with dask.config.set(quiet):
+                    self._cluster = distributed.LocalCluster(
+                        local_directory=self._scratch,
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker or 1,
+                        processes=True, host="127.0.0.1", dashboard_address=None,
+                        # its (route-less) HTTP server on a free loopback port, not 8787
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.CRITICAL)
+                self._client = distributed.Client(self._cluster, set_as_default=False)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        check_task_arguments(items)
+        if not items:
+            return []
+        futures = self._client.map(fn, list(items), pure=False)
+        results = []
+        for index, future in enumerate(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                self._client.cancel(futures[index + 1:])
+                raise note_partition(exc, index, len(items), self.name) from None
+        return results
+
+    def close(self) -> None:
+        if getattr(self, "_client", None) is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None

@@ -1,0 +1,138 @@
+"""The ``spark`` executor: partition tasks on a Spark cluster through a ``SparkSession`` (issue 14).
+
+By default Spark's local mode, ``local[N]`` (N = ``workers``, default: the cores); with
+``master`` (``spark://HOST:7077``, ``yarn``, ``k8s://…``) a cluster's. Inside a session that is
+already running, or without ``master`` under ``spark-submit`` or on Databricks, it uses that
+session with the settings it was launched with, and leaves it running when closed. ``map`` is ``sc.parallelize(items, len(items)).map(fn).collect()``: one
+Spark task per partition item, the results in the items' order.
+
+Quiet and closed: Spark's log at ERROR, no progress bar, no web UI (``spark.ui.enabled=false``),
+no event log; in local mode the driver binds to the loopback address only. Spark has no
+telemetry. A worker's Python is the driver's (``PYSPARK_PYTHON``, default ``sys.executable``) so
+that it imports the engine; a local worker sees the driver's import path. An exception in a task
+is caught in the worker, shipped back and raised on the driver as itself, with a note naming the
+partition (a Spark task failure would otherwise be a Java stack trace).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
+
+__all__ = ["SparkExecutor"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+_LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+
+
+def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+    """Runs in the worker: ``(True, result)``, or ``(False, the pickled exception or its text)``."""
+    try:
+        return True, fn(item)
+    except Exception as exc:
+        try:
+            return False, pickle.dumps(exc)
+        except Exception:  # an exception that does not pickle: its type and message
+            return False, f"{type(exc).__name__}: {exc}"
+
+
+class SparkExecutor(Executor):
+    """A ``SparkSession``: ``local[workers]`` by default, or the cluster at ``master``."""
+
+    name = "spark"
+
+    def __init__(self, workers: int | None = None, master: str | None = None) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            msg = ("executor spark needs the spark extra and Java 17: pip install "
+                   "'patientflow-linkage[spark]' (./run install installs both)")
+            raise ExecutorError(msg) from exc
+        running = SparkSession.getActiveSession()
+        if running is None and not master and _launched_by_spark():
+            running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
+        self._owned = running is None
+        self._session = running if running is not None else self._start(SparkSession, workers, master)
+        if self._owned:  # a session of spark-submit or Databricks keeps the log level it was given
+            self._session.sparkContext.setLogLevel("ERROR")
+
+    @staticmethod
+    def _start(session_type: Any, workers: int | None, master: str | None) -> Any:
+        local = not master or str(master).startswith("local")
+        master = master or f"local[{workers or os.cpu_count() or 1}]"
+        # The workers' Python is read from the driver's environment when the context starts.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        python = os.environ["PYSPARK_PYTHON"]
+        java_options = f"-Dlog4j2.configurationFile=file:{_LOG_CONFIG}"
+        builder = (session_type.builder.master(str(master)).appName("patientflow-linkage")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.eventLog.enabled", "false")
+                   .config("spark.pyspark.python", python)
+                   .config("spark.pyspark.driver.python", sys.executable)
+                   .config("spark.driver.extraJavaOptions", java_options)
+                   .config("spark.executor.extraJavaOptions", java_options))
+        if local:
+            path = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+            builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
+                       .config("spark.driver.host", "127.0.0.1")
+                       .config("spark.executorEnv.PYTHONPATH", path))
+        try:
+            return builder.getOrCreate()
+        except Exception as exc:  # the JVM did not start: no Java 17, or a master that is not there
+            msg = (f"executor spark: Spark did not start with master {master} ({type(exc).__name__}); "
+                   "it needs Java 17 or later (java on PATH or JAVA_HOME) and a reachable master")
+            raise ExecutorError(msg) from None
+
+    @property
+    def workers(self) -> int:
+        return max(1, int(self._session.sparkContext.defaultParallelism))
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        check_task_arguments(items)
+        if not items:
+            return []
+        sc = self._session.sparkContext
+        try:
+            outcomes = sc.parallelize(list(items), len(items)).map(functools.partial(_call, fn)).collect()
+        except Exception as exc:  # a worker died or could not import the function: no task exception
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            msg = (f"executor spark lost a partition task ({type(exc).__name__}: {first}); a worker needs "
+                   "the project installed and the driver's Python (docs/guide-cluster.md)")
+            raise ExecutorError(msg) from None
+        results = []
+        for index, (done, value) in enumerate(outcomes):
+            if not done:
+                raise note_partition(_exception(value), index, len(items), self.name) from None
+            results.append(value)
+        return results
+
+    def close(self) -> None:
+        if self._owned and self._session is not None:
+            self._session.stop()
+        self._session = None
+
+
+def _launched_by_spark() -> bool:
+    """This driver runs under ``spark-submit`` (a JVM waiting for it) or on a Databricks cluster."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+
+
+def _exception(value: bytes | str) -> Exception:
+    if isinstance(value, bytes):
+        try:
+            exc = pickle.loads(value)
+            if isinstance(exc, Exception):
+                return exc
+        except Exception:
+            pass
+        return ExecutorError("a partition task failed with an exception that could not be read back")
+    return ExecutorError(f"a partition task failed: {value}")
