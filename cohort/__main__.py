@@ -31,9 +31,8 @@ from cohort.output import population_fingerprint, write_study
 from cohort.population import RULES
 from cohort.schema import Study
 from execution import Executor
-from execution.config import executor_from_config, partitions_from_config
 from extracts.atomic import check_output, claim_output, scratch
-from extracts.cli import CONF_DIR, console, flag, guarded, require_settings, run_hydra
+from extracts.cli import CONF_DIR, console, execution_settings, flag, guarded, require_settings, run_hydra
 from extracts.codelists import parse_catalogue
 from extracts.errors import ConfigError, ExtractNotFoundError
 from extracts.targets import check_target
@@ -82,23 +81,18 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "linked", "out")
         config = study_of(cfg)  # fails on a bad config before any data is read
-        try:
-            partitions = partitions_from_config(cfg)
-        except ValueError as exc:
-            msg = f"study config: {exc}"
-            raise ConfigError(msg) from None
         check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
         check_output(Path(cfg.out), overwrite=flag(cfg, "overwrite"))
-        with Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        with (execution_settings(cfg, stage="study", inputs=[Path(cfg.linked)]) as (executor, partitions),
+              Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar):
             task = bar.add_task("reading the linked folder", total=None)
 
             def progress(step: str, done: int, total: int) -> None:
                 bar.update(task, description=step, completed=done, total=total)
 
-            with executor_from_config(cfg) as executor:
-                path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=flag(cfg, "overwrite"),
-                                          progress=progress, executor=executor, partitions=partitions)
+            path, rows, seconds = run(config, Path(cfg.linked), Path(cfg.out), overwrite=flag(cfg, "overwrite"),
+                                      progress=progress, executor=executor, partitions=partitions)
         console.print(f"study {config.name} done in {seconds:.1f} s: {', '.join(f'{k} {v}' for k, v in rows.items())} rows",
                       soft_wrap=True)
         console.print(f"tables (pre-disclosure aggregates, not releasable): {path}", soft_wrap=True)

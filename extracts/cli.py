@@ -19,7 +19,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -315,22 +315,39 @@ def flag(cfg: object, key: str) -> bool:
 
 
 @contextmanager
-def execution_settings(cfg: object) -> Iterator[tuple[object, int]]:
+def execution_settings(cfg: object, *, stage: str | None = None, inputs: Sequence[Path] = (),
+                       rows: Callable[[], int] | None = None) -> Iterator[tuple[object, int]]:
     """The command's executor (opened for the block, then closed) and its partition count K.
 
-    ``partitions`` and ``executor`` (issue 14); an invalid value is a configuration error (exit 2).
+    ``partitions`` and ``executor`` (issue 14). ``partitions=auto`` sizes K from ``memory_gb``
+    and the rows of ``inputs`` (or ``rows()``) by the memory model of ``stage``
+    (:mod:`execution.memory`); a command without a ``stage`` needs a number. An invalid value, or
+    an executor that cannot start (a missing extra, no scheduler at the address), is a
+    configuration error (exit 2) that says why.
     """
     from omegaconf import OmegaConf
 
-    from execution.config import executor_from_config, partitions_from_config
+    from execution.config import executor_from_config
+    from execution.executors import ExecutorError
+    from execution.memory import input_rows, partitions_for
 
     executor_cfg = OmegaConf.select(cfg, "executor", default=None)
     settings = {"partitions": OmegaConf.select(cfg, "partitions", default=1),
+                "memory_gb": OmegaConf.select(cfg, "memory_gb", default=None),
                 "executor": OmegaConf.to_container(executor_cfg) if OmegaConf.is_config(executor_cfg) else executor_cfg}
+    automatic = settings["partitions"] in (None, "auto")
+    if automatic and stage is None:
+        raise ConfigError("partitions=auto: this command sizes no partitions by memory; give a number (see --help)")
     try:
-        k = partitions_from_config(settings)
+        k = 0 if automatic else partitions_for(settings, stage="", rows=0)  # checked before a cluster starts
         executor = executor_from_config(settings)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ExecutorError) as exc:
         raise ConfigError(f"{exc} (see --help)") from None
     with executor:
+        if automatic:
+            try:
+                count = rows() if rows is not None else sum(input_rows(p) for p in inputs)
+                k = partitions_for(settings, stage=str(stage), rows=count, workers=executor.workers)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{exc} (see --help)") from None
         yield executor, k

@@ -17,7 +17,9 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         require_settings(cfg, "out", "project", "content.ehr", "content.claims", "token_maps.ehr",
                          "token_maps.claims")
-        with execution_settings(cfg) as (executor, k), activity("linking content through the token maps"):
+        inputs = [Path(cfg[side][s]) for side in ("content", "token_maps") for s in ("ehr", "claims")]
+        with (execution_settings(cfg, stage="link", inputs=inputs) as (executor, k),
+              activity("linking content through the token maps")):
             result = link({s: Path(cfg.content[s]) for s in ("ehr", "claims")},
                           {s: Path(cfg.token_maps[s]) for s in ("ehr", "claims")}, Path(cfg.out),
                           project=text_setting(cfg, "project"), overwrite=flag(cfg, "overwrite"), executor=executor,

@@ -75,7 +75,7 @@ def _supplier(cfg: DictConfig) -> None:
             raise ConfigError(msg)
         check_target(Path(cfg.out), inputs={"extract": Path(cfg.extract), **_key_file("network_key", cfg.network_key)})
         key = load_key(str(cfg.network_key), "network", setting="network_key")
-        with (execution_settings(cfg) as (executor, k),
+        with (execution_settings(cfg, stage=f"supplier_{cfg.supplier}", inputs=[Path(cfg.extract)]) as (executor, k),
               activity(f"validating and pseudonymising the {cfg.supplier} extract")):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
@@ -123,7 +123,7 @@ def _ttp(cfg: DictConfig) -> None:
                                             **_key_file("ttp_key", cfg.ttp_key)})
         key = load_key(str(cfg.ttp_key), "ttp", setting="ttp_key")
         settings = _fallback_settings(cfg)
-        with (execution_settings(cfg) as (executor, k),
+        with (execution_settings(cfg, stage="ttp", inputs=[Path(v) for v in cfg.inputs.values()]) as (executor, k),
               activity(f"mapping {len(cfg.inputs)} suppliers' pseudonyms for project {project}")):
             result = run_ttp_step({str(s): Path(v) for s, v in cfg.inputs.items()}, key, project,
                                   Path(cfg.out), expected_network_key_id=key_id_text(cfg.expected_network_key_id),
