@@ -366,7 +366,52 @@ class Solver:
             return None
         if self.reach(ev, j, 1, 1, fixed) or self.reach(ev, j, -1, 1, fixed):
             return None
+        if fixed and self.tied(ev, j, s):
+            return None  # j moves with the singleton: the singleton's own quantity, no one else's
         return Failure("A4" if fixed else "A1", j, 1, 1, s)
+
+    def tied(self, ev: Eval, j: int, s: int) -> bool:
+        """Is ``x_j - x_s`` the same in every feasible integer solution (the two move together)?
+
+        Then knowing the singleton ``s`` tells ``j`` and nothing more than the release already
+        does: with zeros published, a margin over one non-zero cell, or the complements of one
+        part in one whole, are one quantity in two names (A4 does not count it as *another*
+        primary; the auditor's ``difference_fixed``). Proven only by infeasibility: an LP with no
+        move ``y_j - y_s != 0`` has no integer one; otherwise the integer program decides.
+        """
+        if ev.comp[j] != ev.comp[s]:
+            return False
+        key = ("tied", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), *sorted((j, s)))
+        if key not in self.cache:
+            self.cache[key] = not any(self._differ(ev, j, s, sign) for sign in (1, -1))
+        return bool(self.cache[key])
+
+    def _differ(self, ev: Eval, j: int, s: int, sign: int) -> bool:
+        """Is there an integer move y (A y = 0, v + y >= 0) with sign * (y_j - y_s) >= 1?"""
+        cells = np.flatnonzero(ev.comp == ev.comp[j])
+        k = cells.size
+        pj, ps = np.searchsorted(cells, j), np.searchsorted(cells, s)
+        sub, _ = self._system(cells)
+        mat = sparse.hstack([sub, -sub]).tocsr()
+        bounds = np.c_[np.zeros(2 * k), np.concatenate([np.full(k, np.inf), self.v[cells]])]
+        row = np.zeros(2 * k)
+        row[[pj, k + ps]] -= sign
+        row[[k + pj, ps]] += sign
+        zero = np.zeros(mat.shape[0])
+        res = linprog(np.ones(2 * k), A_ub=row[None, :], b_ub=[-1.0], A_eq=mat, b_eq=zero, bounds=bounds,
+                      method="highs")
+        self.lps += 1
+        if res.status == 2:
+            return False
+        if res.status == 0:
+            y = np.round(res.x)
+            if np.abs(res.x - y).max() <= 1e-7 and not (mat @ y).any() and row @ y <= -1:
+                return True
+        res = milp(np.zeros(2 * k), integrality=np.ones(2 * k), bounds=Bounds(bounds[:, 0], bounds[:, 1]),
+                   constraints=[LinearConstraint(mat, zero, zero), LinearConstraint(row[None, :], -np.inf, -1.0)],
+                   options={"time_limit": self.time_limit})
+        self.milps += 1
+        return res.status != 2  # a move, or not decided in time: not proven tied (fail closed)
 
     def failures(self, hidden: np.ndarray, *, cells: np.ndarray | None = None, first: bool = True) -> list[Failure]:
         """Failed requirements of A1-A4; only around ``cells`` (hidden ids) if given."""
