@@ -186,6 +186,7 @@ def protect(
     weights: npt.ArrayLike | None = None,
     exempt: npt.ArrayLike | None = None,
     milp_time_limit: float = 60.0,
+    intervals: bool = True,
 ) -> Pattern:
     """Choose secondary suppressions so that the table passes A1-A4 (disclosure.md).
 
@@ -208,6 +209,10 @@ def protect(
         exempt: implicit cells that count no persons (a slack such as contacts - persons of a
             row): never primary whatever their value, free unknowns.
         milp_time_limit: seconds per integer program; an unproven bound fails closed.
+        intervals: compute the exact interval of every hidden cell (``lower``, ``upper``); False
+            leaves them NaN. The checks A1-A4 are complete without them (each requirement is met
+            by an integer solution or the pattern fails): a release, which publishes no
+            intervals, skips their integer programs.
 
     Returns:
         The :class:`Pattern`; ``releasable=False`` (everything hidden) when no safe pattern exists.
@@ -233,7 +238,10 @@ def protect(
             v0 = solver.violation(late[0])
             msg = f"{v0.rule} fails at '{v0.cell}' after pruning"
             raise Unsafe(msg)
-        lo, hi, proven = solver.intervals(chosen)
+        if intervals:
+            lo, hi, proven = solver.intervals(chosen)
+        else:
+            lo, hi, proven = np.where(chosen, np.nan, v), np.where(chosen, np.nan, v), True
         if not proven:
             msg = "a bound was not proven within the time limit"
             raise Unsafe(msg)
