@@ -9,6 +9,9 @@ helping cell; none can make a quantity differ from itself, so the search gave up
 withheld (seed 7 of the tiny preset: 5 of 7 tables). The auditor's rule is the spec's: a primary
 that moves with the singleton (their difference is the same in every solution) is the singleton's
 own cell. The engine now finds a pattern here, and the auditor's own integer programs pass it.
+
+Where no pattern exists, the reason a table is withheld says so and shows the proof: no solution
+moves the cell even with every cell that may be hidden hidden (the linear relaxation has none).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from audit import Equation, FeasibleRegion, cell
 from audit.cells import label
 from audit.checks import Policy as AuditPolicy
 from audit.checks import check_a1, check_a2, check_a3, check_a4
-from disclosure import Policy, Table, check, protect, table_2d
+from disclosure import Policy, Table, check, count_rule, protect, table_1d, table_2d
 
 POLICY = Policy()  # T = 10, margin 30 %, zeros published
 
@@ -75,3 +78,15 @@ def test_a4_a_singleton_under_two_names_is_one_quantity_and_the_tables_are_relea
     assert not findings, findings
     # The pairs A4 let through are one quantity: the men's cells are published zeros.
     assert pattern.hidden[table.index("n:80+,F")] and pattern.hidden[table.index("n:80+,Total")]
+
+
+def test_no_safe_pattern_names_the_rule_the_cell_and_the_proof() -> None:
+    # 1, 9, 30, 60 where only the two primaries may be hidden (the others were published
+    # earlier): 1 + 9 = 10 is known, so the 9 lies in [0, 10], short of its margin (A2).
+    table = table_1d([1, 9, 30, 60], list("abcd"))
+    may_hide = np.array([True, True, False, False, False])
+    pattern = protect(table, count_rule(table.values, POLICY), POLICY, candidates=may_hide)
+    assert not pattern.releasable
+    assert pattern.reason.startswith("no cell left to hide that satisfies A2 at 'b'")
+    assert "proven" in pattern.reason and "no safe pattern exists" in pattern.reason
+    assert "9" not in pattern.reason.replace("'b'", "")  # labels, never values
