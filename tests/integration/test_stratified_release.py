@@ -7,7 +7,7 @@ alone: the one ``pfl-demo preset=tiny`` makes (seed 20230101) and the suite's us
 (``conftest.TINY``, seed 7, the session's ``tiny_linked``). On seed 7 the engine's A4 took a
 singleton's own quantity under a second name (the complement of one part in one whole, with the
 men's cells published zeros) for *another* primary and withheld 5 of 7 tables (534 s); it now
-follows the auditor's rule. The audit with the ledger (verification mode) takes ~210 CPU s, too
+follows the auditor's rule. The audit with the ledger (verification mode) takes ~86 CPU s, too
 long for the suite: ``benchmarks/stratified_release.py`` runs it and prints the times.
 """
 
@@ -63,6 +63,6 @@ def _release_whole_and_audit(linked: Path, study: StudyConfig, tmp_path: Path) -
     result = make_release(folder, tmp_path / "release", ledger=ledger)
     assert not result.content.withheld, result.content.withheld
     # The audit of the release alone (A1, A3, derived counts: ~20 CPU s). With the ledger
-    # (verification mode, A2/A4) it takes ~210 CPU s: benchmarks/stratified_release.py runs it.
+    # (verification mode, A2/A4) it takes ~86 CPU s: benchmarks/stratified_release.py runs it.
     alone = audit_release(tmp_path / "release")
     assert alone.passed and alone.mode == "release", [f for f in alone.findings if not f.advisory][:5]
