@@ -23,11 +23,16 @@ PRIME = 2_147_483_647  # 2**31 - 1: the product of two residues fits in int64
 def nullspace(table: Table) -> np.ndarray:
     """Basis (n x d, mod p) of the solutions of the equations: row j is cell j in free variables.
 
-    Margins are pivoted first, so the free variables are inner cells where possible.
+    Cells in one equation only (a complement N - n, a remainder) are pivoted first: their
+    equation defines them and eliminates nothing else, so the dense work is over the other
+    equations only (any basis of the solutions serves: :class:`Span` asks about linear spans).
+    Then margins, so the free variables are inner cells where possible.
     """
     n = table.values.size
-    order = np.argsort(table.inner, kind="stable")
-    m = (np.rint(table.matrix().toarray()[:, order]).astype(np.int64)) % PRIME
+    matrix = table.matrix()
+    alone = np.diff(matrix.tocsc().indptr) == 1
+    order = np.argsort(np.where(alone, 0, np.where(table.inner, 2, 1)), kind="stable")
+    m = (np.rint(matrix.toarray()[:, order]).astype(np.int64)) % PRIME
     pivots, r = [], 0
     for col in range(n):
         if r == m.shape[0]:

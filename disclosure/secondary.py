@@ -116,11 +116,35 @@ def _repair(solver: Solver, hidden: np.ndarray, candidate: np.ndarray) -> np.nda
             if helping.size == 0 and (f.rule == "A4" or not solver.primary[f.j]):  # any move by 1 will do
                 helping = solver.helper(ev, replace(f, sign=-f.sign), candidate)
         if helping.size == 0:
-            v = solver.violation(f)
-            msg = f"no cell left to hide that satisfies {v.rule} at '{v.cell}'"
-            raise Unsafe(msg)
+            raise Unsafe(_evidence(solver, f, hidden, candidate))
         hidden[helping] = True
     return hidden
+
+
+def _evidence(solver: Solver, f: Failure, hidden: np.ndarray, candidate: np.ndarray) -> str:
+    """Why no cell helps: the rule, the cell (and the singleton assumed known), and whether it is
+    proven that no pattern exists (labels only, never values).
+
+    For A1, A2 and A4 the proof is the linear relaxation over every hidden cell and every cell
+    that may still be hidden: with no move there, no integer solution moves the cell, whatever
+    else is hidden (the cells that may not be hidden stay: published zeros, top-list rows, cells
+    of earlier releases). Otherwise the search ran out of time or of cheap helpers.
+    """
+    v = solver.violation(f)
+    known = f" with '{v.known}' known" if v.known else ""
+    msg = f"no cell left to hide that satisfies {v.rule} at '{v.cell}'{known}"
+    if f.rule == "A3":
+        return f"{msg}: no hidden child and no published child that may be hidden lifts the hidden sum to T"
+    ev = solver.evaluate(hidden)
+    fixed = ((f.singleton, 1),) if f.singleton >= 0 else ()
+    signs = (f.sign,) if f.rule == "A2" else (1, -1)
+    movable = hidden | candidate
+    if all(solver._move(ev, f.j, fixed, sign=sign, amount=f.amount, movable=movable, mode="relaxed") is None
+           for sign in signs):
+        what = "by its protection margin" if f.rule == "A2" else "at all"
+        return (f"{msg}: proven, no solution moves it {what} even if all {int(movable.sum())} cells that may be "
+                "hidden are hidden (no safe pattern exists)")
+    return f"{msg}: no helping cell found within the time limit (a pattern may exist)"
 
 
 def _prune(solver: Solver, basis: np.ndarray, hidden: np.ndarray, secondary: np.ndarray) -> np.ndarray:
@@ -186,6 +210,7 @@ def protect(
     weights: npt.ArrayLike | None = None,
     exempt: npt.ArrayLike | None = None,
     milp_time_limit: float = 60.0,
+    intervals: bool = True,
 ) -> Pattern:
     """Choose secondary suppressions so that the table passes A1-A4 (disclosure.md).
 
@@ -208,6 +233,10 @@ def protect(
         exempt: implicit cells that count no persons (a slack such as contacts - persons of a
             row): never primary whatever their value, free unknowns.
         milp_time_limit: seconds per integer program; an unproven bound fails closed.
+        intervals: compute the exact interval of every hidden cell (``lower``, ``upper``); False
+            leaves them NaN. The checks A1-A4 are complete without them (each requirement is met
+            by an integer solution or the pattern fails): a release, which publishes no
+            intervals, skips their integer programs.
 
     Returns:
         The :class:`Pattern`; ``releasable=False`` (everything hidden) when no safe pattern exists.
@@ -233,7 +262,10 @@ def protect(
             v0 = solver.violation(late[0])
             msg = f"{v0.rule} fails at '{v0.cell}' after pruning"
             raise Unsafe(msg)
-        lo, hi, proven = solver.intervals(chosen)
+        if intervals:
+            lo, hi, proven = solver.intervals(chosen)
+        else:
+            lo, hi, proven = np.where(chosen, np.nan, v), np.where(chosen, np.nan, v), True
         if not proven:
             msg = "a bound was not proven within the time limit"
             raise Unsafe(msg)

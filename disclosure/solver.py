@@ -168,12 +168,24 @@ class Solver:
         Moves are over the hidden cells of j's component, or over ``movable`` cells. An LP
         optimum is accepted when integral; otherwise ``mode`` decides: "exact" asks the integer
         program for any integer move (a check), "relaxed" returns the fractional LP move (a
-        repair heuristic, never a check), "integer" asks the integer program with a time limit.
+        repair heuristic, never a check), "integer" asks the integer program with a time limit,
+        "local" only the LP (None: not found, which proves nothing).
+
+        A check first looks near j (the hidden cells three equations away, :meth:`_near`): a move
+        there is a move of the whole component (the other cells stay put, every equation touching
+        a moved cell holds), and its program is a fraction of the component's. Only a move that
+        is not found there needs the whole component (and only that proves there is none).
 
         Returns:
             The move as a full vector (float when relaxed), or None when there is none (or the
             time-limited integer program found none).
         """
+        if movable is None and mode == "exact":
+            near = self._near(ev, j)
+            if near.sum() < (ev.comp == ev.comp[j]).sum():
+                move = self._move(ev, j, fixed, sign=sign, amount=amount, cost=cost, movable=near, mode="local")
+                if move is not None:
+                    return move
         cells = np.flatnonzero(ev.comp == ev.comp[j]) if movable is None else np.flatnonzero(movable)
         k, pos = cells.size, np.searchsorted(cells, j)
         sub, _ = self._system(cells)
@@ -200,6 +212,8 @@ class Solver:
             out[cells] = y[:k] - y[k:]
             return out
         if y is None or np.abs(y - np.round(y)).max() > 1e-7 or (mat @ np.round(y) != 0).any():
+            if mode == "local":
+                return None
             # A check needs any integer move: a pure feasibility program finds one several times
             # faster than the min-cost one. A repair step wants the cheapest, within a time limit.
             exact = mode == "exact"
@@ -216,6 +230,18 @@ class Solver:
         y = np.round(y).astype(np.int64)
         out = np.zeros(self.v.size, dtype=np.int64)
         out[cells] = y[:k] - y[k:]
+        return out
+
+    def _near(self, ev: Eval, j: int, depth: int = 3) -> np.ndarray:
+        """Mask of the hidden cells of j's component at most ``depth`` equations away from j."""
+        same = ev.comp == ev.comp[j]
+        cells = np.array([j])
+        for _ in range(depth):
+            rows = np.unique(self.a_csc[:, cells].tocoo().row)
+            cells = np.unique(self.a[rows].indices)
+            cells = cells[same[cells]]
+        out = np.zeros(self.v.size, dtype=bool)
+        out[cells] = True
         return out
 
     def reach(self, ev: Eval, j: int, sign: int, amount: int, fixed: tuple[tuple[int, int], ...] = ()) -> bool:
@@ -366,7 +392,52 @@ class Solver:
             return None
         if self.reach(ev, j, 1, 1, fixed) or self.reach(ev, j, -1, 1, fixed):
             return None
+        if fixed and self.tied(ev, j, s):
+            return None  # j moves with the singleton: the singleton's own quantity, no one else's
         return Failure("A4" if fixed else "A1", j, 1, 1, s)
+
+    def tied(self, ev: Eval, j: int, s: int) -> bool:
+        """Is ``x_j - x_s`` the same in every feasible integer solution (the two move together)?
+
+        Then knowing the singleton ``s`` tells ``j`` and nothing more than the release already
+        does: with zeros published, a margin over one non-zero cell, or the complements of one
+        part in one whole, are one quantity in two names (A4 does not count it as *another*
+        primary; the auditor's ``difference_fixed``). Proven only by infeasibility: an LP with no
+        move ``y_j - y_s != 0`` has no integer one; otherwise the integer program decides.
+        """
+        if ev.comp[j] != ev.comp[s]:
+            return False
+        key = ("tied", np.flatnonzero(ev.comp == ev.comp[j]).tobytes(), *sorted((j, s)))
+        if key not in self.cache:
+            self.cache[key] = not any(self._differ(ev, j, s, sign) for sign in (1, -1))
+        return bool(self.cache[key])
+
+    def _differ(self, ev: Eval, j: int, s: int, sign: int) -> bool:
+        """Is there an integer move y (A y = 0, v + y >= 0) with sign * (y_j - y_s) >= 1?"""
+        cells = np.flatnonzero(ev.comp == ev.comp[j])
+        k = cells.size
+        pj, ps = np.searchsorted(cells, j), np.searchsorted(cells, s)
+        sub, _ = self._system(cells)
+        mat = sparse.hstack([sub, -sub]).tocsr()
+        bounds = np.c_[np.zeros(2 * k), np.concatenate([np.full(k, np.inf), self.v[cells]])]
+        row = np.zeros(2 * k)
+        row[[pj, k + ps]] -= sign
+        row[[k + pj, ps]] += sign
+        zero = np.zeros(mat.shape[0])
+        res = linprog(np.ones(2 * k), A_ub=row[None, :], b_ub=[-1.0], A_eq=mat, b_eq=zero, bounds=bounds,
+                      method="highs")
+        self.lps += 1
+        if res.status == 2:
+            return False
+        if res.status == 0:
+            y = np.round(res.x)
+            if np.abs(res.x - y).max() <= 1e-7 and not (mat @ y).any() and row @ y <= -1:
+                return True
+        res = milp(np.zeros(2 * k), integrality=np.ones(2 * k), bounds=Bounds(bounds[:, 0], bounds[:, 1]),
+                   constraints=[LinearConstraint(mat, zero, zero), LinearConstraint(row[None, :], -np.inf, -1.0)],
+                   options={"time_limit": self.time_limit})
+        self.milps += 1
+        return res.status != 2  # a move, or not decided in time: not proven tied (fail closed)
 
     def failures(self, hidden: np.ndarray, *, cells: np.ndarray | None = None, first: bool = True) -> list[Failure]:
         """Failed requirements of A1-A4; only around ``cells`` (hidden ids) if given."""
@@ -376,20 +447,41 @@ class Solver:
         ev = self.evaluate(hidden)
         cells = np.flatnonzero(hidden) if cells is None else np.asarray(cells, dtype=np.int64)
         cells = cells[~self.free[cells]]  # free cells may be determined: no requirement
-        for j in sorted(cells, key=lambda c: (not self.primary[c], c)):
+        comps = {ev.comp[c] for c in cells}
+        # Requirements the stored witnesses meet cost nothing: all at once, before any program.
+        open_ = cells[~self._met(ev, cells, ev.rows)]
+        for j in sorted(open_, key=lambda c: (not self.primary[c], c)):
             if (f := self._cell(ev, int(j))) is not None:
                 found.append(f)
                 if first:
                     return found
-        comps = {ev.comp[c] for c in cells}
         for s in np.flatnonzero(hidden & self.primary & (self.v == 1)):
             if ev.comp[s] in comps:
-                for j in np.flatnonzero((ev.comp == ev.comp[s]) & self.primary):
-                    if j != s and (f := self._cell(ev, int(j), ((int(s), 1),))) is not None:
+                js = np.flatnonzero((ev.comp == ev.comp[s]) & self.primary)
+                js = js[js != s]
+                rows = ev.rows[self.pool[ev.rows, s] == self.v[s]]
+                for j in js[~self._met(ev, js, rows, moved=True)]:
+                    if (f := self._cell(ev, int(j), ((int(s), 1),))) is not None:
                         found.append(f)
                         if first:
                             return found
         return found
+
+    def _met(self, ev: Eval, cells: np.ndarray, rows: np.ndarray, *, moved: bool = False) -> np.ndarray:
+        """Per cell: do the witnesses ``rows`` show every move its requirement asks for?
+
+        A primary must reach v - min(v, P) and v + P (A2), any other cell v - 1 or v + 1 (A1);
+        with ``moved`` any move at all will do (A4 with a singleton fixed). Determined cells never
+        move in a witness, so a cell a witness moves is open.
+        """
+        if cells.size == 0 or rows.size == 0:
+            return np.zeros(cells.size, dtype=bool)
+        delta = self.pool[np.ix_(rows, cells)] - self.v[cells]
+        high, low = delta.max(axis=0), delta.min(axis=0)
+        if moved:
+            return (high >= 1) | (low <= -1)
+        primary = self.primary[cells]
+        return np.where(primary, (high >= self.up[cells]) & (-low >= self.down[cells]), (high >= 1) | (low <= -1))
 
     def violation(self, f: Failure) -> Violation:
         labels = self.t.labels

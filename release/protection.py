@@ -51,8 +51,6 @@ class Decision:
     hidden: np.ndarray
     primary: np.ndarray
     reasons: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
     failures: list[Failure] = field(default_factory=list)
     milps: int = 0
     lps: int = 0
@@ -133,8 +131,7 @@ def decide(compiled: Compiled, ctx: Context, policy: Policy, *, time_limit: floa
     by_component: dict[int, list] = {}
     for eq in table.equations:
         by_component.setdefault(int(component[eq[0]]), []).append(eq)
-    out = Decision(np.zeros(n, dtype=bool), primary, np.full(n, "", dtype=object),
-                   v.astype(float), v.astype(float))
+    out = Decision(np.zeros(n, dtype=bool), primary, np.full(n, "", dtype=object))
     todo = list(range(len(parts)))
     for _ in range(3):  # events may add hidden cells; their components are protected again
         for k in todo:
@@ -164,18 +161,15 @@ def _protect_part(out: Decision, cells: np.ndarray, equations: list, table: Tabl
         out.hidden[c] = primary[c] | forced[c] | implicit[c]
         out.reasons[c] = np.where(primary[c], primary_reason[c],
                                   np.where(implicit[c], "implicit", np.where(forced[c], "hidden", "")))
-        out.lower[c] = np.where(out.hidden[c] & ~implicit[c], 0, table.values[c])
-        out.upper[c] = np.where(out.hidden[c] & ~implicit[c], np.inf, table.values[c])
         return
     sub = _sub(table, cells, equations)
     pattern = protect(sub, primary[cells], policy, reasons=list(primary_reason[cells]), implicit=implicit[cells],
                       candidates=candidates[cells], hidden=forced[cells], weights=weights[cells],
-                      exempt=slack[cells], milp_time_limit=time_limit)
+                      exempt=slack[cells], milp_time_limit=time_limit, intervals=False)
     out.milps += pattern.milp_count
     out.lps += pattern.lp_count
     out.hidden[cells] = pattern.hidden
     out.reasons[cells] = np.array(pattern.reasons, dtype=object)
-    out.lower[cells], out.upper[cells] = pattern.lower, pattern.upper
     if not pattern.releasable:
         out.failures.append(Failure(cells, pattern.reason))
 

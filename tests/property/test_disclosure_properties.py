@@ -130,16 +130,36 @@ def _assert_safe(table: Table, hidden: np.ndarray, primary: np.ndarray, policy: 
         if lo_s is None:
             continue
         for j in np.flatnonzero(primary):
-            assert j == s or hi_s[j] - lo_s[j] >= 1, f"A4 at {table.labels[j]}"
+            # A primary that moves with the singleton (x_j - x_s the same in every solution: a
+            # total over it and published zeros) is the singleton's own quantity (the auditor's
+            # rule, audit.checks.check_a4): knowing it tells no one else's count.
+            assert j == s or hi_s[j] - lo_s[j] >= 1 or _difference_fixed(table, hidden, j, s), f"A4 at {table.labels[j]}"
+
+
+def _difference_fixed(table: Table, hidden: np.ndarray, j: int, s: int) -> bool:
+    """Is x_j - x_s the same in every non-negative integer solution (one MILP per direction)?"""
+    n = table.values.size
+    a = np.zeros((len(table.equations), n))
+    for e, (total, children) in enumerate(table.equations):
+        a[e, total] = 1
+        a[e, list(children)] = -1
+    lb = np.where(hidden, 0, table.values).astype(float)
+    ub = np.where(hidden, BIG, table.values).astype(float)
+    c = np.zeros(n)
+    c[j], c[s] = 1, -1
+    found = []
+    for sign in (1, -1):
+        res = milp(sign * c, integrality=np.ones(n), bounds=Bounds(lb, ub), constraints=LinearConstraint(a, 0, 0))
+        assert res.status == 0
+        found.append(round(res.x[j] - res.x[s]))
+    return found[0] == found[1]
 
 
 def _protect_and_check(table: Table, threshold: int, *, brute: bool = True) -> None:
     policy = Policy(threshold=threshold)
     primary = count_rule(table.values, policy).hidden
     pattern = protect(table, primary, policy)
-    if not pattern.releasable:  # fail closed: nothing is shown
-        # Only A4 can be unsatisfiable here: a singleton whose total is the same quantity once
-        # the published zeros are taken out (a column 0, 0, 1 with total 1) pins that total.
+    if not pattern.releasable:  # fail closed: nothing is shown (only A4 can be unsatisfiable here)
         assert "A4" in pattern.reason and pattern.hidden.all()
         return
     secondary = np.array([r == "secondary" for r in pattern.reasons])
