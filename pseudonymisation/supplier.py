@@ -40,7 +40,7 @@ from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.supplier_encodings import FallbackEncodings, supplier_encodings
-from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
+from pseudonymisation.encodings import ENCODING_SCHEME, FallbackKeys, fallback_keys
 from pseudonymisation.keys import Key
 from pseudonymisation.prf import (
     P1_SCHEME,
@@ -136,31 +136,39 @@ def run_supplier_step(
     *,
     max_quarantine_share: float = 0.01,
     overwrite: bool = False,
+    linkage: str = "",
 ) -> SupplierResult:
-    """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc)."""
+    """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc).
+
+    ``linkage``: the label of this linkage, the same at every supplier; the fallback's encodings are
+    keyed per linkage (:func:`pseudonymisation.encodings.fallback_keys`). Empty: the network's
+    standing sub-keys.
+    """
     out = Path(out)
+    keys = fallback_keys(network_key, linkage)  # a bad label is refused before anything is claimed
     with claim_output(out, overwrite=overwrite, inputs={"extract": extract}):  # before anything is read
         return _supplier_step(extract, supplier, network_key, out, max_quarantine_share=max_quarantine_share,
-                              overwrite=overwrite)
+                              overwrite=overwrite, keys=keys, linkage=linkage)
 
 
 def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
-                   overwrite: bool) -> SupplierResult:
+                   overwrite: bool, keys: FallbackKeys, linkage: str) -> SupplierResult:
     began = time.perf_counter()
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
     k1 = stage1_key(network_key)
     mapping, identifiers = _token_map(validated, supplier, k1, network_key)
-    fallback = supplier_encodings(validated, supplier, mapping, fallback_keys(network_key))
+    fallback = supplier_encodings(validated, supplier, mapping, keys)
     batch_id = uuid.uuid4().hex
     # The partial folder holds identifiers: staging removes it on any failure.
     with staging(out, overwrite=overwrite) as tmp:
-        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp, fallback)
+        report = _write_outputs(validated, supplier, network_key, mapping, identifiers, batch_id, tmp, fallback,
+                                linkage)
     return SupplierResult(out, batch_id, network_key.id, identifiers.num_rows, report, time.perf_counter() - began)
 
 
 def _write_outputs(
     validated: ValidatedExtract, supplier: str, network_key: Key, mapping: pl.DataFrame,
-    identifiers: pa.Table, batch_id: str, tmp: Path, fallback: FallbackEncodings,
+    identifiers: pa.Table, batch_id: str, tmp: Path, fallback: FallbackEncodings, linkage: str,
 ) -> dict:
     (tmp / "for_ttp").mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
@@ -172,7 +180,7 @@ def _write_outputs(
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
         "network_key_id": network_key.id, "rows": identifiers.num_rows,
-        "encoding_scheme": ENCODING_SCHEME, "encoding_rows": fallback.table.num_rows,
+        "encoding_scheme": ENCODING_SCHEME, "encoding_linkage": linkage, "encoding_rows": fallback.table.num_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
 

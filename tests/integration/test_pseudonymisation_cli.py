@@ -86,3 +86,16 @@ def test_wrong_role_key_is_refused(tiny_extracts: GenerationResult, keys: Path, 
                 f"network_key={keys / 'ttp.key'}", cwd=tmp_path)
     assert proc.returncode == 6
     assert "a ttp key where a network key is needed" in proc.stderr
+
+
+def test_supplier_takes_a_linkage_label_and_refuses_a_malformed_one(
+    tiny_extracts: GenerationResult, keys: Path, tmp_path: Path
+) -> None:
+    common = ("supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"network_key={keys / 'network.key'}")
+    proc = _run("pfl-supplier", *common, f"out={tmp_path / 'bad'}", "linkage='2026 q4/..'", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert "linkage: expected a label" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists()
+    proc = _run("pfl-supplier", *common, f"out={tmp_path / 'ok'}", "linkage=2026-q4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert '"encoding_linkage": "2026-q4"' in (tmp_path / "ok" / "for_ttp" / "manifest.json").read_text()
