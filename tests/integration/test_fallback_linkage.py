@@ -252,3 +252,7 @@ def test_study_counts_its_persons_linked_by_the_fallback_through_release_and_aud
             "complement": "not:fallback_persons"} in manifest["relations"]
     audited = ok("pfl-audit", f"release={tmp_path / 'release'}")
     assert "verdict: PASS" in audited and "fallback_links: PASS" in audited
+    ok("pfl-report", f"release={tmp_path / 'release'}", f"out={tmp_path / 'report.html'}")
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("of whom linked without their BSN (TTP fallback)") == len(expected)  # one per year
+    assert "Table fallback_links" not in html  # under the attrition, not again among the other tables
