@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
-__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encodings_table",
+__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encodings_table", "hits",
            "read_encodings"]
 
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
@@ -56,9 +57,11 @@ class Encoded:
     tokens: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     blooms: dict[str, np.ndarray]
-    keys: np.ndarray = field(init=False, repr=False)
+    keys: np.ndarray | None = field(default=None, repr=False)  # computed here unless :meth:`take` gives its rows
 
     def __post_init__(self) -> None:
+        if self.keys is not None:
+            return
         keys = np.empty((len(self.token), len(TOKEN_FIELDS) + 1), dtype=np.int64)
         for j, f in enumerate(TOKEN_FIELDS):
             keys[:, j] = np.where(self.present[f], self.tokens[f], -1)
@@ -71,8 +74,10 @@ class Encoded:
         return len(self.token)
 
     def take(self, rows: np.ndarray) -> Encoded:
+        """The rows ``rows`` (fancy indexing copies them: contiguous, and ``keys`` taken, not rebuilt)."""
         return Encoded(self.token[rows], {f: v[rows] for f, v in self.tokens.items()},
-                       {f: v[rows] for f, v in self.present.items()}, {f: v[rows] for f, v in self.blooms.items()})
+                       {f: v[rows] for f, v in self.present.items()}, {f: v[rows] for f, v in self.blooms.items()},
+                       self.keys[rows])
 
 
 def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
@@ -91,7 +96,9 @@ def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
 def read_encodings(path: Path) -> Encoded:
     """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value)."""
     try:
-        table = pq.read_table(path)
+        # ParquetFile, not read_table: that would import pyarrow.dataset and .compute (a third of a
+        # second of the TTP step) for what one file's buffers give.
+        table = pq.ParquetFile(path).read()
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
@@ -103,8 +110,12 @@ def read_encodings(path: Path) -> Encoded:
     tokens, present, blooms = {}, {}, {}
     for f in TOKEN_FIELDS:
         col = table.column(f).combine_chunks()
-        present[f] = col.is_valid().to_numpy(zero_copy_only=False)
-        tokens[f] = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if col.type != pa.int64():
+            msg = f"{path}: column {f} is not a column of 64-bit tokens"
+            raise PseudonymisationError(msg)
+        present[f] = _validity(col)
+        values = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset: col.offset + len(col)]
+        tokens[f] = np.where(present[f], values, 0)
     for f, spec in BLOOM_FIELDS.items():
         col = table.column(f).combine_chunks()
         if col.type != pa.binary(spec.words * 8) or col.null_count:
@@ -115,6 +126,14 @@ def read_encodings(path: Path) -> Encoded:
         blooms[f] = data[start: start + len(col) * spec.words * 8].view(np.uint64).reshape(len(col), spec.words)
         present[f] = blooms[f].any(axis=1)
     return Encoded(token.astype(np.int64), tokens, present, blooms)
+
+
+def _validity(col: pa.Array) -> np.ndarray:
+    """Per row: has a value (the Arrow validity bitmap, read without pyarrow.compute)."""
+    if col.null_count == 0 or col.buffers()[0] is None:
+        return np.ones(len(col), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(col.buffers()[0], dtype=np.uint8), bitorder="little")
+    return bits[col.offset: col.offset + len(col)].astype(bool)
 
 
 def distinct(values: np.ndarray, *, counts: bool = False):
@@ -142,6 +161,13 @@ def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int) -> np.ndarray
     return np.where(present, key, -1)
 
 
+def hits(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per value: is it one of ``wanted`` (a hash probe: polars ``is_in``)."""
+    if not len(wanted) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    return pl.Series(values).is_in(pl.Series(wanted).implode()).to_numpy()
+
+
 def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
     """All (q row, t row) with equal key (key -1 = missing), blocks over ``max_block`` skipped.
 
@@ -151,12 +177,12 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     q_rows = np.flatnonzero(qk != -1)
     q_order = q_rows[np.argsort(qk[q_rows])]
     q_sorted = qk[q_order]
-    t_rows = np.flatnonzero(tk != -1)
+    # The few register rows whose key a query holds, found by a hash probe (a binary search of every
+    # register row cost five times more); -1 (missing) is no query key, so it never hits.
+    t_rows = np.flatnonzero(hits(tk, q_sorted))
     values = tk[t_rows]
     lo = np.searchsorted(q_sorted, values, side="left")
     hi = np.searchsorted(q_sorted, values, side="right")
-    hit = hi > lo
-    t_rows, values, lo, hi = t_rows[hit], values[hit], lo[hit], hi[hit]
     keys, t_counts = distinct(values, counts=True)
     t_size = t_counts[np.searchsorted(keys, values)] if len(keys) else np.zeros(0, np.int64)
     skip = (t_size > max_block) | (hi - lo > max_block)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct
+from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct, hits
 from pseudonymisation.errors import PseudonymisationError
 
 __all__ = ["METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade"]
@@ -140,15 +140,21 @@ class CascadeResult:
                 "unlinked_by_reason": {str(k): int(v) for k, v in zip(reasons, r, strict=True)}}
 
 
-def _insurance_step(q: Encoded, t: Encoded, target: np.ndarray, method: np.ndarray, reason: np.ndarray) -> None:
+def _insurance_step(q: Encoded, t: Encoded, rows: np.ndarray, target: np.ndarray, method: np.ndarray,
+                    reason: np.ndarray) -> None:
+    """Step 2 of the cascade on the rows ``rows`` of ``t``."""
     f = "t_insurance"
-    vals, toks = t.tokens[f][t.present[f]], t.token[t.present[f]]
+    q_rows = np.flatnonzero(q.present[f])
+    t_value, t_present, t_token = t.tokens[f][rows], t.present[f][rows], t.token[rows]
+    # Only register rows whose value a query holds can decide a query (a hash probe, then sorting
+    # those few): every person of such a value is among them, so the counts per value are exact.
+    keep = t_present & hits(t_value, q.tokens[f][q_rows])
+    vals, toks = t_value[keep], t_token[keep]
     order = np.lexsort((toks, vals))
     vals, toks = vals[order], toks[order]
     keep = np.r_[True, (vals[1:] != vals[:-1]) | (toks[1:] != toks[:-1])] if len(vals) else np.zeros(0, bool)
     vals, toks = vals[keep], toks[keep]  # distinct (value, person)
     values, persons = distinct(vals, counts=True)
-    q_rows = np.flatnonzero(q.present[f])
     if not len(values) or not len(q_rows):
         return
     qv = q.tokens[f][q_rows]
@@ -194,23 +200,29 @@ def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: in
     return best, reason
 
 
-def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings) -> CascadeResult:
-    """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``."""
+def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings, *,
+                rows: np.ndarray | None = None) -> CascadeResult:
+    """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``.
+
+    ``rows``: the rows of ``t`` that are candidates (default: all), so that a register is copied
+    once, after the insurance step, not once more before it.
+    """
     n = len(q)
     target = np.zeros(n, dtype=np.int64)
     method = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
-    _insurance_step(q, t, target, method, reason)
-    taken = np.isin(t.token, target[method == "insurance_number"])
+    rows = np.arange(len(t)) if rows is None else rows
+    _insurance_step(q, t, rows, target, method, reason)
+    taken = hits(t.token[rows], target[method == "insurance_number"])
     rest = np.flatnonzero((method == "") & (reason == ""))
-    t_rows = np.flatnonzero(~taken)
+    t_rows = rows[~taken]
     sub_q, sub_t = q.take(rest), t.take(t_rows)
     qi, ti, blocking = candidate_pairs(sub_q, sub_t)
     scores = model.score(compare(sub_q, sub_t, qi, ti))
     # A person's weight is the best over their rows (one per year and identifier set).
     persons = distinct(sub_t.token)
     n_p = max(len(persons), 1)
-    key = qi * n_p + np.searchsorted(persons, sub_t.token)[ti]
+    key = qi * n_p + np.searchsorted(persons, sub_t.token[ti])
     order = np.argsort(key, kind="stable")
     key, scores = key[order], scores[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
