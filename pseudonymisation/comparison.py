@@ -98,7 +98,7 @@ def read_encodings(path: Path) -> Encoded:
     try:
         # ParquetFile, not read_table: that would import pyarrow.dataset and .compute (a third of a
         # second of the TTP step) for what one file's buffers give.
-        table = pq.ParquetFile(path).read()
+        table = pq.ParquetFile(path).read(use_threads=False)  # one small file: threads cost more than they give
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None

@@ -117,7 +117,11 @@ def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:
     if not len(a) or not len(b):
         return 0.0
     va, ca = distinct(a, counts=True)
-    vb, cb = distinct(b, counts=True)
+    # Values of b that a lacks add nothing: counted over b's rows of a's values only (a hash probe
+    # first, then a sort of those), the same counts, in the same value order, as over all of b.
+    vb, cb = distinct(b[hits(b, va)], counts=True)
+    if not len(vb):
+        return 0.0
     pos = np.searchsorted(vb, va).clip(0, len(vb) - 1)
     hit = vb[pos] == va
     return float((ca[hit].astype(float) * cb[pos[hit]]).sum() / (len(a) * len(b)))
