@@ -40,6 +40,7 @@ __all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "dis
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
 DICE_BANDS = (0.70, 0.85, 0.95)
 MISSING = {**{f: 2 for f in TOKEN_FIELDS}, **{f: len(DICE_BANDS) + 1 for f in BLOOM_FIELDS}}
+_ALL = slice(None)
 _BAND_BITS = 24
 _BANDS = 4
 _CHUNK = 1 << 14
@@ -151,14 +152,14 @@ def distinct(values: np.ndarray, *, counts: bool = False):
 
 # --- blocking -------------------------------------------------------------------------------
 
-def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int) -> np.ndarray:
-    """A key of one band: ``_BAND_BITS`` bits of word ``band`` of the filter.
+def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int, rows: np.ndarray | slice = _ALL) -> np.ndarray:
+    """A key of one band: ``_BAND_BITS`` bits of word ``band`` of the filter (of the rows ``rows``).
 
     The filter's bits were permuted with a secret permutation at the supplier, so adjacent bits
     are a random sample of positions: the band is what LSH samples, read with one mask.
     """
-    key = (blooms[:, band] & np.uint64((1 << _BAND_BITS) - 1)).astype(np.int64) + (band << 32)
-    return np.where(present, key, -1)
+    key = (blooms[rows, band] & np.uint64((1 << _BAND_BITS) - 1)).astype(np.int64) + (band << 32)
+    return np.where(present[rows], key, -1)
 
 
 def hits(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -194,22 +195,29 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     return qi, ti, skipped
 
 
-def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values)."""
+def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
+                    t_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values).
+
+    ``t_rows``: block against these rows of ``t`` only (the pairs' t rows then index ``t_rows``),
+    so that a register is not copied to block a part of it.
+    """
     parts, stats = [], {"skipped_large_blocks": 0}
+    rows = _ALL if t_rows is None else t_rows
+    n_t = len(t) if t_rows is None else len(t_rows)
     # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
-    keys = [(f, q.keys[:, j], t.keys[:, j]) for j, f in enumerate(TOKEN_FIELDS)]
+    keys = [(f, q.keys[:, j], t.keys[rows, j]) for j, f in enumerate(TOKEN_FIELDS)]
     keys += [(f"bf_family_name_band{b}", _band_keys(q.blooms["bf_family_name"], q.present["bf_family_name"], b),
-              _band_keys(t.blooms["bf_family_name"], t.present["bf_family_name"], b)) for b in range(_BANDS)]
+              _band_keys(t.blooms["bf_family_name"], t.present["bf_family_name"], b, rows)) for b in range(_BANDS)]
     for _, qk, tk in keys:
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         qi, ti, skipped = _join_on(qk, tk, max_block)
         stats["skipped_large_blocks"] += skipped
-        parts.append(qi.astype(np.int64) * len(t) + ti)
+        parts.append(qi.astype(np.int64) * n_t + ti)
     pair = distinct(np.concatenate(parts))
     stats["candidate_pairs"] = int(len(pair))
-    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * len(t), 1), 6)
-    return pair // max(len(t), 1), pair % max(len(t), 1), stats
+    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * n_t, 1), 6)
+    return pair // max(n_t, 1), pair % max(n_t, 1), stats
 
 
 # --- comparison -----------------------------------------------------------------------------

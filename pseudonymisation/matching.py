@@ -208,8 +208,7 @@ def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings
                 rows: np.ndarray | None = None) -> CascadeResult:
     """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``.
 
-    ``rows``: the rows of ``t`` that are candidates (default: all), so that a register is copied
-    once, after the insurance step, not once more before it.
+    ``rows``: the rows of ``t`` that are candidates (default: all): a register is indexed, not copied.
     """
     n = len(q)
     target = np.zeros(n, dtype=np.int64)
@@ -220,13 +219,14 @@ def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings
     taken = hits(t.token[rows], target[method == "insurance_number"])
     rest = np.flatnonzero((method == "") & (reason == ""))
     t_rows = rows[~taken]
-    sub_q, sub_t = q.take(rest), t.take(t_rows)
-    qi, ti, blocking = candidate_pairs(sub_q, sub_t)
-    scores = model.score(compare(sub_q, sub_t, qi, ti))
+    # Blocked and compared in place: the register's rows are indexed, never copied.
+    sub_q, t_token = q.take(rest), t.token[t_rows]
+    qi, ti, blocking = candidate_pairs(sub_q, t, t_rows=t_rows)
+    scores = model.score(compare(sub_q, t, qi, t_rows[ti]))
     # A person's weight is the best over their rows (one per year and identifier set).
-    persons = distinct(sub_t.token)
+    persons = distinct(t_token)
     n_p = max(len(persons), 1)
-    key = qi * n_p + np.searchsorted(persons, sub_t.token[ti])
+    key = qi * n_p + np.searchsorted(persons, t_token[ti])
     order = np.argsort(key, kind="stable")
     key, scores = key[order], scores[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
