@@ -49,6 +49,7 @@ VALUES = {
     "acsc": {"counts": ("admissions", "persons")},
     "costs": {"counts": ("persons",), "magnitudes": ("total",), "means": ("mean",)},
     "contact_bands": {"counts": ("persons",)},
+    "fallback_links": {"counts": ("persons",)},
 }
 # Coordinates name rows: text, except these (Int64).
 NUMBER_COORDINATES = frozenset({"year", "year_from", "year_to", "rank"})

@@ -56,6 +56,11 @@ FORMAT_RELATIONS: dict[str, list[dict]] = {
         {"type": "equal", "left": "band_persons", "where": {"band": None}, "except": {}, "right": "prevalent",
          "drop": ["discipline"]},
     ],
+    # study persons the TTP linked without their BSN (issue 13): part of the population of the year
+    "fallback_links": [
+        {"type": "part_of", "part": "fallback_persons", "whole": "population", "drop": [], "set": {},
+         "complement": "not:fallback_persons"},
+    ],
     "costs": [
         {"type": "part_of", "part": "cost_persons", "whole": "prevalent", "drop": ["sector"], "set": {},
          "complement": "not:cost_persons"},

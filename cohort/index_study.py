@@ -27,7 +27,7 @@ from cohort.entry import entry
 from cohort.outcomes import claim_units
 from cohort.outcomes_window import contact_bands, contacts, dated_events
 from cohort.insured_population import base_frame
-from cohort.population import Linked
+from cohort.population import Linked, has_link_method
 from cohort.records import codes_of
 from cohort.schema import Study
 from cohort.study import _change
@@ -107,6 +107,8 @@ def _year(linked: Linked, study: Study, year: int, folder: Path, members: who.Me
             "after": _COUNT}),
         COHORT_TABLE[study.cohort_type]: table,
     }
+    if has_link_method(linked):
+        out["fallback_links"] = who.fallback_links(members, year, at_risk)
     out |= _outcomes(linked, study, cohort, units, year, (lo, hi), strata, at_risk.select(strata), members,
                      partial=partial)
     return out

@@ -46,7 +46,8 @@ import polars as pl
 
 from cohort.population import RULES, Linked
 
-__all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "person_numbers", "write_members"]
+__all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number", "fallback_links", "person_numbers",
+           "write_members"]
 
 FOLDER = "persons"
 ORDER = "__order"  # a distinct part's row order (Members.add), dropped from the frames
@@ -62,13 +63,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     "acsc": ("year",),
     "contact_bands": ("year", "condition", "discipline", "*", "band"),  # strata: null (no strata; Total)
     "costs": ("year", "condition", "sector", "*"),
+    "fallback_links": ("year",),
 }
 # The person-count columns of each table (events columns have no members).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "prevalence": ("numerator", "denominator"), "incidence": ("numerator", "denominator"),
     "index_cohort": ("numerator", "denominator"), "care_use": ("n", "N"), "referrals": ("n", "N"),
     "attrition": ("before", "excluded", "after"), "top": ("persons",), "acsc": ("persons",),
-    "contact_bands": ("persons",), "costs": ("persons",),
+    "contact_bands": ("persons",), "costs": ("persons",), "fallback_links": ("persons",),
 }
 
 
@@ -219,6 +221,17 @@ def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]
         members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))),
                     distinct=True, order="k")
         members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True, order="k")
+
+
+def fallback_links(members: Members, year: int, population: pl.DataFrame) -> pl.DataFrame:
+    """``fallback_links`` of a year: the persons of the study population (``population``: after the
+    criteria, the cohort table's denominator, with ``person`` and ``by_fallback``) whom the TTP
+    linked without their BSN (issue 13, item 5). One row: year, persons. Informational, outside the
+    attrition chain: a subset of the population (``docs/study-schema.md``, "Fallback links")."""
+    linked = population.filter(pl.col("by_fallback").fill_null(False)).with_columns(pl.lit(year, pl.Int64).alias("year"))
+    members.add("fallback_links", "persons", linked)
+    return pl.DataFrame({"year": [year], "persons": [linked["person"].n_unique()]},
+                        schema={"year": pl.Int64, "persons": pl.Int64})
 
 
 def write_members(members: Members, folder: Path) -> list[str]:

@@ -17,7 +17,8 @@ import polars as pl
 from cohort.config import StudyConfig
 from extracts.codes import icpc_is_valid
 
-__all__ = ["AGE_BANDS", "BASE_COLUMNS", "RULES", "Linked", "base_population", "coverage", "first_rule", "population_frame"]
+__all__ = ["AGE_BANDS", "BASE_COLUMNS", "RULES", "Linked", "base_population", "coverage", "first_rule", "has_link_method",
+           "population_frame"]
 
 RULES = ("X1", "X2", "X3", "X4", "X5", "X6", "X7")
 # Age bands of the strata (method.md section 1): label -> (lowest age, highest age or None).
@@ -127,6 +128,11 @@ def coverage(regs: pl.LazyFrame, window: pl.LazyFrame, keys: tuple[str, ...] = (
             & ~pl.col("gap").fill_null(True)
         ).alias("covered"),
     )
+
+
+def has_link_method(linked: Linked) -> bool:
+    """Does the linked layout say how each record was linked (``link_method``: since the fallback)?"""
+    return "link_method" in linked.ehr("patients").collect_schema().names()
 
 
 def linked_by_fallback(patients: pl.LazyFrame) -> pl.Expr:

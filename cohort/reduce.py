@@ -51,7 +51,7 @@ def _all(parts: list[dict[str, pl.DataFrame]], name: str) -> list[pl.DataFrame]:
 # The partial tables of a prevalence study (cohort.study with partial=True, and the outcomes of
 # cohort.prevalence_windows): anything else has no rule here, and fails rather than vanish.
 _PREVALENCE_PARTS = {"attrition", "prevalence", "care_use", "care_use_change", "referrals", "top_groups", "top_totals",
-                     "acsc", "costs", "contact_bands"}
+                     "acsc", "costs", "contact_bands", "fallback_links"}
 
 
 def reduce_study(parts: list[dict[str, pl.DataFrame]], members: who.Members, config: StudyConfig,
@@ -72,6 +72,8 @@ def reduce_study(parts: list[dict[str, pl.DataFrame]], members: who.Members, con
     if unknown:
         msg = f"partitioned study: no rule unites the partitions' {', '.join(sorted(unknown))} tables"
         raise ValueError(msg)
+    if "fallback_links" in parts[0]:  # study persons linked by the TTP's fallback, per year
+        tables["fallback_links"] = additive(_all(parts, "fallback_links"), ["year"], ["persons"])
     if "contact_bands" in parts[0]:  # cohort.prevalence_windows: bands of contacts in a window
         tables["contact_bands"] = additive(_all(parts, "contact_bands"), ["year", "condition", "discipline", "band"],
                                            ["persons", "N"])
@@ -111,6 +113,8 @@ def reduce_index_study(parts: list[dict[str, pl.DataFrame]], members: who.Member
             tables[name] = merge_cost_tables(frames, ["year", "condition", *strata])
         elif name == "care_use_change":
             tables[name] = _change(tables["care_use"], study.years, strata)
+        elif name == "fallback_links":  # study persons linked by the TTP's fallback, per year
+            tables[name] = additive(frames, ["year"], ["persons"])
         elif name in ("referrals", "acsc"):  # outcomes_care: counts per year (and condition)
             keys = ["year", "condition"] if name == "referrals" else ["year"]
             tables[name] = additive(frames, keys, [c for c in frames[0].columns if c not in keys])

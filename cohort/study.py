@@ -19,7 +19,7 @@ from cohort import members as who
 from cohort.config import StudyConfig
 from cohort.costs import cost_cells
 from cohort.outcomes import ALL_CAUSE_ALWAYS, claim_units, condition_codes, ehr_events, membership
-from cohort.population import RULES, Linked, base_population
+from cohort.population import RULES, Linked, base_population, has_link_method
 from execution import Executor
 from extracts.codes import icpc_base
 
@@ -35,6 +35,7 @@ TABLE_KEYS = {
     "top": ["year", "discipline", "rank"],
     "acsc": ["year"],
     "costs": ["year", "condition", "sector"],  # only when the study asks for costs
+    "fallback_links": ["year"],  # only when the linked layout says how each record was linked
 }
 TOP_DISCIPLINES = ("HA", "HAP", "FT", "OT", "DT", "SEH")
 _COUNT = pl.Int64
@@ -348,12 +349,14 @@ def _tables(
     linked: Linked, config: StudyConfig, bases: dict[int, pl.DataFrame], units: pl.LazyFrame, strata: list[str],
     step: Callable[[str], None], members: who.Members, steps: tuple[str, ...] = RULES, *, partial: bool = False,
 ) -> dict[str, pl.DataFrame]:
-    skip = ("care_use_change", "acsc", "costs", *(("top",) if partial else ()))
+    skip = ("care_use_change", "acsc", "costs", "fallback_links", *(("top",) if partial else ()))
     out: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KEYS if k not in skip}
     if partial:  # the pre-rank top lists where the finished study has its top list (cohort.reduce)
         out |= {"top_groups": [], "top_totals": []}
     if config.cost_sectors:
         out["costs"] = []
+    if has_link_method(linked):
+        out["fallback_links"] = []
     names = config.catalogue.names
     for year, base in bases.items():
         step(f"conditions, care use and referrals {year}")
@@ -363,6 +366,8 @@ def _tables(
             (name, base.join(found.filter(pl.col("condition") == name), on="patient_id", how="semi")) for name in names],
             steps)
         study = base.filter(pl.col("excluded_by").is_null())
+        if "fallback_links" in out:
+            out["fallback_links"].append(who.fallback_links(members, year, study))
         prevalent = study.join(found, on="patient_id")
         members.add("prevalence", "numerator", prevalent.with_columns(pl.lit(year, _COUNT).alias("year")))
         members.add("prevalence", "denominator", study.with_columns(pl.lit(year, _COUNT).alias("year")))

@@ -11,6 +11,7 @@ holds the reference only.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from extracts.cli import (
 )
 from extracts.errors import ConfigError
 from extracts.targets import check_target
+from pseudonymisation.encodings import LINKAGE_LABEL
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import ROLES, generate_key, key_id_text, load_key
 from pseudonymisation.matching import FallbackSettings
@@ -79,7 +81,8 @@ def _supplier(cfg: DictConfig) -> None:
               activity(f"validating and pseudonymising the {cfg.supplier} extract")):
             result = run_supplier_step(Path(cfg.extract), str(cfg.supplier), key, Path(cfg.out),
                                        max_quarantine_share=float(cfg.max_quarantine_share),
-                                       overwrite=flag(cfg, "overwrite"), executor=executor, partitions=k)
+                                       overwrite=flag(cfg, "overwrite"), executor=executor, partitions=k,
+                                       linkage=_linkage(cfg))
         table = Table(title=f"supplier step ({cfg.supplier}) done in {result.seconds:.1f} s")
         table.add_column("BSN status")
         table.add_column("rows", justify="right")
@@ -92,6 +95,20 @@ def _supplier(cfg: DictConfig) -> None:
         console.print(f"stays here (quarantine counts): {result.out / 'supplier_report.json'}", soft_wrap=True)
 
     guarded(body)
+
+
+def _linkage(cfg: DictConfig) -> str:
+    """``linkage``: a label of this linkage, or empty (conf/supplier.yaml); refused when malformed (exit 2)."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, "linkage", default="")
+    if value is None:
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool) or (
+            str(value) and not re.match(LINKAGE_LABEL, str(value))):
+        msg = "linkage: expected a label of letters, digits, '.', '_' or '-' (at most 64), e.g. 2026-q4"
+        raise ConfigError(msg)
+    return str(value)
 
 
 def _fallback_settings(cfg: DictConfig) -> FallbackSettings:

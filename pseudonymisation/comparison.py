@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,11 +38,12 @@ from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKE
 from pseudonymisation.errors import PseudonymisationError
 
 __all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
-           "encodings_table", "pairs_sharing", "read_encodings"]
+           "encodings_table", "hits", "pairs_sharing", "read_encodings"]
 
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
 DICE_BANDS = (0.70, 0.85, 0.95)
 MISSING = {**{f: 2 for f in TOKEN_FIELDS}, **{f: len(DICE_BANDS) + 1 for f in BLOOM_FIELDS}}
+_ALL = slice(None)
 _BAND_BITS = 24
 _BANDS = 4
 BANDED_FIELDS = ("bf_family_name", "bf_given_name", "bf_street")
@@ -62,9 +64,11 @@ class Encoded:
     tokens: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     blooms: dict[str, np.ndarray]
-    keys: np.ndarray = field(init=False, repr=False)
+    keys: np.ndarray | None = field(default=None, repr=False)  # computed here unless :meth:`take` gives its rows
 
     def __post_init__(self) -> None:
+        if self.keys is not None:
+            return
         keys = np.empty((len(self.token), len(TOKEN_FIELDS) + 1), dtype=np.int64)
         for j, f in enumerate(TOKEN_FIELDS):
             keys[:, j] = np.where(self.present[f], self.tokens[f], -1)
@@ -77,12 +81,13 @@ class Encoded:
         return len(self.token)
 
     def take(self, rows: np.ndarray) -> Encoded:
+        """The rows ``rows`` (fancy indexing copies them: contiguous, and ``keys`` taken, not rebuilt)."""
         # A Bloom field no row holds stays an untouched np.zeros (pages never written): no copy of
         # register-sized zeros for the optional name fields a supplier did not deliver.
         blooms = {f: v[rows] if self.present[f].any() else np.zeros((len(rows), v.shape[1]), v.dtype)
                   for f, v in self.blooms.items()}
         return Encoded(self.token[rows], {f: v[rows] for f, v in self.tokens.items()},
-                       {f: v[rows] for f, v in self.present.items()}, blooms)
+                       {f: v[rows] for f, v in self.present.items()}, blooms, self.keys[rows])
 
 
 def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
@@ -106,7 +111,9 @@ def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
 def read_encodings(path: Path) -> Encoded:
     """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value)."""
     try:
-        table = pq.read_table(path)
+        # ParquetFile, not read_table: that would import pyarrow.dataset and .compute (a third of a
+        # second of the TTP step) for what one file's buffers give.
+        table = pq.ParquetFile(path).read(use_threads=False)  # one small file: threads cost more than they give
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
@@ -129,8 +136,12 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
     tokens, present, blooms = {}, {}, {}
     for f in TOKEN_FIELDS:
         col = table.column(f).combine_chunks()
-        present[f] = col.is_valid().to_numpy(zero_copy_only=False)
-        tokens[f] = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if col.type != pa.int64():
+            msg = f"{path}: column {f} is not a column of 64-bit tokens"
+            raise PseudonymisationError(msg)
+        present[f] = _validity(col)
+        values = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset: col.offset + len(col)]
+        tokens[f] = np.where(present[f], values, 0)
     for f, spec in BLOOM_FIELDS.items():
         if f in optional:
             blooms[f] = np.zeros((len(token), spec.words), dtype=np.uint64)
@@ -145,6 +156,14 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
         blooms[f] = data[start: start + len(col) * spec.words * 8].view(np.uint64).reshape(len(col), spec.words)
         present[f] = blooms[f].any(axis=1)
     return Encoded(token.astype(np.int64), tokens, present, blooms)
+
+
+def _validity(col: pa.Array) -> np.ndarray:
+    """Per row: has a value (the Arrow validity bitmap, read without pyarrow.compute)."""
+    if col.null_count == 0 or col.buffers()[0] is None:
+        return np.ones(len(col), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(col.buffers()[0], dtype=np.uint8), bitorder="little")
+    return bits[col.offset: col.offset + len(col)].astype(bool)
 
 
 def distinct(values: np.ndarray, *, counts: bool = False):
@@ -162,14 +181,21 @@ def distinct(values: np.ndarray, *, counts: bool = False):
 
 # --- blocking -------------------------------------------------------------------------------
 
-def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int) -> np.ndarray:
-    """A key of one band: ``_BAND_BITS`` bits of word ``band`` of the filter.
+def _band_keys(blooms: np.ndarray, present: np.ndarray, band: int, rows: np.ndarray | slice = _ALL) -> np.ndarray:
+    """A key of one band: ``_BAND_BITS`` bits of word ``band`` of the filter (of the rows ``rows``).
 
     The filter's bits were permuted with a secret permutation at the supplier, so adjacent bits
     are a random sample of positions: the band is what LSH samples, read with one mask.
     """
-    key = (blooms[:, band] & np.uint64((1 << _BAND_BITS) - 1)).astype(np.int64) + (band << 32)
-    return np.where(present, key, -1)
+    key = (blooms[rows, band] & np.uint64((1 << _BAND_BITS) - 1)).astype(np.int64) + (band << 32)
+    return np.where(present[rows], key, -1)
+
+
+def hits(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per value: is it one of ``wanted`` (a hash probe: polars ``is_in``)."""
+    if not len(wanted) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    return pl.Series(values).is_in(pl.Series(wanted).implode()).to_numpy()
 
 
 def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -181,12 +207,12 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     q_rows = np.flatnonzero(qk != -1)
     q_order = q_rows[np.argsort(qk[q_rows])]
     q_sorted = qk[q_order]
-    t_rows = np.flatnonzero(tk != -1)
+    # The few register rows whose key a query holds, found by a hash probe (a binary search of every
+    # register row cost five times more); -1 (missing) is no query key, so it never hits.
+    t_rows = np.flatnonzero(hits(tk, q_sorted))
     values = tk[t_rows]
     lo = np.searchsorted(q_sorted, values, side="left")
     hi = np.searchsorted(q_sorted, values, side="right")
-    hit = hi > lo
-    t_rows, values, lo, hi = t_rows[hit], values[hit], lo[hit], hi[hit]
     keys, t_counts = distinct(values, counts=True)
     t_size = t_counts[np.searchsorted(keys, values)] if len(keys) else np.zeros(0, np.int64)
     skip = (t_size > max_block) | (hi - lo > max_block)
@@ -205,22 +231,29 @@ def pairs_sharing(q: Encoded, t: Encoded, field: str, *, max_block: int = 2000) 
     return qi, ti
 
 
-def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values)."""
+def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
+                    t_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values).
+
+    ``t_rows``: block against these rows of ``t`` only (the pairs' t rows then index ``t_rows``),
+    so that a register is not copied to block a part of it.
+    """
     parts, stats = [], {"skipped_large_blocks": 0}
+    rows = _ALL if t_rows is None else t_rows
+    n_t = len(t) if t_rows is None else len(t_rows)
     # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
-    keys = [(f, q.keys[:, j], t.keys[:, j]) for j, f in enumerate(TOKEN_FIELDS)]
-    keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b))
-             for f in BANDED_FIELDS if q.present[f].any() and t.present[f].any() for b in range(_BANDS)]
+    keys = [(f, q.keys[:, j], t.keys[rows, j]) for j, f in enumerate(TOKEN_FIELDS)]
+    keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b, rows))
+             for f in BANDED_FIELDS if q.present[f].any() and t.present[f][rows].any() for b in range(_BANDS)]
     for _, qk, tk in keys:
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         qi, ti, skipped = _join_on(qk, tk, max_block)
         stats["skipped_large_blocks"] += skipped
-        parts.append(qi.astype(np.int64) * len(t) + ti)
+        parts.append(qi.astype(np.int64) * n_t + ti)
     pair = distinct(np.concatenate(parts))
     stats["candidate_pairs"] = int(len(pair))
-    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * len(t), 1), 6)
-    return pair // max(len(t), 1), pair % max(len(t), 1), stats
+    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * n_t, 1), 6)
+    return pair // max(n_t, 1), pair % max(n_t, 1), stats
 
 
 # --- comparison -----------------------------------------------------------------------------

@@ -7,7 +7,11 @@ roles), so a dictionary attack (encode every birth date, every postcode, every s
 is not open to it.
 
 Sub-keys: ``K_f = HKDF(K_net, "fallback/v1/<field>")``, one per field, so that tokens of two fields
-cannot be compared with each other.
+cannot be compared with each other; with a *linkage* label (one per linkage, agreed by the suppliers:
+``pfl-supplier linkage=2026-q4``) ``K_f = HKDF(K_net, "fallback/v1/<linkage>/<field>")``, so that the
+encodings of two linkages under one network key are incomparable: a TTP cannot join the encodings
+it held for an earlier linkage to this one's, nor pool their frequencies (key rotation per linkage,
+``docs/security-boundaries.md``).
 
 Exact tokens (64-bit integers): AES-256 under the field's sub-key of one 16-byte block that holds a
 field tag and the normalised value at fixed positions (a PRF on fixed-length input, as stage 1)::
@@ -37,16 +41,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, derive
 from pseudonymisation.prf import aes_ecb
 
 __all__ = [
     "BLOOM_FIELDS",
+    "LINKAGE_LABEL",
     "ENCODING_SCHEME",
     "IDENTIFIER_COLUMNS",
     "OPTIONAL_BLOOM_FIELDS",
@@ -62,6 +69,8 @@ __all__ = [
 ]
 
 ENCODING_SCHEME = "FBv1"
+LINKAGE_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A linkage label: public, part of the sub-keys' derivation, written in the manifests."""
 TOKEN_FIELDS = ("t_insurance", "t_birth", "t_address")
 """The exact keyed tokens, in the order of the TTP's cascade and model."""
 IDENTIFIER_COLUMNS = ("postcode6", "house_number", "insurer", "insurance_number", "family_name", "initials",
@@ -108,11 +117,19 @@ class FallbackKeys:
     blooms: dict[str, Key]
 
 
-def fallback_keys(network_key: Key) -> FallbackKeys:
-    """Sub-keys ``HKDF(K_net, "fallback/v1/<field>")``: independent per field, unknown to the TTP."""
+def fallback_keys(network_key: Key, linkage: str = "") -> FallbackKeys:
+    """Sub-keys ``HKDF(K_net, "fallback/v1/[<linkage>/]<field>")``: per field and linkage, unknown to the TTP.
+
+    ``linkage`` is a label of one linkage (:data:`LINKAGE_LABEL`); empty: the network's standing
+    sub-keys (the same for every linkage under this network key).
+    """
+    if linkage and not re.match(LINKAGE_LABEL, linkage):
+        msg = "linkage: expected a label of letters, digits, '.', '_' or '-' (at most 64), e.g. 2026-q4"
+        raise PseudonymisationError(msg)
+    scope = f"fallback/v1/{linkage}/" if linkage else "fallback/v1/"
     return FallbackKeys(
-        tokens={f: derive(network_key, f"fallback/v1/{f}", role="fallback") for f in TOKEN_FIELDS},
-        blooms={f: derive(network_key, f"fallback/v1/{f}", role="fallback") for f in BLOOM_FIELDS},
+        tokens={f: derive(network_key, f"{scope}{f}", role="fallback") for f in TOKEN_FIELDS},
+        blooms={f: derive(network_key, f"{scope}{f}", role="fallback") for f in BLOOM_FIELDS},
     )
 
 

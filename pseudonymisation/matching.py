@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct
+from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct, hits
 from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
@@ -123,7 +123,11 @@ def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:
     if not len(a) or not len(b):
         return 0.0
     va, ca = distinct(a, counts=True)
-    vb, cb = distinct(b, counts=True)
+    # Values of b that a lacks add nothing: counted over b's rows of a's values only (a hash probe
+    # first, then a sort of those), the same counts, in the same value order, as over all of b.
+    vb, cb = distinct(b[hits(b, va)], counts=True)
+    if not len(vb):
+        return 0.0
     pos = np.searchsorted(vb, va).clip(0, len(vb) - 1)
     hit = vb[pos] == va
     return float((ca[hit].astype(float) * cb[pos[hit]]).sum() / (len(a) * len(b)))
@@ -146,15 +150,21 @@ class CascadeResult:
                 "unlinked_by_reason": {str(k): int(v) for k, v in zip(reasons, r, strict=True)}}
 
 
-def _insurance_step(q: Encoded, t: Encoded, target: np.ndarray, method: np.ndarray, reason: np.ndarray) -> None:
+def _insurance_step(q: Encoded, t: Encoded, rows: np.ndarray, target: np.ndarray, method: np.ndarray,
+                    reason: np.ndarray) -> None:
+    """Step 2 of the cascade on the rows ``rows`` of ``t``."""
     f = "t_insurance"
-    vals, toks = t.tokens[f][t.present[f]], t.token[t.present[f]]
+    q_rows = np.flatnonzero(q.present[f])
+    t_value, t_present, t_token = t.tokens[f][rows], t.present[f][rows], t.token[rows]
+    # Only register rows whose value a query holds can decide a query (a hash probe, then sorting
+    # those few): every person of such a value is among them, so the counts per value are exact.
+    keep = t_present & hits(t_value, q.tokens[f][q_rows])
+    vals, toks = t_value[keep], t_token[keep]
     order = np.lexsort((toks, vals))
     vals, toks = vals[order], toks[order]
     keep = np.r_[True, (vals[1:] != vals[:-1]) | (toks[1:] != toks[:-1])] if len(vals) else np.zeros(0, bool)
     vals, toks = vals[keep], toks[keep]  # distinct (value, person)
     values, persons = distinct(vals, counts=True)
-    q_rows = np.flatnonzero(q.present[f])
     if not len(values) or not len(q_rows):
         return
     qv = q.tokens[f][q_rows]
@@ -200,23 +210,29 @@ def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: in
     return best, reason
 
 
-def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings) -> CascadeResult:
-    """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``."""
+def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings, *,
+                rows: np.ndarray | None = None) -> CascadeResult:
+    """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``.
+
+    ``rows``: the rows of ``t`` that are candidates (default: all): a register is indexed, not copied.
+    """
     n = len(q)
     target = np.zeros(n, dtype=np.int64)
     method = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
-    _insurance_step(q, t, target, method, reason)
-    taken = np.isin(t.token, target[method == "insurance_number"])
+    rows = np.arange(len(t)) if rows is None else rows
+    _insurance_step(q, t, rows, target, method, reason)
+    taken = hits(t.token[rows], target[method == "insurance_number"])
     rest = np.flatnonzero((method == "") & (reason == ""))
-    t_rows = np.flatnonzero(~taken)
-    sub_q, sub_t = q.take(rest), t.take(t_rows)
-    qi, ti, blocking = candidate_pairs(sub_q, sub_t)
-    scores = model.score(compare(sub_q, sub_t, qi, ti))
+    t_rows = rows[~taken]
+    # Blocked and compared in place: the register's rows are indexed, never copied.
+    sub_q, t_token = q.take(rest), t.token[t_rows]
+    qi, ti, blocking = candidate_pairs(sub_q, t, t_rows=t_rows)
+    scores = model.score(compare(sub_q, t, qi, t_rows[ti]))
     # A person's weight is the best over their rows (one per year and identifier set).
-    persons = distinct(sub_t.token)
+    persons = distinct(t_token)
     n_p = max(len(persons), 1)
-    key = qi * n_p + np.searchsorted(persons, sub_t.token)[ti]
+    key = qi * n_p + np.searchsorted(persons, t_token[ti])
     order = np.argsort(key, kind="stable")
     key, scores = key[order], scores[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)

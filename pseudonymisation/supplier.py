@@ -50,7 +50,7 @@ from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
-from pseudonymisation.encodings import ENCODING_SCHEME
+from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key, write_worker_key
 from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table
 from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
@@ -163,21 +163,28 @@ def run_supplier_step(
     overwrite: bool = False,
     executor: Executor | None = None,
     partitions: int = 1,
+    linkage: str = "",
 ) -> SupplierResult:
     """Validate an extract, pseudonymise its BSNs and write the two outputs (see module doc).
 
     ``partitions`` (K) splits the persons by a keyed hash of their BSN and runs the partitions on
     ``executor`` (None: in process); the outputs are byte-identical for every K given the same
     run key (:mod:`pseudonymisation.supplier_partition`).
+
+    ``linkage``: the label of this linkage, the same at every supplier; the fallback's encodings are
+    keyed per linkage (:func:`pseudonymisation.encodings.fallback_keys`). Empty: the network's
+    standing sub-keys.
     """
     out = Path(out)
+    fallback_keys(network_key, linkage)  # a bad label is refused before anything is claimed
     with claim_output(out, overwrite=overwrite, inputs={"extract": extract}):  # before anything is read
         return _supplier_step(extract, supplier, network_key, out, max_quarantine_share=max_quarantine_share,
-                              overwrite=overwrite, executor=executor or LocalExecutor(), partitions=partitions)
+                              overwrite=overwrite, executor=executor or LocalExecutor(), partitions=partitions,
+                              linkage=linkage)
 
 
 def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
-                   overwrite: bool, executor: Executor, partitions: int) -> SupplierResult:
+                   overwrite: bool, executor: Executor, partitions: int, linkage: str) -> SupplierResult:
     began = time.perf_counter()
     validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
     batch_id = uuid.uuid4().hex
@@ -187,14 +194,14 @@ def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *,
     with scratch(out) as folder, staging(out, overwrite=overwrite) as tmp:
         index = _bsn_index(validated, supplier, network_key, partitions)
         counts = _pseudonymise(validated, supplier, index, network_key, run_key, folder, tmp,
-                               executor=executor, partitions=partitions)
-        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts)
+                               executor=executor, partitions=partitions, linkage=linkage)
+        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage)
         report = _write_for_research(validated, supplier, network_key, index, batch_id, persons, tmp, counts)
     return SupplierResult(out, batch_id, network_key.id, persons, report, time.perf_counter() - began)
 
 
 def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFrame, network_key: Key, run_key: Key,
-                  folder: Path, tmp: Path, *, executor: Executor, partitions: int) -> dict:
+                  folder: Path, tmp: Path, *, executor: Executor, partitions: int, linkage: str) -> dict:
     """Run the partitions; write every content file to ``tmp/for_research``; return the summed counts."""
     for what in ("identifiers", "encodings", *(f"content/{t}" for t in BSN_TABLES[supplier])):
         (folder / what).mkdir(parents=True)
@@ -203,7 +210,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
     keyed = {t: _keyed_rows(validated.tables[t], index, partitions) for t in BSN_TABLES[supplier]}
     if partitions == 1:
         results = [pseudonymise_partition(supplier, keyed, index.lazy(), network_key, run_key, folder, 0,
-                                          targets, keep_row=False)]
+                                          targets, keep_row=False, linkage=linkage)]
     else:
         (folder / "tables").mkdir()
         inputs, tables = folder / "tables" / "bsn_index.parquet", []
@@ -213,7 +220,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             tables.append((table, str(folder / "tables" / table)))
         network, run = write_worker_key(folder, network_key, "network"), write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
-            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, str(folder))
+            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, str(folder), linkage)
             for i in range(partitions)])
         for table in keyed:  # content rows back in the extract's order
             parts = sorted((folder / "content" / table).glob("part-*.parquet"))
@@ -224,7 +231,8 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
     return {k: sum(r[k] for r in results) for k in results[0]}
 
 
-def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path, tmp: Path, counts: dict) -> int:
+def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path, tmp: Path, counts: dict,
+                   linkage: str) -> int:
     """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
     (tmp / "for_ttp").mkdir(parents=True)
     tokens, raw = reduce_identifiers(folder)
@@ -238,7 +246,8 @@ def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path,
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
         "network_key_id": network_key.id, "rows": identifiers.num_rows,
-        "encoding_scheme": ENCODING_SCHEME, "encoding_rows": encodings.num_rows,
+        "encoding_scheme": ENCODING_SCHEME, "encoding_linkage": linkage,
+        "encoding_rows": encodings.num_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
     return identifiers.num_rows

@@ -70,6 +70,7 @@ class SupplierTask:
     run_key: str
     index: int
     scratch: str
+    linkage: str = ""  # the label of the linkage the fallback's encodings are keyed for ("" standing keys)
 
 
 def supplier_partition(task: SupplierTask) -> dict:
@@ -80,12 +81,12 @@ def supplier_partition(task: SupplierTask) -> dict:
     scratch = Path(task.scratch)
     targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
     return pseudonymise_partition(task.supplier, tables, bsn, network_key, run_key, scratch, task.index, targets,
-                                  keep_row=True)
+                                  keep_row=True, linkage=task.linkage)
 
 
 def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, network_key: Key,
                            run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
-                           keep_row: bool) -> dict:
+                           keep_row: bool, linkage: str = "") -> dict:
     """Tokens, P1, content and encodings of one partition's rows (see the module doc); returns counts."""
     valid = bsn.filter(pl.col("bsn_status") == BsnStatus.VALID.value).select("bsn", "value").collect()
     value = valid["value"].to_numpy()
@@ -95,7 +96,7 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
     pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
         partial(scratch, "identifiers", index))
     mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
-    keys = fallback_keys(network_key)
+    keys = fallback_keys(network_key, linkage)
     counts: dict = {"persons": len(value)}
     encodings = partial(scratch, "encodings", index)
     for table, lf in tables.items():

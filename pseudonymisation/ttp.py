@@ -32,6 +32,7 @@ from extracts.errors import ExtractNotFoundError, counted
 from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.comparison import Encoded, read_encodings
+from pseudonymisation.encodings import LINKAGE_LABEL
 from pseudonymisation.keys import Key
 from pseudonymisation.matching import METHODS, FallbackSettings
 from pseudonymisation.prf import (
@@ -195,6 +196,17 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
     encodings = {s: _read_encodings(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
     if any(e is None for e in encodings.values()):
         return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
+    linkages = {s: read[s][0].get("encoding_linkage", "") for s in ("ehr", "claims")}
+    for supplier, value in linkages.items():
+        if not isinstance(value, str) or (value and not re.match(LINKAGE_LABEL, value)):
+            msg = f"{inputs[supplier]}: manifest.json: encoding_linkage is not a linkage label; ask the supplier again"
+            raise PseudonymisationError(msg)
+    if len(set(linkages.values())) > 1:
+        # Keyed per linkage: encodings of two linkages are incomparable, every pair would disagree.
+        shown = {s: v or "(none)" for s, v in linkages.items()}
+        msg = (f"the suppliers' fallback encodings are keyed for different linkages ({shown}); "
+               "run both supplier steps with the same linkage= label")
+        raise KeyMismatchError(msg)
     ehr_p1, claims_p1 = read["ehr"][1], read["claims"][1]
     if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
             pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:

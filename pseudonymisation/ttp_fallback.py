@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pseudonymisation.comparison import Encoded
+from pseudonymisation.comparison import Encoded, hits
 from pseudonymisation.matching import FallbackSettings, estimate_model, run_cascade
 
 __all__ = ["FallbackLinks", "link_fallback"]
@@ -40,7 +40,7 @@ class FallbackLinks:
 
 
 def _rows_of(tokens: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(np.isin(tokens, wanted))
+    return np.flatnonzero(hits(tokens, wanted))
 
 
 def _labelled_pairs(ehr: Encoded, claims: Encoded, rows: np.ndarray, claims_token: np.ndarray):
@@ -57,8 +57,8 @@ def _labelled_pairs(ehr: Encoded, claims: Encoded, rows: np.ndarray, claims_toke
 
 def _estimate_precision(ehr: Encoded, claims: Encoded, half_b: np.ndarray, truth_b: np.ndarray,
                         candidates: np.ndarray, model, settings: FallbackSettings) -> dict:
-    targets = np.flatnonzero(candidates | np.isin(claims.token, truth_b))
-    result = run_cascade(ehr.take(half_b), claims.take(targets), model, settings)
+    targets = np.flatnonzero(candidates | hits(claims.token, truth_b))
+    result = run_cascade(ehr.take(half_b), claims, model, settings, rows=targets)
     linked = result.method != ""
     correct = linked & (result.target == truth_b)
     n_linked = int(linked.sum())
@@ -87,7 +87,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
     by_p1 = ehr_p1.select("token", "p1").join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"),
                                               on="p1", how="inner")
     bsn_linked_claims = by_p1["claims_token"].to_numpy()
-    query_rows = np.flatnonzero(~np.isin(ehr.token, ehr_p1["token"].to_numpy()))
+    query_rows = np.flatnonzero(~hits(ehr.token, ehr_p1["token"].to_numpy()))
     labelled = pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
     # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
     # output, as every stage of the engine (tests/robustness/test_determinism.py).
@@ -100,8 +100,9 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
         (ehr, claims), seed=int(rng.integers(1 << 31)),
     )
-    candidates = ~np.isin(claims.token, bsn_linked_claims)
-    result = run_cascade(ehr.take(query_rows), claims.take(np.flatnonzero(candidates)), model, settings)
+    # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
+    candidates = ~hits(claims.token, bsn_linked_claims)
+    result = run_cascade(ehr.take(query_rows), claims, model, settings, rows=np.flatnonzero(candidates))
     linked = result.method != ""
     links = pl.DataFrame({
         "token": ehr.token[query_rows][linked],

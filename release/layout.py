@@ -26,12 +26,12 @@ __all__ = ["ORDER", "Change", "Count", "Ratio", "TableLayout", "layout", "relati
 
 # Priority of the tables: when no safe pattern exists, the last table involved is withheld first.
 ORDER = ("prevalence", "incidence", "index_cohort", "attrition", "care_use", "care_use_change", "referrals", "top",
-         "acsc", "contact_bands", "costs")
+         "acsc", "contact_bands", "costs", "fallback_links")
 # Secondary suppression hides the cells of least cost, cost = value x weight: the study's key
 # figures (prevalence, and the cohort sizes N of care use that equal its numerators) are kept
 # visible before the intermediate counts of the attrition chain.
 WEIGHTS = {"prevalence": 4.0, "incidence": 4.0, "index_cohort": 4.0, "care_use": 2.0, "referrals": 2.0, "top": 2.0,
-           "acsc": 2.0, "costs": 2.0, "attrition": 1.0}
+           "acsc": 2.0, "costs": 2.0, "attrition": 1.0, "fallback_links": 1.0}
 COSTS = Magnitude("total", "cost_total", "persons", "mean")
 
 
@@ -168,6 +168,11 @@ def layout(study: StudyFolder, *, threshold: int) -> dict[str, TableLayout]:
         out["contact_bands"] = _contact_bands(t["contact_bands"], strata)
     if "costs" in t:
         out["costs"] = _costs(t["costs"], strata)
+    if "fallback_links" in t:
+        # Informational, beside the attrition chain: a part of the population (relations).
+        out["fallback_links"] = TableLayout(
+            "fallback_links", t["fallback_links"].sort("year"), ("year",), {},
+            (Count("persons", "fallback_persons", "persons", ("year",), WEIGHTS["fallback_links"]),))
     if "referrals" in t:
         out["referrals"] = _referrals(t["referrals"])
     if "top" in t:
@@ -343,6 +348,11 @@ def relations(strata: tuple[str, ...], levels: Mapping[str, tuple[str, ...]], de
                     "complement": "not:cost_persons"})
         out.append({"type": "magnitude_of", "table": "costs", "magnitude": COSTS.name, "quantity": COSTS.quantity,
                     "persons": COSTS.persons, "mean": COSTS.mean})
+    if "fallback_links" in tables:
+        # Study persons linked by the TTP's fallback: part of the population of their year (the
+        # cohort table's denominator at every stratum's Total); its complement is hidden with it.
+        out.append({"type": "part_of", "part": "fallback_persons", "whole": "population", "drop": [], "set": {},
+                    "complement": "not:fallback_persons"})
     stratified = ("population", "prevalent", "care_use")
     for rel in [r for r in out if r["type"] == "part_of" and r.get("protect", True)]:
         if rel["part"] in stratified and not set(rel.get("where", {})) & set(strata):

@@ -50,7 +50,8 @@ IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, n
 # A chance overlap of two different counts (a top-list group and a care-use cell) is no
 # definition an attacker can know; top-list groups are codes, related by name like events.
 RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "referred",
-                     "attrition_before", "attrition_excluded", "attrition_after", "band_persons", "cost_persons"})
+                     "attrition_before", "attrition_excluded", "attrition_after", "band_persons", "cost_persons",
+                     "fallback_persons"})
 
 
 @dataclass(frozen=True)

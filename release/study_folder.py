@@ -42,6 +42,8 @@ OPTIONAL: dict[str, tuple[tuple[str, str], ...]] = {
     "costs": (("year", _I), ("condition", _S), ("sector", _S), ("*", _S), ("persons", _I), ("total_cents", _I),
               ("mean", _F), ("largest_cents", _I), ("second_cents", _I)),
     "contact_bands": (("year", _I), ("condition", _S), ("discipline", _S), ("band", _S), ("persons", _I), ("N", _I)),
+    # persons of the study population the TTP linked without their BSN (issue 13): beside the chain
+    "fallback_links": (("year", _I), ("persons", _I)),
 }
 _NULLABLE = {("costs", "mean")}  # the mean over nobody
 # The cohort tables of incidence and index-date studies (docs/study-schema.md): as prevalence.
@@ -168,7 +170,7 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
         problems.append(f"attrition.parquet: 'before' is not 'excluded' + 'after' in {counted(bad, 'row')}")
     keys = {"attrition": ["year", "condition", "step"], cohort_table: ["year", "condition", *strata],
             "care_use": ["year", "condition", "discipline", *strata], "referrals": ["year", "condition"],
-            "top": ["year", "discipline", "rank"], "acsc": ["year"],
+            "top": ["year", "discipline", "rank"], "acsc": ["year"], "fallback_links": ["year"],
             "care_use_change": ["condition", "discipline", *strata, "year_from", "year_to"]}
     for table, columns in keys.items():
         if table not in tables:
@@ -180,6 +182,15 @@ def _check_rules(tables: dict[str, pl.DataFrame], strata: tuple[str, ...], probl
             problems.append(f"{table}.parquet: {counted(duplicates, 'row')} {verb} the key {columns}")
     if "costs" in tables:
         _check_costs(tables["costs"], strata, problems)
+    if "fallback_links" in tables:
+        # A part of the population of its year: the cohort table's denominator, summed over strata.
+        population = tables[cohort_table].group_by("year", "condition").agg(pl.col("denominator").sum()).group_by(
+            "year").agg(pl.col("denominator").max())
+        joined = tables["fallback_links"].join(population, on="year", how="left")
+        bad = count(joined, pl.col("denominator").is_null() | (pl.col("persons") > pl.col("denominator")))
+        if bad:
+            problems.append(f"fallback_links.parquet: 'persons' exceeds the population of its year in "
+                            f"{counted(bad, 'row')}")
     if "contact_bands" in tables:
         sums = tables["contact_bands"].group_by("year", "condition", "discipline").agg(
             (pl.col("persons").sum() != pl.col("N").first()) | (pl.col("N").n_unique() != 1))

@@ -32,6 +32,7 @@ _VALUE_GROUPS = ("counts", "percentages", "changes", "magnitudes", "means")
 # "Tables"). A release may hold others; these must have what the sections read.
 KNOWN_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "attrition": (("year", "condition", "step"), ("before", "excluded", "after")),
+    "fallback_links": (("year",), ("persons",)),  # shown under the attrition of its year
     "prevalence": (("year", "condition"), ("numerator", "denominator", "percentage")),
     "care_use": (("year", "condition", "discipline"), ("n", "N", "percentage")),
     "care_use_change": (("condition", "discipline", "year_from", "year_to"),

@@ -267,10 +267,14 @@ def attrition(release: Release) -> str:
     head = [[th("Step", scope="col"), th("Before", scope="col"), th("Excluded", scope="col"),
              th("After", scope="col")]]
     out = []
+    fallback = release.tables.get("fallback_links")
     for year in _years(tbl.frame):
         frame = tbl.frame.filter(pl.col("year") == year)
         body = [[th(labels.step(r["step"])), _td(tbl, r, "before"), _td(tbl, r, "excluded"),
                  _td(tbl, r, "after")] for r in _rows(frame.filter(pl.col("condition") == "all"))]
+        if fallback is not None:  # informational, not a step: of the study population, linked without BSN
+            body += [[th("of whom linked without their BSN (TTP fallback)"), td_text(""), td_text(""),
+                      _td(fallback, r, "persons")] for r in _rows(fallback.frame.filter(pl.col("year") == year))]
         out.append(table(f"Study population {year}: persons before and after each exclusion", head, body,
                          cls="attrition"))
         others = frame.filter(pl.col("condition") != "all")

@@ -47,7 +47,7 @@ from cohort.output import population_fingerprint
 from cohort.output import write_study as write_study_tables
 from release.ledger import create_ledger
 from release.make import make_release
-from release.study_folder import TABLES
+from release.study_folder import OPTIONAL, TABLES
 from cohort.study import run_study
 from extracts.codelists import load_catalogue
 
@@ -182,7 +182,7 @@ def study_columns(release: Path, table: str) -> list[str]:
     """The columns of a study table, from the format (docs) and the strata of the manifest."""
     strata = json.loads((release / "manifest.json").read_text())["study"]["strata"]
     out: list[str] = []
-    for name, _ in TABLES[table]:
+    for name, _ in {**TABLES, **OPTIONAL}[table]:  # e.g. fallback_links, when the linked data have link_method
         out += list(strata) if name == "*" else [name]
     return out
 
@@ -225,7 +225,8 @@ def attack(release: Path, study: Path, *, guesses: range = GUESSES) -> tuple[lis
         exact = serialise(oracle)
         assert exact == (study / f"{table}.parquet").read_bytes(), f"{table}: the rebuild is not byte-exact"
         inputs = {"manifest.json": _sha256((study / "manifest.json").read_bytes())}
-        inputs |= {f"{name}.parquet": _sha256((study / f"{name}.parquet").read_bytes()) for name in TABLES}
+        inputs |= {f"{name}.parquet": _sha256((study / f"{name}.parquet").read_bytes())
+                   for name in (*TABLES, *OPTIONAL) if (study / f"{name}.parquet").exists()}
         for column in (c for c in spec["counts"] if c in shown.columns):
             for row in shown.with_row_index("i").filter(pl.col(column).is_null())["i"].to_list():
                 tried += 1

@@ -200,3 +200,59 @@ def test_fallback_counts_reaching_the_research_side_are_banded_when_small(fallba
     full = fallback_run["ttp"].report["fallback"]["unlinked_by_reason"]
     assert {k for k, v in full.items() if 0 < v < 10} == {k for k, v in summary["unlinked_by_reason"].items()
                                                          if v == "<10"}
+
+
+def _fallback_persons_of_the_population(study: Path, linked: Path) -> dict[int, set[int]]:
+    """Per year: persons of the study population (the cohort table's denominator) whose EHR record
+    the TTP linked by its fallback, from the linked layout and the study's person sets."""
+    population = pl.read_parquet(study / "persons" / "prevalence.parquet").filter(pl.col("column") == "denominator")
+    fallback = pl.read_parquet(linked / "ehr" / "patients.parquet").filter(
+        pl.col("link_method").cast(pl.String).is_in(["insurance_number", "probabilistic"])).select(
+        pl.col("p2").cast(pl.Int64).alias("person"))
+    joined = population.join(fallback, on="person", how="semi").group_by("year").agg(pl.col("person").unique())
+    years = population["year"].unique().to_list()
+    found = {y: set(p) for y, p in joined.iter_rows()}
+    return {y: found.get(y, set()) for y in years}
+
+
+@pytest.mark.parametrize("fallback", ["include", "exclude"])
+def test_study_counts_its_persons_linked_by_the_fallback_through_release_and_audit(
+    fallback_run: dict, tmp_path: Path, fallback: str
+) -> None:
+    # Issue 13, item 5: how many study persons the fallback linked, per year, beside the attrition
+    # chain (not a step of it), with its person set, released and audited like every person count.
+    from command_runner import run_command  # noqa: PLC0415
+
+    linked = fallback_run["work"] / "linked"
+    def ok(*args: str) -> str:
+        proc = run_command(*args, cwd=tmp_path)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        return proc.stdout + proc.stderr
+
+    ok("pfl-study", f"linked={linked}", f"out={tmp_path / 'study'}", f"study.linkage.fallback={fallback}")
+    table = pl.read_parquet(tmp_path / "study" / "fallback_links.parquet")
+    expected = _fallback_persons_of_the_population(tmp_path / "study", linked)
+    assert dict(table.select("year", "persons").iter_rows()) == {y: len(p) for y, p in expected.items()}
+    if fallback == "exclude":  # X1 on the BSN only: no study person is linked by the fallback
+        assert table["persons"].sum() == 0
+        return
+    assert min(len(p) for p in expected.values()) >= 10  # visible at T = 10: the release shows them
+    members = pl.read_parquet(tmp_path / "study" / "persons" / "fallback_links.parquet")
+    assert {y: set(p) for y, p in members.group_by("year").agg(pl.col("person")).iter_rows()} == expected
+    attrition = pl.read_parquet(tmp_path / "study" / "attrition.parquet")
+    assert "fallback" not in set(attrition["step"]) and attrition.columns[-1] == "after"  # the chain unchanged
+    ok("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"))
+    released = ok("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+                  f"ledger={tmp_path / 'ledger'}")
+    assert "fallback_links:" in released
+    shown = pl.read_parquet(tmp_path / "release" / "fallback_links.parquet")
+    assert dict(shown.select("year", "persons").iter_rows()) == {y: len(p) for y, p in expected.items()}
+    manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
+    assert {"type": "part_of", "part": "fallback_persons", "whole": "population", "drop": [], "set": {},
+            "complement": "not:fallback_persons"} in manifest["relations"]
+    audited = ok("pfl-audit", f"release={tmp_path / 'release'}")
+    assert "verdict: PASS" in audited and "fallback_links: PASS" in audited
+    ok("pfl-report", f"release={tmp_path / 'release'}", f"out={tmp_path / 'report.html'}")
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("of whom linked without their BSN (TTP fallback)") == len(expected)  # one per year
+    assert "Table fallback_links" not in html  # under the attrition, not again among the other tables

@@ -46,6 +46,7 @@ from pseudonymisation.matching import METHODS
 from pseudonymisation.prf import P1_SCHEME, encode_labelled, p1_from_bsn, stage1_key
 from pseudonymisation.supplier import BSN_TABLES, SupplierResult, run_supplier_step
 from pseudonymisation.ttp import TtpResult, run_ttp_step
+from identifier_needles import identifier_needles, scan_readable
 
 _LABELLED_BODY = r"([A-Za-z0-9]{4}\.[0-9a-f]{8}\.)[0-9a-f]{32}"
 
@@ -486,3 +487,19 @@ def test_demo_run_files_hold_nothing_beyond_their_role(demo_run: DemoRun, demo_n
     # Positive control: the role folders do hold what they are for, so the needles work here.
     held = {(Path(f).relative_to(work).parts[0], kind) for f, kind in found}
     assert {("pseudonymisation", "token"), ("linked", "patient_id"), ("linked", "project pseudonym")} <= held
+
+
+def test_demo_run_holds_no_identifier_outside_the_extracts(demo_run: DemoRun) -> None:
+    """Issue 13, item 8: names, PC6, house numbers and insurance numbers stay in the extracts.
+
+    Every file of the demo's work folder but the extracts and keys (the TTP's encodings, every role's
+    outputs, the release, the logs and Hydra's configs) and everything printed: no identifier of
+    ``patients`` or ``insured`` as a whole word of its readable text (:mod:`tests.identifier_needles`).
+    """
+    needles = identifier_needles(demo_run.work / "extracts")
+    work = demo_run.work
+    files = [p for p in work.rglob("*") if p.is_file() and p.relative_to(work).parts[0] not in _NOT_SCANNED]
+    assert any(p.suffix == ".log" for p in files) and any(p.name == "encodings.parquet" for p in files)
+    found = [(str(Path(f).relative_to(work)), kind) for f, kind in scan_readable(files, needles)]
+    printed = pl.Series([demo_run.printed], dtype=pl.String)
+    assert found + [("printed", n.kind) for n in needles if n.found_in(printed)] == []

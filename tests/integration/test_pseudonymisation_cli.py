@@ -104,3 +104,16 @@ def test_a_project_id_of_digits_is_refused_before_anything_is_read(command: str,
     assert not (tmp_path / "out").exists()
     quoted = _run(command, f"project='{value}'", f"out={tmp_path / 'out'}", *args, cwd=tmp_path)
     assert "project: expected text" not in quoted.stderr
+
+
+def test_supplier_takes_a_linkage_label_and_refuses_a_malformed_one(
+    tiny_extracts: GenerationResult, keys: Path, tmp_path: Path
+) -> None:
+    common = ("supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"network_key={keys / 'network.key'}")
+    proc = _run("pfl-supplier", *common, f"out={tmp_path / 'bad'}", "linkage='2026 q4/..'", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-1500:]
+    assert "linkage: expected a label" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists()
+    proc = _run("pfl-supplier", *common, f"out={tmp_path / 'ok'}", "linkage=2026-q4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert '"encoding_linkage": "2026-q4"' in (tmp_path / "ok" / "for_ttp" / "manifest.json").read_text()

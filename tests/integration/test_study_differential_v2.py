@@ -57,7 +57,8 @@ def _tables(study: Study) -> list[str]:
     names = ["attrition", COHORT_TABLE[study.cohort_type], *(o.table for o in study.outcomes)]
     if study.outcome("contacts") is not None and len(study.years) >= 2:
         names.append("care_use_change")
-    return names
+    # The tiny layout says how each record was linked (link_method): persons linked by the fallback.
+    return [*names, "fallback_links"]
 
 
 CASES = [(e, t) for e in EXAMPLES for t in _tables(parse_study_v2(_raw(e), CATALOGUE))]

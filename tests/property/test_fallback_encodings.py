@@ -3,6 +3,7 @@
 Same input, same key: same token and filter (suppliers must agree without talking). Another key:
 other tokens and filters (the TTP, which lacks K_net, cannot rebuild them). Spelling variants that
 standardisation removes give equal encodings; a balanced filter always holds ``base`` set bits.
+Another linkage under the same key: other tokens and filters (key rotation per linkage).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pseudonymisation.encodings import (
     fallback_keys,
     normalise_surname,
 )
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key
 
 KEY_A = fallback_keys(Key("network", bytes(range(32))))
@@ -177,3 +179,31 @@ def test_encodings_written_before_the_optional_name_fields_read_them_as_missing(
     # Any other shape is still refused, by column name.
     with pytest.raises(PseudonymisationError, match="odd: expected exactly the columns"):
         encoded_from_table(table.drop_columns(["bf_initials"]), "odd")
+
+
+@given(p=person, linkage=st.sampled_from(["2026-q4", "2027-q1", "study.7"]))
+def test_encodings_of_two_linkages_under_one_network_key_are_incomparable(p: dict, linkage: str) -> None:
+    # Key rotation per linkage: the same person, the same K_net, another linkage label: nothing equal.
+    network = Key("network", bytes(range(32)))
+    standing = encode_identifiers(fallback_keys(network), _frame([p]))
+    this = encode_identifiers(fallback_keys(network, linkage), _frame([p]))
+    again = encode_identifiers(fallback_keys(network, linkage), _frame([p]))
+    other = encode_identifiers(fallback_keys(network, linkage + "b"), _frame([p]))
+    for f in TOKEN_FIELDS:
+        assert this[f][0] == again[f][0]
+        assert len({standing[f][0], this[f][0], other[f][0]}) == 3
+    for f in BLOOM_FIELDS:
+        assert np.array_equal(this[f][0], again[f][0])
+        if this[f"{f}_present"][0]:
+            assert not np.array_equal(this[f][0], other[f][0])
+            assert not np.array_equal(this[f][0], standing[f][0])
+
+
+@pytest.mark.parametrize("label", ["", " ", "../x", "a" * 65, "2026 q4", "-a"])
+def test_a_malformed_linkage_label_is_refused_naming_the_setting(label: str) -> None:
+    network = Key("network", bytes(range(32)))
+    if not label:  # empty: the standing sub-keys, not an error
+        assert fallback_keys(network, label).tokens["t_birth"].id == fallback_keys(network).tokens["t_birth"].id
+        return
+    with pytest.raises(PseudonymisationError, match="^linkage: expected a label"):
+        fallback_keys(network, label)

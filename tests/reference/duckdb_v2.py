@@ -321,7 +321,8 @@ def run_reference_v2(linked: Path, study: Study) -> dict[str, pl.DataFrame]:
     Returns:
         ``attrition``, the cohort table (``prevalence``, ``incidence`` or ``index_cohort``) and one
         table per outcome (``care_use`` with ``care_use_change`` over >= 2 years, ``contact_bands``,
-        ``costs``, ``referrals``, ``top``, ``acsc``), unsorted, with strata after the keys.
+        ``costs``, ``referrals``, ``top``, ``acsc``), unsorted, with strata after the keys; and
+        ``fallback_links`` when the layout has ``link_method``.
     """
     con = duckdb.connect()
     try:
@@ -346,6 +347,15 @@ def run_reference_v2(linked: Path, study: Study) -> dict[str, pl.DataFrame]:
                   else _index(con, study, strata, link_method))
         if "care_use" in tables and len(study.years) >= 2:
             tables["care_use_change"] = _fetch(con, out.care_use_change(strata, study.years))
+        if link_method:  # issue 13: persons of the population (after the criteria before entry) linked without BSN
+            tables["fallback_links"] = _fetch(con, """
+                SELECT y.year, count(DISTINCT f.p2) AS persons
+                FROM (SELECT DISTINCT year FROM pop) y
+                LEFT JOIN (SELECT p.year, p.p2 FROM pop p JOIN patients pt USING (patient_id)
+                           WHERE p.excl_step IS NULL AND p.p2 IS NOT NULL
+                             AND CAST(pt.link_method AS VARCHAR) IN ('insurance_number', 'probabilistic')) f
+                USING (year)
+                GROUP BY y.year""")
         return tables
     finally:
         con.close()

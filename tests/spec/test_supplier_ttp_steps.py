@@ -519,3 +519,24 @@ def test_ttp_step_with_no_inputs_is_refused_as_a_user_error(run: Run, tmp_path: 
     with pytest.raises(PseudonymisationError):
         run_ttp_step({}, run.ttp, PROJECT, tmp_path / "ttp")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ttp_links_by_fallback_within_one_linkage_and_refuses_encodings_of_two_linkages(
+    run: Run, tiny_extracts: GenerationResult, tmp_path: Path
+) -> None:
+    # Key rotation per linkage (issue 13, item 8): the suppliers' encodings are keyed per linkage label.
+    out = {}
+    for supplier, linkage in (("ehr", "2026-q4"), ("claims", "2026-q4"), ("claims_next", "2027-q1")):
+        source = supplier.split("_")[0]
+        result = run_supplier_step(tiny_extracts.out / source, source, run.network, tmp_path / supplier,
+                                   linkage=linkage)
+        manifest = json.loads((result.out / "for_ttp" / "manifest.json").read_text())
+        assert manifest["encoding_linkage"] == linkage
+        out[supplier] = result.out / "for_ttp"
+    same = run_ttp_step({"ehr": out["ehr"], "claims": out["claims"]}, run.ttp, PROJECT, tmp_path / "ttp")
+    assert sum(same.report["fallback"]["linked_by_method"].values()) > 0
+    with pytest.raises(KeyMismatchError, match="keyed for different linkages") as info:
+        run_ttp_step({"ehr": out["ehr"], "claims": out["claims_next"]}, run.ttp, PROJECT, tmp_path / "ttp2")
+    assert "2026-q4" in str(info.value) and "2027-q1" in str(info.value)
+    assert info.value.exit_code == 7
+    assert not (tmp_path / "ttp2").exists()
