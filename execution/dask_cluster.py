@@ -16,11 +16,12 @@ as itself (Dask ships it back), with a note naming the partition.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
@@ -96,11 +97,29 @@ class DaskExecutor(Executor):
         return results
 
     def close(self) -> None:
-        if getattr(self, "_client", None) is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        # Closing races the client's background sends against the closing comms; distributed
+        # logs that race with a traceback (CommClosedError in batched.py) that is no error of the
+        # run: quiet while closing, so a user's console shows no traceback.
+        with _quiet("distributed", "tornado", "asyncio"):
+            if getattr(self, "_client", None) is not None:
+                self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Loggers ``names`` at CRITICAL for the block, then as they were."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)

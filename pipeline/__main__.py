@@ -37,7 +37,7 @@ def _main(cfg: DictConfig) -> None:
     def body() -> None:
         config = generator_config(cfg)
         try:
-            partitions = partitions_from_config(cfg)
+            partitions_from_config(cfg)  # checked before the work folder is touched; run below
         except ValueError as exc:
             msg = f"demo config: {exc}"
             raise ConfigError(msg) from None

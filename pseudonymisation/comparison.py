@@ -137,7 +137,7 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
     for f in TOKEN_FIELDS:
         col = table.column(f).combine_chunks()
         if col.type != pa.int64():
-            msg = f"{path}: column {f} is not a column of 64-bit tokens"
+            msg = f"{source}: column {f} is not a column of 64-bit tokens"
             raise PseudonymisationError(msg)
         present[f] = _validity(col)
         values = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset: col.offset + len(col)]
