@@ -141,24 +141,26 @@ def run_compiled(linked_path: Path | Linked, study: Study, *, progress: Callable
         return run_index_study(linked, study, progress=progress, scratch=scratch, partial=partial)
     config = legacy_config(study)
     windowed = [o for o in study.outcomes if is_windowed(o)]
+    kinds = {o.kind for o in windowed}
+    strata = list(study.strata)
     # Outcomes in other windows (or any cause, or bands) are counted by cohort.prevalence_windows;
     # the seed engine counts the rest, so the seed study's tables stay byte for byte.
-    seed = dataclasses.replace(config, disciplines={} if any(o.kind == "contacts" for o in windowed)
-                               else config.disciplines,
-                               cost_sectors=() if any(o.kind == "costs" for o in windowed) else config.cost_sectors)
+    seed = dataclasses.replace(config, disciplines={} if "contacts" in kinds else config.disciplines,
+                               cost_sectors=() if "costs" in kinds else config.cost_sectors)
     population = _population(study, config)
     tables = run_study(linked_path, seed, progress=progress, scratch=scratch, population=population,
                        chain=tuple(c.name for c in study.criteria), partial=partial)
     if windowed:
-        if any(o.kind == "contacts" for o in windowed):
+        if "contacts" in kinds:
             tables.members.drop("care_use")  # the seed engine's N of an empty care use: counted again
         tables |= windowed_outcomes(linked_path, study, config, population, tables.members, windowed,
                                     scratch=scratch)
-        if any(o.kind == "costs" for o in windowed):  # in the order of every costs table (and of K > 1)
-            tables["costs"] = _sorted(tables["costs"], "costs", list(study.strata))
+        # In the order every such table has (the seed engine's, and that of K > 1: cohort.reduce).
+        if "costs" in kinds:
+            tables["costs"] = _sorted(tables["costs"], "costs", strata)
         if "care_use" in tables and study.outcome("contacts") in windowed:
-            tables["care_use"] = tables["care_use"].sort("year", "condition", "discipline", *study.strata)
-            tables["care_use_change"] = _change(tables["care_use"], study.years, list(study.strata))
+            tables["care_use"] = _sorted(tables["care_use"], "care_use", strata)
+            tables["care_use_change"] = _change(tables["care_use"], study.years, strata)
     return tables if partial else _prevalence_tables(study, tables)
 
 
