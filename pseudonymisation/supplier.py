@@ -52,7 +52,7 @@ from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key, write_worker_key
-from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table, stage1_key
 from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
 from pseudonymisation.supplier_partition import (
     PART,
@@ -62,6 +62,7 @@ from pseudonymisation.supplier_partition import (
     pseudonymise_partition,
     reduce_identifiers,
     supplier_partition,
+    worker_keys,
     write_content,
 )
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
@@ -209,8 +210,9 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
     targets = {t: tmp / "for_research" / f"{t}.parquet" for t in validated.tables}
     keyed = {t: _keyed_rows(validated.tables[t], index, partitions) for t in BSN_TABLES[supplier]}
     if partitions == 1:
-        results = [pseudonymise_partition(supplier, keyed, index.lazy(), network_key, run_key, folder, 0,
-                                          targets, keep_row=False, linkage=linkage)]
+        results = [pseudonymise_partition(supplier, keyed, index.lazy(), stage1_key(network_key),
+                                          fallback_keys(network_key, linkage), run_key, folder, 0, targets,
+                                          keep_row=False)]
     else:
         (folder / "tables").mkdir()
         inputs, tables = folder / "tables" / "bsn_index.parquet", []
@@ -218,9 +220,10 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
         for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
             split(lf, folder / "tables" / table)
             tables.append((table, str(folder / "tables" / table)))
-        network, run = write_worker_key(folder, network_key, "network"), write_worker_key(folder, run_key, "run")
+        stage1, fallback = worker_keys(folder, network_key, linkage)  # derived keys only, never K_net
+        run = write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
-            SupplierTask(supplier, tuple(tables), str(inputs), network, run, i, str(folder), linkage)
+            SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
             for i in range(partitions)])
         for table in keyed:  # content rows back in the extract's order
             parts = sorted((folder / "content" / table).glob("part-*.parquet"))

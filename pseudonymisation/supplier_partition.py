@@ -12,8 +12,9 @@ and gives every row of a table with a BSN its row number (``__row``), status and
   with their row numbers);
 - encodes its records for the fallback (:mod:`pseudonymisation.supplier_encodings`).
 
-A worker gets paths only: the tables, the BSN list, and two owner-only key files in the run's
-scratch folder (the network key and the run key); it loads the keys itself.
+A worker gets paths only: the tables, the BSN list, and owner-only key files in the run's scratch
+folder holding the sub-keys its partition needs (stage 1, the fallback's per-field keys, the run
+key: :func:`worker_keys`), never the network key they come from; it loads the keys itself.
 
 The reduce reads the partials back: identifiers in token order, encodings in token order with the
 calibration sample drawn over all partitions, content in row order (written by
@@ -34,15 +35,15 @@ import pyarrow as pa
 from execution.split import PART, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
-from pseudonymisation.encodings import fallback_keys
+from pseudonymisation.encodings import FallbackKeys, fallback_keys
 from pseudonymisation.errors import PseudonymisationError
-from pseudonymisation.keys import Key, load_key
+from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import decode_binary, p1_from_bsn, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 
 __all__ = ["PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens", "partial",
-           "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "write_content"]
+           "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "worker_keys", "write_content"]
 
 ROW = "__row"
 ROW_GROUP_ROWS = 100_000
@@ -66,37 +67,52 @@ class SupplierTask:
     supplier: str
     tables: tuple[tuple[str, str], ...]  # (table, its split folder: rows with __row, bsn_status, __part)
     bsn_index: str  # scratch Parquet: bsn, bsn_status, value, part
-    network_key: str  # owner-only key files in the scratch folder
+    stage1_key: str  # owner-only key files in the scratch folder: derived keys only, never K_net
+    fallback_keys: tuple[tuple[str, str, str], ...]  # (kind "tokens"/"blooms", field, key file)
     run_key: str
     index: int
     scratch: str
-    linkage: str = ""  # the label of the linkage the fallback's encodings are keyed for ("" standing keys)
 
 
 def supplier_partition(task: SupplierTask) -> dict:
     """Run one partition from its scratch files (the executors' entry point)."""
-    network_key, run_key = load_key(task.network_key, "network"), load_key(task.run_key, ROLE)
+    stage1, run_key = load_key(task.stage1_key, "stage1"), load_key(task.run_key, ROLE)
+    found: dict[str, dict[str, Key]] = {"tokens": {}, "blooms": {}}
+    for kind, field, path in task.fallback_keys:
+        found[kind][field] = load_key(path, "fallback")
+    keys = FallbackKeys(tokens=found["tokens"], blooms=found["blooms"])
     tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
     bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
     scratch = Path(task.scratch)
     targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
-    return pseudonymise_partition(task.supplier, tables, bsn, network_key, run_key, scratch, task.index, targets,
-                                  keep_row=True, linkage=task.linkage)
+    return pseudonymise_partition(task.supplier, tables, bsn, stage1, keys, run_key, scratch, task.index, targets,
+                                  keep_row=True)
 
 
-def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, network_key: Key,
-                           run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
-                           keep_row: bool, linkage: str = "") -> dict:
+def worker_keys(folder: Path, network_key: Key, linkage: str) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """Write the sub-keys a partition needs (stage 1, the fallback's fields) for workers; return their paths.
+
+    Never K_net itself: a worker that can read its scratch folder learns keys for one purpose each.
+    """
+    keys = fallback_keys(network_key, linkage)
+    fallback = tuple((kind, field, write_worker_key(folder, key, f"fallback-{kind}-{field}"))
+                     for kind, by_field in (("tokens", keys.tokens), ("blooms", keys.blooms))
+                     for field, key in by_field.items())
+    return write_worker_key(folder, stage1_key(network_key), "stage1"), fallback
+
+
+def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, stage1: Key,
+                           keys: FallbackKeys, run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
+                           keep_row: bool) -> dict:
     """Tokens, P1, content and encodings of one partition's rows (see the module doc); returns counts."""
     valid = bsn.filter(pl.col("bsn_status") == BsnStatus.VALID.value).select("bsn", "value").collect()
     value = valid["value"].to_numpy()
     tokens = person_tokens(run_key, value)
-    raw = p1_from_bsn(stage1_key(network_key), value)
+    raw = p1_from_bsn(stage1, value)
     p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
     pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
         partial(scratch, "identifiers", index))
     mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
-    keys = fallback_keys(network_key, linkage)
     counts: dict = {"persons": len(value)}
     encodings = partial(scratch, "encodings", index)
     for table, lf in tables.items():

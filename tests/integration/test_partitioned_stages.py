@@ -302,3 +302,26 @@ def test_partition_tasks_carry_key_references_never_key_material(chain: Chain, t
         data = pickle.dumps(task)
         for secret in secrets:
             assert secret not in data and secret.hex().encode() not in data
+
+
+def test_partition_workers_get_derived_keys_never_a_master_key(chain: Chain, tmp_path: Path) -> None:
+    """A worker's key files hold the sub-keys its partition needs, never K_net or K_ttp (keys.write_worker_key)."""
+    from pseudonymisation.keys import load_key
+
+    recording = _Recording()
+    seen: list[bytes] = []
+    real_load = load_key
+
+    def spy(path: object, role: str) -> Key:
+        key = real_load(path, role)
+        seen.append(key.material)
+        return key
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(supplier_partition, "load_key", spy)
+        chain.supplier("ehr", tmp_path / "ehr", executor=recording, partitions=2)
+        chain.supplier("claims", tmp_path / "claims", executor=recording, partitions=2)
+    assert seen, "the partitions loaded no key files"
+    assert chain.network_key.material not in seen
+    assert chain.ttp_key.material not in seen
+    _assert_same_files(tmp_path / "ehr", chain.pseudo["ehr"])
