@@ -9,10 +9,11 @@ Examples::
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,6 +31,7 @@ from extracts.cli import CONF_DIR, console, execution_settings, flag, guarded, r
 from extracts.errors import ConfigError
 from extracts.targets import check_target
 from pipeline.demo import run_demo
+from pipeline.work_folder import check_command_line as check_work_folder
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="demo", version_base="1.3")
@@ -70,6 +72,8 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    # Before Hydra writes its record of the run into <work>/logs: a refused folder gets nothing.
+    guarded(lambda: check_work_folder(sys.argv[1:], str(OmegaConf.load(CONF_DIR / "demo.yaml").work)))
     run_hydra(_main)
 
 

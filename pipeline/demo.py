@@ -52,13 +52,11 @@ from linkage.link import link
 from pseudonymisation.keys import Key, generate_key, load_key
 from pseudonymisation.supplier import run_supplier_step
 from pseudonymisation.ttp import run_ttp_step
+from pipeline.work_folder import MARKER, claim
 from report import write_report
 
 __all__ = ["MARKER", "DemoResult", "StageResult", "run_demo"]
 
-MARKER = ".pfl-demo"  # in a working folder the demo created (or was told to adopt)
-_MARKER_TEXT = "This folder is pfl-demo's working folder: every run replaces the outputs in it.\n"
-_HYDRA_LOGS = "logs"  # written by Hydra into <work> before the demo starts (conf/demo.yaml)
 
 
 @dataclass
@@ -83,21 +81,6 @@ def _reusable(out: Path, config: GeneratorConfig) -> bool:
     return (m.get("preset"), m.get("seed"), m.get("generator_version")) == (
         config.preset, config.seed, GENERATOR_VERSION,
     )
-
-
-def _claim_work(work: Path, *, adopt: bool) -> None:
-    """Refuse a working folder the demo did not create, unless ``adopt``; then mark it as the demo's."""
-    marker = work / MARKER
-    if marker.is_file():
-        return
-    foreign = sorted(p.name for p in work.iterdir() if p.name != _HYDRA_LOGS) if work.is_dir() else []
-    if (foreign or (work.exists() and not work.is_dir())) and not adopt:
-        msg = (f"work={work} holds {len(foreign)} file(s) or folder(s) the demo did not write (no {MARKER} marker): "
-               "the demo replaces its outputs and reuses keys it finds. Choose a new or empty folder, or pass "
-               "adopt=true to let the demo use this one")
-        raise OutputExistsError(msg)
-    work.mkdir(parents=True, exist_ok=True)
-    marker.write_text(_MARKER_TEXT)
 
 
 def _demo_key(path: Path, role: str) -> Key:
@@ -136,7 +119,7 @@ def run_demo(
     work = Path(work)
     check_target(work, setting="work")
     with output_lock(work):
-        _claim_work(work, adopt=adopt)
+        claim(work, adopt=adopt)
         return _run_stages(config, catalogue, work, max_quarantine_share=max_quarantine_share, project=project,
                            study=study, policy=policy, on_stage=on_stage, progress=progress,
                            executor=executor or LocalExecutor(), partitions=partitions)

@@ -100,9 +100,23 @@ def test_demo_refuses_a_work_folder_it_did_not_create_and_changes_nothing(tmp_pa
     assert proc.returncode == 9, proc.stderr[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "did not write (no .pfl-demo marker)" in proc.stderr and "adopt=true" in proc.stderr
-    after = {k: v for k, v in _files(steward).items() if not k.startswith("logs/")}  # Hydra's record of the run
-    assert after == before
-    assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger", "logs"]
+    # Nothing written at all, not even Hydra's record of the run (it was refused before Hydra started).
+    assert _files(steward) == before
+    assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger"]
+
+
+def test_demo_refuses_a_folder_holding_only_someone_elses_logs(tmp_path: Path) -> None:
+    work = tmp_path / "app"
+    (work / "logs").mkdir(parents=True)
+    (work / "logs" / "service.log").write_text("someone else's log\n")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pfl-demo"), "preset=tiny", f"work={work}"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert "did not write (no .pfl-demo marker)" in proc.stderr
+    assert sorted(str(p.relative_to(work)) for p in work.rglob("*")) == ["logs", "logs/service.log"]
 
 
 def test_demo_adopts_a_folder_only_when_told_and_never_deletes_a_ledger(tmp_path: Path) -> None:
