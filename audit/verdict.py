@@ -38,6 +38,7 @@ from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
 from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
+from audit.persons import PersonRelations, person_relations
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
 from audit.singletons import singleton_pairs
@@ -334,7 +335,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []
     findings += ledger_findings(release, earlier)
     if earlier:
-        a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings)
+        a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings,
+                               ledger=ledger if record is not None else None)
         findings += a5
         milps += n
     findings = _attribute(findings, cells, structure)
@@ -344,8 +346,13 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
 
 
 def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier: list[Release],
-                   policy: Policy, alone: list[Finding]) -> tuple[list[Finding], int]:
-    """A5: this release and every earlier one together; what the combination discloses."""
+                   policy: Policy, alone: list[Finding], *, ledger: Path | None = None) -> tuple[list[Finding], int]:
+    """A5: this release and every earlier one together; what the combination discloses.
+
+    ``ledger`` (verification mode: the steward's records are at hand): the releases are related by
+    who is counted too (:mod:`audit.persons`), and the implied cells of 1..T-1 persons are checked
+    against the margin with their true sizes.
+    """
     findings: list[Finding] = []
     union = Cells(dict(cells.published), set(cells.hidden), {k: set(v) for k, v in cells.tables_of.items()})
     parts = [(release, "")]
@@ -369,6 +376,14 @@ def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier
         return findings, 0  # contradictory equations: nothing more to bound (fail closed)
     union.hidden -= set(union.published)
     combined = instantiate(parts, set(union.published) | union.hidden)
+    persons = None
+    if ledger is not None:
+        ids = [other.release_id for other in earlier] + [release.release_id]
+        persons = person_relations(ledger, ids, threshold=policy.threshold)
+        findings += persons.findings
+        combined.equations += persons.equations
+        combined.derived |= set(persons.implied) | {k for e in persons.equations for k in e.cells
+                                                    if k not in union.published and k not in union.hidden}
     try:
         region = _region(combined, union)
     except InconsistentTableError as error:
@@ -377,7 +392,28 @@ def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier
     for f in _region_checks("release", region, combined, union.hidden, policy):
         if (f.check, f.cells) not in before:
             findings.append(Finding("release", "A5", f.cells, f"{f.check} with earlier releases: {f.message}"))
+    if persons is not None:
+        findings += _implied_margins(region, persons, union.hidden, policy)
     return findings, region.milps
+
+
+def _implied_margins(region: FeasibleRegion, persons: PersonRelations, hidden: set[Key],
+                     policy: Policy) -> list[Finding]:
+    """Implied cells of 1..T-1 persons (by who is counted), and hidden cells of 1..T-1 persons
+    in a relation, must keep the margin in the region of all releases together."""
+    cells = dict(persons.implied)
+    related = {k for e in persons.equations for k in e.cells}
+    cells |= {k: persons.truth[k] for k in hidden & related if k in persons.truth}
+    out = []
+    for key, value in sorted(cells.items(), key=lambda kv: label(kv[0])):
+        if not policy.is_small(value) or key not in region.hidden:
+            continue
+        p = policy.protection(value)
+        # exactly determined: A1 (a hidden cell) or derived-count (an implied one) says so already
+        if region.fixed((key,)) is None and not region.reaches(key, max(0, value - p), value + p):
+            out.append(Finding("release", "A5", (label(key),), "by who is counted with earlier releases: a cell of "
+                               f"1..{policy.threshold - 1} persons is narrower than the {policy.margin_percent} % margin"))
+    return out
 
 
 def _verdicts(release: Release, findings: list[Finding]) -> dict[str, dict]:
