@@ -105,33 +105,37 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
             continue
         record, frame = read
         cells = record.get("cells", [])
-        sets = {c: g["person"] for (c,), g in frame.group_by("cell")}
         by_key: dict[Key, int] = {}
         for c, cell in enumerate(cells):
-            keys = [_key(k) for k in cell.get("keys", [])]
-            for k in keys:
-                by_key[k] = c
-                out.truth[k] = int(cell["value"])
-        own: dict[int, pl.Series] = {c: s for c, s in sets.items() if 0 <= c < len(cells)}
+            for k in cell.get("keys", []):
+                by_key[_key(k)] = c
+                out.truth[_key(k)] = int(cell["value"])
+        frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1)).unique()
+        sizes = dict(frame.group_by("cell").len().iter_rows())
         # Implied complements: whole = part + complement, the whole's persons not in the part's.
+        extra: dict[int, pl.DataFrame] = {}
+        by_cell = frame.partition_by("cell", as_dict=True)
         for total, children in record.get("equations", []):
             if len(children) != 2:
                 continue
             t, a, b = (by_key.get(_key(k)) for k in (total, *children))
             for part, rest in ((a, b), (b, a)):
-                if (t in own and part in own and rest is not None and rest not in own
+                if (t in sizes and part in sizes and rest is not None and rest not in sizes and rest not in extra
                         and cells[rest].get("kind") == "complement"):
-                    persons = own[t].filter(~own[t].is_in(own[part]))
-                    if persons.len() == int(cells[rest]["value"]):
-                        own[rest] = persons
-        for c, persons in own.items():
+                    persons = by_cell[(t,)].join(by_cell[(part,)], on="person", how="anti")
+                    if persons.height == int(cells[rest]["value"]):
+                        extra[rest] = persons.with_columns(pl.lit(rest, pl.Int64).alias("cell"))
+                        sizes[rest] = persons.height
+        column = {}
+        for c in sorted(sizes):
             keys = [_key(k) for k in cells[c].get("keys", [])]
-            if not keys or not _related(keys[0][0]):
-                continue
-            cols.append({"release": r, "key": keys[0], "keys": frozenset(keys), "quantity": keys[0][0],
-                         "size": int(persons.n_unique())})
-            parts.append(pl.DataFrame({"col": len(cols) - 1, "person": persons.unique()},
-                                      schema={"col": pl.Int64, "person": pl.Int64}))
+            if keys and _related(keys[0][0]):
+                column[c] = len(cols)
+                cols.append({"release": r, "key": keys[0], "keys": frozenset(keys), "quantity": keys[0][0],
+                             "size": int(sizes[c])})
+        index = pl.DataFrame({"cell": list(column), "col": list(column.values())},
+                             schema={"cell": pl.Int64, "col": pl.Int64})
+        parts.append(pl.concat([frame, *extra.values()]).join(index, on="cell").select("col", "person"))
     if not cols:
         return out
     meta = pl.DataFrame({"col": range(len(cols)), "release": [c["release"] for c in cols],
@@ -143,10 +147,12 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
     wanted = near["col"].unique()
     if wanted.len() == 0:
         return out
-    frame = pl.concat(parts).filter(pl.col("col").is_in(wanted.implode()))
-    # Venn atoms: persons grouped by the cells they are counted in.
-    atoms = (frame.group_by("person").agg(pl.col("col").sort()).group_by("col").agg(pl.len().alias("w"))
-             .with_row_index("atom").explode("col"))
+    frame = pl.concat(parts).filter(pl.col("col").is_in(wanted.implode())).join(
+        meta.select("col", "quantity"), on="col")
+    # Venn atoms of each quantity: its persons grouped by the cells of that quantity they are in.
+    atoms = (frame.group_by("quantity", "person").agg(pl.col("col").sort())
+             .group_by("quantity", "col").agg(pl.len().alias("w"))
+             .with_row_index("atom").select("atom", "col", "w").explode("col"))
     both = (atoms.join(atoms, on="atom", suffix="_b").filter(pl.col("col") < pl.col("col_b"))
             .group_by("col", "col_b").agg(pl.col("w").sum().alias("g")))
     pairs = near.filter(pl.col("col") < pl.col("col_b")).select("col", "col_b", "size", "size_b").join(
