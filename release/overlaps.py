@@ -19,8 +19,11 @@ release shows both (a relation between two cells one release shows is that relea
 An implied cell of 1..T-1 persons is a primary like any other (``primary:overlap``,
 :mod:`release.protection`); an implied set equal to a cell's set, or to another implied set, is
 that cell (no two unknowns for one quantity). A subset whose difference is T or more is not
-modelled: its difference is no small cell. Event counts (contacts, admissions), top-list groups
-and ACSC persons stay matched by name.
+modelled: its difference is no small cell. The implied complements ``N - n`` of each release are
+related too (:func:`_complements`: their persons are the whole's not in the part's), and so are
+top-list groups' persons and ACSC persons, each with cells of its own quantity. Event counts
+(contacts, admissions) have no sets: their small differences are protected through their persons
+(an events cell follows its persons cell; a top-list row is never a secondary).
 
 The work is done on *Venn atoms*, never person by person: persons are grouped by the set of
 cells they are counted in (their membership pattern), and the intersection sizes of all cells at
@@ -185,8 +188,8 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     da, db = size[i] - g, size[j] - g
     keep = (da + db < threshold) & (col_root[i] != col_root[j])
     i, j, da, db = i[keep], j[keep], da[keep], db[keep]
-    # Only cells of one quantity are related (prevalent with prevalent, ...): where overlapping
-    # definitions meet. Top-list groups and ACSC persons are related by name only.
+    # Only cells of one quantity are related (prevalent with prevalent, a complement with a
+    # complement of the same quantity, ...): where overlapping definitions meet.
     family = _families(model)
     keep = np.array([bool(family.get(int(col_root[a]), set()) & family.get(int(col_root[b]), set()))
                      for a, b in zip(i, j, strict=True)], dtype=bool)
