@@ -110,22 +110,35 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
             for k in cell.get("keys", []):
                 by_key[_key(k)] = c
                 out.truth[_key(k)] = int(cell["value"])
-        frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1)).unique()
+        frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1))
         sizes = dict(frame.group_by("cell").len().iter_rows())
+        # The engine writes each (cell, person) once: a set whose size is not its cell's count
+        # (repeated or missing persons) cannot be related; fail closed.
+        wrong = sum(int(cells[c]["value"]) != n for c, n in sizes.items())
+        if wrong:
+            out.findings.append(Finding("release", "A5", (rid,), f"the persons of {wrong} cells of the steward's "
+                                        "record do not add up to their counts"))
+            continue
         # Implied complements: whole = part + complement, the whole's persons not in the part's.
-        extra: dict[int, pl.DataFrame] = {}
-        by_cell = frame.partition_by("cell", as_dict=True)
+        todo = []
         for total, children in record.get("equations", []):
             if len(children) != 2:
                 continue
             t, a, b = (by_key.get(_key(k)) for k in (total, *children))
-            for part, rest in ((a, b), (b, a)):
-                if (t in sizes and part in sizes and rest is not None and rest not in sizes and rest not in extra
-                        and cells[rest].get("kind") == "complement"):
-                    persons = by_cell[(t,)].join(by_cell[(part,)], on="person", how="anti")
-                    if persons.height == int(cells[rest]["value"]):
-                        extra[rest] = persons.with_columns(pl.lit(rest, pl.Int64).alias("cell"))
-                        sizes[rest] = persons.height
+            todo += [(t, part, rest) for part, rest in ((a, b), (b, a))
+                     if t in sizes and part in sizes and rest is not None and rest not in sizes
+                     and cells[rest].get("kind") == "complement"
+                     and _related(_key(cells[rest]["keys"][0])[0])]
+        needed = pl.Series(sorted({c for t, part, _ in todo for c in (t, part)}), dtype=pl.Int64)
+        by_cell = frame.filter(pl.col("cell").is_in(needed.implode())).partition_by("cell", as_dict=True)
+        extra: dict[int, pl.DataFrame] = {}
+        for t, part, rest in todo:
+            if rest in extra:
+                continue
+            persons = by_cell[(t,)].join(by_cell[(part,)], on="person", how="anti")
+            if persons.height == int(cells[rest]["value"]):
+                extra[rest] = persons.with_columns(pl.lit(rest, pl.Int64).alias("cell"))
+                sizes[rest] = persons.height
         column = {}
         for c in sorted(sizes):
             keys = [_key(k) for k in cells[c].get("keys", [])]

@@ -175,3 +175,13 @@ def test_the_pair_released_without_relating_them_is_differenced_and_fails_a5(pai
         path.unlink()
     assert not any(f.check == "A5" and "by-persons" in " ".join(f.cells) for f in
                    audit_release(second, ledger=copy).findings)
+
+
+def test_a5_fails_closed_when_the_stewards_person_sets_are_altered(pairs) -> None:
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-altered"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[0]
+    pl.read_parquet(path).slice(1).write_parquet(path)  # one person dropped, the record's SHA-256 kept
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "cannot be read" in f.message for f in findings), findings
