@@ -34,11 +34,11 @@ from pathlib import Path
 import polars as pl
 
 from audit.cells import label
-from audit.checks import Finding
-from audit.intervals import Equation
+from audit.checks import Finding, Policy
+from audit.intervals import Equation, FeasibleRegion
 from audit.release import Key
 
-__all__ = ["RELATED", "PersonRelations", "person_relations"]
+__all__ = ["RELATED", "PersonRelations", "implied_margins", "person_relations"]
 
 # Person counts related by who is counted, each with cells of its own quantity; complements of
 # them (``not:<quantity>``, ``others:<quantity>``) with complements of the same quantity.
@@ -223,3 +223,22 @@ def _relate(out: PersonRelations, a: Key, b: Key, da: int, db: int, g: int) -> N
         common = implied("both", g)
         out.equations.append(Equation(a, (common, implied("first only", da))))
         out.equations.append(Equation(b, (common, implied("second only", db))))
+
+
+def implied_margins(region: FeasibleRegion, persons: PersonRelations, hidden: set[Key],
+                    policy: Policy) -> list[Finding]:
+    """Implied cells of 1..T-1 persons (by who is counted), and hidden cells of 1..T-1 persons
+    in a relation, must keep the margin in the region of all releases together."""
+    cells = dict(persons.implied)
+    related = {k for e in persons.equations for k in e.cells}
+    cells |= {k: persons.truth[k] for k in hidden & related if k in persons.truth}
+    out = []
+    for key, value in sorted(cells.items(), key=lambda kv: label(kv[0])):
+        if not policy.is_small(value) or key not in region.hidden:
+            continue
+        p = policy.protection(value)
+        # exactly determined: A1 (a hidden cell) or derived-count (an implied one) says so already
+        if region.fixed((key,)) is None and not region.reaches(key, max(0, value - p), value + p):
+            out.append(Finding("release", "A5", (label(key),), "by who is counted with earlier releases: a cell of "
+                               f"1..{policy.threshold - 1} persons is narrower than the {policy.margin_percent} % margin"))
+    return out

@@ -38,7 +38,7 @@ from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
 from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
-from audit.persons import PersonRelations, person_relations
+from audit.persons import implied_margins, person_relations
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
 from audit.singletons import singleton_pairs
@@ -393,27 +393,8 @@ def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier
         if (f.check, f.cells) not in before:
             findings.append(Finding("release", "A5", f.cells, f"{f.check} with earlier releases: {f.message}"))
     if persons is not None:
-        findings += _implied_margins(region, persons, union.hidden, policy)
+        findings += implied_margins(region, persons, union.hidden, policy)
     return findings, region.milps
-
-
-def _implied_margins(region: FeasibleRegion, persons: PersonRelations, hidden: set[Key],
-                     policy: Policy) -> list[Finding]:
-    """Implied cells of 1..T-1 persons (by who is counted), and hidden cells of 1..T-1 persons
-    in a relation, must keep the margin in the region of all releases together."""
-    cells = dict(persons.implied)
-    related = {k for e in persons.equations for k in e.cells}
-    cells |= {k: persons.truth[k] for k in hidden & related if k in persons.truth}
-    out = []
-    for key, value in sorted(cells.items(), key=lambda kv: label(kv[0])):
-        if not policy.is_small(value) or key not in region.hidden:
-            continue
-        p = policy.protection(value)
-        # exactly determined: A1 (a hidden cell) or derived-count (an implied one) says so already
-        if region.fixed((key,)) is None and not region.reaches(key, max(0, value - p), value + p):
-            out.append(Finding("release", "A5", (label(key),), "by who is counted with earlier releases: a cell of "
-                               f"1..{policy.threshold - 1} persons is narrower than the {policy.margin_percent} % margin"))
-    return out
 
 
 def _verdicts(release: Release, findings: list[Finding]) -> dict[str, dict]:
