@@ -20,6 +20,8 @@ Layers:
 - :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
 - :mod:`audit.structure` — the release's equations, rebuilt from its manifest's relations.
 - :mod:`audit.verdict` — the whole release (and its ledger): every check, verdicts, the report.
+- :mod:`audit.persons` — A5 by who is counted: the record-level relations between releases, rebuilt
+  from the steward's person sets (verification mode).
 - :mod:`audit.floor` — the policy floor (T >= 10, margin >= 30 %) whatever the manifest says.
 - :mod:`audit.files` — every file of the folder is a file of an audited table, by content.
 - :mod:`audit.required` — the relations the format gives its tables must all be in the manifest.

@@ -38,6 +38,7 @@ from audit.identifiers import scan_identifiers
 from audit.intervals import FeasibleRegion
 from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
+from audit.persons import implied_margins, person_relations
 from audit.release import Cells, Key, Release, parse_checksum, read_release, release_cells
 from audit.required import missing_relations
 from audit.singletons import singleton_pairs
@@ -334,7 +335,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     earlier = _earlier(ledger, release.release_id) if ledger is not None else []
     findings += ledger_findings(release, earlier)
     if earlier:
-        a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings)
+        a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings,
+                               ledger=ledger if record is not None else None)
         findings += a5
         milps += n
     findings = _attribute(findings, cells, structure)
@@ -344,8 +346,13 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
 
 
 def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier: list[Release],
-                   policy: Policy, alone: list[Finding]) -> tuple[list[Finding], int]:
-    """A5: this release and every earlier one together; what the combination discloses."""
+                   policy: Policy, alone: list[Finding], *, ledger: Path | None = None) -> tuple[list[Finding], int]:
+    """A5: this release and every earlier one together; what the combination discloses.
+
+    ``ledger`` (verification mode: the steward's records are at hand): the releases are related by
+    who is counted too (:mod:`audit.persons`), and the implied cells of 1..T-1 persons are checked
+    against the margin with their true sizes.
+    """
     findings: list[Finding] = []
     union = Cells(dict(cells.published), set(cells.hidden), {k: set(v) for k, v in cells.tables_of.items()})
     parts = [(release, "")]
@@ -369,6 +376,14 @@ def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier
         return findings, 0  # contradictory equations: nothing more to bound (fail closed)
     union.hidden -= set(union.published)
     combined = instantiate(parts, set(union.published) | union.hidden)
+    persons = None
+    if ledger is not None:
+        ids = [other.release_id for other in earlier] + [release.release_id]
+        persons = person_relations(ledger, ids, threshold=policy.threshold)
+        findings += persons.findings
+        combined.equations += persons.equations
+        combined.derived |= set(persons.implied) | {k for e in persons.equations for k in e.cells
+                                                    if k not in union.published and k not in union.hidden}
     try:
         region = _region(combined, union)
     except InconsistentTableError as error:
@@ -377,6 +392,8 @@ def _ledger_checks(release: Release, cells: Cells, structure: Structure, earlier
     for f in _region_checks("release", region, combined, union.hidden, policy):
         if (f.check, f.cells) not in before:
             findings.append(Finding("release", "A5", f.cells, f"{f.check} with earlier releases: {f.message}"))
+    if persons is not None:
+        findings += implied_margins(region, persons, union.hidden, policy)
     return findings, region.milps
 
 

@@ -33,8 +33,9 @@ the cell (:func:`cohort.costs.cost_cells`).
 **Where it lives.** ``<study>/persons/<table>.parquet``, owner-only (0700/0600), named in the
 study manifest as person-level and never releasable; the release stage never copies it into a
 release (only the steward's ledger record keeps the sets, ``docs/release-format.md``, "Ledger").
-Event counts (contacts, admissions) have no person sets: they stay matched by name (and so,
-at release, do top-list groups and ACSC persons, whose sets are kept but not related).
+Event counts (contacts, admissions) have no person sets: they are protected through their
+persons (``release.overlaps``), whose sets, top-list groups and ACSC persons included, are related
+across releases.
 """
 
 from __future__ import annotations

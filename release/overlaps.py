@@ -19,8 +19,11 @@ release shows both (a relation between two cells one release shows is that relea
 An implied cell of 1..T-1 persons is a primary like any other (``primary:overlap``,
 :mod:`release.protection`); an implied set equal to a cell's set, or to another implied set, is
 that cell (no two unknowns for one quantity). A subset whose difference is T or more is not
-modelled: its difference is no small cell. Event counts (contacts, admissions), top-list groups
-and ACSC persons stay matched by name.
+modelled: its difference is no small cell. The implied complements ``N - n`` of each release are
+related too (:func:`_complements`: their persons are the whole's not in the part's), and so are
+top-list groups' persons and ACSC persons, each with cells of its own quantity. Event counts
+(contacts, admissions) have no sets: their small differences are protected through their persons
+(an events cell follows its persons cell; a top-list row is never a secondary).
 
 The work is done on *Venn atoms*, never person by person: persons are grouped by the set of
 cells they are counted in (their membership pattern), and the intersection sizes of all cells at
@@ -48,10 +51,12 @@ IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, n
 # The quantities whose cells are related by who is counted, each with cells of its own quantity:
 # where overlapping definitions (a condition, its age rule, its codes, a year, a stratum) meet.
 # A chance overlap of two different counts (a top-list group and a care-use cell) is no
-# definition an attacker can know; top-list groups are codes, related by name like events.
+# definition an attacker can know: a top-list group's persons are related with top-list groups'
+# (another cohort, year or window), ACSC persons with ACSC persons. The implied complements of a
+# release (N - n: :func:`_complements`) with complements of the same quantity.
 RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "referred",
                      "attrition_before", "attrition_excluded", "attrition_after", "band_persons", "cost_persons",
-                     "fallback_persons"})
+                     "fallback_persons", "contact_persons", "acsc_persons"})
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     m = sparse.csr_array((np.ones(incidence.height), (incidence["atom"].to_numpy(), incidence["col"].to_numpy())),
                          shape=(n_atoms, n_cols))
     w = atoms["w"].to_numpy().astype(np.float64)
+    m, columns = _complements(model, m, w, columns)
     gram = (m.T @ sparse.diags_array(w) @ m).tocsr()
     size = gram.diagonal().round().astype(np.int64)
     col_root = columns["root"].to_numpy()
@@ -182,8 +188,8 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     da, db = size[i] - g, size[j] - g
     keep = (da + db < threshold) & (col_root[i] != col_root[j])
     i, j, da, db = i[keep], j[keep], da[keep], db[keep]
-    # Only cells of one quantity are related (prevalent with prevalent, ...): where overlapping
-    # definitions meet. Top-list groups and ACSC persons are related by name only.
+    # Only cells of one quantity are related (prevalent with prevalent, a complement with a
+    # complement of the same quantity, ...): where overlapping definitions meet.
     family = _families(model)
     keep = np.array([bool(family.get(int(col_root[a]), set()) & family.get(int(col_root[b]), set()))
                      for a, b in zip(i, j, strict=True)], dtype=bool)
@@ -211,6 +217,53 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     if rest.any():
         _implied(model, m.tocsc(), w, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
     return out
+
+
+def _complements(model: Model, m: sparse.csr_array, w: np.ndarray, columns: pl.DataFrame,
+                 ) -> tuple[sparse.csr_array, pl.DataFrame]:
+    """Add a column per implied complement ``N - n`` of a release whose ``N`` and ``n`` have sets.
+
+    Its persons are the whole's not in the part's: a difference of two columns of the atoms x
+    cells incidence (never person by person). Two releases' complements that count almost the
+    same persons are related like any cells (``(N1 - n1) - (N2 - n2)`` is then a small count).
+    """
+    col = {(int(r), int(c)): i for i, (r, c) in enumerate(columns.select("release", "root").iter_rows())}
+    releases = sorted({r for r, _ in col})
+    csc = m.tocsc()
+    added: list[sparse.csc_array] = []
+    rows: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set(col)
+    for total, children in model.equations:
+        if len(children) != 2:
+            continue
+        for part, rest in (children, children[::-1]):
+            root = model.find(rest)
+            if model.kinds[root] != "complement" or not _related(model.keys[root][0]):
+                continue
+            t, p = model.find(total), model.find(part)
+            for r in releases:
+                if (r, root) in seen or (r, t) not in col or (r, p) not in col:
+                    continue
+                vector = (csc[:, [col[(r, t)]]] - csc[:, [col[(r, p)]]]).tocsc()
+                vector.eliminate_zeros()
+                if (vector.data < 0).any() or round(float(w[vector.indices].sum())) != model.values[root]:
+                    continue  # the part is not within the whole here: no complement set
+                seen.add((r, root))
+                added.append(vector)
+                rows.append((r, root))
+    if not added:
+        return m, columns
+    extra = sparse.hstack(added, format="csr")
+    more = pl.DataFrame({"release": [r for r, _ in rows], "root": [c for _, c in rows]},
+                        schema={"release": columns.schema["release"], "root": columns.schema["root"]})
+    more = more.with_columns(pl.int_range(columns.height, columns.height + more.height, dtype=pl.Int64).alias("col"))
+    return sparse.hstack([m, extra], format="csr"), pl.concat([columns, more.select(columns.columns)])
+
+
+def _related(quantity: str) -> bool:
+    """A quantity related by who is counted: one of :data:`RELATED`, or a complement of one."""
+    base = quantity.split(":", 1)[1] if quantity.startswith(("not:", "others:")) else quantity
+    return base in RELATED
 
 
 def _merge_complements(model: Model) -> None:
@@ -245,7 +298,7 @@ def _families(model: Model) -> dict[int, set[str]]:
     """Root id -> the quantities of its keys that are related by who is counted."""
     out: dict[int, set[str]] = {}
     for i, key in enumerate(model.keys):
-        if key[0] in RELATED:
+        if _related(key[0]):
             out.setdefault(model.find(i), set()).add(key[0])
     return out
 

@@ -39,9 +39,11 @@ from cohort.output import write_study as write_study_folder
 from cohort.study import run_study
 from disclosure import Policy
 from extracts.codelists import parse_catalogue
+from release import build
 from release.errors import LedgerRefusal
 from release.ledger import create_ledger
 from release.make import make_release
+from release.overlaps import Overlaps
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 10
@@ -274,3 +276,21 @@ def test_a_name_that_counts_other_persons_than_in_an_earlier_release_is_refused(
     with pytest.raises(LedgerRefusal, match="count other persons than under the same name"):
         make_release(second, tmp_path / "r2", ledger=ledger)
     assert not (tmp_path / "r2").exists()
+
+
+def test_a_pair_released_by_name_only_is_differenced_and_fails_the_auditors_a5(released, monkeypatch) -> None:
+    """The diabetes_95 pair as a ledger matching by name only released it: the auditor, which
+    rebuilds the record-level relations from the steward's person sets, fails it (A5)."""
+    first_study, first, second_study, second = released["diabetes_95"]
+    work = second.parent
+    n = first.name.removeprefix("first").removesuffix("-release")
+    ledger = work / "ledger-by-name"
+    shutil.copytree(work / f"ledger{n}", ledger)  # the first release only
+    monkeypatch.setattr(build, "relate", lambda model, parts, *, threshold: Overlaps())
+    make_release(second_study, work / "by-name-release", ledger=ledger)
+    monkeypatch.undo()
+    found = attack(first_study, first, second_study, work / "by-name-release", VARIANTS["diabetes_95"][3])
+    assert any(f.startswith("exact difference") for f in found), found
+    report = audit_release(work / "by-name-release", ledger=ledger)
+    a5 = [f for f in report.findings if f.check == "A5" and not f.advisory]
+    assert any("diabetes_95" in " ".join(f.cells) for f in a5), a5

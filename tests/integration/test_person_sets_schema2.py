@@ -26,6 +26,7 @@ from cohort.output import population_fingerprint, write_study
 from disclosure import Policy
 from extracts.codelists import load_catalogue
 from release.layout import layout
+from release.errors import LedgerRefusal
 from release.ledger import create_ledger
 from release.make import make_release
 from release.overlaps import study_sets
@@ -139,3 +140,35 @@ def test_an_incidence_cohort_renamed_merges_with_the_earlier_release_by_its_pers
     bands = [pl.read_parquet(r / "contact_bands.parquet") for r in (tmp_path / "r1", tmp_path / "r2")]
     assert bands[0].select("band", "persons_status").equals(bands[1].select("band", "persons_status"))
     assert entry["overlaps"]["equal"] >= 3 + bands[0].filter(pl.col("band") != "Total").height, entry["overlaps"]
+
+
+ACSC = """\
+schema: 2
+name: {name}
+cohort: {{type: prevalence, years: [2021], conditions: [{{name: dm, codes: {{icpc: [T90]}}}}]}}
+criteria:
+  - {{name: X1, rule: X1}}
+  - {{name: aged_18_plus, rule: age, min: 18}}
+outcomes:
+  - {{type: top, n: 5}}
+  - {{type: acsc, years: [2021], codes: {codes}}}
+strata: []
+"""
+
+
+def test_an_acsc_code_list_widened_by_one_code_is_refused_as_two_versions(tiny_linked: Path, tmp_path: Path) -> None:
+    """Issue 11, item 3: ACSC persons (and admissions) over a code list widened by one code hold the
+    earlier persons and a few more under the same key (``acsc_persons[year]``): their difference
+    would be the few persons admitted with the added code, so the second release is refused."""
+    first = _run(tiny_linked, OmegaConf.to_container(OmegaConf.create(
+        ACSC.format(name="acsc_first", codes='["0320:302"]'))), tmp_path / "first")
+    second = _run(tiny_linked, OmegaConf.to_container(OmegaConf.create(
+        ACSC.format(name="acsc_second", codes='["0320:302", "0322:1311"]'))), tmp_path / "second")
+    persons = [set(pl.read_parquet(s / FOLDER / "acsc.parquet")["person"]) for s in (first, second)]
+    assert persons[0] < persons[1] and 1 <= len(persons[1] - persons[0]) < Policy().threshold
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    make_release(first, tmp_path / "r1", ledger=ledger)
+    index = (ledger / "ledger.json").read_text()
+    with pytest.raises(LedgerRefusal, match="acsc"):
+        make_release(second, tmp_path / "r2", ledger=ledger)
+    assert not (tmp_path / "r2").exists() and (ledger / "ledger.json").read_text() == index

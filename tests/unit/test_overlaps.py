@@ -89,3 +89,43 @@ def test_one_name_counting_other_persons_is_refused() -> None:
     now = pl.DataFrame({"id": [model.index[key("diabetes")]] * 100, "person": list(range(1, 101))})
     with pytest.raises(LedgerRefusal, match="count other persons than under the same name"):
         relate(model, [earlier, now], threshold=10)
+
+
+def test_top_list_groups_and_acsc_persons_are_related_with_their_own_quantity() -> None:
+    """Issue 11, item 3 (a): a top-list group or the ACSC persons over an overlapping cohort."""
+    model = Model()
+    rows = []
+    for quantity, coords, persons in (
+            ("contact_persons", (("discipline", "HA"), ("group", "T90"), ("year", "2021")), range(100)),
+            ("acsc_persons", (("year", "2021"),), range(40)),
+            ("contact_persons", (("discipline", "HA"), ("group", "T90"), ("year", "2022")), range(103)),
+            ("acsc_persons", (("year", "2022"),), [*range(40), 900, 901])):
+        i = model.add((quantity, coords), len(persons))
+        rows.append(pl.DataFrame({"id": [i] * len(persons), "person": list(persons)}))
+    found = relate(model, [pl.concat(rows[:2]), pl.concat(rows[2:])], threshold=10)
+    assert found.relations["subset"] == 2 and found.implied_small == 2
+    assert sorted(implied(model).values()) == [2, 3]
+
+
+def complement_release(model: Model, year: str, population: list[int], prevalent: list[int]) -> pl.DataFrame:
+    """One release's population N, prevalent n and its implied complement N - n (no set of its own)."""
+    n_id = model.add(("population", (("year", year),)), len(population))
+    p_id = model.add(("prevalent", (("condition", f"c{year}"), ("year", year))), len(prevalent))
+    c_id = model.add(("not:prevalent", (("condition", f"c{year}"), ("year", year))), len(population) - len(prevalent),
+                     kind="complement")
+    model.equations.append((n_id, (p_id, c_id)))
+    return pl.DataFrame({"id": [n_id] * len(population) + [p_id] * len(prevalent),
+                         "person": [*population, *prevalent]})
+
+
+def test_complements_of_two_releases_are_related_by_who_they_count() -> None:
+    """Issue 11, item 3 (b): N and n differ by T or more, N - n by 3 persons: (N2 - n2) - (N1 - n1) = 3."""
+    model = Model()
+    first = complement_release(model, "2019", list(range(1000)), list(range(500)))
+    second = complement_release(model, "2020", [*range(1000), *range(2000, 2023)], [*range(500), *range(2000, 2020)])
+    found = relate(model, [first, second], threshold=10)
+    assert found.relations["subset"] == 1 and found.implied_small == 1
+    (d, value), = implied(model).items()
+    assert value == 3
+    c1, c2 = (model.index[("not:prevalent", (("condition", f"c{y}"), ("year", y)))] for y in ("2019", "2020"))
+    assert (c2, (c1, d)) in model.equations

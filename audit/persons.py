@@ -1,0 +1,244 @@
+"""A5 by who is counted: record-level relations between releases, rebuilt from the steward's person sets.
+
+Two releases over one population whose definitions overlap (``diabetes`` and ``diabetes_95``, a
+code list widened by one code, a shifted age limit, another year or stratum) can be differenced:
+a cell of one holds all persons of a cell of the other but a few. The manifests do not say so
+(the names differ), but the steward's ledger keeps, per release, the persons behind each person
+count (``records/<release_id>.persons.parquet``, cells indexed as in the record). With the ledger
+(verification mode) the auditor rebuilds these relations with its own code, independently of the
+engine:
+
+- the sets of every person count of every release, and the sets of the implied complements
+  ``N - n`` (a record's equation ``whole = part + complement``: the whole's persons not in the
+  part's);
+- every pair of cells of the same quantity (prevalent with prevalent, a top-list group's persons
+  with a top-list group's, ACSC persons with ACSC persons, ``not:care_use`` with ``not:care_use``,
+  ...) in two releases, that no one release shows together, whose sets are equal or differ by
+  1..T-1 persons: ``A = B``; ``B = A + D`` when ``A ⊂ B``; ``A = I + A'`` and ``B = I + B'``
+  otherwise. ``D``, ``A'``, ``B'`` and ``I`` are unknowns with their true sizes.
+
+:mod:`audit.verdict` adds these equations to A5's region: a hidden cell they determine fails A1,
+an implied cell of 1..T-1 persons that is exactly determined or narrower than the margin fails.
+One name counting other persons in two releases (two versions) fails too. Intersections are
+counted on Venn atoms (persons grouped by the cells they are in), restricted to the cells whose
+size is within T of a cell of the same quantity in another release: cheap on every preset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from audit.cells import label
+from audit.checks import Finding, Policy
+from audit.intervals import Equation, FeasibleRegion
+from audit.release import Key
+
+__all__ = ["RELATED", "PersonRelations", "implied_margins", "person_relations"]
+
+# Person counts related by who is counted, each with cells of its own quantity; complements of
+# them (``not:<quantity>``, ``others:<quantity>``) with complements of the same quantity.
+RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "referred", "attrition_before",
+                     "attrition_excluded", "attrition_after", "band_persons", "cost_persons", "fallback_persons",
+                     "contact_persons", "acsc_persons"})
+IMPLIED = "by-persons"  # the quantity of an implied cell (auditor's own, never in a release)
+
+
+@dataclass
+class PersonRelations:
+    """What :func:`person_relations` found: equations, implied unknowns with their truth, findings."""
+
+    equations: list[Equation] = field(default_factory=list)
+    implied: dict[Key, int] = field(default_factory=dict)
+    truth: dict[Key, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    pairs: int = 0
+
+
+def _key(raw: list) -> Key:
+    return str(raw[0]), tuple(sorted((str(c), str(v)) for c, v in raw[1].items()))
+
+
+def _related(quantity: str) -> bool:
+    base = quantity.split(":", 1)[1] if quantity.startswith(("not:", "others:")) else quantity
+    return base in RELATED
+
+
+def _read(ledger: Path, release_id: str) -> tuple[dict, pl.DataFrame] | None:
+    """The record of a release and its person sets (``cell``, ``person``); None without sets."""
+    records = Path(ledger) / "records"
+    try:
+        record = json.loads((records / f"{release_id}.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    entry = record.get("persons") if isinstance(record, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "/" in entry["file"]:
+        return None
+    path = records / entry["file"]
+    try:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            return None
+        frame = pl.read_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    return record, frame
+
+
+def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) -> PersonRelations:
+    """The record-level relations between the releases ``release_ids`` (the audited one last).
+
+    A release whose record or person sets cannot be read (or were altered) is a finding: the
+    relations cannot be rebuilt, so A5 fails closed.
+    """
+    out = PersonRelations()
+    cols: list[dict] = []  # per column: release, representative key, every key, quantity
+    parts: list[pl.DataFrame] = []
+    for r, rid in enumerate(release_ids):
+        read = _read(ledger, rid)
+        if read is None:
+            out.findings.append(Finding("release", "A5", (rid,), "the steward's record or person sets of this "
+                                        "release cannot be read: the releases cannot be related by who is counted"))
+            continue
+        record, frame = read
+        cells = record.get("cells", [])
+        by_key: dict[Key, int] = {}
+        for c, cell in enumerate(cells):
+            for k in cell.get("keys", []):
+                by_key[_key(k)] = c
+                out.truth[_key(k)] = int(cell["value"])
+        frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1))
+        sizes = dict(frame.group_by("cell").len().iter_rows())
+        # The engine writes each (cell, person) once: a set whose size is not its cell's count
+        # (repeated or missing persons) cannot be related; fail closed.
+        wrong = sum(int(cells[c]["value"]) != n for c, n in sizes.items())
+        if wrong:
+            out.findings.append(Finding("release", "A5", (rid,), f"the persons of {wrong} cells of the steward's "
+                                        "record do not add up to their counts"))
+            continue
+        # Implied complements: whole = part + complement, the whole's persons not in the part's.
+        todo = []
+        for total, children in record.get("equations", []):
+            if len(children) != 2:
+                continue
+            t, a, b = (by_key.get(_key(k)) for k in (total, *children))
+            todo += [(t, part, rest) for part, rest in ((a, b), (b, a))
+                     if t in sizes and part in sizes and rest is not None and rest not in sizes
+                     and cells[rest].get("kind") == "complement"
+                     and _related(_key(cells[rest]["keys"][0])[0])]
+        needed = pl.Series(sorted({c for t, part, _ in todo for c in (t, part)}), dtype=pl.Int64)
+        by_cell = frame.filter(pl.col("cell").is_in(needed.implode())).partition_by("cell", as_dict=True)
+        extra: dict[int, pl.DataFrame] = {}
+        for t, part, rest in todo:
+            if rest in extra:
+                continue
+            persons = by_cell[(t,)].join(by_cell[(part,)], on="person", how="anti")
+            if persons.height == int(cells[rest]["value"]):
+                extra[rest] = persons.with_columns(pl.lit(rest, pl.Int64).alias("cell"))
+                sizes[rest] = persons.height
+        column = {}
+        for c in sorted(sizes):
+            keys = [_key(k) for k in cells[c].get("keys", [])]
+            if keys and _related(keys[0][0]):
+                column[c] = len(cols)
+                cols.append({"release": r, "key": keys[0], "keys": frozenset(keys), "quantity": keys[0][0],
+                             "size": int(sizes[c])})
+        index = pl.DataFrame({"cell": list(column), "col": list(column.values())},
+                             schema={"cell": pl.Int64, "col": pl.Int64})
+        parts.append(pl.concat([frame, *extra.values()]).join(index, on="cell").select("col", "person"))
+    if not cols:
+        return out
+    meta = pl.DataFrame({"col": range(len(cols)), "release": [c["release"] for c in cols],
+                         "quantity": [c["quantity"] for c in cols], "size": [c["size"] for c in cols]},
+                        schema={"col": pl.Int64, "release": pl.Int64, "quantity": pl.String, "size": pl.Int64})
+    # Candidates: a cell of the same quantity in another release within T persons of its size.
+    near = (meta.join(meta, on="quantity", suffix="_b")
+            .filter((pl.col("release") != pl.col("release_b")) & ((pl.col("size") - pl.col("size_b")).abs() < threshold)))
+    wanted = near["col"].unique()
+    if wanted.len() == 0:
+        return out
+    frame = pl.concat(parts).filter(pl.col("col").is_in(wanted.implode())).join(
+        meta.select("col", "quantity"), on="col")
+    # Venn atoms of each quantity: its persons grouped by the cells of that quantity they are in.
+    atoms = (frame.group_by("quantity", "person").agg(pl.col("col").sort())
+             .group_by("quantity", "col").agg(pl.len().alias("w"))
+             .with_row_index("atom").select("atom", "col", "w").explode("col"))
+    both = (atoms.join(atoms, on="atom", suffix="_b").filter(pl.col("col") < pl.col("col_b"))
+            .group_by("col", "col_b").agg(pl.col("w").sum().alias("g")))
+    pairs = near.filter(pl.col("col") < pl.col("col_b")).select("col", "col_b", "size", "size_b").join(
+        both, on=["col", "col_b"], how="left").with_columns(pl.col("g").fill_null(0))
+    # Equal sets are one quantity (whatever the names): united first, so that a pair one release
+    # shows together through an equal cell of another release is that release's own relation.
+    parent = list(range(len(cols)))
+
+    def find(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    rows = list(pairs.iter_rows())
+    by_key: dict[Key, int] = {}
+    for c, col in enumerate(cols):
+        for k in col["keys"]:
+            parent[find(c)] = find(by_key.setdefault(k, c))
+    for a, b, sa, sb, g in rows:
+        if sa == sb == g:
+            parent[find(a)] = find(b)
+    shown: list[set[int]] = [set() for _ in release_ids]
+    for c, col in enumerate(cols):
+        shown[col["release"]].add(find(c))
+    for a, b, sa, sb, g in rows:
+        da, db = sa - g, sb - g
+        ca, cb = cols[a], cols[b]
+        if ca["keys"] & cb["keys"]:  # one quantity by name: it must count the same persons
+            if da or db:
+                out.findings.append(Finding("release", "A5", (label(ca["key"]),),
+                                            "one quantity counts other persons in two releases (two versions)"))
+            continue
+        ra, rb = find(a), find(b)
+        if da + db >= threshold or (ra != rb and any(ra in s and rb in s for s in shown)):
+            continue  # no small difference, or one release shows both (its own relation)
+        out.pairs += 1
+        _relate(out, ca["key"], cb["key"], da, db, g)
+    return out
+
+
+def _relate(out: PersonRelations, a: Key, b: Key, da: int, db: int, g: int) -> None:
+    def implied(what: str, value: int) -> Key:
+        key = (IMPLIED, ((what, f"{label(a)} | {label(b)}"),))
+        out.implied[key] = value
+        return key
+
+    if da == 0 and db == 0:
+        out.equations.append(Equation(a, (b,)))
+    elif da == 0:
+        out.equations.append(Equation(b, (a, implied("second only", db))))
+    elif db == 0:
+        out.equations.append(Equation(a, (b, implied("first only", da))))
+    else:
+        common = implied("both", g)
+        out.equations.append(Equation(a, (common, implied("first only", da))))
+        out.equations.append(Equation(b, (common, implied("second only", db))))
+
+
+def implied_margins(region: FeasibleRegion, persons: PersonRelations, hidden: set[Key],
+                    policy: Policy) -> list[Finding]:
+    """Implied cells of 1..T-1 persons (by who is counted), and hidden cells of 1..T-1 persons
+    in a relation, must keep the margin in the region of all releases together."""
+    cells = dict(persons.implied)
+    related = {k for e in persons.equations for k in e.cells}
+    cells |= {k: persons.truth[k] for k in hidden & related if k in persons.truth}
+    out = []
+    for key, value in sorted(cells.items(), key=lambda kv: label(kv[0])):
+        if not policy.is_small(value) or key not in region.hidden:
+            continue
+        p = policy.protection(value)
+        # exactly determined: A1 (a hidden cell) or derived-count (an implied one) says so already
+        if region.fixed((key,)) is None and not region.reaches(key, max(0, value - p), value + p):
+            out.append(Finding("release", "A5", (label(key),), "by who is counted with earlier releases: a cell of "
+                               f"1..{policy.threshold - 1} persons is narrower than the {policy.margin_percent} % margin"))
+    return out
