@@ -99,6 +99,9 @@ def _conditions(raw: Any, catalogue: ConditionCatalogue, cohort_type: str) -> tu
             name = item.get("name")
             if not isinstance(name, str) or not _NAME.match(name) or name == "all":
                 fail(f"{k}.name", "not a valid name", "a name of letters, digits, _ or - (not 'all')")
+            if name in catalogue.names:
+                fail(f"{k}.name", f"{name!r} is a condition of the catalogue",
+                     "an ad-hoc code list's own name (a name means one definition, here and in the ledger)")
             lookback = item.get("lookback_years", 0)
             if not whole(lookback) or not 0 <= lookback <= 10:
                 fail(f"{k}.lookback_years", "not a whole number of years", "0..10")

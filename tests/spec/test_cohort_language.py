@@ -304,6 +304,10 @@ def refused(raw: dict[str, Any]) -> str:
     (raw_study(**INDEX, outcomes=[{"type": "referrals"}]), "outcomes[0].window", "missing"),
     (raw_study(**INDEX, outcomes=[{"type": "contacts", "disciplines": ["MSZ"]}]), "outcomes[0].window", "missing"),
     (raw_study(type="cohortish"), "cohort.type", "unknown cohort type"),
+    # An ad-hoc code list under a catalogue condition's name: two definitions of one name (the seed
+    # engine wrote both, duplicate rows the release refused; the ledger relates releases by name).
+    (raw_study(conditions=[{"name": "diabetes", "codes": {"icpc": ["T90"]}}]), "cohort.conditions[0].name",
+     "a condition of the catalogue"),
     (raw_study(years=[2030]), "cohort.years", "outside the extracts"),
     (raw_study(**INDEX, conditions=["frail_elderly"]), "", ""),  # frail elderly has codes (P70): accepted
 ])
