@@ -3,7 +3,9 @@
 By default a ``LocalCluster`` on this machine: ``workers`` worker processes (default: the cores),
 ``threads_per_worker`` threads each (default 1: the partition function's polars plan uses the
 worker's cores itself), no dashboard or other web page, everything on the loopback address, and
-the workers' log quiet (a task's exception is raised on the driver, not logged twice). With ``address``
+the workers' log quiet (a task's exception is raised on the driver, not logged twice), and TLS
+with a certificate made for this cluster alone: the loopback address is open to every user of the
+machine, and a scheduler runs any client's code on its workers as the steward. With ``address``
 (``tcp://HOST:PORT``) it connects to a running scheduler instead (dask-jobqueue on Slurm,
 dask-kubernetes, ``dask scheduler``): those workers must have the project installed, the same
 view of the partition folders, and the keys by path or environment (docs/guide-cluster.md).
@@ -22,7 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
 
@@ -62,12 +64,16 @@ class DaskExecutor(Executor):
             # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP
             # servers get no routes. Logs: a task's error is raised on the driver, not repeated.
             quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+            # Loopback ports are open to every user of the machine, and a Dask scheduler runs any
+            # client's code on its workers: TLS with a certificate made for this cluster alone,
+            # which the driver and the workers hold in memory and no other client has.
+            security = _own_certificate(distributed)
             # The workers' spill folder: owner-only, this cluster's own, removed when it closes.
             self._scratch = tempfile.mkdtemp(prefix="pfl-dask-")
             try:
                 with dask.config.set(quiet):
                     self._cluster = distributed.LocalCluster(
-                        local_directory=self._scratch,
+                        local_directory=self._scratch, security=security, protocol="tls://",
                         n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker or 1,
                         processes=True, host="127.0.0.1", dashboard_address=None,
                         # its (route-less) HTTP server on a free loopback port, not 8787
@@ -109,6 +115,16 @@ class DaskExecutor(Executor):
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+
+def _own_certificate(distributed: Any) -> Any:
+    """A ``Security`` with a new self-signed certificate (``cryptography``) that only this cluster trusts."""
+    try:
+        return distributed.Security.temporary()
+    except ImportError as exc:
+        msg = ("executor dask needs the cryptography package for its local cluster's TLS: pip install "
+               "'patientflow-linkage[dask]' (./run install installs it)")
+        raise ExecutorError(msg) from exc
 
 
 @contextlib.contextmanager
