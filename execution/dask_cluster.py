@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
+from execution.executors import Executor, ExecutorError, check_task_arguments, lost_worker, note_partition
 
 __all__ = ["DaskExecutor"]
 
@@ -89,6 +89,8 @@ class DaskExecutor(Executor):
         return max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        from distributed import KilledWorker
+
         check_task_arguments(items)
         if not items:
             return []
@@ -99,6 +101,8 @@ class DaskExecutor(Executor):
                 results.append(future.result())
             except Exception as exc:
                 self._client.cancel(futures[index + 1:])
+                if isinstance(exc, KilledWorker):  # its workers died running it (allowed-failures)
+                    raise lost_worker(self.name, index, len(items)) from None
                 raise note_partition(exc, index, len(items), self.name) from None
         return results
 

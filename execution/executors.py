@@ -18,10 +18,11 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorError", "LocalExecutor", "ProcessExecutor",
-           "check_task_arguments", "note_partition", "open_executor"]
+           "check_task_arguments", "lost_worker", "note_partition", "open_executor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,6 +62,14 @@ def _holds_bytes(value: object, depth: int = 0) -> bool:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return any(_holds_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
     return False
+
+
+def lost_worker(executor: str, index: int, count: int) -> ExecutorError:
+    """A worker died running partition ``index`` (no exception of the task's own to raise)."""
+    msg = (f"executor {executor} lost partition {index + 1} of {count}: its worker process died (killed by the "
+           "system, out of memory or a node lost); nothing was published. Run again, with more memory per "
+           "worker or more partitions (partitions=K, or partitions=auto with memory_gb)")
+    return ExecutorError(msg)
 
 
 def note_partition(exc: BaseException, index: int, count: int, executor: str) -> BaseException:
@@ -134,6 +143,10 @@ class ProcessExecutor(Executor):
         for index, future in enumerate(futures):
             try:
                 results.append(future.result())
+            except BrokenProcessPool:  # a worker was killed: the pool is gone, the next map starts one
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                raise lost_worker(self.name, index, len(items)) from None
             except Exception as exc:
                 for later in futures[index + 1:]:
                     later.cancel()

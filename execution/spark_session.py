@@ -34,14 +34,14 @@ _LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
-    """Runs in the worker: ``(True, result)``, or ``(False, the pickled exception or its text)``."""
+    """Runs in the worker: ``(True, result)``, or ``(False, the pickled exception or its type's name)``."""
     try:
         return True, fn(item)
     except Exception as exc:
         try:
             return False, pickle.dumps(exc)
-        except Exception:  # an exception that does not pickle: its type and message
-            return False, f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception that does not pickle: its type only (its text may quote data)
+            return False, type(exc).__name__
 
 
 class SparkExecutor(Executor):
@@ -104,9 +104,9 @@ class SparkExecutor(Executor):
         try:
             outcomes = sc.parallelize(list(items), len(items)).map(functools.partial(_call, fn)).collect()
         except Exception as exc:  # a worker died or could not import the function: no task exception
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            msg = (f"executor spark lost a partition task ({type(exc).__name__}: {first}); a worker needs "
-                   "the project installed and the driver's Python (docs/guide-cluster.md)")
+            # Only the type: Spark's text carries the worker's Python traceback, which may quote data.
+            msg = (f"executor spark lost a partition task ({type(exc).__name__}): its worker died, or lacks "
+                   "the project or the driver's Python (docs/guide-cluster.md); nothing was published")
             raise ExecutorError(msg) from None
         results = []
         for index, (done, value) in enumerate(outcomes):
@@ -127,6 +127,7 @@ def _launched_by_spark() -> bool:
 
 
 def _exception(value: bytes | str) -> Exception:
+    """The task's own exception; one that does not travel is a RuntimeError naming its type only."""
     if isinstance(value, bytes):
         try:
             exc = pickle.loads(value)
@@ -134,5 +135,5 @@ def _exception(value: bytes | str) -> Exception:
                 return exc
         except Exception:
             pass
-        return ExecutorError("a partition task failed with an exception that could not be read back")
-    return ExecutorError(f"a partition task failed: {value}")
+        return RuntimeError("a partition task failed with an exception that could not be read back")
+    return RuntimeError(f"a partition task failed with {value} (an exception that does not pickle)")

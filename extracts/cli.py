@@ -30,7 +30,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from extracts.atomic import storage_error
 from extracts.command_line import CONF_DIR, HydraCommand, check_command_line
-from extracts.errors import ConfigError, EngineError
+from extracts.errors import ConfigError, EngineError, WorkerLostError
 
 __all__ = [
     "CONF_DIR",
@@ -91,6 +91,10 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "quantity in two versions; the study is of another population; the ledger's policy is "
         "below the engine's floor or was edited by hand), does not exist, is in use by another "
         "run, or cannot be read; nothing was released")),
+    12: ("worker lost", (
+        "a worker of the executor died running a partition (killed by the system, out of memory, "
+        "a node lost) or lacks the project; nothing was published: run again, with more memory or "
+        "more partitions")),
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
         "test data)")),
@@ -154,6 +158,8 @@ def guarded(fn: Callable[[], T]) -> T:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from execution.executors import ExecutorError
+
     _restore_umask()  # inside a Hydra job: Hydra's own files are written, outputs keep the user's
     _watch_sigint()
     try:
@@ -172,6 +178,11 @@ def guarded(fn: Callable[[], T]) -> T:
         _fail(f"configuration: {_config_message(exc)} (see --help)", ConfigError.exit_code)
     except MemoryError:
         _fail("out of memory; use a smaller chunk size or preset", INTERNAL_ERROR)
+    except ExecutorError as exc:  # a worker died: its message names the executor and partition only
+        if _SIGINT_SEEN:
+            _interrupted()
+        lost = WorkerLostError(str(exc))
+        _fail(str(lost), lost.exit_code)
     except Exception as exc:  # the last line of defence of a command
         if _SIGINT_SEEN:
             _interrupted()

@@ -9,7 +9,7 @@ the steward's keys and data in reach. The cluster tests share the session's clus
 from __future__ import annotations
 
 import pytest
-from partition_tasks import square
+from partition_tasks import die_on_one, square
 
 
 @pytest.mark.xdist_group("clusters")
@@ -29,3 +29,45 @@ def test_a_local_dask_cluster_refuses_a_client_without_its_credentials(_executor
         with pytest.raises((OSError, ValueError, TypeError)):
             client = distributed.Client(target, timeout="3s", set_as_default=False, security=security)
             client.close()
+
+
+def _dies(ex: object) -> str:
+    from execution import ExecutorError
+
+    with pytest.raises(ExecutorError) as raised:
+        ex.map(die_on_one, [0, 1, 2])  # type: ignore[attr-defined]
+    return str(raised.value)
+
+
+def test_a_pool_worker_killed_outright_is_a_lost_worker_naming_the_partition() -> None:
+    from execution import open_executor
+
+    with open_executor("processes", workers=1) as ex:
+        said = _dies(ex)
+        assert "partition 2 of 3" in said and "processes" in said and "died" in said
+        assert ex.map(square, [3]) == [9]  # the next map gets a fresh pool
+
+
+@pytest.mark.xdist_group("clusters")
+def test_a_dask_worker_killed_outright_is_a_lost_worker_naming_the_partition(_executors: None) -> None:
+    from executor_cases import _executor
+
+    ex = _executor("dask")
+    said = _dies(ex)
+    assert "partition 2 of 3" in said and "dask" in said and "died" in said
+    assert ex.map(square, [3]) == [9]  # the nannies restarted the workers
+
+
+def test_a_lost_worker_ends_a_command_with_its_own_exit_code_and_no_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from execution.executors import lost_worker
+    from extracts.cli import EXIT_CODES, guarded
+
+    def fn() -> None:
+        raise lost_worker("processes", 1, 3)
+
+    with pytest.raises(SystemExit) as info:
+        guarded(fn)
+    said = capsys.readouterr().err
+    assert EXIT_CODES[int(info.value.code)][0] == "worker lost"
+    assert "partition 2 of 3" in said and "Traceback" not in said and "nothing was published" in said
