@@ -179,7 +179,16 @@ def _opened(kind: Callable[..., Executor], options: dict[str, Any]) -> Executor:
         msg = (f"executor {getattr(kind, 'name', kind)!s} has no option {', '.join(unknown)}; "
                f"it takes {', '.join(accepted) or 'none'}")
         raise ValueError(msg)
+    for name in _COUNTS & set(options):
+        value = options[name]
+        # 0 would read as "unset" (every core), -1 fail only after the data was read, "abc" deep
+        # inside the engine: refused here, before anything starts.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"executor.{name} must be a whole number >= 1, not {value!r}")
     return kind(**options)
+
+
+_COUNTS = frozenset({"workers", "threads_per_worker"})
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +32,9 @@ __all__ = ["SparkExecutor"]
 T = TypeVar("T")
 R = TypeVar("R")
 _LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+# The masters Spark takes (its SparkSubmit refuses any other with a Java stack trace on the console).
+_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]"
+                     r"|spark://[^\s/,:]+:[0-9]+(,[^\s/,:]+:[0-9]+)*|yarn|k8s://\S+")
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
@@ -56,6 +60,10 @@ class SparkExecutor(Executor):
             msg = ("executor spark needs the spark extra and Java 17: pip install "
                    "'patientflow-linkage[spark]' (./run install installs both)")
             raise ExecutorError(msg) from exc
+        if master and not _MASTER.fullmatch(str(master)):
+            msg = (f"executor.master must be local, local[N], local[*], spark://HOST:PORT, yarn or "
+                   f"k8s://URL, not {master!r}")
+            raise ValueError(msg)
         running = SparkSession.getActiveSession()
         if running is None and not master and _launched_by_spark():
             running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings

@@ -71,3 +71,56 @@ def test_a_lost_worker_ends_a_command_with_its_own_exit_code_and_no_traceback(
     said = capsys.readouterr().err
     assert EXIT_CODES[int(info.value.code)][0] == "worker lost"
     assert "partition 2 of 3" in said and "Traceback" not in said and "nothing was published" in said
+
+
+def _settings(**settings: object) -> object:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"executor": {"name": "local"}, "partitions": 1, "memory_gb": None, **settings})
+
+
+def test_a_partition_count_beyond_the_limit_is_refused_before_anything_starts() -> None:
+    # partitions=1000000000 was accepted: a billion task arguments in memory and on the scheduler.
+    from extracts.cli import execution_settings
+    from extracts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="at most 4096"), execution_settings(_settings(partitions=10**9)):
+        pass
+    with execution_settings(_settings(partitions=4096)) as (_, k):
+        assert k == 4096
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask", "spark"])
+@pytest.mark.parametrize("workers", [0, -1, 2.5, "abc", True])
+def test_a_worker_count_that_is_not_a_whole_number_of_one_or_more_is_refused(executor: str, workers: object) -> None:
+    # workers=0 silently meant every core, workers=-1 failed after the data was read (internal
+    # error), and executor=dask executor.workers=abc said "unsupported operand type(s) for /".
+    from extracts.cli import execution_settings
+    from extracts.errors import ConfigError
+
+    cfg = _settings(executor={"name": executor, "workers": workers})
+    with pytest.raises(ConfigError, match="executor.workers must be a whole number >= 1"), execution_settings(cfg):
+        pass
+
+
+@pytest.mark.parametrize("memory_gb", [float("inf"), float("nan"), -1, 0, "8"])
+def test_a_memory_budget_that_is_not_a_finite_positive_number_is_refused(memory_gb: object) -> None:
+    from extracts.cli import execution_settings
+    from extracts.errors import ConfigError
+
+    cfg = _settings(partitions="auto", memory_gb=memory_gb)
+    with pytest.raises(ConfigError, match="memory_gb must be a positive number"), execution_settings(
+            cfg, stage="study", rows=lambda: 10):
+        pass
+
+
+@pytest.mark.parametrize("master", ["nonsense", "local[-1]", "local[abc]", "spark://", "http://host:7077"])
+def test_a_spark_master_of_no_known_form_is_refused_before_java_starts(master: str) -> None:
+    # executor.master=nonsense printed Java's stack trace on the console before the error.
+    pytest.importorskip("pyspark")
+    from extracts.cli import execution_settings
+    from extracts.errors import ConfigError
+
+    cfg = _settings(executor={"name": "spark", "master": master})
+    with pytest.raises(ConfigError, match="executor.master must be"), execution_settings(cfg):
+        pass
