@@ -7,7 +7,9 @@ session with the settings it was launched with, and leaves it running when close
 Spark task per partition item, the results in the items' order.
 
 Quiet and closed: Spark's log at ERROR, no progress bar, no web UI (``spark.ui.enabled=false``),
-no event log; in local mode the driver binds to the loopback address only. Spark has no
+no event log; in local mode the driver binds to the loopback address only, answers its own
+session only (``spark.authenticate``) and keeps its files in an owner-only folder of its own
+(``spark.local.dir``), removed when it closes. Spark has no
 telemetry. A worker's Python is the driver's (``PYSPARK_PYTHON``, default ``sys.executable``) so
 that it imports the engine; a local worker sees the driver's import path. An exception in a task
 is caught in the worker, shipped back and raised on the driver as itself, with a note naming the
@@ -20,7 +22,9 @@ import functools
 import os
 import pickle
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,12 +72,12 @@ class SparkExecutor(Executor):
         if running is None and not master and _launched_by_spark():
             running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
         self._owned = running is None
+        self._scratch: str | None = None
         self._session = running if running is not None else self._start(SparkSession, workers, master)
         if self._owned:  # a session of spark-submit or Databricks keeps the log level it was given
             self._session.sparkContext.setLogLevel("ERROR")
 
-    @staticmethod
-    def _start(session_type: Any, workers: int | None, master: str | None) -> Any:
+    def _start(self, session_type: Any, workers: int | None, master: str | None) -> Any:
         local = not master or str(master).startswith("local")
         master = master or f"local[{workers or os.cpu_count() or 1}]"
         # The workers' Python is read from the driver's environment when the context starts.
@@ -90,12 +94,21 @@ class SparkExecutor(Executor):
                    .config("spark.executor.extraJavaOptions", java_options))
         if local:
             path = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+            # Spark's local dirs (blockmgr-*, spark-*: spilled blocks, the tasks' arguments and
+            # results) default to /tmp with mode 0755, some kept until the JVM exits: an owner-only
+            # folder of this session instead, removed when it closes. Its ports (on the loopback
+            # address, open to every user of the machine) answer only this session (a secret Spark
+            # draws for it: spark.authenticate).
+            self._scratch = tempfile.mkdtemp(prefix="pfl-spark-")
             builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.driver.host", "127.0.0.1")
-                       .config("spark.executorEnv.PYTHONPATH", path))
+                       .config("spark.executorEnv.PYTHONPATH", path)
+                       .config("spark.local.dir", self._scratch)
+                       .config("spark.authenticate", "true"))
         try:
             return builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: no Java 17, or a master that is not there
+            self._remove_scratch()
             msg = (f"executor spark: Spark did not start with master {master} ({type(exc).__name__}); "
                    "it needs Java 17 or later (java on PATH or JAVA_HOME) and a reachable master")
             raise ExecutorError(msg) from None
@@ -127,6 +140,12 @@ class SparkExecutor(Executor):
         if self._owned and self._session is not None:
             self._session.stop()
         self._session = None
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 def _launched_by_spark() -> bool:

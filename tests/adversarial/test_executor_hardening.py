@@ -124,3 +124,27 @@ def test_a_spark_master_of_no_known_form_is_refused_before_java_starts(master: s
     cfg = _settings(executor={"name": "spark", "master": master})
     with pytest.raises(ConfigError, match="executor.master must be"), execution_settings(cfg):
         pass
+
+
+@pytest.mark.xdist_group("clusters")
+def test_spark_in_local_mode_keeps_its_files_in_an_owner_only_folder_removed_when_it_closes(
+        _executors: None) -> None:
+    # Spark's default local dirs were /tmp/blockmgr-* and /tmp/spark-* of mode 0755 (readable by
+    # every user of the machine), some left after the session stopped; its ports answered anyone.
+    import stat
+    from pathlib import Path
+
+    from executor_cases import _OPEN, _executor
+
+    ex = _executor("spark")
+    assert ex.map(square, list(range(4))) == [0, 1, 4, 9]
+    sc = ex._session.sparkContext
+    folder = Path(sc.getConf().get("spark.local.dir"))
+    assert folder.name.startswith("pfl-spark-") and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert folder.stat().st_uid == __import__("os").getuid()
+    assert Path(sc._temp_dir).is_relative_to(folder)  # pyspark's own files (the tasks' arguments)
+    assert any(p.name.startswith("blockmgr-") for p in folder.rglob("*"))
+    assert sc.getConf().get("spark.authenticate") == "true"  # the ports answer this session only
+    ex.close()
+    _OPEN.pop("spark")  # the next test opens a fresh session
+    assert not folder.exists()
