@@ -21,11 +21,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from execution.engine_folder import EngineFolder
 from execution.executors import Executor, ExecutorError, check_task_arguments, lost_worker, note_partition
 
 __all__ = ["DaskExecutor"]
@@ -68,8 +67,10 @@ class DaskExecutor(Executor):
             # client's code on its workers: TLS with a certificate made for this cluster alone,
             # which the driver and the workers hold in memory and no other client has.
             security = _own_certificate(distributed)
-            # The workers' spill folder: owner-only, this cluster's own, removed when it closes.
-            self._scratch = tempfile.mkdtemp(prefix="pfl-dask-")
+            # The workers' spill folder: owner-only, this cluster's own, removed when it closes
+            # (and by the next run after a kill: execution.engine_folder).
+            self._folder = EngineFolder("pfl-dask-")
+            self._scratch = self._folder.path
             try:
                 with dask.config.set(quiet):
                     self._cluster = distributed.LocalCluster(
@@ -117,7 +118,7 @@ class DaskExecutor(Executor):
                 self._cluster.close()
                 self._cluster = None
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._folder.remove()
             self._scratch = None
 
 

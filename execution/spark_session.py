@@ -8,8 +8,8 @@ Spark task per partition item, the results in the items' order.
 
 Quiet and closed: Spark's log at ERROR, no progress bar, no web UI (``spark.ui.enabled=false``),
 no event log; in local mode the driver binds to the loopback address only, answers its own
-session only (``spark.authenticate``) and keeps its files in an owner-only folder of its own
-(``spark.local.dir``), removed when it closes. Spark has no
+session only (``spark.authenticate``) and keeps its files in an owner-only folder of this
+process (``spark.local.dir``), removed when the process ends. Spark has no
 telemetry. A worker's Python is the driver's (``PYSPARK_PYTHON``, default ``sys.executable``) so
 that it imports the engine; a local worker sees the driver's import path. An exception in a task
 is caught in the worker, shipped back and raised on the driver as itself, with a note naming the
@@ -18,17 +18,17 @@ partition (a Spark task failure would otherwise be a Java stack trace).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import pickle
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from execution.engine_folder import EngineFolder
 from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
 
 __all__ = ["SparkExecutor"]
@@ -72,7 +72,6 @@ class SparkExecutor(Executor):
         if running is None and not master and _launched_by_spark():
             running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
         self._owned = running is None
-        self._scratch: str | None = None
         self._session = running if running is not None else self._start(SparkSession, workers, master)
         if self._owned:  # a session of spark-submit or Databricks keeps the log level it was given
             self._session.sparkContext.setLogLevel("ERROR")
@@ -90,25 +89,23 @@ class SparkExecutor(Executor):
                    .config("spark.eventLog.enabled", "false")
                    .config("spark.pyspark.python", python)
                    .config("spark.pyspark.driver.python", sys.executable)
-                   .config("spark.driver.extraJavaOptions", java_options)
+                   .config("spark.driver.extraJavaOptions",
+                           java_options + (f" -Djava.io.tmpdir={_local_folder()}" if local else ""))
                    .config("spark.executor.extraJavaOptions", java_options))
         if local:
             path = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
             # Spark's local dirs (blockmgr-*, spark-*: spilled blocks, the tasks' arguments and
             # results) default to /tmp with mode 0755, some kept until the JVM exits: an owner-only
-            # folder of this session instead, removed when it closes. Its ports (on the loopback
-            # address, open to every user of the machine) answer only this session (a secret Spark
-            # draws for it: spark.authenticate).
-            self._scratch = tempfile.mkdtemp(prefix="pfl-spark-")
+            # folder instead. Its ports (on the loopback address, open to every user of the
+            # machine) answer only this session (a secret Spark draws for it: spark.authenticate).
             builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.driver.host", "127.0.0.1")
                        .config("spark.executorEnv.PYTHONPATH", path)
-                       .config("spark.local.dir", self._scratch)
+                       .config("spark.local.dir", _local_folder())
                        .config("spark.authenticate", "true"))
         try:
             return builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: no Java 17, or a master that is not there
-            self._remove_scratch()
             msg = (f"executor spark: Spark did not start with master {master} ({type(exc).__name__}); "
                    "it needs Java 17 or later (java on PATH or JAVA_HOME) and a reachable master")
             raise ExecutorError(msg) from None
@@ -140,12 +137,22 @@ class SparkExecutor(Executor):
         if self._owned and self._session is not None:
             self._session.stop()
         self._session = None
-        self._remove_scratch()
 
-    def _remove_scratch(self) -> None:
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+
+_LOCAL_FOLDER: list[EngineFolder] = []
+
+
+def _local_folder() -> str:
+    """This process's owner-only ``pfl-spark-*`` folder, removed when the process ends.
+
+    One per process, not per session: the JVM (which lives as long as this process) keeps the
+    local dirs of its first session for every later one. A killed process's folder is removed by
+    the next run (:mod:`execution.engine_folder`); Spark removes its blockmgr-* when a session stops.
+    """
+    if not _LOCAL_FOLDER:
+        _LOCAL_FOLDER.append(EngineFolder("pfl-spark-"))
+        atexit.register(_LOCAL_FOLDER[0].remove)
+    return _LOCAL_FOLDER[0].path
 
 
 def _launched_by_spark() -> bool:

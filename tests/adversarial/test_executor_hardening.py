@@ -8,6 +8,8 @@ the steward's keys and data in reach. The cluster tests share the session's clus
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from partition_tasks import die_on_one, square
 
@@ -20,6 +22,7 @@ def test_a_local_dask_cluster_refuses_a_client_without_its_credentials(_executor
     distributed = pytest.importorskip("distributed")
     ex = _executor("dask")
     assert ex.map(square, [2]) == [4]
+    assert (Path(ex._scratch) / ".pfl-engine-folder").is_file()  # removed by the next run after a kill
     address = ex._client.scheduler.address
     assert address.startswith("tls://127.0.0.1:")
     _, port = address.rsplit(":", 1)
@@ -127,24 +130,68 @@ def test_a_spark_master_of_no_known_form_is_refused_before_java_starts(master: s
 
 
 @pytest.mark.xdist_group("clusters")
-def test_spark_in_local_mode_keeps_its_files_in_an_owner_only_folder_removed_when_it_closes(
+def test_spark_in_local_mode_keeps_its_files_in_an_owner_only_folder_and_answers_its_session_only(
         _executors: None) -> None:
     # Spark's default local dirs were /tmp/blockmgr-* and /tmp/spark-* of mode 0755 (readable by
     # every user of the machine), some left after the session stopped; its ports answered anyone.
+    import os
     import stat
-    from pathlib import Path
 
-    from executor_cases import _OPEN, _executor
+    from executor_cases import _executor
 
     ex = _executor("spark")
     assert ex.map(square, list(range(4))) == [0, 1, 4, 9]
     sc = ex._session.sparkContext
     folder = Path(sc.getConf().get("spark.local.dir"))
     assert folder.name.startswith("pfl-spark-") and stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert folder.stat().st_uid == __import__("os").getuid()
+    assert folder.stat().st_uid == os.getuid()
+    assert (folder / ".pfl-engine-folder").is_file()  # removed by the next run if this one is killed
     assert Path(sc._temp_dir).is_relative_to(folder)  # pyspark's own files (the tasks' arguments)
     assert any(p.name.startswith("blockmgr-") for p in folder.rglob("*"))
     assert sc.getConf().get("spark.authenticate") == "true"  # the ports answer this session only
-    ex.close()
-    _OPEN.pop("spark")  # the next test opens a fresh session
-    assert not folder.exists()
+
+
+def _holder(tmp: object, prefix: str) -> tuple[object, str]:
+    """A process that opens an engine folder in ``tmp`` and waits (its path on its first line)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, time\nfrom execution.engine_folder import EngineFolder\n"
+            f"f = EngineFolder({prefix!r})\nprint(f.path, flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    return proc, proc.stdout.readline().strip()  # type: ignore[union-attr]
+
+
+def test_an_engine_folder_a_killed_run_left_is_removed_by_the_next_run_and_a_live_ones_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A driver killed outright left /tmp/pfl-dask-* (its workers' spill) and /tmp/pfl-spark-* for good.
+    import os
+    import tempfile
+
+    from execution.engine_folder import EngineFolder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed, killed_path = _holder(tmp_path, "pfl-dask-")
+    live, live_path = _holder(tmp_path, "pfl-dask-")
+    try:
+        (Path(killed_path) / "spilled.bin").write_bytes(b"partial results")
+        killed.kill()
+        killed.wait()
+        planted = Path(tmp_path) / "pfl-dask-planted"  # a link another user planted: never followed
+        planted.symlink_to(Path(tmp_path) / "elsewhere")
+        (Path(tmp_path) / "elsewhere").mkdir()
+        (Path(tmp_path) / "elsewhere" / "keep").write_text("kept")
+        unmarked = Path(tmp_path) / "pfl-dask-olderversion"
+        unmarked.mkdir()
+        mine = EngineFolder("pfl-dask-")
+        assert oct(os.stat(mine.path).st_mode & 0o777) == "0o700"
+        assert not Path(killed_path).exists()
+        assert Path(live_path).is_dir() and planted.is_symlink() and unmarked.is_dir()
+        assert (Path(tmp_path) / "elsewhere" / "keep").read_text() == "kept"
+        mine.remove()
+        assert not Path(mine.path).exists()
+    finally:
+        live.kill()
+        live.wait()
