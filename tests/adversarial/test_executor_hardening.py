@@ -195,3 +195,48 @@ def test_an_engine_folder_a_killed_run_left_is_removed_by_the_next_run_and_a_liv
     finally:
         live.kill()
         live.wait()
+
+
+def _scanned(paths: list[Path], needles: list[str]) -> list[str]:
+    """The files (never the values) that hold one of ``needles`` in their bytes."""
+    import polars as pl
+
+    if not paths:
+        return []
+    texts = pl.Series([p.read_bytes().decode("latin-1") for p in paths], dtype=pl.String)
+    return [str(paths[i]) for i in texts.str.contains_any(needles).arg_true()]
+
+
+@pytest.mark.xdist_group("clusters")
+@pytest.mark.parametrize("name", ["dask", "spark"])
+def test_the_supplier_step_on_a_cluster_leaves_no_bsn_in_the_engines_files_logs_or_the_console(
+        name: str, _executors: None, tiny_extracts: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Every file the engine writes while the stage runs (its folder, the current folder), its logs."""
+    import polars as pl
+    from executor_cases import _executor
+
+    from pseudonymisation.keys import generate_key
+    from pseudonymisation.supplier import run_supplier_step
+
+    ex = _executor(name)
+    extract = tiny_extracts.out / "ehr"  # type: ignore[attr-defined]
+    bsns = sorted({str(v) for f in extract.glob("patients.*") for v in (
+        pl.read_parquet(f) if f.suffix == ".parquet" else pl.read_csv(f, infer_schema=False))["bsn"].drop_nulls()
+        if len(str(v)) >= 8})
+    assert len(bsns) > 100 and _scanned(sorted(extract.glob("patients.*")), bsns)  # the scan sees them
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    key = generate_key(tmp_path / "network.key", "network")
+    run_supplier_step(extract, "ehr", key, tmp_path / "out", executor=ex, partitions=4)
+    engine = Path(ex._scratch) if name == "dask" else Path(ex._session.sparkContext.getConf().get("spark.local.dir"))
+    written = [p for folder in (engine, cwd) for p in folder.rglob("*") if p.is_file()]
+    assert [p for p in written if p.suffix != ".so"] or name == "dask"  # Spark's files are scanned
+    assert _scanned(written, bsns) == []
+    logs = capfd.readouterr()
+    assert not [b for b in bsns if b in logs.out or b in logs.err]
+    if name == "dask":
+        lines = [str(x) for x in ex._client.get_scheduler_logs(n=10_000)]
+        lines += [str(x) for ls in ex._client.get_worker_logs(n=10_000).values() for x in ls]
+        assert not [b for b in bsns if any(b in line for line in lines)]
