@@ -98,7 +98,7 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
         "test data)")),
-    INTERRUPTED: ("interrupted", "Ctrl-C or SIGINT; the interrupted step published nothing"),
+    INTERRUPTED: ("interrupted", "Ctrl-C, SIGINT or SIGTERM; the interrupted step published nothing"),
 }
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -132,12 +132,19 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 
 def _watch_sigint() -> None:
-    """Note every Ctrl-C from now on (as Python's default handler, plus the note)."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        try:
+    """Note every Ctrl-C from now on (as Python's default handler, plus the note).
+
+    SIGTERM (a job's time limit, ``kill PID``, ``docker stop``) is handled as a Ctrl-C: by default
+    it ends the process at once, leaving the run's partial output and its scratch folder of
+    person-level partitions beside the output until a rerun on the same output.
+    """
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_sigint)
-        except ValueError:  # not the main thread: Python's handler stays
-            pass
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigint)
+    except ValueError:  # not the main thread: Python's handlers stay
+        pass
 
 
 def _interrupted() -> None:

@@ -240,3 +240,27 @@ def test_the_supplier_step_on_a_cluster_leaves_no_bsn_in_the_engines_files_logs_
         lines = [str(x) for x in ex._client.get_scheduler_logs(n=10_000)]
         lines += [str(x) for ls in ex._client.get_worker_logs(n=10_000).values() for x in ls]
         assert not [b for b in bsns if any(b in line for line in lines)]
+
+
+def test_a_partitioned_stage_sent_sigterm_removes_its_scratch_and_partial_and_says_interrupted(
+        tiny_extracts: object, tmp_path: Path) -> None:
+    # SIGTERM (a job's time limit, `kill PID`, docker stop) ended the process without cleanup: the
+    # supplier's scratch (the extract split by partition, the run's worker keys) stayed beside
+    # the output until a rerun on that same output.
+    import signal
+
+    from command_runner import assert_clean_failure, signal_when
+
+    from pseudonymisation.keys import generate_key
+
+    key = tmp_path / "keys" / "network.key"
+    generate_key(key, "network")
+    out = tmp_path / "ehr"
+    args = ["supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"out={out}",  # type: ignore[attr-defined]
+            f"network_key={key}", "partitions=4"]
+    proc, sent = signal_when("pfl-supplier", *args, cwd=tmp_path / "cwd", signum=signal.SIGTERM,
+                             ready=lambda: any(out.parent.glob(f".{out.name}.scratch-*/*")))
+    assert sent, "pfl-supplier finished before it could be signalled"
+    assert_clean_failure(proc, 130, "interrupted")
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    assert not out.exists()
