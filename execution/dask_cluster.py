@@ -52,10 +52,11 @@ class DaskExecutor(Executor):
             if not str(address).startswith(("tcp://", "tls://", "ucx://", "inproc://")):
                 msg = f"executor.address must be a scheduler address such as tcp://HOST:8786, not {address!r}"
                 raise ValueError(msg)
+            _check_scheduler(distributed, str(address))
             try:
-                self._client = distributed.Client(str(address), timeout="30s", set_as_default=False)
+                self._client = distributed.Client(str(address), timeout=_TIMEOUT, set_as_default=False)
             except OSError as exc:
-                msg = f"executor dask: no scheduler answered at {address} ({type(exc).__name__})"
+                msg = f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__})"
                 raise ExecutorError(msg) from None
         else:
             import dask
@@ -120,6 +121,33 @@ class DaskExecutor(Executor):
         if self._scratch is not None:
             self._folder.remove()
             self._scratch = None
+
+
+_TIMEOUT = "30s"
+
+
+def _check_scheduler(distributed: Any, address: str) -> None:
+    """One Dask handshake with ``address`` before a client is made, bounded by the connect timeout.
+
+    Another service at the address (a web server, a wrong port) answers with bytes that Dask
+    reads as a frame length (an allocation of exabytes: MemoryError), and a client whose start
+    failed takes another minute to close: refused here, at once, with the address.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        args = distributed.Security().get_connection_args("client")  # tls://: the Dask configuration's
+        comm = await connect(address, timeout=_TIMEOUT, **args)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except Exception as exc:  # MemoryError included: any failure means no scheduler there
+        msg = (f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__}); check the "
+               "address and port of the running scheduler (docs/guide-cluster.md)")
+        raise ExecutorError(msg) from None
 
 
 def _own_certificate(distributed: Any) -> Any:

@@ -264,3 +264,49 @@ def test_a_partitioned_stage_sent_sigterm_removes_its_scratch_and_partial_and_sa
     assert_clean_failure(proc, 130, "interrupted")
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
     assert not out.exists()
+
+
+def test_an_address_where_no_dask_scheduler_answers_is_a_configuration_error_at_once() -> None:
+    # executor.address=tcp://HOST:PORT of another service (a web server, a wrong port) read its
+    # answer as a frame length: "error: out of memory" (exit 70), then 60 s more before the
+    # process could exit.
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("distributed")
+    from extracts.cli import execution_settings
+    from extracts.errors import ConfigError
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+            conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    began = time.monotonic()
+    try:
+        cfg = _settings(executor={"name": "dask", "address": f"tcp://127.0.0.1:{port}"})
+        with pytest.raises(ConfigError, match="no Dask scheduler answered"), execution_settings(cfg):
+            pass
+    finally:
+        server.close()
+    assert time.monotonic() - began < 20
+
+
+@pytest.mark.xdist_group("clusters")
+def test_a_running_scheduler_at_the_address_passes_the_check_and_runs_the_partitions() -> None:
+    distributed = pytest.importorskip("distributed")
+    from execution import open_executor
+
+    with distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            open_executor("dask", address=cluster.scheduler_address) as ex:
+        assert ex.map(square, [2, 3]) == [4, 9]
