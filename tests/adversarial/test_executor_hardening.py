@@ -310,3 +310,41 @@ def test_a_running_scheduler_at_the_address_passes_the_check_and_runs_the_partit
                                   dashboard_address=None) as cluster, \
             open_executor("dask", address=cluster.scheduler_address) as ex:
         assert ex.map(square, [2, 3]) == [4, 9]
+
+
+def test_a_second_run_on_the_output_of_a_partitioned_run_in_flight_is_refused(
+        tiny_extracts: object, tmp_path: Path) -> None:
+    """The output's lock holds from the first check through the partitions and the reduce."""
+    import signal
+    import subprocess
+    import time
+
+    from command_runner import BIN, assert_clean_failure, command_env, run_command
+
+    from pseudonymisation.keys import generate_key
+
+    key = tmp_path / "keys" / "network.key"
+    generate_key(key, "network")
+    out = tmp_path / "ehr"
+    args = ["supplier=ehr", f"extract={tiny_extracts.out / 'ehr'}", f"out={out}",  # type: ignore[attr-defined]
+            f"network_key={key}", "partitions=4"]
+    (tmp_path / "cwd").mkdir()
+    first = subprocess.Popen([str(BIN / "pfl-supplier"), *args], cwd=tmp_path / "cwd", env=command_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out.parent.glob(f".{out.name}.scratch-*/*")) and first.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)  # held mid-run, its partitions in flight
+        assert first.poll() is None, "the first run ended before its partitions ran"
+        second = run_command("pfl-supplier", *args, "overwrite=true", cwd=tmp_path / "cwd")
+        assert_clean_failure(second, 9, "output busy")
+        first.send_signal(signal.SIGCONT)
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err[-2000:]
+    assert (out / "for_ttp" / "manifest.json").is_file()
