@@ -348,3 +348,20 @@ def test_a_second_run_on_the_output_of_a_partitioned_run_in_flight_is_refused(
             first.wait()
     assert first.returncode == 0, err[-2000:]
     assert (out / "for_ttp" / "manifest.json").is_file()
+
+
+def test_a_link_planted_at_an_outputs_lock_is_not_followed(tmp_path: Path) -> None:
+    # The lock file was opened with O_CREAT through a link another user of the folder planted:
+    # it created (and locked) a file wherever the link pointed.
+    from extracts.atomic import claim_output
+    from extracts.errors import StorageError
+
+    out = tmp_path / "shared" / "study"
+    out.parent.mkdir()
+    target = tmp_path / "elsewhere" / "created-through-the-link"
+    target.parent.mkdir()
+    (out.parent / ".study.lock").symlink_to(target)
+    with pytest.raises(StorageError), claim_output(out, overwrite=False):
+        pass
+    assert not target.exists()
+    assert not out.exists()
