@@ -40,28 +40,51 @@ def check_task_arguments(items: Sequence[object]) -> None:
     (in a tuple, list, mapping or dataclass) are the form key material takes and are refused
     before anything is sent; the message names the position, never the value.
 
+    Rows of data are refused the same way: a table or an array (polars, numpy, pandas, pyarrow)
+    anywhere in an argument.
+
     Raises:
-        TypeError: an item holds bytes, bytearray or memoryview.
+        TypeError: an item holds bytes, bytearray or memoryview, or a table or an array.
     """
     for position, item in enumerate(items, start=1):
-        if _holds_bytes(item):
+        held = _held(item)
+        if held == "bytes":
             msg = (f"task argument {position} of {len(items)} holds bytes; a partition function takes "
                    "paths, numbers and settings, and a key reaches a worker by path or env:NAME")
             raise TypeError(msg)
+        if held:
+            msg = (f"task argument {position} of {len(items)} holds rows of data ({held}); a partition "
+                   "function takes paths, numbers and settings, and reads its rows from a file")
+            raise TypeError(msg)
 
 
-def _holds_bytes(value: object, depth: int = 0) -> bool:
+# Tables and arrays: a task argument holding one ships its rows through the scheduler (a lazy
+# frame made from a frame in memory carries the rows in its plan). Named, not imported: the
+# check imports no engine.
+_DATA = {("polars", "DataFrame"), ("polars", "LazyFrame"), ("polars", "Series"), ("numpy", "ndarray"),
+         ("pandas", "DataFrame"), ("pandas", "Series"), ("pyarrow", "Table"), ("pyarrow", "RecordBatch"),
+         ("pyarrow", "ChunkedArray"), ("pyarrow", "Array")}
+
+
+def _held(value: object, depth: int = 0) -> str:
+    """"bytes", the name of a table or array type held in ``value``, or "" (none)."""
     if isinstance(value, bytes | bytearray | memoryview):
-        return True
+        return "bytes"
     if depth > 20 or isinstance(value, str | int | float | os.PathLike) or value is None:
-        return False
+        return ""
+    kinds = {(k.__module__.split(".")[0], k.__name__) for k in type(value).__mro__}
+    if kinds & _DATA:
+        return f"a {type(value).__module__.split('.')[0]} {type(value).__name__}"
     if isinstance(value, Mapping):
-        return any(_holds_bytes(k, depth + 1) or _holds_bytes(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return any(_holds_bytes(v, depth + 1) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(_holds_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
-    return False
+        parts = [x for k, v in value.items() for x in (k, v)]
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        return ""
+    found = [_held(v, depth + 1) for v in parts]
+    return "bytes" if "bytes" in found else next((f for f in found if f), "")
 
 
 def lost_worker(executor: str, index: int, count: int) -> ExecutorError:

@@ -365,3 +365,22 @@ def test_a_link_planted_at_an_outputs_lock_is_not_followed(tmp_path: Path) -> No
         pass
     assert not target.exists()
     assert not out.exists()
+
+
+@pytest.mark.parametrize("make", [
+    lambda pl, np: pl.DataFrame({"bsn": ["123456782"]}),
+    lambda pl, np: pl.DataFrame({"bsn": ["123456782"]}).lazy(),  # its plan carries the rows
+    lambda pl, np: ("/data/part-1", pl.Series("bsn", ["123456782"])),
+    lambda pl, np: {"rows": np.array([123456782])},
+], ids=["frame", "lazy-frame-in-memory", "series-in-a-tuple", "array-in-a-mapping"])
+def test_a_task_argument_holding_rows_of_data_is_refused_before_anything_runs(make: object) -> None:
+    # Only bytes were refused: a frame, a lazy frame made from one, an array went to the scheduler.
+    import numpy as np
+    import polars as pl
+
+    from execution import LocalExecutor
+
+    ran: list[object] = []
+    with pytest.raises(TypeError, match="task argument 2 of 2 holds rows of data") as raised:
+        LocalExecutor().map(ran.append, [1, make(pl, np)])  # type: ignore[operator]
+    assert ran == [] and "123456782" not in str(raised.value)
