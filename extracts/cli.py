@@ -165,8 +165,6 @@ def guarded(fn: Callable[[], T]) -> T:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from execution.executors import ExecutorError
-
     _restore_umask()  # inside a Hydra job: Hydra's own files are written, outputs keep the user's
     _watch_sigint()
     try:
@@ -185,14 +183,12 @@ def guarded(fn: Callable[[], T]) -> T:
         _fail(f"configuration: {_config_message(exc)} (see --help)", ConfigError.exit_code)
     except MemoryError:
         _fail("out of memory; use a smaller chunk size or preset", INTERNAL_ERROR)
-    except ExecutorError as exc:  # a worker died: its message names the executor and partition only
-        if _SIGINT_SEEN:
-            _interrupted()
-        lost = WorkerLostError(str(exc))
-        _fail(str(lost), lost.exit_code)
     except Exception as exc:  # the last line of defence of a command
         if _SIGINT_SEEN:
             _interrupted()
+        if _worker_lost(exc):  # a worker died: its message names the executor and partition only
+            lost = WorkerLostError(str(exc))
+            _fail(str(lost), lost.exit_code)
         translated = storage_error(exc)  # disk full, permission denied: path and reason only
         if translated is not None:
             _fail(str(translated), translated.exit_code)
@@ -208,6 +204,13 @@ def guarded(fn: Callable[[], T]) -> T:
             raise
         _internal(exc)
     raise AssertionError("unreachable")  # pragma: no cover - _fail exits
+
+
+def _worker_lost(exc: BaseException) -> bool:
+    """``exc`` is an :class:`execution.ExecutorError` (looked up, not imported: a command that
+    never opened an executor has none, and an import here could meet a Ctrl-C)."""
+    executors = sys.modules.get("execution.executors")
+    return executors is not None and isinstance(exc, executors.ExecutorError)
 
 
 def _internal(exc: BaseException) -> None:
