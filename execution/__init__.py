@@ -18,7 +18,8 @@ The contract for a partition function, on every executor:
 
 ``map`` returns the results in the order of the items, whatever order they finished in, so that a
 reduce step that concatenates them is deterministic. Every executor refuses a task argument that
-holds bytes (the form of key material) before sending anything, and raises a task's exception on
+holds bytes (the form of key material) or rows of data (a table, a lazy frame, an array) before
+sending anything, and raises a task's exception on
 the driver as itself, with a note naming the partition. ``python -m execution`` checks what the
 workers of an executor see (docs/guide-cluster.md).
 """

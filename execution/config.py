@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from execution.executors import Executor, open_executor
+from execution.memory import checked_partitions
 
 __all__ = ["executor_from_config", "executor_settings", "partitions_from_config"]
 
@@ -29,8 +30,5 @@ def executor_from_config(cfg: Mapping[str, Any]) -> Executor:
 
 
 def partitions_from_config(cfg: Mapping[str, Any]) -> int:
-    """``cfg.partitions``: K >= 1 (1, the default, is the unpartitioned run)."""
-    k = cfg.get("partitions", 1)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"partitions must be a whole number >= 1, not {k!r}")
-    return k
+    """``cfg.partitions``: 1 <= K <= 4096 (1, the default, is the unpartitioned run)."""
+    return checked_partitions(cfg.get("partitions", 1))

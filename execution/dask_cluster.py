@@ -3,7 +3,9 @@
 By default a ``LocalCluster`` on this machine: ``workers`` worker processes (default: the cores),
 ``threads_per_worker`` threads each (default 1: the partition function's polars plan uses the
 worker's cores itself), no dashboard or other web page, everything on the loopback address, and
-the workers' log quiet (a task's exception is raised on the driver, not logged twice). With ``address``
+the workers' log quiet (a task's exception is raised on the driver, not logged twice), and TLS
+with a certificate made for this cluster alone: the loopback address is open to every user of the
+machine, and a scheduler runs any client's code on its workers as the steward. With ``address``
 (``tcp://HOST:PORT``) it connects to a running scheduler instead (dask-jobqueue on Slurm,
 dask-kubernetes, ``dask scheduler``): those workers must have the project installed, the same
 view of the partition folders, and the keys by path or environment (docs/guide-cluster.md).
@@ -19,12 +21,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
+from execution.engine_folder import EngineFolder
+from execution.executors import Executor, ExecutorError, check_task_arguments, lost_worker, note_partition
 
 __all__ = ["DaskExecutor"]
 
@@ -51,10 +52,11 @@ class DaskExecutor(Executor):
             if not str(address).startswith(("tcp://", "tls://", "ucx://", "inproc://")):
                 msg = f"executor.address must be a scheduler address such as tcp://HOST:8786, not {address!r}"
                 raise ValueError(msg)
+            _check_scheduler(distributed, str(address))
             try:
-                self._client = distributed.Client(str(address), timeout="30s", set_as_default=False)
+                self._client = distributed.Client(str(address), timeout=_TIMEOUT, set_as_default=False)
             except OSError as exc:
-                msg = f"executor dask: no scheduler answered at {address} ({type(exc).__name__})"
+                msg = f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__})"
                 raise ExecutorError(msg) from None
         else:
             import dask
@@ -62,12 +64,18 @@ class DaskExecutor(Executor):
             # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP
             # servers get no routes. Logs: a task's error is raised on the driver, not repeated.
             quiet = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
-            # The workers' spill folder: owner-only, this cluster's own, removed when it closes.
-            self._scratch = tempfile.mkdtemp(prefix="pfl-dask-")
+            # Loopback ports are open to every user of the machine, and a Dask scheduler runs any
+            # client's code on its workers: TLS with a certificate made for this cluster alone,
+            # which the driver and the workers hold in memory and no other client has.
+            security = _own_certificate(distributed)
+            # The workers' spill folder: owner-only, this cluster's own, removed when it closes
+            # (and by the next run after a kill: execution.engine_folder).
+            self._folder = EngineFolder("pfl-dask-")
+            self._scratch = self._folder.path
             try:
                 with dask.config.set(quiet):
                     self._cluster = distributed.LocalCluster(
-                        local_directory=self._scratch,
+                        local_directory=self._scratch, security=security, protocol="tls://",
                         n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker or 1,
                         processes=True, host="127.0.0.1", dashboard_address=None,
                         # its (route-less) HTTP server on a free loopback port, not 8787
@@ -83,6 +91,8 @@ class DaskExecutor(Executor):
         return max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        from distributed import KilledWorker
+
         check_task_arguments(items)
         if not items:
             return []
@@ -93,6 +103,8 @@ class DaskExecutor(Executor):
                 results.append(future.result())
             except Exception as exc:
                 self._client.cancel(futures[index + 1:])
+                if isinstance(exc, KilledWorker):  # its workers died running it (allowed-failures)
+                    raise lost_worker(self.name, index, len(items)) from None
                 raise note_partition(exc, index, len(items), self.name) from None
         return results
 
@@ -107,8 +119,45 @@ class DaskExecutor(Executor):
                 self._cluster.close()
                 self._cluster = None
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._folder.remove()
             self._scratch = None
+
+
+_TIMEOUT = "30s"
+
+
+def _check_scheduler(distributed: Any, address: str) -> None:
+    """One Dask handshake with ``address`` before a client is made, bounded by the connect timeout.
+
+    Another service at the address (a web server, a wrong port) answers with bytes that Dask
+    reads as a frame length (an allocation of exabytes: MemoryError), and a client whose start
+    failed takes another minute to close: refused here, at once, with the address.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        args = distributed.Security().get_connection_args("client")  # tls://: the Dask configuration's
+        comm = await connect(address, timeout=_TIMEOUT, **args)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except Exception as exc:  # MemoryError included: any failure means no scheduler there
+        msg = (f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__}); check the "
+               "address and port of the running scheduler (docs/guide-cluster.md)")
+        raise ExecutorError(msg) from None
+
+
+def _own_certificate(distributed: Any) -> Any:
+    """A ``Security`` with a new self-signed certificate (``cryptography``) that only this cluster trusts."""
+    try:
+        return distributed.Security.temporary()
+    except ImportError as exc:
+        msg = ("executor dask needs the cryptography package for its local cluster's TLS: pip install "
+               "'patientflow-linkage[dask]' (./run install installs it)")
+        raise ExecutorError(msg) from exc
 
 
 @contextlib.contextmanager

@@ -18,10 +18,11 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 __all__ = ["EXECUTORS", "Executor", "ExecutorError", "LocalExecutor", "ProcessExecutor",
-           "check_task_arguments", "note_partition", "open_executor"]
+           "check_task_arguments", "lost_worker", "note_partition", "open_executor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,28 +40,59 @@ def check_task_arguments(items: Sequence[object]) -> None:
     (in a tuple, list, mapping or dataclass) are the form key material takes and are refused
     before anything is sent; the message names the position, never the value.
 
+    Rows of data are refused the same way: a table or an array (polars, numpy, pandas, pyarrow)
+    anywhere in an argument.
+
     Raises:
-        TypeError: an item holds bytes, bytearray or memoryview.
+        TypeError: an item holds bytes, bytearray or memoryview, or a table or an array.
     """
     for position, item in enumerate(items, start=1):
-        if _holds_bytes(item):
+        held = _held(item)
+        if held == "bytes":
             msg = (f"task argument {position} of {len(items)} holds bytes; a partition function takes "
                    "paths, numbers and settings, and a key reaches a worker by path or env:NAME")
             raise TypeError(msg)
+        if held:
+            msg = (f"task argument {position} of {len(items)} holds rows of data ({held}); a partition "
+                   "function takes paths, numbers and settings, and reads its rows from a file")
+            raise TypeError(msg)
 
 
-def _holds_bytes(value: object, depth: int = 0) -> bool:
+# Tables and arrays: a task argument holding one ships its rows through the scheduler (a lazy
+# frame made from a frame in memory carries the rows in its plan). Named, not imported: the
+# check imports no engine.
+_DATA = {("polars", "DataFrame"), ("polars", "LazyFrame"), ("polars", "Series"), ("numpy", "ndarray"),
+         ("pandas", "DataFrame"), ("pandas", "Series"), ("pyarrow", "Table"), ("pyarrow", "RecordBatch"),
+         ("pyarrow", "ChunkedArray"), ("pyarrow", "Array")}
+
+
+def _held(value: object, depth: int = 0) -> str:
+    """"bytes", the name of a table or array type held in ``value``, or "" (none)."""
     if isinstance(value, bytes | bytearray | memoryview):
-        return True
+        return "bytes"
     if depth > 20 or isinstance(value, str | int | float | os.PathLike) or value is None:
-        return False
+        return ""
+    kinds = {(k.__module__.split(".")[0], k.__name__) for k in type(value).__mro__}
+    if kinds & _DATA:
+        return f"a {type(value).__module__.split('.')[0]} {type(value).__name__}"
     if isinstance(value, Mapping):
-        return any(_holds_bytes(k, depth + 1) or _holds_bytes(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return any(_holds_bytes(v, depth + 1) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(_holds_bytes(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
-    return False
+        parts = [x for k, v in value.items() for x in (k, v)]
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        return ""
+    found = [_held(v, depth + 1) for v in parts]
+    return "bytes" if "bytes" in found else next((f for f in found if f), "")
+
+
+def lost_worker(executor: str, index: int, count: int) -> ExecutorError:
+    """A worker died running partition ``index`` (no exception of the task's own to raise)."""
+    msg = (f"executor {executor} lost partition {index + 1} of {count}: its worker process died (killed by the "
+           "system, out of memory or a node lost); nothing was published. Run again, with more memory per "
+           "worker or more partitions (partitions=K, or partitions=auto with memory_gb)")
+    return ExecutorError(msg)
 
 
 def note_partition(exc: BaseException, index: int, count: int, executor: str) -> BaseException:
@@ -134,6 +166,10 @@ class ProcessExecutor(Executor):
         for index, future in enumerate(futures):
             try:
                 results.append(future.result())
+            except BrokenProcessPool:  # a worker was killed: the pool is gone, the next map starts one
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                raise lost_worker(self.name, index, len(items)) from None
             except Exception as exc:
                 for later in futures[index + 1:]:
                     later.cancel()
@@ -166,7 +202,16 @@ def _opened(kind: Callable[..., Executor], options: dict[str, Any]) -> Executor:
         msg = (f"executor {getattr(kind, 'name', kind)!s} has no option {', '.join(unknown)}; "
                f"it takes {', '.join(accepted) or 'none'}")
         raise ValueError(msg)
+    for name in _COUNTS & set(options):
+        value = options[name]
+        # 0 would read as "unset" (every core), -1 fail only after the data was read, "abc" deep
+        # inside the engine: refused here, before anything starts.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"executor.{name} must be a whole number >= 1, not {value!r}")
     return kind(**options)
+
+
+_COUNTS = frozenset({"workers", "threads_per_worker"})
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {

@@ -30,7 +30,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-__all__ = ["STAGES", "MemoryBudgetError", "StageMemory", "choose_partitions", "generator_in_flight",
+__all__ = ["STAGES", "MemoryBudgetError", "StageMemory", "checked_partitions", "choose_partitions", "generator_in_flight",
            "input_rows", "partitions_for", "peak_gb"]
 
 GB = 1e9
@@ -77,7 +77,8 @@ def _model(stage: str, model: StageMemory | None = None) -> StageMemory:
 
 
 def _budget(memory_gb: object) -> float:
-    if isinstance(memory_gb, bool) or not isinstance(memory_gb, int | float) or not memory_gb > 0:
+    if (isinstance(memory_gb, bool) or not isinstance(memory_gb, int | float) or not memory_gb > 0
+            or not math.isfinite(memory_gb)):
         raise MemoryBudgetError(f"memory_gb must be a positive number of gigabytes, not {memory_gb!r}")
     return float(memory_gb)
 
@@ -167,6 +168,13 @@ def partitions_for(cfg: Mapping[str, Any], *, stage: str, rows: int, workers: in
         if memory_gb is None:
             raise MemoryBudgetError("partitions=auto needs memory_gb=<gigabytes> to choose the partitions by")
         return choose_partitions(stage, rows=rows, memory_gb=memory_gb, workers=workers)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"partitions must be a whole number >= 1 or auto, not {k!r}")
+    return checked_partitions(k, auto=True)
+
+
+def checked_partitions(k: object, *, auto: bool = False) -> int:
+    """``k`` when it is a whole number from 1 to 4096: more would only hold the tasks' arguments (and
+    a scheduler's graph) in memory, never a useful partition size (``auto`` stops at the same limit)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_PARTITIONS:
+        also = " or auto" if auto else ""
+        raise ValueError(f"partitions must be a whole number >= 1{also}, at most {MAX_PARTITIONS}, not {k!r}")
     return k

@@ -7,7 +7,9 @@ session with the settings it was launched with, and leaves it running when close
 Spark task per partition item, the results in the items' order.
 
 Quiet and closed: Spark's log at ERROR, no progress bar, no web UI (``spark.ui.enabled=false``),
-no event log; in local mode the driver binds to the loopback address only. Spark has no
+no event log; in local mode the driver binds to the loopback address only, answers its own
+session only (``spark.authenticate``) and keeps its files in an owner-only folder of this
+process (``spark.local.dir``), removed when the process ends. Spark has no
 telemetry. A worker's Python is the driver's (``PYSPARK_PYTHON``, default ``sys.executable``) so
 that it imports the engine; a local worker sees the driver's import path. An exception in a task
 is caught in the worker, shipped back and raised on the driver as itself, with a note naming the
@@ -16,14 +18,17 @@ partition (a Spark task failure would otherwise be a Java stack trace).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import pickle
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from execution.engine_folder import EngineFolder
 from execution.executors import Executor, ExecutorError, check_task_arguments, note_partition
 
 __all__ = ["SparkExecutor"]
@@ -31,17 +36,20 @@ __all__ = ["SparkExecutor"]
 T = TypeVar("T")
 R = TypeVar("R")
 _LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+# The masters Spark takes (its SparkSubmit refuses any other with a Java stack trace on the console).
+_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]"
+                     r"|spark://[^\s/,:]+:[0-9]+(,[^\s/,:]+:[0-9]+)*|yarn|k8s://\S+")
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
-    """Runs in the worker: ``(True, result)``, or ``(False, the pickled exception or its text)``."""
+    """Runs in the worker: ``(True, result)``, or ``(False, the pickled exception or its type's name)``."""
     try:
         return True, fn(item)
     except Exception as exc:
         try:
             return False, pickle.dumps(exc)
-        except Exception:  # an exception that does not pickle: its type and message
-            return False, f"{type(exc).__name__}: {exc}"
+        except Exception:  # an exception that does not pickle: its type only (its text may quote data)
+            return False, type(exc).__name__
 
 
 class SparkExecutor(Executor):
@@ -56,6 +64,10 @@ class SparkExecutor(Executor):
             msg = ("executor spark needs the spark extra and Java 17: pip install "
                    "'patientflow-linkage[spark]' (./run install installs both)")
             raise ExecutorError(msg) from exc
+        if master and not _MASTER.fullmatch(str(master)):
+            msg = (f"executor.master must be local, local[N], local[*], spark://HOST:PORT, yarn or "
+                   f"k8s://URL, not {master!r}")
+            raise ValueError(msg)
         running = SparkSession.getActiveSession()
         if running is None and not master and _launched_by_spark():
             running = SparkSession.builder.getOrCreate()  # spark-submit's or Databricks' own settings
@@ -64,8 +76,7 @@ class SparkExecutor(Executor):
         if self._owned:  # a session of spark-submit or Databricks keeps the log level it was given
             self._session.sparkContext.setLogLevel("ERROR")
 
-    @staticmethod
-    def _start(session_type: Any, workers: int | None, master: str | None) -> Any:
+    def _start(self, session_type: Any, workers: int | None, master: str | None) -> Any:
         local = not master or str(master).startswith("local")
         master = master or f"local[{workers or os.cpu_count() or 1}]"
         # The workers' Python is read from the driver's environment when the context starts.
@@ -78,13 +89,20 @@ class SparkExecutor(Executor):
                    .config("spark.eventLog.enabled", "false")
                    .config("spark.pyspark.python", python)
                    .config("spark.pyspark.driver.python", sys.executable)
-                   .config("spark.driver.extraJavaOptions", java_options)
+                   .config("spark.driver.extraJavaOptions",
+                           java_options + (f" -Djava.io.tmpdir={_local_folder()}" if local else ""))
                    .config("spark.executor.extraJavaOptions", java_options))
         if local:
             path = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+            # Spark's local dirs (blockmgr-*, spark-*: spilled blocks, the tasks' arguments and
+            # results) default to /tmp with mode 0755, some kept until the JVM exits: an owner-only
+            # folder instead. Its ports (on the loopback address, open to every user of the
+            # machine) answer only this session (a secret Spark draws for it: spark.authenticate).
             builder = (builder.config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.driver.host", "127.0.0.1")
-                       .config("spark.executorEnv.PYTHONPATH", path))
+                       .config("spark.executorEnv.PYTHONPATH", path)
+                       .config("spark.local.dir", _local_folder())
+                       .config("spark.authenticate", "true"))
         try:
             return builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: no Java 17, or a master that is not there
@@ -104,9 +122,9 @@ class SparkExecutor(Executor):
         try:
             outcomes = sc.parallelize(list(items), len(items)).map(functools.partial(_call, fn)).collect()
         except Exception as exc:  # a worker died or could not import the function: no task exception
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            msg = (f"executor spark lost a partition task ({type(exc).__name__}: {first}); a worker needs "
-                   "the project installed and the driver's Python (docs/guide-cluster.md)")
+            # Only the type: Spark's text carries the worker's Python traceback, which may quote data.
+            msg = (f"executor spark lost a partition task ({type(exc).__name__}): its worker died, or lacks "
+                   "the project or the driver's Python (docs/guide-cluster.md); nothing was published")
             raise ExecutorError(msg) from None
         results = []
         for index, (done, value) in enumerate(outcomes):
@@ -121,12 +139,29 @@ class SparkExecutor(Executor):
         self._session = None
 
 
+_LOCAL_FOLDER: list[EngineFolder] = []
+
+
+def _local_folder() -> str:
+    """This process's owner-only ``pfl-spark-*`` folder, removed when the process ends.
+
+    One per process, not per session: the JVM (which lives as long as this process) keeps the
+    local dirs of its first session for every later one. A killed process's folder is removed by
+    the next run (:mod:`execution.engine_folder`); Spark removes its blockmgr-* when a session stops.
+    """
+    if not _LOCAL_FOLDER:
+        _LOCAL_FOLDER.append(EngineFolder("pfl-spark-"))
+        atexit.register(_LOCAL_FOLDER[0].remove)
+    return _LOCAL_FOLDER[0].path
+
+
 def _launched_by_spark() -> bool:
     """This driver runs under ``spark-submit`` (a JVM waiting for it) or on a Databricks cluster."""
     return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("DATABRICKS_RUNTIME_VERSION"))
 
 
 def _exception(value: bytes | str) -> Exception:
+    """The task's own exception; one that does not travel is a RuntimeError naming its type only."""
     if isinstance(value, bytes):
         try:
             exc = pickle.loads(value)
@@ -134,5 +169,5 @@ def _exception(value: bytes | str) -> Exception:
                 return exc
         except Exception:
             pass
-        return ExecutorError("a partition task failed with an exception that could not be read back")
-    return ExecutorError(f"a partition task failed: {value}")
+        return RuntimeError("a partition task failed with an exception that could not be read back")
+    return RuntimeError(f"a partition task failed with {value} (an exception that does not pickle)")

@@ -196,7 +196,9 @@ def _remove(path: Path) -> None:
 
 def _acquire(lock: Path, out: Path) -> int:
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # O_NOFOLLOW: a link another user planted at the lock's name is refused (ELOOP), not
+        # followed to create or lock a file wherever it points.
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

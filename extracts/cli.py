@@ -30,7 +30,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from extracts.atomic import storage_error
 from extracts.command_line import CONF_DIR, HydraCommand, check_command_line
-from extracts.errors import ConfigError, EngineError
+from extracts.errors import ConfigError, EngineError, WorkerLostError
 
 __all__ = [
     "CONF_DIR",
@@ -91,10 +91,14 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "quantity in two versions; the study is of another population; the ledger's policy is "
         "below the engine's floor or was edited by hand), does not exist, is in use by another "
         "run, or cannot be read; nothing was released")),
+    12: ("worker lost", (
+        "a worker of the executor died running a partition (killed by the system, out of memory, "
+        "a node lost) or lacks the project; nothing was published: run again, with more memory or "
+        "more partitions")),
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "
         "test data)")),
-    INTERRUPTED: ("interrupted", "Ctrl-C or SIGINT; the interrupted step published nothing"),
+    INTERRUPTED: ("interrupted", "Ctrl-C, SIGINT or SIGTERM; the interrupted step published nothing"),
 }
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -128,12 +132,19 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 
 def _watch_sigint() -> None:
-    """Note every Ctrl-C from now on (as Python's default handler, plus the note)."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        try:
+    """Note every Ctrl-C from now on (as Python's default handler, plus the note).
+
+    SIGTERM (a job's time limit, ``kill PID``, ``docker stop``) is handled as a Ctrl-C: by default
+    it ends the process at once, leaving the run's partial output and its scratch folder of
+    person-level partitions beside the output until a rerun on the same output.
+    """
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_sigint)
-        except ValueError:  # not the main thread: Python's handler stays
-            pass
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigint)
+    except ValueError:  # not the main thread: Python's handlers stay
+        pass
 
 
 def _interrupted() -> None:
@@ -175,6 +186,9 @@ def guarded(fn: Callable[[], T]) -> T:
     except Exception as exc:  # the last line of defence of a command
         if _SIGINT_SEEN:
             _interrupted()
+        if _worker_lost(exc):  # a worker died: its message names the executor and partition only
+            lost = WorkerLostError(str(exc))
+            _fail(str(lost), lost.exit_code)
         translated = storage_error(exc)  # disk full, permission denied: path and reason only
         if translated is not None:
             _fail(str(translated), translated.exit_code)
@@ -190,6 +204,13 @@ def guarded(fn: Callable[[], T]) -> T:
             raise
         _internal(exc)
     raise AssertionError("unreachable")  # pragma: no cover - _fail exits
+
+
+def _worker_lost(exc: BaseException) -> bool:
+    """``exc`` is an :class:`execution.ExecutorError` (looked up, not imported: a command that
+    never opened an executor has none, and an import here could meet a Ctrl-C)."""
+    executors = sys.modules.get("execution.executors")
+    return executors is not None and isinstance(exc, executors.ExecutorError)
 
 
 def _internal(exc: BaseException) -> None:

@@ -13,8 +13,9 @@ file, table, column, rule and a count, never a value from a row::
     │   └── ContractError            the extract breaks the contract; lists every problem (exit 5)
     ├── OutputExistsError            the output folder exists and overwrite was not asked (exit 9)
     │   └── OutputBusyError          another run is writing the same output folder (exit 9)
-    └── StorageError                 a file or folder cannot be written or read: permission
-                                     denied, read-only file system, disk full (exit 10)
+    ├── StorageError                 a file or folder cannot be written or read: permission
+    │                                denied, read-only file system, disk full (exit 10)
+    └── WorkerLostError              an executor's worker died running a partition (exit 12)
 
 Other packages add their own branches (``pseudonymisation.errors``: exits 6 and 7;
 ``linkage.inputs.LinkageError``: exit 8). ``docs/exit-codes.md`` lists every code; a test keeps
@@ -35,6 +36,7 @@ __all__ = [
     "OutputBusyError",
     "OutputExistsError",
     "StorageError",
+    "WorkerLostError",
 ]
 
 
@@ -119,3 +121,13 @@ class StorageError(EngineError):
     """
 
     exit_code = 10
+
+
+class WorkerLostError(EngineError):
+    """A worker of the executor died running a partition (out of memory, a node lost, a kill).
+
+    Raised for :class:`execution.ExecutorError` from a running stage: no bug of the engine and no
+    error of the input, so a script can tell it apart (and run again with more memory).
+    """
+
+    exit_code = 12

@@ -59,3 +59,12 @@ def worker_identity(_: int) -> tuple[int, str]:
     import sys
 
     return os.getpid(), sys.executable
+
+
+def die_on_one(x: int) -> int:
+    """Partition 1's worker process is killed outright (as the out-of-memory killer does)."""
+    if x == 1:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
