@@ -160,9 +160,10 @@ class Members:
         else:
             self._parts[table].append(rows.sort([*keys_of(table, self.strata), "person"], nulls_last=True))
 
-    def unite_file(self, table: str, path: Path) -> None:
-        """Add the next part of ``table``: a file already in the order :meth:`unite` gives (``cohort.unite``)."""
-        self._parts[table].append(pl.scan_parquet(path))
+    def unite_file(self, table: str, paths: list[Path]) -> None:
+        """Add the next part of ``table``: files whose rows, in turn, are in the order :meth:`unite`
+        gives (``cohort.unite``)."""
+        self._parts[table].append(pl.scan_parquet(paths))
 
     def restrict(self, table: str, cells: pl.DataFrame) -> None:
         """Keep only the members of ``table`` in ``cells`` (a frame of key columns), in their order."""

@@ -4,76 +4,75 @@ Each partition of a study (:mod:`cohort.partitioned`) writes the persons behind 
 file per table, every part of the table tagged with its number (``__part``). Part ``i`` of a table
 in the unpartitioned run is part ``i`` of every partition put together, in the order
 :meth:`cohort.members.Members.add` gives it: by its key columns (nulls last) then ``person``, or by
-the caller's order column then ``person``. Every partition's part is already in that order, and a
-person is in one partition only, so the united part is a **k-way merge** of the partitions' parts:
-one streaming pass (polars ``merge_sorted``) that holds a few batches of each file, never the
-united set, and writes the part to a file. The study's members then are scans of those files, written
-to ``persons/`` by another streaming pass (:func:`cohort.members.write_members`).
+the caller's order column then ``person``.
 
-``merge_sorted`` merges on one column. The sort key (keys, person) is packed into one integer:
-the rank of the row's cell among the part's cells (the distinct key tuples, a small table sorted
-the way :meth:`~cohort.members.Members.add` sorts) in the high bits, ``person`` in the low 40 bits.
-A part whose cells or persons do not fit those bits (not seen at any size the project generates) is
-sorted in memory instead: the same rows in the same order.
+The parent never holds a united part: it sorts it in **buckets** that follow the sort order. The
+part's *cells* (its distinct key tuples, or order values: a small table) are counted and ranked in
+the sort's order; a cell of n rows is cut into ceil(n / :data:`BUCKET_ROWS`) ranges of equal width
+of the person numbers. One streaming pass writes every row to its bucket's folder
+(:func:`execution.split.split`); then each bucket, in order, is read, sorted (cell rank, person) and
+written to its own file. The part is those files in order: the rows of the unpartitioned run in its
+order, row for row. Memory: about one bucket (person numbers are ranks, spread evenly over their
+range), whatever the size of the data. The members then are scans of those files, written to
+``persons/`` by one more streaming pass (:func:`cohort.members.write_members`).
+
+(polars' ``merge_sorted``, a k-way merge of the partitions' sorted parts, was measured here to
+buffer its inputs: its memory grew with the data.)
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 import polars as pl
 
 from cohort.members import ORDER, Members, keys_of
+from execution.split import PART, scan_partition, split
 
-__all__ = ["unite_members"]
+__all__ = ["BUCKET_ROWS", "unite_members"]
 
-_PART = "__part"  # which member part a row of a partition's persons file belongs to
-_KEY = "__key"
+BUCKET_ROWS = 1_000_000
+"""Rows of a part sorted in memory at once (about 50-100 MB): the bound of the reduce's memory."""
+GROUP = 32  # buckets written by one streaming pass (files open at once)
+SPLIT_ROWS = 16_384  # rows per row group of a bucket's file: what each open file buffers
+_TAG = "__part"  # which member part a row of a partition's persons file belongs to
 _CELL = "__cell"
-_LOW = 40  # bits of the packed key that hold the person (offset by 2**39: persons may be negative)
-_OFFSET = 1 << (_LOW - 1)
-_MAX_CELLS = 1 << (63 - _LOW)
 
 
-def _merge(frames: list[pl.LazyFrame]) -> pl.LazyFrame:
-    """A balanced tree of two-way merges on ``__key`` (depth log2 K, not K)."""
-    while len(frames) > 1:
-        frames = [frames[i].merge_sorted(frames[i + 1], key=_KEY) if i + 1 < len(frames) else frames[i]
-                  for i in range(0, len(frames), 2)]
-    return frames[0]
+def _buckets(scans: list[pl.LazyFrame], by: list[str]) -> tuple[pl.DataFrame, int]:
+    """The part's cells (``by``: key columns or the order column) ranked in sort order, with the
+    first bucket of each and its number of buckets; and the number of buckets in all."""
+    cells = (pl.concat([s.select(by) for s in scans]).group_by(by).agg(pl.len().alias("rows"))
+             .collect(engine="streaming").sort(by, nulls_last=True).with_row_index(_CELL))
+    slices = ((cells["rows"] + BUCKET_ROWS - 1) // BUCKET_ROWS).alias("slices")
+    cells = cells.with_columns(slices, (slices.cum_sum() - slices).alias("first")).drop("rows")
+    return cells, int(cells["slices"].sum()) if cells.height else 0
 
 
-def _packable(scans: list[pl.LazyFrame]) -> bool:
-    """Whether every person fits the packed key's low bits (one pass over one column)."""
-    bounds = pl.concat([s.select("person") for s in scans]).select(
-        pl.col("person").min().alias("lo"), pl.col("person").max().alias("hi")).collect(engine="streaming")
-    lo, hi = bounds["lo"].item(), bounds["hi"].item()
-    return lo is None or (lo >= -_OFFSET and hi < _OFFSET)
-
-
-def _unite_part(scans: list[pl.LazyFrame], keys: list[str], ordered: bool, packable: bool, target: Path) -> None:
-    """Write part of a table: the partitions' rows (``scans``, each in the part's order) merged."""
-    if ordered:
-        ranks = [s.with_columns(pl.col(ORDER).cast(pl.Int64).alias(_CELL)) for s in scans]
-        bounds = pl.concat([s.select(_CELL) for s in ranks]).select(
-            pl.col(_CELL).min().alias("lo"), pl.col(_CELL).max().alias("hi")).collect(engine="streaming")
-        lo, hi = bounds["lo"].item(), bounds["hi"].item()
-        fits = lo is None or (lo >= 0 and hi < _MAX_CELLS)
-        by = [ORDER, "person"]
-    else:
-        cells = (pl.concat([s.select(keys) for s in scans]).unique().collect(engine="streaming")
-                 .sort(keys, nulls_last=True).with_row_index(_CELL))
-        ranks = [s.join(cells.lazy(), on=keys, how="left", nulls_equal=True, maintain_order="left") for s in scans]
-        fits = cells.height < _MAX_CELLS
-        by = [*keys, "person"]
-    if fits and packable:
-        keyed = [r.with_columns((pl.col(_CELL).cast(pl.Int64) * (1 << _LOW) + pl.col("person") + _OFFSET).alias(_KEY))
-                 for r in ranks]
-        united = _merge(keyed).drop(_KEY, _CELL)
-    else:  # outside the packed key's range: the same order, sorted in memory
-        united = pl.concat(scans).collect().sort(by, nulls_last=True).lazy()
-    united.drop(ORDER, strict=False).sink_parquet(target, compression="lz4")
+def _unite_part(scans: list[pl.LazyFrame], by: list[str], span: tuple[int, int], work: Path,
+                target: Path) -> list[Path]:
+    """Write part of a table (the partitions' rows ``scans``) sorted, bucket by bucket; the files in order."""
+    cells, count = _buckets(scans, by)
+    lo, hi = span
+    offset = (pl.col("person") - lo) * pl.col("slices") // (hi - lo + 1)
+    rows = (pl.concat(scans).join(cells.lazy(), on=by, how="left", nulls_equal=True)
+            .with_columns((pl.col("first") + offset).cast(pl.Int64).alias(PART)).drop("first", "slices"))
+    files = []
+    for group in range(0, count, GROUP):  # at most GROUP files open at once, each buffering little
+        split(rows.filter(pl.col(PART).is_between(group, group + GROUP - 1)), work, row_group_size=SPLIT_ROWS)
+        for bucket in range(group, min(count, group + GROUP)):
+            path = target.with_name(f"{target.stem}-{bucket:05d}.parquet")
+            (scan_partition(work, bucket).collect().sort(_CELL, "person")
+             .drop(_CELL, PART, ORDER, strict=False).write_parquet(path, compression="lz4"))
+            files.append(path)
+        shutil.rmtree(work)
+    if not files:  # a part nobody is in: no rows, the part's columns
+        path = target.with_name(f"{target.stem}-empty.parquet")
+        pl.concat(scans).drop(ORDER, strict=False).clear().collect().write_parquet(path)
+        files.append(path)
+    return files
 
 
 def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[dict], *,
@@ -98,11 +97,13 @@ def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[di
             continue
         keys = keys_of(table, strata)
         files = [f / "persons" / f"{table}.parquet" for f in folders]
-        packable = _packable([pl.scan_parquet(f) for f in files])
+        bounds = pl.concat([pl.scan_parquet(f).select("person") for f in files]).select(
+            pl.col("person").min().alias("lo"), pl.col("person").max().alias("hi")).collect(engine="streaming")
+        span = (bounds["lo"].item() or 0, bounds["hi"].item() or 0)
         for i, keep_order in enumerate(ordered):
             columns = [*keys, "column", "person", *([ORDER] if keep_order else [])]
-            scans = [pl.scan_parquet(f).filter(pl.col(_PART) == i).select(columns) for f in files]
-            path = target / f"{table}-{i:05d}.parquet"
-            _unite_part(scans, keys, keep_order, packable, path)
-            out.unite_file(table, path)
+            scans = [pl.scan_parquet(f).filter(pl.col(_TAG) == i).select(columns) for f in files]
+            parts = _unite_part(scans, [ORDER] if keep_order else keys, span, target / f"split-{table}-{i}",
+                                target / f"{table}-{i:05d}.parquet")
+            out.unite_file(table, parts)
     return out
