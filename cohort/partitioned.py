@@ -21,7 +21,8 @@ its argument is a :class:`StudyTask` (paths, the partition and the frozen study 
 of data and no keys); it writes the partition's partial tables and the persons behind its counts to
 its own folder under the run's owner-only scratch folder and returns their names. The scratch
 folder is removed after the run (``pfl-study``: :func:`extracts.atomic.scratch`, also after a kill,
-by the next run). :mod:`cohort.reduce` unites the partials.
+by the next run). :mod:`cohort.reduce` unites the partial tables (small: counts per cell) and
+:mod:`cohort.unite` the persons behind the counts, on disk, never all in memory (issue 14, item 4).
 """
 
 from __future__ import annotations
