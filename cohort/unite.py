@@ -9,9 +9,10 @@ the caller's order column then ``person``.
 The parent never holds a united part: it sorts it in **buckets** that follow the sort order. The
 part's *cells* (its distinct key tuples, or order values: a small table) are counted and ranked in
 the sort's order; a cell of n rows is cut into ceil(n / :data:`BUCKET_ROWS`) ranges of equal width
-of the person numbers. One streaming pass writes every row to its bucket's folder
-(:func:`execution.split.split`); then each bucket, in order, is read, sorted (cell rank, person) and
-written to its own file. The part is those files in order: the rows of the unpartitioned run in its
+of the person numbers. A streaming pass writes the rows of up to :data:`GROUP` buckets to their
+buckets' folders (:func:`execution.split.split`; each open file buffers one small row group);
+then each of those buckets, in order, is read, sorted (cell rank, person) and written to its own
+file; then the next buckets. The part is those files in order: the rows of the unpartitioned run in its
 order, row for row. Memory: about one bucket (person numbers are ranks, spread evenly over their
 range), whatever the size of the data. The members then are scans of those files, written to
 ``persons/`` by one more streaming pass (:func:`cohort.members.write_members`).
