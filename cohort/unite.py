@@ -61,6 +61,11 @@ def _unite_part(scans: list[pl.LazyFrame], by: list[str], span: tuple[int, int],
     rows = (pl.concat(scans).join(cells.lazy(), on=by, how="left", nulls_equal=True)
             .with_columns((pl.col("first") + offset).cast(pl.Int64).alias(PART)).drop("first", "slices"))
     files = []
+    if count == 1:  # one bucket: sorted in memory at once, no split (most parts of a study)
+        files.append(target.with_name(f"{target.stem}-00000.parquet"))
+        (rows.collect(engine="streaming").sort(_CELL, "person").drop(_CELL, PART, ORDER, strict=False)
+         .write_parquet(files[0], compression="lz4"))
+        return files
     for group in range(0, count, GROUP):  # at most GROUP files open at once, each buffering little
         split(rows.filter(pl.col(PART).is_between(group, group + GROUP - 1)), work, row_group_size=SPLIT_ROWS)
         for bucket in range(group, min(count, group + GROUP)):
