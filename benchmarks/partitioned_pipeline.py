@@ -18,6 +18,7 @@ whose command has the setting but does not partition yet reports the K it was gi
 
     .venv/bin/python benchmarks/partitioned_pipeline.py                         # demo
     .venv/bin/python benchmarks/partitioned_pipeline.py --preset nivel --memory-gb 4
+    .venv/bin/python benchmarks/partitioned_pipeline.py --extracts /data/nivel --settings local:1:auto --memory-gb 4
     .venv/bin/python benchmarks/partitioned_pipeline.py --settings local:1:1 processes:2:auto dask:2:auto
     .venv/bin/python benchmarks/partitioned_pipeline.py --preset country +preset.insured_persons=178000 ...
 
@@ -162,16 +163,24 @@ def _takes_partitions(stage: str) -> bool:
     return conf is not None and "\npartitions:" in (ROOT / "conf" / f"{conf}.yaml").read_text()
 
 
-def run_setting(setting: Setting, work: Path, memory_gb: float | None, extra: list[str]) -> dict[str, dict]:
-    """Every stage under one setting, in ``work`` (fresh keys, fresh ledger)."""
+def run_setting(setting: Setting, work: Path, memory_gb: float | None, extra: list[str],
+                extracts: Path | None = None) -> dict[str, dict]:
+    """Every stage under one setting, in ``work`` (fresh keys, fresh ledger).
+
+    ``extracts``: a generated extract folder to start from (read only; the generator is not run).
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     work.mkdir(parents=True)
+    if extracts is not None:
+        (work / "extracts").symlink_to(extracts.resolve(), target_is_directory=True)
     subprocess.run([str(BIN / "pfl-keygen"), "--role", "network", "--out", str(work / "keys" / "network.key")],
                    check=True, capture_output=True)
     subprocess.run([str(BIN / "pfl-keygen"), "--role", "ttp", "--out", str(work / "keys" / "ttp.key")],
                    check=True, capture_output=True)
     results: dict[str, dict] = {}
     for stage in STAGES:
+        if stage == "generate" and extracts is not None:
+            continue
         if stage == "release":
             subprocess.run([str(BIN / "pfl-ledger"), "init", "--ledger", str(work / "ledger")],
                            check=True, capture_output=True, cwd=work)
@@ -196,15 +205,17 @@ def main() -> None:
                         help="EXECUTOR:WORKERS:K, K a number or auto (default: local:1:1 processes:2:auto)")
     parser.add_argument("--memory-gb", type=float, default=None, help="memory budget for K=auto (default 4)")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temp dir)")
+    parser.add_argument("--extracts", type=Path, default=None,
+                        help="an extract folder pfl-generate made (read only): start there, not with the generator")
     args, extra = parser.parse_known_args()
     settings = [Setting.parse(s) for s in args.settings]
     work = args.work or Path(tempfile.mkdtemp(prefix="pfl-partitioned-"))
     print(f"preset {args.preset}, work {work}; columns: wall, peak of all processes, largest process")
-    table = {str(s): run_setting(s, work / f"{i}-{s.executor}", args.memory_gb, [args.preset, *extra])
+    table = {str(s): run_setting(s, work / f"{i}-{s.executor}", args.memory_gb, [args.preset, *extra], args.extracts)
              for i, s in enumerate(settings)}
     first = table[str(settings[0])]
     print(f"\n{'stage':<16}" + "".join(f"{str(s):>34}" for s in settings))
-    for stage in STAGES:
+    for stage in (s for s in STAGES if s in first):
         cells = []
         for s in settings:
             r = table[str(s)][stage]

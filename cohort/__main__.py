@@ -71,8 +71,9 @@ def run(
         with scratch(out) as folder:  # person-level claim units: beside the output, never in $TMPDIR
             tables = run_compiled(linked, config, progress=progress, scratch=folder, executor=executor,
                                   partitions=partitions)
-        path = write_study(tables, out, legacy_config(config), linked_manifest=json.loads(manifest_path.read_text()),
-                           population=population_fingerprint(linked), overwrite=overwrite, study=config)
+            # Inside the scratch: a partitioned run's persons behind the counts are files there.
+            path = write_study(tables, out, legacy_config(config), linked_manifest=json.loads(manifest_path.read_text()),
+                               population=population_fingerprint(linked), overwrite=overwrite, study=config)
     return path, {k: v.height for k, v in tables.items()}, time.perf_counter() - began
 
 

@@ -51,6 +51,7 @@ __all__ = ["FOLDER", "KEYS", "Members", "StudyTables", "attrition", "by_number",
            "write_members"]
 
 FOLDER = "persons"
+ROW_GROUP_ROWS = 100_000
 ORDER = "__order"  # a distinct part's row order (Members.add), dropped from the frames
 # Key columns of each table's members frame (strata are inserted where "*" stands).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -97,7 +98,10 @@ class Members:
 
     def __init__(self, strata: tuple[str, ...] | list[str]) -> None:
         self.strata = tuple(strata)
-        self._parts: dict[str, list[pl.DataFrame]] = {t: [] for t in KEYS}
+        # A part is a frame in memory, or a scan of a file that a partitioned run united on disk
+        # (cohort.unite): the persons of a large study are never all in memory at once.
+        self._parts: dict[str, list[pl.DataFrame | pl.LazyFrame]] = {t: [] for t in KEYS}
+        self.keep: object = None  # what keeps the united files (a temporary folder), if anything
 
     def add(self, table: str, column: str, frame: pl.DataFrame, *, distinct: bool = False,
             order: str | None = None) -> None:
@@ -128,7 +132,8 @@ class Members:
 
     def parts(self) -> dict[str, list[pl.DataFrame]]:
         """Table -> its parts in the order added (a distinct part keeps its order column)."""
-        return {table: list(parts) for table, parts in self._parts.items()}
+        return {table: [p.collect() if isinstance(p, pl.LazyFrame) else p for p in parts]
+                for table, parts in self._parts.items()}
 
     @classmethod
     def merged(cls, strata: tuple[str, ...] | list[str], partitions: list[dict[str, list[pl.DataFrame]]]) -> Members:
@@ -156,21 +161,32 @@ class Members:
         else:
             self._parts[table].append(rows.sort([*keys_of(table, self.strata), "person"], nulls_last=True))
 
+    def unite_file(self, table: str, paths: list[Path]) -> None:
+        """Add the next part of ``table``: files whose rows, in turn, are in the order :meth:`unite`
+        gives (``cohort.unite``)."""
+        self._parts[table].append(pl.scan_parquet(paths))
+
     def restrict(self, table: str, cells: pl.DataFrame) -> None:
         """Keep only the members of ``table`` in ``cells`` (a frame of key columns), in their order."""
         on = list(cells.columns)
-        self._parts[table] = [part.join(cells, on=on, how="semi", maintain_order="left")
+        self._parts[table] = [part.join(cells.lazy() if isinstance(part, pl.LazyFrame) else cells, on=on, how="semi",
+                                        maintain_order="left")
                               for part in self._parts[table]]
 
-    def frames(self) -> dict[str, pl.DataFrame]:
-        """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
+    def lazy_frames(self) -> dict[str, pl.LazyFrame]:
+        """Table -> members frame (key columns, ``column``, ``person``), in the order added, lazily."""
         out = {}
         for table, parts in self._parts.items():
             keys = keys_of(table, self.strata)
             schema = {**{k: (pl.Int64 if k == "year" else pl.String) for k in keys},
                       "column": pl.String, "person": pl.Int64}
-            out[table] = pl.concat([p.drop(ORDER, strict=False) for p in parts]) if parts else pl.DataFrame(schema=schema)
+            out[table] = (pl.concat([p.lazy().drop(ORDER, strict=False) for p in parts]) if parts
+                          else pl.LazyFrame(schema=schema))
         return out
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Table -> members frame (key columns, ``column``, ``person``), in the order added."""
+        return {table: frame.collect() for table, frame in self.lazy_frames().items()}
 
 
 def by_number(linked_root: Path, frame: pl.DataFrame, column: str = "p2") -> pl.DataFrame:
@@ -241,9 +257,11 @@ def write_members(members: Members, folder: Path) -> list[str]:
     target.mkdir(mode=0o700)
     os.chmod(target, 0o700)
     written = []
-    for table, frame in members.frames().items():
+    for table, frame in members.lazy_frames().items():
         path = target / f"{table}.parquet"
-        frame.write_parquet(path, compression="zstd", statistics=False)
+        # One streaming pass (the united parts of a partitioned run are files); a fixed row group
+        # size: the same bytes however the rows reached the writer (in memory or K files).
+        frame.sink_parquet(path, compression="zstd", statistics=False, row_group_size=ROW_GROUP_ROWS)
         os.chmod(path, 0o600)
         written.append(table)
     return written

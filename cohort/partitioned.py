@@ -21,7 +21,8 @@ its argument is a :class:`StudyTask` (paths, the partition and the frozen study 
 of data and no keys); it writes the partition's partial tables and the persons behind its counts to
 its own folder under the run's owner-only scratch folder and returns their names. The scratch
 folder is removed after the run (``pfl-study``: :func:`extracts.atomic.scratch`, also after a kill,
-by the next run). :mod:`cohort.reduce` unites the partials.
+by the next run). :mod:`cohort.reduce` unites the partial tables (small: counts per cell) and
+:mod:`cohort.unite` the persons behind the counts, on disk, never all in memory (issue 14, item 4).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig, Sufficiency
-from cohort.members import ORDER, Members, StudyTables
+from cohort.members import ORDER, StudyTables
 from cohort.population import Linked, practice_sufficiency
 from cohort.schema import Study
+from cohort.unite import unite_members
 from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 
@@ -141,7 +143,7 @@ def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path
         for year in config.reference_years:
             path = _sufficiency_file(shared, year, s)
             practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
-                "practice_id").collect().write_parquet(path)
+                "practice_id").collect(engine="streaming").write_parquet(path)
             os.chmod(path, 0o600)
     parts = whole.ehr("patients").group_by("patient_id").agg(person_partition(count).min().alias(_KEY))
     whole.record_rows().join(parts, on="patient_id", maintain_order="left").sink_parquet(shared / _ROWS)
@@ -191,25 +193,6 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     return {"tables": list(tables), "persons": ordered}
 
 
-def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[dict]) -> Members:
-    """The partitions' persons united (:meth:`Members.unite`), one table at a time."""
-    out = Members(strata)
-    for table, ordered in written[0]["persons"].items():
-        if any(w["persons"][table] != ordered for w in written):
-            msg = f"partitioned study: the partitions added different {table} parts"
-            raise RuntimeError(msg)
-        if not ordered:
-            continue
-        rows = pl.concat([pl.read_parquet(f / "persons" / f"{table}.parquet") for f in folders], how="vertical")
-        empty = rows.clear().drop(_PART)
-        parts = rows.partition_by(_PART, as_dict=True, include_key=False)
-        del rows  # one copy of the table's persons at a time
-        for i, keep in enumerate(ordered):
-            part = parts.pop((i,), empty)  # a part nobody is in has no rows in any partition
-            out.unite(table, part if keep else part.drop(ORDER, strict=False))
-    return out
-
-
 def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Executor | None = None, partitions: int,
                     scratch: Path | None = None,
                     progress: Callable[[str, int, int], None] | None = None) -> StudyTables:
@@ -220,8 +203,10 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
         study: the seed engine's settings (``cohort.study``) or a schema 2 study (``cohort.compile``).
         executor: where the partitions run (None: one after the other in this process).
         partitions: K >= 1.
-        scratch: an owner-only folder for the partitions' work, which the caller removes; None: a
-            temporary folder of the system, removed when the study ends.
+        scratch: an owner-only folder for the partitions' work, which the caller removes after it
+            has written the study (the united persons behind the counts are files there, read when
+            the study is written: :mod:`cohort.unite`); None: a temporary folder of the system,
+            removed when the study ends (the united persons: when the returned members are).
         progress: called with (the step about to run, steps done, steps in all).
     """
     from cohort.reduce import reduce_index_study, reduce_study  # noqa: PLC0415 - reduce imports cohort.study
@@ -246,7 +231,10 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
             progress("uniting the partitions", 2, 3)
         parts = [{name: pl.read_parquet(t.folder / "tables" / f"{name}.parquet") for name in w["tables"]}
                  for t, w in zip(tasks, written, strict=True)]
-        members = unite_members(tuple(study.strata), [t.folder for t in tasks], written)
+        # The persons behind the counts, united on disk (cohort.unite) beside the partials, in the
+        # caller's scratch folder: they are written to the study folder from there.
+        members = unite_members(tuple(study.strata), [t.folder for t in tasks], written,
+                                target=Path(tempfile.mkdtemp(prefix="members-", dir=folder)) if scratch else None)
         shutil.rmtree(work)  # the partials are read: their person-level files go at once
     if isinstance(study, Study) and study.cohort_type != "prevalence":
         tables = reduce_index_study(parts, members, study)

@@ -14,7 +14,7 @@ the unpartitioned study uses:
   never summed themselves;
 - costs: sums, and the two largest contributions of the union (:func:`cohort.costs.merge_cost_tables`);
 - the persons behind each count are the union of the partitions' sets, in the order of the
-  unpartitioned run (:meth:`cohort.members.Members.merged`).
+  unpartitioned run, united on disk (:mod:`cohort.unite`; in memory: :meth:`cohort.members.Members.merged`).
 
 The result is the unpartitioned study's tables row for row, with the same types and order: the
 files written from them are byte-identical (tests/integration/test_partitioned_study.py).

@@ -57,11 +57,15 @@ class StageMemory:
 # 215 M / 443 M, study 221 M / 457 M), the larger of the two. The generator's row is a person of a
 # block: 1.80 GB for demo's one block of 180,723 persons, 2.43 GB per worker for the country
 # preset's blocks of 250,000 (benchmarks/partitioned_pipeline.py, docs/guide-data-steward.md).
+# Measured again on nivel with polars 2.1 at K = 1 (2026-12-05, issue 14 item 4): the supplier
+# step on the EHR peaked at 1.84 GB; on the claims it was killed by the kernel's OOM killer at
+# 17.5 GB resident (a lower bound: 120 bytes per row, not 23). The other stages' figures are
+# from before polars 2.1; measure them again with benchmarks/partitioned_pipeline.py --extracts.
 FLOOR_GB = 0.25
 STAGES: dict[str, StageMemory] = {
     "generate": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=8_700.0),
-    "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0),  # nivel 1.03 GB
-    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=23.0),  # nivel 3.59, national 7.14 GB
+    "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 1.84 GB (was 1.03)
+    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0),  # nivel >= 17.5 GB (was 3.59)
     "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=150.0),  # nivel 2.94, national 7.30 GB
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
     "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB

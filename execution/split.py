@@ -19,12 +19,17 @@ __all__ = ["PART", "scan_partition", "split"]
 PART = "__part"
 
 
-def split(lf: pl.LazyFrame, folder: Path) -> None:
-    """Write the rows of ``lf`` (with an integer column ``__part``) to one folder per partition."""
+def split(lf: pl.LazyFrame, folder: Path, *, row_group_size: int | None = None) -> None:
+    """Write the rows of ``lf`` (with an integer column ``__part``) to one folder per partition.
+
+    ``row_group_size``: rows per row group of each file. Each open file buffers up to one row
+    group: with many partitions of few rows each, a small row group keeps that buffer small.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(schema=lf.collect_schema()).write_parquet(folder / "schema.parquet")
-    lf.sink_parquet(pl.PartitionBy(folder, key=PART, include_key=True), mkdir=True, compression="lz4")
+    lf.sink_parquet(pl.PartitionBy(folder, key=PART, include_key=True), mkdir=True, compression="lz4",
+                    row_group_size=row_group_size)
 
 
 def scan_partition(folder: Path, index: int) -> pl.LazyFrame:

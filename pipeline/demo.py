@@ -196,9 +196,9 @@ def _run_stages(
         began = time.perf_counter()
         with scratch(work / "study") as folder:  # person-level claim units beside the output, never in $TMPDIR
             tables = run_study(work / "linked", study, scratch=folder, executor=executor, partitions=partitions)
-        write_study(tables, work / "study", study,
-                    linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()),
-                    population=population_fingerprint(work / "linked"), overwrite=True)
+            write_study(tables, work / "study", study,  # a partitioned run's persons are files in the scratch
+                        linked_manifest=json.loads((work / "linked" / "manifest.json").read_text()),
+                        population=population_fingerprint(work / "linked"), overwrite=True)
         prevalence = tables["prevalence"]
         population = prevalence["denominator"].max() if prevalence.height else 0
         stages.append(StageResult(

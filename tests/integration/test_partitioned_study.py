@@ -95,11 +95,16 @@ def test_partitioned_study_writes_the_same_files_as_one_partition(
 
 
 def test_partition_work_is_removed_after_the_run(tiny_linked: Path, tmp_path: Path) -> None:
-    """The partitions' person-level files go once united; the caller's scratch folder stays its own."""
+    """The partitions' person-level files go once united; what stays in the caller's scratch folder
+    (which the caller removes after writing the study) is the united persons behind the counts,
+    one owner-only folder of files that the returned members read (cohort.unite)."""
     scratch = tmp_path / "scratch"
     scratch.mkdir(mode=0o700)
-    run_study(tiny_linked, legacy_config(_study("seed_study")), partitions=3, scratch=scratch)
-    assert list(scratch.iterdir()) == []
+    tables = run_study(tiny_linked, legacy_config(_study("seed_study")), partitions=3, scratch=scratch)
+    [united] = list(scratch.iterdir())
+    assert united.name.startswith("members-") and united.stat().st_mode & 0o077 == 0
+    assert all(f.is_file() and f.suffix == ".parquet" for f in united.iterdir())
+    assert tables.members is not None and tables.members.frames()["prevalence"].height > 0
 
 
 def test_pfl_study_runs_partitioned_on_a_process_pool(tiny_linked: Path, tmp_path: Path,
