@@ -36,6 +36,7 @@ def test_a_stage_reports_its_driver_and_its_largest_worker_apart(bench, tmp_path
     assert r["driver_gb"] < 0.15  # the worker's memory is not the driver's
     assert r["largest_gb"] >= r["worker_gb"]
     assert r["tree_gb"] >= r["worker_gb"]
+    assert r["cpu_s"] > 0.05  # the worker wrote 300 MB
 
 
 def test_a_failing_stage_is_reported_with_its_command(bench, tmp_path: Path) -> None:
