@@ -292,7 +292,7 @@ def print_table(name: str, stages: tuple[str, ...], table: dict[str, dict], sett
             loop = next((table[str(o)][stage] for o in settings
                          if o.executor == "local" and table[str(o)][stage]["k"] == r["k"]), None)
             versus = (f"{r['seconds'] - loop['seconds']:+8.1f} s x{r['seconds'] / loop['seconds']:4.2f}"
-                      if loop is not None and s.executor != "local" else "")
+                      if loop is not None and s.executor != "local" and r["k"] is not None else "")
             print(f"{stage:<16}{str(s):<16}{k!s:>4}{r['seconds']:>9.1f}{first[stage]['seconds'] / r['seconds']:>7.2f}"
                   f"{versus:>19}{r['cpu_s']:>8.1f}{r['driver_gb']:>11.2f}{r['worker_gb']:>11.2f}{r['tree_gb']:>8.2f}"
                   + (f"{r['rows'] / 1e6:>8.2f}{r['cpu_s'] / (r['rows'] / 1e6):>9.2f}" if r.get("rows") else ""))
