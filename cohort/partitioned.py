@@ -3,11 +3,12 @@
 **The partition view.** :class:`PartitionView` is the linked layout (:class:`~cohort.population.Linked`)
 restricted to partition k of K: the claims rows (``claims``, ``insured``) with ``p2 mod K = k``, the
 EHR patient records of those persons (a record without a person number by a hash of its id:
-:func:`execution.person_partition`) and every EHR row of those records, written once to the
-partition's own folder (so that each query of the study reads the partition, not the whole
-layout). One person's rows are in one partition, so the study's own code (``cohort.study``,
-``cohort.compile``, ``cohort.index_study``) runs unchanged on each partition: there is one
-implementation of the rules.
+:func:`execution.person_partition`) and every EHR row of those records. The driver splits every
+person-level table of the layout by partition once, one streaming pass per table
+(:func:`execution.split.split`, in :func:`broadcast`), so that a partition reads its own rows
+only: K partitions cost one read of the layout, not K. One person's rows are in one partition, so
+the study's own code (``cohort.study``, ``cohort.compile``, ``cohort.index_study``) runs unchanged
+on each partition: there is one implementation of the rules.
 
 **What is not per person** is read whole or broadcast: the tables without persons (``practices``,
 ``practice_years``, ``insurer_years``) are read whole; the partition and the rank of every EHR
@@ -45,13 +46,13 @@ from cohort.schema import Study
 from cohort.unite import unite_members
 from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
+from execution.split import PART, scan_partition, split
 
 __all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members"]
 
-_PATIENTS = "patients.parquet"
-_ROWS = "record_rows.parquet"  # patient_id, row (cohort.members.person_numbers), the partition
-_KEY = "__k"
-_PART = "__part"  # which member part a row of a partition's persons file belongs to
+_ROWS = "record_rows"  # patient_id, row (cohort.members.person_numbers), split by partition
+_SPLIT = "split"  # under the shared folder: the person-level tables, split by partition
+_MEMBER_PART = "__member_part"  # which member part a row of a partition's persons file belongs to
 
 
 def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
@@ -67,40 +68,18 @@ def _sink(frame: pl.LazyFrame, path: Path) -> None:
 class PartitionView(Linked):
     """Partition ``partition`` of the linked layout at ``root`` (see the module's docstring).
 
-    ``folder``: the partition's own folder, where :meth:`prepare` writes its rows of every
-    person-level table once (each later query reads those, not the whole layout);
-    ``shared``: the broadcast tables of the run (:func:`broadcast`).
+    ``shared``: the broadcast tables of the run and the layout split by partition (:func:`broadcast`).
     """
 
     partition: Partition
-    folder: Path
     shared: Path
 
-    def prepare(self) -> None:
-        """Write the partition's rows of every person-level table of the layout (one pass each)."""
-        k, count = self.partition.index, self.partition.count
-        patients = Linked.ehr(self, "patients")
-        for side in ("ehr", "claims"):
-            (self.folder / side).mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The partition of each record was decided once, for all partitions (broadcast): a worker
-        # never recomputes the hash of an unlinked record's id (another installation could differ).
-        records = pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).select("patient_id")
-        _sink(patients.join(records, on="patient_id", how="semi"), self.folder / "ehr" / _PATIENTS)
-        for path in sorted((self.root / "ehr").glob("*.parquet")):
-            frame = pl.scan_parquet(path)
-            if path.name != _PATIENTS and "patient_id" in frame.collect_schema().names():
-                _sink(frame.join(records, on="patient_id", how="semi"), self.folder / "ehr" / path.name)
-        for path in sorted((self.root / "claims").glob("*.parquet")):
-            frame = pl.scan_parquet(path)
-            if "p2" in frame.collect_schema().names():
-                # Rows without a person number belong to nobody: partition 0 keeps them (the study drops them).
-                _sink(frame.filter(person_partition(count, record=None) == k), self.folder / "claims" / path.name)
-        _sink(pl.scan_parquet(self.shared / _ROWS).filter(pl.col(_KEY) == k).drop(_KEY), self.folder / _ROWS)
-
     def _table(self, side: str, table: str) -> pl.LazyFrame:
-        mine = self.folder / side / f"{table}.parquet"
+        mine = self.shared / _SPLIT / side / table
         # A table of practices or insurers has no persons: the whole table, the same in every partition.
-        return pl.scan_parquet(mine if mine.is_file() else self.root / side / f"{table}.parquet")
+        if not mine.is_dir():
+            return pl.scan_parquet(self.root / side / f"{table}.parquet")
+        return scan_partition(mine, self.partition.index).drop(PART)
 
     def ehr(self, table: str) -> pl.LazyFrame:
         return self._table("ehr", table)
@@ -109,7 +88,7 @@ class PartitionView(Linked):
         return self._table("claims", table)
 
     def record_rows(self) -> pl.LazyFrame:
-        return pl.scan_parquet(self.folder / _ROWS)
+        return scan_partition(self.shared / _SPLIT / _ROWS, self.partition.index).drop(PART)
 
     def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
         path = _sufficiency_file(self.shared, year, config.sufficiency)
@@ -132,7 +111,8 @@ def _sufficiencies(study: StudyConfig | Study) -> tuple[StudyConfig, set[Suffici
 def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path) -> None:
     """What every partition needs of the whole layout, computed once: X6 per practice and reference
     year; per EHR record, the rank of its id (the numbers of unlinked records, ``cohort.members``)
-    and its partition of ``count`` (:func:`execution.person_partition`; one per record id)."""
+    and its partition of ``count`` (:func:`execution.person_partition`; one per record id); and
+    every person-level table split into the ``count`` partitions (:func:`_split_layout`)."""
     whole = Linked(linked)
     if not whole.ehr("patients").collect_schema()["p2"].is_integer():
         msg = "partitioned study: the linked layout has no person numbers (p2); run it with partitions=1"
@@ -145,9 +125,25 @@ def broadcast(linked: Path, study: StudyConfig | Study, count: int, shared: Path
             practice_sufficiency(whole, year, dataclasses.replace(config, sufficiency=s)).sort(
                 "practice_id").collect(engine="streaming").write_parquet(path)
             os.chmod(path, 0o600)
-    parts = whole.ehr("patients").group_by("patient_id").agg(person_partition(count).min().alias(_KEY))
-    whole.record_rows().join(parts, on="patient_id", maintain_order="left").sink_parquet(shared / _ROWS)
-    os.chmod(shared / _ROWS, 0o600)
+    parts = whole.ehr("patients").group_by("patient_id").agg(person_partition(count).min().alias(PART)).collect()
+    _split_layout(whole, parts.lazy(), count, shared / _SPLIT)
+
+
+def _split_layout(whole: Linked, parts: pl.LazyFrame, count: int, folder: Path) -> None:
+    """Every person-level table of the layout into ``count`` partitions, one streaming pass each
+    (:func:`execution.split.split`): a partition then reads its own rows, not the whole layout
+    (K partitions used to cost K reads of everything). EHR rows go by their record's partition
+    (``parts``; rows of a record not in ``patients`` belong to no partition, as in the study),
+    claims rows by ``p2 mod K`` (rows without a person number: partition 0; the study drops them)."""
+    split(whole.record_rows().join(parts, on="patient_id", maintain_order="left"), folder / _ROWS)
+    for path in sorted((whole.root / "ehr").glob("*.parquet")):
+        frame = pl.scan_parquet(path)
+        if "patient_id" in frame.collect_schema().names():
+            split(frame.join(parts, on="patient_id", how="inner", maintain_order="left"), folder / "ehr" / path.stem)
+    for path in sorted((whole.root / "claims").glob("*.parquet")):
+        frame = pl.scan_parquet(path)
+        if "p2" in frame.collect_schema().names():
+            split(frame.with_columns(person_partition(count, record=None).alias(PART)), folder / "claims" / path.stem)
 
 
 @dataclass(frozen=True)
@@ -170,10 +166,9 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     from cohort.compile import run_compiled  # noqa: PLC0415 - compile imports cohort.study, which imports this lazily
     from cohort.study import run_study  # noqa: PLC0415
 
-    view = PartitionView(task.linked, task.partition, task.folder, task.shared)
-    view.prepare()
+    view = PartitionView(task.linked, task.partition, task.shared)
     units = task.folder / "units"
-    units.mkdir(mode=0o700, exist_ok=True)
+    units.mkdir(mode=0o700, parents=True, exist_ok=True)
     if isinstance(task.study, Study):
         tables = run_compiled(view, task.study, scratch=units, partial=True)
     else:
@@ -187,7 +182,7 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     for table, parts in (members.parts() if members is not None else {}).items():
         # One file per table (few files: removing many small files is slow on some file systems).
         if parts:
-            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_PART)) for i, p in enumerate(parts)],
+            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_MEMBER_PART)) for i, p in enumerate(parts)],
                       how="diagonal_relaxed").write_parquet(task.folder / "persons" / f"{table}.parquet")
         ordered[table] = [ORDER in p.columns for p in parts]
     return {"tables": list(tables), "persons": ordered}

@@ -131,9 +131,7 @@ def test_partition_view_keeps_each_persons_rows_in_one_partition(tiny_linked: Pa
     k = 4
     config = legacy_config(_study("seed_study"))
     broadcast(tiny_linked, config, k, tmp_path / "shared")
-    views = [PartitionView(tiny_linked, p, tmp_path / f"part-{p.index}", tmp_path / "shared") for p in partitions(k)]
-    for view in views:
-        view.prepare()
+    views = [PartitionView(tiny_linked, p, tmp_path / "shared") for p in partitions(k)]
     whole = Linked(tiny_linked)
     records = [view.ehr("patients").collect() for view in views]
     assert sum(r.height for r in records) == whole.ehr("patients").collect().height
@@ -149,13 +147,37 @@ def test_partition_view_keeps_each_persons_rows_in_one_partition(tiny_linked: Pa
     assert all(v.ehr("practices").collect().equals(whole.ehr("practices").collect()) for v in views)
 
 
+def test_a_partition_reads_its_own_rows_not_the_whole_layout(tiny_linked: Path, tmp_path: Path) -> None:
+    """The layout is split by partition once (``broadcast``): K partitions cost one read of the
+    person-level tables, not K. With those tables gone after the split, a partition still runs
+    and writes what it writes with them."""
+    import shutil  # noqa: PLC0415
+
+    k, config = 3, legacy_config(_study("seed_study"))
+    layout = tmp_path / "linked"
+    shutil.copytree(tiny_linked, layout)
+    broadcast(layout, config, k, tmp_path / "shared")
+    want = study_partition(StudyTask(layout, config, Partition(1, k), tmp_path / "with", tmp_path / "shared"))
+    person_level = [p for side in ("ehr", "claims") for p in sorted((layout / side).glob("*.parquet"))
+                    if {"p2", "patient_id"} & set(pl.read_parquet_schema(p))]
+    assert {p.name for p in person_level} >= {"patients.parquet", "contacts.parquet", "claims.parquet",
+                                               "insured.parquet"}
+    for path in person_level:
+        path.unlink()
+    got = study_partition(StudyTask(layout, config, Partition(1, k), tmp_path / "without", tmp_path / "shared"))
+    assert got == want
+    for kind in ("tables", "persons"):  # a partial's rows come in no fixed order: the reduce sorts
+        for path in sorted((tmp_path / "with" / kind).glob("*.parquet")):
+            mine, theirs = pl.read_parquet(path), pl.read_parquet(tmp_path / "without" / kind / path.name)
+            assert mine.sort(mine.columns).equals(theirs.sort(theirs.columns)), path.name
+
+
 def test_practice_sufficiency_comes_whole_to_every_partition(tiny_linked: Path, tmp_path: Path) -> None:
     """X6 needs every patient of a practice: computed inside a partition it would exclude them all."""
     k, config = 4, legacy_config(_study("seed_study"))
     year = config.reference_years[-1]
     broadcast(tiny_linked, config, k, tmp_path / "shared")
-    view = PartitionView(tiny_linked, partitions(k)[1], tmp_path / "part", tmp_path / "shared")
-    view.prepare()
+    view = PartitionView(tiny_linked, partitions(k)[1], tmp_path / "shared")
     whole = practice_sufficiency(Linked(tiny_linked), year, config).sort("practice_id").collect()
     assert whole["sufficient"].any()
     assert view.sufficiency(year, config).collect().equals(whole)
@@ -189,7 +211,7 @@ def test_a_partition_nobody_is_in_adds_nothing(name: str, tiny_linked: Path, tmp
         broadcast(tiny_linked, study, p.count, shared)
         tasks.append(StudyTask(tiny_linked, study, p, tmp_path / f"part-{p.count}", shared))
     written = [study_partition(t) for t in tasks]
-    assert pl.read_parquet(tasks[1].folder / "ehr" / "patients.parquet").height == 0
+    assert PartitionView(tiny_linked, tasks[1].partition, tasks[1].shared).ehr("patients").collect().height == 0
     parts = [{t: pl.read_parquet(task.folder / "tables" / f"{t}.parquet") for t in w["tables"]}
              for task, w in zip(tasks, written, strict=True)]
     members = unite_members(tuple(study.strata), [t.folder for t in tasks], written)
