@@ -9,7 +9,9 @@ token, the insurance token, or one band of the surname filter (locality-sensitiv
 is ``_BAND_BITS`` bits of the (secretly permuted) filter; records whose filters differ in few bits
 share a band with high probability). A block holding more than ``max_block`` records of either side is
 not expanded on that key (counted): a very common surname band would otherwise give quadratic work,
-and the other keys still reach its true pairs.
+and the other keys still reach its true pairs. Bands of the optional given name and street are
+keys too, but only in blocks of at most :data:`WEAK_MAX_BLOCK` records: a few hundred names make
+most of a population, and only a rare one finds a pair the other keys miss.
 
 Comparison levels (the Fellegi–Sunter agreement pattern, one small integer per field):
 
