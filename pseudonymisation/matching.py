@@ -41,7 +41,7 @@ they made household members, who share family name and address, score as one per
 address agrees they weigh by m and u estimated *given* that agreement (:func:`estimate_model`: u
 from different persons of the register who share the keyed address): about nothing where a PC6
 implies them, their full weight where an address token does not (FEBRL4's postcode + number)."""
-_ADDRESS_PAIRS = 200_000  # register rows sampled for the u of street and city given an agreeing address
+_ADDRESS_PAIRS = 20_000  # register rows sampled for the u of street and city given an agreeing address
 _ADDRESS = FIELDS.index("t_address")
 _IMPLIED = np.array([f in IMPLIED_BY_ADDRESS for f in FIELDS])
 
