@@ -43,7 +43,7 @@ from cohort.config import StudyConfig, Sufficiency
 from cohort.members import ORDER, StudyTables
 from cohort.population import Linked, practice_sufficiency
 from cohort.schema import Study
-from cohort.unite import unite_members
+from cohort.unite import MEMBER_PART as _MEMBER_PART, unite_members
 from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 from execution.split import PART, scan_partition, split
@@ -52,7 +52,6 @@ __all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_
 
 _ROWS = "record_rows"  # patient_id, row (cohort.members.person_numbers), split by partition
 _SPLIT = "split"  # under the shared folder: the person-level tables, split by partition
-_MEMBER_PART = "__member_part"  # which member part a row of a partition's persons file belongs to
 
 
 def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:

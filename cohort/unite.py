@@ -1,7 +1,7 @@
 """The persons behind a partitioned study's counts, united on disk (issue 14, item 4).
 
 Each partition of a study (:mod:`cohort.partitioned`) writes the persons behind its counts, one
-file per table, every part of the table tagged with its number (``__part``). Part ``i`` of a table
+file per table, every part of the table tagged with its number (``__member_part``). Part ``i`` of a table
 in the unpartitioned run is part ``i`` of every partition put together, in the order
 :meth:`cohort.members.Members.add` gives it: by its key columns (nulls last) then ``person``, or by
 the caller's order column then ``person``.
@@ -32,13 +32,13 @@ import polars as pl
 from cohort.members import ORDER, Members, keys_of
 from execution.split import PART, scan_partition, split
 
-__all__ = ["BUCKET_ROWS", "unite_members"]
+__all__ = ["BUCKET_ROWS", "MEMBER_PART", "unite_members"]
 
 BUCKET_ROWS = 1_000_000
 """Rows of a part sorted in memory at once (about 50-100 MB): the bound of the reduce's memory."""
 GROUP = 32  # buckets written by one streaming pass (files open at once)
 SPLIT_ROWS = 16_384  # rows per row group of a bucket's file: what each open file buffers
-_TAG = "__part"  # which member part a row of a partition's persons file belongs to
+MEMBER_PART = "__member_part"  # which member part a row of a partition's persons file belongs to
 _CELL = "__cell"
 
 
@@ -108,7 +108,7 @@ def unite_members(strata: tuple[str, ...], folders: list[Path], written: list[di
         span = (bounds["lo"].item() or 0, bounds["hi"].item() or 0)
         for i, keep_order in enumerate(ordered):
             columns = [*keys, "column", "person", *([ORDER] if keep_order else [])]
-            scans = [pl.scan_parquet(f).filter(pl.col(_TAG) == i).select(columns) for f in files]
+            scans = [pl.scan_parquet(f).filter(pl.col(MEMBER_PART) == i).select(columns) for f in files]
             parts = _unite_part(scans, [ORDER] if keep_order else keys, span, target / f"split-{table}-{i}",
                                 target / f"{table}-{i:05d}.parquet")
             out.unite_file(table, parts)

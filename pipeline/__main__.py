@@ -4,11 +4,13 @@ Examples::
 
     pfl-demo                          # demo preset into work/demo
     pfl-demo preset=tiny work=/tmp/pfl
+    pfl-demo preset=tiny linkage=2026-q4   # the fallback's encodings keyed for this linkage
     pfl-demo --help
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -32,12 +34,25 @@ from extracts.errors import ConfigError
 from extracts.targets import check_target
 from pipeline.demo import run_demo
 from pipeline.work_folder import check_command_line as check_work_folder
+from pseudonymisation.encodings import LINKAGE_LABEL
+
+
+def _linkage(cfg: DictConfig) -> str | None:
+    """``linkage``: this linkage's label for both supplier steps; null: one per population (exit 2 if bad)."""
+    value = OmegaConf.select(cfg, "linkage", default=None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int) or not re.match(LINKAGE_LABEL, str(value)):
+        msg = "demo config: linkage: expected a label of letters, digits, '.', '_' or '-' (at most 64), e.g. 2026-q4"
+        raise ConfigError(msg)
+    return str(value)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="demo", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     def body() -> None:
         config = generator_config(cfg)
+        _linkage(cfg)  # a bad label is refused before the work folder is touched
         try:
             partitions_from_config(cfg)  # checked before the work folder is touched; run below
         except ValueError as exc:
@@ -59,7 +74,7 @@ def _main(cfg: DictConfig) -> None:
             result = run_demo(config, catalogue_of(cfg), work,
                               max_quarantine_share=float(cfg.max_quarantine_share), study=study_config(cfg),
                               on_stage=on_stage, progress=progress, adopt=flag(cfg, "adopt"), executor=executor,
-                              partitions=k)
+                              partitions=k, linkage=_linkage(cfg))
         table = Table(title=f"demo finished: outputs under {result.work}")
         for column in ("stage", "seconds", "result", "outputs"):
             table.add_column(column)

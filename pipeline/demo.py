@@ -28,6 +28,7 @@ runs per working folder at a time (a second gets exit 9, :func:`extracts.atomic.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from pseudonymisation.ttp import run_ttp_step
 from pipeline.work_folder import MARKER, claim
 from report import write_report
 
-__all__ = ["MARKER", "DemoResult", "StageResult", "run_demo"]
+__all__ = ["MARKER", "DemoResult", "StageResult", "demo_linkage_label", "run_demo"]
 
 
 
@@ -101,13 +102,16 @@ def run_demo(
     adopt: bool = False,
     executor: Executor | None = None,
     partitions: int = 1,
+    linkage: str | None = None,
 ) -> DemoResult:
     """Run the demo's stages in order; each stage's outputs are complete or absent.
 
     With a study, the demo ends with its release and the release's independent audit. The release
     ledger of the population is created with ``policy`` (the default disclosure policy if None)
     the first time; afterwards its own policy applies. ``executor`` and ``partitions`` (K) run the
-    person-level stages in K partitions (issue 14); the outputs are those of K = 1.
+    person-level stages in K partitions (issue 14); the outputs are those of K = 1. ``linkage`` labels
+    this linkage at both supplier steps, so that the fallback's encodings are keyed for it alone
+    (``pfl-supplier linkage=``, docs/guide-data-steward.md); None: :func:`demo_linkage_label`.
 
     Raises:
         ConfigError: ``work`` is the root, the home folder, the current folder or above it, or
@@ -122,13 +126,20 @@ def run_demo(
         claim(work, adopt=adopt)
         return _run_stages(config, catalogue, work, max_quarantine_share=max_quarantine_share, project=project,
                            study=study, policy=policy, on_stage=on_stage, progress=progress,
-                           executor=executor or LocalExecutor(), partitions=partitions)
+                           executor=executor or LocalExecutor(), partitions=partitions,
+                           linkage=demo_linkage_label(config) if linkage is None else linkage)
+
+
+def demo_linkage_label(config: GeneratorConfig) -> str:
+    """The demo's linkage label: one per generated population (``demo-<preset>-<seed>``), as a real
+    network takes a new one for every delivery."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"demo-{config.preset}-{config.seed}")[:64]
 
 
 def _run_stages(
     config: GeneratorConfig, catalogue: ConditionCatalogue, work: Path, *, max_quarantine_share: float,
     project: str, study: StudyConfig | None, policy: Policy | None, on_stage: Callable[[str], None],
-    progress: Callable[[int, int], None] | None, executor: Executor, partitions: int,
+    progress: Callable[[int, int], None] | None, executor: Executor, partitions: int, linkage: str,
 ) -> DemoResult:
     stages: list[StageResult] = []
     extracts = work / "extracts"
@@ -155,14 +166,14 @@ def _run_stages(
         began = time.perf_counter()
         sup = run_supplier_step(extracts / supplier, supplier, network_key, pseudo / supplier,
                                 max_quarantine_share=max_quarantine_share, overwrite=True, executor=executor,
-                                partitions=partitions)
+                                partitions=partitions, linkage=linkage)
         statuses = {r["bsn_status"]: r["rows"] for r in sup.report["bsn_status"]}
         invalid = sum(v for k, v in statuses.items() if k != "valid")
         quarantined = sum(r["rows"] for r in sup.report["validation_quarantine"])
         stages.append(StageResult(
             f"supplier step: {supplier}", time.perf_counter() - began,
             f"{sup.persons:,} persons pseudonymised; {invalid:,} rows with an invalid BSN; "
-            f"{quarantined:,} rows quarantined by validation",
+            f"{quarantined:,} rows quarantined by validation; fallback encodings keyed for linkage {linkage}",
             [pseudo / supplier],
         ))
     on_stage("TTP step")

@@ -9,7 +9,9 @@ token, the insurance token, or one band of the surname filter (locality-sensitiv
 is ``_BAND_BITS`` bits of the (secretly permuted) filter; records whose filters differ in few bits
 share a band with high probability). A block holding more than ``max_block`` records of either side is
 not expanded on that key (counted): a very common surname band would otherwise give quadratic work,
-and the other keys still reach its true pairs.
+and the other keys still reach its true pairs. Bands of the optional given name and street are
+keys too, but only in blocks of at most :data:`WEAK_MAX_BLOCK` records: a few hundred names make
+most of a population, and only a rare one finds a pair the other keys miss.
 
 Comparison levels (the Fellegi–Sunter agreement pattern, one small integer per field):
 
@@ -49,6 +51,13 @@ _BANDS = 4
 BANDED_FIELDS = ("bf_family_name", "bf_given_name", "bf_street")
 """Name fields whose filter bands are blocking keys (not initials or city: too few values, blocks
 too large to help)."""
+WEAK_BANDED_FIELDS = ("bf_given_name", "bf_street")
+"""Banded fields that many people share (a few hundred given names and street names make most of a
+population): a block of one of their bands is expanded only up to :data:`WEAK_MAX_BLOCK` records
+a side. The rare names and streets, where such a band finds a pair whose other keys all failed,
+stay blocks; the frequent ones, which would add pairs by the million at register size and find
+hardly a true pair the other keys miss, do not."""
+WEAK_MAX_BLOCK = 100
 _CHUNK = 1 << 14
 
 
@@ -245,9 +254,10 @@ def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
     keys = [(f, q.keys[:, j], t.keys[rows, j]) for j, f in enumerate(TOKEN_FIELDS)]
     keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b, rows))
              for f in BANDED_FIELDS if q.present[f].any() and t.present[f][rows].any() for b in range(_BANDS)]
-    for _, qk, tk in keys:
+    for name, qk, tk in keys:
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
-        qi, ti, skipped = _join_on(qk, tk, max_block)
+        weak = name.rsplit("_band", 1)[0] in WEAK_BANDED_FIELDS
+        qi, ti, skipped = _join_on(qk, tk, min(max_block, WEAK_MAX_BLOCK) if weak else max_block)
         stats["skipped_large_blocks"] += skipped
         parts.append(qi.astype(np.int64) * n_t + ti)
     pair = distinct(np.concatenate(parts))

@@ -24,15 +24,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pseudonymisation.comparison import FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct, hits
+from pseudonymisation.comparison import (FIELDS, MISSING, Encoded, candidate_pairs, compare, distinct, hits,
+                                         pairs_sharing)
 from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
-__all__ = ["LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
+__all__ = ["IMPLIED_BY_ADDRESS", "LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
            "u_probabilities"]
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
 LEVELS = max(MISSING.values()) + 1
+IMPLIED_BY_ADDRESS = ("bf_street", "bf_city")
+"""Fields an agreeing keyed address may imply (a Dutch PC6 is one street in one place). Fellegi–Sunter
+assumes independent fields: counted at their unconditional weights on top of an agreeing address,
+they made household members, who share family name and address, score as one person. Where the
+address agrees they weigh by m and u estimated *given* that agreement (:func:`estimate_model`: u
+from different persons of the register who share the keyed address): about nothing where a PC6
+implies them, their full weight where an address token does not (FEBRL4's postcode + number)."""
+_ADDRESS_PAIRS = 20_000  # register rows sampled for the u of street and city given an agreeing address
+_ADDRESS = FIELDS.index("t_address")
+_IMPLIED = np.array([f in IMPLIED_BY_ADDRESS for f in FIELDS])
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,10 @@ class Model:
     u: np.ndarray
     labelled_pairs: int
     random_pairs: int
+    # m and u of the fields given that the keyed address agrees (street and city: IMPLIED_BY_ADDRESS);
+    # None: not estimated, street and city weigh as everywhere (the EM route, FEBRL4).
+    m_address: np.ndarray | None = None
+    u_address: np.ndarray | None = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -66,14 +81,35 @@ class Model:
         return w
 
     def score(self, levels: np.ndarray) -> np.ndarray:
-        w = self.weights
-        return w[np.arange(len(FIELDS)), levels].sum(axis=1) if len(levels) else np.zeros(0)
+        """Match weight per pair: the weights of its levels, summed; where the keyed address agrees,
+        street and city weigh by :attr:`address_weights` (:data:`IMPLIED_BY_ADDRESS`), if estimated."""
+        if not len(levels):
+            return np.zeros(0)
+        per_field = self.weights[np.arange(len(FIELDS)), levels]
+        if self.m_address is not None and self.u_address is not None:
+            rows = np.flatnonzero(levels[:, _ADDRESS] == 1)
+            cols = np.flatnonzero(_IMPLIED)
+            per_field[rows[:, None], cols] = self.address_weights[cols, levels[rows[:, None], cols]]
+        return per_field.sum(axis=1)
+
+    @property
+    def address_weights(self) -> np.ndarray:
+        """Weights of street and city given that the keyed address agrees (0 for missing)."""
+        w = np.log2(self.m_address / self.u_address)
+        for j, f in enumerate(FIELDS):
+            w[j, MISSING[f]] = 0.0
+        return w
 
     def summary(self) -> dict:
         """Weights rounded to 0.1 bit: properties of the model, not of any record."""
-        return {"labelled_pairs": self.labelled_pairs, "random_pairs": self.random_pairs,
-                "weights": {f: [round(float(x), 1) for x in self.weights[j, : MISSING[f] + 1]]
-                            for j, f in enumerate(FIELDS)}}
+        out = {"labelled_pairs": self.labelled_pairs, "random_pairs": self.random_pairs,
+               "weights": {f: [round(float(x), 1) for x in self.weights[j, : MISSING[f] + 1]]
+                           for j, f in enumerate(FIELDS)}}
+        if self.m_address is not None and self.u_address is not None:
+            out["weights_given_address_agrees"] = {
+                f: [round(float(x), 1) for x in self.address_weights[FIELDS.index(f), : MISSING[f] + 1]]
+                for f in IMPLIED_BY_ADDRESS}
+        return out
 
 
 def _frequencies(levels: np.ndarray) -> np.ndarray:
@@ -97,9 +133,36 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
                "cannot be estimated (ask the suppliers for contract-v2 identifier columns)")
         raise PseudonymisationError(msg)
     idx = np.arange(len(lq))
-    m_counts = _frequencies(compare(lq, lt, idx, idx))
+    levels = compare(lq, lt, idx, idx)
+    m_counts = _frequencies(levels)
     m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
-    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs)
+    m_address, u_address = _given_address(levels, random[1], seed=seed)
+    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs,
+                 m_address, u_address)
+
+
+def _given_address(labelled_levels: np.ndarray, register: Encoded, *, seed: int,
+                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """m and u given an agreeing keyed address: m from the labelled pairs that agree on it, u from
+    pairs of different register rows (persons) that share it (household members, neighbours).
+    None, None where street and city are not delivered or no such pairs exist."""
+    cols = [FIELDS.index(f) for f in IMPLIED_BY_ADDRESS]
+    if not any(register.present[f].any() for f in IMPLIED_BY_ADDRESS):
+        return None, None
+    agree = labelled_levels[labelled_levels[:, _ADDRESS] == 1]
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(register), min(len(register), _ADDRESS_PAIRS), replace=False))
+    sample = register.take(rows)
+    qi, ti = pairs_sharing(sample, register, "t_address")
+    other = sample.token[qi] != register.token[ti]
+    if not len(agree) or not other.any():
+        return None, None
+    m_counts, u_counts = _frequencies(agree), _frequencies(compare(sample, register, qi[other], ti[other]))
+    m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
+    u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + LEVELS)
+    keep = np.zeros(len(FIELDS), dtype=bool)
+    keep[cols] = True
+    return np.where(keep[:, None], m, 1.0), np.where(keep[:, None], u, 1.0)
 
 
 def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -> np.ndarray:

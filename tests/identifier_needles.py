@@ -101,7 +101,7 @@ def scan_readable(paths: list[Path], needles: list[WordNeedles]) -> list[tuple[s
 
 def _identifier_frame(extracts: Path) -> pl.DataFrame:
     """The identifier columns the extracts deliver (the optional given name, street and city only
-    where a supplier has them: the generator does not draw them)."""
+    where a supplier has them; the generator draws them, extracts made before 2026-12-05 lack them)."""
     files = [extracts / "ehr" / "patients.parquet", extracts / "claims" / "insured.parquet"]
     return pl.concat([
         pl.read_parquet(f, columns=[c for c in IDENTIFIER_COLUMNS if c in pl.read_parquet_schema(f)]) for f in files

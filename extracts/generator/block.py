@@ -1,7 +1,8 @@
 """One block of the generated population: its persons, their records, claims and truth.
 
 A block is persons ``index * chunk_persons`` up to the next block's first, drawn from the random
-streams ``(seed, index)`` (and ``(seed, index, 0x1D)`` for the contract v2 identifiers) and the
+streams ``(seed, index)`` (and ``(seed, index, 0x1D)`` for the contract v2 identifiers,
+``(seed, index, 0x1D, 0x6E)`` for the optional given name, street and city) and the
 shared :class:`~extracts.generator.plan.Plan`. Blocks are independent of each other, so they may
 be drawn in any order and on any worker; ``draw_block`` writes each of its tables once to the
 sinks it is given (:mod:`extracts.generator.parts`).
@@ -23,7 +24,9 @@ from extracts.generator.conditions import make_conditions
 from extracts.generator.defects import ehr_bsn, claims_bsn, odd_case, odd_icpc
 from extracts.generator.households import make_households
 from extracts.generator.identity_columns import ehr_identities, insured_identities, transpose_birth_dates
+from extracts.generator.given_names import given_names
 from extracts.generator.names import initials_strings, surnames
+from extracts.generator.optional_identifiers import STREAM, ehr_optional, insured_optional, person_given_names
 from extracts.generator.persons import OPEN, SEXES, make_persons, make_registrations
 from extracts.generator.plan import REGIONS, Plan, year_start
 from extracts.generator.vocab import decode
@@ -89,6 +92,10 @@ def draw_block(plan: Plan, index: int, ehr: Sink, claims: Sink, truth: Sink, def
     # are known (claims side, below).
     ident = np.random.default_rng([cfg.seed, index, 0x1D])
     hh = make_households(plan, ident, p, index)
+    # The optional given name, street and city: a stream of their own again, so that the other
+    # identifiers too are drawn as before they existed.
+    extra = np.random.default_rng([cfg.seed, index, 0x1D, STREAM])
+    given = person_given_names(extra, hh, p)
     birth, transposed = transpose_birth_dates(ident, birth, cfg.defects.birth_date_transposed,
                                               year_start(cfg.first_year), OPEN)
     defects["ehr_birth_date_transposed"] += int(transposed.sum())
@@ -151,14 +158,15 @@ def draw_block(plan: Plan, index: int, ehr: Sink, claims: Sink, truth: Sink, def
     ip = ins.person[order]
     row_insurer = np.concatenate([ins.insurer, other_insurer])
     ins_ids = insured_identities(plan, ident, hh, p.gid, ip, ins.year[order], row_insurer, defects)
+    ins_more = insured_optional(plan, extra, hh, given, ip, ins.year[order], defects)
     claims.write("insured", pl.DataFrame({
         "bsn": person_bsn.gather(ip), "year": ins.year[order], "insurer": insurer,
         "birth_date": _date(c_birth[ip]), "sex": decode(SEXES, c_sex[ip]), "death_date": _date(p.death[ip]),
-        "wlz_institution": ins.wlz[order], **ins_ids.columns,
+        "wlz_institution": ins.wlz[order], **ins_ids.columns, **ins_more.columns,
     }), CLAIMS.table("insured"))
     truth.write("insured", pl.DataFrame({
         "person": p.gid[ip], "year": ins.year[order], "bsn_defect": claims_defect.gather(ip),
-        "duplicate": np.arange(len(order)) >= len(ins.person), **ins_ids.truth,
+        "duplicate": np.arange(len(order)) >= len(ins.person), **ins_ids.truth, **ins_more.truth,
     }))
     # --- EHR patients (drawn above), with the insurer the practice holds: the latest one.
     by_person = np.lexsort((ins.year, ins.person))
@@ -171,15 +179,17 @@ def draw_block(plan: Plan, index: int, ehr: Sink, claims: Sink, truth: Sink, def
     last_insurer[ins.person[last_row]] = ins.insurer[last_row]
     ehr_ids = ehr_identities(plan, ident, hh, p.gid, rec_person, last_insurer[rec_person],
                              first_insurer[rec_person], defects)
+    ehr_more = ehr_optional(plan, extra, hh, given, rec_person, ehr_ids.truth["address_missing"], defects)
     ehr.write("patients", pl.DataFrame({
         "patient_id": pids, "bsn": bsn, "birth_date": _date(birth),
         "sex": decode(SEXES, p.sex[rec_person]), "death_date": _date(p.death[rec_person]),
         "postcode4": pl.Series(p.postcode4[rec_person]).cast(pl.String), **ehr_ids.columns,
+        **ehr_more.columns,
     }), EHR.table("patients"))
     truth.write("patients", pl.DataFrame({
         "patient_id": pids, "person": p.gid[rec_person], "record": rec_record, "bsn_defect": bsn_defect,
         "birth_date_unknown": unknown_birth, "household": hh.household[rec_person],
-        "birth_date_transposed": transposed, **ehr_ids.truth,
+        "birth_date_transposed": transposed, **ehr_ids.truth, **ehr_more.truth,
     }))
     lines = make_claims(plan, rng, p, ins, cond)
     cids = claim_ids(index, len(lines.person))
@@ -210,6 +220,7 @@ def draw_block(plan: Plan, index: int, ehr: Sink, claims: Sink, truth: Sink, def
         "household": hh.household, "twin_of": pl.Series(hh.twin_of).replace(-1, None),
         "move_year": pl.Series(hh.move_year).replace(0, None),
         "family_name": surnames().full(hh.family), "initials": initials_strings(hh.letters, hh.n_initials),
+        "given_name": pl.Series(given_names().name[given], dtype=pl.String),
     }))
     subs = np.array([s.name for c in plan.catalogue.conditions for s in c.subconditions])
     offsets = np.cumsum([0] + [len(c.subconditions) for c in plan.catalogue.conditions])[:-1]

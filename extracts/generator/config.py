@@ -58,6 +58,10 @@ class DefectRates:
     postcode_malformed: float = 0.001  # EHR record whose postcode6 lost its last letter
     insurance_number_missing: float = 0.03  # EHR record without insurance number
     odd_identifier_format: float = 0.05  # per EHR identifier: 1234 ab, 12 a, Berg, van den, J.P.
+    # The optional given name, street and city (their own random stream; typing errors: name_typo).
+    given_name_nickname: float = 0.3  # EHR record of a name with a calling name (Jan for Johannes): that
+    street_abbreviated: float = 0.1  # EHR record on a street with a usual abbreviation (Burg., str.): that
+    city_variant: float = 0.1  # EHR record in a place with another form (Den Haag, Den Bosch): that
     incomplete_insurer_years: tuple[tuple[str, int], ...] = (("0101", 2023), ("3313", 2017))
 
     def __post_init__(self) -> None:

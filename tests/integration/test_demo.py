@@ -31,6 +31,17 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert second.stages[0].summary.startswith("reused")
     assert (tmp_path / "work" / "pseudonymisation" / "ttp" / "ehr" / "token_map.parquet").is_file()
     assert not list((tmp_path / "work").rglob("*.partial"))
+    # The practice the docs recommend: the fallback's encodings keyed for this linkage (a label per
+    # linkage, the same at both suppliers), and the linkage report shows the cascade and who links.
+    pseudo = tmp_path / "work" / "pseudonymisation"
+    labels = {json.loads((pseudo / s / "for_ttp" / "manifest.json").read_text())["encoding_linkage"]
+              for s in ("ehr", "claims")}
+    assert labels == {f"demo-{TINY.preset}-{TINY.seed}"}
+    assert "linkage demo-tiny-7" in " ".join(s.summary for s in second.stages)
+    report = json.loads((tmp_path / "work" / "linked" / "linkage_report.json").read_text())
+    assert report["linked_records_by_method"]["bsn"] > 0
+    assert sum(v for k, v in report["linked_records_by_method"].items() if k != "bsn") > 0
+    assert {"age_band", "sex", "bsn_status"} <= set(report["who_links"])
 
 
 def test_demo_command_exits_zero_and_writes_no_key_material(tmp_path: Path) -> None:
@@ -148,3 +159,15 @@ def test_demo_keeps_one_ledger_per_population_whatever_the_study(tmp_path: Path)
     assert json.loads((work / "release" / "manifest.json").read_text())["ledger"]["earlier_releases"] == 1
     population = json.loads((work / "study" / "manifest.json").read_text())["population"]
     assert index["population"] == population and ledger.name.replace("-", "") == population[:12]
+
+
+def test_demo_refuses_a_malformed_linkage_label_before_touching_work(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "preset=tiny", f"work={work}", "linkage='2026 q4/..'"],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "linkage: expected a label" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (work / "extracts").exists() and not (work / "keys").exists()  # only Hydra's log folder

@@ -46,17 +46,12 @@ def test_generator_chunking_keeps_every_id_unique(tmp_path: Path) -> None:
     assert persons["bsn"].n_unique() == persons.height  # true BSNs are distinct persons
 
 
-NOT_GENERATED = {"given_name", "street", "city"}
-
-
 def test_generated_extracts_match_the_contract_schema(tiny_extracts: GenerationResult) -> None:
     for supplier in (EHR, CLAIMS):
         for table in supplier.tables:
             schema = pl.read_parquet_schema(tiny_extracts.out / supplier.name / f"{table.name}.parquet")
-            # v2: identifiers too, but for the optional given name, street and city that only the
-            # FEBRL4 adapter fills (tests/febrl4.py); the generator does not draw them (yet).
-            wanted = {c: t for c, t in table.schema.items() if c not in NOT_GENERATED}
-            assert dict(schema) == wanted, (supplier.name, table.name)
+            # v2: every identifier, the optional given name, street and city included.
+            assert dict(schema) == dict(table.schema), (supplier.name, table.name)
 
 
 def test_generated_extracts_pass_validation_with_quarantine_within_tolerance(

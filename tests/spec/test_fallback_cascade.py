@@ -113,3 +113,24 @@ def test_cascade_settings_refuse_a_threshold_that_is_no_number(threshold: float)
 
     with pytest.raises(PseudonymisationError, match="fallback.threshold"):
         FallbackSettings(threshold=threshold)
+
+
+def test_street_and_city_weigh_given_the_address_where_it_agrees() -> None:
+    """A PC6 is one street in one place: where the keyed PC6 + house number agree, street and city
+    weigh by their m and u given that agreement (household members share them: about no evidence),
+    not again at full weight (which made household members, who share family name and address,
+    score as one person); where the address disagrees (a move, a typo) they count in full."""
+    base = _model()
+    j = {f: i for i, f in enumerate(FIELDS)}
+    m_address = np.ones_like(base.m)
+    m_address[[j["bf_street"], j["bf_city"]], 3] = 0.9  # m = u given the address: weight 0
+    model = Model(base.m, base.u, 0, 0, m_address=m_address, u_address=m_address.copy())
+    household_member = np.array([[0, 0, 1, 3, 0, 1, 3, 3]])  # same name and address, other person
+    without_street_city = household_member.copy()
+    without_street_city[0, [j["bf_street"], j["bf_city"]]] = MISSING["bf_street"]
+    assert model.score(household_member)[0] == model.score(without_street_city)[0]
+    assert base.score(household_member)[0] == model.score(household_member)[0] + 10  # not estimated: full
+    moved = np.array([[0, 1, 0, 3, 3, 3, 3, 3]])  # the person, after a move
+    moved_without = moved.copy()
+    moved_without[0, [j["bf_street"], j["bf_city"]]] = MISSING["bf_street"]
+    assert model.score(moved)[0] == model.score(moved_without)[0] + WEIGHTS["bf_street"][3] + WEIGHTS["bf_city"][3]
