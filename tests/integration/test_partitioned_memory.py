@@ -62,7 +62,7 @@ def _partitions(root: Path, persons: int) -> tuple[list[Path], list[dict]]:
                                   "condition": pl.Series(rng.choice(["asthma", "copd", "diabetes", ""], 3 * picked.size)).replace("", None),
                                   "person": np.tile(picked, 3)})
             parts.append(frame.select(pl.col("year").cast(pl.Int64), "condition", pl.lit(column).alias("column"),
-                                      "person", pl.lit(i, pl.Int64).alias("__part"))
+                                      "person", pl.lit(i, pl.Int64).alias("__member_part"))
                          .sort("year", "condition", "person", nulls_last=True))
         folder = root / f"part-{k}"
         (folder / "persons").mkdir(parents=True)
