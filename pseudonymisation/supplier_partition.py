@@ -130,7 +130,9 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
                                     encodings)
             joined = frame.lazy()
         elif (supplier, table) == ("claims", "insured"):
-            insured = parts(joined.filter(pl.col("token").is_not_null()), "token").collect(engine="streaming")
+            # One row per person and distinct set of identifiers, made while streaming: the
+            # insured table holds a row per person-year (nivel: 46 M rows, ~20 GB if collected).
+            insured = parts(joined.filter(pl.col("token").is_not_null()), "token").unique().collect(engine="streaming")
             counts |= claims_partition(keys, insured, encodings)
         if keep_row:
             joined.select(columns).sink_parquet(targets[table], compression="lz4")
