@@ -68,9 +68,12 @@ def group_shared_fixtures(items: list[pytest.Item]) -> None:
     seconds). With ``--dist loadgroup`` the tests of one ``xdist_group`` go to one worker, so each
     module whose tests use a module- or session-scoped fixture of its own is made a group (tests
     already in a group, the Dask and Spark cases, keep theirs), and so are the tests of the demo
-    preset's extracts. ``SPREAD``: modules whose own fixtures are a few small files and whose tests
+    preset's extracts. A module with tests in a group already (the cluster cases of the partitioned
+    studies and stages) puts its other tests of those fixtures into that group: one worker builds
+    the reference run the cluster cases compare with. ``SPREAD``: modules whose own fixtures are a few small files and whose tests
     are many commands, better spread over both workers.
     """
+    groups = {item.nodeid.split("::")[0]: str(m.args[0]) for item in items for m in item.iter_markers("xdist_group")}
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
@@ -82,7 +85,7 @@ def group_shared_fixtures(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("demo_extracts"))
         elif module not in SPREAD and any(d.scope in ("module", "session") and d.baseid == module
                                           for defs in info.name2fixturedefs.values() for d in defs):
-            item.add_marker(pytest.mark.xdist_group(module))
+            item.add_marker(pytest.mark.xdist_group(groups.get(module, module)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
