@@ -56,10 +56,44 @@ def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPa
     return result.out
 
 
+SPREAD = {"tests/adversarial/test_cli_hardening.py"}  # 287 commands; its fixtures: a key, a folder of YAML
+
+
+def group_shared_fixtures(items: list[pytest.Item]) -> None:
+    """Tests that share an expensive fixture run on one test worker, which builds it once.
+
+    ``./run tests`` runs two pytest-xdist workers, and each builds every module- or session-scoped
+    fixture its tests use: spread over both, the tests of a module would build its module
+    fixtures twice (``test_commands.py`` runs every command's user errors in one: tens of
+    seconds). With ``--dist loadgroup`` the tests of one ``xdist_group`` go to one worker, so each
+    module whose tests use a module- or session-scoped fixture of its own is made a group (tests
+    already in a group, the Dask and Spark cases, keep theirs), and so are the tests of the demo
+    preset's extracts. A module with tests in a group already (the cluster cases of the partitioned
+    studies and stages) puts its other tests of those fixtures into that group: one worker builds
+    the reference run the cluster cases compare with. ``SPREAD``: modules whose own fixtures are a few small files and whose tests
+    are many commands, better spread over both workers.
+    """
+    groups = {item.nodeid.split("::")[0]: str(m.args[0]) for item in items for m in item.iter_markers("xdist_group")}
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        module = item.nodeid.split("::")[0]
+        if "demo_extracts" in info.names_closure:
+            item.add_marker(pytest.mark.xdist_group("demo_extracts"))
+        elif module not in SPREAD and any(d.scope in ("module", "session") and d.baseid == module
+                                          for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(groups.get(module, module)))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Generated data are made once per session; keep the expensive tests together.
-    items.sort(key=lambda item: "demo_extracts" in getattr(item, "fixturenames", ()))
-    name_cluster_groups(config, items)  # the Dask and Spark cases on one test worker
+    # The longest tests first, so that no test worker ends the run alone on one of them (under
+    # --dist loadgroup the groups go first, the largest first, then single tests in this order).
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    group_shared_fixtures(items)
+    name_cluster_groups(config, items)  # the groups (the Dask and Spark cases on one worker) in the node ids
 
 
 __all__ = ["DEMO", "TINY", "Path"]

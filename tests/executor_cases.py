@@ -74,6 +74,20 @@ _PARAMS = [pytest.param((n, k), id=f"{n}-K{k}",
            for n, k in CASES]
 
 
+def case_params(values: list[object], *, on_clusters: set[object]) -> list[object]:
+    """``(value, executor case)`` for every value on every executor case, but only the values in
+    ``on_clusters`` on the Dask and Spark cases: for ``parametrize(("value", "executor_case"), ...,
+    indirect=["executor_case"])``, where a test's full matrix runs on the cheap executors and a
+    subset that still covers what the engine does with it on each cluster."""
+    unknown = on_clusters - set(values)
+    if unknown:
+        msg = f"cluster subset names values that are not run: {sorted(map(str, unknown))}"
+        raise ValueError(msg)
+    return [pytest.param(value, (n, k), id=f"{n}-K{k}-{value}",
+                         marks=[pytest.mark.xdist_group("clusters")] if n in CLUSTERS else [])
+            for n, k in CASES for value in values if n not in CLUSTERS or value in on_clusters]
+
+
 def name_cluster_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup``, ``<node id>@<group>`` for each item of an ``xdist_group``."""
     if not getattr(config.option, "loadgroup", False):

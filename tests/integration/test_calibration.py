@@ -9,12 +9,15 @@ whose published level is "about half"), GP and out-of-hours contact rates +-3 po
 
 from __future__ import annotations
 
+import pytest
+
 from extracts.codelists import load_catalogue
 from extracts.generator.run import DEFAULT_CATALOGUE, GenerationResult
 
 from calibration_queries import calibration_table
 
 
+@pytest.mark.slow
 def test_demo_preset_matches_published_figures_within_tolerance(demo_extracts: GenerationResult) -> None:
     rows = calibration_table(demo_extracts.out, load_catalogue(DEFAULT_CATALOGUE))
     table = "\n".join(f"{'OK ' if abs(m - t) <= tol else 'OFF'} {name:45s} {m:7.3f} {t:7.3f} ±{tol:.3f}"

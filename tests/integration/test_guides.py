@@ -41,6 +41,7 @@ def test_shell_blocks_are_found_and_illustrations_are_not() -> None:
     assert shell_blocks(text) == ["echo one\n", "echo two\n"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("guide", "outputs"), GUIDES.items(), ids=list(GUIDES))
 def test_guide_runs_as_written(guide: str, outputs: list[str], tmp_path: Path) -> None:
     blocks = shell_blocks((DOCS / guide).read_text())

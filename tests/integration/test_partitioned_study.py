@@ -4,7 +4,12 @@ On the tiny linked layout (the session fixture of ``tests/conftest.py``), for th
 schema 1 (with claimed costs), a stratified study (age band x sex), the seed study in schema 2 and
 two schema 2 examples of ``conf/study/`` (an index cohort with contacts and contact bands over two
 years, given claimed costs too; an incidence cohort with contacts, bands and costs by region): every table and every person set that
-``cohort.output.write_study`` writes, on every executor of ``tests/executor_cases.py``.
+``cohort.output.write_study`` writes. All six run on the in-process and process-pool cases of
+``tests/executor_cases.py``; on Dask and on Spark (one test worker for both, the suite's critical
+path) run the studies of ``ON_CLUSTERS``: between them every partial table that ``cohort.reduce``
+unites, through both reducers and both entry points (schema 1's ``run_study``, schema 2's
+``run_compiled``) — a test below keeps that so when a study is added. What the executors differ in
+(shipping the partition task and its files to a worker and back) is the same for every study.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from command_runner import assert_clean_failure, run_command
+from executor_cases import case_params
 from omegaconf import OmegaConf
 
 from cohort.compile import legacy_config, run_compiled
@@ -36,6 +42,10 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 CATALOGUE = load_catalogue(CONF / "conditions" / "seed_study.yaml")
 STUDIES = ("seed_costs", "respiratory_cardio_by_age_sex", "seed_study_v2", "asthma_copd_index_costs",
            "cardio_incidence_linked", "diabetes_prevalence_windows")
+# On Dask and Spark: schema 1 with costs; schema 2's windowed prevalence study (every partial
+# table of reduce_study: costs, contact bands, top lists, referrals, ACSC); the index cohort (top
+# lists, referrals) and the incidence cohort (ACSC) of reduce_index_study, each with bands and costs.
+ON_CLUSTERS = {"seed_costs", "diabetes_prevalence_windows", "asthma_copd_index_costs", "cardio_incidence_linked"}
 
 
 def _study(name: str) -> Study:
@@ -77,7 +87,8 @@ def unpartitioned(tiny_linked: Path, tmp_path_factory: pytest.TempPathFactory) -
     return {name: _files(_write(tiny_linked, name, root / name)) for name in STUDIES}
 
 
-@pytest.mark.parametrize("name", STUDIES)
+@pytest.mark.parametrize(("name", "executor_case"), case_params(list(STUDIES), on_clusters=ON_CLUSTERS),
+                         indirect=["executor_case"])
 def test_partitioned_study_writes_the_same_files_as_one_partition(
         name: str, executor_case: tuple[Executor, int], tiny_linked: Path, tmp_path: Path,
         unpartitioned: dict[str, dict[str, bytes]]) -> None:
@@ -92,6 +103,22 @@ def test_partitioned_study_writes_the_same_files_as_one_partition(
         g, w = json.loads(got["manifest.json"]), json.loads(want["manifest.json"])
         assert g == w, [key for key in {*g, *w} if g.get(key) != w.get(key)]
     assert [f for f in want if got[f] != want[f]] == [], f"{name}: files differ at K = {k}"
+
+
+def _reducer(name: str) -> str:
+    return "reduce_index_study" if _study(name).cohort_type in ("index", "incidence") else "reduce_study"
+
+
+def test_the_studies_on_the_clusters_write_every_table_the_full_set_writes(
+        unpartitioned: dict[str, dict[str, bytes]]) -> None:
+    """``ON_CLUSTERS`` covers, per reducer, every table (and person set) that any study of
+    ``STUDIES`` writes, and both entry points: a study added with a new kind of table joins it."""
+    def tables(names: set[str] | tuple[str, ...]) -> set[tuple[str, str]]:
+        return {(_reducer(n), f) for n in names for f in unpartitioned[n] if f != "manifest.json"}
+
+    assert tables(STUDIES) - tables(ON_CLUSTERS) == set()
+    assert {_seed_config(n) is None for n in ON_CLUSTERS} == {True, False}  # run_study and run_compiled
+    assert {_reducer(n) for n in ON_CLUSTERS} == {"reduce_study", "reduce_index_study"}
 
 
 def test_partition_work_is_removed_after_the_run(tiny_linked: Path, tmp_path: Path) -> None:
