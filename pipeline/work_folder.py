@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from extracts.errors import OutputExistsError
+from extracts.targets import check_target
 
 __all__ = ["MARKER", "check_command_line", "claim"]
 
@@ -64,6 +65,7 @@ def check_command_line(argv: Sequence[str], default_work: str) -> None:
     to :func:`claim`, which the demo runs with the resolved settings.
 
     Raises:
+        ConfigError: ``work`` is the root, the home folder, the current folder or above it (exit 2).
         OutputExistsError: the folder holds something the demo did not write (exit 9).
     """
     options = [a.partition("=")[0] for a in argv if a.startswith("-")]
@@ -78,4 +80,5 @@ def check_command_line(argv: Sequence[str], default_work: str) -> None:
     work = _setting(overrides, "work") or default_work
     if "${" in work or not work:
         return
+    check_target(work, setting="work")  # a system folder is a bad setting (exit 2), not a foreign folder
     _refuse_foreign(Path(work).expanduser(), frozenset())
