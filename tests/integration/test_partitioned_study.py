@@ -229,14 +229,16 @@ def test_pfl_demo_refuses_a_partition_count_below_one(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["seed_costs", "cardio_incidence_linked"])
 def test_a_partition_nobody_is_in_adds_nothing(name: str, tiny_linked: Path, tmp_path: Path) -> None:
-    """Partitions {everyone, nobody} (K larger than the persons leaves some empty): the K = 1 tables."""
+    """Partitions {everyone, nobody} (K larger than the persons leaves some empty): the K = 1 tables.
+
+    The layout is split once for K = 1, so that partition 1 of 2 reads a partition nobody is in
+    (splitting for a K above the number of persons would write a folder per person)."""
     config = _seed_config(name)
     study: StudyConfig | Study = config if config is not None else _study(name)
-    tasks = []
-    for p in (Partition(0, 1), Partition(10**9 - 1, 10**9)):
-        shared = tmp_path / f"shared-{p.count}"
-        broadcast(tiny_linked, study, p.count, shared)
-        tasks.append(StudyTask(tiny_linked, study, p, tmp_path / f"part-{p.count}", shared))
+    shared = tmp_path / "shared"
+    broadcast(tiny_linked, study, 1, shared)
+    tasks = [StudyTask(tiny_linked, study, p, tmp_path / f"part-{p.index}", shared)
+             for p in (Partition(0, 1), Partition(1, 2))]
     written = [study_partition(t) for t in tasks]
     assert PartitionView(tiny_linked, tasks[1].partition, tasks[1].shared).ehr("patients").collect().height == 0
     parts = [{t: pl.read_parquet(task.folder / "tables" / f"{t}.parquet") for t in w["tables"]}
