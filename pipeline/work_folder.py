@@ -73,9 +73,7 @@ def check_command_line(argv: Sequence[str], default_work: str) -> None:
         return
     overrides = [a for a in argv if not a.startswith("-") and "=" in a]
     adopt = _setting(overrides, "adopt")
-    if adopt is not None and adopt.strip().lower() not in ("false", "true"):
-        return
-    if adopt is not None and adopt.strip().lower() == "true":
+    if adopt is not None and adopt.strip().lower() != "false":  # true, or left to claim() to refuse
         return
     work = _setting(overrides, "work") or default_work
     if "${" in work or not work:
