@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/fallback_linkage.py --extracts /path/to/generated   # already generated
     .venv/bin/python benchmarks/fallback_linkage.py --preset demo --registered-patients 250000
     .venv/bin/python benchmarks/fallback_linkage.py --preset demo --defect insurance_number_missing=0.5
+    .venv/bin/python benchmarks/fallback_linkage.py --extracts /big/nivel --supplied /big/nv \
+        --network-key /big/nv/network.key        # reuse supplier steps already run (ehr/, claims/)
 
 Steps: generate the preset (or take ``--extracts``); where the extracts lack the contract-v2
 identifier columns, plant them (``tests/fallback_planting.py``: identifiers per true person, noise
@@ -44,7 +46,7 @@ from extracts.generator.run import generate  # noqa: E402
 from fallback_planting import plant_identifiers  # noqa: E402
 from linkage.link import link  # noqa: E402
 from pseudonymisation.comparison import candidate_pairs, read_encodings  # noqa: E402
-from pseudonymisation.keys import generate_key  # noqa: E402
+from pseudonymisation.keys import generate_key, load_key  # noqa: E402
 from pseudonymisation.matching import FallbackSettings  # noqa: E402
 from pseudonymisation.prf import p1_from_bsn, parse_bsn_column, stage1_key  # noqa: E402
 from pseudonymisation.supplier import run_supplier_step  # noqa: E402
@@ -96,12 +98,12 @@ def _claims_person(extracts: Path, network_key, claims_ids: pl.DataFrame) -> pl.
     return claims_ids.join(by_p1, on="p1", how="inner").select(pl.col("token").alias("claims_token"), "person")
 
 
-def _quality(extracts: Path, work: Path, network_key, report: dict) -> dict:
-    ehr_ids = pl.read_parquet(work / "ehr" / "for_ttp" / "identifiers.parquet")
-    claims_ids = pl.read_parquet(work / "claims" / "for_ttp" / "identifiers.parquet")
+def _quality(extracts: Path, supplied: Path, work: Path, network_key, report: dict) -> dict:
+    ehr_ids = pl.read_parquet(supplied / "ehr" / "for_ttp" / "identifiers.parquet")
+    claims_ids = pl.read_parquet(supplied / "claims" / "for_ttp" / "identifiers.parquet")
     claims_person = _claims_person(extracts, network_key, claims_ids)
     truth = pl.read_parquet(extracts / "truth" / "patients.parquet").select("patient_id", "person")
-    patients = pl.read_parquet(work / "ehr" / "for_research" / "patients.parquet").select("patient_id", "token")
+    patients = pl.read_parquet(supplied / "ehr" / "for_research" / "patients.parquet").select("patient_id", "token")
     records = patients.join(truth, on="patient_id").filter(~pl.col("token").is_in(ehr_ids["token"].implode()))
     ehr_map = pl.read_parquet(work / "ttp" / "ehr" / "token_map.parquet")
     claims_map = pl.read_parquet(work / "ttp" / "claims" / "token_map.parquet")
@@ -124,7 +126,7 @@ def _quality(extracts: Path, work: Path, network_key, report: dict) -> dict:
     found = int(records.filter("linkable")["correct"].fill_null(False).sum())
     out["precision"] = round(float(all_linked["correct"].mean() or 0), 6) if all_linked.height else None
     out["recall_truly_linkable"] = round(found / max(int(records["linkable"].sum()), 1), 6)
-    out["blocking"] = _blocking(work, records, candidates)
+    out["blocking"] = _blocking(supplied, records, candidates)
     fb = report["fallback"]
     n = max(fb["records"], 1)
     ambiguous = sum(v for k, v in fb["unlinked_by_reason"].items() if k.startswith("ambiguous"))
@@ -135,11 +137,11 @@ def _quality(extracts: Path, work: Path, network_key, report: dict) -> dict:
     return out
 
 
-def _blocking(work: Path, records: pl.DataFrame, candidates: pl.DataFrame) -> dict:
+def _blocking(supplied: Path, records: pl.DataFrame, candidates: pl.DataFrame) -> dict:
     """Pairs completeness: of the (query, candidate row of the query's own person) pairs, the share
     the blocking keeps; and its reduction ratio."""
-    ehr = read_encodings(work / "ehr" / "for_ttp" / "encodings.parquet")
-    claims = read_encodings(work / "claims" / "for_ttp" / "encodings.parquet")
+    ehr = read_encodings(supplied / "ehr" / "for_ttp" / "encodings.parquet")
+    claims = read_encodings(supplied / "claims" / "for_ttp" / "encodings.parquet")
     q_rows = np.flatnonzero(np.isin(ehr.token, records["token"].to_numpy()))
     t_rows = np.flatnonzero(np.isin(claims.token, candidates["claims_token"].to_numpy()))
     q, t = ehr.take(q_rows), claims.take(t_rows)
@@ -166,31 +168,38 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--partitions", type=int, default=1,
                         help="K partitions of the supplier steps (less memory at nivel size; same outputs)")
+    parser.add_argument("--supplied", help="a folder whose ehr/ and claims/ hold supplier steps already run on "
+                                           "--extracts (skips them; give their --network-key)")
+    parser.add_argument("--network-key", help="with --supplied: the network key those supplier steps used")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         extracts = _extracts(args, work)
-        network = generate_key(work / "keys" / "network.key", "network")
+        if bool(args.supplied) != bool(args.network_key):
+            parser.error("--supplied and --network-key go together")
+        supplied = Path(args.supplied) if args.supplied else work
+        network = load_key(Path(args.network_key), "network") if args.supplied else \
+            generate_key(work / "keys" / "network.key", "network")
         ttp_key = generate_key(work / "keys" / "ttp.key", "ttp")
         times = {}
         cpu = {}
-        for s in SUPPLIERS:
+        for s in SUPPLIERS if not args.supplied else ():
             # In K partitions where asked (issue 14): at nivel size one process's claims step peaked
             # above 20 GB and was killed on a 23 GB machine.
             _, times[f"supplier_{s}"] = _timed(run_supplier_step, extracts / s, s, network, work / s,
                                                partitions=args.partitions, linkage="bench")
             cpu[f"supplier_{s}"] = CPU["_last"]
-        inputs = {s: work / s / "for_ttp" for s in SUPPLIERS}
+        inputs = {s: supplied / s / "for_ttp" for s in SUPPLIERS}
         _, times["ttp_bsn_only"] = _timed(run_ttp_step, inputs, ttp_key, "bench", work / "ttp0",
                                           fallback=FallbackSettings(enabled=False))
         cpu["ttp_bsn_only"] = CPU["_last"]
         ttp, times["ttp_with_fallback"] = _timed(run_ttp_step, inputs, ttp_key, "bench", work / "ttp")
         cpu["ttp_with_fallback"] = CPU["_last"]
-        linked, times["link"] = _timed(link, {s: work / s / "for_research" for s in SUPPLIERS},
+        linked, times["link"] = _timed(link, {s: supplied / s / "for_research" for s in SUPPLIERS},
                                        {s: work / "ttp" / s for s in SUPPLIERS}, work / "linked", project="bench")
         cpu["link"] = CPU["_last"]
-        quality = _quality(extracts, work, network, ttp.report)
+        quality = _quality(extracts, supplied, work, network, ttp.report)
         def added(t: dict) -> float:
             return round((t["ttp_with_fallback"] - t["ttp_bsn_only"]) / (t["ttp_bsn_only"] + t["link"]), 4)
 

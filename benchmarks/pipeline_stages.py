@@ -7,6 +7,13 @@ side. Each stage runs in its own process, so its peak memory (max RSS) is its ow
     .venv/bin/python benchmarks/pipeline_stages.py /path/to/extracts          # e.g. a nivel preset
     .venv/bin/python benchmarks/pipeline_stages.py /path/to/extracts --skip-duckdb
     .venv/bin/python benchmarks/pipeline_stages.py /path/to/national --only supplier_claims
+    .venv/bin/python benchmarks/pipeline_stages.py /path/to/nivel --work /path/to/work \
+        --only study_baseline study_polars study_v2 study_duckdb --baseline-root /path/to/old-checkout
+
+``study_baseline`` runs the ``study_polars`` stage with the code of another checkout (``git worktree
+add /path/to/old-checkout <commit>``) on the same linked layout, in the same run: the engine
+before a change, side by side with the engine after it (issue 12, item 8: 191707e, the last commit
+before the cohort language).
 
 ``link_quality`` (precision and recall against the generator's truth) is a stage of its own: it
 joins every claim line to the truth and is not part of the engine's linkage.
@@ -81,7 +88,8 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 print(json.dumps({"stage": stage, "seconds": seconds, "peak_gb": peak, **extra}))
 """
 
-STAGES = ("supplier_ehr", "supplier_claims", "ttp", "link", "link_quality", "study_polars", "study_v2", "study_duckdb")
+STAGES = ("supplier_ehr", "supplier_claims", "ttp", "link", "link_quality", "study_baseline", "study_polars", "study_v2",
+          "study_duckdb")
 # Issue 12, item 8: the seed study on nivel before the cohort language (schema 2) took 110 s and 5.1 GB.
 BASELINE_STUDY = {"seconds": 110.0, "peak_gb": 5.1}
 
@@ -92,6 +100,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temp dir)")
     parser.add_argument("--skip-duckdb", action="store_true")
     parser.add_argument("--only", nargs="*", choices=STAGES, help="run only these stages (inputs must exist)")
+    parser.add_argument("--baseline-root", type=Path, help="another checkout whose study_polars is study_baseline")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="pfl-pipeline-"))
     keys = work / "keys"
@@ -100,18 +109,23 @@ def main() -> None:
 
         generate_key(keys / "network.key", "network")
         generate_key(keys / "ttp.key", "ttp")
-    stages = args.only or [s for s in STAGES if not (args.skip_duckdb and s == "study_duckdb")]
+    stages = args.only or [s for s in STAGES if not (args.skip_duckdb and s == "study_duckdb")
+                           and not (s == "study_baseline" and args.baseline_root is None)]
+    if "study_baseline" in stages and args.baseline_root is None:
+        parser.error("study_baseline needs --baseline-root")
     print(f"extracts: {args.extracts}   work: {work}")
     print(f"{'stage':<18}{'seconds':>9}{'peak GB':>9}  detail", flush=True)
     results = []
     for stage in stages:
         began = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), stage, str(args.extracts), str(work)],
-                              capture_output=True, text=True, check=False, cwd=ROOT)
+        root = args.baseline_root.resolve() if stage == "study_baseline" else ROOT
+        child = "study_polars" if stage == "study_baseline" else stage
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(root), child, str(args.extracts), str(work)],
+                              capture_output=True, text=True, check=False, cwd=root)
         if proc.returncode != 0:
             print(f"{stage:<18} FAILED after {time.perf_counter() - began:.0f} s: {proc.stderr.strip().splitlines()[-1:]}")
             break
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = {**json.loads(proc.stdout.strip().splitlines()[-1]), "stage": stage}
         results.append(r)
         detail = {k: v for k, v in r.items() if k not in ("stage", "seconds", "peak_gb", "rows")}
         print(f"{stage:<18}{r['seconds']:>9.1f}{r['peak_gb']:>9.2f}  {detail}", flush=True)
@@ -120,13 +134,15 @@ def main() -> None:
     duck_s = by_stage.get("study_duckdb", {}).get("seconds")
     if polars_s and duck_s:
         print(f"study: polars {polars_s:.1f} s vs DuckDB SQL {duck_s:.1f} s ({duck_s / polars_s:.2f}x)")
-    base = BASELINE_STUDY
+    # The engine before the change, measured in this run, or else the figure of issue 12.
+    base = by_stage.get("study_baseline", BASELINE_STUDY)
+    what = "study_baseline (this run)" if "study_baseline" in by_stage else "the nivel baseline of issue 12"
     for name in ("study_polars", "study_v2"):
         if name in by_stage:
             r = by_stage[name]
-            print(f"{name}: {r['seconds']:.1f} s, {r['peak_gb']:.2f} GB vs the nivel baseline {base['seconds']:.0f} s, "
-                  f"{base['peak_gb']:.1f} GB ({r['seconds'] / base['seconds'] - 1:+.0%} time, "
-                  f"{r['peak_gb'] / base['peak_gb'] - 1:+.0%} memory; target within +10 %)")
+            print(f"{name}: {r['seconds']:.1f} s, {r['peak_gb']:.2f} GB vs {what} {base['seconds']:.1f} s, "
+                  f"{base['peak_gb']:.2f} GB ({r['seconds'] / base['seconds'] - 1:+.1%} time, "
+                  f"{r['peak_gb'] / base['peak_gb'] - 1:+.1%} memory; target within +10 %)")
     total = sum(r["seconds"] for r in results)
     print(f"total {total:.1f} s; largest peak {max((r['peak_gb'] for r in results), default=0):.2f} GB")
     (work / "pipeline_stages.json").write_text(json.dumps(results, indent=2))

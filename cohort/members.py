@@ -124,7 +124,26 @@ class Members:
             *[(pl.col(k) if k in frame.columns else pl.lit(None)).cast(t).alias(k) for k, t in types.items()],
             pl.lit(column).alias("column"), pl.col("person").cast(pl.Int64),
             *([pl.col(order).cast(pl.Int64).alias(ORDER)] if distinct else []))
-        self._parts[table].append(rows if distinct else rows.unique().sort([*keys, "person"], nulls_last=True))
+        if not distinct:
+            # Deduplicated and sorted by the keys, then person: the persons of each cell sorted
+            # within the cell, and the (few) cells sorted; about 8x faster than sorting every row
+            # by all the keys (5 M rows: 0.6 s instead of 4.5 s).
+            rows = (rows.group_by([*keys, "column"]).agg(pl.col("person").unique().sort(nulls_last=True))
+                    .sort(keys, nulls_last=True).explode("person"))
+        self._parts[table].append(rows)
+
+    def add_chain(self, table: str, column: str, rows: pl.LazyFrame) -> None:
+        """Add a distinct part already in the members' form (key columns, ``column``, ``person``,
+        the order column), computed lazily when the members are collected or written
+        (:func:`attrition`)."""
+        if column not in COLUMNS.get(table, ()):
+            msg = f"members: {table}.{column} is not a person count of the study"
+            raise ValueError(msg)
+        expected = [*keys_of(table, self.strata), "column", "person", ORDER]
+        if rows.collect_schema().names() != expected:
+            msg = f"members: a part of {table}.{column} has columns other than {expected}"
+            raise ValueError(msg)
+        self._parts[table].append(rows)
 
     def drop(self, table: str) -> None:
         """Forget the persons of ``table``: its counts are computed again (``cohort.prevalence_windows``)."""
@@ -222,22 +241,29 @@ def person_numbers(linked: Path | Linked, base: pl.DataFrame) -> pl.DataFrame:
 def attrition(members: Members, year: int, groups: list[tuple[str, pl.DataFrame]],
               rules: tuple[str, ...] = RULES) -> None:
     """Add the attrition chain's members: per group (``all`` or a condition) a frame of the
-    group's base records with ``person`` and ``excluded_by`` (method.md 9.15)."""
-    steps = pl.DataFrame({"step": ["base", *rules], "k": list(range(len(rules) + 1))},
-                         schema={"step": pl.String, "k": pl.Int32})
+    group's base records with ``person`` and ``excluded_by`` (method.md 9.15).
+
+    A record is in ``before`` of every step up to the one that excludes it: the chain of a large
+    base population has about (steps x records) rows per group. Only each record's excluding step
+    is kept, sorted by person; the chain is expanded lazily, step after step, when the members are
+    written (in the order of :meth:`Members.add`'s distinct parts: step, then person).
+    """
+    names = ("base", *rules)
     order = {rule: i + 1 for i, rule in enumerate(rules)}
     for condition, frame in groups:
         # The step that excludes the record (len(rules) + 1: none); before step k: rule >= k.
-        rule = frame.select("person", pl.col("excluded_by").replace_strict(order, default=len(rules) + 1,
-                                                                           return_dtype=pl.Int32).alias("r"))
-        chain = (rule.join(steps, how="cross").sort("k", "person")
-                 .with_columns(pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition")))
-        before = chain.filter((pl.col("k") == 0) | (pl.col("r") >= pl.col("k")))
+        rule = frame.select(pl.col("person").cast(pl.Int64), pl.col("excluded_by").replace_strict(
+            order, default=len(rules) + 1, return_dtype=pl.Int32).alias("r")).sort("person", "r").lazy()
+        r = pl.col("r")
         # One row per base record, and one person number per record: distinct already.
-        members.add("attrition", "before", before, distinct=True, order="k")
-        members.add("attrition", "excluded", chain.filter((pl.col("k") > 0) & (pl.col("r") == pl.col("k"))),
-                    distinct=True, order="k")
-        members.add("attrition", "after", chain.filter(pl.col("r") > pl.col("k")), distinct=True, order="k")
+        for column, keep in (("before", lambda k: (r >= k) if k else pl.lit(True)),
+                             ("excluded", lambda k: (r == k) if k else pl.lit(False)),
+                             ("after", lambda k: r > k)):
+            members.add_chain("attrition", column, pl.concat([
+                rule.filter(keep(k)).select(pl.lit(year, pl.Int64).alias("year"), pl.lit(condition).alias("condition"),
+                                            pl.lit(step).alias("step"), pl.lit(column).alias("column"), "person",
+                                            pl.lit(k, pl.Int64).alias(ORDER))
+                for k, step in enumerate(names)]))
 
 
 def fallback_links(members: Members, year: int, population: pl.DataFrame) -> pl.DataFrame:

@@ -50,8 +50,13 @@ class Linked:
     def record_rows(self) -> pl.LazyFrame:
         """patient_id, row: the rank of each EHR patient record's id among all records of the layout
         (the numbers of unlinked records, ``cohort.members.person_numbers``)."""
-        return (pl.scan_parquet(self.root / "ehr" / "patients.parquet").select("patient_id").unique()
-                .sort("patient_id").with_row_index("row"))
+        # Sorted once per layout and kept (a study numbers the records of every reference year).
+        rows = self.__dict__.get("_record_rows")
+        if rows is None:
+            rows = (pl.scan_parquet(self.root / "ehr" / "patients.parquet").select("patient_id").unique()
+                    .sort("patient_id").with_row_index("row").collect())
+            object.__setattr__(self, "_record_rows", rows)  # a frozen dataclass: a cache, not a field
+        return rows.lazy()
 
     def sufficiency(self, year: int, config: StudyConfig) -> pl.LazyFrame:
         """X6 per practice (:func:`practice_sufficiency`): a practice-level rule that needs every

@@ -229,12 +229,11 @@ def _acsc(linked: Linked, config: StudyConfig, members: who.Members) -> pl.DataF
         .with_columns(pl.col("service_date").dt.year().alias("year"))
     )
     not_wlz = linked.claims("insured").filter(pl.col("p2").is_not_null() & ~pl.col("wlz_institution")).select("p2", "year").unique()
-    counted_units = units.join(not_wlz, on=["p2", "year"], how="semi")
+    # The admissions counted (one row each: a few per thousand persons), read from the claims once.
+    counted_units = units.join(not_wlz, on=["p2", "year"], how="semi").select("year", "p2").collect()
     members.add("acsc", "persons", who.by_number(linked.root, counted_units.select(pl.col("year").cast(_COUNT), "p2")
-                                                 .unique().collect()))
-    counted = counted_units.group_by("year").agg(
-        pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons")
-    ).collect()
+                                                 .unique()))
+    counted = counted_units.group_by("year").agg(pl.len().alias("admissions"), pl.col("p2").n_unique().alias("persons"))
     return pl.DataFrame({"year": years}, schema={"year": _COUNT}).join(
         counted.with_columns(pl.col("year").cast(_COUNT)), on="year", how="left"
     ).select("year", pl.col("admissions").fill_null(0).cast(_COUNT), pl.col("persons").fill_null(0).cast(_COUNT))
