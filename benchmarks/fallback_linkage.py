@@ -155,6 +155,16 @@ def _blocking(supplied: Path, records: pl.DataFrame, candidates: pl.DataFrame) -
             "true_pairs": true_total, "pairs_completeness": round(kept / max(true_total, 1), 6)}
 
 
+def _who_links(who: dict) -> dict:
+    """The linkage report's bias table, with the practices summarised (a row per practice is long)."""
+    out = {k: v for k, v in who.items() if k != "practice_id"}
+    shares = sorted(r["linked_share"] for r in who.get("practice_id", []) if r.get("linked_share") is not None)
+    if shares:
+        out["practice_id"] = {"practices": len(shares), "linked_share_min": shares[0],
+                              "linked_share_median": shares[len(shares) // 2], "linked_share_max": shares[-1]}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="demo")
@@ -204,8 +214,8 @@ def main() -> None:
             return round((t["ttp_with_fallback"] - t["ttp_bsn_only"]) / (t["ttp_bsn_only"] + t["link"]), 4)
 
         # On a shared machine wall time counts others' work too; CPU seconds are this run's own.
-        print(json.dumps({"preset": args.preset, "quality": quality,
-                          "who_links": linked.report["who_links"],
+        print(json.dumps({"data": args.extracts or args.preset, "quality": quality,
+                          "who_links": _who_links(linked.report["who_links"]),
                           "seconds": {k: round(v, 2) for k, v in times.items()},
                           "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
                           "fallback_added_share_of_ttp_and_linkage": {"wall": added(times), "cpu": added(cpu)}},
