@@ -185,3 +185,26 @@ def test_a5_fails_closed_when_the_stewards_person_sets_are_altered(pairs) -> Non
     pl.read_parquet(path).slice(1).write_parquet(path)  # one person dropped, the record's SHA-256 kept
     findings = audit_release(second, ledger=copy).findings
     assert any(f.check == "A5" and "cannot be read" in f.message for f in findings), findings
+
+
+def test_a5_fails_closed_when_a_cells_persons_are_missing_from_the_stewards_sets(pairs) -> None:
+    """Every person set checked against its count, also a set that is absent: a record whose persons
+    file lacks every row of one cell (its SHA-256 updated with it) cannot be related, A5 fails."""
+    import hashlib
+    import json
+
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-cell-missing"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[0]
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    frame = pl.read_parquet(path)
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 0
+                and x["kind"] == "count")
+    assert frame.filter(pl.col("cell") == cell).height == record["cells"][cell]["value"]
+    frame.filter(pl.col("cell") != cell).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings
