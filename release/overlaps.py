@@ -341,6 +341,16 @@ def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.D
     if cells.size and (cells.min() < 0 or cells.max() >= known.size):
         msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
         raise LedgerRefusal(msg)
+    # A related count of persons whose set is absent altogether does not add up either: its
+    # relations to this release would be missed, not refused.
+    present = np.zeros(known.size, dtype=bool)
+    present[np.unique(cells)] = True
+    lacking = [int(i) for c, i in enumerate(known) if not present[c] and model.kinds[int(i)] == "count"
+               and model.values[model.find(int(i))] > 0 and _related(model.keys[int(i)][0])]
+    if lacking:
+        msg = (f"an earlier release's person sets lack the persons of {len(lacking)} counts (they do not add up to "
+               "their counts); nothing was released")
+        raise LedgerRefusal(msg)
     root = _roots(model)[known] if known.size else known
     _, first = np.unique(root, return_index=True)
     keep = np.zeros(known.size, dtype=bool)

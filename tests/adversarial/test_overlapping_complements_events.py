@@ -208,3 +208,25 @@ def test_a5_fails_closed_when_a_cells_persons_are_missing_from_the_stewards_sets
     record_path.write_text(json.dumps(record))
     findings = audit_release(second, ledger=copy).findings
     assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings
+
+
+def test_the_ledger_refuses_an_earlier_record_whose_sets_lack_a_cell(tmp_path: Path) -> None:
+    """The engine's side of the same check: an earlier record whose person sets lack every row of
+    one related count cannot be related to the new release: refused, not released unrelated."""
+    import hashlib
+    import json
+
+    from release.errors import LedgerRefusal
+
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    make_release(study(tmp_path / "first", **FIRST), tmp_path / "first-release", ledger=ledger)
+    path = next((ledger / "records").glob("*.persons.parquet"))
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 0
+                and x["kind"] == "count")
+    pl.read_parquet(path).filter(pl.col("cell") != cell).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(LedgerRefusal, match="do not add up"):
+        make_release(study(tmp_path / "second", **SECOND), tmp_path / "second-release", ledger=ledger)
