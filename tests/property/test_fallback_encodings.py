@@ -200,7 +200,7 @@ def test_encodings_of_two_linkages_under_one_network_key_are_incomparable(p: dic
             assert not np.array_equal(this[f][0], standing[f][0])
 
 
-@pytest.mark.parametrize("label", ["", " ", "../x", "a" * 65, "2026 q4", "-a"])
+@pytest.mark.parametrize("label", ["", " ", "../x", "a" * 65, "2026 q4", "-a", "2026-q4\n"])
 def test_a_malformed_linkage_label_is_refused_naming_the_setting(label: str) -> None:
     network = Key("network", bytes(range(32)))
     if not label:  # empty: the standing sub-keys, not an error
