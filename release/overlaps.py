@@ -122,8 +122,10 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
             cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
             cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
             keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
-            sizes = rows.group_by(by).agg(pl.len().alias("size"))
-            bad = cells.join(sizes, on=by, how="left").filter(pl.col("size").fill_null(0) != pl.col(count.name)).height
+            # A set is its distinct persons: a person twice (another missing) is no set of its count.
+            sizes = rows.group_by(by).agg(pl.len().alias("size"), pl.col("person").n_unique().alias("distinct"))
+            bad = cells.join(sizes, on=by, how="left").filter(
+                (pl.col("size").fill_null(0) != pl.col(count.name)) | (pl.col("distinct") != pl.col("size"))).height
             if bad:
                 problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{count.name}' do not add "
                                 "up to their counts")

@@ -230,3 +230,22 @@ def test_the_ledger_refuses_an_earlier_record_whose_sets_lack_a_cell(tmp_path: P
     record_path.write_text(json.dumps(record))
     with pytest.raises(LedgerRefusal, match="do not add up"):
         make_release(study(tmp_path / "second", **SECOND), tmp_path / "second-release", ledger=ledger)
+
+
+def test_a_cell_whose_persons_repeat_one_in_place_of_another_is_refused(tmp_path: Path) -> None:
+    """A person set of the right size with one person twice (and another missing) is no set of its
+    count: refused before anything is recorded (the ledger kept it, and every later release was
+    refused for an earlier release's sets)."""
+    from release.errors import StudyContractError
+
+    folder = study(tmp_path / "first", **FIRST)
+    path = folder / "persons" / "care_use.parquet"
+    frame = pl.read_parquet(path)
+    n = frame.filter(pl.col("column") == "n")
+    doubled = n.with_columns(pl.when(pl.col("person") == n["person"].max()).then(n["person"].min())
+                             .otherwise(pl.col("person")).alias("person"))
+    pl.concat([frame.filter(pl.col("column") != "n"), doubled]).write_parquet(path)
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    with pytest.raises(StudyContractError, match="do not add up"):
+        make_release(folder, tmp_path / "first-release", ledger=ledger)
+    assert not list((ledger / "records").glob("*.json"))
