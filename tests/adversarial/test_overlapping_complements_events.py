@@ -249,3 +249,25 @@ def test_a_cell_whose_persons_repeat_one_in_place_of_another_is_refused(tmp_path
     with pytest.raises(StudyContractError, match="do not add up"):
         make_release(folder, tmp_path / "first-release", ledger=ledger)
     assert not list((ledger / "records").glob("*.json"))
+
+
+def test_a5_fails_closed_when_a_cells_persons_repeat_one_in_place_of_another(pairs) -> None:
+    import hashlib
+    import json
+
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-repeated"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[0]
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    frame = pl.read_parquet(path)
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 1
+                and x["kind"] == "count")
+    mine = frame.filter(pl.col("cell") == cell)["person"]
+    frame.with_columns(pl.when((pl.col("cell") == cell) & (pl.col("person") == mine.max())).then(mine.min())
+                       .otherwise(pl.col("person")).alias("person")).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings
