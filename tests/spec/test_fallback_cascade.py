@@ -151,3 +151,18 @@ def test_cascade_two_records_on_one_person_by_two_insurance_numbers_stay_unlinke
     r = run_cascade(q, t, _model(), FallbackSettings(threshold=18.0, margin=5.0))
     assert list(r.method) == ["", ""]
     assert list(r.reason) == ["ambiguous_insurance_number", "ambiguous_insurance_number"]
+
+
+def test_too_few_labelled_records_to_split_give_no_precision_estimate(tmp_path: Path) -> None:
+    """With labelled records in one half only, the model is estimated on all of them and nothing is
+    left to estimate its precision on: no estimate, not one made on the records it learnt from."""
+    from pseudonymisation.ttp_fallback import link_fallback
+
+    t = _encoded(tmp_path, "t", CLAIMS)
+    q = _encoded(tmp_path, "q", {900: CLAIMS[101], 1: ("de Vrles", "P", D(1960, 5, 5), "M", "2345CD", "3", None, None)})
+    p1 = {tok: bytes([tok % 256]) * 16 for tok in CLAIMS}
+    ehr_p1 = pl.DataFrame({"token": [900], "p1": [p1[101]]})
+    claims_p1 = pl.DataFrame({"token": list(CLAIMS), "p1": [p1[tok] for tok in CLAIMS]})
+    found = link_fallback(q, t, ehr_p1, claims_p1, FallbackSettings(threshold=18.0, margin=5.0))
+    estimate = found.report["estimated_on_bsn_linked_records"]
+    assert estimate["records"] == 0 and estimate["precision"] is None and estimate["recall"] is None
