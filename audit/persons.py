@@ -112,9 +112,16 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
                 out.truth[_key(k)] = int(cell["value"])
         frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1))
         sizes = dict(frame.group_by("cell").len().iter_rows())
+        # A set is its distinct persons: a person written twice (another missing) is no set of its count.
+        repeated = (frame.group_by("cell").agg((pl.len() - pl.col("person").n_unique()).alias("twice"))
+                    .filter(pl.col("twice") > 0).height)
         # The engine writes each (cell, person) once: a set whose size is not its cell's count
         # (repeated or missing persons) cannot be related; fail closed.
-        wrong = sum(int(cells[c]["value"]) != n for c, n in sizes.items())
+        wrong = sum(int(cells[c]["value"]) != n for c, n in sizes.items()) + repeated
+        # A count of related persons whose set is absent altogether does not add up either (its
+        # relations would be missed, not refused).
+        wrong += sum(1 for c, cell in enumerate(cells) if c not in sizes and cell.get("kind") == "count"
+                     and int(cell.get("value", 0)) > 0 and cell.get("keys") and _related(_key(cell["keys"][0])[0]))
         if wrong:
             out.findings.append(Finding("release", "A5", (rid,), f"the persons of {wrong} cells of the steward's "
                                         "record do not add up to their counts"))

@@ -18,6 +18,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import secrets
 import socket
 import sys
@@ -82,9 +83,19 @@ def look_around(item: tuple[int, str | None, str | None, str | None]) -> WorkerV
     return WorkerView(socket.gethostname(), os.getpid(), platform.python_version(), _version(), shared, key)
 
 
+# A key file's header, or 32 bytes or more in hex: key material (the lowest layer imports no
+# extracts.key_material; this is its hex and header rule).
+_KEY_MATERIAL = re.compile(r"pfl-key/|[0-9a-fA-F]{64}")
+
+
 def probe_workers(executor: Executor, *, tasks: int, shared: Path | None = None,
                   key_ref: str | None = None) -> list[WorkerView]:
     """Run :func:`look_around` as ``tasks`` partitions; the probe file in ``shared`` is removed after."""
+    if key_ref is not None and not key_ref.startswith("env:") and _KEY_MATERIAL.search(key_ref):
+        # Never sent in a task (a scheduler may log or persist its tasks) and never echoed.
+        msg = ("--key: the value is not shown: it looks like key material, not a key reference; give the "
+               "key file's path or env:NAME")
+        raise ValueError(msg)
     probe_file, token = None, None
     if shared is not None:
         token = secrets.token_hex(8)

@@ -10,11 +10,14 @@ rows has no folder; it reads as an empty frame of the table's schema (kept in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
-__all__ = ["PART", "scan_partition", "split"]
+from execution.executors import ExecutorError
+
+__all__ = ["PART", "partial_files", "scan_partition", "split"]
 
 PART = "__part"
 
@@ -39,3 +42,21 @@ def scan_partition(folder: Path, index: int) -> pl.LazyFrame:
     if not files:
         return pl.scan_parquet(folder / "schema.parquet")
     return pl.scan_parquet(files, hive_partitioning=False)
+
+
+def partial_files(paths: Sequence[Path]) -> list[Path]:
+    """``paths``, the file each partition was to write (partition i: ``paths[i]``), when every one is
+    there. A reduce reads them by name, never by listing a folder: a file the driver cannot see
+    (a worker's filesystem not shared, a directory listing cached on NFS) is refused, not left out
+    of an output that would look complete.
+
+    Raises:
+        ExecutorError: a partition's file is missing (exit 12, as a lost worker).
+    """
+    for index, path in enumerate(paths):
+        if not Path(path).is_file():
+            msg = (f"partition {index + 1} of {len(paths)} wrote no result that this machine can see "
+                   f"({Path(path).name} in the run's work folder): the workers must write to the filesystem "
+                   "the command's output is on, at the same path (docs/guide-cluster.md); nothing was published")
+            raise ExecutorError(msg)
+    return [Path(p) for p in paths]

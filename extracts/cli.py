@@ -93,7 +93,8 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "run, or cannot be read; nothing was released")),
     12: ("worker lost", (
         "a worker of the executor died running a partition (killed by the system, out of memory, "
-        "a node lost) or lacks the project; nothing was published: run again, with more memory or "
+        "a node lost), lacks the project or wrote its result where this machine cannot see it (no shared "
+        "filesystem); nothing was published: run again, with more memory or "
         "more partitions")),
     INTERNAL_ERROR: ("internal error", (
         "a bug; reported without its message, which could hold data (PFL_DEBUG=1 shows it on "

@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
-from execution.split import PART, scan_partition, split
+from execution.split import PART, partial_files, scan_partition, split
 
 __all__ = ["LINK_METHOD", "ROW_GROUP_ROWS", "LinkTask", "by_token", "link_partition", "link_partitioned", "replace_tokens",
            "token_partition", "tokens_frame", "write_rows"]
@@ -115,5 +115,5 @@ def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, s
                            str(scratch / f"link-{n}" / f"part-{i:05d}.parquet")) for i in range(partitions)]
     executor.map(link_partition, tasks)
     for n, (*_, target) in enumerate(jobs):
-        partials = sorted((scratch / f"link-{n}").glob("part-*.parquet"))
+        partials = partial_files([scratch / f"link-{n}" / f"part-{i:05d}.parquet" for i in range(partitions)])
         write_rows(pl.scan_parquet(partials).sort(_ROW).drop(_ROW), target)

@@ -54,6 +54,13 @@ def _setting(overrides: Sequence[str], name: str) -> str | None:
         key, eq, rest = arg.partition("=")
         if eq and key == name:
             value = rest
+    if value is None:
+        return None
+    # As Hydra reads the value: surrounding blanks dropped, a quoted string unquoted (work='/x' is
+    # the folder /x, not a folder named '/x' that does not exist).
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1].replace("\\" + value[0], value[0])
     return value
 
 

@@ -141,7 +141,11 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
     if names != expected:
         msg = f"{source}: expected exactly the columns {', '.join(['token', *TOKEN_FIELDS, *BLOOM_FIELDS])}"
         raise PseudonymisationError(msg)
-    token = table.column("token").to_numpy(zero_copy_only=False)
+    token_column = table.column("token")
+    if token_column.type != pa.int64() or token_column.null_count:
+        msg = f"{source}: column token is not a column of 64-bit tokens without nulls"
+        raise PseudonymisationError(msg)
+    token = token_column.to_numpy(zero_copy_only=False)
     tokens, present, blooms = {}, {}, {}
     for f in TOKEN_FIELDS:
         col = table.column(f).combine_chunks()

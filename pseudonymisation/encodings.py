@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 ENCODING_SCHEME = "FBv1"
-LINKAGE_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+LINKAGE_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 """A linkage label: public, part of the sub-keys' derivation, written in the manifests."""
 TOKEN_FIELDS = ("t_insurance", "t_birth", "t_address")
 """The exact keyed tokens, in the order of the TTP's cascade and model."""

@@ -237,7 +237,13 @@ def _insurance_step(q: Encoded, t: Encoded, rows: np.ndarray, target: np.ndarray
     rows, pos, qv = q_rows[found], pos[found], qv[found]
     shared_q = q_counts[np.searchsorted(q_values, qv)] > 1
     unique = (persons[pos] == 1) & ~shared_q
-    target[rows[unique]] = toks[np.searchsorted(vals, values[pos[unique]])]
+    person = np.zeros(len(rows), dtype=np.int64)
+    person[unique] = toks[np.searchsorted(vals, values[pos[unique]])]
+    # Several records on one person (a person who switched insurers has one value per insurer):
+    # none of them is linked by the insurance number (one-to-one).
+    claimed, claims = distinct(person[unique], counts=True)
+    unique[unique] = claims[np.searchsorted(claimed, person[unique])] == 1
+    target[rows[unique]] = person[unique]
     method[rows[unique]] = "insurance_number"
     reason[rows[~unique]] = "ambiguous_insurance_number"
 

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from execution import Executor, LocalExecutor
-from execution.split import split
+from execution.split import partial_files, split
 from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
@@ -59,6 +59,7 @@ from pseudonymisation.supplier_partition import (
     ROW,
     SupplierTask,
     check_unique_tokens,
+    partial,
     pseudonymise_partition,
     reduce_identifiers,
     supplier_partition,
@@ -196,7 +197,7 @@ def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *,
         index = _bsn_index(validated, supplier, network_key, partitions)
         counts = _pseudonymise(validated, supplier, index, network_key, run_key, folder, tmp,
                                executor=executor, partitions=partitions, linkage=linkage)
-        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage)
+        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage, partitions)
         report = _write_for_research(validated, supplier, network_key, index, batch_id, persons, tmp, counts)
     return SupplierResult(out, batch_id, network_key.id, persons, report, time.perf_counter() - began)
 
@@ -226,7 +227,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
             for i in range(partitions)])
         for table in keyed:  # content rows back in the extract's order
-            parts = sorted((folder / "content" / table).glob("part-*.parquet"))
+            parts = partial_files([partial(folder, f"content/{table}", i) for i in range(partitions)])
             write_content(pl.scan_parquet(parts).sort(ROW).drop(ROW), targets[table])
     for table, lf in validated.tables.items():
         if table not in keyed:  # no BSN: no person key, written as in one pass
@@ -235,11 +236,12 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
 
 
 def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path, tmp: Path, counts: dict,
-                   linkage: str) -> int:
+                   linkage: str, partitions: int) -> int:
     """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
     (tmp / "for_ttp").mkdir(parents=True)
-    tokens, raw = reduce_identifiers(folder)
-    encodings, record_tokens = reduce_encodings(sorted((folder / "encodings").glob("part-*.parquet")))
+    tokens, raw = reduce_identifiers(folder, partitions)
+    encodings, record_tokens = reduce_encodings(partial_files([partial(folder, "encodings", i)
+                                                               for i in range(partitions)]))
     check_unique_tokens(tokens, pl.Series(record_tokens))
     identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens)
     ident_path = tmp / "for_ttp" / "identifiers.parquet"

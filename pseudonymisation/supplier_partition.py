@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from execution.split import PART, scan_partition
+from execution.split import PART, partial_files, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import FallbackKeys, fallback_keys
@@ -141,9 +141,10 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
     return counts
 
 
-def reduce_identifiers(scratch: Path) -> tuple[pl.Series, np.ndarray]:
+def reduce_identifiers(scratch: Path, partitions: int) -> tuple[pl.Series, np.ndarray]:
     """Every partition's ``token -> P1``, in token order: (tokens, P1 as (n, 16) bytes)."""
-    frame = pl.read_parquet(sorted((scratch / "identifiers").glob("part-*.parquet"))).sort("token")
+    paths = partial_files([partial(scratch, "identifiers", i) for i in range(partitions)])
+    frame = pl.read_parquet(paths).sort("token")
     return frame["token"], decode_binary(frame["p1"], source="partitions' identifiers")
 
 

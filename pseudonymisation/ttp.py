@@ -319,11 +319,12 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
     with scratch(out) as folder:  # person-level partials and the worker's key file: owner-only
         identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in read}
         distinct_p1 = partitioned_p2(identifiers, k_proj, folder, executor=executor, partitions=partitions)
-        _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1))
+        _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1, partitions))
         extra = fallback()
         report["fallback"] = extra[1]
         for supplier, (manifest, _) in read.items():
-            _write_token_map(supplier, manifest, reduce_token_map(folder, supplier), k_proj, project, tmp, extra)
+            _write_token_map(supplier, manifest, reduce_token_map(folder, supplier, partitions), k_proj, project, tmp,
+                             extra)
     return report
 
 

@@ -95,7 +95,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
     half = (labelled["token"].hash(seed) & 1).cast(pl.Boolean).to_numpy()
     a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half)).head(_ESTIMATE_RECORDS)
     if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
-        a = b = labelled
+        a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
     model = estimate_model(
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
         (ehr, claims), seed=int(rng.integers(1 << 31)),

@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
-from execution.split import PART, scan_partition, split
+from execution.split import PART, partial_files, scan_partition, split
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
 
@@ -94,13 +94,17 @@ def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, 
     return sum(p1 for p1, _ in executor.map(ttp_partition, tasks))
 
 
-def global_collisions(scratch: Path, suppliers: list[str], distinct_p1: int) -> int:
+def _partials(scratch: Path, supplier: str, partitions: int) -> list[Path]:
+    return partial_files([_partial(str(scratch), supplier, i) for i in range(partitions)])
+
+
+def global_collisions(scratch: Path, suppliers: list[str], distinct_p1: int, partitions: int) -> int:
     """Distinct P1 minus distinct P2 over every partial of every supplier (see the module doc)."""
-    partials = [p for s in suppliers for p in sorted((scratch / s).glob("part-*.parquet"))]
+    partials = [p for s in suppliers for p in _partials(scratch, s, partitions)]
     distinct_p2 = pl.scan_parquet(partials).select(pl.col("p2").n_unique()).collect(engine="streaming").item()
     return distinct_p1 - distinct_p2
 
 
-def reduce_token_map(scratch: Path, supplier: str) -> pl.DataFrame:
+def reduce_token_map(scratch: Path, supplier: str, partitions: int) -> pl.DataFrame:
     """token -> p2 of one supplier's BSN-linked persons, from its partials (unsorted)."""
-    return pl.read_parquet(sorted((scratch / supplier).glob("part-*.parquet")))
+    return pl.read_parquet(_partials(scratch, supplier, partitions))

@@ -122,8 +122,10 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
             cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
             cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
             keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
-            sizes = rows.group_by(by).agg(pl.len().alias("size"))
-            bad = cells.join(sizes, on=by, how="left").filter(pl.col("size").fill_null(0) != pl.col(count.name)).height
+            # A set is its distinct persons: a person twice (another missing) is no set of its count.
+            sizes = rows.group_by(by).agg(pl.len().alias("size"), pl.col("person").n_unique().alias("distinct"))
+            bad = cells.join(sizes, on=by, how="left").filter(
+                (pl.col("size").fill_null(0) != pl.col(count.name)) | (pl.col("distinct") != pl.col("size"))).height
             if bad:
                 problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{count.name}' do not add "
                                 "up to their counts")
@@ -340,6 +342,16 @@ def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.D
     cells = frame["cell"].to_numpy()
     if cells.size and (cells.min() < 0 or cells.max() >= known.size):
         msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
+        raise LedgerRefusal(msg)
+    # A related count of persons whose set is absent altogether does not add up either: its
+    # relations to this release would be missed, not refused.
+    present = np.zeros(known.size, dtype=bool)
+    present[np.unique(cells)] = True
+    lacking = [int(i) for c, i in enumerate(known) if not present[c] and model.kinds[int(i)] == "count"
+               and model.values[model.find(int(i))] > 0 and _related(model.keys[int(i)][0])]
+    if lacking:
+        msg = (f"an earlier release's person sets lack the persons of {len(lacking)} counts (they do not add up to "
+               "their counts); nothing was released")
         raise LedgerRefusal(msg)
     root = _roots(model)[known] if known.size else known
     _, first = np.unique(root, return_index=True)

@@ -185,3 +185,89 @@ def test_a5_fails_closed_when_the_stewards_person_sets_are_altered(pairs) -> Non
     pl.read_parquet(path).slice(1).write_parquet(path)  # one person dropped, the record's SHA-256 kept
     findings = audit_release(second, ledger=copy).findings
     assert any(f.check == "A5" and "cannot be read" in f.message for f in findings), findings
+
+
+def test_a5_fails_closed_when_a_cells_persons_are_missing_from_the_stewards_sets(pairs) -> None:
+    """Every person set checked against its count, also a set that is absent: a record whose persons
+    file lacks every row of one cell (its SHA-256 updated with it) cannot be related, A5 fails."""
+    import hashlib
+    import json
+
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-cell-missing"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[0]
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    frame = pl.read_parquet(path)
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 0
+                and x["kind"] == "count")
+    assert frame.filter(pl.col("cell") == cell).height == record["cells"][cell]["value"]
+    frame.filter(pl.col("cell") != cell).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings
+
+
+def test_the_ledger_refuses_an_earlier_record_whose_sets_lack_a_cell(tmp_path: Path) -> None:
+    """The engine's side of the same check: an earlier record whose person sets lack every row of
+    one related count cannot be related to the new release: refused, not released unrelated."""
+    import hashlib
+    import json
+
+    from release.errors import LedgerRefusal
+
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    make_release(study(tmp_path / "first", **FIRST), tmp_path / "first-release", ledger=ledger)
+    path = next((ledger / "records").glob("*.persons.parquet"))
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 0
+                and x["kind"] == "count")
+    pl.read_parquet(path).filter(pl.col("cell") != cell).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(LedgerRefusal, match="do not add up"):
+        make_release(study(tmp_path / "second", **SECOND), tmp_path / "second-release", ledger=ledger)
+
+
+def test_a_cell_whose_persons_repeat_one_in_place_of_another_is_refused(tmp_path: Path) -> None:
+    """A person set of the right size with one person twice (and another missing) is no set of its
+    count: refused before anything is recorded (the ledger kept it, and every later release was
+    refused for an earlier release's sets)."""
+    from release.errors import StudyContractError
+
+    folder = study(tmp_path / "first", **FIRST)
+    path = folder / "persons" / "care_use.parquet"
+    frame = pl.read_parquet(path)
+    n = frame.filter(pl.col("column") == "n")
+    doubled = n.with_columns(pl.when(pl.col("person") == n["person"].max()).then(n["person"].min())
+                             .otherwise(pl.col("person")).alias("person"))
+    pl.concat([frame.filter(pl.col("column") != "n"), doubled]).write_parquet(path)
+    ledger = create_ledger(tmp_path / "ledger", Policy()).path
+    with pytest.raises(StudyContractError, match="do not add up"):
+        make_release(folder, tmp_path / "first-release", ledger=ledger)
+    assert not list((ledger / "records").glob("*.json"))
+
+
+def test_a5_fails_closed_when_a_cells_persons_repeat_one_in_place_of_another(pairs) -> None:
+    import hashlib
+    import json
+
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-repeated"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[0]
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    frame = pl.read_parquet(path)
+    cell = next(c for c, x in enumerate(record["cells"]) if x["keys"][0][0] == "care_use" and x["value"] > 1
+                and x["kind"] == "count")
+    mine = frame.filter(pl.col("cell") == cell)["person"]
+    frame.with_columns(pl.when((pl.col("cell") == cell) & (pl.col("person") == mine.max())).then(mine.min())
+                       .otherwise(pl.col("person")).alias("person")).write_parquet(path)
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings

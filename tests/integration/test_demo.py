@@ -116,6 +116,22 @@ def test_demo_refuses_a_work_folder_it_did_not_create_and_changes_nothing(tmp_pa
     assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger"]
 
 
+def test_demo_refuses_a_quoted_work_folder_before_hydra_writes_into_it(tmp_path: Path) -> None:
+    # Hydra unquotes work='FOLDER': the command-line check read the quotes as part of the name, saw
+    # no such folder, and Hydra wrote its record of the run into the steward's folder before the refusal.
+    steward = _steward_folder(tmp_path)
+    before = _files(steward)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pfl-demo"), "preset=tiny", f"work='{steward}'"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert "did not write (no .pfl-demo marker)" in proc.stderr
+    assert _files(steward) == before
+    assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger"]
+
+
 def test_demo_refuses_a_folder_holding_only_someone_elses_logs(tmp_path: Path) -> None:
     work = tmp_path / "app"
     (work / "logs").mkdir(parents=True)

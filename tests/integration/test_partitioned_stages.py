@@ -261,7 +261,7 @@ def test_global_collisions_count_one_p2_of_two_p1_in_two_partitions(tmp_path: Pa
         (tmp_path / supplier).mkdir()
         pl.DataFrame({"token": [1, 2], "p2": p2}).write_parquet(tmp_path / supplier / "part-00000.parquet")
     # Four distinct P1 (two per partition) but three distinct P2: one collision across partitions.
-    assert global_collisions(tmp_path, ["ehr", "claims"], 4) == 1
+    assert global_collisions(tmp_path, ["ehr", "claims"], 4, 1) == 1
 
 
 @pytest.mark.parametrize(("setting", "says"), [("partitions=0", "partitions"), ("executor=nowhere", "executor")])
@@ -325,3 +325,57 @@ def test_partition_workers_get_derived_keys_never_a_master_key(chain: Chain, tmp
     assert chain.network_key.material not in seen
     assert chain.ttp_key.material not in seen
     _assert_same_files(tmp_path / "ehr", chain.pseudo["ehr"])
+
+
+def _unseen(real, path_of, index: int):
+    """``real`` run as a partition function whose file of partition ``index`` the driver cannot see
+    (a worker's filesystem not shared, a directory listing cached on NFS): written, then gone."""
+    def run(task):
+        result = real(task)
+        if task.index == index:
+            path_of(task).unlink()
+        return result
+    return run
+
+
+def test_linkage_refuses_a_partition_whose_partial_the_driver_cannot_see(
+        chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from execution import ExecutorError
+    import linkage.partitioned as partitioned
+
+    monkeypatch.setattr(partitioned, "link_partition",
+                        _unseen(partitioned.link_partition, lambda t: Path(t.partial), 2))
+    out = tmp_path / "linked"
+    with pytest.raises(ExecutorError, match="partition 3 of 4"):
+        chain.link(out, executor=LocalExecutor(), partitions=4)
+    assert not out.exists()
+    assert _leftovers(out) == []
+
+
+def test_ttp_refuses_a_partition_whose_partial_the_driver_cannot_see(
+        chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from execution import ExecutorError
+    import pseudonymisation.ttp_partitioned as ttp_partitioned
+
+    monkeypatch.setattr(ttp_partitioned, "ttp_partition", _unseen(
+        ttp_partitioned.ttp_partition, lambda t: ttp_partitioned._partial(t.scratch, "ehr", t.index), 1))
+    out = tmp_path / "ttp"
+    with pytest.raises(ExecutorError, match="partition 2 of 3"):
+        chain.ttp_step(out, executor=LocalExecutor(), partitions=3)
+    assert not out.exists()
+    assert _leftovers(out) == []
+
+
+@pytest.mark.parametrize("what", ["content/patients", "identifiers", "encodings"])
+def test_supplier_refuses_a_partition_whose_partial_the_driver_cannot_see(
+        chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    from execution import ExecutorError
+
+    monkeypatch.setattr(supplier_module, "supplier_partition", _unseen(
+        supplier_module.supplier_partition,
+        lambda t: supplier_partition.partial(Path(t.scratch), what, t.index), 1))
+    out = tmp_path / "ehr"
+    with pytest.raises(ExecutorError, match="partition 2 of 3"):
+        chain.supplier("ehr", out, executor=LocalExecutor(), partitions=3)
+    assert not out.exists()
+    assert _leftovers(out) == []

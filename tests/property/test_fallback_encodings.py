@@ -12,6 +12,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -199,7 +200,7 @@ def test_encodings_of_two_linkages_under_one_network_key_are_incomparable(p: dic
             assert not np.array_equal(this[f][0], standing[f][0])
 
 
-@pytest.mark.parametrize("label", ["", " ", "../x", "a" * 65, "2026 q4", "-a"])
+@pytest.mark.parametrize("label", ["", " ", "../x", "a" * 65, "2026 q4", "-a", "2026-q4\n"])
 def test_a_malformed_linkage_label_is_refused_naming_the_setting(label: str) -> None:
     network = Key("network", bytes(range(32)))
     if not label:  # empty: the standing sub-keys, not an error
@@ -207,3 +208,17 @@ def test_a_malformed_linkage_label_is_refused_naming_the_setting(label: str) -> 
         return
     with pytest.raises(PseudonymisationError, match="^linkage: expected a label"):
         fallback_keys(network, label)
+
+
+@pytest.mark.parametrize("token", [pa.array(["7"]), pa.array([None], pa.int64())], ids=["text", "null"])
+def test_encodings_whose_token_column_is_no_64_bit_token_are_refused_by_name(token) -> None:
+    # A token column of text or with a null read as garbage tokens (a null became -2^63) or failed
+    # as an internal error; refused like every other column, naming the column, not a value.
+    from pseudonymisation.comparison import encoded_from_table, encodings_table
+
+    row = {"postcode6": "1234AB", "house_number": "12", "insurer": "3311", "insurance_number": "123456789",
+           "family_name": "Jansen", "initials": "JP", "given_name": "Jan", "street": "Dorpsstraat", "city": "Ede",
+           "birth_date": dt.date(1950, 1, 2), "sex": "F"}
+    table = encodings_table(np.array([7], np.int64), encode_identifiers(KEY_A, _frame([row])))
+    with pytest.raises(PseudonymisationError, match="odd: column token is not a column of 64-bit tokens"):
+        encoded_from_table(table.set_column(0, "token", token), "odd")

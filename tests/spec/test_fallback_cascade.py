@@ -134,3 +134,35 @@ def test_street_and_city_weigh_given_the_address_where_it_agrees() -> None:
     moved_without = moved.copy()
     moved_without[0, [j["bf_street"], j["bf_city"]]] = MISSING["bf_street"]
     assert model.score(moved)[0] == model.score(moved_without)[0] + WEIGHTS["bf_street"][3] + WEIGHTS["bf_city"][3]
+
+
+def test_cascade_two_records_on_one_person_by_two_insurance_numbers_stay_unlinked(tmp_path: Path) -> None:
+    """A person who switched insurers has a claims row per identifier set: two records without a
+    usable BSN, each carrying one of that person's insurance numbers, are several records on one
+    person (the module's rule): neither is linked by the insurance number (one-to-one)."""
+    rows = [*CLAIMS.values(), ("Jansen", "J", D(1950, 1, 2), "F", "1234AB", "12", "0101", "999999999")]
+    tokens = np.array([*CLAIMS, 101], dtype=np.int64)
+    frame = pl.DataFrame([dict(zip(COLUMNS, r, strict=True)) for r in rows],
+                         schema={c: (pl.Date if c == "birth_date" else pl.String) for c in COLUMNS})
+    pq.write_table(encodings_table(tokens, encode_identifiers(KEYS, frame)), tmp_path / "t.parquet")
+    t = read_encodings(tmp_path / "t.parquet")
+    q = _encoded(tmp_path, "q", {1: ("Janssen", "J", None, None, None, None, "3311", "111111111"),
+                                 2: ("Jansen", "J", None, None, None, None, "0101", "999999999")})
+    r = run_cascade(q, t, _model(), FallbackSettings(threshold=18.0, margin=5.0))
+    assert list(r.method) == ["", ""]
+    assert list(r.reason) == ["ambiguous_insurance_number", "ambiguous_insurance_number"]
+
+
+def test_too_few_labelled_records_to_split_give_no_precision_estimate(tmp_path: Path) -> None:
+    """With labelled records in one half only, the model is estimated on all of them and nothing is
+    left to estimate its precision on: no estimate, not one made on the records it learnt from."""
+    from pseudonymisation.ttp_fallback import link_fallback
+
+    t = _encoded(tmp_path, "t", CLAIMS)
+    q = _encoded(tmp_path, "q", {900: CLAIMS[101], 1: ("de Vrles", "P", D(1960, 5, 5), "M", "2345CD", "3", None, None)})
+    p1 = {tok: bytes([tok % 256]) * 16 for tok in CLAIMS}
+    ehr_p1 = pl.DataFrame({"token": [900], "p1": [p1[101]]})
+    claims_p1 = pl.DataFrame({"token": list(CLAIMS), "p1": [p1[tok] for tok in CLAIMS]})
+    found = link_fallback(q, t, ehr_p1, claims_p1, FallbackSettings(threshold=18.0, margin=5.0))
+    estimate = found.report["estimated_on_bsn_linked_records"]
+    assert estimate["records"] == 0 and estimate["precision"] is None and estimate["recall"] is None

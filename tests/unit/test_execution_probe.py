@@ -49,3 +49,26 @@ def test_the_check_runs_as_a_module_with_its_exit_codes(tmp_path: Path) -> None:
     usage = run("--shared", str(tmp_path / "none"))
     assert usage.returncode == 2 and "is not a folder" in usage.stderr
     assert "Traceback" not in ok.stderr + lacking.stderr + usage.stderr
+
+
+@pytest.mark.parametrize("value", ["ab" * 32, "pfl-key/1 role=network\n" + "cd" * 32, "AB" * 16 + "0f" * 16])
+def test_key_material_given_as_the_key_reference_never_reaches_a_task(value: str) -> None:
+    # A key pasted where its reference belongs went into every task (the scheduler's graph, its
+    # logs) and back in the answer; refused before anything is sent, without echoing it.
+    from execution import LocalExecutor
+
+    class Recording(LocalExecutor):
+        sent: list = []
+
+        def map(self, fn, items):
+            self.sent.extend(items)
+            return super().map(fn, items)
+
+    with Recording() as ex, pytest.raises(ValueError, match="looks like key material") as caught:
+        probe_workers(ex, tasks=2, key_ref=value)
+    assert Recording.sent == []
+    assert value not in str(caught.value) and value.strip()[-16:] not in str(caught.value)
+    proc = subprocess.run([sys.executable, "-m", "execution", "--key", value], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 2 and "looks like key material" in proc.stderr
+    assert value.strip()[-16:] not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
