@@ -86,4 +86,5 @@ def check_command_line(argv: Sequence[str], default_work: str) -> None:
     if "${" in work or not work:
         return
     check_target(work, setting="work")  # a system folder is a bad setting (exit 2), not a foreign folder
-    _refuse_foreign(Path(work).expanduser(), frozenset())
+    # The folder Hydra and the demo will use: neither expands "~" (a quoted work='~/x' is "./~/x").
+    _refuse_foreign(Path(work), frozenset())

@@ -132,6 +132,25 @@ def test_demo_refuses_a_quoted_work_folder_before_hydra_writes_into_it(tmp_path:
     assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger"]
 
 
+def test_demo_checks_the_folder_it_will_use_when_work_starts_with_a_tilde(tmp_path: Path) -> None:
+    # Hydra refuses an unquoted work=~/x (a malformed setting, exit 2); quoted, Hydra and the demo
+    # read it as the folder "~/x" under the current folder, but the command-line check looked in the
+    # home folder, so a steward's "./~/x" got Hydra's record of the run before the demo refused it.
+    run, home = tmp_path / "run", tmp_path / "home"
+    home.mkdir()
+    steward = _steward_folder(run / "~")
+    before = _files(steward)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pfl-demo"), "preset=tiny", "work='~/steward'"],
+        capture_output=True, text=True, cwd=run, env={**os.environ, "COLUMNS": "200", "HOME": str(home)},
+        check=False, timeout=300,
+    )
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert _files(steward) == before
+    assert sorted(p.name for p in steward.iterdir()) == ["keys", "ledger"]
+    assert list(home.iterdir()) == []
+
+
 def test_demo_refuses_a_folder_holding_only_someone_elses_logs(tmp_path: Path) -> None:
     work = tmp_path / "app"
     (work / "logs").mkdir(parents=True)
