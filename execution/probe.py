@@ -1,6 +1,6 @@
 """What the workers of an executor see: a check to run before the first partitioned run on a cluster.
 
-``python -m execution --executor dask --address tcp://scheduler:8786 --shared /data/pfl-work
+``python -m execution --executor dask --address tls://scheduler:8786 --tls-ca-file ... --shared /data/pfl-work
 --key env:PFL_NETWORK_KEY`` runs a small partition function on the workers and prints, per task,
 where it ran and whether that worker has what a partitioned stage needs (docs/guide-cluster.md):
 
