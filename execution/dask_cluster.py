@@ -15,7 +15,7 @@ is refused unless ``allow_plaintext`` (:mod:`execution.dask_transport`).
 Dask has no telemetry. The scheduler logs task keys: a task's key here is the function's name and
 a random id (``pure=False``), never its argument, and arguments hold no bytes
 (:func:`execution.executors.check_task_arguments`). An exception in a task is raised on the driver
-as itself (Dask ships it back), with a note naming the partition.
+as itself (Dask ships it back), with a note naming the stage and the partition.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class DaskExecutor(Executor):
     def workers(self) -> int:
         return max(1, len(self._client.scheduler_info().get("workers", {})))
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
         from distributed import KilledWorker
 
         check_task_arguments(items)
@@ -113,8 +113,8 @@ class DaskExecutor(Executor):
             except Exception as exc:
                 self._client.cancel(futures[index + 1:])
                 if isinstance(exc, KilledWorker):  # its workers died running it (allowed-failures)
-                    raise lost_worker(self.name, index, len(items)) from None
-                raise note_partition(exc, index, len(items), self.name) from None
+                    raise lost_worker(self.name, index, len(items), stage) from None
+                raise note_partition(exc, index, len(items), self.name, stage) from None
         return results
 
     def close(self) -> None:

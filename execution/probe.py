@@ -92,7 +92,7 @@ def probe_workers(executor: Executor, *, tasks: int, shared: Path | None = None,
         probe_file.write_text(token, encoding="utf-8")
     try:
         items = [(i, str(probe_file) if probe_file else None, token, key_ref) for i in range(tasks)]
-        return executor.map(look_around, items)
+        return executor.map(look_around, items, stage="worker check")
     finally:
         if probe_file is not None:
             probe_file.unlink(missing_ok=True)
