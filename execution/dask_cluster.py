@@ -68,6 +68,12 @@ class DaskExecutor(Executor):
                 msg = f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__})"
                 raise ExecutorError(msg) from None
         else:
+            unused = [n for n, v in (("tls_ca_file", tls_ca_file), ("tls_cert", tls_cert), ("tls_key", tls_key),
+                                     ("allow_plaintext", allow_plaintext or None)) if v is not None]
+            if unused:
+                msg = (f"executor.{', executor.'.join(unused)}: settings of a remote scheduler (executor.address); "
+                       "a local cluster speaks TLS with a certificate it makes for itself")
+                raise ValueError(msg)
             import dask
 
             # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP

@@ -65,6 +65,18 @@ def test_allow_plaintext_must_be_true_or_false_and_tls_files_need_a_tls_address(
         open_executor("dask", address="tcp://127.0.0.1:1", allow_plaintext=True, tls_ca_file=str(files["cert"]))
 
 
+def test_the_remote_settings_without_an_address_are_refused(tmp_path: Path) -> None:
+    """A local cluster makes its own certificate: tls_* or allow_plaintext there would be silently unused."""
+    pytest.importorskip("distributed")
+    from execution import open_executor
+
+    files = _certificate_files(tmp_path)
+    with pytest.raises(ValueError, match=re.escape("executor.tls_ca_file: settings of a remote scheduler")):
+        open_executor("dask", tls_ca_file=str(files["cert"]))
+    with pytest.raises(ValueError, match=re.escape("executor.allow_plaintext: settings of a remote scheduler")):
+        open_executor("dask", allow_plaintext=True)
+
+
 def test_a_tls_address_without_certificates_says_which_settings_to_give(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
