@@ -220,7 +220,7 @@ def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Execu
             progress(f"{partitions} partitions on {type(executor).__name__}", 1, 3)
         tasks = [StudyTask(Path(linked), study, p, work / f"part-{p.index:06d}", work / "shared")
                  for p in partition_list(partitions)]
-        written = executor.map(study_partition, tasks)
+        written = executor.map(study_partition, tasks, stage="study")
         if progress is not None:
             progress("uniting the partitions", 2, 3)
         parts = [{name: pl.read_parquet(t.folder / "tables" / f"{name}.parquet") for name in w["tables"]}

@@ -31,7 +31,40 @@ from cohort.index_study import COHORT_TABLE, sort_cohort_table
 from cohort.schema import Study
 from cohort.study import _change, _sorted, top_ranked
 
-__all__ = ["additive", "reduce_index_study", "reduce_study"]
+__all__ = ["CELLS", "COST_KEYS", "additive", "cells", "cost_keys", "reduce_index_study", "reduce_study"]
+
+_STRATA = "*"  # the study's strata stand here, in order
+#: Each summed partial table: the keys of its cells and its count columns (one definition for
+#: both reducers). The cohort table is ``prevalence``, ``incidence`` or ``index_cohort``.
+CELLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "attrition": (("year", "condition", "step"), ("before", "excluded", "after")),
+    **{cohort: (("year", "condition", _STRATA), ("numerator", "denominator"))
+       for cohort in ("prevalence", "incidence", "index_cohort")},
+    "care_use": (("year", "condition", "discipline", _STRATA), ("n", "N")),
+    "referrals": (("year", "condition"), ("n", "N")),
+    "acsc": (("year",), ("admissions", "persons")),
+    "contact_bands": (("year", "condition", "discipline", "band"), ("persons", "N")),
+    "fallback_links": (("year",), ("persons",)),
+    "top_groups": (("year", "discipline", "group"), ("contacts", "persons")),
+    "top_totals": (("year", "discipline"), ("total_contacts",)),
+}
+#: The cells of the costs table (not a sum: :func:`cohort.costs.merge_cost_tables`).
+COST_KEYS = ("year", "condition", _STRATA)
+
+
+def _with_strata(keys: tuple[str, ...], strata: list[str] | tuple[str, ...]) -> list[str]:
+    return [k for key in keys for k in (list(strata) if key == _STRATA else [key])]
+
+
+def cells(name: str, strata: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The keys (strata in place) and the count columns of the summed partial table ``name``."""
+    keys, counts = CELLS[name]
+    return _with_strata(keys, strata), list(counts)
+
+
+def cost_keys(strata: list[str] | tuple[str, ...]) -> list[str]:
+    """The cell keys of the costs table, strata in place."""
+    return _with_strata(COST_KEYS, strata)
 
 
 def additive(frames: list[pl.DataFrame], keys: list[str], counts: list[str]) -> pl.DataFrame:
@@ -48,6 +81,11 @@ def _all(parts: list[dict[str, pl.DataFrame]], name: str) -> list[pl.DataFrame]:
     return [p[name] for p in parts]
 
 
+def _summed(parts: list[dict[str, pl.DataFrame]], name: str, strata: list[str], cohort: str | None = None) -> pl.DataFrame:
+    """The partitions' ``name`` tables summed cell by cell (by the cells of ``cohort`` when given)."""
+    return additive(_all(parts, name), *cells(cohort or name, strata))
+
+
 # The partial tables of a prevalence study (cohort.study with partial=True, and the outcomes of
 # cohort.prevalence_windows): anything else has no rule here, and fails rather than vanish.
 _PREVALENCE_PARTS = {"attrition", "prevalence", "care_use", "care_use_change", "referrals", "top_groups", "top_totals",
@@ -58,30 +96,22 @@ def reduce_study(parts: list[dict[str, pl.DataFrame]], members: who.Members, con
                  chain: tuple[str, ...]) -> who.StudyTables:
     """The tables of ``cohort.study.run_study`` from its partitions' partial tables and united members."""
     strata = list(config.strata)
-    summed = {
-        "attrition": additive(_all(parts, "attrition"), ["year", "condition", "step"], ["before", "excluded", "after"]),
-        "prevalence": additive(_all(parts, "prevalence"), ["year", "condition", *strata], ["numerator", "denominator"]),
-        "care_use": additive(_all(parts, "care_use"), ["year", "condition", "discipline", *strata], ["n", "N"]),
-        "referrals": additive(_all(parts, "referrals"), ["year", "condition"], ["n", "N"]),
-    }
-    tables = who.StudyTables({name: _sorted(frame, name, strata, chain) for name, frame in summed.items()})
-    groups = additive(_all(parts, "top_groups"), ["year", "discipline", "group"], ["contacts", "persons"])
-    totals = additive(_all(parts, "top_totals"), ["year", "discipline"], ["total_contacts"])
+    tables = who.StudyTables({name: _sorted(_summed(parts, name, strata), name, strata, chain)
+                              for name in ("attrition", "prevalence", "care_use", "referrals")})
+    groups, totals = _summed(parts, "top_groups", strata), _summed(parts, "top_totals", strata)
     tables["top"] = _sorted(top_ranked(groups, totals, config.top_n), "top", strata, chain)
     unknown = set(parts[0]) - _PREVALENCE_PARTS
     if unknown:
         msg = f"partitioned study: no rule unites the partitions' {', '.join(sorted(unknown))} tables"
         raise ValueError(msg)
     if "fallback_links" in parts[0]:  # study persons linked by the TTP's fallback, per year
-        tables["fallback_links"] = additive(_all(parts, "fallback_links"), ["year"], ["persons"])
+        tables["fallback_links"] = _summed(parts, "fallback_links", strata)
     if "contact_bands" in parts[0]:  # cohort.prevalence_windows: bands of contacts in a window
-        tables["contact_bands"] = additive(_all(parts, "contact_bands"), ["year", "condition", "discipline", "band"],
-                                           ["persons", "N"])
+        tables["contact_bands"] = _summed(parts, "contact_bands", strata)
     if "costs" in parts[0]:  # the seed engine's costs, or those of a window (cohort.prevalence_windows)
-        tables["costs"] = _sorted(merge_cost_tables(_all(parts, "costs"), ["year", "condition", *strata]), "costs",
-                                  strata, chain)
+        tables["costs"] = _sorted(merge_cost_tables(_all(parts, "costs"), cost_keys(strata)), "costs", strata, chain)
     tables["care_use_change"] = _change(tables["care_use"], config.reference_years, strata)
-    tables["acsc"] = additive(_all(parts, "acsc"), ["year"], ["admissions", "persons"])
+    tables["acsc"] = _summed(parts, "acsc", strata)
     # Each partition kept the persons of all its groups: the top list is known only now.
     members.restrict("top", tables["top"].select("year", "discipline", "group"))
     # The tables in the order the unpartitioned study gives them (the partitions' order, with the
@@ -98,29 +128,18 @@ def reduce_index_study(parts: list[dict[str, pl.DataFrame]], members: who.Member
     cohort_table = COHORT_TABLE[study.cohort_type]
     tables = who.StudyTables()
     for name in parts[0]:
-        frames = _all(parts, name)
-        if name == "attrition":
-            tables[name] = additive(frames, ["year", "condition", "step"], ["before", "excluded", "after"])
-        elif name == cohort_table:
-            tables[name] = sort_cohort_table(additive(frames, ["year", "condition", *strata],
-                                                      ["numerator", "denominator"]), study)
+        if name == cohort_table:
+            tables[name] = sort_cohort_table(_summed(parts, name, strata), study)
         elif name == "care_use":
-            tables[name] = additive(frames, ["year", "condition", "discipline", *strata], ["n", "N"]).sort(
-                "year", "condition", "discipline", *strata)
-        elif name == "contact_bands":
-            tables[name] = additive(frames, ["year", "condition", "discipline", "band"], ["persons", "N"])
+            tables[name] = _summed(parts, name, strata).sort("year", "condition", "discipline", *strata)
+        elif name in ("attrition", "contact_bands", "fallback_links", "referrals", "acsc"):
+            tables[name] = _summed(parts, name, strata)
         elif name == "costs":
-            tables[name] = merge_cost_tables(frames, ["year", "condition", *strata])
+            tables[name] = merge_cost_tables(_all(parts, name), cost_keys(strata))
         elif name == "care_use_change":
             tables[name] = _change(tables["care_use"], study.years, strata)
-        elif name == "fallback_links":  # study persons linked by the TTP's fallback, per year
-            tables[name] = additive(frames, ["year"], ["persons"])
-        elif name in ("referrals", "acsc"):  # outcomes_care: counts per year (and condition)
-            keys = ["year", "condition"] if name == "referrals" else ["year"]
-            tables[name] = additive(frames, keys, [c for c in frames[0].columns if c not in keys])
         elif name == "top_groups":  # ranked after the sums, in the place the study gives it
-            groups = additive(frames, ["year", "discipline", "group"], ["contacts", "persons"])
-            totals = additive(_all(parts, "top_totals"), ["year", "discipline"], ["total_contacts"])
+            groups, totals = _summed(parts, name, strata), _summed(parts, "top_totals", strata)
             tables["top"] = top_ranked(groups, totals, study.outcome("top").n)
             members.restrict("top", tables["top"].select("year", "discipline", "group"))
         elif name == "top_totals":

@@ -20,7 +20,7 @@ The contract for a partition function, on every executor:
 reduce step that concatenates them is deterministic. Every executor refuses a task argument that
 holds bytes (the form of key material) or rows of data (a table, a lazy frame, an array) before
 sending anything, and raises a task's exception on
-the driver as itself, with a note naming the partition. ``python -m execution`` checks what the
+the driver as itself, with a note naming the stage, the partition and the executor. ``python -m execution`` checks what the
 workers of an executor see (docs/guide-cluster.md).
 """
 

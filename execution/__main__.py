@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         "shared folder, the key reference). Reads no data and no key."))
     parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local")
     parser.add_argument("--workers", type=int, help="local cluster or pool: how many workers")
-    parser.add_argument("--address", help="dask: a running scheduler, e.g. tcp://scheduler:8786")
+    parser.add_argument("--address", help="dask: a running scheduler, e.g. tls://scheduler:8786")
+    parser.add_argument("--tls-ca-file", help="dask, tls://: the certificate authority file's path")
+    parser.add_argument("--tls-cert", help="dask, tls://: this client's certificate file's path")
+    parser.add_argument("--tls-key", help="dask, tls://: this client's private key file's path (mode 0600)")
+    parser.add_argument("--allow-plaintext", action="store_true",
+                        help="dask: accept an unencrypted tcp:// scheduler (docs/guide-cluster.md: the risk)")
     parser.add_argument("--master", help="spark: a cluster's master, e.g. spark://host:7077")
     parser.add_argument("--tasks", type=int, help="how many check tasks (default: 2 per worker)")
     parser.add_argument("--shared", type=Path, help="the folder the partitions are written to")
@@ -29,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.shared is not None and not args.shared.is_dir():
         parser.error(f"--shared: {args.shared} is not a folder")
     options = {k: v for k, v in (("workers", args.workers), ("address", args.address),
-                                 ("master", args.master)) if v is not None}
+                                 ("master", args.master), ("tls_ca_file", args.tls_ca_file),
+                                 ("tls_cert", args.tls_cert), ("tls_key", args.tls_key),
+                                 ("allow_plaintext", args.allow_plaintext or None)) if v is not None}
     try:
         with open_executor(args.executor, **options) as ex:
             views = probe_workers(ex, tasks=args.tasks or 2 * ex.workers, shared=args.shared,

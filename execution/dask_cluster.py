@@ -6,14 +6,16 @@ worker's cores itself), no dashboard or other web page, everything on the loopba
 the workers' log quiet (a task's exception is raised on the driver, not logged twice), and TLS
 with a certificate made for this cluster alone: the loopback address is open to every user of the
 machine, and a scheduler runs any client's code on its workers as the steward. With ``address``
-(``tcp://HOST:PORT``) it connects to a running scheduler instead (dask-jobqueue on Slurm,
+(``tls://HOST:PORT``) it connects to a running scheduler instead (dask-jobqueue on Slurm,
 dask-kubernetes, ``dask scheduler``): those workers must have the project installed, the same
-view of the partition folders, and the keys by path or environment (docs/guide-cluster.md).
+view of the partition folders, and the keys by path or environment (docs/guide-cluster.md). The
+connection is TLS with the cluster's certificate files, given by path; a plain ``tcp://`` address
+is refused unless ``allow_plaintext`` (:mod:`execution.dask_transport`).
 
 Dask has no telemetry. The scheduler logs task keys: a task's key here is the function's name and
 a random id (``pure=False``), never its argument, and arguments hold no bytes
 (:func:`execution.executors.check_task_arguments`). An exception in a task is raised on the driver
-as itself (Dask ships it back), with a note naming the partition.
+as itself (Dask ships it back), with a note naming the stage and the partition.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from execution.dask_transport import scheduler_security
 from execution.engine_folder import EngineFolder
 from execution.executors import Executor, ExecutorError, check_task_arguments, lost_worker, note_partition
 
@@ -39,7 +42,9 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, workers: int | None = None, address: str | None = None,
-                 threads_per_worker: int | None = None) -> None:
+                 threads_per_worker: int | None = None, allow_plaintext: bool = False,
+                 tls_ca_file: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None) -> None:
         try:
             import distributed
         except ImportError as exc:
@@ -50,15 +55,25 @@ class DaskExecutor(Executor):
         self._scratch: str | None = None
         if address:
             if not str(address).startswith(("tcp://", "tls://", "ucx://", "inproc://")):
-                msg = f"executor.address must be a scheduler address such as tcp://HOST:8786, not {address!r}"
+                msg = f"executor.address must be a scheduler address such as tls://HOST:8786, not {address!r}"
                 raise ValueError(msg)
-            _check_scheduler(distributed, str(address))
+            # tcp:// refused unless allow_plaintext; tls:// with the certificate files by path
+            security = scheduler_security(distributed, str(address), allow_plaintext=allow_plaintext,
+                                          tls_ca_file=tls_ca_file, tls_cert=tls_cert, tls_key=tls_key)
+            _check_scheduler(distributed, str(address), security)
             try:
-                self._client = distributed.Client(str(address), timeout=_TIMEOUT, set_as_default=False)
+                self._client = distributed.Client(str(address), timeout=_TIMEOUT, set_as_default=False,
+                                                  security=security)
             except OSError as exc:
                 msg = f"executor dask: no Dask scheduler answered at {address} ({type(exc).__name__})"
                 raise ExecutorError(msg) from None
         else:
+            unused = [n for n, v in (("tls_ca_file", tls_ca_file), ("tls_cert", tls_cert), ("tls_key", tls_key),
+                                     ("allow_plaintext", allow_plaintext or None)) if v is not None]
+            if unused:
+                msg = (f"executor.{', executor.'.join(unused)}: settings of a remote scheduler (executor.address); "
+                       "a local cluster speaks TLS with a certificate it makes for itself")
+                raise ValueError(msg)
             import dask
 
             # No web pages (dashboard, metrics, health): the scheduler's and workers' HTTP
@@ -90,7 +105,7 @@ class DaskExecutor(Executor):
     def workers(self) -> int:
         return max(1, len(self._client.scheduler_info().get("workers", {})))
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
         from distributed import KilledWorker
 
         check_task_arguments(items)
@@ -104,8 +119,8 @@ class DaskExecutor(Executor):
             except Exception as exc:
                 self._client.cancel(futures[index + 1:])
                 if isinstance(exc, KilledWorker):  # its workers died running it (allowed-failures)
-                    raise lost_worker(self.name, index, len(items)) from None
-                raise note_partition(exc, index, len(items), self.name) from None
+                    raise lost_worker(self.name, index, len(items), stage) from None
+                raise note_partition(exc, index, len(items), self.name, stage) from None
         return results
 
     def close(self) -> None:
@@ -126,7 +141,7 @@ class DaskExecutor(Executor):
 _TIMEOUT = "30s"
 
 
-def _check_scheduler(distributed: Any, address: str) -> None:
+def _check_scheduler(distributed: Any, address: str, security: Any) -> None:
     """One Dask handshake with ``address`` before a client is made, bounded by the connect timeout.
 
     Another service at the address (a web server, a wrong port) answers with bytes that Dask
@@ -138,7 +153,7 @@ def _check_scheduler(distributed: Any, address: str) -> None:
     from distributed.comm import connect
 
     async def handshake() -> None:
-        args = distributed.Security().get_connection_args("client")  # tls://: the Dask configuration's
+        args = security.get_connection_args("client")  # tls://: the cluster's certificates
         comm = await connect(address, timeout=_TIMEOUT, **args)
         await comm.close()
 

@@ -6,11 +6,13 @@
 
 Every executor keeps the same two promises on top of ``map``'s order: a task's argument is checked
 before anything is sent (:func:`check_task_arguments`: no bytes, the form key material takes), and
-an exception in a task is raised on the driver as itself, with a note naming the partition.
+an exception in a task is raised on the driver as itself, with a note naming the stage, the partition
+and the executor (:func:`note_partition`; a command's error message adds the same words).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import multiprocessing
@@ -21,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorError", "LocalExecutor", "ProcessExecutor",
+__all__ = ["EXECUTORS", "PARTITION_ATTRIBUTE", "Executor", "ExecutorError", "LocalExecutor", "ProcessExecutor",
            "check_task_arguments", "lost_worker", "note_partition", "open_executor"]
 
 T = TypeVar("T")
@@ -87,17 +89,33 @@ def _held(value: object, depth: int = 0) -> str:
     return "bytes" if "bytes" in found else next((f for f in found if f), "")
 
 
-def lost_worker(executor: str, index: int, count: int) -> ExecutorError:
-    """A worker died running partition ``index`` (no exception of the task's own to raise)."""
-    msg = (f"executor {executor} lost partition {index + 1} of {count}: its worker process died (killed by the "
+def _of(stage: str) -> str:
+    return f" of the {stage}" if stage else ""
+
+
+def lost_worker(executor: str, index: int, count: int, stage: str = "") -> ExecutorError:
+    """A worker died running partition ``index`` of ``stage`` (no exception of the task's own to raise)."""
+    msg = (f"executor {executor} lost partition {index + 1} of {count}{_of(stage)}: its worker process died (killed by the "
            "system, out of memory or a node lost); nothing was published. Run again, with more memory per "
            "worker or more partitions (partitions=K, or partitions=auto with memory_gb)")
     return ExecutorError(msg)
 
 
-def note_partition(exc: BaseException, index: int, count: int, executor: str) -> BaseException:
-    """``exc`` with a note naming the partition that raised it (shown under its traceback)."""
-    exc.add_note(f"(in partition {index + 1} of {count}, on the {executor} executor)")
+#: The attribute :func:`note_partition` sets on a task's exception: where it was raised (stage,
+#: partition, executor; no data), which a command's error message adds (extracts.cli.guarded).
+PARTITION_ATTRIBUTE = "pfl_partition"
+
+
+def note_partition(exc: BaseException, index: int, count: int, executor: str, stage: str = "") -> BaseException:
+    """``exc`` with a note naming the stage and partition that raised it (shown under its traceback).
+
+    The same words are kept on ``exc`` as :data:`PARTITION_ATTRIBUTE`, for a command's message,
+    which shows an error's text (or only its type) but not its notes.
+    """
+    where = f"partition {index + 1} of {count}{_of(stage)}, on the {executor} executor"
+    exc.add_note(f"(in {where})")
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, PARTITION_ATTRIBUTE, where)
     return exc
 
 
@@ -107,8 +125,12 @@ class Executor(ABC):
     name: str = ""
 
     @abstractmethod
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``[fn(item) for item in items]``, possibly in parallel; results in the items' order."""
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
+        """``[fn(item) for item in items]``, possibly in parallel; results in the items' order.
+
+        ``stage`` names the stage the partitions belong to ("study", "supplier step (ehr)"): a
+        failure's message says it, beside the partition and the executor.
+        """
 
     @property
     def workers(self) -> int:
@@ -133,14 +155,14 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int | None = None) -> None:
         del workers  # one at a time, whatever the configuration says
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
         check_task_arguments(items)
         results = []
         for index, item in enumerate(items):
             try:
                 results.append(fn(item))
             except Exception as exc:
-                raise note_partition(exc, index, len(items), self.name) from None
+                raise note_partition(exc, index, len(items), self.name, stage) from None
         return results
 
 
@@ -157,7 +179,7 @@ class ProcessExecutor(Executor):
     def workers(self) -> int:
         return self._workers
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
         check_task_arguments(items)
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
@@ -169,11 +191,11 @@ class ProcessExecutor(Executor):
             except BrokenProcessPool:  # a worker was killed: the pool is gone, the next map starts one
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
-                raise lost_worker(self.name, index, len(items)) from None
+                raise lost_worker(self.name, index, len(items), stage) from None
             except Exception as exc:
                 for later in futures[index + 1:]:
                     later.cancel()
-                raise note_partition(exc, index, len(items), self.name) from None
+                raise note_partition(exc, index, len(items), self.name, stage) from None
         return results
 
     def close(self) -> None:

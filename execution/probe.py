@@ -1,6 +1,6 @@
 """What the workers of an executor see: a check to run before the first partitioned run on a cluster.
 
-``python -m execution --executor dask --address tcp://scheduler:8786 --shared /data/pfl-work
+``python -m execution --executor dask --address tls://scheduler:8786 --tls-ca-file ... --shared /data/pfl-work
 --key env:PFL_NETWORK_KEY`` runs a small partition function on the workers and prints, per task,
 where it ran and whether that worker has what a partitioned stage needs (docs/guide-cluster.md):
 
@@ -103,7 +103,7 @@ def probe_workers(executor: Executor, *, tasks: int, shared: Path | None = None,
         probe_file.write_text(token, encoding="utf-8")
     try:
         items = [(i, str(probe_file) if probe_file else None, token, key_ref) for i in range(tasks)]
-        return executor.map(look_around, items)
+        return executor.map(look_around, items, stage="worker check")
     finally:
         if probe_file is not None:
             probe_file.unlink(missing_ok=True)

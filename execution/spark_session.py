@@ -114,7 +114,7 @@ class SparkExecutor(Executor):
     def workers(self) -> int:
         return max(1, int(self._session.sparkContext.defaultParallelism))
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Sequence[T], *, stage: str = "") -> list[R]:
         check_task_arguments(items)
         if not items:
             return []
@@ -123,13 +123,14 @@ class SparkExecutor(Executor):
             outcomes = sc.parallelize(list(items), len(items)).map(functools.partial(_call, fn)).collect()
         except Exception as exc:  # a worker died or could not import the function: no task exception
             # Only the type: Spark's text carries the worker's Python traceback, which may quote data.
-            msg = (f"executor spark lost a partition task ({type(exc).__name__}): its worker died, or lacks "
+            of = f" of the {stage}" if stage else ""
+            msg = (f"executor spark lost a partition task{of} ({type(exc).__name__}): its worker died, or lacks "
                    "the project or the driver's Python (docs/guide-cluster.md); nothing was published")
             raise ExecutorError(msg) from None
         results = []
         for index, (done, value) in enumerate(outcomes):
             if not done:
-                raise note_partition(_exception(value), index, len(items), self.name) from None
+                raise note_partition(_exception(value), index, len(items), self.name, stage) from None
             results.append(value)
         return results
 

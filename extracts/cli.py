@@ -173,7 +173,7 @@ def guarded(fn: Callable[[], T]) -> T:
     except EngineError as exc:
         if _SIGINT_SEEN:
             _interrupted()
-        _fail(str(exc), exc.exit_code)
+        _fail(f"{exc}{_in_partition(exc)}", exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()
     except (HydraException, OmegaConfBaseException) as exc:
@@ -182,8 +182,8 @@ def guarded(fn: Callable[[], T]) -> T:
         # Rejected by Hydra before the command started (unknown setting or option), or a
         # setting that cannot be resolved: a configuration error like ConfigError.
         _fail(f"configuration: {_config_message(exc)} (see --help)", ConfigError.exit_code)
-    except MemoryError:
-        _fail("out of memory; use a smaller chunk size or preset", INTERNAL_ERROR)
+    except MemoryError as exc:
+        _fail(f"out of memory{_in_partition(exc)}; use a smaller chunk size or preset", INTERNAL_ERROR)
     except Exception as exc:  # the last line of defence of a command
         if _SIGINT_SEEN:
             _interrupted()
@@ -192,7 +192,7 @@ def guarded(fn: Callable[[], T]) -> T:
             _fail(str(lost), lost.exit_code)
         translated = storage_error(exc)  # disk full, permission denied: path and reason only
         if translated is not None:
-            _fail(str(translated), translated.exit_code)
+            _fail(f"{translated}{_in_partition(exc)}", translated.exit_code)
         if os.environ.get("PFL_DEBUG") == "1":  # developers on generated data only
             raise
         _internal(exc)
@@ -214,9 +214,21 @@ def _worker_lost(exc: BaseException) -> bool:
     return executors is not None and isinstance(exc, executors.ExecutorError)
 
 
+def _in_partition(exc: BaseException) -> str:
+    """" (in partition 3 of 4 of the study, on the dask executor)" for an error a partition raised.
+
+    The executor's words (execution.executors.note_partition): stage, partition and executor,
+    never data. A command shows an error's text, not its notes, so they are added here.
+    """
+    where = getattr(exc, "pfl_partition", None)
+    return f" (in {where})" if isinstance(where, str) and where else ""
+
+
 def _internal(exc: BaseException) -> None:
+    where = getattr(exc, "pfl_partition", None)
+    where = f" in {where}" if isinstance(where, str) and where else ""
     _fail(
-        f"internal error ({type(exc).__name__}); please report it. "
+        f"internal error ({type(exc).__name__}){where}; please report it. "
         "The message is withheld because it may contain data values.",
         INTERNAL_ERROR,
     )

@@ -113,7 +113,7 @@ def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, s
         (scratch / f"link-{n}").mkdir()
         tasks += [LinkTask(str(rows), str(split_maps[token_map]), method, i,
                            str(scratch / f"link-{n}" / f"part-{i:05d}.parquet")) for i in range(partitions)]
-    executor.map(link_partition, tasks)
+    executor.map(link_partition, tasks, stage="linkage step")
     for n, (*_, target) in enumerate(jobs):
         partials = partial_files([scratch / f"link-{n}" / f"part-{i:05d}.parquet" for i in range(partitions)])
         write_rows(pl.scan_parquet(partials).sort(_ROW).drop(_ROW), target)

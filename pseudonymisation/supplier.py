@@ -225,7 +225,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
         run = write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
             SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
-            for i in range(partitions)])
+            for i in range(partitions)], stage=f"supplier step ({supplier})")
         for table in keyed:  # content rows back in the extract's order
             parts = partial_files([partial(folder, f"content/{table}", i) for i in range(partitions)])
             write_content(pl.scan_parquet(parts).sort(ROW).drop(ROW), targets[table])

@@ -91,7 +91,7 @@ def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, 
         items.append((supplier, str(scratch / f"{supplier}-identifiers")))
     key_path = write_worker_key(scratch, k_proj, "project")
     tasks = [TtpTask(tuple(items), key_path, k_proj.role, i, str(scratch)) for i in range(partitions)]
-    return sum(p1 for p1, _ in executor.map(ttp_partition, tasks))
+    return sum(p1 for p1, _ in executor.map(ttp_partition, tasks, stage="TTP step"))
 
 
 def _partials(scratch: Path, supplier: str, partitions: int) -> list[Path]:

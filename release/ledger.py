@@ -61,6 +61,20 @@ __all__ = [
 
 FORMAT = "pfl-release-ledger/2"
 RECORD_FORMAT = "pfl-ledger-record/1"
+#: The format of the engine before the steward's policy, the population and the person sets.
+OLDER_FORMAT = "pfl-release-ledger/1"
+
+
+def _older_format(index_path: Path) -> str:
+    """Why a /1 ledger takes no release and what the steward does instead (no value of it)."""
+    return (f"{index_path}: a ledger of format {OLDER_FORMAT}, written by an older engine; this engine keeps "
+            f"ledgers of format {FORMAT}, which hold the population's disclosure policy (set by pfl-ledger init, "
+            "only tightened), are bound to one population, and keep the persons behind every released count, so "
+            "that a release is checked against the earlier ones by who is counted. A /1 ledger has none of these "
+            "and cannot be carried over: checked by name only, its releases could be differenced with a renamed "
+            "or widened definition. Keep it unchanged (owner-only) as the record of what was released, and create "
+            "the population's ledger with pfl-ledger init --ledger NEW_FOLDER (docs/release-format.md, \"Ledgers "
+            "of an older format\"); nothing was released")
 
 
 def key_to_json(key: Key) -> list:
@@ -112,6 +126,8 @@ class Ledger:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             msg = f"{self.index_path}: the ledger's index cannot be read; nothing was released"
             raise LedgerRefusal(msg) from None
+        if isinstance(index, dict) and index.get("format") == OLDER_FORMAT:
+            raise LedgerRefusal(_older_format(self.index_path))
         if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("releases"), list):
             found = index.get("format") if isinstance(index, dict) else None
             msg = f"{self.index_path}: not a ledger of format {FORMAT}"

@@ -1,11 +1,24 @@
-"""Plant contract-v2 identifiers and missing BSNs into generated extracts (fallback tests, benchmarks).
+"""Plant known identifiers and missing BSNs into generated extracts (fallback tests, benchmarks).
 
-Until the generator fills the identifier columns itself (issue 13, item 2), this gives every person
-of the generator's truth a surname (with Dutch prefixes), initials, an address and insurance
-numbers, writes them on the EHR ``patients`` and claims ``insured`` rows of that person, with
-realistic noise on the EHR side (typing errors, moves, missing insurance numbers), and removes the
-BSN of a share of EHR records that had a valid one. The truth (``truth/patients``: the person of
-every record) stays as generated, so precision and recall of the fallback can be measured.
+The generator fills the contract-v2 identifier columns itself (issue 13, item 2, with its own
+noise); this copy of the extracts (:func:`plant_identifiers`) *replaces* the family name, initials,
+postcode (PC6), house number and insurance number with planted ones of a known, simpler shape, for
+tests and benchmarks that want the noise fixed here (tests/integration/test_fallback_linkage.py;
+benchmarks/fallback_linkage.py plants only into extracts without the columns):
+
+- every person of the generator's truth (``truth/persons``) gets a surname of Zipf-like frequency
+  (a Dutch prefix on some), one to three initials and a household address (PC6, house number; about
+  two persons per address);
+- claims ``insured``: the person's planted identifiers, and per year an insurance number derived
+  from the person and the insurer;
+- EHR ``patients``: the person's planted identifiers with the insurer and number of the person's
+  latest ``insured`` year, and noise: a typing error in 3 % of family names, 5 % moved (PC6
+  ``9999ZZ``), insurer and number known for half the records; and the BSN removed from
+  ``missing_bsn_share`` of the records that had one (listed in ``truth/planted_missing_bsn.parquet``).
+
+The optional ``given_name``, ``street`` and ``city`` stay as generated (they do not follow the
+planted address), and the truth (``truth/patients``: the person of every record) stays as
+generated, so precision and recall of the fallback can be measured.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ and ``de Boer`` are found alike.
 - family names: every word of five or more letters of a name as the extract spelled it, without its
   prefixes (``van der``): shorter words are too often ordinary words of a report (``Post``, ``Span``,
   ``Bos``);
+- given names, streets and places of residence (contract v2's optional ``given_name``, ``street``
+  and ``city``, where a supplier delivers them): the same rule, each its own kind (``Johannes``,
+  ``Anne-Sophie`` as ``sophie``, ``Kerkstraat``, ``Burgemeester``, ``Amsterdam``, ``Broek in
+  Waterland`` as ``broek`` and ``waterland``); shorter ones (``Jan``, ``Ede``, ``Oss``, ``Laan``)
+  are ordinary words and abbreviations of a report too often;
 - initials: in their dotted form, two or more capitals (``P.A.``, ``J.P.S.``; ``e.g.`` is no name): undotted initials are
   a few capitals, as every abbreviation of a report is (``SHA``, ``CSV``);
 - postcodes (PC6): ``1234AB`` and ``1234 ab`` alike;
@@ -108,12 +113,21 @@ def _identifier_frame(extracts: Path) -> pl.DataFrame:
     ], how="diagonal_relaxed")
 
 
+# Contract v2's optional identifier columns, where a supplier delivers them: the kind of needle.
+_OPTIONAL = {"given name": "given_name", "street": "street", "city": "city"}
+
+
+def _long_words(values: pl.Series) -> set[str]:
+    """Every word of five or more letters of the values, lower case, prefixes (``van der``) left out."""
+    return {w for value in values.drop_nulls().unique().to_list()
+            for w in value.replace(",", " ").replace("-", " ").replace(".", " ").lower().split()
+            if w.isalpha() and len(w) >= 5 and w not in _PREFIX_WORDS}
+
+
 def identifier_needles(extracts: Path) -> list[WordNeedles]:
     """Needles of every identifier of the extracts' ``patients`` and ``insured`` (see the module doc)."""
     ids = _identifier_frame(extracts)
-    names = {w for name in ids["family_name"].drop_nulls().unique().to_list()
-             for w in name.replace(",", " ").replace("-", " ").lower().split()
-             if w.isalpha() and len(w) >= 5 and w not in _PREFIX_WORDS}
+    names = _long_words(ids["family_name"])
     initials = {"".join(f"{c}." for c in i) for i in ids["initials"].drop_nulls().str.replace_all(r"[^A-Za-z]", "")
                 .str.to_uppercase().unique().to_list() if len(i) >= 2}
     pc6 = set(ids["postcode6"].drop_nulls().str.replace_all(r"\s", "").str.to_uppercase().unique().to_list())
@@ -122,7 +136,10 @@ def identifier_needles(extracts: Path) -> list[WordNeedles]:
     numbers = ids["insurance_number"].drop_nulls().str.replace_all(r"[\s.\-]", "")
     numbers = numbers.filter(numbers.str.contains(r"^[0-9]{1,9}$")).str.zfill(9)
     assert min(len(names), len(initials), len(pc6), len(suffixed), len(numbers)) > 10, "tiny extract has identifiers"
+    optional = {kind: _long_words(ids[column]) for kind, column in _OPTIONAL.items() if column in ids.columns}
+    assert all(len(words) > 10 for words in optional.values()), "tiny extract has its optional identifiers"
     return [
+        *(WordNeedles(kind, frozenset(words), r"\p{L}+", "lower") for kind, words in optional.items()),
         WordNeedles("family name", frozenset(names), r"\p{L}+", "lower"),
         WordNeedles("initials", frozenset(initials), r"\b(?:[A-Z]\.){2,4}", "upper"),
         WordNeedles("postcode6", frozenset(pc6), r"\b[1-9][0-9]{3} ?[A-Za-z]{2}\b", "upper_compact"),

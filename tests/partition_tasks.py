@@ -68,3 +68,12 @@ def die_on_one(x: int) -> int:
 
         os.kill(os.getpid(), signal.SIGKILL)
     return x
+
+
+def refuse_one_as_configuration(x: int) -> int:
+    """An engine error (exit 2) in partition 2: what a user sees must name the stage that failed."""
+    from extracts.errors import ConfigError
+
+    if x == 1:
+        raise ConfigError("a practice code list names no practice of this partition")
+    return x

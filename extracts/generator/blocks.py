@@ -124,11 +124,11 @@ def run_blocks(
     defects: Counter[str] = Counter()
     done = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-blocks") as runner:
-        pending = runner.submit(executor.map, generate_block, waves[0]) if waves else None
+        pending = runner.submit(executor.map, generate_block, waves[0], stage="generator") if waves else None
         for w, wave in enumerate(waves):
             results = pending.result()  # type: ignore[union-attr]
             if w + 1 < len(waves):  # draw the next wave while this one is appended
-                pending = runner.submit(executor.map, generate_block, waves[w + 1])
+                pending = runner.submit(executor.map, generate_block, waves[w + 1], stage="generator")
             _append(files, wave[0].folder, results, defects)
             done += len(wave)
             if progress:

@@ -96,6 +96,26 @@ def test_identifier_scan_finds_planted_leaks_and_reports_no_values(
     assert not any(v in f + k for f, k in found for v in (name, pc6, house, number))
 
 
+def test_identifier_scan_learns_the_optional_given_name_street_and_city(
+    needles: list[WordNeedles], tmp_path: Path
+) -> None:
+    """Contract v2's optional columns (the generator draws them) are needles like the family name."""
+    kinds = {n.kind: n for n in needles}
+    assert {"given name", "street", "city"} <= set(kinds)
+    given, street, city = (sorted(kinds[k].values)[-1] for k in ("given name", "street", "city"))
+    planted = {
+        "given.json": lambda p: p.write_text(json.dumps({"note": f"patient {given.capitalize()} was seen"})),
+        "street.log": lambda p: p.write_text(f"moved to the {street.upper()} last year\n"),
+        "city.parquet": lambda p: pl.DataFrame({"x": [f"born in {city.capitalize()}"]}).write_parquet(p),
+    }
+    for file, write in planted.items():
+        write(tmp_path / file)
+    found = scan_readable(sorted(tmp_path.iterdir()), [kinds[k] for k in ("given name", "street", "city")])
+    assert sorted((Path(f).name, k) for f, k in found) == [
+        ("city.parquet", "city"), ("given.json", "given name"), ("street.log", "street")]
+    assert not any(v in f + k for f, k in found for v in (given, street, city))
+
+
 def test_encoding_scan_finds_the_encodings_in_the_files_the_ttp_receives(pipeline: Pipeline) -> None:  # noqa: F811
     found = {k for _, k in scan_files(pipeline.ttp_receives, encoding_needles(pipeline))}
     delivered = _delivered(pl.read_parquet(pipeline.ehr.out / "for_ttp" / "encodings.parquet"))

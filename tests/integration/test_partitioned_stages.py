@@ -280,10 +280,36 @@ class _Recording(LocalExecutor):
 
     def __init__(self) -> None:
         self.tasks: list[object] = []
+        self.stages: list[str] = []
 
-    def map(self, fn, items):  # type: ignore[no-untyped-def]
+    def map(self, fn, items, *, stage: str = ""):  # type: ignore[no-untyped-def]
         self.tasks += list(items)
-        return super().map(fn, items)
+        self.stages.append(stage)
+        return super().map(fn, items, stage=stage)
+
+
+def test_each_partitioned_stage_names_itself_for_its_failure_messages(chain: Chain, tiny_linked: Path,
+                                                                       tmp_path: Path) -> None:
+    """A partition's error or lost worker says which stage it was (execution.executors.note_partition)."""
+    from omegaconf import OmegaConf
+
+    from cohort.compile import legacy_config
+    from cohort.convert import load_study
+    from cohort.partitioned import run_partitioned
+    from extracts.codelists import load_catalogue
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    study = load_study(OmegaConf.to_container(OmegaConf.load(conf / "study" / "seed_study.yaml")),  # type: ignore[arg-type]
+                       load_catalogue(conf / "conditions" / "seed_study.yaml"))
+
+    recording = _Recording()
+    for supplier in SUPPLIERS:
+        chain.supplier(supplier, tmp_path / supplier, executor=recording, partitions=2)
+    chain.ttp_step(tmp_path / "ttp", executor=recording, partitions=2)
+    chain.link(tmp_path / "linked", executor=recording, partitions=2)
+    run_partitioned(tiny_linked, legacy_config(study), executor=recording, partitions=2, scratch=tmp_path)
+    assert recording.stages == ["supplier step (ehr)", "supplier step (claims)", "TTP step", "linkage step",
+                                "study"]
 
 
 def test_partition_tasks_carry_key_references_never_key_material(chain: Chain, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_importing_execution_loads_no_cluster_engine() -> None:
     ("processes", {"address": "tcp://h:8786"}, "executor processes has no option address; it takes workers"),
     ("dask", {"master": "local[2]"}, "executor dask has no option master; it takes workers, address"),
     ("spark", {"address": "tcp://h:8786"}, "executor spark has no option address; it takes workers, master"),
-    ("dask", {"address": "h:8786"}, "executor.address must be a scheduler address such as tcp://"),
+    ("dask", {"address": "h:8786"}, "executor.address must be a scheduler address such as tls://"),
 ])
 def test_an_executor_option_it_does_not_take_is_refused_before_anything_starts(
         name: str, options: dict, says: str) -> None:

@@ -16,7 +16,7 @@ from execution.config import executor_settings
 from extracts.command_line import CONF_DIR, HydraCommand
 
 COMMANDS = ["supplier", "ttp", "link", "run_study", "demo", "generate"]
-OPTIONS = {"local": {"workers"}, "processes": {"workers"}, "dask": {"workers", "address", "threads_per_worker"},
+OPTIONS = {"local": {"workers"}, "processes": {"workers"}, "dask": {"workers", "address", "threads_per_worker", "tls_ca_file", "tls_cert", "tls_key", "allow_plaintext"},
            "spark": {"workers", "master"}}
 
 
@@ -48,8 +48,11 @@ def test_every_stage_command_selects_the_local_executor_by_default(config: str) 
 
 @pytest.mark.parametrize("config", COMMANDS)
 def test_executor_dask_with_an_address_is_composed_on_every_stage_command(config: str) -> None:
-    cfg = _compose(config, "executor=dask", "executor.address=tcp://scheduler:8786", "executor.workers=4")
-    assert executor_settings(cfg) == ("dask", {"address": "tcp://scheduler:8786", "workers": 4})
+    cfg = _compose(config, "executor=dask", "executor.address=tls://scheduler:8786", "executor.workers=4",
+                   "executor.tls_ca_file=/tls/ca.pem", "executor.tls_cert=/tls/c.pem", "executor.tls_key=/tls/c.key")
+    assert executor_settings(cfg) == ("dask", {"address": "tls://scheduler:8786", "workers": 4, "allow_plaintext": False,
+                                               "tls_ca_file": "/tls/ca.pem", "tls_cert": "/tls/c.pem",
+                                               "tls_key": "/tls/c.key"})
 
 
 def test_executor_spark_takes_a_master_and_processes_takes_workers() -> None:
@@ -75,6 +78,6 @@ def test_the_old_plain_mapping_still_opens_its_executor() -> None:
 def test_every_stage_commands_help_names_the_executors(config: str) -> None:
     text = (CONF_DIR / f"{config}.yaml").read_text()
     help_text = yaml.safe_load(text)["hydra"]["help"]["template"]
-    for said in ("executor=local|processes|dask|spark", "executor.address=tcp://", "executor.master=",
+    for said in ("executor=local|processes|dask|spark", "executor.address=tls://", "executor.allow_plaintext=true", "executor.master=",
                  "partitions=K", "docs/guide-cluster.md"):
         assert said in help_text, f"{config}: {said}"

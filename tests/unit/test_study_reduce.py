@@ -112,3 +112,20 @@ def test_member_parts_of_person_partitions_unite_in_the_unpartitioned_order() ->
     for table, frame in whole.frames().items():
         assert_frame_equal(united[table], frame, check_exact=True), table
     assert united["attrition"]["step"].to_list()[:4] == ["base"] * 4
+
+
+def test_both_reducers_take_each_tables_cells_from_one_definition() -> None:
+    """reduce_study and reduce_index_study sum a table by the same keys (cohort.reduce.CELLS), strata in place."""
+    from cohort import reduce
+
+    assert reduce.cells("care_use", ["sex", "age_band"]) == (
+        ["year", "condition", "discipline", "sex", "age_band"], ["n", "N"])
+    assert reduce.cells("prevalence", ["sex"]) == reduce.cells("incidence", ["sex"]) == reduce.cells(
+        "index_cohort", ["sex"]) == (["year", "condition", "sex"], ["numerator", "denominator"])
+    assert reduce.cells("referrals", ["sex"]) == (["year", "condition"], ["n", "N"])  # no strata
+    summed = {"attrition", "care_use", "referrals", "acsc", "contact_bands", "fallback_links", "top_groups",
+              "top_totals", "prevalence", "incidence", "index_cohort"}
+    assert set(reduce.CELLS) == summed
+    with pytest.raises(KeyError):
+        reduce.cells("costs", [])  # not a sum: merge_cost_tables, keyed by reduce.COST_KEYS
+    assert reduce.cost_keys(["sex"]) == ["year", "condition", "sex"]
