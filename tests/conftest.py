@@ -56,7 +56,7 @@ def tiny_linked(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPa
     return result.out
 
 
-SPREAD = {"tests/adversarial/test_cli_hardening.py"}  # 287 commands; its fixtures: a key, a folder of YAML
+SPREAD = {"tests/adversarial/test_cli_hardening.py"}  # 287 commands (in process); its fixtures: a key, a folder of YAML
 
 
 def group_shared_fixtures(items: list[pytest.Item]) -> None:

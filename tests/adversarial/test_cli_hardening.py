@@ -4,7 +4,9 @@ An adversary (or a careless user) tries, on every command that parses its settin
 other configuration files (``-cp``, ``-cn``, ``-cd``, ``hydra.searchpath``), Hydra's own
 settings (where the log goes, what it holds), sweeps, added, force-added and deleted keys, a
 config group moved to the top level, interpolations that read the environment, and keys given
-by value. Each runs the installed console script as a user does and must end with the
+by value. Each runs the console script's function as the installed script does (the hundreds
+of cases in this process: ``command_runner.command_in_process``, which captures file
+descriptors 1 and 2; the single cases as the installed command) and must end with the
 documented exit code (2; 6 for key material), a message that says why, no traceback, nothing
 written (no ``pfl-logs/``), and never the key's value. What stays allowed keeps working:
 ``--help``, ``+defects.NAME``, ``+inputs.SUPPLIER``, ``--config-dir`` with a study folder.
@@ -21,12 +23,11 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process, run_command
 
 from commands.scripts import TARGETS
 from extracts.cli import _hydra_command
@@ -41,12 +42,10 @@ MATERIAL = hashlib.sha256(b"pfl test key material").digest()
 HEX = MATERIAL.hex()
 
 
-def _in_parallel(
+def _one_by_one(
     jobs: dict[str, Callable[[], CompletedProcess[str]]],
 ) -> dict[str, CompletedProcess[str]]:
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: do not swamp the machine
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return {name: job() for name, job in jobs.items()}  # in this process: one at a time
 
 
 def _written(folder: Path) -> list[str]:
@@ -141,7 +140,7 @@ def test_a_bent_command_line_is_refused_before_hydra_writes_anything(
 ) -> None:
     args, says = _tricks(looser)[trick]
     cwd = tmp_path / "cwd"
-    proc = run_command(command, *args, cwd=cwd, timeout=120)
+    proc = command_in_process(command, *args, cwd=cwd)
     assert_clean_failure(proc, 2, says)
     assert "nothing was run" in proc.stderr
     assert _written(cwd) == [], f"{command} {trick} wrote {_written(cwd)}"
@@ -182,7 +181,7 @@ def test_a_key_given_by_value_is_refused_with_exit_6_and_never_echoed(
     value = _key_forms(key_file)[form]
     setting = _KEY_SETTINGS.get(command, "out")  # any setting: the check reads every argument
     cwd = tmp_path / "cwd"
-    proc = run_command(command, f"{setting}={value}", cwd=cwd, timeout=120)
+    proc = command_in_process(command, f"{setting}={value}", cwd=cwd)
     assert_clean_failure(proc, 6, f"{setting}: the value looks like key material")
     both = proc.stdout + proc.stderr
     for line in value.splitlines():  # not a fragment of the material: 12 characters or more
@@ -227,13 +226,13 @@ def test_help_and_the_documented_additions_still_work(tmp_path: Path) -> None:
     study_dir = tmp_path / "my-config" / "study"
     study_dir.mkdir(parents=True)
     (study_dir / "mine.yaml").write_text("name: mine\nreference_years: [2021]\n")
-    jobs = {f"{c} --help": (lambda c=c: run_command(c, "--help", cwd=tmp_path / "help")) for c in HYDRA_COMMANDS}
-    jobs["defects"] = lambda: run_command("pfl-generate", "+defects.bsn_missing=0.01", "--cfg", "job",
+    jobs = {f"{c} --help": (lambda c=c: command_in_process(c, "--help", cwd=tmp_path / "help")) for c in HYDRA_COMMANDS}
+    jobs["defects"] = lambda: command_in_process("pfl-generate", "+defects.bsn_missing=0.01", "--cfg", "job",
                                           cwd=tmp_path / "cfg")
-    jobs["inputs"] = lambda: run_command("pfl-ttp", "+inputs.ehr=/in/ehr", "--cfg", "job", cwd=tmp_path / "cfg")
-    jobs["config-dir"] = lambda: run_command("pfl-study", "--config-dir", str(tmp_path / "my-config"),
+    jobs["inputs"] = lambda: command_in_process("pfl-ttp", "+inputs.ehr=/in/ehr", "--cfg", "job", cwd=tmp_path / "cfg")
+    jobs["config-dir"] = lambda: command_in_process("pfl-study", "--config-dir", str(tmp_path / "my-config"),
                                              "study=mine", "--cfg", "job", cwd=tmp_path / "cfg")
-    done = _in_parallel(jobs)
+    done = _one_by_one(jobs)
     for name, proc in done.items():
         assert proc.returncode == 0, f"{name}: {proc.stderr[-800:]}"
     assert "bsn_missing: 0.01" in done["defects"].stdout
@@ -250,7 +249,7 @@ def test_help_and_the_documented_additions_still_work(tmp_path: Path) -> None:
 def test_a_config_dir_may_only_add_plain_files_to_the_commands_groups(tmp_path: Path, content: str) -> None:
     (tmp_path / "cfg" / "study").mkdir(parents=True)
     (tmp_path / "cfg" / "study" / "evil.yaml").write_text(content)
-    proc = run_command("pfl-study", "--config-dir", str(tmp_path / "cfg"), "study=evil",
+    proc = command_in_process("pfl-study", "--config-dir", str(tmp_path / "cfg"), "study=evil",
                        "linked=l", "out=o", cwd=tmp_path / "run")
     assert_clean_failure(proc, 2, "may not move its settings elsewhere")
     assert _written(tmp_path / "run") == []
@@ -281,7 +280,7 @@ def test_hydras_log_folders_are_owner_only_and_outputs_keep_the_umask(tmp_path: 
 def test_a_setting_named_in_the_log_folder_cannot_move_the_log(command: str, args: tuple[str, ...],
                                                               tmp_path: Path) -> None:
     cwd = tmp_path / "a" / "b"
-    proc = run_command(command, *args, cwd=cwd)
+    proc = command_in_process(command, *args, cwd=cwd)
     assert proc.returncode not in (0, 70), proc.stderr[-2000:]  # refused by the command's body
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_dir() and "escaped" in p.name)
     assert [p.name for p in tmp_path.iterdir()] == ["a"]
@@ -305,7 +304,7 @@ def test_a_config_dir_cannot_add_an_executor(command: str, args: tuple[str, ...]
     (tmp_path / "cfg" / "executor").mkdir(parents=True)
     (tmp_path / "cfg" / "executor" / "evil.yaml").write_text("name: dask\naddress: tcp://203.0.113.9:8786\n")
     chosen = ("executor=evil",) if select else ()
-    proc = run_command(command, "--config-dir", str(tmp_path / "cfg"), *chosen, *args, cwd=tmp_path / "run")
+    proc = command_in_process(command, "--config-dir", str(tmp_path / "cfg"), *chosen, *args, cwd=tmp_path / "run")
     assert_clean_failure(proc, 2, "executor")
     assert "nothing was run" in proc.stderr
     assert _written(tmp_path / "run") == []
@@ -313,7 +312,7 @@ def test_a_config_dir_cannot_add_an_executor(command: str, args: tuple[str, ...]
 
 @pytest.mark.parametrize("choice", ["evil", "../study/seed_study", "/etc/passwd", "dask/../local"])
 def test_an_executor_that_is_not_packaged_is_refused(choice: str, tmp_path: Path) -> None:
-    proc = run_command("pfl-link", f"executor={choice}", "ttp=t", "out=o", cwd=tmp_path / "run")
+    proc = command_in_process("pfl-link", f"executor={choice}", "ttp=t", "out=o", cwd=tmp_path / "run")
     assert_clean_failure(proc, 2, "executor must be one of dask, local, processes, spark")
     assert _written(tmp_path / "run") == []
 
@@ -325,8 +324,8 @@ def test_the_executors_and_their_options_are_accepted_on_every_stage_command(tmp
                 "pfl-link": ("executor=dask", "executor.workers=2"),
                 "pfl-generate": ("executor=spark", "executor.workers=2"),
                 "pfl-demo": ("executor=local",)}
-    jobs = {c: (lambda c=c, s=s: run_command(c, *s, "--cfg", "job", cwd=tmp_path / "cfg")) for c, s in settings.items()}
-    done = _in_parallel(jobs)
+    jobs = {c: (lambda c=c, s=s: command_in_process(c, *s, "--cfg", "job", cwd=tmp_path / "cfg")) for c, s in settings.items()}
+    done = _one_by_one(jobs)
     for command, proc in done.items():
         assert proc.returncode == 0, f"{command}: {proc.stderr[-800:]}"
     assert "address: tcp://scheduler:8786" in done["pfl-study"].stdout
@@ -342,6 +341,6 @@ def test_the_executors_and_their_options_are_accepted_on_every_stage_command(tmp
 ])
 def test_an_option_of_another_executor_names_the_executor_that_takes_it(args: tuple[str, ...], says: str,
                                                                         tmp_path: Path) -> None:
-    proc = run_command("pfl-study", "linked=l", "out=o", *args, cwd=tmp_path / "run")
+    proc = command_in_process("pfl-study", "linked=l", "out=o", *args, cwd=tmp_path / "run")
     assert_clean_failure(proc, 2, says)
     assert _written(tmp_path / "run") == []

@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 from omegaconf import OmegaConf
 
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process
 from study_builder import write_study
 
 from adversarial.semantic_attack import protection, study_truth
@@ -244,7 +244,7 @@ def test_a_ledger_whose_earlier_release_keeps_no_person_sets_refuses_the_next_re
     (ledger / "records" / record.pop("persons")["file"]).unlink()
     path.write_text(json.dumps(record))
     index = (ledger / "ledger.json").read_text()
-    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'second'}", f"ledger={ledger}",
+    proc = command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'second'}", f"ledger={ledger}",
                        cwd=tmp_path)
     assert_clean_failure(proc, 11, "keep no person sets")
     assert first.release_id in proc.stderr
@@ -259,7 +259,7 @@ def test_a_study_folder_without_person_sets_is_refused(tmp_path: Path) -> None:
     study = write_study(tmp_path / "study", [30])
     shutil.rmtree(study / "persons")
     ledger = create_ledger(tmp_path / "ledger", Policy()).path
-    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={ledger}", cwd=tmp_path)
+    proc = command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={ledger}", cwd=tmp_path)
     assert_clean_failure(proc, 4, "no person sets")
     assert not (tmp_path / "out").exists()
 

@@ -9,6 +9,7 @@ data match the published figures within stated tolerances, and nothing more.
 from __future__ import annotations
 
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +19,54 @@ from extracts.codelists import ConditionCatalogue
 
 def _norm_icpc(col: str) -> pl.Expr:
     return pl.col(col).str.replace_all(r"[\s.]", "").str.to_uppercase().str.slice(0, 3)
+
+
+class Extracts:
+    """The extracts' tables each query needs, read (and joined to the truth's persons) once.
+
+    Every query below used to read and join its tables anew: 40-odd checks read the claims and
+    grouped them into net claims once per condition and year (a minute of the suite on the demo
+    preset). The frames are the same; each is made the first time a query asks for it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @cached_property
+    def patients(self) -> pl.DataFrame:
+        """EHR patient record -> person (truth)."""
+        return pl.read_parquet(self.root / "truth" / "patients.parquet").select("patient_id", "person")
+
+    @cached_property
+    def episodes(self) -> pl.DataFrame:
+        """Episodes by person, with the normalised ICPC code."""
+        episodes = pl.read_parquet(self.root / "ehr" / "episodes.parquet").join(self.patients, on="patient_id")
+        return episodes.with_columns(_norm_icpc("icpc").alias("icpc3"))
+
+    @cached_property
+    def net_claims(self) -> pl.DataFrame:
+        """Claim lines by person, netted per service (credit lines withdraw their debits)."""
+        claims = pl.read_parquet(self.root / "claims" / "claims.parquet").join(
+            pl.read_parquet(self.root / "truth" / "claims.parquet", columns=["claim_id", "person"]), on="claim_id"
+        ).with_columns(pl.col("sector").str.strip_chars().str.to_uppercase(), pl.col("specialism").fill_null(""))
+        return claims.group_by("person", "sector", "service_date", "care_type", "specialism", "diagnosis_code").agg(
+            pl.col("cost_eur").sum()
+        ).filter(pl.col("cost_eur") > 0)
+
+    @cached_property
+    def gp_contacts(self) -> pl.DataFrame:
+        """Qualifying GP (HA) contacts by person: year and normalised ICPC code."""
+        return pl.read_parquet(self.root / "ehr" / "contacts.parquet").join(self.patients, on="patient_id").filter(
+            (pl.col("provider").str.strip_chars().str.to_uppercase() == "HA")
+            & pl.col("contact_type").str.strip_chars().str.to_lowercase().is_in(
+                ["consult", "visite", "telefonisch", "email", "vaccinatie"])
+        ).select("person", pl.col("contact_date").dt.year().alias("year"), _norm_icpc("icpc").alias("icpc3"))
+
+    @cached_property
+    def ooh_contacts(self) -> pl.DataFrame:
+        """Out-of-hours (HAP) contacts by person and year."""
+        return pl.read_parquet(self.root / "ehr" / "ooh_contacts.parquet").join(self.patients, on="patient_id").select(
+            "person", pl.col("contact_date").dt.year().alias("year"))
 
 
 def study_population(root: Path, year: int) -> pl.DataFrame:
@@ -48,13 +97,11 @@ def study_population(root: Path, year: int) -> pl.DataFrame:
     return pop.join(ages, on="person")
 
 
-def prevalent(root: Path, catalogue: ConditionCatalogue, condition: str, year: int, pop: pl.DataFrame) -> pl.DataFrame:
+def prevalent(data: Extracts, catalogue: ConditionCatalogue, condition: str, year: int, pop: pl.DataFrame) -> pl.DataFrame:
     cond = catalogue[condition]
-    patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
-    episodes = pl.read_parquet(root / "ehr" / "episodes.parquet").join(patients, on="patient_id")
     lo, hi = date(year, 1, 1), date(year, 12, 31)
-    ehr = episodes.filter(
-        _norm_icpc("icpc").is_in(list(cond.icpc))
+    ehr = data.episodes.filter(
+        pl.col("icpc3").is_in(list(cond.icpc))
         & (pl.col("start_date") <= hi)
         & (pl.col("end_date").is_null() | (pl.col("end_date") >= lo))
     ).select("person")
@@ -66,16 +113,8 @@ def prevalent(root: Path, catalogue: ConditionCatalogue, condition: str, year: i
         schema={"sector": pl.String, "spec": pl.String, "code": pl.String, "back": pl.Int64},
     )
     if codes.height:
-        claims = pl.read_parquet(root / "claims" / "claims.parquet").join(
-            pl.read_parquet(root / "truth" / "claims.parquet", columns=["claim_id", "person"]), on="claim_id"
-        ).with_columns(
-            pl.col("sector").str.strip_chars().str.to_uppercase(),
-            pl.col("specialism").fill_null(""),
-        )
-        net = claims.group_by("person", "sector", "service_date", "care_type", "specialism", "diagnosis_code").agg(
-            pl.col("cost_eur").sum()
-        ).filter(pl.col("cost_eur") > 0)
-        hit = net.join(codes, left_on=["sector", "specialism", "diagnosis_code"], right_on=["sector", "spec", "code"])
+        hit = data.net_claims.join(codes, left_on=["sector", "specialism", "diagnosis_code"],
+                                   right_on=["sector", "spec", "code"])
         hit = hit.filter(
             (pl.col("service_date").dt.year() <= year) & (pl.col("service_date").dt.year() >= year - pl.col("back"))
         ).select("person")
@@ -86,27 +125,17 @@ def prevalent(root: Path, catalogue: ConditionCatalogue, condition: str, year: i
     return out
 
 
-def gp_contact_share(root: Path, year: int, persons: pl.DataFrame, icpc: tuple[str, ...] | None) -> float:
+def gp_contact_share(data: Extracts, year: int, persons: pl.DataFrame, icpc: tuple[str, ...] | None) -> float:
     """Share of ``persons`` with a qualifying HA contact in ``year`` (for ICPC codes, if given)."""
-    patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
-    c = pl.read_parquet(root / "ehr" / "contacts.parquet").join(patients, on="patient_id").filter(
-        (pl.col("contact_date").dt.year() == year)
-        & (pl.col("provider").str.strip_chars().str.to_uppercase() == "HA")
-        & pl.col("contact_type").str.strip_chars().str.to_lowercase().is_in(
-            ["consult", "visite", "telefonisch", "email", "vaccinatie"])
-    )
+    c = data.gp_contacts.filter(pl.col("year") == year)
     if icpc is not None:
-        c = c.filter(_norm_icpc("icpc").is_in(list(icpc)))
+        c = c.filter(pl.col("icpc3").is_in(list(icpc)))
     return persons.join(c.select("person").unique(), on="person", how="semi").height / max(persons.height, 1)
 
 
-def claims_share(root: Path, year: int, persons: pl.DataFrame, sector: str, codes=None) -> float:  # noqa: ANN001
-    claims = pl.read_parquet(root / "claims" / "claims.parquet").join(
-        pl.read_parquet(root / "truth" / "claims.parquet", columns=["claim_id", "person"]), on="claim_id"
-    ).with_columns(pl.col("sector").str.strip_chars().str.to_uppercase(), pl.col("specialism").fill_null(""))
-    net = claims.filter(pl.col("sector") == sector).group_by(
-        "person", "sector", "service_date", "care_type", "specialism", "diagnosis_code"
-    ).agg(pl.col("cost_eur").sum()).filter((pl.col("cost_eur") > 0) & (pl.col("service_date").dt.year() == year))
+def claims_share(data: Extracts, year: int, persons: pl.DataFrame, sector: str, codes=None) -> float:  # noqa: ANN001
+    # Netting groups by sector: the services of one sector are netted alike among all sectors'.
+    net = data.net_claims.filter((pl.col("sector") == sector) & (pl.col("service_date").dt.year() == year))
     if sector == "MSZ":
         net = net.filter(pl.col("care_type").is_in(["poli", "opname"]))
     if codes is not None:
@@ -140,16 +169,15 @@ SHARE_TOLERANCE = 0.04
 def calibration_table(root: Path, catalogue: ConditionCatalogue) -> list[tuple[str, float, float, float]]:
     """Every calibration check as (what, measured, target, tolerance)."""
     rows: list[tuple[str, float, float, float]] = []
+    data = Extracts(root)
     for i, year in enumerate((2019, 2023)):
         pop = study_population(root, year)
-        rows.append((f"GP any contact {year}", gp_contact_share(root, year, pop, None), 0.78, 0.03))
-        patients = pl.read_parquet(root / "truth" / "patients.parquet").select("patient_id", "person")
-        hap = pl.read_parquet(root / "ehr" / "ooh_contacts.parquet").join(patients, on="patient_id").filter(
-            pl.col("contact_date").dt.year() == year).select("person").unique()
+        rows.append((f"GP any contact {year}", gp_contact_share(data, year, pop, None), 0.78, 0.03))
+        hap = data.ooh_contacts.filter(pl.col("year") == year).select("person").unique()
         if year == 2019:
             rows.append(("HAP any contact 2019", pop.join(hap, on="person", how="semi").height / pop.height, 0.178, 0.03))
         for name in catalogue.names:
-            prev = prevalent(root, catalogue, name, year, pop)
+            prev = prevalent(data, catalogue, name, year, pop)
             share = prev.height / pop.height
             if name in PREVALENCE:
                 tol = FRAIL_TOLERANCE if name == "frail_elderly" else PREVALENCE_TOLERANCE
@@ -161,7 +189,7 @@ def calibration_table(root: Path, catalogue: ConditionCatalogue) -> list[tuple[s
                 icpc = None if cond.all_cause else cond.icpc
                 # Intellectual disability is a small group (about 300 persons in demo): wider.
                 tol = SHARE_TOLERANCE + (0.02 if name == "intellectual_disability" else 0)
-                rows.append((f"GP share {name} {year}", gp_contact_share(root, year, prev, icpc), target, tol))
+                rows.append((f"GP share {name} {year}", gp_contact_share(data, year, prev, icpc), target, tol))
             if name in HOSPITAL_SHARE:
                 level, change = HOSPITAL_SHARE[name]
                 target = level - change if year == 2019 else level
@@ -170,9 +198,9 @@ def calibration_table(root: Path, catalogue: ConditionCatalogue) -> list[tuple[s
                     msz = cond.claims_codes("MSZ")
                     codes = pl.DataFrame({"spec": [c.specialism for c in msz], "code": [c.code for c in msz]},
                                          schema={"spec": pl.String, "code": pl.String})
-                rows.append((f"hospital share {name} {year}", claims_share(root, year, prev, "MSZ", codes),
+                rows.append((f"hospital share {name} {year}", claims_share(data, year, prev, "MSZ", codes),
                              target, SHARE_TOLERANCE + (0.04 if cond.all_cause else 0)))
             if name == "mental_health":
                 target = 0.31 - 0.037 if year == 2019 else 0.31
-                rows.append((f"GGZ_S share {name} {year}", claims_share(root, year, prev, "GGZ_S"), target, SHARE_TOLERANCE))
+                rows.append((f"GGZ_S share {name} {year}", claims_share(data, year, prev, "GGZ_S"), target, SHARE_TOLERANCE))
     return rows

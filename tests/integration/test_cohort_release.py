@@ -1,9 +1,12 @@
 """Incidence and index-date cohorts go through ``pfl-study``, ``pfl-release`` and ``pfl-audit``.
 
-On the tiny generated population: each study of schema 2 is run by the installed ``pfl-study``, its
-tables are released under the ledger's policy by ``pfl-release`` and the release passes the
-independent audit, which checks the cohort table and the study's own attrition chain (its criteria
-and the entry step) with the relations the release format gives them.
+On the tiny generated population: each study of schema 2 is run by ``pfl-study``, its tables are
+released under the ledger's policy by ``pfl-release`` and the release passes the independent
+audit, which checks the cohort table and the study's own attrition chain (its criteria and the
+entry step) with the relations the release format gives them. The commands run in this process,
+through their console scripts' functions (``command_runner.command_in_process``: a new
+interpreter spent a second importing for each); tests/integration/test_commands.py checks that
+the installed scripts say what those functions say.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from command_runner import run_command
+from command_runner import command_in_process
 
 
 def _ok(proc) -> str:  # noqa: ANN001
@@ -32,17 +35,17 @@ def _ok(proc) -> str:  # noqa: ANN001
 ])
 def test_cohort_study_is_released_and_audited(tiny_linked: Path, tmp_path: Path, study: str, overrides: list[str],
                                               cohort_table: str) -> None:
-    _ok(run_command("pfl-study", f"study={study}", *overrides, f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
+    _ok(command_in_process("pfl-study", f"study={study}", *overrides, f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
                     cwd=tmp_path))
     manifest = json.loads((tmp_path / "study" / "manifest.json").read_text())
     assert manifest["cohort"]["chain"][-1] == "no_prior_cancer" and "entry" in manifest["cohort"]["chain"]
     counts = pl.read_parquet(tmp_path / "study" / f"{cohort_table}.parquet")
     assert counts["numerator"].sum() > 0  # a cohort, not an empty table
-    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
-    released = _ok(run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+    _ok(command_in_process("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    released = _ok(command_in_process("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
                                f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
     assert f"{cohort_table}:" in released
-    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    audited = _ok(command_in_process("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "verdict: PASS" in audited
     assert f"{cohort_table}: PASS" in audited and "attrition: PASS" in audited
     release_manifest = json.loads((tmp_path / "release" / "manifest.json").read_text())
@@ -51,14 +54,14 @@ def test_cohort_study_is_released_and_audited(tiny_linked: Path, tmp_path: Path,
 
 
 def test_release_refuses_attrition_steps_the_manifest_does_not_name(tiny_linked: Path, tmp_path: Path) -> None:
-    _ok(run_command("pfl-study", "study=diabetes_index_2021", f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
+    _ok(command_in_process("pfl-study", "study=diabetes_index_2021", f"linked={tiny_linked}", f"out={tmp_path / 'study'}",
                     cwd=tmp_path))
     path = tmp_path / "study" / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["cohort"]["chain"] = [s for s in manifest["cohort"]["chain"] if s != "registered_1y"]
     path.write_text(json.dumps(manifest))
-    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
-    proc = run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+    _ok(command_in_process("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    proc = command_in_process("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
                        f"ledger={tmp_path / 'ledger'}", cwd=tmp_path)
     assert proc.returncode == 5, proc.stderr[-2000:]
     assert "not in the manifest's chain" in proc.stderr and "Traceback" not in proc.stderr
@@ -84,14 +87,14 @@ strata: [sex]
 def test_prevalence_study_with_own_criteria_is_released_and_audited(tiny_linked: Path, tmp_path: Path) -> None:
     (tmp_path / "config" / "study").mkdir(parents=True)
     (tmp_path / "config" / "study" / "prevalence_custom.yaml").write_text(PREVALENCE_CUSTOM)
-    _ok(run_command("pfl-study", "--config-dir", str(tmp_path / "config"), "study=prevalence_custom",
+    _ok(command_in_process("pfl-study", "--config-dir", str(tmp_path / "config"), "study=prevalence_custom",
                     f"linked={tiny_linked}", f"out={tmp_path / 'study'}", cwd=tmp_path))
     steps = pl.read_parquet(tmp_path / "study" / "attrition.parquet")["step"].unique(maintain_order=True).to_list()
     assert steps == ["base", "X1", "X5", "adults", "no_recent_cancer"]
-    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
-    _ok(run_command("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
+    _ok(command_in_process("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(command_in_process("pfl-release", f"study={tmp_path / 'study'}", f"out={tmp_path / 'release'}",
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
-    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    audited = _ok(command_in_process("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "verdict: PASS" in audited
 
 
@@ -100,7 +103,7 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     # tables of the seed design plus the cohort table, and dropped contact_bands and costs without
     # a word (issue 12: disclosure control on every table a study produces).
     study = tmp_path / "study"
-    _ok(run_command("pfl-study", "study=asthma_copd_index_followup",
+    _ok(command_in_process("pfl-study", "study=asthma_copd_index_followup",
                     "study.outcomes=[{type: contact_bands, disciplines: [HA, MSZ], window: {days: [0, 365]}, "
                     "bands: [1, 3]}, {type: contacts, disciplines: [HA, MSZ], window: {days: [0, 365]}}, "
                     "{type: costs, disciplines: [MSZ], window: {days: [0, 365]}}, "
@@ -109,8 +112,8 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
                     f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
     written = {p.stem for p in study.glob("*.parquet")}
     assert {"contact_bands", "costs", "care_use", "referrals", "top", "acsc"} <= written
-    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
-    _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
+    _ok(command_in_process("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
     released = json.loads((tmp_path / "release" / "manifest.json").read_text())
     listed = set(released["tables"]) | set(released.get("withheld", {}))
@@ -124,7 +127,7 @@ def test_every_table_the_study_writes_reaches_the_release(tiny_linked: Path, tmp
     assert hidden["h"].sum() > 0  # the tiny cohort has small bands: the check above is not vacuous
     relations = json.loads((tmp_path / "release" / "manifest.json").read_text())["relations"]
     assert {"type": "margin", "quantity": "band_persons", "dimension": "band", "levels": ["0", "1-2", "3+"]} in relations
-    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    audited = _ok(command_in_process("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "contact_bands: PASS" in audited and "costs: PASS" in audited and "verdict: PASS" in audited
     assert all(f"{table}: PASS" in audited for table in ("referrals", "top", "acsc")), audited
 
@@ -139,14 +142,14 @@ def test_prevalence_study_with_outcomes_in_windows_or_of_the_insured_is_released
         tiny_linked: Path, tmp_path: Path, study_name: str, tables: tuple[str, ...]) -> None:
     # Issue 12, item 3: each table reaches the release and passes the independent audit.
     study = tmp_path / "study"
-    _ok(run_command("pfl-study", f"study={study_name}", f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
+    _ok(command_in_process("pfl-study", f"study={study_name}", f"linked={tiny_linked}", f"out={study}", cwd=tmp_path))
     written = {p.stem for p in study.glob("*.parquet")}
     assert {"prevalence", *tables} <= written
-    _ok(run_command("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
-    _ok(run_command("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
+    _ok(command_in_process("pfl-ledger", "init", "--ledger", str(tmp_path / "ledger"), cwd=tmp_path))
+    _ok(command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'release'}",
                     f"ledger={tmp_path / 'ledger'}", cwd=tmp_path))
     released = json.loads((tmp_path / "release" / "manifest.json").read_text())
     assert set(tables) <= set(released["tables"]) | set(released.get("withheld", {}))
-    audited = _ok(run_command("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
+    audited = _ok(command_in_process("pfl-audit", f"release={tmp_path / 'release'}", cwd=tmp_path))
     assert "verdict: PASS" in audited
     assert all(f"{table}: PASS" in audited for table in tables), audited

@@ -3,9 +3,12 @@
 The commands are discovered from ``[project.scripts]`` in pyproject.toml, so a new command is
 covered the day it is added: its ``--help`` must say what it does, its required settings, an
 example and the exit codes, and :data:`CASES` must list the user errors it can meet (a test
-fails until it does). Each error case runs the installed command as a subprocess and asserts
-the documented exit code, a one-paragraph message naming what is wrong, no traceback, and no
-output folder left behind. ``docs/exit-codes.md`` is checked against the code here too.
+fails until it does). Each error case runs the command and asserts the documented exit code, a
+one-paragraph message naming what is wrong, no traceback, and no output folder left behind: in
+this process, through the console script's own function (``command_runner.command_in_process``:
+a new interpreter per case spent a second each importing polars and Hydra), and for one case of
+each command (:data:`INSTALLED`) also as the installed command in a subprocess, which must say
+exactly what the in-process run said. ``docs/exit-codes.md`` is checked against the code here too.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TypeVar
 import polars as pl
 import pytest
 import yaml
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process, run_command
 from omegaconf import OmegaConf
 
 from cohort.config import parse_study
@@ -124,12 +127,12 @@ def world(tiny_extracts: GenerationResult, tmp_path_factory: pytest.TempPathFact
                 population=population_fingerprint(root / "linked"))
     # Ledgers as the data steward makes them (pfl-ledger init); one edited by hand below the floor.
     for name in ("ledger", "floor_ledger", "spare_ledger"):
-        made = run_command("pfl-ledger", "init", "--ledger", str(root / name), cwd=root / "cwd")
+        made = command_in_process("pfl-ledger", "init", "--ledger", str(root / name), cwd=root / "cwd")
         assert made.returncode == 0, made.stderr[-2000:]
     index = json.loads((root / "floor_ledger" / "ledger.json").read_text())
     index["policy"]["threshold"] = 5
     (root / "floor_ledger" / "ledger.json").write_text(json.dumps(index))
-    made = run_command("pfl-release", f"study={study}", f"out={root / 'release'}",
+    made = command_in_process("pfl-release", f"study={study}", f"out={root / 'release'}",
                        f"ledger={root / 'ledger'}", cwd=root / "cwd")
     assert made.returncode == 0, made.stderr[-2000:]
     tampered = root / "tampered"
@@ -316,10 +319,30 @@ CASES = [
 ]
 
 
+# One case of each command also run as the installed command, in a subprocess: the console
+# script is installed and ends with the exit code and message of its function run in process.
+INSTALLED = {
+    "pfl-generate": "output exists",
+    "pfl-validate": "contract broken",
+    "pfl-keygen": "key file exists",
+    "pfl-supplier": "output exists",
+    "pfl-ttp": "output exists",
+    "pfl-link": "output exists",
+    "pfl-study": "output exists",
+    "pfl-release": "output exists",
+    "pfl-ledger": "ledger exists",
+    "pfl-audit": "release changed after it was made",
+    "pfl-report": "output exists",
+    "pfl-demo": "invalid setting",
+}
+
+
 def test_every_command_has_its_user_errors_listed() -> None:
     assert sorted({c.command for c in CASES}) == sorted(SCRIPTS), (
         "add the user errors of each new command to CASES"
     )
+    assert sorted(INSTALLED) == sorted(SCRIPTS), "name one case of each command in INSTALLED"
+    assert all(any(c.command == command and c.error == error for c in CASES) for command, error in INSTALLED.items())
 
 
 def _in_parallel(jobs: dict[str, Callable[[], T]]) -> dict[str, T]:
@@ -329,28 +352,32 @@ def _in_parallel(jobs: dict[str, Callable[[], T]]) -> dict[str, T]:
         return {key: future.result() for key, future in futures.items()}
 
 
+Outcome = tuple[CompletedProcess[str], Path]
+
+
+def _run_case(run: Callable[..., CompletedProcess[str]], world: World, case: Case, folder: Path) -> Outcome:
+    folder.mkdir()
+    args = [world.fill(a, folder / "out") for a in case.args]
+    return run(case.command, *args, cwd=folder / "cwd", env=dict(case.env)), folder
+
+
 @pytest.fixture(scope="module")
-def outcomes(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[CompletedProcess[str], Path]]:
-    """Every case run once (in parallel), with the folder it ran in."""
+def outcomes(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case run once in this process (one after the other), with the folder it ran in."""
     root = tmp_path_factory.mktemp("cases")
-
-    def job(index: int, case: Case) -> Callable[[], tuple[CompletedProcess[str], Path]]:
-        def run() -> tuple[CompletedProcess[str], Path]:
-            folder = root / f"case{index}"
-            folder.mkdir()
-            args = [world.fill(a, folder / "out") for a in case.args]
-            return run_command(case.command, *args, cwd=folder / "cwd", env=dict(case.env)), folder
-
-        return run
-
-    return _in_parallel({case.id: job(i, case) for i, case in enumerate(CASES)})
+    return {case.id: _run_case(command_in_process, world, case, root / f"case{i}") for i, case in enumerate(CASES)}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_user_error_exits_with_its_code_and_a_message_without_traceback(
-    case: Case, outcomes: dict[str, tuple[CompletedProcess[str], Path]]
-) -> None:
-    proc, folder = outcomes[case.id]
+@pytest.fixture(scope="module")
+def installed(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """The cases of :data:`INSTALLED` run as the installed commands (in parallel), by command."""
+    root = tmp_path_factory.mktemp("installed")
+    cases = {c.command: c for c in CASES if INSTALLED[c.command] == c.error}
+    return _in_parallel({command: partial(_run_case, run_command, world, case, root / f"case{i}")
+                         for i, (command, case) in enumerate(sorted(cases.items()))})
+
+
+def _check_user_error(case: Case, proc: CompletedProcess[str], folder: Path) -> None:
     out = folder / "out"
     assert case.code in exit_codes_of(case.command)
     if case.verdict:  # not an error: the audit's verdict, per table, and its JSON report
@@ -367,6 +394,32 @@ def test_user_error_exits_with_its_code_and_a_message_without_traceback(
         assert case.command == "pfl-demo" and [p.name for p in out.iterdir()] == ["logs"]
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_user_error_exits_with_its_code_and_a_message_without_traceback(
+    case: Case, outcomes: dict[str, Outcome]
+) -> None:
+    _check_user_error(case, *outcomes[case.id])
+
+
+def _as_said(proc: CompletedProcess[str], folder: Path) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr, with the case's own folder and the time taken named alike."""
+
+    def alike(text: str) -> str:
+        return re.sub(r"\bin \d+(\.\d+)? s\b", "in <time> s", text.replace(str(folder), "<case>"))
+
+    return proc.returncode, alike(proc.stdout), alike(proc.stderr)
+
+
+@pytest.mark.parametrize("command", sorted(INSTALLED))
+def test_installed_command_says_what_its_function_says_in_process(
+    command: str, installed: dict[str, Outcome], outcomes: dict[str, Outcome]
+) -> None:
+    (case,) = [c for c in CASES if c.command == command and c.error == INSTALLED[command]]
+    proc, folder = installed[command]
+    _check_user_error(case, proc, folder)
+    assert _as_said(proc, folder) == _as_said(*outcomes[case.id])
+
+
 # --- --help ---------------------------------------------------------------------------------------
 
 
@@ -381,8 +434,9 @@ _CONFIG_HEADER = "== Configuration with your settings =="
 
 @pytest.fixture(scope="module")
 def helps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CompletedProcess[str]]:
+    """Each command's --help, in this process (the installed commands: :data:`INSTALLED`)."""
     cwd = tmp_path_factory.mktemp("help")
-    return _in_parallel({c: partial(run_command, c, "--help", cwd=cwd) for c in SCRIPTS})
+    return {c: command_in_process(c, "--help", cwd=cwd) for c in SCRIPTS}
 
 
 @pytest.mark.parametrize("command", sorted(SCRIPTS))

@@ -13,11 +13,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from command_runner import command_in_process
 from study_builder import write_study
 
 from audit.release import _sha256
@@ -26,7 +26,6 @@ from disclosure import Policy
 from release.ledger import create_ledger
 from release.make import make_release
 
-BIN = Path(sys.executable).parent
 SAFE = [1000] * 12  # twelve persons of 10.00 euros: 120 euros, mean 10
 DOMINANT = [91_000] + [1_000] * 9  # one person holds 91 % of the cell
 FEW = [5_000] * 5  # five persons
@@ -136,8 +135,7 @@ def test_a_second_release_of_costs_into_the_same_ledger_withholds_them(made, tmp
 
 def test_tiny_preset_study_with_costs_is_released_and_passes_the_audit(tiny_linked: Path, tmp_path: Path):
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=tmp_path,
-                              check=False, timeout=600)
+        proc = command_in_process(args[0], *args[1:], cwd=tmp_path)  # the console script's function
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "Traceback" not in proc.stdout + proc.stderr
         return proc

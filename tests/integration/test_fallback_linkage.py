@@ -221,11 +221,11 @@ def test_study_counts_its_persons_linked_by_the_fallback_through_release_and_aud
 ) -> None:
     # Issue 13, item 5: how many study persons the fallback linked, per year, beside the attrition
     # chain (not a step of it), with its person set, released and audited like every person count.
-    from command_runner import run_command  # noqa: PLC0415
+    from command_runner import command_in_process  # noqa: PLC0415
 
     linked = fallback_run["work"] / "linked"
     def ok(*args: str) -> str:
-        proc = run_command(*args, cwd=tmp_path)
+        proc = command_in_process(*args, cwd=tmp_path)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         return proc.stdout + proc.stderr
 

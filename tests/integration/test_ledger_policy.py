@@ -12,12 +12,11 @@ from __future__ import annotations
 import inspect
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process
 from study_builder import write_study
 
 from disclosure import FLOOR, Policy
@@ -63,7 +62,8 @@ TRICKS = {
 
 @pytest.fixture(scope="module")
 def tricked(study: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
-    """Every trick run once, in parallel, each on a ledger of its own at the default policy."""
+    """Every trick run once (in this process: ``command_in_process``), each on a ledger of its own
+    at the default policy."""
     root = tmp_path_factory.mktemp("tricks")
     loose = _loose_config(root / "loose", "release")
     _loose_config(loose, "loose")
@@ -72,13 +72,11 @@ def tricked(study: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         folder = root / f"t{index}"
         ledger = create_ledger(folder / "ledger", Policy()).path
         args = [a.replace("{loose}", str(loose)) for a in TRICKS[name]]
-        proc = run_command("pfl-release", f"study={study}", f"out={folder / 'out'}", f"ledger={ledger}", *args,
+        proc = command_in_process("pfl-release", f"study={study}", f"out={folder / 'out'}", f"ledger={ledger}", *args,
                            cwd=folder / "cwd")
         return proc, folder
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {name: pool.submit(attempt, i, name) for i, name in enumerate(TRICKS)}
-        return {name: future.result() for name, future in futures.items()}
+    return {name: attempt(i, name) for i, name in enumerate(TRICKS)}
 
 
 @pytest.mark.parametrize("trick", sorted(TRICKS))
@@ -119,7 +117,7 @@ def test_a_ledger_policy_edited_by_hand_below_the_floor_is_refused(study, tmp_pa
     for item in index["policy_history"]:  # the history edited to match: the floor still holds
         item["policy"].update(edit)
     (ledger / "ledger.json").write_text(json.dumps(index))
-    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={ledger}", cwd=tmp_path)
+    proc = command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={ledger}", cwd=tmp_path)
     assert_clean_failure(proc, 11, "below the engine's floor")
     assert not (tmp_path / "out").exists()
     with pytest.raises(LedgerRefusal, match="below the engine's floor"):
@@ -128,7 +126,7 @@ def test_a_ledger_policy_edited_by_hand_below_the_floor_is_refused(study, tmp_pa
 
 def test_a_tightened_policy_is_recorded_applied_and_cannot_be_loosened_by_hand(study, tmp_path):
     ledger = create_ledger(tmp_path / "ledger", Policy()).path
-    proc = run_command("pfl-ledger", "tighten", "--ledger", str(ledger), "--threshold", "15", "--reason",
+    proc = command_in_process("pfl-ledger", "tighten", "--ledger", str(ledger), "--threshold", "15", "--reason",
                        "small municipalities", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     index = json.loads((ledger / "ledger.json").read_text())
@@ -156,7 +154,7 @@ def test_a_tightened_policy_is_recorded_applied_and_cannot_be_loosened_by_hand(s
 
 
 def test_a_release_into_a_folder_that_is_no_ledger_is_refused_and_creates_nothing(study, tmp_path):
-    proc = run_command("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={tmp_path / 'none'}",
+    proc = command_in_process("pfl-release", f"study={study}", f"out={tmp_path / 'out'}", f"ledger={tmp_path / 'none'}",
                        cwd=tmp_path)
     assert_clean_failure(proc, 11, f"pfl-ledger init --ledger {tmp_path / 'none'}")
     assert not (tmp_path / "none").exists() and not (tmp_path / "out").exists()

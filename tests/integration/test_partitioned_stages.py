@@ -266,9 +266,9 @@ def test_global_collisions_count_one_p2_of_two_p1_in_two_partitions(tmp_path: Pa
 
 @pytest.mark.parametrize(("setting", "says"), [("partitions=0", "partitions"), ("executor=nowhere", "executor")])
 def test_link_command_refuses_bad_partition_settings(chain: Chain, tmp_path: Path, setting: str, says: str) -> None:
-    from command_runner import assert_clean_failure, run_command
+    from command_runner import assert_clean_failure, command_in_process
 
-    proc = run_command("pfl-link", f"out={tmp_path / 'linked'}", f"project={PROJECT}", setting,
+    proc = command_in_process("pfl-link", f"out={tmp_path / 'linked'}", f"project={PROJECT}", setting,
                        *(f"content.{s}={chain.pseudo[s] / 'for_research'}" for s in SUPPLIERS),
                        *(f"token_maps.{s}={chain.ttp / s}" for s in SUPPLIERS), cwd=tmp_path)
     assert_clean_failure(proc, 2, says)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process, run_command
 from executor_cases import case_params
 from omegaconf import OmegaConf
 
@@ -141,6 +141,7 @@ def test_pfl_study_runs_partitioned_on_a_process_pool(tiny_linked: Path, tmp_pat
 
     study = _study("respiratory_cardio_by_age_sex")
     run(study, tiny_linked, tmp_path / "one", overwrite=False)
+    # The installed command: its process pool is started by the command's own process.
     proc = run_command("pfl-study", "study=respiratory_cardio_by_age_sex", f"linked={tiny_linked}",
                        f"out={tmp_path / 'many'}", "partitions=3", "executor=processes", "executor.workers=2",
                        cwd=tmp_path)
@@ -149,7 +150,7 @@ def test_pfl_study_runs_partitioned_on_a_process_pool(tiny_linked: Path, tmp_pat
 
 
 def test_pfl_study_refuses_a_partition_count_below_one(tiny_linked: Path, tmp_path: Path) -> None:
-    proc = run_command("pfl-study", f"linked={tiny_linked}", f"out={tmp_path / 'out'}", "partitions=0", cwd=tmp_path)
+    proc = command_in_process("pfl-study", f"linked={tiny_linked}", f"out={tmp_path / 'out'}", "partitions=0", cwd=tmp_path)
     assert_clean_failure(proc, ConfigError.exit_code, "partitions")
     assert not (tmp_path / "out").exists()
 
@@ -222,7 +223,7 @@ def test_stratified_cohort_table_rows_come_in_a_fixed_order(name: str, tiny_link
 
 
 def test_pfl_demo_refuses_a_partition_count_below_one(tmp_path: Path) -> None:
-    proc = run_command("pfl-demo", f"work={tmp_path / 'work'}", "partitions=-2", cwd=tmp_path)
+    proc = command_in_process("pfl-demo", f"work={tmp_path / 'work'}", "partitions=-2", cwd=tmp_path)
     assert_clean_failure(proc, ConfigError.exit_code, "partitions")
     assert not (tmp_path / "work" / "extracts").exists()  # only hydra's log of the refused run
 

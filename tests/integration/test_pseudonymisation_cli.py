@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from command_runner import command_in_process
 
 from extracts.generator.run import GenerationResult
 
-BIN = Path(sys.executable).parent
-
 
 def _run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False, timeout=300)
+    """The command in this process, as its installed script runs it (tests/integration/test_commands.py
+    checks that they say the same)."""
+    return command_in_process(args[0], *args[1:], cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """``pfl-release`` and ``pfl-audit`` as a user meets them: exit codes, refusals, broken releases.
 
-Every case runs the installed command. The auditor must catch a release that was changed after
+Every case runs the command as the installed script does (in this process). The auditor must catch a release that was changed after
 it was made (a tampered file, an unprotected cell, a leaked identifier column, a BSN-like number
 in a value), and say why with a non-zero exit; ``pfl-release`` must refuse bad study folders and
 a release the ledger cannot allow, writing nothing.
@@ -9,15 +9,14 @@ a release the ledger cannot allow, writing nothing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from command_runner import command_in_process
 from study_builder import write_study
 
 from audit.__main__ import main as audit_main
@@ -28,17 +27,15 @@ from release.make import make_release
 from release.study_folder import read_study
 from extracts.errors import ConfigError
 
-BIN = Path(sys.executable).parent
 REGION_SEX = {("A", "M"): 18, ("A", "F"): 2, ("B", "M"): 14, ("B", "F"): 19,
               ("C", "M"): 12, ("C", "F"): 10, ("D", "M"): 11, ("D", "F"): 14}  # fmt: skip
 STRATA = {"region": list("ABCD"), "sex": ["M", "F"]}
 
 
 def run(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PFL_DEBUG", "HYDRA_FULL_ERROR")}
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([str(BIN / name), *args], capture_output=True, text=True, cwd=cwd,
-                          env={**env, "COLUMNS": "200"}, check=False, timeout=300)
+    """The command in this process (its console script's function; the installed scripts say the
+    same: tests/integration/test_commands.py), with a user's environment (``command_env``)."""
+    return command_in_process(name, *args, cwd=cwd)
 
 
 def audit(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,9 +2,10 @@
 
 Each case copies real inputs made from the tiny extracts, damages one thing (a truncated or
 malformed manifest, a truncated Parquet file, a folder of the wrong kind, token maps of another
-project) and runs the installed command: the documented exit code, a one-paragraph message that
-names the file or folder, no traceback, no output folder, and no value from the data (batch ids,
-tokens, pseudonyms) in the message.
+project) and runs the command as a user does (in this process, through its console script's
+function: ``command_runner.command_in_process``): the documented exit code, a one-paragraph
+message that names the file or folder, no traceback, no output folder, and no value from the
+data (batch ids, tokens, pseudonyms) in the message.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from command_runner import assert_clean_failure, run_command
+from command_runner import assert_clean_failure, command_in_process
 
 from extracts.generator.run import GenerationResult
 from pseudonymisation.keys import generate_key
@@ -104,7 +105,7 @@ def _content_file(i: Inputs, w: Path, damage: Callable[[Path], None], name: str)
 
 
 def _linked(i: Inputs, w: Path) -> Path:
-    made = run_command("pfl-link", *_link(i, w / "first"), cwd=w / "cwd")
+    made = command_in_process("pfl-link", *_link(i, w / "first"), cwd=w / "cwd")
     assert made.returncode == 0, made.stderr[-2000:]
     return w / "first" / "out"
 
@@ -180,7 +181,7 @@ def test_damaged_or_mismatched_input_gets_its_exit_code_and_a_message_without_va
     says: str,
 ) -> None:
     command, args = build(inputs, tmp_path)
-    proc = run_command(command, *args, cwd=tmp_path / "cwd")
+    proc = command_in_process(command, *args, cwd=tmp_path / "cwd")
     assert_clean_failure(proc, code, says)
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
@@ -190,6 +191,6 @@ def test_damaged_or_mismatched_input_gets_its_exit_code_and_a_message_without_va
 
 
 def test_link_with_the_expected_project_runs(inputs: Inputs, tmp_path: Path) -> None:
-    proc = run_command("pfl-link", *_link(inputs, tmp_path), cwd=tmp_path / "cwd")
+    proc = command_in_process("pfl-link", *_link(inputs, tmp_path), cwd=tmp_path / "cwd")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["project"] == PROJECT

@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from command_runner import assert_clean_failure, run_command, signal_when
+from command_runner import assert_clean_failure, command_in_process, run_command, signal_when
 from study_builder import write_study
 
 from extracts.generator.config import GeneratorConfig
@@ -95,7 +95,7 @@ def test_a_command_refuses_an_output_on_in_or_around_its_inputs_and_changes_noth
     command: str, out: str, says: str, chain: Path, tmp_path: Path
 ) -> None:
     before = _snapshot(chain)
-    proc = run_command(command, *_args(command, chain, out), cwd=tmp_path / "cwd")
+    proc = command_in_process(command, *_args(command, chain, out), cwd=tmp_path / "cwd")
     assert_clean_failure(proc, 2, says)
     assert _snapshot(chain) == before  # nothing read into, deleted or written (no lock file either)
 
@@ -106,7 +106,7 @@ def test_the_demo_refuses_a_system_folder_as_its_work_folder(work: str, says: st
     home.mkdir(parents=True)
     (home / "thesis.txt").write_text("keep me")
     work = work.replace("HOME", str(home)).replace("CWD", str(cwd))
-    proc = run_command("pfl-demo", "preset=tiny", f"work={work}", cwd=cwd, env={"HOME": str(home)})
+    proc = command_in_process("pfl-demo", "preset=tiny", f"work={work}", cwd=cwd, env={"HOME": str(home)})
     assert_clean_failure(proc, 2, says)
     assert (home / "thesis.txt").read_text() == "keep me"
     assert not (home / "extracts").exists() and not (cwd.parent / "extracts").exists()

@@ -61,11 +61,11 @@ def test_an_executor_that_cannot_start_is_a_configuration_error_with_its_reason(
 
 
 def test_pfl_study_takes_partitions_auto_with_a_budget_and_refuses_it_without(tmp_path: Path) -> None:
-    from command_runner import assert_clean_failure, run_command
+    from command_runner import assert_clean_failure, command_in_process
 
     linked = _rows(tmp_path / "linked", 3)
-    proc = run_command("pfl-study", f"linked={linked}", f"out={tmp_path / 'out'}", "partitions=auto", cwd=tmp_path)
+    proc = command_in_process("pfl-study", f"linked={linked}", f"out={tmp_path / 'out'}", "partitions=auto", cwd=tmp_path)
     assert_clean_failure(proc, ConfigError.exit_code, "memory_gb")
     assert not (tmp_path / "out").exists()
-    proc = run_command("pfl-demo", f"work={tmp_path / 'work'}", "partitions=auto", "memory_gb=4", cwd=tmp_path)
+    proc = command_in_process("pfl-demo", f"work={tmp_path / 'work'}", "partitions=auto", "memory_gb=4", cwd=tmp_path)
     assert_clean_failure(proc, ConfigError.exit_code, "partitions")
