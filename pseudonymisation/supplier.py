@@ -64,6 +64,7 @@ from pseudonymisation.supplier_partition import (
     supplier_partition,
     worker_keys,
     write_content,
+    write_content_in_row_order,
 )
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
 
@@ -226,8 +227,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
             for i in range(partitions)])
         for table in keyed:  # content rows back in the extract's order
-            parts = sorted((folder / "content" / table).glob("part-*.parquet"))
-            write_content(pl.scan_parquet(parts).sort(ROW).drop(ROW), targets[table])
+            write_content_in_row_order(sorted((folder / "content" / table).glob("part-*.parquet")), targets[table])
     for table, lf in validated.tables.items():
         if table not in keyed:  # no BSN: no person key, written as in one pass
             write_content(lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ())), targets[table])
