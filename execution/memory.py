@@ -9,14 +9,19 @@ measures them, K = 1 on the local executor, docs/guide-data-steward.md):
   table of its input folder: the extract for the supplier step, ``for_ttp`` for the TTP step,
   ``for_research`` for linkage, the linked folder for the study).
 
-A stage run as K partitions, ``workers`` at once, holds ``rows / K`` rows in each running
-partition, so its peak is about::
+- ``whole_bytes_per_row`` (0 where none was measured): what the stage's passes over its whole
+  input hold per input row, whatever K -- the supplier step's validation (the sorted hashes of
+  every unique key) and its split (the list of distinct BSNs beside the streaming join).
 
-    peak(K) = floor_gb * processes + workers * bytes_per_row * rows / K
+A stage run as K partitions, ``workers`` at once, holds ``rows / K`` rows in each running
+partition, and before and after them its whole-input passes, so its peak is about::
+
+    peak(K) = floor_gb * processes + max(whole_bytes_per_row * rows, workers * bytes_per_row * rows / K)
 
 where ``processes`` is 1 in process and ``workers + 1`` with a pool (each worker and the caller
 have a floor). The chooser returns the smallest K whose peak fits the budget: more partitions
-than that only add per-partition overhead. The figures are estimates, not limits: leave room
+than that only add per-partition overhead; a budget below the whole-input passes is refused,
+as no K fits it. The figures are estimates, not limits: leave room
 for the operating system and the page cache.
 """
 
@@ -47,6 +52,7 @@ class StageMemory:
 
     floor_gb: float
     bytes_per_row: float
+    whole_bytes_per_row: float = 0.0
 
 
 # floor_gb: a stage's process before data (imports, Hydra): 0.25 GB (the audit, which reads almost
@@ -95,7 +101,8 @@ def peak_gb(stage: str, *, rows: int, partitions: int, workers: int = 1, model: 
     """The model's peak memory (GB) of ``stage`` on ``rows`` input rows in ``partitions`` parts."""
     model = _model(stage, model)
     running = min(workers, partitions)
-    return _floors(model, running) + running * model.bytes_per_row * rows / partitions / GB
+    return _floors(model, running) + max(model.whole_bytes_per_row * rows,
+                                         running * model.bytes_per_row * rows / partitions) / GB
 
 
 def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int = 1,
@@ -116,6 +123,11 @@ def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int =
         raise MemoryBudgetError(
             f"memory_gb={memory_gb} is below the {_floors(model, workers):.2f} GB that {workers} worker(s) "
             f"of stage {stage} need before any data; give more memory or fewer workers")
+    whole = model.whole_bytes_per_row * rows / GB
+    if whole > room:
+        raise MemoryBudgetError(
+            f"memory_gb={memory_gb} is below the {_floors(model, workers) + whole:.2f} GB that stage {stage}'s "
+            f"passes over its whole input ({rows:,} rows) need, whatever the partitions; give more memory")
     k = max(1, math.ceil(workers * model.bytes_per_row * rows / (room * GB)))
     if k > MAX_PARTITIONS:
         raise MemoryBudgetError(f"memory_gb={memory_gb} would need more than {MAX_PARTITIONS} partitions "
