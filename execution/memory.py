@@ -67,11 +67,15 @@ class StageMemory:
 # step on the EHR peaked at 1.84 GB; on the claims it was killed by the kernel's OOM killer at
 # 17.5 GB resident (a lower bound: 120 bytes per row, not 23). The other stages' figures are
 # from before polars 2.1; measure them again with benchmarks/partitioned_pipeline.py --extracts.
+# whole_bytes_per_row of the claims supplier step: the peak of its validation and distinct-BSN
+# list (before the partitions run) above the floor, over its input rows, on nivel at K = 5
+# (2026-12-05: 2.89 GB; the partitions then peaked at 2.4 GB each, the content reduce at 1.3 GB).
 FLOOR_GB = 0.25
 STAGES: dict[str, StageMemory] = {
     "generate": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=8_700.0),
     "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 1.84 GB (was 1.03)
-    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0),  # nivel >= 17.5 GB (was 3.59)
+    # nivel, memory_gb=4 (K = 5): 3.89 GB; its whole-input passes 2.89 GB over 143 M rows (19 B/row)
+    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0, whole_bytes_per_row=19.0),
     "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=150.0),  # nivel 2.94, national 7.30 GB
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
     "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB
