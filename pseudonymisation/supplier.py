@@ -65,6 +65,7 @@ from pseudonymisation.supplier_partition import (
     supplier_partition,
     worker_keys,
     write_content,
+    write_content_in_row_order,
 )
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
 
@@ -228,7 +229,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             for i in range(partitions)], stage=f"supplier step ({supplier})")
         for table in keyed:  # content rows back in the extract's order
             parts = partial_files([partial(folder, f"content/{table}", i) for i in range(partitions)])
-            write_content(pl.scan_parquet(parts).sort(ROW).drop(ROW), targets[table])
+            write_content_in_row_order(parts, targets[table])
     for table, lf in validated.tables.items():
         if table not in keyed:  # no BSN: no person key, written as in one pass
             write_content(lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ())), targets[table])

@@ -60,6 +60,27 @@ def test_memory_budget_below_the_floors_is_refused(memory_gb: float, workers: in
         choose_partitions("study", rows=1000, memory_gb=memory_gb, workers=workers, model=MODEL)
 
 
+WHOLE = StageMemory(floor_gb=0.5, bytes_per_row=1_000.0, whole_bytes_per_row=100.0)
+
+
+@pytest.mark.parametrize(("rows", "memory_gb", "k", "peak"), [
+    (10_000_000, 4, 3, 0.5 + 10 / 3),  # the partitions dominate: K as without whole passes
+    (10_000_000, 1.6, 10, 1.5),  # whole passes 1 GB: K = 10 holds 1 GB a partition, the peak stays 1.5
+    (30_000_000, 3.6, 10, 3.5),  # whole passes 3 GB at any K; the partitions fit at K = 10
+])
+def test_memory_budget_counts_the_passes_over_the_whole_input(rows: int, memory_gb: float, k: int,
+                                                              peak: float) -> None:
+    assert choose_partitions("study", rows=rows, memory_gb=memory_gb, model=WHOLE) == k
+    assert peak_gb("study", rows=rows, partitions=k, model=WHOLE) == pytest.approx(peak)
+    assert peak_gb("study", rows=rows, partitions=4096, model=WHOLE) >= 0.5 + WHOLE.whole_bytes_per_row * rows / 1e9
+
+
+def test_memory_budget_below_the_whole_input_passes_is_refused() -> None:
+    # 30 M rows: 3 GB of whole-input passes over a floor of 0.5 GB; no K brings that under 3.4 GB.
+    with pytest.raises(MemoryBudgetError, match=r"memory_gb=3.4 is below the 3.50 GB .* whole input"):
+        choose_partitions("study", rows=30_000_000, memory_gb=3.4, model=WHOLE)
+
+
 @pytest.mark.parametrize("bad", [0, -1, True, "4", None])
 def test_memory_budget_must_be_a_positive_number(bad: object) -> None:
     with pytest.raises(MemoryBudgetError, match="memory_gb must be a positive number"):
