@@ -81,9 +81,9 @@ def _all(parts: list[dict[str, pl.DataFrame]], name: str) -> list[pl.DataFrame]:
     return [p[name] for p in parts]
 
 
-def _summed(parts: list[dict[str, pl.DataFrame]], name: str, strata: list[str], cohort: str | None = None) -> pl.DataFrame:
-    """The partitions' ``name`` tables summed cell by cell (by the cells of ``cohort`` when given)."""
-    return additive(_all(parts, name), *cells(cohort or name, strata))
+def _summed(parts: list[dict[str, pl.DataFrame]], name: str, strata: list[str]) -> pl.DataFrame:
+    """The partitions' ``name`` tables summed cell by cell."""
+    return additive(_all(parts, name), *cells(name, strata))
 
 
 # The partial tables of a prevalence study (cohort.study with partial=True, and the outcomes of

@@ -214,21 +214,25 @@ def _worker_lost(exc: BaseException) -> bool:
     return executors is not None and isinstance(exc, executors.ExecutorError)
 
 
-def _in_partition(exc: BaseException) -> str:
-    """" (in partition 3 of 4 of the study, on the dask executor)" for an error a partition raised.
+def _partition_of(exc: BaseException) -> str:
+    """"partition 3 of 4 of the study, on the dask executor" for an error a partition raised, else "".
 
     The executor's words (execution.executors.note_partition): stage, partition and executor,
     never data. A command shows an error's text, not its notes, so they are added here.
     """
     where = getattr(exc, "pfl_partition", None)
-    return f" (in {where})" if isinstance(where, str) and where else ""
+    return where if isinstance(where, str) else ""
+
+
+def _in_partition(exc: BaseException) -> str:
+    where = _partition_of(exc)
+    return f" (in {where})" if where else ""
 
 
 def _internal(exc: BaseException) -> None:
-    where = getattr(exc, "pfl_partition", None)
-    where = f" in {where}" if isinstance(where, str) and where else ""
+    where = _partition_of(exc)
     _fail(
-        f"internal error ({type(exc).__name__}){where}; please report it. "
+        f"internal error ({type(exc).__name__}){f' in {where}' if where else ''}; please report it. "
         "The message is withheld because it may contain data values.",
         INTERNAL_ERROR,
     )
