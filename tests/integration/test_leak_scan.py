@@ -16,7 +16,10 @@ How a needle matches (:func:`scan_files`):
   ids of the tiny extract. For the same reason the 32-hex body of a labelled value
   (``TKv1.<key id>.<32 hex>``) is masked before looking for digit runs: it is random or AES output,
   and in ~3% of runs some 9-digit run inside one of ~50,000 bodies would equal an input BSN.
-  Those bodies are searched for stage-1 pseudonyms instead.
+  Those bodies are searched for stage-1 pseudonyms instead. Binary cells (stage-1 pseudonyms as
+  16 raw bytes, Bloom filters) likewise: their hex form is searched for pseudonyms only, and their
+  bytes as text for everything (a BSN stored as the bytes of its digits is found there). A CI run
+  failed on a 9-digit run inside the hex of a stage-1 pseudonym that equalled an input BSN.
 - Everything else (BSNs as the extract spelled them, ``1234.56.789``; stage-1 pseudonyms and
   their bodies; patient and claim ids) matches as a plain substring, or by a regex (ISO dates).
 
@@ -93,22 +96,41 @@ class Needles:
 
 
 def _column_as_text(column: pl.Series) -> pl.Series:
-    if column.dtype == pl.Binary:  # raw pseudonyms: search their hex form
-        return column.bin.encode("hex")
     try:
         return column.cast(pl.String)
-    except pl.exceptions.PolarsError:  # nested or binary columns: render each value
+    except pl.exceptions.PolarsError:  # nested columns: render each value
         return pl.Series([None if v is None else str(v) for v in column.to_list()], dtype=pl.String)
 
 
-def _texts(path: Path) -> pl.Series:
-    """All text of a file: raw bytes (latin-1, one byte per character), Parquet names and cells."""
+def _texts(path: Path) -> pl.DataFrame:
+    """All text of a file: raw bytes (latin-1, one byte per character), Parquet names and cells.
+
+    Column ``random`` marks the hex form of binary cells (keyed pseudonyms, Bloom filters): PRF or
+    AES output, searched for pseudonyms but not for digit runs (see the module docstring). The
+    same cells are also rendered byte for byte, which finds a BSN stored as its digits' bytes.
+    """
     parts = [pl.Series([path.read_bytes().decode("latin-1")], dtype=pl.String)]
+    random = []
     if path.suffix == ".parquet":
         frame = pl.read_parquet(path)
         parts.append(pl.Series(frame.columns, dtype=pl.String))
-        parts += [_column_as_text(frame[name]).drop_nulls().unique() for name in frame.columns]
-    return pl.concat(parts)
+        for name in frame.columns:
+            column = frame[name]
+            if column.dtype == pl.Binary:
+                values = column.drop_nulls().unique()
+                random.append(values.bin.encode("hex"))
+                parts.append(
+                    pl.Series([v.decode("latin-1") for v in values.to_list()], dtype=pl.String)
+                )
+            else:
+                parts.append(_column_as_text(column).drop_nulls().unique())
+    plain, hexed = pl.concat(parts), pl.concat(random or [pl.Series([], dtype=pl.String)])
+    return pl.DataFrame(
+        {
+            "text": pl.concat([plain, hexed]),
+            "random": [False] * len(plain) + [True] * len(hexed),
+        }
+    )
 
 
 def scan_files(paths: Iterable[Path], needles: Iterable[Needles]) -> list[tuple[str, str]]:
@@ -118,13 +140,17 @@ def scan_files(paths: Iterable[Path], needles: Iterable[Needles]) -> list[tuple[
     about a second, so it is built once per kind, not once per file.
     """
     paths = list(paths)
-    texts = [_texts(path) for path in paths]
-    owner = pl.Series([i for i, t in enumerate(texts) for _ in range(len(t))], dtype=pl.Int64)
-    everything = pl.concat(texts) if texts else pl.Series([], dtype=pl.String)
+    texts = [_texts(path).with_columns(owner=pl.lit(i, pl.Int64)) for i, path in enumerate(paths)]
+    if not texts:
+        return []
+    everything = pl.concat(texts)
     found = set()
     for needle in needles:
+        # Digit runs inside the hex of random bytes are chance, not a BSN (module docstring).
+        texts = everything.filter(~pl.col("random")) if needle.whole_digit_runs else everything
         found |= {
-            (str(paths[i]), needle.kind) for i in owner.filter(needle.matches(everything)).unique()
+            (str(paths[i]), needle.kind)
+            for i in texts["owner"].filter(needle.matches(texts["text"])).unique()
         }
     return sorted(found)
 
@@ -298,6 +324,14 @@ def test_scan_files_finds_planted_leaks_and_reports_no_values(
         "clean.parquet": lambda p: pl.DataFrame(
             {"token": ["TKv1.00000000." + "0" * 32]}
         ).write_parquet(p),
+        # 16 random bytes whose hex form happens to hold a BSN's digits: chance, not a leak.
+        "hex_chance.parquet": lambda p: pl.DataFrame(
+            {"p1": [bytes.fromhex(f"a{bsn}" + "bc" * 11)]}
+        ).write_parquet(p),
+        # A BSN stored as the bytes of its digits in a binary column is a leak.
+        "as_bytes.parquet": lambda p: pl.DataFrame(
+            {"raw": [b"\x00" + bsn.encode() + b"\x00"]}
+        ).write_parquet(p, compression="zstd"),
     }
     for name, write in planted.items():
         write(tmp_path / name)
@@ -310,6 +344,8 @@ def test_scan_files_finds_planted_leaks_and_reports_no_values(
         "as_column_name.parquet": "input BSN",
         "p1_body.parquet": "stage-1 pseudonym body",
         "clean.parquet": None,
+        "hex_chance.parquet": None,
+        "as_bytes.parquet": "input BSN",
     }
     assert not any(bsn in f + k or p1[14:] in f + k for f, k in found)
 
