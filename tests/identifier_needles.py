@@ -22,7 +22,9 @@ and ``de Boer`` are found alike.
   are the needle (and the leak scans refuse columns named like an identifier outright);
 - insurance numbers: whole runs of digits, 8-digit runs zero-padded, the 32-hex bodies of labelled
   pseudonyms masked first (as for BSNs in ``tests/integration/test_leak_scan.py``: 9-digit runs
-  inside claim ids and random hex would give chance hits otherwise).
+  inside claim ids and random hex would give chance hits otherwise). Binary cells (pseudonyms, Bloom
+  filters) are read as ``0x``-prefixed hex, one word that no other needle can match inside, and masked
+  whole for the same reason (their bytes read as text give chance short words such as ``5A``).
 
 Findings name the file and the kind of needle, never the value.
 """
@@ -40,6 +42,7 @@ from pseudonymisation.encodings import IDENTIFIER_COLUMNS
 __all__ = ["WordNeedles", "identifier_needles", "readable_texts", "scan_readable"]
 
 _LABELLED_BODY = r"([A-Za-z0-9]{4}\.[0-9a-f]{8}\.)[0-9a-f]{32}"
+_RANDOM = _LABELLED_BODY + r"|\b0x[0-9a-f]+\b"  # labelled bodies and binary cells: PRF, AES or Bloom bits
 _PREFIX_WORDS = frozenset("van von de der den het t ten ter te in op aan bij uit la le du da di del des d l s".split())
 
 
@@ -87,8 +90,8 @@ def readable_texts(path: Path) -> pl.Series:
 
 
 def _cells(column: pl.Series) -> pl.Series:
-    if column.dtype == pl.Binary:
-        return column.bin.encode("hex").drop_nulls().unique()
+    if column.dtype == pl.Binary:  # as 0x-prefixed hex: one word, which digit-run needles mask
+        return ("0x" + column.bin.encode("hex")).drop_nulls().unique()
     try:
         return column.cast(pl.String).drop_nulls().unique()
     except pl.exceptions.PolarsError:  # nested columns: render each value
@@ -145,5 +148,5 @@ def identifier_needles(extracts: Path) -> list[WordNeedles]:
         WordNeedles("postcode6", frozenset(pc6), r"\b[1-9][0-9]{3} ?[A-Za-z]{2}\b", "upper_compact"),
         WordNeedles("house number with suffix", frozenset(suffixed), r"\b[0-9]{1,5}[ \-]?[A-Za-z]{1,3}\b",
                     "upper_compact"),
-        WordNeedles("insurance number", frozenset(numbers.unique().to_list()), r"[0-9]+", "digits", _LABELLED_BODY),
+        WordNeedles("insurance number", frozenset(numbers.unique().to_list()), r"[0-9]+", "digits", _RANDOM),
     ]

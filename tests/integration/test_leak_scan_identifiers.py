@@ -77,6 +77,8 @@ def test_identifier_scan_finds_planted_leaks_and_reports_no_values(
         "metadata.parquet": lambda p: pq.write_table(
             pl.DataFrame({"x": [1]}).to_arrow().replace_schema_metadata({"who": name}), p),
         "clean.json": lambda p: p.write_text(json.dumps({"rows": 12, "age": "65-74", "sex": "F"})),
+        # Random bytes whose hex holds an insurance number's digits: chance, not a leak.
+        "hex_chance.parquet": lambda p: pl.DataFrame({"bf": [bytes.fromhex(f"a{number}" + "bc" * 11)]}).write_parquet(p),
     }
     for file, write in planted.items():
         write(tmp_path / file)
@@ -92,6 +94,7 @@ def test_identifier_scan_finds_planted_leaks_and_reports_no_values(
         "number.parquet": {"insurance number"},
         "metadata.parquet": {"family name"},
         "clean.json": set(),
+        "hex_chance.parquet": set(),
     }
     assert not any(v in f + k for f, k in found for v in (name, pc6, house, number))
 
