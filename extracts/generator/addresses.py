@@ -89,13 +89,20 @@ def _pc6_parts(pc6: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pc4, pair[:, 0] * 26 + pair[:, 1], ok
 
 
+def _where_canonical(name: str, ok: np.ndarray, values: np.ndarray) -> pl.Series:
+    """``values`` as text, null where ``ok`` is false (never an object array: polars types those by
+    their first values, and a null first gave an ``Object`` column that cannot be cast)."""
+    text = pl.Series(name, values.astype(str), dtype=pl.String)
+    return pl.select(pl.when(pl.Series(ok)).then(text)).to_series().alias(name)
+
+
 def streets_of(pc6: pl.Series) -> pl.Series:
     """The street of each canonical PC6 (``1234AB``); null where the PC6 is null or not canonical."""
     names, cdf = _streets()
     pc4, pair, ok = _pc6_parts(pc6)
     u = _mix(pc4 * 1_000 + pair // 2)
     street = names[np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)]
-    return pl.Series("street", np.where(ok, street, None), dtype=pl.String)
+    return _where_canonical("street", ok, street)
 
 
 def cities_of(pc6: pl.Series) -> pl.Series:
@@ -103,7 +110,7 @@ def cities_of(pc6: pl.Series) -> pl.Series:
     start, city, _ = _cities()
     pc4, _, ok = _pc6_parts(pc6)
     at = np.clip(np.searchsorted(start, pc4, side="right") - 1, 0, None)
-    return pl.Series("city", np.where(ok, city[at], None), dtype=pl.String)
+    return _where_canonical("city", ok, city[at])
 
 
 def city_variants(rng: np.random.Generator, pc6: pl.Series, rate: float) -> tuple[pl.Series, np.ndarray]:
@@ -120,7 +127,7 @@ def city_variants(rng: np.random.Generator, pc6: pl.Series, rate: float) -> tupl
     offset = np.cumsum([0] + [len(v) for v in variants])[:-1]
     flat = np.array([v for vs in variants for v in vs])
     written = np.where(hit, flat[np.where(hit, offset[at] + pick, 0)], city[at])
-    return pl.Series("city", np.where(ok, written, None), dtype=pl.String), hit
+    return _where_canonical("city", ok, written), hit
 
 
 def abbreviate_streets(streets: pl.Series) -> pl.Series:

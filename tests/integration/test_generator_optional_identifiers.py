@@ -139,3 +139,20 @@ def test_generated_optional_identifiers_are_well_formed_but_for_slashes(tiny_ext
         # a/d in a place (Alphen a/d Rijn) is a form the contract does not allow: counted, read as null
         frame = pl.read_parquet(tiny_extracts.out / supplier / f"{table}.parquet")
         assert result.note(table, "city", "malformed") == int(frame["city"].str.contains("/").sum())
+
+
+def test_streets_and_places_when_the_first_pc6_is_missing_or_odd() -> None:
+    """A block whose first person has no canonical PC6 (found at country scale: block 4 of 86).
+
+    polars infers a column's type from its first values; a null first must not make it an object.
+    """
+    import numpy as np
+
+    pc6 = pl.Series(["1234 ab", None, "1234AB", "9999ZZ"])
+    expected_street = addresses.streets_of(pl.Series(["1234AB", "9999ZZ"])).to_list()
+    assert addresses.streets_of(pc6).to_list() == [None, None, *expected_street]
+    assert addresses.streets_of(pl.Series([None], dtype=pl.String)).to_list() == [None]
+    places = addresses.cities_of(pc6)
+    assert places.dtype == pl.String and places[:2].to_list() == [None, None] and places[2:].null_count() == 0
+    written, hit = addresses.city_variants(np.random.default_rng(1), pc6, 0.5)
+    assert written.dtype == pl.String and written[:2].to_list() == [None, None] and not hit[:2].any()
