@@ -236,12 +236,27 @@ def _fallback_summary(report: dict) -> dict:
     """What the research side may know of the fallback: counts per method and reason, the estimate."""
     if "not_run" in report:
         return {"not_run": report["not_run"]}
-    def band(n: int) -> int | str:
-        return n if n == 0 or n >= _SMALL else f"<{_SMALL}"  # small groups of patients: banded
-
     keys = ("records", "estimated_on_bsn_linked_records", "settings")
-    return {**{k: report[k] for k in keys},
-            **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
+    return {**{k: report[k] for k in keys}, "linked_by_method": _banded(report["linked_by_method"]),
+            "unlinked_by_reason": _banded(report["unlinked_by_reason"], complement=True)}
+
+
+def _banded(counts: dict[str, int], *, complement: bool = False) -> dict[str, int | str]:
+    """Counts of 1.._SMALL-1 records as ``"<10"`` (small groups of patients).
+
+    ``complement``: the counts add up to a total the research side knows (the unlinked records
+    per reason add up to the records without a usable BSN less those linked, both known from the
+    content and the token maps). One banded count would then be exact by subtraction, and so would
+    the sum of several under ``_SMALL``: the smallest count of ``_SMALL`` or more is banded too, as
+    ``">=10"`` (secondary suppression, disclosure.md; GaussSuppression picks the smallest).
+    """
+    small = {k for k, v in counts.items() if 0 < v < _SMALL}
+    if complement and small and (len(small) == 1 or sum(counts[k] for k in small) < _SMALL):
+        shown = sorted((v, k) for k, v in counts.items() if v >= _SMALL)
+        secondary = {shown[0][1]} if shown else set()
+    else:
+        secondary = set()
+    return {k: f"<{_SMALL}" if k in small else f">={_SMALL}" if k in secondary else v for k, v in counts.items()}
 
 
 def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:
