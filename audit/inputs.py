@@ -4,8 +4,10 @@ Fail closed (disclosure.md, "The auditor"): ``ledger=`` asks for A5 over every e
 for verification mode (A2 and A4 with the steward's record of this release); ``study=`` asks for
 the magnitude rules on the study's statistics. A folder that is no ledger, a ledger without a
 readable record of the release or without the copy of a release its index lists, or a folder that
-is no study folder is refused with what is missing; the audit never goes on in release mode,
-checking less than was asked for.
+is no study folder is refused with what is missing. A ledger without any record of the release (one
+made with another ledger, audited against this one's earlier releases) still gets A5, and the audit
+fails with a finding saying that verification mode was not possible: it never passes in release
+mode, checking less than was asked for.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 from audit.errors import ReleaseFormatError, ReleaseNotFoundError
 from audit.release import Release, read_release
 
-__all__ = ["check_study", "earlier_releases", "ledger_record"]
+__all__ = ["NO_RECORD", "check_study", "earlier_releases", "ledger_record"]
 
 _AS_ASKED = "audit with the ledger the release was made with, or without ledger= (release mode)"
+NO_RECORD = ("the ledger holds no record of this release: A2 and A4 could not be checked with its true values "
+             "(verification mode); " + _AS_ASKED)
 
 
 def _index(ledger: Path) -> dict:
@@ -36,11 +40,15 @@ def _index(ledger: Path) -> dict:
     return index
 
 
-def ledger_record(ledger: Path, release_id: str) -> dict:
+def ledger_record(ledger: Path, release_id: str) -> dict | None:
     """The steward's record of the release ``release_id`` in ``ledger`` (verification mode).
 
+    None where the ledger holds no record of it (a release made with another ledger, audited
+    against this one's earlier releases): A5 still runs; the caller fails the audit for the
+    verification it cannot do (:data:`NO_RECORD`).
+
     Raises:
-        ReleaseNotFoundError: the folder is no ledger, or it holds no record of the release.
+        ReleaseNotFoundError: the folder is no ledger.
         ReleaseFormatError: the index or the record cannot be read.
     """
     ledger = Path(ledger)
@@ -50,8 +58,7 @@ def ledger_record(ledger: Path, release_id: str) -> dict:
         raise ReleaseFormatError(msg)
     path = ledger / "records" / f"{release_id}.json"
     if not path.is_file():
-        msg = f"{ledger}: the ledger holds no record of release {release_id} (records/{path.name}); {_AS_ASKED}"
-        raise ReleaseNotFoundError(msg)
+        return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

@@ -35,7 +35,7 @@ from audit.checks import Finding, Policy, check_percentages
 from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
-from audit.inputs import check_study, earlier_releases, ledger_record
+from audit.inputs import NO_RECORD, check_study, earlier_releases, ledger_record
 from audit.intervals import FeasibleRegion
 from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
@@ -284,9 +284,10 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
         ReleaseFormatError: the manifest or a table cannot be read (exit 4).
         AuditError: a bound could not be computed (fail closed; exit 1).
 
-    A ``ledger`` that is no ledger, lacks a readable record of the release or the copy of a
-    release its index lists, or a ``study`` that is no study folder, is refused (exit 3 or 4):
-    the audit never checks less than it was asked to (:mod:`audit.inputs`).
+    A ``ledger`` that is no ledger, holds an unreadable record of the release or lacks the copy
+    of a release its index lists, or a ``study`` that is no study folder, is refused (exit 3 or
+    4); a ledger without a record of the release fails the audit with a ``ledger`` finding: the
+    audit never passes checking less than it was asked to (:mod:`audit.inputs`).
     """
     began = time.perf_counter()
     release = read_release(folder)
@@ -296,6 +297,8 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
     if study is not None:
         check_study(study)
     findings = list(release.findings) + missing_relations(release)
+    if ledger is not None and record is None:
+        findings.append(Finding("release", "ledger", (), NO_RECORD))
     policy, looser = audit_policy(release.manifest["policy"], min_threshold=min_threshold)
     findings += looser
     cells = release_cells(release)

@@ -41,10 +41,12 @@ def test_audit_refuses_a_ledger_folder_that_does_not_exist(made: dict[str, Path]
         audit_release(made["release"], ledger=made["root"] / "no-such-ledger")
 
 
-def test_audit_refuses_a_ledger_without_the_record_of_the_release(made: dict[str, Path], tmp_path: Path) -> None:
-    create_ledger(tmp_path / "other", Policy())  # a ledger, but of another population: no record of it
-    with pytest.raises(ReleaseNotFoundError, match="no record of release"):
-        audit_release(made["release"], ledger=tmp_path / "other")
+def test_audit_with_a_ledger_without_the_record_of_the_release_fails(made: dict[str, Path], tmp_path: Path) -> None:
+    create_ledger(tmp_path / "other", Policy())  # a ledger, but not the release's: no record of it
+    report = audit_release(made["release"], ledger=tmp_path / "other")
+    assert not report.passed and report.mode == "release"
+    assert [f.check for f in report.findings if not f.advisory] == ["ledger"]
+    assert "no record of this release" in report.tables["release"]["findings"][0]["message"]
 
 
 def test_audit_refuses_an_unreadable_record_of_the_release(made: dict[str, Path], tmp_path: Path) -> None:
