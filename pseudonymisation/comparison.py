@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
+from pseudonymisation.stopping import checkpoint, current
 
 __all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
            "encodings_table", "hits", "pairs_sharing", "read_encodings"]
@@ -259,6 +260,7 @@ def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
     keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b, rows))
              for f in BANDED_FIELDS if q.present[f].any() and t.present[f][rows].any() for b in range(_BANDS)]
     for name, qk, tk in keys:
+        checkpoint()  # Ctrl-C: stop between blocking keys (pseudonymisation/stopping.py)
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         weak = name.rsplit("_band", 1)[0] in WEAK_BANDED_FIELDS
         qi, ti, skipped = _join_on(qk, tk, min(max_block, WEAK_MAX_BLOCK) if weak else max_block)
@@ -323,6 +325,12 @@ def compare(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray) -> np.ndarra
     # The optional name fields cost nothing where no supplier delivers them.
     active = frozenset(f for f in BLOOM_FIELDS if q.present[f].any() and t.present[f].any())
     bounds = [(lo, min(lo + _CHUNK, len(qi))) for lo in range(0, len(qi), _CHUNK)]
+    stop = current()  # the pool's threads do not see this thread's context
+
+    def chunk(b: tuple[int, int]) -> None:
+        checkpoint(stop)  # Ctrl-C: stop between chunks (pseudonymisation/stopping.py)
+        _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]], active)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda b: _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]], active), bounds))
+        list(pool.map(chunk, bounds))
     return out

@@ -23,6 +23,7 @@ import polars as pl
 
 from pseudonymisation.comparison import Encoded, hits
 from pseudonymisation.matching import FallbackSettings, estimate_model, run_cascade
+from pseudonymisation.stopping import checkpoint
 
 __all__ = ["FallbackLinks", "link_fallback"]
 
@@ -100,6 +101,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
         (ehr, claims), seed=int(rng.integers(1 << 31)),
     )
+    checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
     # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
     candidates = ~hits(claims.token, bsn_linked_claims)
     result = run_cascade(ehr.take(query_rows), claims, model, settings, rows=np.flatnonzero(candidates))
@@ -109,6 +111,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         "claims_token": result.target[linked],
         "link_method": result.method[linked].astype(str),
     })
+    checkpoint()
     estimate = _estimate_precision(ehr, claims, b["row"].to_numpy(), b["claims_token"].to_numpy(),
                                    candidates, model, settings)
     report = {
