@@ -40,7 +40,8 @@ _STRATA = "*"  # the study's strata stand here, in order (as in cohort.members.K
 #: event counts (admissions, contacts) have no members and are added here.
 CELLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     **{table: (who.KEYS[table], who.COLUMNS[table])
-       for table in ("attrition", "prevalence", "incidence", "index_cohort", "care_use", "referrals", "fallback_links")},
+       for table in ("attrition", "prevalence", "incidence", "index_cohort", "care_use", "referrals",
+                     "fallback_links")},
     "acsc": (who.KEYS["acsc"], ("admissions", *who.COLUMNS["acsc"])),
     # Summed without strata columns (the members frame carries them as null: the Total band).
     "contact_bands": (("year", "condition", "discipline", "band"), ("persons", "N")),

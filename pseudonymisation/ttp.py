@@ -191,8 +191,9 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
     # The fallback (mostly single-threaded numpy over the Bloom filters) runs beside the BSN tokens'
     # mapping, which needs it only when the token maps are written: on 2 cores at nivel size the
     # TTP step with the fallback took 35 s instead of 13 s when the two ran one after the other.
-    # A thread cannot be interrupted: on Ctrl-C the fallback is told to stop, and stops at its next block (pseudonymisation/stopping.py) instead
-    # of holding the command for the rest of its work; the staging folder is removed meanwhile.
+    # A thread cannot be interrupted: on Ctrl-C the fallback is told to stop and stops at its
+    # next block (pseudonymisation/stopping.py) instead of holding the command for the rest of
+    # its work; the staging folder is removed meanwhile.
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-fallback") as pool:
         pending = pool.submit(_stoppable, stop, inputs, read, fallback)
@@ -269,7 +270,8 @@ def _banded(counts: dict[str, int], *, complement: bool = False) -> dict[str, in
         secondary = {shown[0][1]} if shown else set()
     else:
         secondary = set()
-    return {k: f"<{_SMALL}" if k in small else f">={_SMALL}" if k in secondary else v for k, v in counts.items()}
+    return {k: f"<{_SMALL}" if k in small else f">={_SMALL}" if k in secondary else v
+            for k, v in counts.items()}
 
 
 def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:

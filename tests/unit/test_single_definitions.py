@@ -20,7 +20,8 @@ PACKAGES = ("extracts", "pseudonymisation", "linkage", "cohort", "disclosure", "
 
 
 def test_only_execution_split_names_a_partitions_partial_file() -> None:
-    spelled = [f"{path.relative_to(ROOT)}:{n}" for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+    spelled = [f"{path.relative_to(ROOT)}:{n}" for package in PACKAGES
+               for path in sorted((ROOT / package).rglob("*.py"))
                for n, line in enumerate(path.read_text().splitlines(), 1)
                if re.search(r"""["']part-\{""", line) and path != ROOT / "execution" / "split.py"]
     # cohort/partitioned.py names its tasks' work folders (part-<index>/), not a partial file.
