@@ -119,15 +119,55 @@ def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
 
 
 def read_encodings(path: Path) -> Encoded:
-    """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value)."""
+    """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value).
+
+    A file of several row groups (a register) is read one row group at a time into arrays of the
+    whole file, so that Ctrl-C stops the read between row groups (pseudonymisation/stopping.py);
+    the memory is that of one read (the arrays, and one row group while it is copied).
+    """
+    source = str(path)
     try:
         # ParquetFile, not read_table: that would import pyarrow.dataset and .compute (a third of a
-        # second of the TTP step) for what one file's buffers give.
-        table = pq.ParquetFile(path).read(use_threads=False)  # one small file: threads cost more than they give
+        # second of the TTP step) for what one file's buffers give; threads cost more than they give.
+        file = pq.ParquetFile(path)
+        if file.num_row_groups <= 1:
+            return encoded_from_table(file.read(use_threads=False), source)
+        delivered = set(file.schema_arrow.names)
+        whole, at = None, 0
+        for index in range(file.num_row_groups):
+            checkpoint()
+            part = encoded_from_table(file.read_row_group(index, use_threads=False), source)
+            if whole is None:
+                whole = _allocated(part, file.metadata.num_rows, delivered)
+            _place(whole, part, at, delivered)
+            at += len(part)
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
-    return encoded_from_table(table, str(path))
+    return whole
+
+
+def _allocated(like: Encoded, rows: int, delivered: set[str]) -> Encoded:
+    """Arrays for ``rows`` rows shaped as ``like``'s; Bloom fields not delivered stay untouched zeros."""
+    return Encoded(np.empty(rows, dtype=np.int64),
+                   {f: np.empty(rows, dtype=v.dtype) for f, v in like.tokens.items()},
+                   {f: np.empty(rows, dtype=bool) for f in like.present},
+                   {f: (np.empty if f in delivered else np.zeros)((rows, v.shape[1]), dtype=v.dtype)
+                    for f, v in like.blooms.items()},
+                   np.empty((rows, like.keys.shape[1]), dtype=np.int64))
+
+
+def _place(whole: Encoded, part: Encoded, at: int, delivered: set[str]) -> None:
+    rows = slice(at, at + len(part))
+    whole.token[rows] = part.token
+    whole.keys[rows] = part.keys
+    for f, v in part.tokens.items():
+        whole.tokens[f][rows] = v
+    for f, v in part.present.items():
+        whole.present[f][rows] = v
+    for f, v in part.blooms.items():
+        if f in delivered:
+            whole.blooms[f][rows] = v
 
 
 def encoded_from_table(table: pa.Table, source: str) -> Encoded:
@@ -149,6 +189,7 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
     token = token_column.to_numpy(zero_copy_only=False)
     tokens, present, blooms = {}, {}, {}
     for f in TOKEN_FIELDS:
+        checkpoint()
         col = table.column(f).combine_chunks()
         if col.type != pa.int64():
             msg = f"{source}: column {f} is not a column of 64-bit tokens"
@@ -157,6 +198,7 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
         values = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset: col.offset + len(col)]
         tokens[f] = np.where(present[f], values, 0)
     for f, spec in BLOOM_FIELDS.items():
+        checkpoint()
         if f in optional:
             blooms[f] = np.zeros((len(token), spec.words), dtype=np.uint64)
             present[f] = np.zeros(len(token), dtype=bool)

@@ -48,7 +48,7 @@ from pseudonymisation.prf import (
     p2_from_p1,
     project_key,
 )
-from pseudonymisation.stopping import stop_on
+from pseudonymisation.stopping import checkpoint, stop_on
 from pseudonymisation.supplier import write_json
 from pseudonymisation.ttp_fallback import link_fallback
 from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
@@ -223,7 +223,10 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         return None, {"not_run": "disabled in the configuration (fallback.enabled=false)"}
     if set(read) != {"ehr", "claims"}:
         return None, {"not_run": "needs the ehr and claims suppliers"}
-    encodings = {s: _read_encodings(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
+    encodings = {}
+    for s in ("ehr", "claims"):
+        checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
+        encodings[s] = _read_encodings(Path(inputs[s]), read[s][0])
     if any(e is None for e in encodings.values()):
         return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
     linkages = {s: read[s][0].get("encoding_linkage", "") for s in ("ehr", "claims")}
@@ -241,6 +244,7 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
     if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
             pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:
         return None, {"not_run": "no record linked by BSN carries encodings: the model cannot be estimated"}
+    checkpoint()
     found = link_fallback(encodings["ehr"], encodings["claims"], ehr_p1, claims_p1, settings)
     links = found.links.join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"), on="claims_token")
     return links.select("token", "p1", "link_method"), found.report

@@ -89,6 +89,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
                                               on="p1", how="inner")
     bsn_linked_claims = by_p1["claims_token"].to_numpy()
     query_rows = np.flatnonzero(~hits(ehr.token, ehr_p1["token"].to_numpy()))
+    checkpoint()
     labelled = pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
     # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
     # output, as every stage of the engine (tests/robustness/test_determinism.py).
@@ -97,6 +98,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
     a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half)).head(_ESTIMATE_RECORDS)
     if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
         a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
+    checkpoint()
     model = estimate_model(
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
         (ehr, claims), seed=int(rng.integers(1 << 31)),
