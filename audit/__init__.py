@@ -16,6 +16,7 @@ Layers:
 - :mod:`audit.magnitudes` — claimed costs: magnitude statuses, means, nested totals; with the
   study folder, the p %-rule and dominance of every shown total.
 - :mod:`audit.identifiers` — identifier-like column names and values.
+- :mod:`audit.inputs` — the ledger and study folder an audit was asked to use, or a refusal (fail closed).
 - :mod:`audit.channels` — side channels: digests and sizes in the manifest, Parquet statistics.
 - :mod:`audit.release` — a release folder as the auditor reads it: checksums, tables, cells.
 - :mod:`audit.structure` — the release's equations, rebuilt from its manifest's relations.

@@ -25,8 +25,11 @@ EXIT_CODES = {
                  "or a check could not be completed (fail closed)")),
     2: ("configuration", ("a setting is missing, unknown or malformed, or report= would replace a file of the "
                           "release or the ledger, or a file that is not an earlier audit report")),
-    3: ("input missing", "the folder is not a release (no manifest.json) or a file it lists is missing"),
-    4: ("unreadable file", "the manifest or a table cannot be read or does not follow docs/release-format.md"),
+    3: ("input missing", ("the folder is not a release (no manifest.json) or a file it lists is missing; or ledger= "
+                          "names no ledger or one without the copy of a release it lists, or study= no study "
+                          "folder: the audit never checks less than asked")),
+    4: ("unreadable file", ("the manifest or a table cannot be read or does not follow docs/release-format.md, "
+                            "or the ledger's index or record of the release cannot be read")),
     10: ("storage refused", ("the JSON report cannot be written (disk or quota full, read-only or missing folder, "
                              "permission denied): the verdict is printed, no report file is left")),
     70: ("internal error", "a bug; reported without its message (PFL_DEBUG=1 shows it on test data)"),

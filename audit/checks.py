@@ -88,7 +88,8 @@ class Finding:
         table: Table name.
         check: Check id: ``A1``..``A5``, ``A4-possible``, ``consistency``, ``visible-count``,
             ``percentage``, ``complement``, ``point-change``, ``identifier``, ``magnitude``,
-            ``magnitude-margin`` (claimed costs, :mod:`audit.magnitudes`).
+            ``magnitude-margin`` (claimed costs, :mod:`audit.magnitudes`), ``ledger`` (the ledger
+            given holds no record of the release: no verification mode, :mod:`audit.inputs`).
         cells: Labels of the cells (or columns) concerned.
         message: What is wrong, without any value from the table.
         advisory: True when the finding does not block the release (A4-possible).

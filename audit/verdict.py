@@ -35,6 +35,7 @@ from audit.checks import Finding, Policy, check_percentages
 from audit.errors import InconsistentTableError
 from audit.floor import audit_policy, record_policy_findings
 from audit.identifiers import scan_identifiers
+from audit.inputs import NO_RECORD, check_study, earlier_releases, ledger_record
 from audit.intervals import FeasibleRegion
 from audit.magnitudes import ledger_findings, magnitude_findings
 from audit.output import write_atomically
@@ -271,24 +272,6 @@ def _region(structure: Structure, cells: Cells) -> FeasibleRegion:
     return FeasibleRegion(structure.equations, cells.published, sorted(unknown, key=label))
 
 
-def _earlier(ledger: Path, release_id: str) -> list[Release]:
-    folder = Path(ledger) / "releases"
-    if not folder.is_dir():
-        return []
-    return [read_release(p) for p in sorted(folder.iterdir()) if p.is_dir() and p.name != release_id
-            and not p.name.startswith(".")]
-
-
-def _record(ledger: Path | None, release_id: str) -> dict | None:
-    if ledger is None or not release_id:
-        return None
-    path = Path(ledger) / "records" / f"{release_id}.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-
-
 def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: int = 10,
                   study: Path | None = None) -> Report:
     """Audit a release folder, alone or with its ledger (A5 and verification mode).
@@ -300,10 +283,22 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
         ReleaseNotFoundError: the folder is not a release (pfl-audit exit 3).
         ReleaseFormatError: the manifest or a table cannot be read (exit 4).
         AuditError: a bound could not be computed (fail closed; exit 1).
+
+    A ``ledger`` that is no ledger, holds an unreadable record of the release or lacks the copy
+    of a release its index lists, or a ``study`` that is no study folder, is refused (exit 3 or
+    4); a ledger without a record of the release fails the audit with a ``ledger`` finding: the
+    audit never passes checking less than it was asked to (:mod:`audit.inputs`).
     """
     began = time.perf_counter()
     release = read_release(folder)
+    # What was asked for must be there, before any check runs (fail closed: audit.inputs).
+    record = ledger_record(ledger, release.release_id) if ledger is not None else None
+    earlier = earlier_releases(ledger, release.release_id) if ledger is not None else []
+    if study is not None:
+        check_study(study)
     findings = list(release.findings) + missing_relations(release)
+    if ledger is not None and record is None:
+        findings.append(Finding("release", "ledger", (), NO_RECORD))
     policy, looser = audit_policy(release.manifest["policy"], min_threshold=min_threshold)
     findings += looser
     cells = release_cells(release)
@@ -326,13 +321,11 @@ def audit_release(folder: Path, *, ledger: Path | None = None, min_threshold: in
         findings.append(Finding("release", "consistency", (), str(error)))
     if region is not None:
         findings += _region_checks("release", region, structure, cells.hidden, policy)
-        record = _record(ledger, release.release_id)
         if record is not None:
             mode = "verification"
             findings += record_policy_findings(release.manifest["policy"], record.get("policy"))
             findings += _verification(release, region, record, policy, structure)
         milps += region.milps
-    earlier = _earlier(ledger, release.release_id) if ledger is not None else []
     findings += ledger_findings(release, earlier)
     if earlier:
         a5, n = _ledger_checks(release, cells, structure, earlier, policy, findings,

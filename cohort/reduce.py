@@ -33,19 +33,19 @@ from cohort.study import _change, _sorted, top_ranked
 
 __all__ = ["CELLS", "COST_KEYS", "additive", "cells", "cost_keys", "reduce_index_study", "reduce_study"]
 
-_STRATA = "*"  # the study's strata stand here, in order
+_STRATA = "*"  # the study's strata stand here, in order (as in cohort.members.KEYS)
 #: Each summed partial table: the keys of its cells and its count columns (one definition for
-#: both reducers). The cohort table is ``prevalence``, ``incidence`` or ``index_cohort``.
+#: both reducers). The cohort table is ``prevalence``, ``incidence`` or ``index_cohort``. A table
+#: whose cells are those of its person sets takes them from :mod:`cohort.members` (one definition);
+#: event counts (admissions, contacts) have no members and are added here.
 CELLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "attrition": (("year", "condition", "step"), ("before", "excluded", "after")),
-    **{cohort: (("year", "condition", _STRATA), ("numerator", "denominator"))
-       for cohort in ("prevalence", "incidence", "index_cohort")},
-    "care_use": (("year", "condition", "discipline", _STRATA), ("n", "N")),
-    "referrals": (("year", "condition"), ("n", "N")),
-    "acsc": (("year",), ("admissions", "persons")),
+    **{table: (who.KEYS[table], who.COLUMNS[table])
+       for table in ("attrition", "prevalence", "incidence", "index_cohort", "care_use", "referrals",
+                     "fallback_links")},
+    "acsc": (who.KEYS["acsc"], ("admissions", *who.COLUMNS["acsc"])),
+    # Summed without strata columns (the members frame carries them as null: the Total band).
     "contact_bands": (("year", "condition", "discipline", "band"), ("persons", "N")),
-    "fallback_links": (("year",), ("persons",)),
-    "top_groups": (("year", "discipline", "group"), ("contacts", "persons")),
+    "top_groups": (who.KEYS["top"], ("contacts", *who.COLUMNS["top"])),
     "top_totals": (("year", "discipline"), ("total_contacts",)),
 }
 #: The cells of the costs table (not a sum: :func:`cohort.costs.merge_cost_tables`).

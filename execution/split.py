@@ -17,7 +17,7 @@ import polars as pl
 
 from execution.executors import ExecutorError
 
-__all__ = ["PART", "partial_files", "scan_partition", "split"]
+__all__ = ["PART", "partial_file", "partial_files", "partials", "scan_partition", "split"]
 
 PART = "__part"
 
@@ -42,6 +42,17 @@ def scan_partition(folder: Path, index: int) -> pl.LazyFrame:
     if not files:
         return pl.scan_parquet(folder / "schema.parquet")
     return pl.scan_parquet(files, hive_partitioning=False)
+
+
+def partial_file(folder: Path | str, name: str, index: int) -> Path:
+    """The file partition ``index`` writes for ``name``: ``<folder>/<name>/part-<index>.parquet``
+    (every partitioned stage names its partial results so; :func:`partials` reads them back)."""
+    return Path(folder) / name / f"part-{index:05d}.parquet"
+
+
+def partials(folder: Path | str, name: str, partitions: int) -> list[Path]:
+    """Every partition's :func:`partial_file` for ``name``, when every one is there (:func:`partial_files`)."""
+    return partial_files([partial_file(folder, name, i) for i in range(partitions)])
 
 
 def partial_files(paths: Sequence[Path]) -> list[Path]:

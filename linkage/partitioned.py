@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
-from execution.split import PART, partial_files, scan_partition, split
+from execution.split import PART, partial_file, partials, scan_partition, split
 
 __all__ = ["LINK_METHOD", "ROW_GROUP_ROWS", "LinkTask", "by_token", "link_partition", "link_partitioned", "replace_tokens",
            "token_partition", "tokens_frame", "write_rows"]
@@ -112,8 +112,7 @@ def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, s
         split(pl.scan_parquet(content).with_row_index(_ROW).with_columns(token_partition(partitions).alias(PART)), rows)
         (scratch / f"link-{n}").mkdir()
         tasks += [LinkTask(str(rows), str(split_maps[token_map]), method, i,
-                           str(scratch / f"link-{n}" / f"part-{i:05d}.parquet")) for i in range(partitions)]
+                           str(partial_file(scratch, f"link-{n}", i))) for i in range(partitions)]
     executor.map(link_partition, tasks, stage="linkage step")
     for n, (*_, target) in enumerate(jobs):
-        partials = partial_files([scratch / f"link-{n}" / f"part-{i:05d}.parquet" for i in range(partitions)])
-        write_rows(pl.scan_parquet(partials).sort(_ROW).drop(_ROW), target)
+        write_rows(pl.scan_parquet(partials(scratch, f"link-{n}", partitions)).sort(_ROW).drop(_ROW), target)

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
+from pseudonymisation.stopping import checkpoint, current
 
 __all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
            "encodings_table", "hits", "pairs_sharing", "read_encodings"]
@@ -118,15 +119,55 @@ def encodings_table(token: np.ndarray, encoded: dict[str, object]) -> pa.Table:
 
 
 def read_encodings(path: Path) -> Encoded:
-    """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value)."""
+    """Read an ``encodings.parquet``; refuses other columns or filter widths (by name, never a value).
+
+    A file of several row groups (a register) is read one row group at a time into arrays of the
+    whole file, so that Ctrl-C stops the read between row groups (pseudonymisation/stopping.py);
+    the memory is that of one read (the arrays, and one row group while it is copied).
+    """
+    source = str(path)
     try:
         # ParquetFile, not read_table: that would import pyarrow.dataset and .compute (a third of a
-        # second of the TTP step) for what one file's buffers give.
-        table = pq.ParquetFile(path).read(use_threads=False)  # one small file: threads cost more than they give
+        # second of the TTP step) for what one file's buffers give; threads cost more than they give.
+        file = pq.ParquetFile(path)
+        if file.num_row_groups <= 1:
+            return encoded_from_table(file.read(use_threads=False), source)
+        delivered = set(file.schema_arrow.names)
+        whole, at = None, 0
+        for index in range(file.num_row_groups):
+            checkpoint()
+            part = encoded_from_table(file.read_row_group(index, use_threads=False), source)
+            if whole is None:
+                whole = _allocated(part, file.metadata.num_rows, delivered)
+            _place(whole, part, at, delivered)
+            at += len(part)
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
-    return encoded_from_table(table, str(path))
+    return whole
+
+
+def _allocated(like: Encoded, rows: int, delivered: set[str]) -> Encoded:
+    """Arrays for ``rows`` rows shaped as ``like``'s; Bloom fields not delivered stay untouched zeros."""
+    return Encoded(np.empty(rows, dtype=np.int64),
+                   {f: np.empty(rows, dtype=v.dtype) for f, v in like.tokens.items()},
+                   {f: np.empty(rows, dtype=bool) for f in like.present},
+                   {f: (np.empty if f in delivered else np.zeros)((rows, v.shape[1]), dtype=v.dtype)
+                    for f, v in like.blooms.items()},
+                   np.empty((rows, like.keys.shape[1]), dtype=np.int64))
+
+
+def _place(whole: Encoded, part: Encoded, at: int, delivered: set[str]) -> None:
+    rows = slice(at, at + len(part))
+    whole.token[rows] = part.token
+    whole.keys[rows] = part.keys
+    for f, v in part.tokens.items():
+        whole.tokens[f][rows] = v
+    for f, v in part.present.items():
+        whole.present[f][rows] = v
+    for f, v in part.blooms.items():
+        if f in delivered:
+            whole.blooms[f][rows] = v
 
 
 def encoded_from_table(table: pa.Table, source: str) -> Encoded:
@@ -148,6 +189,7 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
     token = token_column.to_numpy(zero_copy_only=False)
     tokens, present, blooms = {}, {}, {}
     for f in TOKEN_FIELDS:
+        checkpoint()
         col = table.column(f).combine_chunks()
         if col.type != pa.int64():
             msg = f"{source}: column {f} is not a column of 64-bit tokens"
@@ -156,6 +198,7 @@ def encoded_from_table(table: pa.Table, source: str) -> Encoded:
         values = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset: col.offset + len(col)]
         tokens[f] = np.where(present[f], values, 0)
     for f, spec in BLOOM_FIELDS.items():
+        checkpoint()
         if f in optional:
             blooms[f] = np.zeros((len(token), spec.words), dtype=np.uint64)
             present[f] = np.zeros(len(token), dtype=bool)
@@ -259,6 +302,7 @@ def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
     keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b, rows))
              for f in BANDED_FIELDS if q.present[f].any() and t.present[f][rows].any() for b in range(_BANDS)]
     for name, qk, tk in keys:
+        checkpoint()  # Ctrl-C: stop between blocking keys (pseudonymisation/stopping.py)
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
         weak = name.rsplit("_band", 1)[0] in WEAK_BANDED_FIELDS
         qi, ti, skipped = _join_on(qk, tk, min(max_block, WEAK_MAX_BLOCK) if weak else max_block)
@@ -323,6 +367,12 @@ def compare(q: Encoded, t: Encoded, qi: np.ndarray, ti: np.ndarray) -> np.ndarra
     # The optional name fields cost nothing where no supplier delivers them.
     active = frozenset(f for f in BLOOM_FIELDS if q.present[f].any() and t.present[f].any())
     bounds = [(lo, min(lo + _CHUNK, len(qi))) for lo in range(0, len(qi), _CHUNK)]
+    stop = current()  # the pool's threads do not see this thread's context
+
+    def chunk(b: tuple[int, int]) -> None:
+        checkpoint(stop)  # Ctrl-C: stop between chunks (pseudonymisation/stopping.py)
+        _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]], active)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda b: _levels_chunk(q, t, qi[b[0]:b[1]], ti[b[0]:b[1]], out[b[0]:b[1]], active), bounds))
+        list(pool.map(chunk, bounds))
     return out

@@ -28,6 +28,7 @@ from pseudonymisation.comparison import (FIELDS, MISSING, Encoded, candidate_pai
                                          pairs_sharing)
 from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
+from pseudonymisation.stopping import checkpoint
 
 __all__ = ["IMPLIED_BY_ADDRESS", "LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
            "u_probabilities"]
@@ -133,10 +134,12 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
                "cannot be estimated (ask the suppliers for contract-v2 identifier columns)")
         raise PseudonymisationError(msg)
     idx = np.arange(len(lq))
+    checkpoint()  # Ctrl-C: between the model's steps (pseudonymisation/stopping.py)
     levels = compare(lq, lt, idx, idx)
     m_counts = _frequencies(levels)
     m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
     m_address, u_address = _given_address(levels, random[1], seed=seed)
+    checkpoint()
     return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs,
                  m_address, u_address)
 
@@ -173,6 +176,7 @@ def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -
     u_counts = _frequencies(compare(rq, rt, qi, ti))
     u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + LEVELS)
     for j, f in enumerate(TOKEN_FIELDS):
+        checkpoint()
         both = rq.present[f].mean() * rt.present[f].mean()
         agree = _shared_value_odds(rq.tokens[f][rq.present[f]], rt.tokens[f][rt.present[f]]) * both
         u[j, 1] = max(agree, 1.0 / (len(rq) * len(rt) + 1))
@@ -290,7 +294,9 @@ def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings
     method = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
     rows = np.arange(len(t)) if rows is None else rows
+    checkpoint()  # Ctrl-C: between the cascade's steps (pseudonymisation/stopping.py)
     _insurance_step(q, t, rows, target, method, reason)
+    checkpoint()
     taken = hits(t.token[rows], target[method == "insurance_number"])
     rest = np.flatnonzero((method == "") & (reason == ""))
     t_rows = rows[~taken]
@@ -299,6 +305,7 @@ def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings
     qi, ti, blocking = candidate_pairs(sub_q, t, t_rows=t_rows)
     scores = model.score(compare(sub_q, t, qi, t_rows[ti]))
     # A person's weight is the best over their rows (one per year and identifier set).
+    checkpoint()
     persons = distinct(t_token)
     n_p = max(len(persons), 1)
     key = qi * n_p + np.searchsorted(persons, t_token[ti])

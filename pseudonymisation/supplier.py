@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from execution import Executor, LocalExecutor
-from execution.split import partial_files, split
+from execution.split import partials, split
 from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
@@ -59,7 +59,6 @@ from pseudonymisation.supplier_partition import (
     ROW,
     SupplierTask,
     check_unique_tokens,
-    partial,
     pseudonymise_partition,
     reduce_identifiers,
     supplier_partition,
@@ -228,7 +227,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFram
             SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
             for i in range(partitions)], stage=f"supplier step ({supplier})")
         for table in keyed:  # content rows back in the extract's order
-            parts = partial_files([partial(folder, f"content/{table}", i) for i in range(partitions)])
+            parts = partials(folder, f"content/{table}", partitions)
             write_content_in_row_order(parts, targets[table])
     for table, lf in validated.tables.items():
         if table not in keyed:  # no BSN: no person key, written as in one pass
@@ -241,8 +240,7 @@ def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path,
     """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
     (tmp / "for_ttp").mkdir(parents=True)
     tokens, raw = reduce_identifiers(folder, partitions)
-    encodings, record_tokens = reduce_encodings(partial_files([partial(folder, "encodings", i)
-                                                               for i in range(partitions)]))
+    encodings, record_tokens = reduce_encodings(partials(folder, "encodings", partitions))
     check_unique_tokens(tokens, pl.Series(record_tokens))
     identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens)
     ident_path = tmp / "for_ttp" / "identifiers.parquet"

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
-from execution.split import PART, partial_files, scan_partition
+from execution.split import PART, partial_file, partials, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import FallbackKeys, fallback_keys
@@ -45,7 +45,7 @@ from pseudonymisation.prf import decode_binary, p1_from_bsn, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 
-__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens", "partial",
+__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens",
            "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "worker_keys", "write_content",
            "write_content_in_row_order"]
 
@@ -95,10 +95,6 @@ def write_content_in_row_order(parts: list[Path], path: Path) -> None:
     write_content(register_io_source(chunks, schema=schema).drop(ROW), path)
 
 
-def partial(scratch: Path, what: str, index: int) -> Path:
-    return scratch / what / f"part-{index:05d}.parquet"
-
-
 @dataclass(frozen=True)
 class SupplierTask:
     """One partition: paths and numbers only (never key material, never rows)."""
@@ -123,7 +119,7 @@ def supplier_partition(task: SupplierTask) -> dict:
     tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
     bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
     scratch = Path(task.scratch)
-    targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
+    targets = {t: partial_file(scratch, f"content/{t}", task.index) for t in tables}
     return pseudonymise_partition(task.supplier, tables, bsn, stage1, keys, run_key, scratch, task.index, targets,
                                   keep_row=True)
 
@@ -150,10 +146,10 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
     raw = p1_from_bsn(stage1, value)
     p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
     pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
-        partial(scratch, "identifiers", index))
+        partial_file(scratch, "identifiers", index))
     mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
     counts: dict = {"persons": len(value)}
-    encodings = partial(scratch, "encodings", index)
+    encodings = partial_file(scratch, "encodings", index)
     for table, lf in tables.items():
         dropped = IDENTIFYING_COLUMNS.get((supplier, table), ())
         names = [c for c in lf.collect_schema().names() if c not in (ROW, PART, "bsn_status")]
@@ -183,7 +179,7 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
 
 def reduce_identifiers(scratch: Path, partitions: int) -> tuple[pl.Series, np.ndarray]:
     """Every partition's ``token -> P1``, in token order: (tokens, P1 as (n, 16) bytes)."""
-    paths = partial_files([partial(scratch, "identifiers", i) for i in range(partitions)])
+    paths = partials(scratch, "identifiers", partitions)
     frame = pl.read_parquet(paths).sort("token")
     return frame["token"], decode_binary(frame["p1"], source="partitions' identifiers")
 

@@ -20,6 +20,7 @@ tokens are unique, and no two distinct P1 map to one P2.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from pseudonymisation.prf import (
     p2_from_p1,
     project_key,
 )
+from pseudonymisation.stopping import checkpoint, stop_on
 from pseudonymisation.supplier import write_json
 from pseudonymisation.ttp_fallback import link_fallback
 from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
@@ -189,8 +191,12 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
     # The fallback (mostly single-threaded numpy over the Bloom filters) runs beside the BSN tokens'
     # mapping, which needs it only when the token maps are written: on 2 cores at nivel size the
     # TTP step with the fallback took 35 s instead of 13 s when the two ran one after the other.
+    # A thread cannot be interrupted: on Ctrl-C the fallback is told to stop and stops at its
+    # next block (pseudonymisation/stopping.py) instead of holding the command for the rest of
+    # its work; the staging folder is removed meanwhile.
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pfl-fallback") as pool:
-        pending = pool.submit(_fallback_links, inputs, read, fallback)
+        pending = pool.submit(_stoppable, stop, inputs, read, fallback)
         try:
             with staging(out, overwrite=overwrite) as tmp:
                 report = _map_tokens(read, k_proj, project, tmp, pending.result, inputs=inputs,
@@ -199,7 +205,15 @@ def _ttp_step(inputs: dict[str, Path], ttp_key: Key, project: str, out: Path, *,
         except Exception:
             pending.result()  # the fallback's refusal first, as when it ran before the mapping
             raise
+        except BaseException:  # Ctrl-C (KeyboardInterrupt), SystemExit: do not wait for the fallback
+            stop.set()
+            raise
     return TtpResult(out, project, k_proj.id, report, time.perf_counter() - began)
+
+
+def _stoppable(stop: threading.Event, *args: object) -> tuple[pl.DataFrame | None, dict]:
+    with stop_on(stop):
+        return _fallback_links(*args)  # type: ignore[arg-type]
 
 
 def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.DataFrame]],
@@ -209,7 +223,10 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         return None, {"not_run": "disabled in the configuration (fallback.enabled=false)"}
     if set(read) != {"ehr", "claims"}:
         return None, {"not_run": "needs the ehr and claims suppliers"}
-    encodings = {s: _read_encodings(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
+    encodings = {}
+    for s in ("ehr", "claims"):
+        checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
+        encodings[s] = _read_encodings(Path(inputs[s]), read[s][0])
     if any(e is None for e in encodings.values()):
         return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
     linkages = {s: read[s][0].get("encoding_linkage", "") for s in ("ehr", "claims")}
@@ -227,6 +244,7 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
     if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
             pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:
         return None, {"not_run": "no record linked by BSN carries encodings: the model cannot be estimated"}
+    checkpoint()
     found = link_fallback(encodings["ehr"], encodings["claims"], ehr_p1, claims_p1, settings)
     links = found.links.join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"), on="claims_token")
     return links.select("token", "p1", "link_method"), found.report
@@ -236,12 +254,28 @@ def _fallback_summary(report: dict) -> dict:
     """What the research side may know of the fallback: counts per method and reason, the estimate."""
     if "not_run" in report:
         return {"not_run": report["not_run"]}
-    def band(n: int) -> int | str:
-        return n if n == 0 or n >= _SMALL else f"<{_SMALL}"  # small groups of patients: banded
-
     keys = ("records", "estimated_on_bsn_linked_records", "settings")
-    return {**{k: report[k] for k in keys},
-            **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
+    return {**{k: report[k] for k in keys}, "linked_by_method": _banded(report["linked_by_method"]),
+            "unlinked_by_reason": _banded(report["unlinked_by_reason"], complement=True)}
+
+
+def _banded(counts: dict[str, int], *, complement: bool = False) -> dict[str, int | str]:
+    """Counts of 1.._SMALL-1 records as ``"<10"`` (small groups of patients).
+
+    ``complement``: the counts add up to a total the research side knows (the unlinked records
+    per reason add up to the records without a usable BSN less those linked, both known from the
+    content and the token maps). One banded count would then be exact by subtraction, and so would
+    the sum of several under ``_SMALL``: the smallest count of ``_SMALL`` or more is banded too, as
+    ``">=10"`` (secondary suppression, disclosure.md; GaussSuppression picks the smallest).
+    """
+    small = {k for k, v in counts.items() if 0 < v < _SMALL}
+    if complement and small and (len(small) == 1 or sum(counts[k] for k in small) < _SMALL):
+        shown = sorted((v, k) for k, v in counts.items() if v >= _SMALL)
+        secondary = {shown[0][1]} if shown else set()
+    else:
+        secondary = set()
+    return {k: f"<{_SMALL}" if k in small else f">={_SMALL}" if k in secondary else v
+            for k, v in counts.items()}
 
 
 def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:

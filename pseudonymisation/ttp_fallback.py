@@ -23,6 +23,7 @@ import polars as pl
 
 from pseudonymisation.comparison import Encoded, hits
 from pseudonymisation.matching import FallbackSettings, estimate_model, run_cascade
+from pseudonymisation.stopping import checkpoint
 
 __all__ = ["FallbackLinks", "link_fallback"]
 
@@ -88,6 +89,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
                                               on="p1", how="inner")
     bsn_linked_claims = by_p1["claims_token"].to_numpy()
     query_rows = np.flatnonzero(~hits(ehr.token, ehr_p1["token"].to_numpy()))
+    checkpoint()
     labelled = pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
     # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
     # output, as every stage of the engine (tests/robustness/test_determinism.py).
@@ -96,10 +98,12 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
     a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half)).head(_ESTIMATE_RECORDS)
     if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
         a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
+    checkpoint()
     model = estimate_model(
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
         (ehr, claims), seed=int(rng.integers(1 << 31)),
     )
+    checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
     # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
     candidates = ~hits(claims.token, bsn_linked_claims)
     result = run_cascade(ehr.take(query_rows), claims, model, settings, rows=np.flatnonzero(candidates))
@@ -109,6 +113,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         "claims_token": result.target[linked],
         "link_method": result.method[linked].astype(str),
     })
+    checkpoint()
     estimate = _estimate_precision(ehr, claims, b["row"].to_numpy(), b["claims_token"].to_numpy(),
                                    candidates, model, settings)
     report = {

@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from execution import Executor
-from execution.split import PART, partial_files, scan_partition, split
+from execution.split import PART, partial_file, partials, scan_partition, split
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
 
@@ -61,10 +61,6 @@ class TtpTask:
     scratch: str
 
 
-def _partial(scratch: str, supplier: str, index: int) -> Path:
-    return Path(scratch) / supplier / f"part-{index:05d}.parquet"
-
-
 def ttp_partition(task: TtpTask) -> tuple[int, int]:
     """P2 of one partition's P1 for every supplier; returns (distinct P1, distinct P2) of the partition."""
     k_proj = load_key(task.key_path, task.key_role)
@@ -73,7 +69,7 @@ def ttp_partition(task: TtpTask) -> tuple[int, int]:
         frame = scan_partition(Path(path), task.index).select("token", "p1").collect()
         p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(frame["p1"], source=f"{supplier} identifiers")),
                              P2_SCHEME, k_proj.id)
-        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(_partial(task.scratch, supplier, task.index))
+        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(partial_file(task.scratch, supplier, task.index))
         pairs.append(pl.DataFrame({"p1": frame["p1"], "p2": p2}))
     unique = pl.concat(pairs).unique()
     return unique["p1"].n_unique(), unique["p2"].n_unique()
@@ -94,17 +90,13 @@ def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, 
     return sum(p1 for p1, _ in executor.map(ttp_partition, tasks, stage="TTP step"))
 
 
-def _partials(scratch: Path, supplier: str, partitions: int) -> list[Path]:
-    return partial_files([_partial(str(scratch), supplier, i) for i in range(partitions)])
-
-
 def global_collisions(scratch: Path, suppliers: list[str], distinct_p1: int, partitions: int) -> int:
     """Distinct P1 minus distinct P2 over every partial of every supplier (see the module doc)."""
-    partials = [p for s in suppliers for p in _partials(scratch, s, partitions)]
-    distinct_p2 = pl.scan_parquet(partials).select(pl.col("p2").n_unique()).collect(engine="streaming").item()
+    files = [p for s in suppliers for p in partials(scratch, s, partitions)]
+    distinct_p2 = pl.scan_parquet(files).select(pl.col("p2").n_unique()).collect(engine="streaming").item()
     return distinct_p1 - distinct_p2
 
 
 def reduce_token_map(scratch: Path, supplier: str, partitions: int) -> pl.DataFrame:
     """token -> p2 of one supplier's BSN-linked persons, from its partials (unsorted)."""
-    return pl.read_parquet(_partials(scratch, supplier, partitions))
+    return pl.read_parquet(partials(scratch, supplier, partitions))

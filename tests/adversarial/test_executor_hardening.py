@@ -8,6 +8,7 @@ the steward's keys and data in reach. The cluster tests share the session's clus
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,21 @@ def test_a_local_dask_cluster_refuses_a_client_without_its_credentials(_executor
     _, port = address.rsplit(":", 1)
     intruders = [(f"tcp://127.0.0.1:{port}", None), (address, None),
                  (address, distributed.Security.temporary())]  # its own certificate, not the cluster's
+
+    # Asynchronous clients on one event loop: a synchronous Client starts an IO-loop thread of its
+    # own, which under load (10 on 2 cores) missed distributed's 10 s start-up wait (an
+    # AssertionError, not a refusal) or hung when a failed client's __del__ joined its thread.
+    async def intrude(target: str, security: object) -> None:
+        client = distributed.Client(target, timeout="3s", set_as_default=False, security=security,
+                                    asynchronous=True)
+        try:
+            await client  # connects: must fail
+        finally:
+            await client.close()  # in this loop, not in a __del__ after it has closed
+
     for target, security in intruders:
         with pytest.raises((OSError, ValueError, TypeError)):
-            client = distributed.Client(target, timeout="3s", set_as_default=False, security=security)
-            client.close()
+            asyncio.run(intrude(target, security))
 
 
 def _dies(ex: object) -> str:

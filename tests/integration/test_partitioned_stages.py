@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 from execution import Executor, LocalExecutor
+from execution.split import partial_file
 from extracts.generator.run import GenerationResult
 from linkage.link import link
 from pseudonymisation.keys import Key, generate_key
@@ -384,7 +385,7 @@ def test_ttp_refuses_a_partition_whose_partial_the_driver_cannot_see(
     import pseudonymisation.ttp_partitioned as ttp_partitioned
 
     monkeypatch.setattr(ttp_partitioned, "ttp_partition", _unseen(
-        ttp_partitioned.ttp_partition, lambda t: ttp_partitioned._partial(t.scratch, "ehr", t.index), 1))
+        ttp_partitioned.ttp_partition, lambda t: partial_file(t.scratch, "ehr", t.index), 1))
     out = tmp_path / "ttp"
     with pytest.raises(ExecutorError, match="partition 2 of 3"):
         chain.ttp_step(out, executor=LocalExecutor(), partitions=3)
@@ -399,7 +400,7 @@ def test_supplier_refuses_a_partition_whose_partial_the_driver_cannot_see(
 
     monkeypatch.setattr(supplier_module, "supplier_partition", _unseen(
         supplier_module.supplier_partition,
-        lambda t: supplier_partition.partial(Path(t.scratch), what, t.index), 1))
+        lambda t: partial_file(t.scratch, what, t.index), 1))
     out = tmp_path / "ehr"
     with pytest.raises(ExecutorError, match="partition 2 of 3"):
         chain.supplier("ehr", out, executor=LocalExecutor(), partitions=3)

@@ -82,3 +82,64 @@ def test_interrupted_supplier_step_publishes_nothing_and_a_rerun_completes(
     _interrupt_and_rerun("pfl-supplier", args, out, tmp_path / "cwd", signum)
     for part in ("for_ttp/identifiers.parquet", "for_research/claims.parquet", "supplier_report.json"):
         assert (out / part).is_file(), part
+
+
+# The fallback made slow where it compares (one pair per block, half a millisecond each: a minute
+# for its 200,000 random pairs alone), so that Ctrl-C surely lands while it runs on its thread.
+_SLOW_FALLBACK = """
+import sys, time
+import pseudonymisation.comparison as comparison
+levels = comparison._levels_chunk
+def slow(*args):
+    time.sleep(0.0005)
+    levels(*args)
+comparison._levels_chunk, comparison._CHUNK = slow, 1
+from commands.scripts import ttp
+sys.argv = ["pfl-ttp", *sys.argv[1:]]
+ttp()
+"""
+
+
+def test_ctrl_c_stops_the_ttp_fallback_promptly_and_leaves_no_partial_output(
+    tiny_extracts: GenerationResult, tmp_path: Path
+) -> None:
+    """Ctrl-C in pfl-ttp while its fallback runs on its thread (pseudonymisation/ttp.py) stops the
+    fallback at its next block (pseudonymisation/stopping.py): exit 130 within seconds, not after
+    the fallback's whole work (about 20 s at nivel size; here over a minute), no partial output."""
+    import subprocess
+    import sys
+    import time
+
+    from fallback_planting import plant_identifiers
+
+    from command_runner import command_env
+    from pseudonymisation.supplier import run_supplier_step
+
+    plant_identifiers(tiny_extracts.out, tmp_path / "extracts", missing_bsn_share=0.05, seed=3)
+    network = generate_key(tmp_path / "keys" / "network.key", "network")
+    generate_key(tmp_path / "keys" / "ttp.key", "ttp")
+    for s in ("ehr", "claims"):
+        run_supplier_step(tmp_path / "extracts" / s, s, network, tmp_path / s)
+    out = tmp_path / "ttp"
+    args = ["project=fb", f"out={out}", f"ttp_key={tmp_path / 'keys' / 'ttp.key'}",
+            f"+inputs.ehr={tmp_path / 'ehr' / 'for_ttp'}", f"+inputs.claims={tmp_path / 'claims' / 'for_ttp'}"]
+    (tmp_path / "cwd").mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_FALLBACK, *args], cwd=tmp_path / "cwd", env=command_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _partials(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)  # the partial folder: the mapping writes while the fallback compares
+        assert proc.poll() is None and _partials(out), "pfl-ttp ended before it could be interrupted"
+        time.sleep(0.5)  # well inside the fallback (it takes over a minute here)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=150)
+        waited = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_clean_failure(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), 130, "interrupted")
+    assert waited < 15, f"Ctrl-C waited {waited:.1f} s for the fallback"
+    assert not out.exists() and not _partials(out)

@@ -360,7 +360,8 @@ def test_audit_imports_nothing_from_the_engine():
 
 def test_audit_public_api_is_exactly_all():
     public = {name for name in vars(audit) if not name.startswith("_")}
-    modules = {"cells", "channels", "persons", "checks", "errors", "files", "floor", "identifiers", "intervals", "tables",
+    modules = {"cells", "channels", "persons", "checks", "errors", "files", "floor", "identifiers", "inputs",
+               "intervals", "tables",
                "annotations", "magnitudes", "output", "release", "required", "singletons", "structure", "verdict"}
     assert public - modules == set(audit.__all__)
     assert list(audit.__all__) == sorted(audit.__all__)

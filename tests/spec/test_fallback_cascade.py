@@ -166,3 +166,49 @@ def test_too_few_labelled_records_to_split_give_no_precision_estimate(tmp_path: 
     found = link_fallback(q, t, ehr_p1, claims_p1, FallbackSettings(threshold=18.0, margin=5.0))
     estimate = found.report["estimated_on_bsn_linked_records"]
     assert estimate["records"] == 0 and estimate["precision"] is None and estimate["recall"] is None
+
+
+def test_fallback_report_counts_competing_records_and_equal_candidates_per_reason(tmp_path: Path) -> None:
+    """Issue 13, item 4 through the TTP's fallback (the report ``ttp_report.json`` holds under
+    ``fallback``): two EHR records on one claims person stay unlinked (``ambiguous_shared_candidate``);
+    of two records on one person, the clearly stronger keeps it and the other stays unlinked with
+    that reason; a record with two equally good candidates (twins) stays unlinked (``ambiguous``);
+    each is counted per reason, with the model estimated on BSN-linked records."""
+    from pseudonymisation.ttp_fallback import link_fallback
+
+    claims, rng = dict(CLAIMS), np.random.default_rng(7)
+    for i in range(400):  # persons linked by BSN: the model's labelled pairs
+        name = "".join(rng.choice(list("abdeghiklmnoprstuvwz"), 7))
+        claims[1000 + i] = (name.title(), "ABCDEFGH"[i % 8], D(1940 + i % 60, 1 + i % 12, 1 + i % 28), "MF"[i % 2],
+                            f"{1000 + i}AB", str(1 + i % 50), "3311", str(100_000_000 + i))
+    labelled = {2000 + i: claims[1000 + i] for i in range(400)}
+    visser = ("Visser", "M", D(1980, 2, 2), "F", "5678JK", "20", None, None)
+    queries = {1: visser, 2: visser,  # two records competing for 106, equally strong
+               3: ("Bakker", "K", D(1990, 3, 3), "F", "3456EF", "7", None, None),  # twins 103 and 104
+               4: ("Jansen", "J", D(1950, 1, 2), "F", "1234AB", "12", None, None),  # 101 ...
+               5: (None, "J", D(1950, 1, 2), "F", "1234AB", "12", None, None)}  # ... and 101 without a name
+    t, q = _encoded(tmp_path, "t", claims), _encoded(tmp_path, "q", {**labelled, **queries})
+    p1 = {tok: tok.to_bytes(16, "big") for tok in claims}
+    found = link_fallback(q, t, pl.DataFrame({"token": list(labelled), "p1": [p1[t - 1000] for t in labelled]}),
+                          pl.DataFrame({"token": list(claims), "p1": list(p1.values())}), FallbackSettings())
+    assert dict(zip(found.links["token"], found.links["claims_token"], strict=True)) == {4: 101}
+    assert found.report["records"] == len(queries)
+    assert found.report["linked_by_method"] == {"probabilistic": 1}
+    assert found.report["unlinked_by_reason"] == {"ambiguous": 1, "ambiguous_shared_candidate": 3}
+
+
+def test_encodings_of_several_row_groups_read_as_of_one(tmp_path: Path) -> None:
+    """A register's encodings are read row group by row group (so that Ctrl-C stops the read
+    between them): the same arrays as one read, Bloom fields not delivered all zero."""
+    frame = pl.DataFrame([dict(zip(COLUMNS, r, strict=True)) for r in CLAIMS.values()],
+                         schema={c: (pl.Date if c == "birth_date" else pl.String) for c in COLUMNS})
+    table = encodings_table(np.array(list(CLAIMS), dtype=np.int64), encode_identifiers(KEYS, frame))
+    pq.write_table(table, tmp_path / "one.parquet")
+    pq.write_table(table, tmp_path / "groups.parquet", row_group_size=3)
+    assert pq.ParquetFile(tmp_path / "groups.parquet").num_row_groups == 3
+    one, groups = read_encodings(tmp_path / "one.parquet"), read_encodings(tmp_path / "groups.parquet")
+    assert np.array_equal(one.token, groups.token) and np.array_equal(one.keys, groups.keys)
+    for name in ("tokens", "present", "blooms"):
+        mine, theirs = getattr(one, name), getattr(groups, name)
+        assert mine.keys() == theirs.keys()
+        assert all(np.array_equal(mine[f], theirs[f]) for f in mine), name
