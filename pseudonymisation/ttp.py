@@ -33,7 +33,7 @@ from extracts.atomic import claim_output, file_sha256, scratch, staging, storage
 from extracts.errors import ExtractNotFoundError, counted
 from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
-from pseudonymisation.comparison import Encoded, read_encodings
+from pseudonymisation.comparison import read_encodings
 from pseudonymisation.encodings import LINKAGE_LABEL
 from pseudonymisation.keys import Key
 from pseudonymisation.matching import METHODS, FallbackSettings
@@ -48,7 +48,8 @@ from pseudonymisation.prf import (
     project_key,
 )
 from pseudonymisation.supplier import write_json
-from pseudonymisation.ttp_fallback import link_fallback
+from pseudonymisation.ttp_fallback import run_fallback
+from pseudonymisation.ttp_register import fallback_plan, read_register
 from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
 
 __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
@@ -91,8 +92,8 @@ def _for_ttp_manifest(path: Path, supplier: str) -> dict:
     return manifest
 
 
-def _read_encodings(folder: Path, manifest: dict) -> Encoded | None:
-    """The supplier's fallback encodings, when its for_ttp folder has them (suppliers since FBv1)."""
+def _encodings_path(folder: Path, manifest: dict) -> Path | None:
+    """The supplier's fallback encodings (checked), when its for_ttp folder has them (suppliers since FBv1)."""
     checksum = manifest["sha256"].get("encodings.parquet")
     if checksum is None:
         return None
@@ -100,7 +101,7 @@ def _read_encodings(folder: Path, manifest: dict) -> Encoded | None:
     if not path.is_file() or file_sha256(path) != checksum:
         msg = f"{path}: missing or its checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
-    return read_encodings(path)
+    return path
 
 
 def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
@@ -209,7 +210,7 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         return None, {"not_run": "disabled in the configuration (fallback.enabled=false)"}
     if set(read) != {"ehr", "claims"}:
         return None, {"not_run": "needs the ehr and claims suppliers"}
-    encodings = {s: _read_encodings(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
+    encodings = {s: _encodings_path(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
     if any(e is None for e in encodings.values()):
         return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
     linkages = {s: read[s][0].get("encoding_linkage", "") for s in ("ehr", "claims")}
@@ -223,12 +224,18 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         msg = (f"the suppliers' fallback encodings are keyed for different linkages ({shown}); "
                "run both supplier steps with the same linkage= label")
         raise KeyMismatchError(msg)
-    ehr_p1, claims_p1 = read["ehr"][1], read["claims"][1]
-    if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
-            pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:
+    # The EHR's encodings are the few records it sends for the fallback; the claims register is read
+    # in part, by streaming passes (pseudonymisation.ttp_register), as are the identifier files.
+    ehr = read_encodings(encodings["ehr"])
+    identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in ("ehr", "claims")}
+    plan, linked = fallback_plan(ehr, identifiers["ehr"], identifiers["claims"])
+    if not plan.labelled.height:
         return None, {"not_run": "no record linked by BSN carries encodings: the model cannot be estimated"}
-    found = link_fallback(encodings["ehr"], encodings["claims"], ehr_p1, claims_p1, settings)
-    links = found.links.join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"), on="claims_token")
+    found = run_fallback(ehr, read_register(encodings["claims"], ehr, plan, linked), plan, settings)
+    claims_p1 = (pl.scan_parquet(identifiers["claims"]).select(pl.col("token").alias("claims_token"), "p1")
+                 .filter(pl.col("claims_token").is_in(found.links["claims_token"].implode()))
+                 .collect(engine="streaming"))
+    links = found.links.join(claims_p1, on="claims_token")
     return links.select("token", "p1", "link_method"), found.report
 
 
