@@ -43,6 +43,7 @@ from pseudonymisation.prf import (
     TOKEN_SCHEME,
     decode_binary,
     encode_labelled,
+    refuse_widths,
     label,
     p2_from_p1,
     project_key,
@@ -60,6 +61,7 @@ LINK_METHOD = pl.Enum(list(METHODS))
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 _LABELS = "__p1_labels"  # the identifier file's distinct labels, read beside its manifest (never written)
+_COUNTS = "__counts"  # its rows, null tokens and P1 of another width (counts only; never written)
 _SMALL = 10  # counts of records below this are banded in what reaches the research side
 
 
@@ -104,7 +106,9 @@ def _encodings_path(folder: Path, manifest: dict) -> Path | None:
     return path
 
 
-def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
+def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, Path]:
+    """The supplier's checked manifest, with what streaming passes find in its identifier file (its
+    labels, rows, P1 of another width), and the file's path: the file is read by the mapping."""
     manifest_path = folder / "manifest.json"
     ident_path = folder / "identifiers.parquet"
     if not folder.is_dir():
@@ -118,25 +122,39 @@ def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
         msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
     try:
-        columns = pl.scan_parquet(ident_path).collect_schema().names()
-        if columns != ["token", "p1", "p1_label"]:
+        schema = pl.scan_parquet(ident_path).collect_schema()
+        if schema.names() != ["token", "p1", "p1_label"]:
             msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
             raise PseudonymisationError(msg)
-        # The label is the same on every row: its distinct values by a streaming pass, and the
-        # person-sized frame without it (a fifth to a third of the step's memory).
+        # Streaming passes, never the person-sized frame: the label (the same on every row), the
+        # rows, the tokens' nulls and the P1 that are not 16 bytes (refused where the mapping needs them).
         labels = pl.scan_parquet(ident_path).select(pl.col("p1_label").unique()).collect(engine="streaming")
-        frame = pl.read_parquet(ident_path, columns=["token", "p1"])
+        p1 = pl.col("p1").cast(pl.Binary)
+        counts = pl.scan_parquet(ident_path).select(
+            rows=pl.len(), null_tokens=pl.col("token").null_count(),
+            bad_p1=(p1.is_null() | (p1.bin.size() != 16)).sum()).collect(engine="streaming").row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as exc:
         if storage_error(exc) is not None:
             raise
         msg = f"{ident_path}: not a readable Parquet file ({type(exc).__name__})"
         raise PseudonymisationError(msg) from None
-    manifest = {**manifest, _LABELS: labels["p1_label"].to_list()}
-    if frame.schema["token"] != pl.Int64 or frame["token"].null_count():
+    manifest = {**manifest, _LABELS: labels["p1_label"].to_list(), _COUNTS: counts}
+    if schema["token"] != pl.Int64 or counts["null_tokens"]:
         msg = (f"{ident_path}: column token must hold 64-bit integer tokens without nulls "
                f"(expected scheme {TOKEN_SCHEME})")
         raise PseudonymisationError(msg)
-    return manifest, frame
+    return manifest, ident_path
+
+
+def _load_identifiers(path: Path) -> pl.DataFrame:
+    """The whole identifier file (token, p1): the mapping in one partition (K = 1) holds it."""
+    try:
+        return pl.read_parquet(path, columns=["token", "p1"])
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if storage_error(exc) is not None:
+            raise
+        msg = f"{path}: not a readable Parquet file ({type(exc).__name__})"
+        raise PseudonymisationError(msg) from None
 
 
 def run_ttp_step(
@@ -251,8 +269,8 @@ def _fallback_summary(report: dict) -> dict:
             **{k: {m: band(v) for m, v in report[k].items()} for k in ("linked_by_method", "unlinked_by_reason")}}
 
 
-def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:
-    """One supplier's identifiers carry its network key's label and unique tokens (whole file, any K)."""
+def _check_labels(supplier: str, manifest: dict) -> None:
+    """One supplier's identifiers carry its network key's label (whole file, any K)."""
     source = f"{supplier} identifiers"
     labels = manifest[_LABELS]
     expected = label(P1_SCHEME, manifest["network_key_id"])
@@ -261,9 +279,15 @@ def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> No
         msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
                f"(scheme {schemes}); made under another key or scheme")
         raise KeyMismatchError(msg)
-    if frame["token"].n_unique() != frame.height:
-        repeated = frame.height - frame["token"].n_unique()
-        msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
+
+
+def _check_unique_tokens(supplier: str, tokens: pl.Series) -> None:
+    """One supplier's tokens are unique: over its whole identifier file (K = 1) or its whole token
+    map (K > 1: a repeated token may carry two P1 in two partitions; the map holds both)."""
+    repeated = len(tokens) - tokens.n_unique()
+    if repeated:
+        msg = (f"{supplier} identifiers: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} "
+               "more than once")
         raise PseudonymisationError(msg)
 
 
@@ -298,20 +322,21 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
     """The token maps; ``fallback`` gives the fallback's links and report (waiting for them)."""
     report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {},
                     "fallback": None}
-    for supplier, (manifest, frame) in read.items():
-        _check_identifiers(supplier, manifest, frame)
-        report["suppliers"][supplier] = {
-            "tokens_received": frame.height,
-            "distinct_p1": frame["p1"].n_unique(),
-            "network_key_id": manifest["network_key_id"],
-        }
+    for supplier, (manifest, _) in read.items():
+        _check_labels(supplier, manifest)
     if partitions == 1:
+        frames = {supplier: _load_identifiers(path) for supplier, (_, path) in read.items()}
+        for supplier, frame in frames.items():
+            _check_unique_tokens(supplier, frame["token"])
+            report["suppliers"][supplier] = {"tokens_received": frame.height, "distinct_p1": frame["p1"].n_unique(),
+                                             "network_key_id": read[supplier][0]["network_key_id"]}
         all_p1, bsn_maps = [], {}
-        for supplier, (_, frame) in read.items():
+        for supplier, frame in frames.items():
             raw_p1 = decode_binary(frame["p1"], source=f"{supplier} identifiers")
             bsn_maps[supplier] = pl.DataFrame({"token": frame["token"],
                                                "p2": encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)})
             all_p1.append(frame["p1"])
+        del frames
         pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat([m["p2"] for m in bsn_maps.values()])}).unique()
         distinct_p1 = pairs["p1"].n_unique()
         collisions = distinct_p1 - pairs["p2"].n_unique()
@@ -321,12 +346,22 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
         for supplier, (manifest, _) in read.items():
             _write_token_map(supplier, manifest, bsn_maps[supplier], k_proj, project, tmp, extra)
         return report
-    for supplier, (_, frame) in read.items():  # every P1 16 bytes, or no partition could hold it
-        decode_binary(frame["p1"], source=f"{supplier} identifiers")
+    for supplier, (manifest, _) in read.items():  # every P1 16 bytes, or no partition could hold it
+        refuse_widths(manifest[_COUNTS]["bad_p1"], source=f"{supplier} identifiers")
     with scratch(out) as folder:  # person-level partials and the worker's key file: owner-only
-        identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in read}
-        distinct_p1 = partitioned_p2(identifiers, k_proj, folder, executor=executor, partitions=partitions)
+        identifiers = {s: path for s, (_, path) in read.items()}
+        distinct_p1, per_supplier = partitioned_p2(identifiers, k_proj, folder, executor=executor,
+                                                   partitions=partitions)
+        for supplier, (manifest, _) in read.items():
+            report["suppliers"][supplier] = {"tokens_received": manifest[_COUNTS]["rows"],
+                                             "distinct_p1": per_supplier[supplier],
+                                             "network_key_id": manifest["network_key_id"]}
         _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1, partitions))
+        maps = {}
+        for supplier in read:  # every supplier's tokens checked before a token map is written
+            maps[supplier] = reduce_token_map(folder, supplier, partitions)
+            _check_unique_tokens(supplier, maps[supplier]["token"])
+            del maps[supplier]  # read again to write: one supplier's map in memory at a time
         extra = fallback()
         report["fallback"] = extra[1]
         for supplier, (manifest, _) in read.items():
