@@ -30,7 +30,7 @@ from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 
 __all__ = ["IMPLIED_BY_ADDRESS", "LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "ADDRESS_PAIRS", "Whole", "address_sample",
-           "estimate_model", "random_rows", "run_cascade", "u_probabilities"]
+           "estimate_model", "random_rows", "run_cascade", "u_probabilities", "unresolved_by_insurance"]
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
 LEVELS = max(MISSING.values()) + 1
@@ -299,6 +299,15 @@ def _insurance_step(q: Encoded, t: Encoded, rows: np.ndarray, target: np.ndarray
     target[rows[unique]] = person[unique]
     method[rows[unique]] = "insurance_number"
     reason[rows[~unique]] = "ambiguous_insurance_number"
+
+
+def unresolved_by_insurance(q: Encoded, t: Encoded, rows: np.ndarray) -> np.ndarray:
+    """Per query row: left by the insurance step (step 2) for the probabilistic step, against the
+    rows ``rows`` of ``t`` (it reads only the rows whose insurance token a query holds)."""
+    n = len(q)
+    target, method, reason = np.zeros(n, dtype=np.int64), np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    _insurance_step(q, t, rows, target, method, reason)
+    return (method == "") & (reason == "")
 
 
 def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: int,

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from pseudonymisation.comparison import Encoded, block_limit, blocking_keys, distinct, encoded_from_table, hits
 from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
-from pseudonymisation.matching import Whole, address_sample, random_rows
+from pseudonymisation.matching import Whole, address_sample, random_rows, unresolved_by_insurance
 from pseudonymisation.ttp_fallback import Plan, Register, plan_fallback
 
 __all__ = ["BATCH_ROWS", "labels", "read_register"]
@@ -85,17 +85,22 @@ def _batches(path: Path):
         raise PseudonymisationError(msg) from None
 
 
-def _query_keys(ehr: Encoded, plan: Plan) -> dict[str, np.ndarray]:
-    """Per blocking key, the distinct values (ascending) the queries and half B hold."""
-    rows = np.concatenate([plan.query_rows, plan.b["row"].to_numpy().astype(np.int64)])
+def _query_keys(ehr: Encoded, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per blocking key, the distinct values (ascending) the EHR rows ``rows`` hold."""
     keys = blocking_keys(ehr, rows)
     return {name: distinct(k[k != -1]) for name, k in keys.items()}
 
 
+def _count(values: np.ndarray, got: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(values, got), minlength=len(values))
+
+
 def read_register(path: Path, ehr: Encoded, plan: Plan, linked: np.ndarray) -> Register:
     """The part of the claims register at ``path`` that the fallback's plan can pair (module doc)."""
-    qkeys = _query_keys(ehr, plan)
-    ins = qkeys.pop("t_insurance")  # every row an insurance token reaches is read (the counts per value)
+    b_rows = plan.b["row"].to_numpy().astype(np.int64)
+    qkeys = _query_keys(ehr, np.concatenate([plan.query_rows, b_rows]))
+    ins = qkeys.pop("t_insurance")  # every row an insurance token reaches is read
+    truth = distinct(plan.b["claims_token"].to_numpy())
     ehr_values = {f: distinct(ehr.tokens[f][ehr.present[f]]) for f in TOKEN_FIELDS}
     size = pq.ParquetFile(path).metadata.num_rows
     _, u_rows = random_rows(len(ehr), size, plan.random_pairs, plan.model_seed)
@@ -104,37 +109,38 @@ def read_register(path: Path, ehr: Encoded, plan: Plan, linked: np.ndarray) -> R
     value_counts = {f: np.zeros(len(v), np.int64) for f, v in ehr_values.items()}
     present = dict.fromkeys(TOKEN_FIELDS, 0)
     bloom_any: dict[str, bool] = {}
-    reached, addresses, candidates_total = [], [], 0
-    for first, enc, _ in _batches(path):  # pass 1: counts
+    reached, addresses, insured, candidates_total = [], [], [], 0
+    for first, enc, table in _batches(path):  # pass 1: counts, and the rows insurance tokens reach
         cand = ~_member(linked, enc.token)
         candidates_total += int(cand.sum())
         keys = blocking_keys(enc)
         for name, values in qkeys.items():
-            hit = cand & hits(keys[name], values)
-            counts[name] += np.bincount(np.searchsorted(values, keys[name][hit]), minlength=len(values))
-        reached.append(enc.token[cand & hits(keys["t_insurance"], ins)])
+            counts[name] += _count(values, keys[name][cand & hits(keys[name], values)])
+        by_insurance = cand & hits(keys["t_insurance"], ins)
+        reached.append(enc.token[by_insurance])
+        insured.append(table.take(pa.array(np.flatnonzero(by_insurance | hits(enc.token, truth)))))
         for f, values in ehr_values.items():
             present[f] += int(enc.present[f].sum())
-            got = enc.tokens[f][enc.present[f] & hits(enc.tokens[f], values)]
-            value_counts[f] += np.bincount(np.searchsorted(values, got), minlength=len(values))
+            value_counts[f] += _count(values, enc.tokens[f][enc.present[f] & hits(enc.tokens[f], values)])
         for f, held in enc.present.items():
             bloom_any[f] = bloom_any.get(f, False) or bool(held.any())
-        sampled = _member(direct, np.arange(first, first + len(enc)))
-        addresses.append(keys["t_address"][sampled])
+        addresses.append(keys["t_address"][_member(direct, np.arange(first, first + len(enc)))])
+    # Only the records the insurance step leaves are blocked (matching.run_cascade): their keys.
+    rest = _rest_keys(ehr, plan, b_rows, encoded_from_table(_concat(insured, path), str(path)), linked, truth)
     reached_tokens = distinct(np.concatenate(reached))
-    persons = distinct(np.concatenate([reached_tokens, plan.a["claims_token"].to_numpy(),
-                                       plan.b["claims_token"].to_numpy()]))
+    persons = distinct(np.concatenate([reached_tokens, plan.a["claims_token"].to_numpy(), truth]))
     shared = distinct(np.concatenate(addresses))
     shared = shared[shared != -1]
+    counts = {name: counts[name][np.searchsorted(qkeys[name], v)] for name, v in rest.items()}
     # A value over its block's limit stays skipped whatever an insurance link takes from its rows,
     # unless those rows could bring it to the limit: counted in pass 2, and read again if so.
-    limits = {name: block_limit(name) for name in qkeys}
-    small = {name: v[counts[name] <= limits[name]] for name, v in qkeys.items()}
-    part, reached_counts = _read_part(path, linked, qkeys, small, ins, persons, reached_tokens, direct, shared)
-    big = {name: v[counts[name] - reached_counts[name] > limits[name]] for name, v in qkeys.items()}
-    if any(len(small[n]) + len(big[n]) < len(qkeys[n]) for n in qkeys):
-        small = {name: v[counts[name] - reached_counts[name] <= limits[name]] for name, v in qkeys.items()}
-        part, _ = _read_part(path, linked, qkeys, small, ins, persons, reached_tokens, direct, shared)
+    limits = {name: block_limit(name) for name in rest}
+    small = {name: v[counts[name] <= limits[name]] for name, v in rest.items()}
+    part, reached_counts = _read_part(path, linked, rest, small, ins, persons, reached_tokens, direct, shared)
+    big = {name: v[counts[name] - reached_counts[name] > limits[name]] for name, v in rest.items()}
+    if any(len(small[n]) + len(big[n]) < len(rest[n]) for n in rest):
+        small = {name: v[counts[name] - reached_counts[name] <= limits[name]] for name, v in rest.items()}
+        part, _ = _read_part(path, linked, rest, small, ins, persons, reached_tokens, direct, shared)
     rows, table = part
     encoded = encoded_from_table(table, str(path))
     whole = Whole(rows, size, present,
@@ -142,6 +148,22 @@ def read_register(path: Path, ehr: Encoded, plan: Plan, linked: np.ndarray) -> R
                   bloom_any)
     return Register(encoded, ~_member(linked, encoded.token), candidates_total, whole,
                     {name: v for name, v in big.items() if len(v)})
+
+
+def _concat(tables: list[pa.Table], path: Path) -> pa.Table:
+    return pa.concat_tables(tables).combine_chunks() if tables else pq.ParquetFile(path).schema_arrow.empty_table()
+
+
+def _rest_keys(ehr: Encoded, plan: Plan, b_rows: np.ndarray, insured: Encoded, linked: np.ndarray,
+               truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per blocking key (not the insurance token), the values of the queries and of half B that the
+    insurance step leaves, run here on the rows it reads (``insured``), as the cascade will."""
+    cand = ~_member(linked, insured.token)
+    left_q = unresolved_by_insurance(ehr.take(plan.query_rows), insured, np.flatnonzero(cand))
+    left_b = unresolved_by_insurance(ehr.take(b_rows), insured, np.flatnonzero(cand | hits(insured.token, truth)))
+    keys = _query_keys(ehr, np.concatenate([plan.query_rows[left_q], b_rows[left_b]]))
+    del keys["t_insurance"]
+    return keys
 
 
 def _read_part(path: Path, linked: np.ndarray, qkeys: dict[str, np.ndarray], small: dict[str, np.ndarray],
@@ -159,13 +181,11 @@ def _read_part(path: Path, linked: np.ndarray, qkeys: dict[str, np.ndarray], sma
         keep |= hits(keys["t_address"], shared) | (cand & hits(keys["t_insurance"], ins))
         for name, values in qkeys.items():
             keep |= cand & hits(keys[name], small[name])
-            got = keys[name][of_reached & hits(keys[name], values)]
-            reached_counts[name] += np.bincount(np.searchsorted(values, got), minlength=len(values))
+            reached_counts[name] += _count(values, keys[name][of_reached & hits(keys[name], values)])
         taken = np.flatnonzero(keep)
         rows.append(first + taken)
         tables.append(table.take(pa.array(taken)))
-    table = pa.concat_tables(tables) if tables else pq.ParquetFile(path).schema_arrow.empty_table()
-    return (np.concatenate(rows) if rows else np.zeros(0, np.int64), table.combine_chunks()), reached_counts
+    return (np.concatenate(rows) if rows else np.zeros(0, np.int64), _concat(tables, path)), reached_counts
 
 
 def fallback_plan(ehr: Encoded, ehr_identifiers: Path, claims_identifiers: Path) -> tuple[Plan, np.ndarray]:
