@@ -72,14 +72,21 @@ def labels(ehr: Encoded, ehr_identifiers: Path, claims_identifiers: Path) -> tup
 
 
 def _batches(path: Path):
-    """(first row, encodings of the batch, the batch) over the register, in row order."""
+    """(first row, encodings of the batch, the batch) over the register, in row order.
+
+    Row group by row group (an iterator over record batches read ahead of what it gave: the whole
+    file, by the measure in tests/integration/test_ttp_memory.py): a pass holds one row group.
+    """
     try:
         file = pq.ParquetFile(path)
         first = 0
-        for batch in file.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
-            table = pa.Table.from_batches([batch])
-            yield first, encoded_from_table(table, str(path)), table
-            first += len(table)
+        for group in range(file.metadata.num_row_groups):
+            rows = file.read_row_group(group, use_threads=False)
+            for start in range(0, len(rows), BATCH_ROWS):
+                table = rows.slice(start, BATCH_ROWS)
+                yield first, encoded_from_table(table, str(path)), table
+                first += len(table)
+            del rows
     except (pa.ArrowException, OSError):
         msg = f"{path}: not a readable Parquet file of encodings"
         raise PseudonymisationError(msg) from None
