@@ -110,13 +110,15 @@ def read_register(path: Path, ehr: Encoded, plan: Plan, linked: np.ndarray) -> R
     truth = distinct(plan.b["claims_token"].to_numpy())
     ehr_values = {f: distinct(ehr.tokens[f][ehr.present[f]]) for f in TOKEN_FIELDS}
     size = pq.ParquetFile(path).metadata.num_rows
-    _, u_rows = random_rows(len(ehr), size, plan.random_pairs, plan.model_seed)
+    # An empty register has no random rows (the model then refuses: no labelled pairs).
+    u_rows = random_rows(len(ehr), size, plan.random_pairs, plan.model_seed)[1] if size else np.zeros(0, np.int64)
     direct = distinct(np.concatenate([u_rows, address_sample(size, plan.model_seed, plan.address_pairs)]))
     counts = {name: np.zeros(len(v), np.int64) for name, v in qkeys.items()}
     value_counts = {f: np.zeros(len(v), np.int64) for f, v in ehr_values.items()}
     present = dict.fromkeys(TOKEN_FIELDS, 0)
     bloom_any: dict[str, bool] = {}
-    reached, addresses, insured, candidates_total = [], [], [], 0
+    none = np.zeros(0, np.int64)
+    reached, addresses, insured, candidates_total = [none], [none], [], 0
     for first, enc, table in _batches(path):  # pass 1: counts, and the rows insurance tokens reach
         cand = ~_member(linked, enc.token)
         candidates_total += int(cand.sum())

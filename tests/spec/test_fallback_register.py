@@ -20,6 +20,7 @@ import pytest
 from pseudonymisation import ttp_register
 from pseudonymisation.comparison import encodings_table, hits, read_encodings
 from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.matching import FallbackSettings
 from pseudonymisation.ttp_fallback import Register, link_fallback, run_fallback
 
@@ -129,3 +130,17 @@ def test_fallback_plan_from_the_identifier_files_is_the_in_memory_one(suppliers:
     in_memory = link_fallback(ehr, claims, ehr_ids, claims_ids, settings)
     assert streamed.report == in_memory.report
     assert streamed.links.equals(in_memory.links)
+
+
+def test_fallback_on_an_empty_register_refuses_as_the_in_memory_one(suppliers: dict[str, Path]) -> None:
+    """No claims encodings: no labelled pair, the same clean refusal (no traceback of a sampler)."""
+    empty = suppliers["claims"].with_name("empty.parquet")
+    pq.write_table(pq.read_table(suppliers["claims"]).slice(0, 0), empty)
+    ehr = read_encodings(suppliers["ehr"])
+    plan, linked = ttp_register.fallback_plan(ehr, suppliers["ehr_ids"], suppliers["claims_ids"])
+    with pytest.raises(PseudonymisationError, match="cannot be estimated") as in_memory:
+        link_fallback(ehr, read_encodings(empty), pl.read_parquet(suppliers["ehr_ids"]),
+                      pl.read_parquet(suppliers["claims_ids"]), FallbackSettings())
+    with pytest.raises(PseudonymisationError) as streamed:
+        run_fallback(ehr, ttp_register.read_register(empty, ehr, plan, linked), plan, FallbackSettings())
+    assert str(streamed.value) == str(in_memory.value)
