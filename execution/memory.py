@@ -76,7 +76,11 @@ STAGES: dict[str, StageMemory] = {
     "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 1.84 GB (was 1.03)
     # nivel, memory_gb=4 (K = 5): 3.89 GB; its whole-input passes 2.89 GB over 143 M rows (19 B/row)
     "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0, whole_bytes_per_row=19.0),
-    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=150.0),  # nivel 2.94, national 7.30 GB
+    # TTP (2026-12-05, issue 14 item 4): nivel, 19.97 M input rows (identifiers and encodings of both
+    # for_ttp folders), byte-identical outputs at every K: K = 4 peaked at 1.80 GB (311 B/row over the
+    # floor at K = 4); the whole-input passes (the largest supplier's token map, sorted and written as one
+    # file, beside the fallback's labels and its part of the claims register) at K = 8 at 1.78 GB (77 B/row).
+    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=311.0, whole_bytes_per_row=77.0),
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
     "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB
 }

@@ -40,7 +40,7 @@ from pseudonymisation.encodings import BLOOM_FIELDS, OPTIONAL_BLOOM_FIELDS, TOKE
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.stopping import checkpoint, current
 
-__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "candidate_pairs", "compare", "distinct", "encoded_from_table",
+__all__ = ["DICE_BANDS", "FIELDS", "Encoded", "block_limit", "blocking_keys", "candidate_pairs", "compare", "distinct", "encoded_from_table",
            "encodings_table", "hits", "pairs_sharing", "read_encodings"]
 
 FIELDS = (*TOKEN_FIELDS, *BLOOM_FIELDS)
@@ -254,11 +254,14 @@ def hits(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return pl.Series(values).is_in(pl.Series(wanted).implode()).to_numpy()
 
 
-def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int,
+             skip_values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """All (q row, t row) with equal key (key -1 = missing), blocks over ``max_block`` skipped.
 
     The query side is small (records without a usable BSN): it is sorted, and every key of the
-    large side looked up in it, so that no register-sized array is sorted.
+    large side looked up in it, so that no register-sized array is sorted. ``skip_values``: keys
+    whose block is known to exceed ``max_block`` in the whole register (``tk`` holds a part of
+    it, :mod:`pseudonymisation.ttp_register`): skipped and counted as in the whole.
     """
     q_rows = np.flatnonzero(qk != -1)
     q_order = q_rows[np.argsort(qk[q_rows])]
@@ -272,7 +275,12 @@ def _join_on(qk: np.ndarray, tk: np.ndarray, max_block: int) -> tuple[np.ndarray
     keys, t_counts = distinct(values, counts=True)
     t_size = t_counts[np.searchsorted(keys, values)] if len(keys) else np.zeros(0, np.int64)
     skip = (t_size > max_block) | (hi - lo > max_block)
-    skipped = len(distinct(values[skip]))
+    if skip_values is not None and len(skip_values):
+        # Every such key a query holds has rows in the whole register: skipped there too.
+        skip |= hits(values, skip_values)
+        skipped = len(distinct(np.concatenate([values[skip], q_sorted[hits(q_sorted, skip_values)]])))
+    else:
+        skipped = len(distinct(values[skip]))
     t_rows, lo, sizes = t_rows[~skip], lo[~skip], (hi - lo)[~skip]
     ti = np.repeat(t_rows, sizes)
     offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
@@ -287,30 +295,54 @@ def pairs_sharing(q: Encoded, t: Encoded, field: str, *, max_block: int = 2000) 
     return qi, ti
 
 
-def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000,
-                    t_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+def block_limit(name: str, max_block: int = 2000) -> int:
+    """The largest block expanded on blocking key ``name`` (weak bands: :data:`WEAK_MAX_BLOCK`)."""
+    return min(max_block, WEAK_MAX_BLOCK) if name.rsplit("_band", 1)[0] in WEAK_BANDED_FIELDS else max_block
+
+
+def blocking_keys(enc: Encoded, rows: np.ndarray | slice = _ALL) -> dict[str, np.ndarray]:
+    """Every blocking key of the rows ``rows`` of ``enc`` (-1 where missing), by name."""
+    keys = {f: enc.keys[rows, j] for j, f in enumerate(TOKEN_FIELDS)}
+    for f in BANDED_FIELDS:
+        for b in range(_BANDS):
+            keys[f"{f}_band{b}"] = _band_keys(enc.blooms[f], enc.present[f], b, rows)
+    return keys
+
+
+def _holds(t: Encoded, f: str, rows: np.ndarray | slice, skip_values: dict[str, np.ndarray]) -> bool:
+    """Does the register hold field ``f`` on a row of ``rows`` (or, where ``t`` is a part of it, on a
+    row of a block skipped for its size)?"""
+    return bool(t.present[f][rows].any()) or any(k.rsplit("_band", 1)[0] == f for k in skip_values)
+
+
+def candidate_pairs(q: Encoded, t: Encoded, *, max_block: int = 2000, t_rows: np.ndarray | None = None,
+                    t_total: int | None = None, skip_values: dict[str, np.ndarray] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Distinct (q row, t row) pairs sharing a blocking key; and counts per key (no values).
 
     ``t_rows``: block against these rows of ``t`` only (the pairs' t rows then index ``t_rows``),
-    so that a register is not copied to block a part of it.
+    so that a register is not copied to block a part of it. ``t_total`` and ``skip_values``: when
+    ``t`` holds only the part of a register that can pair (:mod:`pseudonymisation.ttp_register`),
+    the register's candidate rows and, per key, the values whose blocks are too large in it.
     """
     parts, stats = [], {"skipped_large_blocks": 0}
     rows = _ALL if t_rows is None else t_rows
     n_t = len(t) if t_rows is None else len(t_rows)
+    skip_values = skip_values or {}
     # ``keys`` holds the token fields with -1 where missing already: no pass over the register.
     keys = [(f, q.keys[:, j], t.keys[rows, j]) for j, f in enumerate(TOKEN_FIELDS)]
     keys += [(f"{f}_band{b}", _band_keys(q.blooms[f], q.present[f], b), _band_keys(t.blooms[f], t.present[f], b, rows))
-             for f in BANDED_FIELDS if q.present[f].any() and t.present[f][rows].any() for b in range(_BANDS)]
+             for f in BANDED_FIELDS if q.present[f].any() and _holds(t, f, rows, skip_values) for b in range(_BANDS)]
     for name, qk, tk in keys:
         checkpoint()  # Ctrl-C: stop between blocking keys (pseudonymisation/stopping.py)
         # Tokens are pseudorandom 64-bit values; -1 (missing) has odds 2^-64 of being a real one.
-        weak = name.rsplit("_band", 1)[0] in WEAK_BANDED_FIELDS
-        qi, ti, skipped = _join_on(qk, tk, min(max_block, WEAK_MAX_BLOCK) if weak else max_block)
+        qi, ti, skipped = _join_on(qk, tk, block_limit(name, max_block), skip_values.get(name))
         stats["skipped_large_blocks"] += skipped
         parts.append(qi.astype(np.int64) * n_t + ti)
     pair = distinct(np.concatenate(parts))
     stats["candidate_pairs"] = int(len(pair))
-    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * n_t, 1), 6)
+    total = n_t if t_total is None else t_total
+    stats["reduction_ratio"] = round(1 - len(pair) / max(len(q) * total, 1), 6)
     return pair // max(n_t, 1), pair % max(n_t, 1), stats
 
 

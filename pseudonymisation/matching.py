@@ -30,8 +30,8 @@ from pseudonymisation.encodings import TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.stopping import checkpoint
 
-__all__ = ["IMPLIED_BY_ADDRESS", "LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "estimate_model", "run_cascade",
-           "u_probabilities"]
+__all__ = ["IMPLIED_BY_ADDRESS", "LEVELS", "METHODS", "CascadeResult", "FallbackSettings", "Model", "ADDRESS_PAIRS", "Whole", "address_sample",
+           "estimate_model", "random_rows", "run_cascade", "u_probabilities", "unresolved_by_insurance"]
 
 METHODS = ("bsn", "insurance_number", "probabilistic")
 LEVELS = max(MISSING.values()) + 1
@@ -42,7 +42,7 @@ they made household members, who share family name and address, score as one per
 address agrees they weigh by m and u estimated *given* that agreement (:func:`estimate_model`: u
 from different persons of the register who share the keyed address): about nothing where a PC6
 implies them, their full weight where an address token does not (FEBRL4's postcode + number)."""
-_ADDRESS_PAIRS = 20_000  # register rows sampled for the u of street and city given an agreeing address
+ADDRESS_PAIRS = 20_000  # register rows sampled for the u of street and city given an agreeing address
 _ADDRESS = FIELDS.index("t_address")
 _IMPLIED = np.array([f in IMPLIED_BY_ADDRESS for f in FIELDS])
 
@@ -59,6 +59,28 @@ class FallbackSettings:
         if not (np.isfinite(self.threshold) and np.isfinite(self.margin) and self.margin >= 0):
             msg = "fallback.threshold and fallback.margin: expected finite numbers, margin >= 0"
             raise PseudonymisationError(msg)
+
+
+@dataclass(frozen=True)
+class Whole:
+    """What a register read in part stands for (:mod:`pseudonymisation.ttp_register`): the figures of
+    the whole file that the model takes, so that a part gives the model of the whole, exactly.
+
+    ``rows``: the part's row numbers in the whole (ascending); ``size``: the whole's rows;
+    ``present``: per token field, the rows holding it; ``value_counts``: per token field, the values
+    the other side holds that the whole holds (ascending) and their rows; ``bloom_any``: per Bloom
+    field, whether any row holds it.
+    """
+
+    rows: np.ndarray
+    size: int
+    present: dict[str, int]
+    value_counts: dict[str, tuple[np.ndarray, np.ndarray]]
+    bloom_any: dict[str, bool]
+
+    def local(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of the whole (each held by the part) as rows of the part."""
+        return np.searchsorted(self.rows, rows)
 
 
 @dataclass(frozen=True)
@@ -121,12 +143,14 @@ def _frequencies(levels: np.ndarray) -> np.ndarray:
 
 
 def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Encoded], *,
-                   random_pairs: int = 200_000, seed: int = 0) -> Model:
+                   random_pairs: int = 200_000, seed: int = 0, whole: Whole | None = None,
+                   address_pairs: int = ADDRESS_PAIRS) -> Model:
     """m from labelled true pairs (row i of both), u from random pairs (+ exact token frequencies).
 
     For token fields u(agree) is the chance that two random records share the value, computed
     exactly from the value frequencies (random pairs would rarely see a shared birth date);
-    everything gets add-one smoothing so that no weight is infinite.
+    everything gets add-one smoothing so that no weight is infinite. ``whole``: ``random[1]`` is the
+    part of a register that the model reads (:class:`Whole`).
     """
     lq, lt = labelled
     if len(lq) == 0:
@@ -138,24 +162,26 @@ def estimate_model(labelled: tuple[Encoded, Encoded], random: tuple[Encoded, Enc
     levels = compare(lq, lt, idx, idx)
     m_counts = _frequencies(levels)
     m = (m_counts + 1) / (m_counts.sum(axis=1, keepdims=True) + LEVELS)
-    m_address, u_address = _given_address(levels, random[1], seed=seed)
+    m_address, u_address = _given_address(levels, random[1], seed=seed, whole=whole, pairs=address_pairs)
     checkpoint()
-    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed), len(lq), random_pairs,
+    return Model(m, u_probabilities(*random, random_pairs=random_pairs, seed=seed, whole=whole), len(lq), random_pairs,
                  m_address, u_address)
 
 
-def _given_address(labelled_levels: np.ndarray, register: Encoded, *, seed: int,
-                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _given_address(labelled_levels: np.ndarray, register: Encoded, *, seed: int, whole: Whole | None = None,
+                   pairs: int = ADDRESS_PAIRS) -> tuple[np.ndarray | None, np.ndarray | None]:
     """m and u given an agreeing keyed address: m from the labelled pairs that agree on it, u from
     pairs of different register rows (persons) that share it (household members, neighbours).
     None, None where street and city are not delivered or no such pairs exist."""
     cols = [FIELDS.index(f) for f in IMPLIED_BY_ADDRESS]
-    if not any(register.present[f].any() for f in IMPLIED_BY_ADDRESS):
+    held = [whole.bloom_any[f] for f in IMPLIED_BY_ADDRESS] if whole else [register.present[f].any()
+                                                                             for f in IMPLIED_BY_ADDRESS]
+    if not any(held):
         return None, None
     agree = labelled_levels[labelled_levels[:, _ADDRESS] == 1]
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(len(register), min(len(register), _ADDRESS_PAIRS), replace=False))
-    sample = register.take(rows)
+    rows = address_sample(whole.size if whole else len(register), seed, pairs)
+    # A part of the register holds these rows and every row sharing their address (ttp_register).
+    sample = register.take(whole.local(rows) if whole else rows)
     qi, ti = pairs_sharing(sample, register, "t_address")
     other = sample.token[qi] != register.token[ti]
     if not len(agree) or not other.any():
@@ -168,36 +194,63 @@ def _given_address(labelled_levels: np.ndarray, register: Encoded, *, seed: int,
     return np.where(keep[:, None], m, 1.0), np.where(keep[:, None], u, 1.0)
 
 
-def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int) -> np.ndarray:
-    """u per field and level from random pairs; token agreement from exact value frequencies."""
+def random_rows(n_q: int, n_t: int, random_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the random pairs that give u (one side's, the other's)."""
     rng = np.random.default_rng(seed)
-    qi = rng.integers(0, len(rq), random_pairs)
-    ti = rng.integers(0, len(rt), random_pairs)
-    u_counts = _frequencies(compare(rq, rt, qi, ti))
+    return rng.integers(0, n_q, random_pairs), rng.integers(0, n_t, random_pairs)
+
+
+def address_sample(size: int, seed: int, pairs: int = ADDRESS_PAIRS) -> np.ndarray:
+    """The register rows (ascending) whose address-sharing pairs give u given an agreeing address."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(size, min(size, pairs), replace=False))
+
+
+def u_probabilities(rq: Encoded, rt: Encoded, *, random_pairs: int, seed: int, whole: Whole | None = None,
+                    ) -> np.ndarray:
+    """u per field and level from random pairs; token agreement from exact value frequencies.
+
+    ``whole``: ``rt`` is the part of a register holding the random rows (:class:`Whole`).
+    """
+    n_t = whole.size if whole else len(rt)
+    qi, ti = random_rows(len(rq), n_t, random_pairs, seed)
+    u_counts = _frequencies(compare(rq, rt, qi, whole.local(ti) if whole else ti))
     u = (u_counts + 1) / (u_counts.sum(axis=1, keepdims=True) + LEVELS)
     for j, f in enumerate(TOKEN_FIELDS):
         checkpoint()
-        both = rq.present[f].mean() * rt.present[f].mean()
-        agree = _shared_value_odds(rq.tokens[f][rq.present[f]], rt.tokens[f][rt.present[f]]) * both
-        u[j, 1] = max(agree, 1.0 / (len(rq) * len(rt) + 1))
+        a = rq.tokens[f][rq.present[f]]
+        if whole:  # the whole's share holding f (a count over rows: np.mean's value) and its values' counts
+            both = rq.present[f].mean() * (whole.present[f] / whole.size)
+            odds = _shared_value_odds(a, None, b_counts=whole.value_counts[f], b_rows=whole.present[f])
+        else:
+            both = rq.present[f].mean() * rt.present[f].mean()
+            odds = _shared_value_odds(a, rt.tokens[f][rt.present[f]])
+        agree = odds * both
+        u[j, 1] = max(agree, 1.0 / (len(rq) * n_t + 1))
         u[j, 0] = max(both - u[j, 1], 1e-9)
         u[j, 2] = max(1 - both, 1e-9)
     return u
 
 
-def _shared_value_odds(a: np.ndarray, b: np.ndarray) -> float:
-    """P(value of a random a-row == value of a random b-row), from value frequencies."""
-    if not len(a) or not len(b):
+def _shared_value_odds(a: np.ndarray, b: np.ndarray | None, *,
+                       b_counts: tuple[np.ndarray, np.ndarray] | None = None, b_rows: int = 0) -> float:
+    """P(value of a random a-row == value of a random b-row), from value frequencies.
+
+    ``b_counts`` and ``b_rows`` stand for ``b`` where it was counted in a pass (ttp_register): b's
+    values that a holds, ascending, with their counts, and b's length.
+    """
+    n_b = b_rows if b is None else len(b)
+    if not len(a) or not n_b:
         return 0.0
     va, ca = distinct(a, counts=True)
     # Values of b that a lacks add nothing: counted over b's rows of a's values only (a hash probe
     # first, then a sort of those), the same counts, in the same value order, as over all of b.
-    vb, cb = distinct(b[hits(b, va)], counts=True)
+    vb, cb = b_counts if b is None else distinct(b[hits(b, va)], counts=True)
     if not len(vb):
         return 0.0
     pos = np.searchsorted(vb, va).clip(0, len(vb) - 1)
     hit = vb[pos] == va
-    return float((ca[hit].astype(float) * cb[pos[hit]]).sum() / (len(a) * len(b)))
+    return float((ca[hit].astype(float) * cb[pos[hit]]).sum() / (len(a) * n_b))
 
 
 @dataclass(frozen=True)
@@ -252,6 +305,15 @@ def _insurance_step(q: Encoded, t: Encoded, rows: np.ndarray, target: np.ndarray
     reason[rows[~unique]] = "ambiguous_insurance_number"
 
 
+def unresolved_by_insurance(q: Encoded, t: Encoded, rows: np.ndarray) -> np.ndarray:
+    """Per query row: left by the insurance step (step 2) for the probabilistic step, against the
+    rows ``rows`` of ``t`` (it reads only the rows whose insurance token a query holds)."""
+    n = len(q)
+    target, method, reason = np.zeros(n, dtype=np.int64), np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    _insurance_step(q, t, rows, target, method, reason)
+    return (method == "") & (reason == "")
+
+
 def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: int,
             settings: FallbackSettings) -> tuple[np.ndarray, np.ndarray]:
     """Best person per query row, then one-to-one; returns (person or 0, reason) per query row."""
@@ -284,10 +346,14 @@ def _assign(q_rows: np.ndarray, persons: np.ndarray, scores: np.ndarray, n_q: in
 
 
 def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings, *,
-                rows: np.ndarray | None = None) -> CascadeResult:
+                rows: np.ndarray | None = None, rows_total: int | None = None,
+                skip_values: dict[str, np.ndarray] | None = None) -> CascadeResult:
     """Link query rows ``q`` (records without a usable BSN) to the persons (tokens) of ``t``.
 
     ``rows``: the rows of ``t`` that are candidates (default: all): a register is indexed, not copied.
+    ``rows_total`` and ``skip_values``: ``t`` is the part of a register that can pair with ``q``
+    (:mod:`pseudonymisation.ttp_register`; it holds every row of a person an insurance token may
+    take): the register's candidate rows, and per blocking key the values of blocks too large in it.
     """
     n = len(q)
     target = np.zeros(n, dtype=np.int64)
@@ -302,7 +368,8 @@ def run_cascade(q: Encoded, t: Encoded, model: Model, settings: FallbackSettings
     t_rows = rows[~taken]
     # Blocked and compared in place: the register's rows are indexed, never copied.
     sub_q, t_token = q.take(rest), t.token[t_rows]
-    qi, ti, blocking = candidate_pairs(sub_q, t, t_rows=t_rows)
+    t_total = None if rows_total is None else rows_total - (len(rows) - len(t_rows))
+    qi, ti, blocking = candidate_pairs(sub_q, t, t_rows=t_rows, t_total=t_total, skip_values=skip_values)
     scores = model.score(compare(sub_q, t, qi, t_rows[ti]))
     # A person's weight is the best over their rows (one per year and identifier set).
     checkpoint()

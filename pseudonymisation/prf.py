@@ -49,6 +49,7 @@ __all__ = [
     "project_key",
     "pseudonym_table",
     "random_tokens",
+    "refuse_widths",
     "stage1_key",
 ]
 
@@ -147,13 +148,17 @@ def _are_not(n: int) -> str:
     return f"{counted(n, 'value')} {'is' if n == 1 else 'are'} not"
 
 
-def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
-    """A Binary series of 16-byte values back to (n, 16) bytes; refuses other lengths (by count)."""
-    rows, ok = _fixed_width_bytes(series.cast(pl.Binary), 16)
-    bad = int((~ok).sum())
+def refuse_widths(bad: int, *, source: str) -> None:
+    """Refuse ``bad`` values that are not 16-byte pseudonyms (by count; :func:`decode_binary`'s message)."""
     if bad:
         msg = f"{source}: {_are_not(bad)} 16-byte pseudonyms"
         raise PseudonymisationError(msg)
+
+
+def decode_binary(series: pl.Series, *, source: str) -> np.ndarray:
+    """A Binary series of 16-byte values back to (n, 16) bytes; refuses other lengths (by count)."""
+    rows, ok = _fixed_width_bytes(series.cast(pl.Binary), 16)
+    refuse_widths(int((~ok).sum()), source=source)
     return rows
 
 

@@ -34,7 +34,7 @@ from extracts.atomic import claim_output, file_sha256, scratch, staging, storage
 from extracts.errors import ExtractNotFoundError, counted
 from extracts.manifests import read_manifest_object
 from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
-from pseudonymisation.comparison import Encoded, read_encodings
+from pseudonymisation.comparison import read_encodings
 from pseudonymisation.encodings import LINKAGE_LABEL
 from pseudonymisation.keys import Key
 from pseudonymisation.matching import METHODS, FallbackSettings
@@ -44,13 +44,15 @@ from pseudonymisation.prf import (
     TOKEN_SCHEME,
     decode_binary,
     encode_labelled,
+    refuse_widths,
     label,
     p2_from_p1,
     project_key,
 )
 from pseudonymisation.stopping import checkpoint, stop_on
 from pseudonymisation.supplier import write_json
-from pseudonymisation.ttp_fallback import link_fallback
+from pseudonymisation.ttp_fallback import run_fallback
+from pseudonymisation.ttp_register import fallback_plan, read_register
 from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
 
 __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
@@ -61,6 +63,7 @@ LINK_METHOD = pl.Enum(list(METHODS))
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 _LABELS = "__p1_labels"  # the identifier file's distinct labels, read beside its manifest (never written)
+_COUNTS = "__counts"  # its rows, null tokens and P1 of another width (counts only; never written)
 _SMALL = 10  # counts of records below this are banded in what reaches the research side
 
 
@@ -93,8 +96,8 @@ def _for_ttp_manifest(path: Path, supplier: str) -> dict:
     return manifest
 
 
-def _read_encodings(folder: Path, manifest: dict) -> Encoded | None:
-    """The supplier's fallback encodings, when its for_ttp folder has them (suppliers since FBv1)."""
+def _encodings_path(folder: Path, manifest: dict) -> Path | None:
+    """The supplier's fallback encodings (checked), when its for_ttp folder has them (suppliers since FBv1)."""
     checksum = manifest["sha256"].get("encodings.parquet")
     if checksum is None:
         return None
@@ -102,10 +105,12 @@ def _read_encodings(folder: Path, manifest: dict) -> Encoded | None:
     if not path.is_file() or file_sha256(path) != checksum:
         msg = f"{path}: missing or its checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
-    return read_encodings(path)
+    return path
 
 
-def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
+def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, Path]:
+    """The supplier's checked manifest, with what streaming passes find in its identifier file (its
+    labels, rows, P1 of another width), and the file's path: the file is read by the mapping."""
     manifest_path = folder / "manifest.json"
     ident_path = folder / "identifiers.parquet"
     if not folder.is_dir():
@@ -119,25 +124,39 @@ def _read_identifiers(folder: Path, supplier: str) -> tuple[dict, pl.DataFrame]:
         msg = f"{ident_path}: checksum differs from its manifest (file changed or incomplete)"
         raise PseudonymisationError(msg)
     try:
-        columns = pl.scan_parquet(ident_path).collect_schema().names()
-        if columns != ["token", "p1", "p1_label"]:
+        schema = pl.scan_parquet(ident_path).collect_schema()
+        if schema.names() != ["token", "p1", "p1_label"]:
             msg = f"{ident_path}: expected exactly the columns token, p1, p1_label"
             raise PseudonymisationError(msg)
-        # The label is the same on every row: its distinct values by a streaming pass, and the
-        # person-sized frame without it (a fifth to a third of the step's memory).
+        # Streaming passes, never the person-sized frame: the label (the same on every row), the
+        # rows, the tokens' nulls and the P1 that are not 16 bytes (refused where the mapping needs them).
         labels = pl.scan_parquet(ident_path).select(pl.col("p1_label").unique()).collect(engine="streaming")
-        frame = pl.read_parquet(ident_path, columns=["token", "p1"])
+        p1 = pl.col("p1").cast(pl.Binary)
+        counts = pl.scan_parquet(ident_path).select(
+            rows=pl.len(), null_tokens=pl.col("token").null_count(),
+            bad_p1=(p1.is_null() | (p1.bin.size() != 16)).sum()).collect(engine="streaming").row(0, named=True)
     except (pl.exceptions.PolarsError, OSError) as exc:
         if storage_error(exc) is not None:
             raise
         msg = f"{ident_path}: not a readable Parquet file ({type(exc).__name__})"
         raise PseudonymisationError(msg) from None
-    manifest = {**manifest, _LABELS: labels["p1_label"].to_list()}
-    if frame.schema["token"] != pl.Int64 or frame["token"].null_count():
+    manifest = {**manifest, _LABELS: labels["p1_label"].to_list(), _COUNTS: counts}
+    if schema["token"] != pl.Int64 or counts["null_tokens"]:
         msg = (f"{ident_path}: column token must hold 64-bit integer tokens without nulls "
                f"(expected scheme {TOKEN_SCHEME})")
         raise PseudonymisationError(msg)
-    return manifest, frame
+    return manifest, ident_path
+
+
+def _load_identifiers(path: Path) -> pl.DataFrame:
+    """The whole identifier file (token, p1): the mapping in one partition (K = 1) holds it."""
+    try:
+        return pl.read_parquet(path, columns=["token", "p1"])
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if storage_error(exc) is not None:
+            raise
+        msg = f"{path}: not a readable Parquet file ({type(exc).__name__})"
+        raise PseudonymisationError(msg) from None
 
 
 def run_ttp_step(
@@ -223,10 +242,7 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         return None, {"not_run": "disabled in the configuration (fallback.enabled=false)"}
     if set(read) != {"ehr", "claims"}:
         return None, {"not_run": "needs the ehr and claims suppliers"}
-    encodings = {}
-    for s in ("ehr", "claims"):
-        checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
-        encodings[s] = _read_encodings(Path(inputs[s]), read[s][0])
+    encodings = {s: _encodings_path(Path(inputs[s]), read[s][0]) for s in ("ehr", "claims")}
     if any(e is None for e in encodings.values()):
         return None, {"not_run": "a supplier's for_ttp folder has no encodings (made before FBv1)"}
     linkages = {s: read[s][0].get("encoding_linkage", "") for s in ("ehr", "claims")}
@@ -240,13 +256,19 @@ def _fallback_links(inputs: dict[str, Path], read: dict[str, tuple[dict, pl.Data
         msg = (f"the suppliers' fallback encodings are keyed for different linkages ({shown}); "
                "run both supplier steps with the same linkage= label")
         raise KeyMismatchError(msg)
-    ehr_p1, claims_p1 = read["ehr"][1], read["claims"][1]
-    if not ehr_p1.join(claims_p1, on="p1", how="semi").join(
-            pl.DataFrame({"token": encodings["ehr"].token}), on="token", how="semi").height:
+    # The EHR's encodings are the few records it sends for the fallback; the claims register is read
+    # in part, by streaming passes (pseudonymisation.ttp_register), as are the identifier files.
+    ehr = read_encodings(encodings["ehr"])
+    identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in ("ehr", "claims")}
+    plan, linked = fallback_plan(ehr, identifiers["ehr"], identifiers["claims"])
+    if not plan.labelled.height:
         return None, {"not_run": "no record linked by BSN carries encodings: the model cannot be estimated"}
-    checkpoint()
-    found = link_fallback(encodings["ehr"], encodings["claims"], ehr_p1, claims_p1, settings)
-    links = found.links.join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"), on="claims_token")
+    checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
+    found = run_fallback(ehr, read_register(encodings["claims"], ehr, plan, linked), plan, settings)
+    claims_p1 = (pl.scan_parquet(identifiers["claims"]).select(pl.col("token").alias("claims_token"), "p1")
+                 .filter(pl.col("claims_token").is_in(found.links["claims_token"].implode()))
+                 .collect(engine="streaming"))
+    links = found.links.join(claims_p1, on="claims_token")
     return links.select("token", "p1", "link_method"), found.report
 
 
@@ -278,8 +300,8 @@ def _banded(counts: dict[str, int], *, complement: bool = False) -> dict[str, in
             for k, v in counts.items()}
 
 
-def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> None:
-    """One supplier's identifiers carry its network key's label and unique tokens (whole file, any K)."""
+def _check_labels(supplier: str, manifest: dict) -> None:
+    """One supplier's identifiers carry its network key's label (whole file, any K)."""
     source = f"{supplier} identifiers"
     labels = manifest[_LABELS]
     expected = label(P1_SCHEME, manifest["network_key_id"])
@@ -288,9 +310,15 @@ def _check_identifiers(supplier: str, manifest: dict, frame: pl.DataFrame) -> No
         msg = (f"{source}: {len(labels)} pseudonym label(s) differ from {expected} "
                f"(scheme {schemes}); made under another key or scheme")
         raise KeyMismatchError(msg)
-    if frame["token"].n_unique() != frame.height:
-        repeated = frame.height - frame["token"].n_unique()
-        msg = f"{source}: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} more than once"
+
+
+def _check_unique_tokens(supplier: str, tokens: pl.Series) -> None:
+    """One supplier's tokens are unique: over its whole identifier file (K = 1) or its whole token
+    map (K > 1: a repeated token may carry two P1 in two partitions; the map holds both)."""
+    repeated = len(tokens) - tokens.n_unique()
+    if repeated:
+        msg = (f"{supplier} identifiers: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} "
+               "more than once")
         raise PseudonymisationError(msg)
 
 
@@ -325,20 +353,21 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
     """The token maps; ``fallback`` gives the fallback's links and report (waiting for them)."""
     report: dict = {"project": project, "project_key_id": k_proj.id, "p2_scheme": P2_SCHEME, "suppliers": {},
                     "fallback": None}
-    for supplier, (manifest, frame) in read.items():
-        _check_identifiers(supplier, manifest, frame)
-        report["suppliers"][supplier] = {
-            "tokens_received": frame.height,
-            "distinct_p1": frame["p1"].n_unique(),
-            "network_key_id": manifest["network_key_id"],
-        }
+    for supplier, (manifest, _) in read.items():
+        _check_labels(supplier, manifest)
     if partitions == 1:
+        frames = {supplier: _load_identifiers(path) for supplier, (_, path) in read.items()}
+        for supplier, frame in frames.items():
+            _check_unique_tokens(supplier, frame["token"])
+            report["suppliers"][supplier] = {"tokens_received": frame.height, "distinct_p1": frame["p1"].n_unique(),
+                                             "network_key_id": read[supplier][0]["network_key_id"]}
         all_p1, bsn_maps = [], {}
-        for supplier, (_, frame) in read.items():
+        for supplier, frame in frames.items():
             raw_p1 = decode_binary(frame["p1"], source=f"{supplier} identifiers")
             bsn_maps[supplier] = pl.DataFrame({"token": frame["token"],
                                                "p2": encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)})
             all_p1.append(frame["p1"])
+        del frames
         pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat([m["p2"] for m in bsn_maps.values()])}).unique()
         distinct_p1 = pairs["p1"].n_unique()
         collisions = distinct_p1 - pairs["p2"].n_unique()
@@ -348,12 +377,22 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
         for supplier, (manifest, _) in read.items():
             _write_token_map(supplier, manifest, bsn_maps[supplier], k_proj, project, tmp, extra)
         return report
-    for supplier, (_, frame) in read.items():  # every P1 16 bytes, or no partition could hold it
-        decode_binary(frame["p1"], source=f"{supplier} identifiers")
+    for supplier, (manifest, _) in read.items():  # every P1 16 bytes, or no partition could hold it
+        refuse_widths(manifest[_COUNTS]["bad_p1"], source=f"{supplier} identifiers")
     with scratch(out) as folder:  # person-level partials and the worker's key file: owner-only
-        identifiers = {s: Path(inputs[s]) / "identifiers.parquet" for s in read}
-        distinct_p1 = partitioned_p2(identifiers, k_proj, folder, executor=executor, partitions=partitions)
+        identifiers = {s: path for s, (_, path) in read.items()}
+        distinct_p1, per_supplier = partitioned_p2(identifiers, k_proj, folder, executor=executor,
+                                                   partitions=partitions)
+        for supplier, (manifest, _) in read.items():
+            report["suppliers"][supplier] = {"tokens_received": manifest[_COUNTS]["rows"],
+                                             "distinct_p1": per_supplier[supplier],
+                                             "network_key_id": manifest["network_key_id"]}
         _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1, partitions))
+        maps = {}
+        for supplier in read:  # every supplier's tokens checked before a token map is written
+            maps[supplier] = reduce_token_map(folder, supplier, partitions)
+            _check_unique_tokens(supplier, maps[supplier]["token"])
+            del maps[supplier]  # read again to write: one supplier's map in memory at a time
         extra = fallback()
         report["fallback"] = extra[1]
         for supplier, (manifest, _) in read.items():

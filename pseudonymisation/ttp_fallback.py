@@ -22,10 +22,10 @@ import numpy as np
 import polars as pl
 
 from pseudonymisation.comparison import Encoded, hits
-from pseudonymisation.matching import FallbackSettings, estimate_model, run_cascade
+from pseudonymisation.matching import ADDRESS_PAIRS, FallbackSettings, Whole, estimate_model, run_cascade
 from pseudonymisation.stopping import checkpoint
 
-__all__ = ["FallbackLinks", "link_fallback"]
+__all__ = ["FallbackLinks", "Plan", "Register", "link_fallback", "plan_fallback", "run_fallback"]
 
 _ESTIMATE_RECORDS = 5_000
 """Records of half B linked again: one wrong link moves the estimate by 0.0002, a fifth of the
@@ -56,10 +56,15 @@ def _labelled_pairs(ehr: Encoded, claims: Encoded, rows: np.ndarray, claims_toke
     return ehr.take(e_rows), claims.take(order[np.repeat(lo, sizes) + offsets])
 
 
-def _estimate_precision(ehr: Encoded, claims: Encoded, half_b: np.ndarray, truth_b: np.ndarray,
-                        candidates: np.ndarray, model, settings: FallbackSettings) -> dict:
+def _estimate_precision(ehr: Encoded, register: Register, half_b: np.ndarray, truth_b: np.ndarray, model,
+                        settings: FallbackSettings) -> dict:
+    claims, candidates = register.encoded, register.candidate
     targets = np.flatnonzero(candidates | hits(claims.token, truth_b))
-    result = run_cascade(ehr.take(half_b), claims, model, settings, rows=targets)
+    # A part of the register holds every row of B's persons: the whole's targets are its candidates
+    # and those rows.
+    total = register.candidates_total + len(targets) - int(candidates.sum()) if register.whole is not None else None
+    result = run_cascade(ehr.take(half_b), claims, model, settings, rows=targets, rows_total=total,
+                         skip_values=register.skip_values)
     linked = result.method != ""
     correct = linked & (result.target == truth_b)
     n_linked = int(linked.sum())
@@ -75,9 +80,57 @@ def _estimate_precision(ehr: Encoded, claims: Encoded, half_b: np.ndarray, truth
     }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What the fallback links and learns from, fixed before it reads the claims register.
+
+    ``labelled``: EHR encodings rows linked by BSN (``row``, ``token``, ``claims_token``), in the
+    claims identifiers' row order (the order a hash join on the register gave; ``b.head`` depends
+    on it); ``a``, ``b``: its halves; ``query_rows``: EHR rows without a P1; ``model_seed``, and the
+    sizes of the model's samples.
+    """
+
+    labelled: pl.DataFrame
+    a: pl.DataFrame
+    b: pl.DataFrame
+    query_rows: np.ndarray
+    model_seed: int
+    random_pairs: int = 200_000  # the model's random pairs (u) and rows sampled for u given the address
+    address_pairs: int = ADDRESS_PAIRS
+
+
+@dataclass(frozen=True)
+class Register:
+    """The claims side as the fallback reads it: the whole register in memory (``whole`` None), or
+    the part of it that can pair (:mod:`pseudonymisation.ttp_register`), with the whole's figures.
+
+    ``candidate``: per row, a candidate (its person not linked by BSN to an EHR record);
+    ``candidates_total``: the candidate rows of the whole; ``skip_values``: per blocking key, the
+    values whose blocks are too large in the whole (their rows left out of the part).
+    """
+
+    encoded: Encoded
+    candidate: np.ndarray
+    candidates_total: int
+    whole: Whole | None = None
+    skip_values: dict[str, np.ndarray] | None = None
+
+
+def plan_fallback(ehr: Encoded, labelled: pl.DataFrame, query_rows: np.ndarray, *, seed: int = 0) -> Plan:
+    """Split the labelled records in halves (see the module docstring) and fix the model's seed."""
+    rng = np.random.default_rng(seed)
+    # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
+    # output, as every stage of the engine (tests/robustness/test_determinism.py).
+    half = (labelled["token"].hash(seed) & 1).cast(pl.Boolean).to_numpy()
+    a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half)).head(_ESTIMATE_RECORDS)
+    if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
+        a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
+    return Plan(labelled, a, b, query_rows, int(rng.integers(1 << 31)))
+
+
 def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1: pl.DataFrame,
                   settings: FallbackSettings, *, seed: int = 0) -> FallbackLinks:
-    """Run the cascade's fallback steps (see the module docstring).
+    """Run the cascade's fallback steps on a register held in memory (see the module docstring).
 
     Args:
         ehr, claims: the suppliers' encodings.
@@ -85,28 +138,32 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         settings: threshold and margin from the TTP's configuration.
         seed: of the split of the labelled records and of the random pairs.
     """
-    by_p1 = ehr_p1.select("token", "p1").join(claims_p1.select(pl.col("token").alias("claims_token"), "p1"),
-                                              on="p1", how="inner")
-    bsn_linked_claims = by_p1["claims_token"].to_numpy()
+    by_p1 = ehr_p1.select("token", "p1").with_row_index("epos").join(
+        claims_p1.select(pl.col("token").alias("claims_token"), "p1").with_row_index("cpos"), on="p1", how="inner")
     query_rows = np.flatnonzero(~hits(ehr.token, ehr_p1["token"].to_numpy()))
-    checkpoint()
-    labelled = pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
-    # The halves follow the tokens (random, fresh per supplier run): the same inputs give the same
-    # output, as every stage of the engine (tests/robustness/test_determinism.py).
-    rng = np.random.default_rng(seed)
-    half = (labelled["token"].hash(seed) & 1).cast(pl.Boolean).to_numpy()
-    a, b = labelled.filter(pl.Series(half)), labelled.filter(pl.Series(~half)).head(_ESTIMATE_RECORDS)
-    if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
-        a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
+    # In the claims identifiers' row order (Plan): as pseudonymisation.ttp_register reads them.
+    labelled = (pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
+                .sort("cpos", "epos", "row").select("row", "token", "claims_token"))
+    # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
+    candidates = ~hits(claims.token, by_p1["claims_token"].to_numpy())
+    register = Register(claims, candidates, int(candidates.sum()))
+    return run_fallback(ehr, register, plan_fallback(ehr, labelled, query_rows, seed=seed), settings)
+
+
+def run_fallback(ehr: Encoded, register: Register, plan: Plan, settings: FallbackSettings) -> FallbackLinks:
+    """The fallback's links and report, from the plan (:func:`plan_fallback`) and the register."""
+    claims, a, b = register.encoded, plan.a, plan.b
     checkpoint()
     model = estimate_model(
         _labelled_pairs(ehr, claims, a["row"].to_numpy(), a["claims_token"].to_numpy()),
-        (ehr, claims), seed=int(rng.integers(1 << 31)),
+        (ehr, claims), seed=plan.model_seed, whole=register.whole, random_pairs=plan.random_pairs,
+        address_pairs=plan.address_pairs,
     )
     checkpoint()  # Ctrl-C: stop between the fallback's steps (pseudonymisation/stopping.py)
-    # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
-    candidates = ~hits(claims.token, bsn_linked_claims)
-    result = run_cascade(ehr.take(query_rows), claims, model, settings, rows=np.flatnonzero(candidates))
+    part = register.whole is not None
+    candidates, query_rows = register.candidate, plan.query_rows
+    result = run_cascade(ehr.take(query_rows), claims, model, settings, rows=np.flatnonzero(candidates),
+                         rows_total=register.candidates_total if part else None, skip_values=register.skip_values)
     linked = result.method != ""
     links = pl.DataFrame({
         "token": ehr.token[query_rows][linked],
@@ -114,8 +171,7 @@ def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1
         "link_method": result.method[linked].astype(str),
     })
     checkpoint()
-    estimate = _estimate_precision(ehr, claims, b["row"].to_numpy(), b["claims_token"].to_numpy(),
-                                   candidates, model, settings)
+    estimate = _estimate_precision(ehr, register, b["row"].to_numpy(), b["claims_token"].to_numpy(), model, settings)
     report = {
         "settings": {"threshold": settings.threshold, "margin": settings.margin},
         **result.counts(),

@@ -61,23 +61,26 @@ class TtpTask:
     scratch: str
 
 
-def ttp_partition(task: TtpTask) -> tuple[int, int]:
-    """P2 of one partition's P1 for every supplier; returns (distinct P1, distinct P2) of the partition."""
+def ttp_partition(task: TtpTask) -> tuple[int, int, dict[str, int]]:
+    """P2 of one partition's P1 for every supplier; returns the partition's distinct P1 and P2 over
+    all suppliers, and its distinct P1 per supplier."""
     k_proj = load_key(task.key_path, task.key_role)
-    pairs = []
+    pairs, per_supplier = [], {}
     for supplier, path in task.identifiers:
         frame = scan_partition(Path(path), task.index).select("token", "p1").collect()
         p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(frame["p1"], source=f"{supplier} identifiers")),
                              P2_SCHEME, k_proj.id)
         pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(partial_file(task.scratch, supplier, task.index))
         pairs.append(pl.DataFrame({"p1": frame["p1"], "p2": p2}))
+        per_supplier[supplier] = frame["p1"].n_unique()
     unique = pl.concat(pairs).unique()
-    return unique["p1"].n_unique(), unique["p2"].n_unique()
+    return unique["p1"].n_unique(), unique["p2"].n_unique(), per_supplier
 
 
 def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, executor: Executor,
-                   partitions: int) -> int:
-    """Run the partitions into ``scratch``; returns the distinct P1 over all suppliers (exact sum)."""
+                   partitions: int) -> tuple[int, dict[str, int]]:
+    """Run the partitions into ``scratch``; returns the distinct P1 over all suppliers and per
+    supplier (exact sums: a P1 lies in one partition)."""
     items = []
     for supplier, path in identifiers.items():
         (scratch / supplier).mkdir()
@@ -87,13 +90,23 @@ def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, 
         items.append((supplier, str(scratch / f"{supplier}-identifiers")))
     key_path = write_worker_key(scratch, k_proj, "project")
     tasks = [TtpTask(tuple(items), key_path, k_proj.role, i, str(scratch)) for i in range(partitions)]
-    return sum(p1 for p1, _ in executor.map(ttp_partition, tasks, stage="TTP step"))
+    results = executor.map(ttp_partition, tasks, stage="TTP step")
+    per_supplier = {s: sum(r[2][s] for r in results) for s in identifiers}
+    return sum(r[0] for r in results), per_supplier
 
 
 def global_collisions(scratch: Path, suppliers: list[str], distinct_p1: int, partitions: int) -> int:
-    """Distinct P1 minus distinct P2 over every partial of every supplier (see the module doc)."""
+    """Distinct P1 minus distinct P2 over every partial of every supplier (see the module doc).
+
+    The P2 are split by a hash of their own into ``partitions`` parts by one streaming pass, and
+    counted part by part (a P2 lies in one part): memory follows a part, not the persons.
+    """
     files = [p for s in suppliers for p in partials(scratch, s, partitions)]
-    distinct_p2 = pl.scan_parquet(files).select(pl.col("p2").n_unique()).collect(engine="streaming").item()
+    by_p2 = scratch / "p2-by-hash"
+    split(pl.scan_parquet(files).select("p2", (pl.col("p2").hash() % partitions).cast(pl.Int64).alias(PART)),
+          by_p2)
+    distinct_p2 = sum(scan_partition(by_p2, i).select(pl.col("p2").n_unique()).collect().item()
+                      for i in range(partitions))
     return distinct_p1 - distinct_p2
 
 
