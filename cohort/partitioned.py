@@ -178,12 +178,14 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     (task.folder / "persons").mkdir(mode=0o700)
     members = getattr(tables, "members", None)
     ordered: dict[str, list[bool]] = {}
-    for table, parts in (members.parts() if members is not None else {}).items():
-        # One file per table (few files: removing many small files is slow on some file systems).
+    for table, parts in (members.lazy_parts() if members is not None else {}).items():
+        # One file per table (few files: removing many small files is slow on some file systems),
+        # written by one streaming pass: the attrition chain (steps x records rows) is expanded
+        # while it is written, never held (collected, it was most of a partition's memory).
         if parts:
-            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_MEMBER_PART)) for i, p in enumerate(parts)],
-                      how="diagonal_relaxed").write_parquet(task.folder / "persons" / f"{table}.parquet")
-        ordered[table] = [ORDER in p.columns for p in parts]
+            _sink(pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_MEMBER_PART)) for i, p in enumerate(parts)],
+                            how="diagonal_relaxed"), task.folder / "persons" / f"{table}.parquet")
+        ordered[table] = [ORDER in p.collect_schema().names() for p in parts]
     return {"tables": list(tables), "persons": ordered}
 
 
