@@ -154,6 +154,11 @@ class Members:
         return {table: [p.collect() if isinstance(p, pl.LazyFrame) else p for p in parts]
                 for table, parts in self._parts.items()}
 
+    def lazy_parts(self) -> dict[str, list[pl.LazyFrame]]:
+        """Table -> its parts in the order added, lazily (a distinct part keeps its order column):
+        what a partition writes by one streaming pass (``cohort.partitioned``)."""
+        return {table: [p.lazy() for p in parts] for table, parts in self._parts.items()}
+
     @classmethod
     def merged(cls, strata: tuple[str, ...] | list[str], partitions: list[dict[str, list[pl.DataFrame]]]) -> Members:
         """The members of a study run as partitions: part i of a table unites part i of every partition.

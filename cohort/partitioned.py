@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from cohort.config import StudyConfig, Sufficiency
-from cohort.members import ORDER, StudyTables
+from cohort.members import ORDER, Members, StudyTables
 from cohort.population import Linked, practice_sufficiency
 from cohort.schema import Study
 from cohort.unite import MEMBER_PART as _MEMBER_PART, unite_members
@@ -48,10 +48,15 @@ from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 from execution.split import PART, scan_partition, split
 
-__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members"]
+__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members",
+           "write_partition_members"]
 
 _ROWS = "record_rows"  # patient_id, row (cohort.members.person_numbers), split by partition
 _SPLIT = "split"  # under the shared folder: the person-level tables, split by partition
+# Rows that the split of a table buffers at once over all its open partition files (each buffers a
+# row group): the row groups get smaller as K grows, so that K files never hold the whole table.
+SPLIT_BUFFER_ROWS = 1 << 18
+SPLIT_MIN_ROWS = 16_384
 
 
 def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:
@@ -133,16 +138,21 @@ def _split_layout(whole: Linked, parts: pl.LazyFrame, count: int, folder: Path) 
     (:func:`execution.split.split`): a partition then reads its own rows, not the whole layout
     (K partitions used to cost K reads of everything). EHR rows go by their record's partition
     (``parts``; rows of a record not in ``patients`` belong to no partition, as in the study),
-    claims rows by ``p2 mod K`` (rows without a person number: partition 0; the study drops them)."""
-    split(whole.record_rows().join(parts, on="patient_id", maintain_order="left"), folder / _ROWS)
+    claims rows by ``p2 mod K`` (rows without a person number: partition 0; the study drops them).
+    Each of the K files being written buffers one row group: about :data:`SPLIT_BUFFER_ROWS` rows in
+    all, whatever K (with row groups of polars' default size, K files held up to the whole table)."""
+    rows = max(SPLIT_MIN_ROWS, SPLIT_BUFFER_ROWS // count)
+    split(whole.record_rows().join(parts, on="patient_id", maintain_order="left"), folder / _ROWS, row_group_size=rows)
     for path in sorted((whole.root / "ehr").glob("*.parquet")):
         frame = pl.scan_parquet(path)
         if "patient_id" in frame.collect_schema().names():
-            split(frame.join(parts, on="patient_id", how="inner", maintain_order="left"), folder / "ehr" / path.stem)
+            split(frame.join(parts, on="patient_id", how="inner", maintain_order="left"), folder / "ehr" / path.stem,
+                  row_group_size=rows)
     for path in sorted((whole.root / "claims").glob("*.parquet")):
         frame = pl.scan_parquet(path)
         if "p2" in frame.collect_schema().names():
-            split(frame.with_columns(person_partition(count, record=None).alias(PART)), folder / "claims" / path.stem)
+            split(frame.with_columns(person_partition(count, record=None).alias(PART)), folder / "claims" / path.stem,
+                  row_group_size=rows)
 
 
 @dataclass(frozen=True)
@@ -175,16 +185,27 @@ def study_partition(task: StudyTask) -> dict[str, list[str] | dict[str, int]]:
     (task.folder / "tables").mkdir(mode=0o700)
     for name, frame in tables.items():
         frame.write_parquet(task.folder / "tables" / f"{name}.parquet")
-    (task.folder / "persons").mkdir(mode=0o700)
-    members = getattr(tables, "members", None)
+    ordered = write_partition_members(getattr(tables, "members", None), task.folder / "persons")
+    return {"tables": list(tables), "persons": ordered}
+
+
+def write_partition_members(members: Members | None, folder: Path) -> dict[str, list[bool]]:
+    """Write a partition's persons behind its counts to ``folder``: one file per table, each part
+    tagged with its number (``cohort.unite`` unites them); returns per table whether each part
+    keeps its order column.
+
+    One streaming pass per table: the attrition chain (a row per record and step) is expanded while
+    it is written, never held (collected, it was most of a partition's memory: issue 14, item 4).
+    """
+    folder.mkdir(mode=0o700)
     ordered: dict[str, list[bool]] = {}
-    for table, parts in (members.parts() if members is not None else {}).items():
+    for table, parts in (members.lazy_parts() if members is not None else {}).items():
         # One file per table (few files: removing many small files is slow on some file systems).
         if parts:
-            pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_MEMBER_PART)) for i, p in enumerate(parts)],
-                      how="diagonal_relaxed").write_parquet(task.folder / "persons" / f"{table}.parquet")
-        ordered[table] = [ORDER in p.columns for p in parts]
-    return {"tables": list(tables), "persons": ordered}
+            _sink(pl.concat([p.with_columns(pl.lit(i, pl.Int64).alias(_MEMBER_PART)) for i, p in enumerate(parts)],
+                            how="diagonal_relaxed"), folder / f"{table}.parquet")
+        ordered[table] = [ORDER in p.collect_schema().names() for p in parts]
+    return ordered
 
 
 def run_partitioned(linked: Path, study: StudyConfig | Study, *, executor: Executor | None = None, partitions: int,

@@ -82,7 +82,12 @@ STAGES: dict[str, StageMemory] = {
     # file, beside the fallback's labels and its part of the claims register) at K = 8 at 1.78 GB (77 B/row).
     "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=311.0, whole_bytes_per_row=77.0),
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
-    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 5.13, national 8.06 GB
+    # nivel's linked folder (223.2 M rows), in process (2026-12-05, issue 14 item 4, after a partition
+    # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB, the larger
+    # (peak - floor) x K / rows (28.0 and 29.7) rounded up; its passes over the whole layout (the
+    # split, X6, the reduce of the persons, the writing) peaked at 1.22 GB (splitting the claims).
+    # K = 1 runs another path (no partitions): 5.9-6.4 GB on nivel, under 30 B/row.
+    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=30.0, whole_bytes_per_row=4.4),
 }
 
 
