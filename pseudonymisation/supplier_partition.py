@@ -41,7 +41,7 @@ from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import FallbackKeys, fallback_keys
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, load_key, write_worker_key
-from pseudonymisation.prf import decode_binary, p1_from_bsn, stage1_key
+from pseudonymisation.prf import decode_binary, p1_from_bsn, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 
@@ -105,7 +105,6 @@ class SupplierTask:
 
     supplier: str
     tables: tuple[tuple[str, str], ...]  # (table, its split folder: rows with __row, bsn_status, __part)
-    bsn_index: str  # scratch Parquet: bsn, bsn_status, value, part
     stage1_key: str  # owner-only key files in the scratch folder: derived keys only, never K_net
     fallback_keys: tuple[tuple[str, str, str], ...]  # (kind "tokens"/"blooms", field, key file)
     run_key: str
@@ -121,10 +120,9 @@ def supplier_partition(task: SupplierTask) -> dict:
         found[kind][field] = load_key(path, "fallback")
     keys = FallbackKeys(tokens=found["tokens"], blooms=found["blooms"])
     tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
-    bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
     scratch = Path(task.scratch)
     targets = {t: partial(scratch, f"content/{t}", task.index) for t in tables}
-    return pseudonymise_partition(task.supplier, tables, bsn, stage1, keys, run_key, scratch, task.index, targets,
+    return pseudonymise_partition(task.supplier, tables, stage1, keys, run_key, scratch, task.index, targets,
                                   keep_row=True)
 
 
@@ -140,12 +138,17 @@ def worker_keys(folder: Path, network_key: Key, linkage: str) -> tuple[str, tupl
     return write_worker_key(folder, stage1_key(network_key), "stage1"), fallback
 
 
-def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, stage1: Key,
+def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], stage1: Key,
                            keys: FallbackKeys, run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
                            keep_row: bool) -> dict:
     """Tokens, P1, content and encodings of one partition's rows (see the module doc); returns counts."""
-    valid = bsn.filter(pl.col("bsn_status") == BsnStatus.VALID.value).select("bsn", "value").collect()
-    value = valid["value"].to_numpy()
+    # The partition's distinct BSN values: all rows of a valid one are in this partition.
+    distinct = pl.concat([lf.select("bsn", "bsn_status") for lf in tables.values()]).unique().collect(
+        engine="streaming")
+    is_valid = pl.col("bsn_status") == BsnStatus.VALID.value
+    distinct.filter(~is_valid).write_parquet(partial(scratch, "invalid", index))
+    valid = distinct.filter(is_valid).select("bsn")
+    value, _ = parse_bsn_column(valid["bsn"])
     tokens = person_tokens(run_key, value)
     raw = p1_from_bsn(stage1, value)
     p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
