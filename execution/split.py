@@ -17,9 +17,18 @@ import polars as pl
 
 from execution.executors import ExecutorError
 
-__all__ = ["PART", "partial_files", "scan_partition", "split"]
+__all__ = ["PART", "SPLIT_BUFFER_ROWS", "partial_files", "row_group_for", "scan_partition", "split"]
 
 PART = "__part"
+SPLIT_BUFFER_ROWS = 1_000_000
+"""Rows that the K open files of one split buffer together, at most (:func:`row_group_for`)."""
+
+
+def row_group_for(partitions: int) -> int:
+    """Rows per row group of a split into ``partitions`` files: each open file buffers one row
+    group, so all of them together hold about ``SPLIT_BUFFER_ROWS`` rows whatever K (issue 14,
+    item 4; with polars' default row group every file added its own, 0.26 M rows each)."""
+    return max(4_096, SPLIT_BUFFER_ROWS // max(1, partitions))
 
 
 def split(lf: pl.LazyFrame, folder: Path, *, row_group_size: int | None = None) -> None:

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from execution import Executor, LocalExecutor
-from execution.split import partial_files, split
+from execution.split import partial_files, row_group_for, split
 from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
@@ -59,15 +59,14 @@ from pseudonymisation.supplier_partition import (
     PART,
     ROW,
     SupplierTask,
-    check_unique_tokens,
     partial,
     pseudonymise_partition,
-    reduce_identifiers,
     supplier_partition,
     worker_keys,
     write_content,
     write_content_in_row_order,
 )
+from pseudonymisation.supplier_reduce import write_claims_encodings, write_identifiers
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
 
 __all__ = ["SupplierResult", "run_supplier_step", "write_json", "write_random_columns"]
@@ -199,17 +198,28 @@ def run_supplier_step(
 def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
                    overwrite: bool, executor: Executor, partitions: int, linkage: str) -> SupplierResult:
     began = time.perf_counter()
-    validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
-    batch_id = uuid.uuid4().hex
-    run_key = fresh_run_key()
     # Scratch holds person-level partials and the workers' key files; the partial output folder
     # holds identifiers: both are owner-only and removed on any failure (and after a kill).
-    with scratch(out) as folder, staging(out, overwrite=overwrite) as tmp:
-        counts = _pseudonymise(validated, supplier, network_key, run_key, folder, tmp,
-                               executor=executor, partitions=partitions, linkage=linkage)
-        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage, partitions)
-        distinct = _distinct_values(folder, partitions, counts["persons"])
-        report = _write_for_research(validated, supplier, network_key, distinct, batch_id, persons, tmp, counts)
+    with scratch(out) as folder:
+        # K partitions: the unique keys are checked in K buckets (hashes of the keys, in scratch).
+        validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share,
+                                     buckets=partitions, workdir=folder / "validation")
+        batch_id = uuid.uuid4().hex
+        run_key = fresh_run_key()
+        with staging(out, overwrite=overwrite) as tmp:
+            return _supplier_outputs(validated, supplier, network_key, out, batch_id, run_key, folder, tmp,
+                                     executor=executor, partitions=partitions, linkage=linkage, began=began)
+
+
+def _supplier_outputs(validated: ValidatedExtract, supplier: str, network_key: Key, out: Path, batch_id: str,
+                      run_key: Key, folder: Path, tmp: Path, *, executor: Executor, partitions: int, linkage: str,
+                      began: float) -> SupplierResult:
+    """Pseudonymise, encode and write both outputs into ``tmp`` (published by the caller)."""
+    counts = _pseudonymise(validated, supplier, network_key, run_key, folder, tmp,
+                           executor=executor, partitions=partitions, linkage=linkage)
+    persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage, partitions)
+    distinct = _distinct_values(folder, partitions, counts["persons"])
+    report = _write_for_research(validated, supplier, network_key, distinct, batch_id, persons, tmp, counts)
     return SupplierResult(out, batch_id, network_key.id, persons, report, time.perf_counter() - began)
 
 
@@ -229,7 +239,7 @@ def _pseudonymise(validated: ValidatedExtract, supplier: str, network_key: Key, 
         (folder / "tables").mkdir()
         tables = []
         for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
-            split(lf, folder / "tables" / table)
+            split(lf, folder / "tables" / table, row_group_size=row_group_for(partitions))
             tables.append((table, str(folder / "tables" / table)))
         stage1, fallback = worker_keys(folder, network_key, linkage)  # derived keys only, never K_net
         run = write_worker_key(folder, run_key, "run")
@@ -249,23 +259,25 @@ def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path,
                    linkage: str, partitions: int) -> int:
     """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
     (tmp / "for_ttp").mkdir(parents=True)
-    tokens, raw = reduce_identifiers(folder, partitions)
-    encodings, record_tokens = reduce_encodings(partial_files([partial(folder, "encodings", i)
-                                                               for i in range(partitions)]))
-    check_unique_tokens(tokens, pl.Series(record_tokens))
-    identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens)
-    ident_path = tmp / "for_ttp" / "identifiers.parquet"
-    write_random_columns(identifiers, ident_path)
+    encoding_parts = partial_files([partial(folder, "encodings", i) for i in range(partitions)])
     encodings_path = tmp / "for_ttp" / "encodings.parquet"
-    pq.write_table(encodings, encodings_path, compression="none", write_statistics=False)
+    if supplier == "claims":  # a row per insured person and set of identifiers: a token range at a time
+        encoding_rows, record_tokens = write_claims_encodings(encoding_parts, encodings_path), pa.array([], pa.int64())
+    else:  # the records without a usable BSN and the calibration sample: small
+        encodings, record_tokens = reduce_encodings(encoding_parts)
+        pq.write_table(encodings, encodings_path, compression="none", write_statistics=False)
+        encoding_rows = encodings.num_rows
+    ident_path = tmp / "for_ttp" / "identifiers.parquet"
+    persons = write_identifiers(partial_files([partial(folder, "identifiers", i) for i in range(partitions)]),
+                                label(P1_SCHEME, network_key.id), ident_path, record_tokens=record_tokens)
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
-        "network_key_id": network_key.id, "rows": identifiers.num_rows,
+        "network_key_id": network_key.id, "rows": persons,
         "encoding_scheme": ENCODING_SCHEME, "encoding_linkage": linkage,
-        "encoding_rows": encodings.num_rows,
+        "encoding_rows": encoding_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
-    return identifiers.num_rows
+    return persons
 
 
 def _fallback_counts(supplier: str, counts: dict) -> dict:

@@ -17,7 +17,8 @@ folder holding the sub-keys its partition needs (stage 1, the fallback's per-fie
 key: :func:`worker_keys`), never the network key they come from; it loads the keys itself.
 
 The reduce reads the partials back: identifiers in token order, encodings in token order with the
-calibration sample drawn over all partitions, content in row order (written by
+calibration sample drawn over all partitions (both a token range at a time where they are
+person-sized: :mod:`pseudonymisation.supplier_reduce`), content in row order (written by
 :func:`write_content`, the one writer of content files), and checks that no token repeats across
 partitions. With K = 1 the caller runs :func:`pseudonymise_partition` in process on the lazy
 tables, writing content straight to the output: the same bytes.
@@ -43,11 +44,11 @@ from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import decode_binary, p1_from_bsn, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
+from pseudonymisation.supplier_reduce import PARTIAL_ROW_GROUP
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 
-__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens", "partial",
-           "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "worker_keys", "write_content",
-           "write_content_in_row_order"]
+__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "partial", "pseudonymise_partition",
+           "supplier_partition", "worker_keys", "write_content", "write_content_in_row_order"]
 
 ROW = "__row"
 ROW_GROUP_ROWS = 100_000
@@ -152,8 +153,9 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], stage
     tokens = person_tokens(run_key, value)
     raw = p1_from_bsn(stage1, value)
     p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
-    pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
-        partial(scratch, "identifiers", index))
+    # In token order, in small row groups: the reduce reads one token range at a time.
+    pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).sort("token").write_parquet(
+        partial(scratch, "identifiers", index), row_group_size=PARTIAL_ROW_GROUP)
     mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
     counts: dict = {"persons": len(value)}
     encodings = partial(scratch, "encodings", index)
@@ -182,21 +184,3 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], stage
         else:
             write_content(joined.select(columns), targets[table])
     return counts
-
-
-def reduce_identifiers(scratch: Path, partitions: int) -> tuple[pl.Series, np.ndarray]:
-    """Every partition's ``token -> P1``, in token order: (tokens, P1 as (n, 16) bytes)."""
-    paths = partial_files([partial(scratch, "identifiers", i) for i in range(partitions)])
-    frame = pl.read_parquet(paths).sort("token")
-    return frame["token"], decode_binary(frame["p1"], source="partitions' identifiers")
-
-
-def check_unique_tokens(*tokens: pl.Series) -> None:
-    """No token repeats over all partitions: persons' tokens and the records' own tokens together."""
-    every = pl.concat([t.cast(pl.Int64) for t in tokens])
-    repeated = every.len() - every.n_unique()
-    if repeated:
-        msg = (f"internal: {repeated} record token(s) of this run repeat across its partitions (odds about 1 in "
-               "100,000 at register size); nothing written: run the step again (a new run draws new tokens)")
-        raise PseudonymisationError(msg)
-

@@ -76,15 +76,17 @@ def test_the_reduce_of_content_does_not_grow_with_the_data(tmp_path: Path) -> No
 STEP = """
 import sys
 from pathlib import Path
-from pseudonymisation import supplier_partition as sp
+from execution import split
+from pseudonymisation import supplier_partition as sp, supplier_reduce as sr
 from pseudonymisation.keys import Key
 from pseudonymisation.supplier import run_supplier_step
-sp.MERGE_ROWS = int(sys.argv[4])
+sp.MERGE_ROWS = sr.MERGE_ROWS = sr.WRITE_ROW_GROUP = split.SPLIT_BUFFER_ROWS = int(sys.argv[4])
 run_supplier_step(Path(sys.argv[1]), "claims", Key("network", bytes(range(32))), Path(sys.argv[2]),
                   partitions=int(sys.argv[3]))
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 PERSONS_PER_PARTITION = 15_000
+CHUNK_ROWS = 10_000  # the step's chunks (content, identifiers, encodings, split buffers): small for a small test
 CLAIMS_PER_PERSON = 8
 
 
@@ -122,7 +124,7 @@ def _claims_extract(root: Path, persons: int) -> Path:
 def _step_peak_mb(root: Path, partitions: int) -> float:
     extract = _claims_extract(root / "extract", PERSONS_PER_PARTITION * partitions)
     done = subprocess.run([sys.executable, "-c", STEP, str(extract), str(root / "out"), str(partitions),
-                           str(MERGE_ROWS)], capture_output=True, text=True, env={**os.environ, **QUIET})
+                           str(CHUNK_ROWS)], capture_output=True, text=True, env={**os.environ, **QUIET})
     assert done.returncode == 0, done.stderr[-3000:]
     persons = pl.scan_parquet(root / "out" / "for_ttp" / "identifiers.parquet").select(pl.len()).collect().item()
     assert persons == PERSONS_PER_PARTITION * partitions
