@@ -20,8 +20,10 @@ from execution.executors import ExecutorError
 __all__ = ["PART", "SPLIT_BUFFER_ROWS", "partial_files", "row_group_for", "scan_partition", "split"]
 
 PART = "__part"
-SPLIT_BUFFER_ROWS = 1_000_000
-"""Rows that the K open files of one split buffer together, at most (:func:`row_group_for`)."""
+SPLIT_BUFFER_ROWS = 250_000
+"""Rows that the K open files of one split buffer together, at most (:func:`row_group_for`); on
+``nivel380k``'s claims (K = 5) the split peaked 0.17 GB above validation with 250,000, 0.6 GB with
+a million."""
 
 
 def row_group_for(partitions: int) -> int:
