@@ -53,7 +53,7 @@ from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key, write_worker_key
-from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table, stage1_key
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
 from pseudonymisation.supplier_partition import (
     PART,

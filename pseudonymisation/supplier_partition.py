@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,9 +39,8 @@ from execution.split import PART, partial_files, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import FallbackKeys, fallback_keys
-from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, load_key, write_worker_key
-from pseudonymisation.prf import decode_binary, p1_from_bsn, parse_bsn_column, stage1_key
+from pseudonymisation.prf import p1_from_bsn, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
 from pseudonymisation.supplier_reduce import PARTIAL_ROW_GROUP
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
