@@ -9,14 +9,17 @@ measures them, K = 1 on the local executor, docs/guide-data-steward.md):
   table of its input folder: the extract for the supplier step, ``for_ttp`` for the TTP step,
   ``for_research`` for linkage, the linked folder for the study).
 
-- ``whole_bytes_per_row`` (0 where none was measured): what the stage's passes over its whole
-  input hold per input row, whatever K -- the supplier step's validation (the sorted hashes of
-  every unique key) and its split (the list of distinct BSNs beside the streaming join).
+- ``whole_bytes_per_row`` and ``whole_gb`` (0 where none was measured): what the stage's passes
+  over its whole input hold, whatever K: per input row (a pass that keeps something of every row
+  or person), and in all (streaming passes, whose buffers do not grow with the input) -- the
+  supplier step's validation and split, with their buffers bounded since issue 14's item 4
+  (unique keys checked in K hash buckets, no list of every BSN, the reduce a token range at a
+  time): ``whole_gb`` only.
 
 A stage run as K partitions, ``workers`` at once, holds ``rows / K`` rows in each running
 partition, and before and after them its whole-input passes, so its peak is about::
 
-    peak(K) = floor_gb * processes + max(whole_bytes_per_row * rows, workers * bytes_per_row * rows / K)
+    peak(K) = floor_gb * processes + max(whole_gb + whole_bytes_per_row * rows, workers * bytes_per_row * rows / K)
 
 where ``processes`` is 1 in process and ``workers + 1`` with a pool (each worker and the caller
 have a floor). The chooser returns the smallest K whose peak fits the budget: more partitions
@@ -53,6 +56,7 @@ class StageMemory:
     floor_gb: float
     bytes_per_row: float
     whole_bytes_per_row: float = 0.0
+    whole_gb: float = 0.0
 
 
 # floor_gb: a stage's process before data (imports, Hydra): 0.25 GB (the audit, which reads almost
@@ -67,15 +71,17 @@ class StageMemory:
 # step on the EHR peaked at 1.84 GB; on the claims it was killed by the kernel's OOM killer at
 # 17.5 GB resident (a lower bound: 120 bytes per row, not 23). The other stages' figures are
 # from before polars 2.1; measure them again with benchmarks/partitioned_pipeline.py --extracts.
-# whole_bytes_per_row of the claims supplier step: the peak of its validation and distinct-BSN
-# list (before the partitions run) above the floor, over its input rows, on nivel at K = 5
-# (2026-12-05: 2.89 GB; the partitions then peaked at 2.4 GB each, the content reduce at 1.3 GB).
+# whole_gb of the claims supplier step: its passes over the whole extract (validation, the split)
+# since they hold no person-sized table (issue 14, item 4), measured on nivel380k (28.6 M rows,
+# K = 5, 2026-12-05): 1.16 GB validating, 1.33 GB splitting, 1.08 GB above the floor, with the
+# Parquet prefetch that pfl-supplier sets under a budget. Before, 19 bytes per input row (nivel:
+# 2.89 GB), which refused memory_gb=4 on national whatever K.
 FLOOR_GB = 0.25
 STAGES: dict[str, StageMemory] = {
     "generate": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=8_700.0),
     "supplier_ehr": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=22.0),  # nivel 1.84 GB (was 1.03)
-    # nivel, memory_gb=4 (K = 5): 3.89 GB; its whole-input passes 2.89 GB over 143 M rows (19 B/row)
-    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0, whole_bytes_per_row=19.0),
+    # nivel, memory_gb=4 (K = 5): 3.89 GB; its whole-input passes 1.33 GB on nivel380k, not growing with the rows
+    "supplier_claims": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=120.0, whole_gb=1.1),
     # TTP (2026-12-05, issue 14 item 4): nivel, 19.97 M input rows (identifiers and encodings of both
     # for_ttp folders), byte-identical outputs at every K: K = 4 peaked at 1.80 GB (311 B/row over the
     # floor at K = 4); the whole-input passes (the largest supplier's token map, sorted and written as one
@@ -114,8 +120,12 @@ def peak_gb(stage: str, *, rows: int, partitions: int, workers: int = 1, model: 
     """The model's peak memory (GB) of ``stage`` on ``rows`` input rows in ``partitions`` parts."""
     model = _model(stage, model)
     running = min(workers, partitions)
-    return _floors(model, running) + max(model.whole_bytes_per_row * rows,
-                                         running * model.bytes_per_row * rows / partitions) / GB
+    return _floors(model, running) + max(_whole_gb(model, rows), running * model.bytes_per_row * rows / partitions / GB)
+
+
+def _whole_gb(model: StageMemory, rows: int) -> float:
+    """What the stage's passes over its whole input hold, whatever K."""
+    return model.whole_gb + model.whole_bytes_per_row * rows / GB
 
 
 def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int = 1,
@@ -136,7 +146,7 @@ def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int =
         raise MemoryBudgetError(
             f"memory_gb={memory_gb} is below the {_floors(model, workers):.2f} GB that {workers} worker(s) "
             f"of stage {stage} need before any data; give more memory or fewer workers")
-    whole = model.whole_bytes_per_row * rows / GB
+    whole = _whole_gb(model, rows)
     if whole > room:
         raise MemoryBudgetError(
             f"memory_gb={memory_gb} is below the {_floors(model, workers) + whole:.2f} GB that stage {stage}'s "

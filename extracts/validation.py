@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,21 +239,27 @@ def _key_expr(table: contract.Table) -> pl.Expr:
     return pl.col(key[0]) if len(key) == 1 else pl.struct(key)
 
 
-def _duplicated_keys(tf: TableFile) -> pl.Series:
+def _duplicated_keys(tf: TableFile, *, buckets: int = 1, workdir: Path | None = None) -> pl.Series:
     """The unique-key values that occur on more than one row (exact), as one series.
 
     Memory stays near 16 bytes per row whatever the table's width: the 64-bit hashes of the
     typed keys are collected alone and sorted in numpy; equal neighbours name the few suspect
     hashes; only the rows carrying one are grouped by their real key, so a hash collision
-    between two different keys cannot quarantine anything.
+    between two different keys cannot quarantine anything. With ``buckets`` > 1 (and a private
+    ``workdir``) the hashes are first written to disk in ``buckets`` buckets (hash mod buckets)
+    by one streaming pass, and each bucket is sorted alone: equal hashes share a bucket, and the
+    memory is 16 bytes per row of one bucket (issue 14, item 4: the supplier step passes its
+    partitions).
     """
     table = tf.table
     key_known = pl.all_horizontal(pl.col(k).is_not_null() for k in table.unique_key)
     key_hash = pl.struct(table.unique_key).hash(seed=0)
     typed = _typed(tf).filter(key_known)
-    hashes = np.sort(typed.select(key_hash.alias("h")).collect(engine="streaming")["h"].to_numpy())
-    suspect = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-    del hashes
+    hashes = typed.select(key_hash.alias("h"))
+    if buckets > 1 and workdir is not None:
+        suspect = _bucketed_suspects(hashes, buckets, Path(workdir) / f"keys-{table.name}")
+    else:
+        suspect = _suspects(hashes.collect(engine="streaming")["h"].to_numpy())
     if not len(suspect):
         return pl.Series("key", [], dtype=typed.select(_key_expr(table)).collect_schema().dtypes()[0])
     return (
@@ -263,6 +270,29 @@ def _duplicated_keys(tf: TableFile) -> pl.Series:
         .select(_key_expr(table).alias("key"))
         .collect()["key"]
     )
+
+
+def _suspects(hashes: np.ndarray) -> np.ndarray:
+    """The hash values that occur more than once."""
+    hashes = np.sort(hashes)
+    return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+
+
+_BUCKET = "__bucket"
+
+
+def _bucketed_suspects(hashes: pl.LazyFrame, buckets: int, folder: Path) -> np.ndarray:
+    """:func:`_suspects` bucket by bucket from one streaming pass to ``folder`` (removed after)."""
+    try:
+        # Small row groups: each bucket's open file buffers one row group while the pass runs.
+        hashes.with_columns((pl.col("h") % buckets).alias(_BUCKET)).sink_parquet(
+            pl.PartitionBy(folder, key=_BUCKET, include_key=False), mkdir=True, compression="uncompressed",
+            row_group_size=65_536)
+        found = [_suspects(pl.read_parquet(sorted(bucket.glob("*.parquet")))["h"].to_numpy())
+                 for bucket in sorted(folder.glob(f"{_BUCKET}=*"))]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return np.concatenate([np.empty(0, np.uint64), *found])
 
 
 def _patient_hash(expr: pl.Expr) -> pl.Expr:
@@ -406,14 +436,15 @@ def _open_all(
 
 
 def _all_duplicated_keys(
-    files: dict[str, TableFile],
+    files: dict[str, TableFile], *, buckets: int = 1, workdir: Path | None = None
 ) -> tuple[dict[str, pl.Series | None], list[str]]:
     """Duplicated keys per table (None: the table has no unique key); read failures by file."""
     found: dict[str, pl.Series | None] = {}
     problems: list[str] = []
     for name, tf in files.items():
         try:
-            found[name] = _duplicated_keys(tf) if tf.table.unique_key else None
+            found[name] = (_duplicated_keys(tf, buckets=buckets, workdir=workdir)
+                           if tf.table.unique_key else None)
         except pl.exceptions.PolarsError as exc:
             problems.append(scan_error_message(tf, exc))
     return found, problems
@@ -448,7 +479,8 @@ def _collect(
 
 
 def validate_extract(
-    folder: str | Path, supplier: str, *, max_quarantine_share: float = 0.01
+    folder: str | Path, supplier: str, *, max_quarantine_share: float = 0.01, buckets: int = 1,
+    workdir: Path | None = None,
 ) -> ValidatedExtract:
     """Validate a supplier extract and return its clean tables and counts.
 
@@ -462,6 +494,10 @@ def validate_extract(
         supplier: ``"ehr"`` or ``"claims"``.
         max_quarantine_share: the largest share of a table's rows that may be quarantined
             before the extract is rejected, in [0, 1].
+        buckets: check each unique key in this many hash buckets, one at a time, written to
+            ``workdir`` (a private folder: the hashes of the keys); 1 holds the hashes of a
+            whole table at once (16 bytes a row).
+        workdir: where the buckets go (needed when ``buckets`` > 1; left empty after).
 
     Returns:
         The validated extract; see the module docstring for what is quarantined.
@@ -483,7 +519,7 @@ def validate_extract(
     tables: dict[str, pl.LazyFrame] = {}
     reasons: dict[str, list[str]] = {}
     queries: dict[str, list[pl.LazyFrame]] = {}
-    duplicates, dup_problems = _all_duplicated_keys(files)
+    duplicates, dup_problems = _all_duplicated_keys(files, buckets=buckets, workdir=workdir)
     problems += dup_problems
     files = {name: tf for name, tf in files.items() if name in duplicates}
     patients: pl.Series | None = None

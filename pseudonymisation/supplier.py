@@ -36,6 +36,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,27 +46,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from execution import Executor, LocalExecutor
-from execution.split import partials, split
+from execution.split import partials, row_group_for, split
 from extracts.atomic import claim_output, file_sha256, scratch, staging
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key, write_worker_key
-from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, pseudonym_table, stage1_key
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
 from pseudonymisation.supplier_partition import (
     PART,
     ROW,
     SupplierTask,
-    check_unique_tokens,
     pseudonymise_partition,
-    reduce_identifiers,
     supplier_partition,
     worker_keys,
     write_content,
     write_content_in_row_order,
 )
+from pseudonymisation.supplier_reduce import write_claims_encodings, write_identifiers
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
 
 __all__ = ["SupplierResult", "run_supplier_step", "write_json", "write_random_columns"]
@@ -99,41 +99,50 @@ def write_json(path: Path, payload: object) -> None:
     os.replace(tmp, path)
 
 
-def _bsn_index(validated: ValidatedExtract, supplier: str, network_key: Key, partitions: int) -> pl.DataFrame:
-    """Every distinct BSN value: its status, its value (valid ones) and its keyed partition.
+KEYED = pl.Struct({"bsn_status": pl.String, "part": pl.Int64})
 
-    One row per distinct value of the BSN tables (a person-sized column, the one global table of
-    the step); invalid values have no partition (their rows go by row number).
+
+def _status_and_part(network_key: Key, partitions: int) -> Callable[[pl.Series], pl.Series]:
+    """A batch of BSN values -> their status and keyed partition (null: not a valid BSN), row by row.
+
+    Row by row, not through a list of the distinct BSNs: a BSN's partition is a function of its
+    value alone, so the split needs no person-sized table (issue 14, item 4).
     """
-    distinct = (
-        pl.concat([validated.tables[t].select("bsn") for t in BSN_TABLES[supplier]])
-        .unique()
-        .collect(engine="streaming")["bsn"]
-    )
-    value, status = parse_bsn_column(distinct)
-    # One person per distinct valid BSN value: odd spellings were normalised by the validator.
-    valid = status == BsnStatus.VALID.value
-    index = pl.DataFrame({"bsn": distinct, "bsn_status": status.cast(pl.String), "value": value})
-    if partitions == 1:
-        part = pl.lit(0, pl.Int64)
-    else:
-        part = pl.Series(np.zeros(len(value), dtype=np.int64))
-        part[np.flatnonzero(valid.to_numpy())] = bsn_partitions(partition_key(network_key), value[valid.to_numpy()],
-                                                                partitions)
-    return index.with_columns(part=pl.when(pl.Series(valid)).then(part))
+    k_part = partition_key(network_key) if partitions > 1 else None
+
+    def keyed(bsn: pl.Series) -> pl.Series:
+        value, status = parse_bsn_column(bsn)
+        valid = (status == BsnStatus.VALID.value).to_numpy()
+        part = np.zeros(len(value), dtype=np.int64)
+        if k_part is not None:
+            part[valid] = bsn_partitions(k_part, value[valid], partitions).to_numpy()
+        return pl.DataFrame({"bsn_status": status.cast(pl.String),
+                             "part": pl.Series(part).set(pl.Series(~valid), None)}).to_struct("keyed")
+    return keyed
 
 
-def _keyed_rows(lf: pl.LazyFrame, index: pl.DataFrame, partitions: int) -> pl.LazyFrame:
+def _keyed_rows(lf: pl.LazyFrame, network_key: Key, partitions: int) -> pl.LazyFrame:
     """A BSN table's rows with their row number, BSN status and partition (``row mod K`` without a valid BSN)."""
+    keyed = pl.col("bsn").map_batches(_status_and_part(network_key, partitions), return_dtype=KEYED,
+                                      is_elementwise=True)
     return (
         lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
-        .join(index.lazy().select("bsn", "bsn_status", "part"), on="bsn", how="left", nulls_equal=True,
-              maintain_order="left")
+        .with_columns(keyed.alias("__keyed")).unnest("__keyed")
         .with_columns(pl.coalesce("part", pl.col(ROW) % partitions).alias(PART)).drop("part")
     )
 
 
-def _practice_quarantine(validated: ValidatedExtract, mapping: pl.DataFrame) -> list[dict]:
+def _distinct_values(folder: Path, partitions: int, persons: int) -> pl.DataFrame:
+    """Distinct BSN values per status: the valid ones are the persons (each in one partition); the
+    others are united from the partitions' small lists (their rows go by row number)."""
+    others = pl.read_parquet(partials(folder, "invalid", partitions))
+    counted = others.unique().group_by("bsn_status").agg(pl.len().cast(pl.Int64).alias("distinct_values"))
+    valid = pl.DataFrame({"bsn_status": [BsnStatus.VALID.value], "distinct_values": [persons]},
+                         schema=counted.schema)
+    return pl.concat([counted, valid]).filter(pl.col("distinct_values") > 0)
+
+
+def _practice_quarantine(validated: ValidatedExtract, network_key: Key) -> list[dict]:
     """EHR: invalid BSNs per practice (the practice of each patient's latest registration)."""
     latest = (
         validated.tables["registrations"]
@@ -144,7 +153,7 @@ def _practice_quarantine(validated: ValidatedExtract, mapping: pl.DataFrame) -> 
     return (
         validated.tables["patients"]
         .select("patient_id", "bsn")
-        .join(mapping.lazy().select("bsn", "bsn_status"), on="bsn", how="left", nulls_equal=True)
+        .pipe(_keyed_rows, network_key, 1)
         .join(latest, on="patient_id", how="left")
         .filter(pl.col("bsn_status") != BsnStatus.VALID.value)
         .group_by("practice_id", "bsn_status")
@@ -188,43 +197,53 @@ def run_supplier_step(
 def _supplier_step(extract: Path, supplier: str, network_key: Key, out: Path, *, max_quarantine_share: float,
                    overwrite: bool, executor: Executor, partitions: int, linkage: str) -> SupplierResult:
     began = time.perf_counter()
-    validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share)
-    batch_id = uuid.uuid4().hex
-    run_key = fresh_run_key()
     # Scratch holds person-level partials and the workers' key files; the partial output folder
     # holds identifiers: both are owner-only and removed on any failure (and after a kill).
-    with scratch(out) as folder, staging(out, overwrite=overwrite) as tmp:
-        index = _bsn_index(validated, supplier, network_key, partitions)
-        counts = _pseudonymise(validated, supplier, index, network_key, run_key, folder, tmp,
-                               executor=executor, partitions=partitions, linkage=linkage)
-        persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage, partitions)
-        report = _write_for_research(validated, supplier, network_key, index, batch_id, persons, tmp, counts)
+    with scratch(out) as folder:
+        # K partitions: the unique keys are checked in K buckets (hashes of the keys, in scratch).
+        validated = validate_extract(extract, supplier, max_quarantine_share=max_quarantine_share,
+                                     buckets=partitions, workdir=folder / "validation")
+        batch_id = uuid.uuid4().hex
+        run_key = fresh_run_key()
+        with staging(out, overwrite=overwrite) as tmp:
+            return _supplier_outputs(validated, supplier, network_key, out, batch_id, run_key, folder, tmp,
+                                     executor=executor, partitions=partitions, linkage=linkage, began=began)
+
+
+def _supplier_outputs(validated: ValidatedExtract, supplier: str, network_key: Key, out: Path, batch_id: str,
+                      run_key: Key, folder: Path, tmp: Path, *, executor: Executor, partitions: int, linkage: str,
+                      began: float) -> SupplierResult:
+    """Pseudonymise, encode and write both outputs into ``tmp`` (published by the caller)."""
+    counts = _pseudonymise(validated, supplier, network_key, run_key, folder, tmp,
+                           executor=executor, partitions=partitions, linkage=linkage)
+    persons = _write_for_ttp(supplier, network_key, batch_id, folder, tmp, counts, linkage, partitions)
+    distinct = _distinct_values(folder, partitions, counts["persons"])
+    report = _write_for_research(validated, supplier, network_key, distinct, batch_id, persons, tmp, counts)
     return SupplierResult(out, batch_id, network_key.id, persons, report, time.perf_counter() - began)
 
 
-def _pseudonymise(validated: ValidatedExtract, supplier: str, index: pl.DataFrame, network_key: Key, run_key: Key,
+def _pseudonymise(validated: ValidatedExtract, supplier: str, network_key: Key, run_key: Key,
                   folder: Path, tmp: Path, *, executor: Executor, partitions: int, linkage: str) -> dict:
     """Run the partitions; write every content file to ``tmp/for_research``; return the summed counts."""
-    for what in ("identifiers", "encodings", *(f"content/{t}" for t in BSN_TABLES[supplier])):
+    for what in ("identifiers", "encodings", "invalid", *(f"content/{t}" for t in BSN_TABLES[supplier])):
         (folder / what).mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
     targets = {t: tmp / "for_research" / f"{t}.parquet" for t in validated.tables}
-    keyed = {t: _keyed_rows(validated.tables[t], index, partitions) for t in BSN_TABLES[supplier]}
+    keyed = {t: _keyed_rows(validated.tables[t], network_key, partitions) for t in BSN_TABLES[supplier]}
     if partitions == 1:
-        results = [pseudonymise_partition(supplier, keyed, index.lazy(), stage1_key(network_key),
+        results = [pseudonymise_partition(supplier, keyed, stage1_key(network_key),
                                           fallback_keys(network_key, linkage), run_key, folder, 0, targets,
                                           keep_row=False)]
     else:
         (folder / "tables").mkdir()
-        inputs, tables = folder / "tables" / "bsn_index.parquet", []
-        index.write_parquet(inputs)
+        tables = []
         for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
-            split(lf, folder / "tables" / table)
+            split(lf, folder / "tables" / table, row_group_size=row_group_for(partitions))
             tables.append((table, str(folder / "tables" / table)))
         stage1, fallback = worker_keys(folder, network_key, linkage)  # derived keys only, never K_net
         run = write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
-            SupplierTask(supplier, tuple(tables), str(inputs), stage1, fallback, run, i, str(folder))
+            SupplierTask(supplier, tuple(tables), stage1, fallback, run, i, str(folder))
             for i in range(partitions)], stage=f"supplier step ({supplier})")
         for table in keyed:  # content rows back in the extract's order
             parts = partials(folder, f"content/{table}", partitions)
@@ -239,22 +258,25 @@ def _write_for_ttp(supplier: str, network_key: Key, batch_id: str, folder: Path,
                    linkage: str, partitions: int) -> int:
     """identifiers.parquet and encodings.parquet from the partials, and the for_ttp manifest."""
     (tmp / "for_ttp").mkdir(parents=True)
-    tokens, raw = reduce_identifiers(folder, partitions)
-    encodings, record_tokens = reduce_encodings(partials(folder, "encodings", partitions))
-    check_unique_tokens(tokens, pl.Series(record_tokens))
-    identifiers = pseudonym_table(raw, label(P1_SCHEME, network_key.id), tokens)
-    ident_path = tmp / "for_ttp" / "identifiers.parquet"
-    write_random_columns(identifiers, ident_path)
+    encoding_parts = partials(folder, "encodings", partitions)
     encodings_path = tmp / "for_ttp" / "encodings.parquet"
-    pq.write_table(encodings, encodings_path, compression="none", write_statistics=False)
+    if supplier == "claims":  # a row per insured person and set of identifiers: a token range at a time
+        encoding_rows, record_tokens = write_claims_encodings(encoding_parts, encodings_path), pa.array([], pa.int64())
+    else:  # the records without a usable BSN and the calibration sample: small
+        encodings, record_tokens = reduce_encodings(encoding_parts)
+        pq.write_table(encodings, encodings_path, compression="none", write_statistics=False)
+        encoding_rows = encodings.num_rows
+    ident_path = tmp / "for_ttp" / "identifiers.parquet"
+    persons = write_identifiers(partials(folder, "identifiers", partitions),
+                                label(P1_SCHEME, network_key.id), ident_path, record_tokens=record_tokens)
     write_json(tmp / "for_ttp" / "manifest.json", {
         "supplier": supplier, "batch_id": batch_id, "p1_scheme": P1_SCHEME, "token_scheme": TOKEN_SCHEME,
-        "network_key_id": network_key.id, "rows": identifiers.num_rows,
+        "network_key_id": network_key.id, "rows": persons,
         "encoding_scheme": ENCODING_SCHEME, "encoding_linkage": linkage,
-        "encoding_rows": encodings.num_rows,
+        "encoding_rows": encoding_rows,
         "sha256": {"identifiers.parquet": file_sha256(ident_path), "encodings.parquet": file_sha256(encodings_path)},
     })
-    return identifiers.num_rows
+    return persons
 
 
 def _fallback_counts(supplier: str, counts: dict) -> dict:
@@ -264,7 +286,7 @@ def _fallback_counts(supplier: str, counts: dict) -> dict:
     return {"insured_persons": counts["insured_persons"], "identifier_sets": counts["identifier_sets"]}
 
 
-def _write_for_research(validated: ValidatedExtract, supplier: str, network_key: Key, index: pl.DataFrame,
+def _write_for_research(validated: ValidatedExtract, supplier: str, network_key: Key, distinct: pl.DataFrame,
                         batch_id: str, persons: int, tmp: Path, counts: dict) -> dict:
     """The for_research manifest (the content files are written) and the supplier report."""
     rows: dict[str, int] = {}
@@ -284,7 +306,7 @@ def _write_for_research(validated: ValidatedExtract, supplier: str, network_key:
         .with_columns(pl.col("note").str.strip_prefix("status:").alias("bsn_status"))
         .filter(pl.col("note").str.starts_with("status:") & (pl.col("rows") > 0))
         .group_by("bsn_status").agg(pl.col("rows").sum())
-        .join(index.group_by("bsn_status").agg(pl.len().alias("distinct_values")), on="bsn_status", how="left")
+        .join(distinct, on="bsn_status", how="left")
     )
     report = {
         "supplier": supplier,
@@ -297,6 +319,6 @@ def _write_for_research(validated: ValidatedExtract, supplier: str, network_key:
         "fallback_encodings": _fallback_counts(supplier, counts),
     }
     if supplier == "ehr":
-        report["invalid_bsn_per_practice"] = _practice_quarantine(validated, index)
+        report["invalid_bsn_per_practice"] = _practice_quarantine(validated, network_key)
     write_json(tmp / "supplier_report.json", report)
     return report

@@ -15,7 +15,9 @@ The encodings go to the TTP in ``for_ttp/encodings.parquet`` only, rows in token
 Partitioned (issue 14): each partition encodes its records (:func:`ehr_partition`,
 :func:`claims_partition`) and writes them with the calibration score of each sampled candidate;
 the reduce (:func:`reduce_encodings`) keeps the ``CALIBRATION_SAMPLE`` candidates of smallest
-score over all partitions -- the sample one partition would have drawn -- and sorts by token.
+score over all partitions -- the sample one partition would have drawn -- and sorts by token (the
+claims' encodings, one or more rows per insured person, are put in token order a range at a
+time: :mod:`pseudonymisation.supplier_reduce`).
 Record tokens and scores come from :mod:`pseudonymisation.supplier_tokens` (keyed by the run key,
 by row number), so they do not depend on the partition.
 """
@@ -32,6 +34,7 @@ import pyarrow.parquet as pq
 from pseudonymisation.comparison import encodings_table
 from pseudonymisation.encodings import IDENTIFIER_COLUMNS, FallbackKeys, encode_identifiers
 from pseudonymisation.keys import Key
+from pseudonymisation.supplier_reduce import PARTIAL_ROW_GROUP
 from pseudonymisation.supplier_tokens import sample_scores
 
 __all__ = ["CALIBRATION_SAMPLE", "PARTS", "claims_partition", "ehr_partition", "parts", "reduce_encodings"]
@@ -73,18 +76,21 @@ def ehr_partition(keys: FallbackKeys, run_key: Key, patients: pl.DataFrame, path
 def claims_partition(keys: FallbackKeys, insured: pl.DataFrame, path: Path) -> dict:
     """One partition's claims encodings: one row per person and distinct set of identifiers."""
     sets = insured.select("token", *PARTS).unique()
-    pq.write_table(_encoded(keys, sets, None), path, compression="none")
+    # Small row groups (sorted by token): the reduce reads one token range at a time.
+    pq.write_table(_encoded(keys, sets, None), path, compression="none", row_group_size=PARTIAL_ROW_GROUP)
     return {"insured_persons": sets["token"].n_unique(), "identifier_sets": sets.height}
 
 
 def reduce_encodings(paths: list[Path]) -> tuple[pa.Table, pa.Array]:
-    """All partitions' encodings: the calibration candidates of smallest score over all partitions,
+    """All partitions' EHR encodings: the calibration candidates of smallest score over all partitions,
     rows in token order (a stable sort: a person's rows keep their order). Also returns the
-    record tokens of the records without a usable BSN (for the uniqueness check)."""
+    record tokens of the records without a usable BSN (for the uniqueness check).
+
+    In memory: the records without a usable BSN and each partition's best candidates (at most
+    ``CALIBRATION_SAMPLE`` each), not the persons. The claims' encodings (every insured person)
+    are reduced a token range at a time (:func:`pseudonymisation.supplier_reduce.write_claims_encodings`).
+    """
     table = pa.concat_tables([pq.read_table(p) for p in paths])
-    if _SCORE not in table.column_names:  # claims: every person, no sample, no record tokens
-        table = table.take(pc.sort_indices(table, sort_keys=[("token", "ascending")]))
-        return table.combine_chunks(), pa.array([], pa.int64())
     scored = pc.is_valid(table.column(_SCORE))
     candidates = table.filter(scored)
     keep = pc.sort_indices(candidates, sort_keys=[(_SCORE, "ascending")])[:CALIBRATION_SAMPLE]

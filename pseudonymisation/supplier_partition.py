@@ -17,7 +17,8 @@ folder holding the sub-keys its partition needs (stage 1, the fallback's per-fie
 key: :func:`worker_keys`), never the network key they come from; it loads the keys itself.
 
 The reduce reads the partials back: identifiers in token order, encodings in token order with the
-calibration sample drawn over all partitions, content in row order (written by
+calibration sample drawn over all partitions (both a token range at a time where they are
+person-sized: :mod:`pseudonymisation.supplier_reduce`), content in row order (written by
 :func:`write_content`, the one writer of content files), and checks that no token repeats across
 partitions. With K = 1 the caller runs :func:`pseudonymise_partition` in process on the lazy
 tables, writing content straight to the output: the same bytes.
@@ -29,25 +30,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
-from execution.split import PART, partial_file, partials, scan_partition
+from execution.split import PART, partial_file, scan_partition
 from extracts.bsn import BsnStatus
 from extracts.contract import IDENTIFYING_COLUMNS
 from pseudonymisation.encodings import FallbackKeys, fallback_keys
-from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, load_key, write_worker_key
-from pseudonymisation.prf import decode_binary, p1_from_bsn, stage1_key
+from pseudonymisation.prf import p1_from_bsn, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import claims_partition, ehr_partition, parts
+from pseudonymisation.supplier_reduce import PARTIAL_ROW_GROUP
 from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
 
-__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "check_unique_tokens",
-           "pseudonymise_partition", "reduce_identifiers", "supplier_partition", "worker_keys", "write_content",
-           "write_content_in_row_order"]
+__all__ = ["MERGE_ROWS", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "pseudonymise_partition",
+           "supplier_partition", "worker_keys", "write_content", "write_content_in_row_order"]
 
 ROW = "__row"
 ROW_GROUP_ROWS = 100_000
@@ -101,7 +100,6 @@ class SupplierTask:
 
     supplier: str
     tables: tuple[tuple[str, str], ...]  # (table, its split folder: rows with __row, bsn_status, __part)
-    bsn_index: str  # scratch Parquet: bsn, bsn_status, value, part
     stage1_key: str  # owner-only key files in the scratch folder: derived keys only, never K_net
     fallback_keys: tuple[tuple[str, str, str], ...]  # (kind "tokens"/"blooms", field, key file)
     run_key: str
@@ -117,10 +115,9 @@ def supplier_partition(task: SupplierTask) -> dict:
         found[kind][field] = load_key(path, "fallback")
     keys = FallbackKeys(tokens=found["tokens"], blooms=found["blooms"])
     tables = {t: scan_partition(Path(p), task.index) for t, p in task.tables}
-    bsn = pl.scan_parquet(task.bsn_index).filter(pl.col("part") == task.index)
     scratch = Path(task.scratch)
     targets = {t: partial_file(scratch, f"content/{t}", task.index) for t in tables}
-    return pseudonymise_partition(task.supplier, tables, bsn, stage1, keys, run_key, scratch, task.index, targets,
+    return pseudonymise_partition(task.supplier, tables, stage1, keys, run_key, scratch, task.index, targets,
                                   keep_row=True)
 
 
@@ -136,17 +133,23 @@ def worker_keys(folder: Path, network_key: Key, linkage: str) -> tuple[str, tupl
     return write_worker_key(folder, stage1_key(network_key), "stage1"), fallback
 
 
-def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: pl.LazyFrame, stage1: Key,
+def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], stage1: Key,
                            keys: FallbackKeys, run_key: Key, scratch: Path, index: int, targets: dict[str, Path], *,
                            keep_row: bool) -> dict:
     """Tokens, P1, content and encodings of one partition's rows (see the module doc); returns counts."""
-    valid = bsn.filter(pl.col("bsn_status") == BsnStatus.VALID.value).select("bsn", "value").collect()
-    value = valid["value"].to_numpy()
+    # The partition's distinct BSN values: all rows of a valid one are in this partition.
+    distinct = pl.concat([lf.select("bsn", "bsn_status") for lf in tables.values()]).unique().collect(
+        engine="streaming")
+    is_valid = pl.col("bsn_status") == BsnStatus.VALID.value
+    distinct.filter(~is_valid).write_parquet(partial_file(scratch, "invalid", index))
+    valid = distinct.filter(is_valid).select("bsn")
+    value, _ = parse_bsn_column(valid["bsn"])
     tokens = person_tokens(run_key, value)
     raw = p1_from_bsn(stage1, value)
     p1 = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(raw), [None, pa.py_buffer(raw.tobytes())])
-    pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).write_parquet(
-        partial_file(scratch, "identifiers", index))
+    # In token order, in small row groups: the reduce reads one token range at a time.
+    pl.DataFrame({"token": tokens, "p1": pl.Series("p1", p1.cast(pa.binary()))}).sort("token").write_parquet(
+        partial_file(scratch, "identifiers", index), row_group_size=PARTIAL_ROW_GROUP)
     mapping = pl.DataFrame({"bsn": valid["bsn"], "token": tokens}).lazy()
     counts: dict = {"persons": len(value)}
     encodings = partial_file(scratch, "encodings", index)
@@ -175,21 +178,3 @@ def pseudonymise_partition(supplier: str, tables: dict[str, pl.LazyFrame], bsn: 
         else:
             write_content(joined.select(columns), targets[table])
     return counts
-
-
-def reduce_identifiers(scratch: Path, partitions: int) -> tuple[pl.Series, np.ndarray]:
-    """Every partition's ``token -> P1``, in token order: (tokens, P1 as (n, 16) bytes)."""
-    paths = partials(scratch, "identifiers", partitions)
-    frame = pl.read_parquet(paths).sort("token")
-    return frame["token"], decode_binary(frame["p1"], source="partitions' identifiers")
-
-
-def check_unique_tokens(*tokens: pl.Series) -> None:
-    """No token repeats over all partitions: persons' tokens and the records' own tokens together."""
-    every = pl.concat([t.cast(pl.Int64) for t in tokens])
-    repeated = every.len() - every.n_unique()
-    if repeated:
-        msg = (f"internal: {repeated} record token(s) of this run repeat across its partitions (odds about 1 in "
-               "100,000 at register size); nothing written: run the step again (a new run draws new tokens)")
-        raise PseudonymisationError(msg)
-

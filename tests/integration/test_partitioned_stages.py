@@ -123,8 +123,8 @@ def test_supplier_keeps_one_bsns_rows_in_one_partition(chain: Chain) -> None:
     from extracts.validation import validate_extract
 
     validated = validate_extract(chain.extracts / "claims", "claims")
-    index = supplier_module._bsn_index(validated, "claims", chain.network_key, 8)
-    rows = pl.concat([supplier_module._keyed_rows(validated.tables[t], index, 8).select("bsn", "bsn_status", "__part")
+    rows = pl.concat([supplier_module._keyed_rows(validated.tables[t], chain.network_key, 8)
+                      .select("bsn", "bsn_status", "__part")
                       for t in ("insured", "claims")]).collect()
     valid = rows.filter(pl.col("bsn_status") == "valid")
     assert valid.group_by("bsn").agg(pl.col("__part").n_unique())["__part"].max() == 1

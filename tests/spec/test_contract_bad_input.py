@@ -123,6 +123,26 @@ def test_duplicate_claim_id_quarantines_every_row_of_it(tmp_path: Path) -> None:
     assert result.clean_rows("claims") == 3
 
 
+@pytest.mark.parametrize("buckets", [2, 3, 16])
+def test_duplicate_keys_checked_in_buckets_on_disk_quarantine_the_same_rows(tmp_path: Path, buckets: int) -> None:
+    """Issue 14, item 4: the supplier step checks unique keys one hash bucket at a time."""
+    tables = claims_extract()
+    tables["claims"] = set_value(tables["claims"], 4, "claim_id", "C0003")
+    first = tables["insured"].row(0)
+    tables["insured"] = _with_rows(tables["insured"], first)
+    write_extract(tmp_path / "extract", tables, fmt="parquet")
+    whole = validate_extract(tmp_path / "extract", "claims", max_quarantine_share=1.0)
+    work = tmp_path / "work"
+    bucketed = validate_extract(tmp_path / "extract", "claims", max_quarantine_share=1.0, buckets=buckets,
+                                workdir=work)
+    assert bucketed.quarantined("claims", "duplicate_key:claim_id") == 2
+    assert bucketed.quarantined("insured", "duplicate_key:bsn,year") == 2
+    assert bucketed.quarantine.equals(whole.quarantine)
+    for table in whole.tables:
+        assert bucketed.tables[table].collect().equals(whole.tables[table].collect())
+    assert not work.exists() or not any(work.iterdir()), "the buckets are removed"
+
+
 def test_registration_ending_before_start_is_quarantined(tmp_path: Path) -> None:
     tables = ehr_extract()
     tables["registrations"] = set_value(tables["registrations"], 0, "end_date", "2014-12-31")
