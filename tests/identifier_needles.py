@@ -19,7 +19,8 @@ and ``de Boer`` are found alike.
 - postcodes (PC6): ``1234AB`` and ``1234 ab`` alike;
 - house numbers: a bare house number is a small integer that every count and age can equal; it
   identifies with its postcode (found as PC6) or in a suffixed form (``5-BIS``, ``4 hs``): those
-  are the needle (and the leak scans refuse columns named like an identifier outright);
+  are the needle (and the leak scans refuse columns named like an identifier outright); times
+  (``2026-12-05T12-58-54Z`` in a release id) are masked first, or second 54 would be house ``54Z``;
 - insurance numbers: whole runs of digits, 8-digit runs zero-padded, the 32-hex bodies of labelled
   pseudonyms masked first (as for BSNs in ``tests/integration/test_leak_scan.py``: 9-digit runs
   inside claim ids and random hex would give chance hits otherwise). Binary cells (pseudonyms, Bloom
@@ -42,6 +43,8 @@ from pseudonymisation.encodings import IDENTIFIER_COLUMNS
 __all__ = ["WordNeedles", "identifier_needles", "readable_texts", "scan_readable"]
 
 _LABELLED_BODY = r"([A-Za-z0-9]{4}\.[0-9a-f]{8}\.)[0-9a-f]{32}"
+# Times as the engine writes them (ISO, and release ids' ``2026-12-05T12-58-54Z``): ``54Z`` is a second.
+_TIMESTAMP = r"()[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}[-:][0-9]{2}[-:][0-9]{2}(?:\.[0-9]+)?Z?"
 _RANDOM = _LABELLED_BODY + r"|\b0x[0-9a-f]+\b"  # labelled bodies and binary cells: PRF, AES or Bloom bits
 _PREFIX_WORDS = frozenset("van von de der den het t ten ter te in op aan bij uit la le du da di del des d l s".split())
 
@@ -147,6 +150,6 @@ def identifier_needles(extracts: Path) -> list[WordNeedles]:
         WordNeedles("initials", frozenset(initials), r"\b(?:[A-Z]\.){2,4}", "upper"),
         WordNeedles("postcode6", frozenset(pc6), r"\b[1-9][0-9]{3} ?[A-Za-z]{2}\b", "upper_compact"),
         WordNeedles("house number with suffix", frozenset(suffixed), r"\b[0-9]{1,5}[ \-]?[A-Za-z]{1,3}\b",
-                    "upper_compact"),
+                    "upper_compact", _TIMESTAMP),
         WordNeedles("insurance number", frozenset(numbers.unique().to_list()), r"[0-9]+", "digits", _RANDOM),
     ]

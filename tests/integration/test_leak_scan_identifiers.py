@@ -99,6 +99,19 @@ def test_identifier_scan_finds_planted_leaks_and_reports_no_values(
     assert not any(v in f + k for f, k in found for v in (name, pc6, house, number))
 
 
+def test_identifier_scan_does_not_read_a_timestamp_as_a_house_number(needles: list[WordNeedles]) -> None:  # noqa: F811
+    """A release id holds its time (``r-2026-12-05T12-58-54Z-…``): ``54Z`` is a second, not a house.
+
+    CI failed once on this: the demo's release manifest, made at second 54, and a house ``54Z``.
+    """
+    from dataclasses import replace
+
+    house = replace(next(n for n in needles if n.kind == "house number with suffix"), values=frozenset({"54Z"}))
+    assert not house.found_in(pl.Series(["r-2026-12-05T12-58-54Z-4c72-f55d", "2026-12-05T12:58:54Z"]))
+    assert house.found_in(pl.Series(["moved to 54 z last year"]))  # the needle still finds the house
+    assert house.found_in(pl.Series(["2026-12-05T12-58-54Z at 54Z"]))
+
+
 def test_identifier_scan_learns_the_optional_given_name_street_and_city(
     needles: list[WordNeedles], tmp_path: Path
 ) -> None:
