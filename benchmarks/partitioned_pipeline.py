@@ -35,6 +35,7 @@ work folders are removed at the end unless ``--keep``; the figures are also writ
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -230,19 +231,38 @@ class DataSet:
         return tuple(s for s in STAGES[:first] if self.extracts is None or s != "generate")
 
 
-def _keys(work: Path) -> None:
+def _keys(work: Path, keys: Path | None) -> None:
+    """The data set's keys (one pair for every setting, so that their outputs can be compared), made
+    on first use."""
     for role in ("network", "ttp"):
+        if keys is not None and (keys / f"{role}.key").exists():
+            (work / "keys").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(keys / f"{role}.key", work / "keys" / f"{role}.key")
+            continue
         subprocess.run([str(BIN / "pfl-keygen"), "--role", role, "--out", str(work / "keys" / f"{role}.key")],
                        check=True, capture_output=True)
+        if keys is not None:
+            keys.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(work / "keys" / f"{role}.key", keys / f"{role}.key")
+
+
+def table_digests(work: Path) -> dict[str, str]:
+    """SHA-256 of every table the setting's study and release wrote (Parquet files, by path under
+    ``work``): equal digests are byte-identical tables (issue 14, item 5). Manifests are left out:
+    they hold run times and ids."""
+    return {str(f.relative_to(work)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for out in ("study", "release") if (work / out).is_dir()
+            for f in sorted((work / out).rglob("*.parquet"))}
 
 
 def run_setting(setting: Setting, work: Path, stages: tuple[str, ...], memory_gb: float | None, extra: list[str],
-                reuse: Path | None = None, extracts: Path | None = None, label: str = "") -> dict[str, dict]:
-    """The ``stages`` under one setting, in ``work`` (fresh keys, fresh ledger); the outputs of the
-    stages before them linked from ``reuse``, the extract from ``extracts`` (read only)."""
+                reuse: Path | None = None, extracts: Path | None = None, label: str = "",
+                keys: Path | None = None) -> dict[str, dict]:
+    """The ``stages`` under one setting, in ``work`` (the data set's keys, fresh ledger); the outputs
+    of the stages before them linked from ``reuse``, the extract from ``extracts`` (read only)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     work.mkdir(parents=True)
-    _keys(work)
+    _keys(work, keys)
     if extracts is not None:
         (work / "extracts").symlink_to(extracts.resolve())
     if reuse is not None:
@@ -306,21 +326,40 @@ def run_data(data: DataSet, settings: list[Setting], work: Path, memory_gb: floa
     load_before = _load()
     print(f"{data.name}: stages {', '.join(data.stages)}; load averages before {load_before}", flush=True)
     generator = [data.name, *extra]
+    keys = work / f"{data.name}-keys"  # one pair of keys for every setting: their tables compare
+    if prepared is not None and (prepared / "keys").is_dir():
+        keys = prepared / "keys"  # the keys the prepared outputs were made with
     if data.before() and prepared is None:
         prepared = work / f"{data.name}-prepared"
         print(f"  preparing {', '.join(data.before())} once (K=1, in process) in {prepared}", flush=True)
         run_setting(Setting("local", 1, "1"), prepared, data.before(), memory_gb, generator,
-                    extracts=data.extracts, label=data.name)
-    table = {}
+                    extracts=data.extracts, label=data.name, keys=keys)
+    table: dict[str, dict] = {}
+    digests: dict[str, dict[str, str]] = {}
     for i, s in enumerate(settings):
         folder = work / f"{data.name}-{i}-{s.executor}-{s.workers}-{s.k}"
         table[str(s)] = run_setting(s, folder, data.stages, memory_gb, generator, reuse=prepared,
-                                    extracts=data.extracts, label=data.name)
+                                    extracts=data.extracts, label=data.name, keys=keys)
+        digests[str(s)] = table_digests(folder)
         for stage_out in ("linked", "study", "release", "ttp", "supplier"):  # free the disk as we go
             if (folder / stage_out).is_dir() and not (folder / stage_out).is_symlink():
                 shutil.rmtree(folder / stage_out)
     print_table(data.name, data.stages, table, settings, (load_before, _load()))
-    return table
+    print_identity(digests, settings)
+    return {**table, "tables": digests}
+
+
+def print_identity(digests: dict[str, dict[str, str]], settings: list[Setting]) -> None:
+    """Whether every setting's study and release tables are byte-identical to the first setting's."""
+    first = digests[str(settings[0])]
+    if not first:
+        return
+    for s in settings[1:]:
+        got = digests[str(s)]
+        differ = sorted(p for p in set(first) | set(got) if first.get(p) != got.get(p))
+        print(f"tables of {s} against {settings[0]}: "
+              + (f"byte-identical ({len(first)} Parquet files)" if not differ
+                 else f"{len(differ)} of {len(set(first) | set(got))} differ: {', '.join(differ[:8])}"))
 
 
 def main() -> None:
