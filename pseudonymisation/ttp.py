@@ -53,7 +53,7 @@ from pseudonymisation.stopping import checkpoint, stop_on
 from pseudonymisation.supplier import write_json
 from pseudonymisation.ttp_fallback import run_fallback
 from pseudonymisation.ttp_register import fallback_plan, read_register
-from pseudonymisation.ttp_partitioned import global_collisions, partitioned_p2, reduce_token_map
+from pseudonymisation.ttp_partitioned import global_collisions, p2_maps, partitioned_p2, reduce_token_map
 
 __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
 
@@ -355,23 +355,17 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
                     "fallback": None}
     for supplier, (manifest, _) in read.items():
         _check_labels(supplier, manifest)
-    if partitions == 1:
+    if partitions == 1:  # the partitions' function over the whole files, in memory
         frames = {supplier: _load_identifiers(path) for supplier, (_, path) in read.items()}
         for supplier, frame in frames.items():
             _check_unique_tokens(supplier, frame["token"])
-            report["suppliers"][supplier] = {"tokens_received": frame.height, "distinct_p1": frame["p1"].n_unique(),
-                                             "network_key_id": read[supplier][0]["network_key_id"]}
-        all_p1, bsn_maps = [], {}
-        for supplier, frame in frames.items():
-            raw_p1 = decode_binary(frame["p1"], source=f"{supplier} identifiers")
-            bsn_maps[supplier] = pl.DataFrame({"token": frame["token"],
-                                               "p2": encode_labelled(p2_from_p1(k_proj, raw_p1), P2_SCHEME, k_proj.id)})
-            all_p1.append(frame["p1"])
+        bsn_maps, distinct_p1, distinct_p2, per_supplier = p2_maps(frames, k_proj)
         del frames
-        pairs = pl.DataFrame({"p1": pl.concat(all_p1), "p2": pl.concat([m["p2"] for m in bsn_maps.values()])}).unique()
-        distinct_p1 = pairs["p1"].n_unique()
-        collisions = distinct_p1 - pairs["p2"].n_unique()
-        _report_collisions(report, distinct_p1, collisions)
+        for supplier, (manifest, _) in read.items():
+            report["suppliers"][supplier] = {"tokens_received": bsn_maps[supplier].height,
+                                             "distinct_p1": per_supplier[supplier],
+                                             "network_key_id": manifest["network_key_id"]}
+        _report_collisions(report, distinct_p1, distinct_p1 - distinct_p2)
         extra = fallback()
         report["fallback"] = extra[1]
         for supplier, (manifest, _) in read.items():

@@ -41,7 +41,8 @@ from execution.split import PART, partial_file, partials, scan_partition, split
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
 
-__all__ = ["TtpTask", "global_collisions", "p1_partition", "partitioned_p2", "reduce_token_map", "ttp_partition"]
+__all__ = ["TtpTask", "global_collisions", "p1_partition", "p2_maps", "partitioned_p2", "reduce_token_map",
+           "ttp_partition"]
 
 
 def p1_partition(count: int) -> pl.Expr:
@@ -61,20 +62,30 @@ class TtpTask:
     scratch: str
 
 
-def ttp_partition(task: TtpTask) -> tuple[int, int, dict[str, int]]:
-    """P2 of one partition's P1 for every supplier; returns the partition's distinct P1 and P2 over
-    all suppliers, and its distinct P1 per supplier."""
-    k_proj = load_key(task.key_path, task.key_role)
-    pairs, per_supplier = [], {}
-    for supplier, path in task.identifiers:
-        frame = scan_partition(Path(path), task.index).select("token", "p1").collect()
+def p2_maps(frames: dict[str, pl.DataFrame], k_proj: Key) -> tuple[dict[str, pl.DataFrame], int, int, dict[str, int]]:
+    """``token -> p2`` per supplier for one partition's identifiers (``token, p1`` per supplier), or
+    for the whole files when K = 1 (the same function, so K changes nothing); with the distinct P1
+    and P2 over all suppliers and the distinct P1 per supplier."""
+    maps, pairs, per_supplier = {}, [], {}
+    for supplier, frame in frames.items():
         p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(frame["p1"], source=f"{supplier} identifiers")),
                              P2_SCHEME, k_proj.id)
-        pl.DataFrame({"token": frame["token"], "p2": p2}).write_parquet(partial_file(task.scratch, supplier, task.index))
+        maps[supplier] = pl.DataFrame({"token": frame["token"], "p2": p2})
         pairs.append(pl.DataFrame({"p1": frame["p1"], "p2": p2}))
         per_supplier[supplier] = frame["p1"].n_unique()
     unique = pl.concat(pairs).unique()
-    return unique["p1"].n_unique(), unique["p2"].n_unique(), per_supplier
+    return maps, unique["p1"].n_unique(), unique["p2"].n_unique(), per_supplier
+
+
+def ttp_partition(task: TtpTask) -> tuple[int, int, dict[str, int]]:
+    """P2 of one partition's P1 for every supplier, written to the scratch folder; returns the
+    partition's distinct P1 and P2 over all suppliers, and its distinct P1 per supplier."""
+    frames = {supplier: scan_partition(Path(path), task.index).select("token", "p1").collect()
+              for supplier, path in task.identifiers}
+    maps, distinct_p1, distinct_p2, per_supplier = p2_maps(frames, load_key(task.key_path, task.key_role))
+    for supplier, token_p2 in maps.items():
+        token_p2.write_parquet(partial_file(task.scratch, supplier, task.index))
+    return distinct_p1, distinct_p2, per_supplier
 
 
 def partitioned_p2(identifiers: dict[str, Path], k_proj: Key, scratch: Path, *, executor: Executor,
