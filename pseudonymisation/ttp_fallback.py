@@ -25,7 +25,7 @@ from pseudonymisation.comparison import Encoded, hits
 from pseudonymisation.matching import ADDRESS_PAIRS, FallbackSettings, Whole, estimate_model, run_cascade
 from pseudonymisation.stopping import checkpoint
 
-__all__ = ["FallbackLinks", "Plan", "Register", "link_fallback", "plan_fallback", "run_fallback"]
+__all__ = ["FallbackLinks", "Plan", "Register", "plan_fallback", "run_fallback"]
 
 _ESTIMATE_RECORDS = 5_000
 """Records of half B linked again: one wrong link moves the estimate by 0.0002, a fifth of the
@@ -126,28 +126,6 @@ def plan_fallback(ehr: Encoded, labelled: pl.DataFrame, query_rows: np.ndarray, 
     if b.height == 0 or a.height == 0:  # too few to split: estimate on all, no precision estimate
         a, b = labelled, labelled.clear()  # (never one on the records the model learnt from)
     return Plan(labelled, a, b, query_rows, int(rng.integers(1 << 31)))
-
-
-def link_fallback(ehr: Encoded, claims: Encoded, ehr_p1: pl.DataFrame, claims_p1: pl.DataFrame,
-                  settings: FallbackSettings, *, seed: int = 0) -> FallbackLinks:
-    """Run the cascade's fallback steps on a register held in memory (see the module docstring).
-
-    Args:
-        ehr, claims: the suppliers' encodings.
-        ehr_p1, claims_p1: each supplier's identifiers (``token``, ``p1``).
-        settings: threshold and margin from the TTP's configuration.
-        seed: of the split of the labelled records and of the random pairs.
-    """
-    by_p1 = ehr_p1.select("token", "p1").with_row_index("epos").join(
-        claims_p1.select(pl.col("token").alias("claims_token"), "p1").with_row_index("cpos"), on="p1", how="inner")
-    query_rows = np.flatnonzero(~hits(ehr.token, ehr_p1["token"].to_numpy()))
-    # In the claims identifiers' row order (Plan): as pseudonymisation.ttp_register reads them.
-    labelled = (pl.DataFrame({"token": ehr.token}).with_row_index("row").join(by_p1, on="token", how="inner")
-                .sort("cpos", "epos", "row").select("row", "token", "claims_token"))
-    # Hash probes (polars is_in), not np.isin: that sorts the register's tokens for each lookup.
-    candidates = ~hits(claims.token, by_p1["claims_token"].to_numpy())
-    register = Register(claims, candidates, int(candidates.sum()))
-    return run_fallback(ehr, register, plan_fallback(ehr, labelled, query_rows, seed=seed), settings)
 
 
 def run_fallback(ehr: Encoded, register: Register, plan: Plan, settings: FallbackSettings) -> FallbackLinks:

@@ -44,7 +44,7 @@ try:
     plan = dataclasses.replace(plan, random_pairs=2000, address_pairs=500)
     found = run_fallback(ehr, ttp_register.read_register(root / "claims.parquet", ehr, plan, linked), plan, settings)
 except ImportError:  # before item 4: the whole register in memory
-    from pseudonymisation.ttp_fallback import link_fallback
+    from fallback_oracle import link_fallback
     found = link_fallback(ehr, read_encodings(root / "claims.parquet"), pl.read_parquet(root / "ehr_ids.parquet"),
                           pl.read_parquet(root / "claims_ids.parquet"), settings)
 assert found.report["linked_by_method"], "the queries are linked"

@@ -156,7 +156,7 @@ def test_cascade_two_records_on_one_person_by_two_insurance_numbers_stay_unlinke
 def test_too_few_labelled_records_to_split_give_no_precision_estimate(tmp_path: Path) -> None:
     """With labelled records in one half only, the model is estimated on all of them and nothing is
     left to estimate its precision on: no estimate, not one made on the records it learnt from."""
-    from pseudonymisation.ttp_fallback import link_fallback
+    from fallback_oracle import link_fallback
 
     t = _encoded(tmp_path, "t", CLAIMS)
     q = _encoded(tmp_path, "q", {900: CLAIMS[101], 1: ("de Vrles", "P", D(1960, 5, 5), "M", "2345CD", "3", None, None)})
@@ -174,7 +174,7 @@ def test_fallback_report_counts_competing_records_and_equal_candidates_per_reaso
     of two records on one person, the clearly stronger keeps it and the other stays unlinked with
     that reason; a record with two equally good candidates (twins) stays unlinked (``ambiguous``);
     each is counted per reason, with the model estimated on BSN-linked records."""
-    from pseudonymisation.ttp_fallback import link_fallback
+    from fallback_oracle import link_fallback
 
     claims, rng = dict(CLAIMS), np.random.default_rng(7)
     for i in range(400):  # persons linked by BSN: the model's labelled pairs

@@ -16,13 +16,14 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from fallback_oracle import link_fallback
 
 from pseudonymisation import ttp_register
 from pseudonymisation.comparison import encodings_table, hits, read_encodings
 from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
 from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.matching import FallbackSettings
-from pseudonymisation.ttp_fallback import Register, link_fallback, run_fallback
+from pseudonymisation.ttp_fallback import Register, run_fallback
 
 PERSONS = 10_000
 
