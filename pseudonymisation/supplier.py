@@ -25,8 +25,9 @@ a temporary name and renamed at the end.
 
 Partitions (issue 14, ``partitions=K``): validation runs once over the whole extract (its
 quarantine, duplicate-key and shared-BSN counts are exact by construction); the persons are then
-split by a keyed hash of the BSN and pseudonymised, encoded and written partition by partition
-(:mod:`pseudonymisation.supplier_partition`), and the reduce combines the partitions exactly. The
+split by a keyed hash of the BSN and pseudonymised and encoded partition by partition
+(:mod:`pseudonymisation.supplier_partition`), the reduce combines the partitions exactly, and the
+content files are written in one pass each, in row order, tokens computed row by row. The
 outputs do not depend on K or the executor.
 """
 
@@ -59,11 +60,12 @@ from pseudonymisation.supplier_partition import (
     PART,
     ROW,
     SupplierTask,
+    partition_columns,
     pseudonymise_partition,
     supplier_partition,
+    tokenised_content,
     worker_keys,
     write_content,
-    write_content_in_row_order,
 )
 from pseudonymisation.supplier_reduce import write_claims_encodings, write_identifiers
 from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
@@ -224,33 +226,33 @@ def _supplier_outputs(validated: ValidatedExtract, supplier: str, network_key: K
 
 def _pseudonymise(validated: ValidatedExtract, supplier: str, network_key: Key, run_key: Key,
                   folder: Path, tmp: Path, *, executor: Executor, partitions: int, linkage: str) -> dict:
-    """Run the partitions; write every content file to ``tmp/for_research``; return the summed counts."""
-    for what in ("identifiers", "encodings", "invalid", *(f"content/{t}" for t in BSN_TABLES[supplier])):
+    """Run the partitions (identifiers, encodings), write every content file to
+    ``tmp/for_research`` in one pass each; return the summed counts."""
+    for what in ("identifiers", "encodings", "invalid"):
         (folder / what).mkdir(parents=True)
     (tmp / "for_research").mkdir(parents=True)
-    targets = {t: tmp / "for_research" / f"{t}.parquet" for t in validated.tables}
     keyed = {t: _keyed_rows(validated.tables[t], network_key, partitions) for t in BSN_TABLES[supplier]}
     if partitions == 1:
         results = [pseudonymise_partition(supplier, keyed, stage1_key(network_key),
-                                          fallback_keys(network_key, linkage), run_key, folder, 0, targets,
-                                          keep_row=False)]
+                                          fallback_keys(network_key, linkage), run_key, folder, 0)]
     else:
         (folder / "tables").mkdir()
         tables = []
         for table, lf in keyed.items():  # one pass per table: each partition then reads its own rows
-            split(lf, folder / "tables" / table, row_group_size=row_group_for(partitions))
+            split(lf.select(partition_columns(supplier, table, lf.collect_schema())), folder / "tables" / table,
+                  row_group_size=row_group_for(partitions))
             tables.append((table, str(folder / "tables" / table)))
         stage1, fallback = worker_keys(folder, network_key, linkage)  # derived keys only, never K_net
         run = write_worker_key(folder, run_key, "run")
         results = executor.map(supplier_partition, [
             SupplierTask(supplier, tuple(tables), stage1, fallback, run, i, str(folder))
             for i in range(partitions)], stage=f"supplier step ({supplier})")
-        for table in keyed:  # content rows back in the extract's order
-            parts = partials(folder, f"content/{table}", partitions)
-            write_content_in_row_order(parts, targets[table])
-    for table, lf in validated.tables.items():
-        if table not in keyed:  # no BSN: no person key, written as in one pass
-            write_content(lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ())), targets[table])
+    for table, lf in validated.tables.items():  # content: one pass per table, in the extract's order
+        target = tmp / "for_research" / f"{table}.parquet"
+        if table in keyed:
+            write_content(tokenised_content(lf, supplier, table, run_key), target)
+        else:  # no BSN: no person key
+            write_content(lf.drop(IDENTIFYING_COLUMNS.get((supplier, table), ())), target)
     return {k: sum(r[k] for r in results) for k in results[0]}
 
 

@@ -1,11 +1,9 @@
-"""The supplier step's reduce of the content partials holds a bounded amount of memory (issue 14, item 4).
+"""The supplier step's passes over the whole input hold a bounded amount of memory (issue 14, item 4).
 
-A partitioned supplier step writes each partition's content rows with their row numbers and puts
-them back in the extract's order in the reduce (``pseudonymisation.supplier_partition``).
-Measured here as the peak resident memory (VmHWM) of a fresh process doing only that, on the
-content partials of 4 partitions at two sizes, 10x apart: the larger may not take more than a
-small slack above the smaller. A sort of the whole table (the reduce before item 4) holds every
-row: about 6 GB for the claim lines of ``nivel``.
+Measured as the peak resident memory (VmHWM) of a fresh process running the whole claims step,
+at two sizes 10x apart in 10x the partitions: the larger may not take more than a small slack
+above the smaller. (The content is written in one streaming pass in row order: there is no
+reduce of content partials any more, pseudonymisation/supplier_partition.py.)
 """
 
 from __future__ import annotations
@@ -18,57 +16,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-PARTITIONS = 4
 SLACK_MB = 40
-MERGE_ROWS = 50_000  # row numbers the reduce orders at once (supplier_partition.MERGE_ROWS): small for a small test
-# Polars' streaming buffers made small, as in test_partitioned_memory.py: what grows is the reduce's own.
+# Polars' streaming buffers made small, as in test_partitioned_memory.py: what grows is the step's own.
 QUIET = {"POLARS_MAX_THREADS": "1", "POLARS_IDEAL_MORSEL_SIZE": "5000", "POLARS_ROW_GROUP_PREFETCH_SIZE": "1",
          "POLARS_MAX_CONCURRENT_SCANS": "1", "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
-# Writes the partials given as arguments as one content file in row order; prints its peak memory in KiB.
-REDUCE = """
-import sys
-from pathlib import Path
-import polars as pl
-from pseudonymisation import supplier_partition as sp
-parts, out = [Path(p) for p in sys.argv[3:]], Path(sys.argv[1])
-try:
-    sp.MERGE_ROWS = int(sys.argv[2])
-    sp.write_content_in_row_order(parts, out)
-except AttributeError:  # the reduce before item 4: one sort of the whole table
-    sp.write_content(pl.scan_parquet(parts).sort(sp.ROW).drop(sp.ROW), out)
-print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
-"""
-
-
-def _partials(root: Path, rows: int) -> list[Path]:
-    """Content partials of ``rows`` claim-like rows: a keyed-hash-like partition per row, each in row order."""
-    rng = np.random.default_rng(rows)
-    part = rng.integers(0, PARTITIONS, rows)
-    frame = pl.DataFrame({"__row": np.arange(rows, dtype=np.int64), "token": rng.integers(0, 2**62, rows),
-                          "claim_id": np.arange(rows, dtype=np.int64) * 7, "amount": rng.random(rows),
-                          "code": pl.Series(rng.choice(["A01", "B22", "C333"], rows))})
-    root.mkdir(parents=True)
-    paths = []
-    for k in range(PARTITIONS):
-        paths.append(root / f"part-{k:05d}.parquet")
-        frame.filter(pl.Series(part == k)).write_parquet(paths[-1], compression="lz4", row_group_size=10_000)
-    return paths
-
-
-def _peak_mb(root: Path, rows: int) -> float:
-    parts = _partials(root / "partials", rows)
-    out = root / "claims.parquet"
-    done = subprocess.run([sys.executable, "-c", REDUCE, str(out), str(MERGE_ROWS), *map(str, parts)],
-                          capture_output=True, text=True, env={**os.environ, **QUIET}, check=True)
-    written = pl.read_parquet(out, columns=["claim_id"])["claim_id"]
-    assert written.to_list() == list(range(0, 7 * rows, 7)), "every row, back in row order"
-    return int(done.stdout.split()[-1]) / 1024
-
-
-def test_the_reduce_of_content_does_not_grow_with_the_data(tmp_path: Path) -> None:
-    small = _peak_mb(tmp_path / "small", 200_000)
-    large = _peak_mb(tmp_path / "large", 2_000_000)
-    assert large - small < SLACK_MB, f"peak {small:.0f} MB at 0.2 M rows, {large:.0f} MB at 2 M"
 
 
 # --- The whole supplier step at a fixed partition size (issue 14, item 4: no pass over the whole
@@ -77,10 +28,10 @@ STEP = """
 import sys
 from pathlib import Path
 from execution import split
-from pseudonymisation import supplier_partition as sp, supplier_reduce as sr
+from pseudonymisation import supplier_reduce as sr
 from pseudonymisation.keys import Key
 from pseudonymisation.supplier import run_supplier_step
-sp.MERGE_ROWS = sr.MERGE_ROWS = sr.WRITE_ROW_GROUP = split.SPLIT_BUFFER_ROWS = int(sys.argv[4])
+sr.MERGE_ROWS = sr.WRITE_ROW_GROUP = split.SPLIT_BUFFER_ROWS = int(sys.argv[4])
 run_supplier_step(Path(sys.argv[1]), "claims", Key("network", bytes(range(32))), Path(sys.argv[2]),
                   partitions=int(sys.argv[3]))
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
