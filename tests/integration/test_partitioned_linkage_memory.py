@@ -148,3 +148,15 @@ def test_person_numbers_file_has_the_same_bytes_however_its_rows_were_chunked(tm
         write_persons(frame, tmp_path / f"persons-{cut}.parquet")
         written.append((tmp_path / f"persons-{cut}.parquet").read_bytes())
     assert written[1] == written[0] and written[2] == written[0]
+
+
+def test_the_reduce_refuses_partials_that_lost_or_repeated_a_row(tmp_path: Path) -> None:
+    from execution import ExecutorError
+    from linkage.partitioned import write_linked_in_row_order
+
+    pl.DataFrame({"claim_id": ["a", "b", "c", "d"], "token": [5, 6, 7, 8]}).write_parquet(tmp_path / "c.parquet")
+    for name, rows in (("lost", [0, 1, 3]), ("repeated", [0, 1, 1, 3])):
+        part = tmp_path / f"{name}.parquet"
+        pl.DataFrame({"__row": rows, "p2": [1] * len(rows)}).write_parquet(part)
+        with pytest.raises(ExecutorError, match="do not hold one row for each content row"):
+            write_linked_in_row_order(tmp_path / "c.parquet", [part], tmp_path / f"{name}-out.parquet")
