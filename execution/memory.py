@@ -90,7 +90,8 @@ STAGES: dict[str, StageMemory] = {
     # Linkage (2026-12-05, issue 14 item 4, after its split carried only row numbers and tokens and its
     # reduce stopped sorting the whole table): nivel's for_research folders, 225.5 M input rows, in
     # process, peak resident memory sampled per phase (load 5-12 on the 2 cores): K = 4 peaked at
-    # 2.89 and 2.98 GB (before: killed by the OOM killer at 14.49 GB, in the reduce; K = 1, whose path is unchanged, 3.11-3.12 GB), the partitions at 0.86 GB
+    # 2.89 and 2.98 GB (before: killed by the OOM killer at 14.49 GB, in its reduce; K = 1, whose
+    # path is unchanged, 3.11-3.12 GB), the partitions at 0.86 GB
     # ((0.86 - floor) x 4 / rows: 10.8 B/row, rounded up to 11). The passes over the whole input:
     # the reduce, a chunk of a million content rows at a time, 1.21 GB whatever the rows (whole_gb:
     # 0.96 above the floor); the person-sized ones, the person numbers 1.64 GB, the split of the
