@@ -87,7 +87,18 @@ STAGES: dict[str, StageMemory] = {
     # floor at K = 4); the whole-input passes (the largest supplier's token map, sorted and written as one
     # file, beside the fallback's labels and its part of the claims register) at K = 8 at 1.78 GB (77 B/row).
     "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=311.0, whole_bytes_per_row=77.0),
-    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=12.0),  # nivel 2.61, national 5.46 GB
+    # Linkage (2026-12-05, issue 14 item 4, after its split carried only row numbers and tokens and its
+    # reduce stopped sorting the whole table): nivel's for_research folders, 225.5 M input rows, in
+    # process, peak resident memory sampled per phase (load 5-12 on the 2 cores): K = 4 peaked at
+    # 2.89 and 2.98 GB (before: killed by the OOM killer at 14.49 GB, in its reduce; K = 1, whose
+    # path is unchanged, 3.11-3.12 GB), the partitions at 0.86 GB
+    # ((0.86 - floor) x 4 / rows: 10.8 B/row, rounded up to 11). The passes over the whole input:
+    # the reduce, a chunk of a million content rows at a time, 1.21 GB whatever the rows (whole_gb:
+    # 0.96 above the floor); the person-sized ones, the person numbers 1.64 GB, the split of the
+    # token maps with their person numbers 2.93 GB, the linkage report 2.72 GB: (2.93 - 1.21) / rows
+    # = 7.6 B/row, rounded up to 8 (per input row, hence on the safe side where a person has more
+    # rows than in nivel, as in country). Before item 4 (nivel, K = 1): 12 B/row, national 5.46 GB.
+    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0, whole_bytes_per_row=8.0, whole_gb=0.96),
     # nivel's linked folder (223.2 M rows), in process (2026-12-05, issue 14 item 4, after a partition
     # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB, the larger
     # (peak - floor) x K / rows (28.0 and 29.7) rounded up; its passes over the whole layout (the

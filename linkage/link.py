@@ -40,10 +40,10 @@ import polars as pl
 from execution import Executor, LocalExecutor
 from extracts.atomic import claim_output, scratch, staging
 from linkage.inputs import LinkageError, SupplierInputs, check_inputs
-from linkage.partitioned import LINK_METHOD, link_partitioned, replace_tokens, tokens_frame, write_rows
+from linkage.partitioned import LINK_METHOD, ROW_GROUP_ROWS, link_partitioned, replace_tokens, tokens_frame, write_rows
 from linkage.report import linkage_report
 
-__all__ = ["LINK_METHOD", "LinkageError", "LinkageResult", "link"]
+__all__ = ["LINK_METHOD", "LinkageError", "LinkageResult", "link", "write_persons"]
 
 _SUPPLIERS = ("ehr", "claims")
 
@@ -67,8 +67,14 @@ def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
         .with_columns(pl.col("p2").cast(pl.Int64))
         .collect()
     )
-    persons.write_parquet(tmp / "persons.parquet", compression="zstd", statistics=False)
+    write_persons(persons, tmp / "persons.parquet")
     return persons
+
+
+def write_persons(persons: pl.DataFrame, path: Path) -> None:
+    """The one writer of ``persons.parquet``: row groups of a fixed size, so that the bytes do not
+    depend on the chunks a streaming collect happened to give the frame (same rows: same bytes)."""
+    persons.write_parquet(path, compression="zstd", statistics=False, row_group_size=ROW_GROUP_ROWS)
 
 
 def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path, *, executor: Executor, partitions: int,
