@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,7 @@ RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "re
                      "attrition_excluded", "attrition_after", "band_persons", "cost_persons", "fallback_persons",
                      "contact_persons", "acsc_persons"})
 IMPLIED = "by-persons"  # the quantity of an implied cell (auditor's own, never in a release)
+BUCKET_ROWS = 25_000_000  # rows of person sets worked in memory at once (:func:`_bucketed`)
 
 
 @dataclass
@@ -68,8 +72,8 @@ def _related(quantity: str) -> bool:
     return base in RELATED
 
 
-def _read(ledger: Path, release_id: str) -> tuple[dict, pl.DataFrame] | None:
-    """The record of a release and its person sets (``cell``, ``person``); None without sets."""
+def _read(ledger: Path, release_id: str) -> tuple[dict, pl.LazyFrame, int] | None:
+    """The record of a release, its person sets (``cell``, ``person``, lazily) and their rows; None without sets."""
     records = Path(ledger) / "records"
     try:
         record = json.loads((records / f"{release_id}.json").read_text(encoding="utf-8"))
@@ -80,41 +84,107 @@ def _read(ledger: Path, release_id: str) -> tuple[dict, pl.DataFrame] | None:
         return None
     path = records / entry["file"]
     try:
-        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:  # a country's sets are gigabytes: a megabyte at a time
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != entry.get("sha256"):
             return None
-        frame = pl.read_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
+        if not {"cell", "person"} <= set(pl.read_parquet_schema(path)):
+            return None
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
     except (OSError, pl.exceptions.PolarsError):
         return None
-    return record, frame
+    frame = pl.scan_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
+    return record, frame, rows
+
+
+@contextmanager
+def _bucketed(frame: pl.LazyFrame, rows: int) -> Iterator[Callable[[Callable[[pl.DataFrame], pl.DataFrame]],
+                                                                   list[pl.DataFrame]]]:
+    """Work on the rows of ``frame`` a bucket of persons at a time (all rows of a person in one
+    bucket, so a count per cell, an intersection or a membership pattern is a sum over buckets).
+
+    Up to :data:`BUCKET_ROWS` rows are one bucket, in memory; above, one streaming pass splits them
+    into an owner-only temporary folder, removed after.
+    """
+    n = max(1, -(-rows // BUCKET_ROWS))
+    if n == 1:
+        whole = frame.collect()
+        yield lambda work: [work(whole)]
+        return
+    with tempfile.TemporaryDirectory(prefix="pfl-audit-") as tmp:
+        frame.with_columns((pl.col("person").hash(13) % n).alias("__bucket")).sink_parquet(
+            pl.PartitionBy(tmp, key="__bucket", include_key=False), mkdir=True, compression="lz4")
+        empty = frame.clear().collect()
+
+        def each(work: Callable[[pl.DataFrame], pl.DataFrame]) -> list[pl.DataFrame]:
+            out = []
+            for b in range(n):
+                files = sorted((Path(tmp) / f"__bucket={b}").glob("*.parquet"))
+                out.append(work(pl.read_parquet(files).select(empty.columns) if files else empty))
+            return out
+
+        yield each
 
 
 def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) -> PersonRelations:
     """The record-level relations between the releases ``release_ids`` (the audited one last).
 
     A release whose record or person sets cannot be read (or were altered) is a finding: the
-    relations cannot be rebuilt, so A5 fails closed.
+    relations cannot be rebuilt, so A5 fails closed. The sets are worked a bucket of persons at a
+    time (:func:`_bucketed`), never all in memory.
     """
     out = PersonRelations()
-    cols: list[dict] = []  # per column: release, representative key, every key, quantity
-    parts: list[pl.DataFrame] = []
+    read: dict[int, tuple[dict, pl.LazyFrame]] = {}
+    rows = 0
     for r, rid in enumerate(release_ids):
-        read = _read(ledger, rid)
-        if read is None:
+        got = _read(ledger, rid)
+        if got is None:
             out.findings.append(Finding("release", "A5", (rid,), "the steward's record or person sets of this "
                                         "release cannot be read: the releases cannot be related by who is counted"))
             continue
-        record, frame = read
+        record, frame, n = got
+        cells = record.get("cells", [])
+        read[r] = (record, frame.filter(pl.col("cell").is_between(0, len(cells) - 1))
+                   .select(pl.lit(r, pl.Int64).alias("release"), "cell", "person"))
+        rows += n
+    if not read:
+        return out
+    try:
+        with _bucketed(pl.concat([f for _, f in read.values()]), rows) as each:
+            _relations(out, release_ids, read, each, threshold)
+    except (OSError, pl.exceptions.PolarsError):
+        out.findings.append(Finding("release", "A5", tuple(release_ids), "the steward's person sets cannot be "
+                                    "read: the releases cannot be related by who is counted"))
+    return out
+
+
+def _sum(parts: list[pl.DataFrame], by: list[str]) -> pl.DataFrame:
+    frame = pl.concat(parts)
+    return frame.group_by(by).agg(pl.exclude(by).sum()) if frame.height else frame
+
+
+def _relations(out: PersonRelations, release_ids: list[str], read: dict[int, tuple[dict, pl.LazyFrame]],
+               each: Callable, threshold: int) -> None:
+    cols: list[dict] = []  # per column: release, representative key, every key, quantity
+    # Per (release, cell): its persons and how many of them are written twice (summed over buckets).
+    stats = _sum(each(lambda f: f.group_by("release", "cell").agg(
+        pl.len().cast(pl.Int64).alias("n"), (pl.len() - pl.col("person").n_unique()).cast(pl.Int64).alias("twice"))),
+        ["release", "cell"])
+    complements: list[tuple[int, int, int, int]] = []  # release, whole, part, complement (each tried in order)
+    index: list[tuple[int, int, int]] = []  # release, cell, col
+    for r, (record, _) in read.items():
         cells = record.get("cells", [])
         by_key: dict[Key, int] = {}
         for c, cell in enumerate(cells):
             for k in cell.get("keys", []):
                 by_key[_key(k)] = c
                 out.truth[_key(k)] = int(cell["value"])
-        frame = frame.filter(pl.col("cell").is_between(0, len(cells) - 1))
-        sizes = dict(frame.group_by("cell").len().iter_rows())
+        mine = stats.filter(pl.col("release") == r)
+        sizes = dict(mine.select("cell", "n").iter_rows())
         # A set is its distinct persons: a person written twice (another missing) is no set of its count.
-        repeated = (frame.group_by("cell").agg((pl.len() - pl.col("person").n_unique()).alias("twice"))
-                    .filter(pl.col("twice") > 0).height)
+        repeated = mine.filter(pl.col("twice") > 0).height
         # The engine writes each (cell, person) once: a set whose size is not its cell's count
         # (repeated or missing persons) cannot be related; fail closed.
         wrong = sum(int(cells[c]["value"]) != n for c, n in sizes.items()) + repeated
@@ -123,41 +193,47 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
         wrong += sum(1 for c, cell in enumerate(cells) if c not in sizes and cell.get("kind") == "count"
                      and int(cell.get("value", 0)) > 0 and cell.get("keys") and _related(_key(cell["keys"][0])[0]))
         if wrong:
-            out.findings.append(Finding("release", "A5", (rid,), f"the persons of {wrong} cells of the steward's "
-                                        "record do not add up to their counts"))
+            out.findings.append(Finding("release", "A5", (release_ids[r],), f"the persons of {wrong} cells of the "
+                                        "steward's record do not add up to their counts"))
             continue
         # Implied complements: whole = part + complement, the whole's persons not in the part's.
-        todo = []
         for total, children in record.get("equations", []):
             if len(children) != 2:
                 continue
             t, a, b = (by_key.get(_key(k)) for k in (total, *children))
-            todo += [(t, part, rest) for part, rest in ((a, b), (b, a))
-                     if t in sizes and part in sizes and rest is not None and rest not in sizes
-                     and cells[rest].get("kind") == "complement"
-                     and _related(_key(cells[rest]["keys"][0])[0])]
-        needed = pl.Series(sorted({c for t, part, _ in todo for c in (t, part)}), dtype=pl.Int64)
-        by_cell = frame.filter(pl.col("cell").is_in(needed.implode())).partition_by("cell", as_dict=True)
-        extra: dict[int, pl.DataFrame] = {}
-        for t, part, rest in todo:
-            if rest in extra:
-                continue
-            persons = by_cell[(t,)].join(by_cell[(part,)], on="person", how="anti")
-            if persons.height == int(cells[rest]["value"]):
-                extra[rest] = persons.with_columns(pl.lit(rest, pl.Int64).alias("cell"))
-                sizes[rest] = persons.height
-        column = {}
-        for c in sorted(sizes):
-            keys = [_key(k) for k in cells[c].get("keys", [])]
-            if keys and _related(keys[0][0]):
-                column[c] = len(cols)
-                cols.append({"release": r, "key": keys[0], "keys": frozenset(keys), "quantity": keys[0][0],
-                             "size": int(sizes[c])})
-        index = pl.DataFrame({"cell": list(column), "col": list(column.values())},
-                             schema={"cell": pl.Int64, "col": pl.Int64})
-        parts.append(pl.concat([frame, *extra.values()]).join(index, on="cell").select("col", "person"))
+            complements += [(r, t, part, rest) for part, rest in ((a, b), (b, a))
+                            if t in sizes and part in sizes and rest is not None and rest not in sizes
+                            and cells[rest].get("kind") == "complement"
+                            and _related(_key(cells[rest]["keys"][0])[0])]
+        index += [(r, c, -1) for c in sorted(sizes)]
+    # The complements' sizes (each bucket's whole persons not in its part's), and the first of
+    # each complement's equations whose difference is its count.
+    chosen: dict[tuple[int, int], tuple[int, int]] = {}
+    if complements:
+        tried = pl.DataFrame(complements, schema={"release": pl.Int64, "t": pl.Int64, "part": pl.Int64,
+                                                  "rest": pl.Int64}, orient="row").with_row_index("try")
+        found = _sum(each(lambda f: _differences(f, tried).group_by("try").agg(pl.len().cast(pl.Int64).alias("n"))),
+                     ["try"])
+        found = dict(found.iter_rows()) if found.height else {}
+        for i, (r, t, part, rest) in enumerate(complements):
+            if (r, rest) not in chosen and found.get(i, 0) == int(read[r][0]["cells"][rest]["value"]):
+                chosen[(r, rest)] = (t, part)
+                index.append((r, rest, -1))
+    sizes = {(r, c): n for r, c, n in stats.select("release", "cell", "n").iter_rows()}
+    column: list[tuple[int, int, int]] = []
+    for r, c, _ in sorted(index):
+        cells = read[r][0]["cells"]
+        keys = [_key(k) for k in cells[c].get("keys", [])]
+        if keys and _related(keys[0][0]):
+            column.append((r, c, len(cols)))
+            cols.append({"release": r, "key": keys[0], "keys": frozenset(keys), "quantity": keys[0][0],
+                         "size": int(sizes.get((r, c), cells[c]["value"]))})
     if not cols:
-        return out
+        return
+    chosen_rows = pl.DataFrame([(r, rest, t, part) for (r, rest), (t, part) in chosen.items()],
+                               schema={"release": pl.Int64, "rest": pl.Int64, "t": pl.Int64, "part": pl.Int64},
+                               orient="row")
+    index_frame = pl.DataFrame(column, schema={"release": pl.Int64, "cell": pl.Int64, "col": pl.Int64}, orient="row")
     meta = pl.DataFrame({"col": range(len(cols)), "release": [c["release"] for c in cols],
                          "quantity": [c["quantity"] for c in cols], "size": [c["size"] for c in cols]},
                         schema={"col": pl.Int64, "release": pl.Int64, "quantity": pl.String, "size": pl.Int64})
@@ -166,12 +242,20 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
             .filter((pl.col("release") != pl.col("release_b")) & ((pl.col("size") - pl.col("size_b")).abs() < threshold)))
     wanted = near["col"].unique()
     if wanted.len() == 0:
-        return out
-    frame = pl.concat(parts).filter(pl.col("col").is_in(wanted.implode())).join(
-        meta.select("col", "quantity"), on="col")
+        return
+    direct = index_frame.filter(pl.col("col").is_in(wanted.implode())).join(meta.select("col", "quantity"), on="col")
+    implied = (chosen_rows.join(direct.select("release", pl.col("cell").alias("rest"), "col", "quantity"),
+                                on=["release", "rest"]).with_row_index("try"))
+
+    def patterns(f: pl.DataFrame) -> pl.DataFrame:
+        rows = pl.concat([f.join(direct, on=["release", "cell"]).select("quantity", "col", "person"),
+                          _differences(f, implied).join(implied.select("try", "quantity", "col"), on="try")
+                          .select("quantity", "col", "person")])
+        return (rows.group_by("quantity", "person").agg(pl.col("col").sort())
+                .group_by("quantity", "col").agg(pl.len().cast(pl.Int64).alias("w")))
+
     # Venn atoms of each quantity: its persons grouped by the cells of that quantity they are in.
-    atoms = (frame.group_by("quantity", "person").agg(pl.col("col").sort())
-             .group_by("quantity", "col").agg(pl.len().alias("w"))
+    atoms = (_sum(each(patterns), ["quantity", "col"]).sort("quantity", "col")
              .with_row_index("atom").select("atom", "col", "w").explode("col"))
     both = (atoms.join(atoms, on="atom", suffix="_b").filter(pl.col("col") < pl.col("col_b"))
             .group_by("col", "col_b").agg(pl.col("w").sum().alias("g")))
@@ -211,7 +295,13 @@ def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) ->
             continue  # no small difference, or one release shows both (its own relation)
         out.pairs += 1
         _relate(out, ca["key"], cb["key"], da, db, g)
-    return out
+
+
+def _differences(f: pl.DataFrame, tried: pl.DataFrame) -> pl.DataFrame:
+    """Per ``try`` (``release``, whole ``t``, ``part``): the persons of the whole not in the part (in ``f``)."""
+    whole = f.join(tried.select("try", "release", pl.col("t").alias("cell")), on=["release", "cell"])
+    part = f.join(tried.select("try", "release", pl.col("part").alias("cell")), on=["release", "cell"])
+    return whole.select("try", "person").join(part.select("try", "person"), on=["try", "person"], how="anti")
 
 
 def _relate(out: PersonRelations, a: Key, b: Key, da: int, db: int, g: int) -> None:

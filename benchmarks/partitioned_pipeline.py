@@ -28,7 +28,7 @@ picks for the stage's input from ``--memory-gb`` and the workers); any executor 
 :data:`execution.EXECUTORS` plugs in by name. The generator's blocks are fixed by the preset
 (``chunk_persons``): its K column is its number of blocks. Stages without a ``partitions``
 setting run unpartitioned (``K=-``). Extra ``+key=value`` arguments go to ``pfl-generate``. The
-work folders are removed at the end unless ``--keep``; the figures are also written as JSON
+work folders (each setting's stage outputs as soon as its tables are compared) are removed unless ``--keep``; the figures are also written as JSON
 (``--json``).
 """
 
@@ -321,7 +321,7 @@ def print_table(name: str, stages: tuple[str, ...], table: dict[str, dict], sett
 
 
 def run_data(data: DataSet, settings: list[Setting], work: Path, memory_gb: float | None, extra: list[str],
-             prepared: Path | None) -> dict[str, dict]:
+             prepared: Path | None, *, keep: bool = False) -> dict[str, dict]:
     """Every setting on one data set; the stages before the chosen ones prepared once."""
     load_before = _load()
     print(f"{data.name}: stages {', '.join(data.stages)}; load averages before {load_before}", flush=True)
@@ -342,7 +342,7 @@ def run_data(data: DataSet, settings: list[Setting], work: Path, memory_gb: floa
                                     extracts=data.extracts, label=data.name, keys=keys)
         digests[str(s)] = table_digests(folder)
         for stage_out in ("linked", "study", "release", "ttp", "supplier"):  # free the disk as we go
-            if (folder / stage_out).is_dir() and not (folder / stage_out).is_symlink():
+            if not keep and (folder / stage_out).is_dir() and not (folder / stage_out).is_symlink():
                 shutil.rmtree(folder / stage_out)
     print_table(data.name, data.stages, table, settings, (load_before, _load()))
     print_identity(digests, settings)
@@ -385,7 +385,7 @@ def main() -> None:
     try:
         for d in data:
             figures[d.name] = run_data(d, settings, work, args.memory_gb, extra,
-                                       Path(prepared[d.name]) if d.name in prepared else None)
+                                       Path(prepared[d.name]) if d.name in prepared else None, keep=args.keep)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -45,7 +45,8 @@ class ReleaseContent:
         record: the ledger record of this release (steward only).
         earlier_releases: how many earlier releases it was checked against.
         persons: the person numbers behind each person count of the record, as (``cell``: index
-            into ``record["cells"]``, ``person``): steward only, kept in the ledger.
+            into ``record["cells"]``, ``person``), lazily (read from the study's files as the
+            ledger writes them): steward only, kept in the ledger.
         overlaps: the record-level relations found with earlier releases (steward only).
     """
 
@@ -60,7 +61,7 @@ class ReleaseContent:
     seconds: float = 0.0
     milps: int = 0
     status_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    persons: pl.DataFrame | None = None
+    persons: pl.LazyFrame | None = None
     overlaps: Overlaps | None = None
 
 
@@ -82,7 +83,8 @@ def _model(layouts: dict[str, TableLayout], withheld: dict[str, str], rels: list
 
 
 def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[dict] = (),
-                  earlier_persons: list[pl.DataFrame | None] | None = None, time_limit: float = 60.0) -> ReleaseContent:
+                  earlier_persons: list[pl.DataFrame | pl.LazyFrame | None] | None = None,
+                  time_limit: float = 60.0) -> ReleaseContent:
     """Decide what a release of ``study`` shows under ``policy``, given the earlier releases.
 
     Earlier releases are related to this one by name (equal keys) and by who is counted
@@ -171,8 +173,8 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
                           overlaps)
 
 
-def _sets(model: Model, sets: Sets, cell_ids: list[list[int]], persons: list[pl.DataFrame | None],
-          ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _sets(model: Model, sets: Sets, cell_ids: list[list[int]],
+          persons: list[pl.DataFrame | pl.LazyFrame | None]) -> tuple[pl.LazyFrame, list[pl.LazyFrame]]:
     """This release's and each earlier release's person sets, as (registered ``id``, ``person``)."""
     return own_sets(model, sets), [earlier_sets(model, frame, cell_ids[r]) for r, frame in enumerate(persons)]
 
@@ -241,7 +243,7 @@ def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decis
 
 
 def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndarray, own_keys: int,
-            own_equations: int, policy: Policy, own: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
+            own_equations: int, policy: Policy, own: pl.LazyFrame) -> tuple[dict, pl.LazyFrame]:
     """The steward's record of this release: its own keys per cell, values, states, equations;
     and the persons behind its person counts, as (``cell``: index into the record's cells, ``person``)."""
     n = compiled.table.values.size
@@ -269,14 +271,16 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
     record = {"format": "pfl-ledger-record/1", "policy": policy.as_dict(), "cells": cells, "equations": equations}
     # One quantity's keys may have been merged since (equal sets, a total of one non-zero child):
     # the rows of one of them per cell.
-    ids = own["id"].to_numpy()
-    cell = compiled.cell_of[ids]
+    distinct = np.unique(own.select(pl.col("id").unique()).collect()["id"].to_numpy())
     first = np.full(n, -1, dtype=np.int64)
-    distinct = np.unique(ids)
     first[compiled.cell_of[distinct[::-1]]] = distinct[::-1]  # the smallest id of each cell
-    keep = (first[cell] == ids) & (position[cell] >= 0)
-    persons = pl.DataFrame({"cell": position[cell][keep], "person": own["person"].to_numpy()[keep]})
-    persons = persons.sort("cell", "person")
+    cell = compiled.cell_of[distinct]
+    kept = distinct[(first[cell] == distinct) & (position[cell] >= 0)]
+    # Lazily, in the study files' order (count by count, cell by cell, persons sorted): written
+    # to the ledger a batch at a time (release.transaction), never all in memory.
+    persons = own.filter(pl.col("id").is_in(pl.Series(kept, dtype=pl.Int64).implode())).select(
+        pl.col("id").replace_strict(kept, position[compiled.cell_of[kept]], return_dtype=pl.Int64).alias("cell"),
+        "person")
     return record, persons
 
 

@@ -186,13 +186,13 @@ class Ledger:
             out.append(record)
         return out
 
-    def person_sets(self, records: list[dict]) -> list[pl.DataFrame | None]:
-        """Per record, its person sets as (``cell``: index into its cells, ``person``); None if it keeps none.
+    def person_sets(self, records: list[dict]) -> list[pl.LazyFrame | None]:
+        """Per record, its person sets as (``cell``: index into its cells, ``person``), lazily; None if it keeps none.
 
         Raises:
             LedgerRefusal: a record names a person-set file that is missing, unreadable or altered.
         """
-        out: list[pl.DataFrame | None] = []
+        out: list[pl.LazyFrame | None] = []
         for record in records:
             entry = record.get("persons")
             if entry is None:
@@ -205,8 +205,11 @@ class Ledger:
                 msg = (f"{self.path}: the person sets of release {record.get('release_id', '?')} are missing or "
                        "altered; nothing was released")
                 raise LedgerRefusal(msg)
-            try:
-                frame = pl.read_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
+            try:  # read lazily, a bucket of persons at a time (release.overlaps): a country's sets are billions of rows
+                schema = pl.read_parquet_schema(path)
+                if not {"cell", "person"} <= set(schema):
+                    raise pl.exceptions.ColumnNotFoundError
+                frame = pl.scan_parquet(path).select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64))
             except (pl.exceptions.PolarsError, OSError):
                 msg = f"{path}: the person sets of a release cannot be read; nothing was released"
                 raise LedgerRefusal(msg) from None

@@ -33,13 +33,17 @@ once are ``M^T diag(w) M`` for the atoms x cells incidence ``M`` and the atoms' 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 from scipy import sparse
 
 from cohort.members import FOLDER
+from execution.engine_folder import EngineFolder
+from execution.split import PART, row_group_for, scan_partition, split
 from release.errors import LedgerRefusal, StudyContractError, StudyFormatError
 from release.layout import TableLayout
 from release.model import Key, Model, make_key
@@ -59,12 +63,58 @@ RELATED = frozenset({"population", "prevalent", "care_use", "referral_base", "re
                      "fallback_persons", "contact_persons", "acsc_persons"})
 
 
+BUCKET_ROWS = 25_000_000
+"""Rows of person sets (cell, person) held in memory at once (about 1.5 GB with the work on them):
+above it, the sets are split by a hash of the person into buckets on disk, each person's rows in
+one bucket, and worked a bucket at a time (issue 14: ``country``'s seed study counts about 2
+billion (cell, person) rows; held whole, the release was killed at 24.2 GB)."""
+BUCKET_SEED = 29  # the hash that puts a person in a bucket (any fixed seed: a person's bucket is where its rows meet)
+DIGEST_SEED = 7  # the hash whose sum per cell compares two keys' sets
+
+
 @dataclass(frozen=True)
 class Sets:
-    """Person sets of cells: ``frame`` holds (``k``: index into ``keys``, ``person``)."""
+    """Person sets of cells: ``sources`` yield (``k``: index into ``keys``, ``person``) lazily,
+    count by count (nothing is held); ``stats`` holds per ``k`` with rows its size ``n``, its
+    distinct persons and the sum of their hashes ``h``; ``rows`` is their number."""
 
     keys: list[Key]
-    frame: pl.DataFrame
+    sources: list[pl.LazyFrame]
+    stats: pl.DataFrame
+    rows: int
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """Every (``k``, ``person``) in memory: for small studies and tests only."""
+        return pl.concat(self.sources).collect() if self.sources else _EMPTY_SETS.clone()
+
+
+_EMPTY_SETS = pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
+
+
+def by_bucket(frame: pl.LazyFrame, rows: int, work: Callable[[pl.DataFrame], pl.DataFrame]) -> list[pl.DataFrame]:
+    """``work`` applied to the rows of ``frame`` a bucket of persons at a time (all of one person's
+    rows in one bucket); one bucket, in memory, up to :data:`BUCKET_ROWS` rows.
+
+    Above it, one streaming pass splits the rows into owner-only scratch files (removed after,
+    and by the next run after a kill: :class:`execution.engine_folder.EngineFolder`).
+    """
+    buckets = max(1, -(-rows // BUCKET_ROWS))
+    if buckets == 1:
+        return [work(frame.collect())]
+    scratch = EngineFolder("pfl-release-")
+    try:
+        folder = Path(scratch.path) / "sets"
+        split(frame.with_columns((pl.col("person").hash(BUCKET_SEED) % buckets).alias(PART)), folder,
+              row_group_size=row_group_for(buckets))
+        return [work(scan_partition(folder, b).drop(PART).collect()) for b in range(buckets)]
+    finally:
+        scratch.remove()
+
+
+def _stats(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.group_by("k").agg(pl.len().alias("n"), pl.col("person").n_unique().alias("distinct"),
+                                   pl.col("person").hash(DIGEST_SEED).sum().alias("h"))
 
 
 @dataclass
@@ -79,6 +129,9 @@ class Overlaps:
 def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
     """The persons of every person count the release shows (strata Totals: the levels united).
 
+    The sets are read count by count from the study's files, lazily; their sizes are checked in
+    one pass a bucket of persons at a time (:func:`by_bucket`), never all in memory at once.
+
     Raises:
         StudyFormatError: the study folder has no readable person sets (exit 4).
         StudyContractError: a cell's persons do not add up to its count (exit 5).
@@ -90,26 +143,28 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
                "nothing was released")
         raise StudyFormatError(msg)
     keys: list[Key] = []
-    parts: list[pl.DataFrame] = []
-    problems: list[str] = []
+    sources: list[pl.LazyFrame] = []
+    expected: list[tuple[str, str, pl.DataFrame]] = []  # per count: table, count, its cells (k, count)
+    rows = 0
     for name, lay in layouts.items():
         counts = [c for c in lay.counts if c.unit == "persons"]
         if not counts:
             continue
         path = folder / f"{name}.parquet"
         try:
-            members = pl.read_parquet(path)
+            schema = pl.read_parquet_schema(path)
+            height = pl.scan_parquet(path).select(pl.len()).collect().item()
         except (pl.exceptions.PolarsError, OSError):
             msg = f"{path}: the person sets of table {name} cannot be read; rerun pfl-study; nothing was released"
             raise StudyFormatError(msg) from None
         for count in counts:
             by = list(count.by)
-            missing = [c for c in [*by, "column", "person"] if c not in members.columns]
+            missing = [c for c in [*by, "column", "person"] if c not in schema]
             if missing:
                 msg = f"{path}: expected columns {[*by, 'column', 'person']}; missing {missing}"
                 raise StudyFormatError(msg)
             types = lay.frame.select(by).schema
-            rows = members.filter(pl.col("column") == count.name).select(
+            members = pl.scan_parquet(path).filter(pl.col("column") == count.name).select(
                 *[pl.col(c).cast(types[c]) for c in by], pl.col("person").cast(pl.Int64))
             # The strata and the table's other dimensions (the bands of contact_bands) whose Total
             # the release shows.
@@ -117,23 +172,34 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
                                                              and d not in study.strata]
             # The levels of a stratum (or bands) hold distinct persons: a Total unites them without repeats
             # (a repeated row makes its cell's size differ from its count, which is refused below).
-            rows = pl.concat([rows.with_columns(pl.lit(TOTAL).alias(s) for s in total)
-                              for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)])
+            combos = [total for r in range(len(strata) + 1) for total in itertools.combinations(strata, r)]
             cells = lay.frame.select(*by, count.name).unique(subset=by, maintain_order=True)
             cells = cells.with_columns(pl.int_range(len(keys), len(keys) + cells.height, dtype=pl.Int64).alias("k"))
             keys += [make_key(count.quantity, dict(zip(by, row, strict=True))) for row in cells.select(by).rows()]
-            # A set is its distinct persons: a person twice (another missing) is no set of its count.
-            sizes = rows.group_by(by).agg(pl.len().alias("size"), pl.col("person").n_unique().alias("distinct"))
-            bad = cells.join(sizes, on=by, how="left").filter(
-                (pl.col("size").fill_null(0) != pl.col(count.name)) | (pl.col("distinct") != pl.col("size"))).height
-            if bad:
-                problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{count.name}' do not add "
-                                "up to their counts")
-            parts.append(rows.join(cells.select(*by, "k"), on=by).select("k", "person"))
+            expected.append((name, count.name, cells.select("k", pl.col(count.name).alias("count"))))
+            index = cells.select(*by, "k").lazy()
+            sources += [members.with_columns(pl.lit(TOTAL).alias(s) for s in total)
+                        .join(index, on=by, maintain_order="left").select("k", "person") for total in combos]
+            rows += height * len(combos)  # a bound: the file holds the table's other counts too
+    stats = _sum_stats(by_bucket(pl.concat(sources) if sources else _EMPTY_SETS.lazy(), rows, _stats))
+    problems: list[str] = []
+    for name, column, cells in expected:
+        # A set is its distinct persons: a person twice (another missing) is no set of its count.
+        bad = cells.join(stats, on="k", how="left").filter(
+            (pl.col("n").fill_null(0) != pl.col("count")) | (pl.col("distinct") != pl.col("n"))).height
+        if bad:
+            problems.append(f"{FOLDER}/{name}.parquet: the persons of {bad} cells of '{column}' do not add "
+                            "up to their counts")
     if problems:
         raise StudyContractError(problems)
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
-    return Sets(keys, frame)
+    return Sets(keys, sources, stats, int(stats["n"].sum()))
+
+
+def _sum_stats(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Per ``k``, the buckets' sizes, distinct persons and hash sums added (a person is in one bucket)."""
+    return (pl.concat(parts).group_by("k").agg(pl.col("n").cast(pl.Int64).sum(),
+                                               pl.col("distinct").cast(pl.Int64).sum(), pl.col("h").sum())
+            .sort("k"))
 
 
 def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overlaps:
@@ -153,15 +219,26 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     if len(parts) < 2:  # no earlier release: nothing to relate
         return out
     roots = _roots(model)
-    frame = pl.concat([p.select(pl.lit(r, pl.Int64).alias("release"), "id", "person") for r, p in enumerate(parts)])
-    if frame.height == 0:
-        return out
-    frame = frame.select("release", pl.Series("root", roots[frame["id"].to_numpy()]), "person")
-    columns = (frame.select("release", "root").unique().sort("release", "root").with_row_index("col")
-               .with_columns(pl.col("col").cast(pl.Int64)))
-    frame = frame.join(columns, on=["release", "root"]).select("col", "person")
-    # Venn atoms: persons with the same membership pattern, counted once with their number.
-    atoms = (frame.group_by("person").agg(pl.col("col").sort()).group_by("col").agg(pl.len().alias("w"))
+    frame = pl.concat([p.lazy().select(pl.lit(r, pl.Int64).alias("release"), pl.col("id").cast(pl.Int64),
+                                       pl.col("person").cast(pl.Int64)) for r, p in enumerate(parts)])
+    try:
+        ids = frame.select("release", "id").unique().collect()
+        if ids.height == 0:
+            return out
+        ids = ids.with_columns(pl.Series("root", roots[ids["id"].to_numpy()]))
+        columns = (ids.select("release", "root").unique().sort("release", "root").with_row_index("col")
+                   .with_columns(pl.col("col").cast(pl.Int64)))
+        of = ids.join(columns, on=["release", "root"]).select("release", "id", "col")
+        frame = frame.join(of.lazy(), on=["release", "id"]).select("col", "person")
+        rows = frame.select(pl.len()).collect().item()
+        # Venn atoms: persons with the same membership pattern, counted once with their number,
+        # a bucket of persons at a time (a person's rows are all in one bucket).
+        found = by_bucket(frame, rows, lambda f: f.group_by("person").agg(pl.col("col").sort())
+                          .group_by("col").agg(pl.len().cast(pl.Int64).alias("w")))
+    except (pl.exceptions.PolarsError, OSError):
+        msg = "the person sets of an earlier release cannot be read; nothing was released"
+        raise LedgerRefusal(msg) from None
+    atoms = (pl.concat(found).group_by("col").agg(pl.col("w").sum()).sort("col")
              .with_row_index("atom").with_columns(pl.col("atom").cast(pl.Int64)))
     incidence = atoms.select("atom", "col").explode("col")
     n_atoms, n_cols = atoms.height, columns.height
@@ -309,20 +386,20 @@ def _roots(model: Model) -> np.ndarray:
     return np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
 
 
-def own_sets(model: Model, sets: Sets) -> pl.DataFrame:
-    """This release's sets as (registered ``id``, ``person``), one key per quantity.
+def own_sets(model: Model, sets: Sets) -> pl.LazyFrame:
+    """This release's sets as (registered ``id``, ``person``), one key per quantity, lazily.
 
     Keys the tables' relations make one quantity (``attrition_after`` of the last step and
     ``prevalent``; ``prevalent`` in two tables) must count the same persons: compared by size
-    and a sum of hashed person numbers, then one key's rows are kept.
+    and a sum of hashed person numbers (:attr:`Sets.stats`), then one key's rows are kept.
 
     Raises:
         StudyContractError: two keys of one quantity count other persons.
     """
     ids = np.array([model.index[k] for k in sets.keys], dtype=np.int64)
     root = _roots(model)[ids] if ids.size else ids
-    digest = (sets.frame.group_by("k").agg(pl.len().alias("n"), pl.col("person").hash(7).sum().alias("h"))
-              .join(pl.DataFrame({"k": np.arange(ids.size, dtype=np.int64), "root": root}), on="k"))
+    digest = sets.stats.select("k", "n", "h").join(
+        pl.DataFrame({"k": np.arange(ids.size, dtype=np.int64), "root": root}), on="k")
     differ = digest.group_by("root").agg(pl.col("n").n_unique().alias("a"), pl.col("h").n_unique().alias("b"))
     bad = differ.filter((pl.col("a") > 1) | (pl.col("b") > 1)).height
     if bad:
@@ -330,23 +407,26 @@ def own_sets(model: Model, sets: Sets) -> pl.DataFrame:
                "relations make one quantity)")
         raise StudyContractError([msg])
     _, first = np.unique(root, return_index=True)
-    keep = np.zeros(ids.size, dtype=bool)
-    keep[first] = True
-    frame = sets.frame.filter(pl.Series(keep).gather(sets.frame["k"]))
-    return frame.select(pl.Series("id", ids[frame["k"].to_numpy()]), "person")
+    frame = pl.concat(sets.sources) if sets.sources else _EMPTY_SETS.lazy()
+    return frame.filter(pl.col("k").is_in(pl.Series(first, dtype=pl.Int64).implode())).select(
+        pl.col("k").replace_strict(first, ids[first], return_dtype=pl.Int64).alias("id"), "person")
 
 
-def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.DataFrame:
-    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity."""
+def earlier_sets(model: Model, frame: pl.DataFrame | pl.LazyFrame, cell_ids: list[int]) -> pl.LazyFrame:
+    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity, lazily."""
     known = np.array(cell_ids, dtype=np.int64)
-    cells = frame["cell"].to_numpy()
-    if cells.size and (cells.min() < 0 or cells.max() >= known.size):
+    try:
+        present_cells = frame.lazy().select(pl.col("cell").cast(pl.Int64).unique()).collect()["cell"].to_numpy()
+    except (pl.exceptions.PolarsError, OSError):
+        msg = "the person sets of an earlier release cannot be read; nothing was released"
+        raise LedgerRefusal(msg) from None
+    if present_cells.size and (present_cells.min() < 0 or present_cells.max() >= known.size):
         msg = "an earlier release's person sets name cells its record does not hold; nothing was released"
         raise LedgerRefusal(msg)
     # A related count of persons whose set is absent altogether does not add up either: its
     # relations to this release would be missed, not refused.
     present = np.zeros(known.size, dtype=bool)
-    present[np.unique(cells)] = True
+    present[present_cells] = True
     lacking = [int(i) for c, i in enumerate(known) if not present[c] and model.kinds[int(i)] == "count"
                and model.values[model.find(int(i))] > 0 and _related(model.keys[int(i)][0])]
     if lacking:
@@ -355,10 +435,9 @@ def earlier_sets(model: Model, frame: pl.DataFrame, cell_ids: list[int]) -> pl.D
         raise LedgerRefusal(msg)
     root = _roots(model)[known] if known.size else known
     _, first = np.unique(root, return_index=True)
-    keep = np.zeros(known.size, dtype=bool)
-    keep[first] = True
-    frame = frame.filter(pl.Series(keep[cells]))
-    return frame.select(pl.Series("id", known[frame["cell"].to_numpy()]), "person")
+    return frame.lazy().filter(pl.col("cell").is_in(pl.Series(first, dtype=pl.Int64).implode())).select(
+        pl.col("cell").cast(pl.Int64).replace_strict(first, known[first], return_dtype=pl.Int64).alias("id"),
+        pl.col("person").cast(pl.Int64))
 
 
 def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, model: Model) -> None:

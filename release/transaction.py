@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -38,6 +37,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from extracts.atomic import file_sha256, os_error_number
 from extracts.errors import StorageError
@@ -198,12 +199,12 @@ class Transaction:
         self.index = index
 
     def prepare(self, entry: dict, record: dict, folder: Path, out: Path, *,
-                persons: pl.DataFrame | None = None) -> None:
+                persons: pl.DataFrame | pl.LazyFrame | None = None) -> None:
         """Stage the release's record, its person sets, its copy and the next index, before ``folder`` becomes ``out``.
 
         ``persons`` (``cell``, ``person``): the person numbers behind each person count of the
-        record, written to ``records/<release_id>.persons.parquet`` and named, with its SHA-256,
-        in the record.
+        record, written to ``records/<release_id>.persons.parquet`` a batch at a time (a lazy
+        frame is never held whole) and named, with its SHA-256, in the record.
 
         Raises:
             StorageError: the ledger's disk refused (full, read-only); nothing is left staged.
@@ -216,14 +217,9 @@ class Transaction:
                 (path / sub).mkdir(mode=0o700, exist_ok=True)
             if persons is not None:
                 staged = path / "records" / f".{release_id}.persons.parquet.partial"
-                buffer = io.BytesIO()  # encoded in memory: the disk's refusal is then an OSError of our own write
-                persons.write_parquet(buffer, compression="zstd", statistics=False)
-                with os.fdopen(os.open(staged, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
-                    fh.write(buffer.getvalue())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                rows = _write_persons(persons, staged)
                 record = {**record, "persons": {"file": f"{release_id}.persons.parquet", "sha256": file_sha256(staged),
-                                                "rows": persons.height}}
+                                                "rows": rows}}
             write_file(path / "records" / f".{release_id}.json.partial",
                        json.dumps(record, separators=(",", ":"), sort_keys=True))
             shutil.copytree(folder, path / "releases" / f".{release_id}.partial")
@@ -281,3 +277,23 @@ def transaction(ledger: Ledger) -> Iterator[Transaction]:
         finally:
             with suppress(OSError):  # if this fails too, the next run recovers it
                 _recover(ledger, [])
+
+
+def _write_persons(persons: pl.DataFrame | pl.LazyFrame, path: Path) -> int:
+    """Write the person sets to ``path`` (owner-only), a batch at a time; returns the rows written.
+
+    Through a file of our own, so the disk's refusal is an OSError of our own write (a storage
+    error naming the ledger), and fsynced before the record names it.
+    """
+    schema = pa.schema([("cell", pa.int64()), ("person", pa.int64())])
+    rows = 0
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
+        with pq.ParquetWriter(fh, schema, compression="zstd", write_statistics=False) as writer:
+            for batch in persons.lazy().select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64)
+                                               ).collect_batches():
+                if batch.height:
+                    writer.write_table(batch.to_arrow().cast(schema))
+                    rows += batch.height
+        fh.flush()
+        os.fsync(fh.fileno())
+    return rows
