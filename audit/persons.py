@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from audit.cells import label
 from audit.checks import Finding, Policy
 from audit.intervals import Equation, FeasibleRegion
 from audit.release import Key
+from execution.engine_folder import EngineFolder
 
 __all__ = ["RELATED", "PersonRelations", "implied_margins", "person_relations"]
 
@@ -106,14 +106,17 @@ def _bucketed(frame: pl.LazyFrame, rows: int) -> Iterator[Callable[[Callable[[pl
     bucket, so a count per cell, an intersection or a membership pattern is a sum over buckets).
 
     Up to :data:`BUCKET_ROWS` rows are one bucket, in memory; above, one streaming pass splits them
-    into an owner-only temporary folder, removed after.
+    into an owner-only temporary folder (``pfl-audit-*``), removed after, and after a kill by the
+    next run (:class:`execution.engine_folder.EngineFolder`).
     """
     n = max(1, -(-rows // BUCKET_ROWS))
     if n == 1:
         whole = frame.collect()
         yield lambda work: [work(whole)]
         return
-    with tempfile.TemporaryDirectory(prefix="pfl-audit-") as tmp:
+    scratch = EngineFolder("pfl-audit-")  # owner-only; removed after, and after a kill by the next run
+    try:
+        tmp = scratch.path
         frame.with_columns((pl.col("person").hash(13) % n).alias("__bucket")).sink_parquet(
             pl.PartitionBy(tmp, key="__bucket", include_key=False), mkdir=True, compression="lz4")
         empty = frame.clear().collect()
@@ -126,6 +129,8 @@ def _bucketed(frame: pl.LazyFrame, rows: int) -> Iterator[Callable[[Callable[[pl
             return out
 
         yield each
+    finally:
+        scratch.remove()
 
 
 def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) -> PersonRelations:

@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cohort.partitioned import layout_persons  # noqa: E402
 from execution.memory import choose_partitions, input_rows  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -280,7 +281,8 @@ def run_setting(setting: Setting, work: Path, stages: tuple[str, ...], memory_gb
         rows = _stage_rows(stage, work)
         if stage in PARTITIONED and _takes_partitions(stage):
             k = 1 if setting.k == "1" else int(setting.k) if setting.k != "auto" else choose_partitions(
-                stage, rows=rows, memory_gb=memory_gb or 4.0, workers=setting.workers)
+                stage, rows=rows, memory_gb=memory_gb or 4.0, workers=setting.workers,
+                persons=layout_persons(work / "linked") if stage == "study" else 0)
         r = {**run_stage(_command(stage, work, setting, k, memory_gb, extra), work, env), "rows": rows}
         if stage == "generate":  # its partitions are its blocks, fixed by the preset
             manifest = json.loads((work / "extracts" / "manifest.json").read_text())

@@ -28,6 +28,7 @@ from cohort.compile import check_runnable, legacy_config, run_compiled
 from cohort.config import StudyConfig
 from cohort.convert import load_study
 from cohort.output import population_fingerprint, write_study
+from cohort.partitioned import layout_persons
 from cohort.population import RULES
 from cohort.schema import Study
 from execution import Executor
@@ -84,7 +85,8 @@ def _main(cfg: DictConfig) -> None:
         config = study_of(cfg)  # fails on a bad config before any data is read
         check_target(Path(cfg.out), inputs={"linked": Path(cfg.linked)})  # and before a progress bar shows
         check_output(Path(cfg.out), overwrite=flag(cfg, "overwrite"))
-        with (execution_settings(cfg, stage="study", inputs=[Path(cfg.linked)]) as (executor, partitions),
+        with (execution_settings(cfg, stage="study", inputs=[Path(cfg.linked)],
+                                 persons=lambda: layout_persons(Path(cfg.linked))) as (executor, partitions),
               Progress(SpinnerColumn(), TextColumn(f"study {config.name}: {{task.description}}"), BarColumn(),
                        MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar):
             task = bar.add_task("reading the linked folder", total=None)

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cohort.config import StudyConfig, Sufficiency
 from cohort.members import ORDER, Members, StudyTables
@@ -48,8 +50,8 @@ from execution import Executor, LocalExecutor, Partition, person_partition
 from execution import partitions as partition_list
 from execution.split import PART, scan_partition, split
 
-__all__ = ["PartitionView", "StudyTask", "broadcast", "run_partitioned", "study_partition", "unite_members",
-           "write_partition_members"]
+__all__ = ["PartitionView", "StudyTask", "broadcast", "layout_persons", "run_partitioned", "study_partition",
+           "unite_members", "write_partition_members"]
 
 _ROWS = "record_rows"  # patient_id, row (cohort.members.person_numbers), split by partition
 _SPLIT = "split"  # under the shared folder: the person-level tables, split by partition
@@ -57,6 +59,17 @@ _SPLIT = "split"  # under the shared folder: the person-level tables, split by p
 # row group): the row groups get smaller as K grows, so that K files never hold the whole table.
 SPLIT_BUFFER_ROWS = 1 << 18
 SPLIT_MIN_ROWS = 16_384
+
+
+def layout_persons(linked: Path) -> int:
+    """The GP patient records of a linked layout (rows of ``ehr/patients.parquet``, from the footer;
+    0 without one): what the study's partitions hold per-person tables of (the population, its
+    attrition chain, its outcomes per year), so what its memory model sizes them by
+    (:data:`execution.memory.STAGES`)."""
+    try:
+        return pq.ParquetFile(Path(linked) / "ehr" / "patients.parquet").metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return 0
 
 
 def _sufficiency_file(shared: Path, year: int, s: Sufficiency) -> Path:

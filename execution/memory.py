@@ -9,6 +9,10 @@ measures them, K = 1 on the local executor, docs/guide-data-steward.md):
   table of its input folder: the extract for the supplier step, ``for_ttp`` for the TTP step,
   ``for_research`` for linkage, the linked folder for the study).
 
+- ``bytes_per_person`` (0 where the rows say enough): what its partitions hold per person, for a
+  stage whose partitions hold per-person tables (the study: per GP patient record, whatever their
+  rows; ``cohort.partitioned.layout_persons``).
+
 - ``whole_bytes_per_row`` and ``whole_gb`` (0 where none was measured): what the stage's passes
   over its whole input hold, whatever K: per input row (a pass that keeps something of every row
   or person), and in all (streaming passes, whose buffers do not grow with the input) -- the
@@ -19,7 +23,8 @@ measures them, K = 1 on the local executor, docs/guide-data-steward.md):
 A stage run as K partitions, ``workers`` at once, holds ``rows / K`` rows in each running
 partition, and before and after them its whole-input passes, so its peak is about::
 
-    peak(K) = floor_gb * processes + max(whole_gb + whole_bytes_per_row * rows, workers * bytes_per_row * rows / K)
+    peak(K) = floor_gb * processes + max(whole_gb + whole_bytes_per_row * rows,
+                                         workers * (bytes_per_row * rows + bytes_per_person * persons) / K)
 
 where ``processes`` is 1 in process and ``workers + 1`` with a pool (each worker and the caller
 have a floor). The chooser returns the smallest K whose peak fits the budget: more partitions
@@ -57,6 +62,7 @@ class StageMemory:
     bytes_per_row: float
     whole_bytes_per_row: float = 0.0
     whole_gb: float = 0.0
+    bytes_per_person: float = 0.0
 
 
 # floor_gb: a stage's process before data (imports, Hydra): 0.25 GB (the audit, which reads almost
@@ -100,11 +106,17 @@ STAGES: dict[str, StageMemory] = {
     # rows than in nivel, as in country). Before item 4 (nivel, K = 1): 12 B/row, national 5.46 GB.
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0, whole_bytes_per_row=8.0, whole_gb=0.96),
     # nivel's linked folder (223.2 M rows), in process (2026-12-05, issue 14 item 4, after a partition
-    # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB, the larger
-    # (peak - floor) x K / rows (28.0 and 29.7) rounded up; its passes over the whole layout (the
-    # split, X6, the reduce of the persons, the writing) peaked at 1.22 GB (splitting the claims).
-    # K = 1 runs another path (no partitions): 5.9-6.4 GB on nivel, under 30 B/row.
-    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=30.0, whole_bytes_per_row=4.4),
+    # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB; its passes over
+    # the whole layout (the split, X6, the reduce of the persons, the writing) peaked at 1.22 GB
+    # (splitting the claims). K = 1 runs another path (no partitions): 5.9-6.4 GB on nivel.
+    # A partition holds per-person tables (the population, its attrition chain, its outcomes per
+    # year) of its GP patients: country at K = 3 (1.136 G rows, 21.2 M patient records) peaked at
+    # 20.7 GB, where 30 B per row said 12. Fitted to both, the partitions hold about 2.9 kB per GP
+    # patient record ((3.37 - 0.25) x 2 / 2.26 M = 2.76 kB on nivel at K = 2, 2.94 kB at K = 4;
+    # (20.7 - 0.25) x 3 / 21.2 M = 2.89 kB on country) and nothing measurable per claims row (a fit
+    # with a term per EHR row and one per claims row gives the claims a negative one): 3,000 B per
+    # patient record (cohort.partitioned.layout_persons), none per row.
+    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=0.0, whole_bytes_per_row=4.4, bytes_per_person=3_000.0),
 }
 
 
@@ -127,11 +139,18 @@ def _floors(model: StageMemory, workers: int) -> float:
     return model.floor_gb * (1 if workers <= 1 else workers + 1)
 
 
-def peak_gb(stage: str, *, rows: int, partitions: int, workers: int = 1, model: StageMemory | None = None) -> float:
-    """The model's peak memory (GB) of ``stage`` on ``rows`` input rows in ``partitions`` parts."""
+def peak_gb(stage: str, *, rows: int, partitions: int, workers: int = 1, persons: int = 0,
+            model: StageMemory | None = None) -> float:
+    """The model's peak memory (GB) of ``stage`` on ``rows`` input rows of ``persons`` persons in ``partitions`` parts."""
     model = _model(stage, model)
     running = min(workers, partitions)
-    return _floors(model, running) + max(_whole_gb(model, rows), running * model.bytes_per_row * rows / partitions / GB)
+    return _floors(model, running) + max(_whole_gb(model, rows),
+                                         running * _partitioned_bytes(model, rows, persons) / partitions / GB)
+
+
+def _partitioned_bytes(model: StageMemory, rows: int, persons: int) -> float:
+    """What all partitions together hold: per input row and per person."""
+    return model.bytes_per_row * rows + model.bytes_per_person * persons
 
 
 def _whole_gb(model: StageMemory, rows: int) -> float:
@@ -139,7 +158,7 @@ def _whole_gb(model: StageMemory, rows: int) -> float:
     return model.whole_gb + model.whole_bytes_per_row * rows / GB
 
 
-def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int = 1,
+def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int = 1, persons: int = 0,
                       model: StageMemory | None = None) -> int:
     """The smallest K (1..4096) whose modelled peak fits ``memory_gb``.
 
@@ -162,7 +181,7 @@ def choose_partitions(stage: str, *, rows: int, memory_gb: float, workers: int =
         raise MemoryBudgetError(
             f"memory_gb={memory_gb} is below the {_floors(model, workers) + whole:.2f} GB that stage {stage}'s "
             f"passes over its whole input ({rows:,} rows) need, whatever the partitions; give more memory")
-    k = max(1, math.ceil(workers * model.bytes_per_row * rows / (room * GB)))
+    k = max(1, math.ceil(workers * _partitioned_bytes(model, rows, persons) / (room * GB)))
     if k > MAX_PARTITIONS:
         raise MemoryBudgetError(f"memory_gb={memory_gb} would need more than {MAX_PARTITIONS} partitions "
                                 f"of stage {stage}; give more memory or fewer workers")
@@ -207,7 +226,7 @@ def input_rows(folder: Path) -> int:
     return rows
 
 
-def partitions_for(cfg: Mapping[str, Any], *, stage: str, rows: int, workers: int = 1) -> int:
+def partitions_for(cfg: Mapping[str, Any], *, stage: str, rows: int, workers: int = 1, persons: int = 0) -> int:
     """``cfg.partitions`` when it is a number; when it is ``auto`` or null, K from ``cfg.memory_gb``.
 
     ``partitions: auto`` without ``memory_gb`` is refused: there is nothing to size K by.
@@ -217,7 +236,7 @@ def partitions_for(cfg: Mapping[str, Any], *, stage: str, rows: int, workers: in
         memory_gb = cfg.get("memory_gb")
         if memory_gb is None:
             raise MemoryBudgetError("partitions=auto needs memory_gb=<gigabytes> to choose the partitions by")
-        return choose_partitions(stage, rows=rows, memory_gb=memory_gb, workers=workers)
+        return choose_partitions(stage, rows=rows, memory_gb=memory_gb, workers=workers, persons=persons)
     return checked_partitions(k, auto=True)
 
 

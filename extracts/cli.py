@@ -354,11 +354,13 @@ def flag(cfg: object, key: str) -> bool:
 
 @contextmanager
 def execution_settings(cfg: object, *, stage: str | None = None, inputs: Sequence[Path] = (),
-                       rows: Callable[[], int] | None = None) -> Iterator[tuple[object, int]]:
+                       rows: Callable[[], int] | None = None,
+                       persons: Callable[[], int] | None = None) -> Iterator[tuple[object, int]]:
     """The command's executor (opened for the block, then closed) and its partition count K.
 
     ``partitions`` and ``executor`` (issue 14). ``partitions=auto`` sizes K from ``memory_gb``
-    and the rows of ``inputs`` (or ``rows()``) by the memory model of ``stage``
+    and the rows of ``inputs`` (or ``rows()``), and the persons (``persons()``) where the stage's
+    partitions hold per-person tables, by the memory model of ``stage``
     (:mod:`execution.memory`); a command without a ``stage`` needs a number. An invalid value, or
     an executor that cannot start (a missing extra, no scheduler at the address), is a
     configuration error (exit 2) that says why.
@@ -385,7 +387,8 @@ def execution_settings(cfg: object, *, stage: str | None = None, inputs: Sequenc
         if automatic:
             try:
                 count = rows() if rows is not None else sum(input_rows(p) for p in inputs)
-                k = partitions_for(settings, stage=str(stage), rows=count, workers=executor.workers)
+                k = partitions_for(settings, stage=str(stage), rows=count, workers=executor.workers,
+                                   persons=persons() if persons is not None else 0)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"{exc} (see --help)") from None
         yield executor, k

@@ -22,7 +22,7 @@ from release.layout import ORDER, TableLayout, layout, relations
 from release.ledger import key_to_json, merge_earlier
 from release.magnitudes import decide_magnitudes, nested_pairs
 from release.model import Compiled, Model
-from release.overlaps import Overlaps, Sets, earlier_sets, own_sets, relate, study_sets
+from release.overlaps import Overlaps, Own, Sets, earlier_sets, own_sets, relate, study_sets
 from release.protection import Decision, context, decide, ratio_status
 from release.study_folder import StudyFolder
 
@@ -133,7 +133,7 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
         own_keys, own_equations = len(model.keys), len(model.equations)
         earlier = merge_earlier(model, records, threshold=policy.threshold)
         own, parts = _sets(model, sets, earlier.cell_ids, persons)
-        overlaps = relate(model, [*parts, own], threshold=policy.threshold)
+        overlaps = relate(model, [*parts, own.frame], threshold=policy.threshold)
         if policy.publish_zeros:
             model.merge_zero_identities()
         compiled = model.compile()
@@ -174,7 +174,7 @@ def build_release(study: StudyFolder, policy: Policy, *, earlier_records: list[d
 
 
 def _sets(model: Model, sets: Sets, cell_ids: list[list[int]],
-          persons: list[pl.DataFrame | pl.LazyFrame | None]) -> tuple[pl.LazyFrame, list[pl.LazyFrame]]:
+          persons: list[pl.DataFrame | pl.LazyFrame | None]) -> tuple[Own, list[pl.LazyFrame]]:
     """This release's and each earlier release's person sets, as (registered ``id``, ``person``)."""
     return own_sets(model, sets), [earlier_sets(model, frame, cell_ids[r]) for r, frame in enumerate(persons)]
 
@@ -243,7 +243,7 @@ def _frames(model: Model, compiled: Compiled, shown: np.ndarray, decision: Decis
 
 
 def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndarray, own_keys: int,
-            own_equations: int, policy: Policy, own: pl.LazyFrame) -> tuple[dict, pl.LazyFrame]:
+            own_equations: int, policy: Policy, own: Own) -> tuple[dict, pl.LazyFrame]:
     """The steward's record of this release: its own keys per cell, values, states, equations;
     and the persons behind its person counts, as (``cell``: index into the record's cells, ``person``)."""
     n = compiled.table.values.size
@@ -271,16 +271,16 @@ def _record(model: Model, compiled: Compiled, decision: Decision, shown: np.ndar
     record = {"format": "pfl-ledger-record/1", "policy": policy.as_dict(), "cells": cells, "equations": equations}
     # One quantity's keys may have been merged since (equal sets, a total of one non-zero child):
     # the rows of one of them per cell.
-    distinct = np.unique(own.select(pl.col("id").unique()).collect()["id"].to_numpy())
+    distinct = own.ids
     first = np.full(n, -1, dtype=np.int64)
     first[compiled.cell_of[distinct[::-1]]] = distinct[::-1]  # the smallest id of each cell
     cell = compiled.cell_of[distinct]
     kept = distinct[(first[cell] == distinct) & (position[cell] >= 0)]
     # Lazily, in the study files' order (count by count, cell by cell, persons sorted): written
     # to the ledger a batch at a time (release.transaction), never all in memory.
-    persons = own.filter(pl.col("id").is_in(pl.Series(kept, dtype=pl.Int64).implode())).select(
-        pl.col("id").replace_strict(kept, position[compiled.cell_of[kept]], return_dtype=pl.Int64).alias("cell"),
-        "person")
+    persons = own.frame.join(pl.DataFrame({"id": kept, "cell": position[compiled.cell_of[kept]]},
+                                          schema={"id": pl.Int64, "cell": pl.Int64}).lazy(),
+                             on="id", maintain_order="left").select("cell", "person")
     return record, persons
 
 

@@ -49,7 +49,7 @@ from release.layout import TableLayout
 from release.model import Key, Model, make_key
 from release.study_folder import TOTAL, StudyFolder
 
-__all__ = ["Overlaps", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
+__all__ = ["Overlaps", "Own", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
 
 IMPLIED = "ledger_overlap"  # the quantity of an implied cell (never recorded, never published)
 # The quantities whose cells are related by who is counted, each with cells of its own quantity:
@@ -101,7 +101,7 @@ def by_bucket(frame: pl.LazyFrame, rows: int, work: Callable[[pl.DataFrame], pl.
     """
     buckets = max(1, -(-rows // BUCKET_ROWS))
     if buckets == 1:
-        return [work(frame.collect())]
+        return [work(frame.collect(engine="streaming"))]
     scratch = EngineFolder("pfl-release-")
     try:
         folder = Path(scratch.path) / "sets"
@@ -222,7 +222,7 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     frame = pl.concat([p.lazy().select(pl.lit(r, pl.Int64).alias("release"), pl.col("id").cast(pl.Int64),
                                        pl.col("person").cast(pl.Int64)) for r, p in enumerate(parts)])
     try:
-        ids = frame.select("release", "id").unique().collect()
+        ids = frame.select("release", "id").unique().collect(engine="streaming")
         if ids.height == 0:
             return out
         ids = ids.with_columns(pl.Series("root", roots[ids["id"].to_numpy()]))
@@ -230,7 +230,7 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
                    .with_columns(pl.col("col").cast(pl.Int64)))
         of = ids.join(columns, on=["release", "root"]).select("release", "id", "col")
         frame = frame.join(of.lazy(), on=["release", "id"]).select("col", "person")
-        rows = frame.select(pl.len()).collect().item()
+        rows = frame.select(pl.len()).collect(engine="streaming").item()
         # Venn atoms: persons with the same membership pattern, counted once with their number,
         # a bucket of persons at a time (a person's rows are all in one bucket).
         found = by_bucket(frame, rows, lambda f: f.group_by("person").agg(pl.col("col").sort())
@@ -386,7 +386,15 @@ def _roots(model: Model) -> np.ndarray:
     return np.array([model.find(i) for i in range(len(model.keys))], dtype=np.int64)
 
 
-def own_sets(model: Model, sets: Sets) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class Own:
+    """This release's sets as (registered ``id``, ``person``), lazily, and the ids that have rows."""
+
+    frame: pl.LazyFrame
+    ids: np.ndarray
+
+
+def own_sets(model: Model, sets: Sets) -> Own:
     """This release's sets as (registered ``id``, ``person``), one key per quantity, lazily.
 
     Keys the tables' relations make one quantity (``attrition_after`` of the last step and
@@ -408,15 +416,17 @@ def own_sets(model: Model, sets: Sets) -> pl.LazyFrame:
         raise StudyContractError([msg])
     _, first = np.unique(root, return_index=True)
     frame = pl.concat(sets.sources) if sets.sources else _EMPTY_SETS.lazy()
-    return frame.filter(pl.col("k").is_in(pl.Series(first, dtype=pl.Int64).implode())).select(
-        pl.col("k").replace_strict(first, ids[first], return_dtype=pl.Int64).alias("id"), "person")
+    # A join, not replace_strict, which polars' streaming engine runs in memory (nivel: 3.2 GB, 0.6 with a join).
+    frame = frame.join(pl.DataFrame({"k": first, "id": ids[first]}, schema={"k": pl.Int64, "id": pl.Int64}).lazy(),
+                       on="k", maintain_order="left").select("id", "person")
+    return Own(frame, np.unique(ids[np.intersect1d(first, sets.stats["k"].to_numpy())]))
 
 
 def earlier_sets(model: Model, frame: pl.DataFrame | pl.LazyFrame, cell_ids: list[int]) -> pl.LazyFrame:
     """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity, lazily."""
     known = np.array(cell_ids, dtype=np.int64)
     try:
-        present_cells = frame.lazy().select(pl.col("cell").cast(pl.Int64).unique()).collect()["cell"].to_numpy()
+        present_cells = frame.lazy().select(pl.col("cell").cast(pl.Int64).unique()).collect(engine="streaming")["cell"].to_numpy()
     except (pl.exceptions.PolarsError, OSError):
         msg = "the person sets of an earlier release cannot be read; nothing was released"
         raise LedgerRefusal(msg) from None
@@ -435,9 +445,9 @@ def earlier_sets(model: Model, frame: pl.DataFrame | pl.LazyFrame, cell_ids: lis
         raise LedgerRefusal(msg)
     root = _roots(model)[known] if known.size else known
     _, first = np.unique(root, return_index=True)
-    return frame.lazy().filter(pl.col("cell").is_in(pl.Series(first, dtype=pl.Int64).implode())).select(
-        pl.col("cell").cast(pl.Int64).replace_strict(first, known[first], return_dtype=pl.Int64).alias("id"),
-        pl.col("person").cast(pl.Int64))
+    return frame.lazy().select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64)).join(
+        pl.DataFrame({"cell": first, "id": known[first]}, schema={"cell": pl.Int64, "id": pl.Int64}).lazy(),
+        on="cell", maintain_order="left").select("id", "person")
 
 
 def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, model: Model) -> None:

@@ -290,7 +290,7 @@ def _write_persons(persons: pl.DataFrame | pl.LazyFrame, path: Path) -> int:
     with os.fdopen(os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as fh:
         with pq.ParquetWriter(fh, schema, compression="zstd", write_statistics=False) as writer:
             for batch in persons.lazy().select(pl.col("cell").cast(pl.Int64), pl.col("person").cast(pl.Int64)
-                                               ).collect_batches():
+                                               ).collect_batches(chunk_size=1 << 20):
                 if batch.height:
                     writer.write_table(batch.to_arrow().cast(schema))
                     rows += batch.height

@@ -169,3 +169,30 @@ def test_linkage_fits_country_in_12_gb_in_partitions_and_counts_its_person_sized
     assert peak_gb("link", rows=COUNTRY_CONTENT_ROWS, partitions=k - 1) > 12
     whole = STAGES["link"].whole_gb + STAGES["link"].whole_bytes_per_row * COUNTRY_CONTENT_ROWS / 1e9
     assert peak_gb("link", rows=COUNTRY_CONTENT_ROWS, partitions=4096) >= whole  # no K goes below them
+
+
+PERSONS = StageMemory(floor_gb=0.5, bytes_per_row=0.0, bytes_per_person=1_000.0)
+
+
+@pytest.mark.parametrize(("rows", "persons", "memory_gb", "k"), [
+    (10**9, 1_000_000, 4, 1),  # a billion rows of a million persons: 1 GB a partition at K = 1
+    (10**6, 10_000_000, 4, 3),  # few rows, many persons: 10 GB of persons / 3.5 GB of room -> 3
+    (10**9, 21_400_000, 12.25, 2),  # 21.4 GB of persons / 11.75 GB -> 1.8 -> 2
+])
+def test_memory_budget_counts_the_persons_of_a_partition(rows: int, persons: int, memory_gb: float, k: int) -> None:
+    """A stage whose partitions hold per-person tables (the study: ~2.9 kB a GP patient on country,
+    whatever their rows) is sized by its persons too: the rows alone undercount where persons have
+    few rows each."""
+    assert choose_partitions("study", rows=rows, persons=persons, memory_gb=memory_gb, model=PERSONS) == k
+    assert peak_gb("study", rows=rows, persons=persons, partitions=k, model=PERSONS) <= memory_gb
+    if k > 1:
+        assert peak_gb("study", rows=rows, persons=persons, partitions=k - 1, model=PERSONS) > memory_gb
+
+
+def test_the_study_model_puts_country_at_the_measured_peak() -> None:
+    """country's seed study at K = 3 (1.136 G rows, 21.2 M GP patient records) peaked at 20.7 GB,
+    where the per-row model said about 12: the model must not promise less than was measured."""
+    assert peak_gb("study", rows=1_136_338_122, persons=21_200_000, partitions=3) >= 20.7
+    k = choose_partitions("study", rows=1_136_338_122, persons=21_200_000, memory_gb=12)
+    assert k == 6
+    assert peak_gb("study", rows=1_136_338_122, persons=21_200_000, partitions=k) <= 12

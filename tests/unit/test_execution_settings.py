@@ -26,17 +26,16 @@ def _rows(folder: Path, n: int) -> Path:
 
 
 def test_partitions_auto_sizes_k_from_the_memory_budget_and_the_inputs_rows(tmp_path: Path) -> None:
-    # study: 0.25 GB floor + 30 bytes per row (execution/memory.py): 100 M rows need 3.0 GB in one
-    # partition; a budget of 1 GB leaves 0.75 GB (its whole-layout passes, 0.44 GB, fit), so K = 4.
     folder = tmp_path / "linked"
     _rows(folder, 10)
-    big = 100_000_000
+    # study: 0.25 GB floor + 3,000 bytes per GP patient record: a million need 3.0 GB in one
+    # partition; a budget of 1 GB leaves 0.75 GB (its whole-layout passes on ten rows fit): K = 4.
     with execution_settings(_cfg(partitions="auto", memory_gb=1.0), stage="study",
-                            rows=lambda: big) as (_, k):
+                            rows=lambda: 10, persons=lambda: 1_000_000) as (_, k):
         assert k == 4
     with execution_settings(_cfg(partitions="auto", memory_gb=64.0), stage="study",
                             inputs=[folder]) as (_, k):
-        assert k == 1  # ten rows: one partition
+        assert k == 1  # ten rows, no patients: one partition
 
 
 def test_partitions_auto_without_a_budget_or_a_stage_is_a_configuration_error(tmp_path: Path) -> None:
