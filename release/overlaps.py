@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,8 @@ from release.errors import LedgerRefusal, StudyContractError, StudyFormatError
 from release.layout import TableLayout
 from release.model import Key, Model, make_key
 from release.study_folder import TOTAL, StudyFolder
+
+R = TypeVar("R")
 
 __all__ = ["Overlaps", "Own", "Sets", "earlier_sets", "own_sets", "relate", "study_sets"]
 
@@ -92,7 +95,7 @@ class Sets:
 _EMPTY_SETS = pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
 
 
-def by_bucket(frame: pl.LazyFrame, rows: int, work: Callable[[pl.DataFrame], pl.DataFrame]) -> list[pl.DataFrame]:
+def by_bucket(frame: pl.LazyFrame, rows: int, work: Callable[[pl.DataFrame], R]) -> list[R]:
     """``work`` applied to the rows of ``frame`` a bucket of persons at a time (all of one person's
     rows in one bucket); one bucket, in memory, up to :data:`BUCKET_ROWS` rows.
 
@@ -222,37 +225,19 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
     frame = pl.concat([p.lazy().select(pl.lit(r, pl.Int64).alias("release"), pl.col("id").cast(pl.Int64),
                                        pl.col("person").cast(pl.Int64)) for r, p in enumerate(parts)])
     try:
-        ids = frame.select("release", "id").unique().collect(engine="streaming")
-        if ids.height == 0:
-            return out
-        ids = ids.with_columns(pl.Series("root", roots[ids["id"].to_numpy()]))
-        columns = (ids.select("release", "root").unique().sort("release", "root").with_row_index("col")
-                   .with_columns(pl.col("col").cast(pl.Int64)))
-        of = ids.join(columns, on=["release", "root"]).select("release", "id", "col")
-        frame = frame.join(of.lazy(), on=["release", "id"]).select("col", "person")
-        rows = frame.select(pl.len()).collect(engine="streaming").item()
-        # Venn atoms: persons with the same membership pattern, counted once with their number,
-        # a bucket of persons at a time (a person's rows are all in one bucket).
-        found = by_bucket(frame, rows, lambda f: f.group_by("person").agg(pl.col("col").sort())
-                          .group_by("col").agg(pl.len().cast(pl.Int64).alias("w")))
+        counts = frame.group_by("release", "id").agg(pl.len().cast(pl.Int64).alias("n")).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError):
         msg = "the person sets of an earlier release cannot be read; nothing was released"
         raise LedgerRefusal(msg) from None
-    atoms = (pl.concat(found).group_by("col").agg(pl.col("w").sum()).sort("col")
-             .with_row_index("atom").with_columns(pl.col("atom").cast(pl.Int64)))
-    incidence = atoms.select("atom", "col").explode("col")
-    n_atoms, n_cols = atoms.height, columns.height
-    m = sparse.csr_array((np.ones(incidence.height), (incidence["atom"].to_numpy(), incidence["col"].to_numpy())),
-                         shape=(n_atoms, n_cols))
-    w = atoms["w"].to_numpy().astype(np.float64)
-    m, columns = _complements(model, m, w, columns)
-    gram = (m.T @ sparse.diags_array(w) @ m).tocsr()
-    size = gram.diagonal().round().astype(np.int64)
-    col_root = columns["root"].to_numpy()
+    if counts.height == 0:
+        return out
+    counts = counts.with_columns(pl.Series("root", roots[counts["id"].to_numpy()]))
+    columns = (counts.group_by("release", "root").agg(pl.col("n").sum()).sort("release", "root")
+               .with_row_index("col").with_columns(pl.col("col").cast(pl.Int64)))
     # Keys merged into one quantity (by the tables' relations, or by name with an earlier
     # release) must count the same persons: their union is then exactly the quantity's value.
-    values = np.array([model.values[int(r)] for r in col_root], dtype=np.int64)
-    wrong = size != values
+    values = np.array([model.values[int(r)] for r in columns["root"].to_numpy()], dtype=np.int64)
+    wrong = columns["n"].to_numpy() != values
     if wrong.any():
         last = columns["release"].to_numpy() == len(parts) - 1
         if (wrong & last).any():
@@ -261,6 +246,18 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
             raise StudyContractError([msg])
         msg = "an earlier release's person sets do not add up to its counts; nothing was released"
         raise LedgerRefusal(msg)
+    complements = _complement_columns(model, columns)
+    needed = _needed(columns, complements, threshold, model)
+    frame = frame.join(counts.join(columns.select("release", "root", "col"), on=["release", "root"])
+                       .select("release", "id", "col").lazy(), on=["release", "id"]).select("col", "person")
+    try:
+        venn = _atoms(frame, int(columns["n"].sum()), columns, complements, needed, model)
+    except (pl.exceptions.PolarsError, OSError):
+        msg = "the person sets of an earlier release cannot be read; nothing was released"
+        raise LedgerRefusal(msg) from None
+    gram, columns = venn.gram, venn.columns
+    size = gram.diagonal().round().astype(np.int64)
+    col_root = columns["root"].to_numpy()
     _same_name(gram, size, columns, model)
     coo = sparse.triu(gram, k=1).tocoo()
     i, j, g = coo.row, coo.col, coo.data.round().astype(np.int64)
@@ -294,23 +291,22 @@ def relate(model: Model, parts: list[pl.DataFrame], *, threshold: int) -> Overla
         _merge_complements(model)
     rest = np.array([not e and apart(a, b) for a, b, e in zip(i, j, equal, strict=True)], dtype=bool)
     if rest.any():
-        _implied(model, m.tocsc(), w, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
+        _implied(model, venn, col_root, i[rest], j[rest], da[rest], db[rest], threshold, out)
     return out
 
 
-def _complements(model: Model, m: sparse.csr_array, w: np.ndarray, columns: pl.DataFrame,
-                 ) -> tuple[sparse.csr_array, pl.DataFrame]:
-    """Add a column per implied complement ``N - n`` of a release whose ``N`` and ``n`` have sets.
+def _complement_columns(model: Model, columns: pl.DataFrame) -> pl.DataFrame:
+    """The implied complements ``N - n`` of each release whose ``N`` and ``n`` have sets: (``release``,
+    ``root`` of the complement, ``whole`` and ``part``: their columns), one per release and root.
 
-    Its persons are the whole's not in the part's: a difference of two columns of the atoms x
-    cells incidence (never person by person). Two releases' complements that count almost the
-    same persons are related like any cells (``(N1 - n1) - (N2 - n2)`` is then a small count).
+    A complement's persons are the whole's not in the part's (:func:`_atoms` checks that the part
+    is within the whole and the difference is the complement's value; otherwise it has no set).
+    Two releases' complements that count almost the same persons are related like any cells
+    (``(N1 - n1) - (N2 - n2)`` is then a small count).
     """
     col = {(int(r), int(c)): i for i, (r, c) in enumerate(columns.select("release", "root").iter_rows())}
     releases = sorted({r for r, _ in col})
-    csc = m.tocsc()
-    added: list[sparse.csc_array] = []
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[int, int, int, int]] = []
     seen: set[tuple[int, int]] = set(col)
     for total, children in model.equations:
         if len(children) != 2:
@@ -323,20 +319,124 @@ def _complements(model: Model, m: sparse.csr_array, w: np.ndarray, columns: pl.D
             for r in releases:
                 if (r, root) in seen or (r, t) not in col or (r, p) not in col:
                     continue
-                vector = (csc[:, [col[(r, t)]]] - csc[:, [col[(r, p)]]]).tocsc()
-                vector.eliminate_zeros()
-                if (vector.data < 0).any() or round(float(w[vector.indices].sum())) != model.values[root]:
-                    continue  # the part is not within the whole here: no complement set
                 seen.add((r, root))
-                added.append(vector)
-                rows.append((r, root))
-    if not added:
-        return m, columns
-    extra = sparse.hstack(added, format="csr")
-    more = pl.DataFrame({"release": [r for r, _ in rows], "root": [c for _, c in rows]},
-                        schema={"release": columns.schema["release"], "root": columns.schema["root"]})
-    more = more.with_columns(pl.int_range(columns.height, columns.height + more.height, dtype=pl.Int64).alias("col"))
-    return sparse.hstack([m, extra], format="csr"), pl.concat([columns, more.select(columns.columns)])
+                rows.append((r, root, col[(r, t)], col[(r, p)]))
+    return pl.DataFrame(rows, schema={"release": pl.Int64, "root": pl.Int64, "whole": pl.Int64, "part": pl.Int64},
+                        orient="row")
+
+
+def _needed(columns: pl.DataFrame, complements: pl.DataFrame, threshold: int, model: Model) -> np.ndarray:
+    """Which columns (the direct ones, then the complements) can be in a relation, by their sizes.
+
+    Two sets whose sizes differ by T or more are never related (``da + db >= |a - b|``), so only
+    a column within T persons of a column of another quantity, a column of fewer than T persons
+    (an implied set of 1..T-1 persons may equal it) and a quantity with a set in two releases
+    (one name, one set: :func:`_same_name`) need their persons: the Venn atoms are of those
+    columns only (on nivel, all columns' complements held 24 GB). An implied intersection of
+    ``g`` persons is within T of both its cells, so a cell with the same set is among them.
+    """
+    roots = np.concatenate([columns["root"].to_numpy(), complements["root"].to_numpy()])
+    sizes = np.concatenate([columns["n"].to_numpy(), np.array([model.values[int(r)] for r in complements["root"]],
+                                                              dtype=np.int64)]).astype(np.int64)
+    order = np.argsort(sizes, kind="stable")
+    needed = sizes < threshold
+    distinct, count = np.unique(roots, return_counts=True)
+    needed |= np.isin(roots, distinct[count > 1])
+    ordered, root = sizes[order], roots[order]
+    lo = np.searchsorted(ordered, ordered - threshold, side="right")
+    hi = np.searchsorted(ordered, ordered + threshold, side="left")
+    for n, (a, b) in enumerate(zip(lo, hi, strict=True)):  # windows of sizes within T (few cells each)
+        if not needed[order[n]] and (root[a:b] != root[n]).any():
+            needed[order[n]] = True
+    return needed
+
+
+@dataclass
+class _Venn:
+    """The Venn atoms of the related columns, and what :func:`relate` needs of them.
+
+    ``m``: atoms x direct columns (the sets read); ``combine``: direct columns x related columns
+    (a direct column itself, or a complement: its whole minus its part); ``gram``: the related
+    columns' intersection sizes ``combine^T m^T diag(w) m combine``, so a complement's column is
+    never expanded over the atoms (on nivel, the atoms x complements incidence took 24 GB);
+    ``signature``: per related column, two random sums over its atoms (with its size, what
+    identifies two equal sets: an implied set equal to a cell's set is that cell).
+    """
+
+    m: sparse.csc_array
+    w: np.ndarray
+    combine: sparse.csc_array
+    gram: sparse.csr_array
+    columns: pl.DataFrame
+    weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    signature: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+
+    def atoms(self, c: int) -> np.ndarray:
+        """The atoms of related column ``c`` (sorted)."""
+        weights = self.combine[:, [c]]
+        lo, hi = weights.indptr[0], weights.indptr[1]
+        rows, signs = weights.indices[lo:hi], weights.data[lo:hi]
+        total = np.zeros(self.m.shape[0], dtype=np.int64)
+        for r, sign in zip(rows, signs, strict=True):
+            total[self.m.indices[self.m.indptr[r]:self.m.indptr[r + 1]]] += int(sign)
+        return np.flatnonzero(total > 0)
+
+    def key(self, atoms: np.ndarray) -> tuple[int, int, int]:
+        """What identifies a set of atoms: its size and two random sums (collisions ~ 2^-60)."""
+        return (int(round(self.w[atoms].sum())), *(int(v) for v in self.weights[atoms].sum(axis=0)))
+
+
+def _atoms(frame: pl.LazyFrame, rows: int, columns: pl.DataFrame, complements: pl.DataFrame, needed: np.ndarray,
+           model: Model) -> _Venn:
+    """The Venn atoms of the columns that can be related and of the sets their complements need.
+
+    One pass a bucket of persons at a time (each bucket's persons grouped by the columns they are
+    in, the patterns counted); a complement is a combination of its whole and its part, valid
+    when the part is within the whole and the difference is its value.
+    """
+    direct = needed[:columns.height]
+    comps = complements.filter(pl.Series(needed[columns.height:], dtype=pl.Boolean))
+    read = np.unique(np.concatenate([columns["col"].to_numpy()[direct], comps["whole"].to_numpy(),
+                                     comps["part"].to_numpy()])).astype(np.int64)
+    index = np.full(columns.height, -1, dtype=np.int64)
+    index[read] = np.arange(read.size)
+    # Patterns over the read columns numbered 0..read-1 (32-bit: the atoms' lists are most of the memory).
+    renumber = pl.DataFrame({"col": read, "i": np.arange(read.size, dtype=np.int32)})
+    found = by_bucket(frame.join(renumber.lazy(), on="col").select("i", "person"), rows,
+                      lambda f: f.group_by("person").agg(pl.col("i").sort())
+                      .group_by("i").agg(pl.len().cast(pl.Int64).alias("w")))
+    atoms = pl.concat(found).group_by("i").agg(pl.col("w").sum()).sort("i")
+    del found
+    lengths = atoms["i"].list.len().to_numpy()
+    w = atoms["w"].to_numpy().astype(np.float64)
+    indices = atoms["i"].explode().to_numpy().astype(np.int32)
+    n_atoms = atoms.height
+    del atoms
+    m = sparse.csr_array((np.ones(indices.size), indices, np.concatenate([[0], np.cumsum(lengths)])),
+                         shape=(n_atoms, read.size)).tocsc()
+    del indices
+    base = (m.T @ sparse.diags_array(w) @ m).toarray().round().astype(np.int64)  # read x read
+    # A complement is valid when its part is within its whole (|P & W| = |P|) and |W| - |P| is its value.
+    whole, part = index[comps["whole"].to_numpy()], index[comps["part"].to_numpy()]
+    values = np.array([model.values[int(r)] for r in comps["root"].to_numpy()], dtype=np.int64)
+    valid = (base[part, whole] == base[part, part]) & (base[whole, whole] - base[part, part] == values)
+    kept = columns.filter(pl.Series(direct)).select("release", "root")
+    out = pl.concat([kept, comps.filter(pl.Series(valid)).select("release", "root")])
+    n_direct, n_comp = kept.height, int(valid.sum())
+    rows_, cols_, data = list(index[columns["col"].to_numpy()[direct]]), list(range(n_direct)), [1.0] * n_direct
+    for k, (wh, pa) in enumerate(zip(whole[valid], part[valid], strict=True)):
+        rows_ += [int(wh), int(pa)]
+        cols_ += [n_direct + k, n_direct + k]
+        data += [1.0, -1.0]
+    combine = sparse.csc_array((data, (rows_, cols_)), shape=(read.size, n_direct + n_comp))
+    dense = sparse.csr_array(base.astype(np.float64))
+    gram = (combine.T @ dense @ combine).tocsr()
+    rng = np.random.default_rng(0x5eed)  # fixed: the same release whatever run
+    weights = rng.integers(0, 2**31, size=(n_atoms, 2), dtype=np.int64)
+    # In integers: float sums of a million atoms' 31-bit weights would round.
+    signature = combine.astype(np.int64).T @ (m.astype(np.int64).T @ weights)
+    out = out.select("release", "root", pl.int_range(pl.len(), dtype=pl.Int64).alias("col"))
+    return _Venn(m, w, combine, gram, out, weights, signature)
 
 
 def _related(quantity: str) -> bool:
@@ -468,20 +568,23 @@ def _same_name(gram: sparse.csr_array, size: np.ndarray, columns: pl.DataFrame, 
         raise LedgerRefusal(msg)
 
 
-def _implied(model: Model, m: sparse.csc_array, w: np.ndarray, col_root: np.ndarray, i: np.ndarray, j: np.ndarray,
+def _implied(model: Model, venn: _Venn, col_root: np.ndarray, i: np.ndarray, j: np.ndarray,
              da: np.ndarray, db: np.ndarray, threshold: int, out: Overlaps) -> None:
     """Subsets and near-equal pairs: equations over implied cells (one unknown per distinct set)."""
-    m.sort_indices()
+    cache: dict[int, np.ndarray] = {}
 
     def atoms(c: int) -> np.ndarray:
-        return m.indices[m.indptr[c]:m.indptr[c + 1]]
+        if c not in cache:
+            cache[c] = venn.atoms(c)
+        return cache[c]
 
-    known = {atoms(c).tobytes(): int(col_root[c]) for c in range(m.shape[1])}
+    sizes = venn.gram.diagonal().round().astype(np.int64)
+    known = {(int(sizes[c]), int(a), int(b)): int(col_root[c]) for c, (a, b) in enumerate(venn.signature)}
 
     def cell(part: np.ndarray) -> int:
-        sig = part.tobytes()
+        sig = venn.key(part)
         if sig not in known:
-            value = int(round(w[part].sum()))
+            value = sig[0]
             known[sig] = model.add((IMPLIED, (("n", str(out.implied)),)), value, kind="overlap")
             out.implied += 1
             out.implied_small += int(1 <= value < threshold)

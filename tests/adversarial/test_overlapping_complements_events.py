@@ -110,7 +110,8 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pat
     out = {"now": release_pair(work, "now")}
     with pytest.MonkeyPatch.context() as mp:  # the ledger before: no complements, no top lists or ACSC
         mp.setattr(overlaps, "RELATED", overlaps.RELATED - {"contact_persons", "acsc_persons"})
-        mp.setattr(overlaps, "_complements", lambda model, m, w, columns: (m, columns), raising=False)
+        complements = overlaps._complement_columns
+        mp.setattr(overlaps, "_complement_columns", lambda model, columns: complements(model, columns).clear())
         out["old"] = release_pair(work, "old")
     return out
 

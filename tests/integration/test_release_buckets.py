@@ -15,6 +15,7 @@ import shutil
 import stat
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -127,3 +128,28 @@ def test_the_auditor_relates_the_releases_in_buckets_as_held_whole(whole, monkey
     assert found[0][4] >= 1 and found[0][1]  # the releases are related: pairs and implied cells
     assert found[0] == found[1]
     assert verdicts[0] == verdicts[1]
+
+
+def test_relating_only_the_columns_within_t_of_another_relates_as_all_of_them(studies, whole, tmp_path) -> None:
+    """Sets whose sizes differ by T or more are never related (``release.overlaps._needed``): the
+    release with every column and complement read is the release with only those."""
+    every = overlaps._needed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(overlaps, "_needed", lambda *a: np.ones_like(every(*a)))
+        ledger, releases, _ = _released(studies, tmp_path, 10**9)
+    for a, b in zip(whole[1], releases, strict=True):
+        for path in sorted(a.glob("*.parquet")):
+            assert pl.read_parquet(path).equals(pl.read_parquet(b / path.name)), path.name
+    entries = [json.loads((folder / "ledger.json").read_text())["releases"][1] for folder in (whole[0], ledger)]
+    assert entries[0]["overlaps"] == entries[1]["overlaps"]
+
+
+def test_only_columns_within_t_of_another_quantity_small_or_repeated_are_read() -> None:
+    columns = pl.DataFrame({"release": [0, 0, 0, 1, 1, 1], "root": [0, 1, 2, 3, 4, 2], "col": range(6),
+                            "n": [100, 5000, 70_000, 104, 9000, 70_000]})
+    complements = pl.DataFrame(schema={"release": pl.Int64, "root": pl.Int64, "whole": pl.Int64, "part": pl.Int64})
+    small = pl.DataFrame({"release": [0], "root": [5], "col": [6], "n": [3]})
+    # 100 and 104 within T = 10 of each other; root 2 in both releases; 5000 and 9000 alone.
+    assert overlaps._needed(columns, complements, 10, None).tolist() == [True, False, True, True, False, True]
+    assert overlaps._needed(pl.concat([columns, small]), complements, 10, None).tolist()[-1]  # fewer than T
