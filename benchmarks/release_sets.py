@@ -73,9 +73,11 @@ def _same(a: Path, b: Path) -> bool:
 
 def _child(python: str, args: dict) -> dict | None:
     """Run the child with ``args`` in its own process; its figures, or None (its error printed)."""
-    done = subprocess.run([python, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, check=False)
+    # Run from the work folder: from a checkout, ``-c`` would import that checkout's engine, not the interpreter's.
+    done = subprocess.run([python, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, check=False,
+                          cwd=args["out"])
     if done.returncode != 0:
-        print(done.stderr[-2000:])
+        print(done.stderr[-2000:] or f"(exit {done.returncode}{': killed, out of memory?' if done.returncode == -9 else ''})")
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
