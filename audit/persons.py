@@ -21,25 +21,29 @@ engine:
 an implied cell of 1..T-1 persons that is exactly determined or narrower than the margin fails.
 One name counting other persons in two releases (two versions) fails too. Intersections are
 counted on Venn atoms (persons grouped by the cells they are in), restricted to the cells whose
-size is within T of a cell of the same quantity in another release: cheap on every preset.
+size is within T of a cell of the same quantity in another release, a bucket of persons at a
+time; a complement's intersections are its whole's less its part's (the part within the whole,
+checked), never spread person by person.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+from scipy.sparse import csr_array
 
 from audit.cells import label
 from audit.checks import Finding, Policy
 from audit.intervals import Equation, FeasibleRegion
 from audit.release import Key
-from execution.engine_folder import EngineFolder
 
 __all__ = ["RELATED", "PersonRelations", "implied_margins", "person_relations"]
 
@@ -106,17 +110,16 @@ def _bucketed(frame: pl.LazyFrame, rows: int) -> Iterator[Callable[[Callable[[pl
     bucket, so a count per cell, an intersection or a membership pattern is a sum over buckets).
 
     Up to :data:`BUCKET_ROWS` rows are one bucket, in memory; above, one streaming pass splits them
-    into an owner-only temporary folder (``pfl-audit-*``), removed after, and after a kill by the
-    next run (:class:`execution.engine_folder.EngineFolder`).
+    into an owner-only temporary folder (``pfl-audit-*``), removed after (a killed audit leaves it,
+    owner-only, in the system's temporary folder: the audit imports nothing of the engine, whose
+    runs remove their own).
     """
     n = max(1, -(-rows // BUCKET_ROWS))
     if n == 1:
         whole = frame.collect()
         yield lambda work: [work(whole)]
         return
-    scratch = EngineFolder("pfl-audit-")  # owner-only; removed after, and after a kill by the next run
-    try:
-        tmp = scratch.path
+    with tempfile.TemporaryDirectory(prefix="pfl-audit-") as tmp:  # owner-only (0700), removed after
         frame.with_columns((pl.col("person").hash(13) % n).alias("__bucket")).sink_parquet(
             pl.PartitionBy(tmp, key="__bucket", include_key=False), mkdir=True, compression="lz4")
         empty = frame.clear().collect()
@@ -129,8 +132,6 @@ def _bucketed(frame: pl.LazyFrame, rows: int) -> Iterator[Callable[[Callable[[pl
             return out
 
         yield each
-    finally:
-        scratch.remove()
 
 
 def person_relations(ledger: Path, release_ids: list[str], *, threshold: int) -> PersonRelations:
@@ -211,20 +212,25 @@ def _relations(out: PersonRelations, release_ids: list[str], read: dict[int, tup
                             and cells[rest].get("kind") == "complement"
                             and _related(_key(cells[rest]["keys"][0])[0])]
         index += [(r, c, -1) for c in sorted(sizes)]
-    # The complements' sizes (each bucket's whole persons not in its part's), and the first of
-    # each complement's equations whose difference is its count.
+    # The complements' sizes |W \\ P| = |W| - |W & P|, the intersections counted per bucket with
+    # the part's rows only (a whole, the population say, is the whole of many complements), and
+    # the first of each complement's equations whose difference is its count.
     chosen: dict[tuple[int, int], tuple[int, int]] = {}
+    sizes = {(r, c): n for r, c, n in stats.select("release", "cell", "n").iter_rows()}
     if complements:
         tried = pl.DataFrame(complements, schema={"release": pl.Int64, "t": pl.Int64, "part": pl.Int64,
                                                   "rest": pl.Int64}, orient="row").with_row_index("try")
-        found = _sum(each(lambda f: _differences(f, tried).group_by("try").agg(pl.len().cast(pl.Int64).alias("n"))),
-                     ["try"])
+        found = _sum(each(lambda f: _within(f, tried)), ["try"])
         found = dict(found.iter_rows()) if found.height else {}
         for i, (r, t, part, rest) in enumerate(complements):
-            if (r, rest) not in chosen and found.get(i, 0) == int(read[r][0]["cells"][rest]["value"]):
+            value = int(read[r][0]["cells"][rest]["value"])
+            if (r, rest) not in chosen and sizes[(r, t)] - found.get(i, 0) == value:
+                if found.get(i, 0) != sizes[(r, part)]:  # W \ P has the count, but P is not within W
+                    out.findings.append(Finding("release", "A5", (release_ids[r],), "a complement of the steward's "
+                                                "record is not its whole's persons less its part's"))
+                    return
                 chosen[(r, rest)] = (t, part)
                 index.append((r, rest, -1))
-    sizes = {(r, c): n for r, c, n in stats.select("release", "cell", "n").iter_rows()}
     column: list[tuple[int, int, int]] = []
     for r, c, _ in sorted(index):
         cells = read[r][0]["cells"]
@@ -235,37 +241,46 @@ def _relations(out: PersonRelations, release_ids: list[str], read: dict[int, tup
                          "size": int(sizes.get((r, c), cells[c]["value"]))})
     if not cols:
         return
-    chosen_rows = pl.DataFrame([(r, rest, t, part) for (r, rest), (t, part) in chosen.items()],
-                               schema={"release": pl.Int64, "rest": pl.Int64, "t": pl.Int64, "part": pl.Int64},
-                               orient="row")
-    index_frame = pl.DataFrame(column, schema={"release": pl.Int64, "cell": pl.Int64, "col": pl.Int64}, orient="row")
     meta = pl.DataFrame({"col": range(len(cols)), "release": [c["release"] for c in cols],
                          "quantity": [c["quantity"] for c in cols], "size": [c["size"] for c in cols]},
                         schema={"col": pl.Int64, "release": pl.Int64, "quantity": pl.String, "size": pl.Int64})
     # Candidates: a cell of the same quantity in another release within T persons of its size.
     near = (meta.join(meta, on="quantity", suffix="_b")
             .filter((pl.col("release") != pl.col("release_b")) & ((pl.col("size") - pl.col("size_b")).abs() < threshold)))
-    wanted = near["col"].unique()
-    if wanted.len() == 0:
+    wanted = sorted(set(near["col"].to_list()))
+    if not wanted:
         return
-    direct = index_frame.filter(pl.col("col").is_in(wanted.implode())).join(meta.select("col", "quantity"), on="col")
-    implied = (chosen_rows.join(direct.select("release", pl.col("cell").alias("rest"), "col", "quantity"),
-                                on=["release", "rest"]).with_row_index("try"))
-
-    def patterns(f: pl.DataFrame) -> pl.DataFrame:
-        rows = pl.concat([f.join(direct, on=["release", "cell"]).select("quantity", "col", "person"),
-                          _differences(f, implied).join(implied.select("try", "quantity", "col"), on="try")
-                          .select("quantity", "col", "person")])
-        return (rows.group_by("quantity", "person").agg(pl.col("col").sort())
-                .group_by("quantity", "col").agg(pl.len().cast(pl.Int64).alias("w")))
-
-    # Venn atoms of each quantity: its persons grouped by the cells of that quantity they are in.
-    atoms = (_sum(each(patterns), ["quantity", "col"]).sort("quantity", "col")
-             .with_row_index("atom").select("atom", "col", "w").explode("col"))
-    both = (atoms.join(atoms, on="atom", suffix="_b").filter(pl.col("col") < pl.col("col_b"))
-            .group_by("col", "col_b").agg(pl.col("w").sum().alias("g")))
-    pairs = near.filter(pl.col("col") < pl.col("col_b")).select("col", "col_b", "size", "size_b").join(
-        both, on=["col", "col_b"], how="left").with_columns(pl.col("g").fill_null(0))
+    # Each wanted column as a combination of the sets read: a cell itself, or a complement's whole
+    # less its part (within it, checked above).
+    parts_of: dict[int, list[tuple[tuple[int, int], int]]] = {}
+    for r, c, col in column:
+        if col in wanted:
+            t_part = chosen.get((r, c))
+            parts_of[col] = [((r, c), 1)] if t_part is None else [((r, t_part[0]), 1), ((r, t_part[1]), -1)]
+    read_cells = sorted({cell for terms in parts_of.values() for cell, _ in terms})
+    at = {cell: i for i, cell in enumerate(read_cells)}
+    combine = np.zeros((len(read_cells), len(wanted)), dtype=np.int64)
+    for j, col in enumerate(wanted):
+        for cell, sign in parts_of[col]:
+            combine[at[cell], j] += sign
+    # Venn atoms of the cells read (persons grouped by the cells they are in), a bucket at a time.
+    numbers = pl.DataFrame({"release": [r for r, _ in read_cells], "cell": [c for _, c in read_cells],
+                            "i": range(len(read_cells))}, schema={"release": pl.Int64, "cell": pl.Int64,
+                                                                  "i": pl.Int32})
+    atoms = _sum(each(lambda f: f.join(numbers, on=["release", "cell"]).group_by("person")
+                      .agg(pl.col("i").sort()).group_by("i").agg(pl.len().cast(pl.Int64).alias("w"))), ["i"])
+    lengths = atoms["i"].list.len().to_numpy()
+    members = atoms["i"].explode().drop_nulls().to_numpy().astype(np.int64)
+    m = csr_array((np.ones(members.size, dtype=np.int64), members, np.concatenate([[0], np.cumsum(lengths)])),
+                  shape=(atoms.height, len(read_cells)))
+    # |A & B| of every two cells read (M^T diag(w) M, in integers), then of every two wanted columns.
+    weighted = csr_array(m.multiply(atoms["w"].to_numpy().astype(np.int64)[:, None]))
+    both_cells = (m.T @ weighted).toarray()
+    gram = combine.T @ both_cells @ combine
+    index_of = {col: j for j, col in enumerate(wanted)}
+    pairs = near.filter(pl.col("col") < pl.col("col_b")).select("col", "col_b", "size", "size_b")
+    pairs = pairs.with_columns(pl.Series("g", [int(gram[index_of[a], index_of[b]])
+                                               for a, b in pairs.select("col", "col_b").iter_rows()], dtype=pl.Int64))
     # Equal sets are one quantity (whatever the names): united first, so that a pair one release
     # shows together through an equal cell of another release is that release's own relation.
     parent = list(range(len(cols)))
@@ -302,11 +317,12 @@ def _relations(out: PersonRelations, release_ids: list[str], read: dict[int, tup
         _relate(out, ca["key"], cb["key"], da, db, g)
 
 
-def _differences(f: pl.DataFrame, tried: pl.DataFrame) -> pl.DataFrame:
-    """Per ``try`` (``release``, whole ``t``, ``part``): the persons of the whole not in the part (in ``f``)."""
-    whole = f.join(tried.select("try", "release", pl.col("t").alias("cell")), on=["release", "cell"])
-    part = f.join(tried.select("try", "release", pl.col("part").alias("cell")), on=["release", "cell"])
-    return whole.select("try", "person").join(part.select("try", "person"), on=["try", "person"], how="anti")
+def _within(f: pl.DataFrame, tried: pl.DataFrame) -> pl.DataFrame:
+    """Per ``try`` (``release``, whole ``t``, ``part``): how many of the part's persons (in ``f``) are in the whole."""
+    part = f.join(tried.select("try", "release", pl.col("part").alias("cell"), "t"), on=["release", "cell"])
+    whole = f.select("release", pl.col("cell").alias("t"), "person")
+    return (part.join(whole, on=["release", "t", "person"], how="semi").group_by("try")
+            .agg(pl.len().cast(pl.Int64).alias("n")))
 
 
 def _relate(out: PersonRelations, a: Key, b: Key, da: int, db: int, g: int) -> None:
