@@ -373,9 +373,8 @@ class _Venn:
 
     def atoms(self, c: int) -> np.ndarray:
         """The atoms of related column ``c`` (sorted)."""
-        weights = self.combine[:, [c]]
-        lo, hi = weights.indptr[0], weights.indptr[1]
-        rows, signs = weights.indices[lo:hi], weights.data[lo:hi]
+        lo, hi = self.combine.indptr[c], self.combine.indptr[c + 1]  # column c of the csc array, not a copy
+        rows, signs = self.combine.indices[lo:hi], self.combine.data[lo:hi]
         total = np.zeros(self.m.shape[0], dtype=np.int64)
         for r, sign in zip(rows, signs, strict=True):
             total[self.m.indices[self.m.indptr[r]:self.m.indptr[r + 1]]] += int(sign)
@@ -415,7 +414,7 @@ def _atoms(frame: pl.LazyFrame, rows: int, columns: pl.DataFrame, complements: p
     m = sparse.csr_array((np.ones(indices.size), indices, np.concatenate([[0], np.cumsum(lengths)])),
                          shape=(n_atoms, read.size)).tocsc()
     del indices
-    base = (m.T @ sparse.diags_array(w) @ m).toarray().round().astype(np.int64)  # read x read
+    base = (m.T @ sparse.csc_array(m.multiply(w[:, None]))).toarray().round().astype(np.int64)  # read x read
     # A complement is valid when its part is within its whole (|P & W| = |P|) and |W| - |P| is its value.
     whole, part = index[comps["whole"].to_numpy()], index[comps["part"].to_numpy()]
     values = np.array([model.values[int(r)] for r in comps["root"].to_numpy()], dtype=np.int64)
