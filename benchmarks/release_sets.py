@@ -86,8 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", type=Path, required=True, help="a study folder (pfl-study's output)")
     parser.add_argument("--second", type=Path, help="a second study over the same population, released after")
-    parser.add_argument("--settings", nargs="+", default=["whole", "25000000", "2000000"],
-                        help="ROWS per bucket, 'whole', or base=PYTHON (default: whole 25000000 2000000)")
+    parser.add_argument("--settings", nargs="+", default=["25000000", "5000000"],
+                        help="ROWS per bucket, 'whole' (every set in memory at once: a large second release and "
+                             "its audit can exhaust the machine), or base=PYTHON (default: 25000000 5000000)")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     args = parser.parse_args()
     studies = [str(args.study)] + ([str(args.second)] if args.second else [])

@@ -153,3 +153,18 @@ def test_only_columns_within_t_of_another_quantity_small_or_repeated_are_read() 
     # 100 and 104 within T = 10 of each other; root 2 in both releases; 5000 and 9000 alone.
     assert overlaps._needed(columns, complements, 10, None).tolist() == [True, False, True, True, False, True]
     assert overlaps._needed(pl.concat([columns, small]), complements, 10, None).tolist()[-1]  # fewer than T
+
+
+def test_the_release_benchmark_runs_and_compares_its_settings(studies, tmp_path) -> None:
+    """benchmarks/release_sets.py, as the steward's guide runs it, on the tiny studies."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "release_sets.py"
+    done = subprocess.run([sys.executable, str(script), "--study", str(studies[0]), "--second", str(studies[1]),
+                           "--settings", "whole", str(SMALL), "--work", str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if "release" in line and "peak" in line]
+    assert len(lines) == 2 and "tables as the first: yes" in lines[1], done.stdout
+    assert not (tmp_path / "work" / "s0" / "ledger").exists()  # person-level: removed after each setting
