@@ -28,8 +28,8 @@ picks for the stage's input from ``--memory-gb`` and the workers); any executor 
 :data:`execution.EXECUTORS` plugs in by name. The generator's blocks are fixed by the preset
 (``chunk_persons``): its K column is its number of blocks. Stages without a ``partitions``
 setting run unpartitioned (``K=-``). Extra ``+key=value`` arguments go to ``pfl-generate``. The
-work folders (each setting's stage outputs as soon as its tables are compared) are removed unless ``--keep``; the figures are also written as JSON
-(``--json``).
+work folders (each setting's stage outputs as soon as its tables are compared) are removed
+unless ``--keep``; the figures are also written as JSON (``--json``).
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ def _child(python: str, args: dict) -> dict | None:
     done = subprocess.run([python, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, check=False,
                           cwd=args["out"])
     if done.returncode != 0:
-        print(done.stderr[-2000:] or f"(exit {done.returncode}{': killed, out of memory?' if done.returncode == -9 else ''})")
+        killed = ": killed, out of memory?" if done.returncode == -9 else ""
+        print(done.stderr[-2000:] or f"(exit {done.returncode}{killed})")
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -522,10 +522,12 @@ def own_sets(model: Model, sets: Sets) -> Own:
 
 
 def earlier_sets(model: Model, frame: pl.DataFrame | pl.LazyFrame, cell_ids: list[int]) -> pl.LazyFrame:
-    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell per quantity, lazily."""
+    """An earlier record's sets (``cell``, ``person``) as (registered ``id``, ``person``), one cell
+    per quantity, lazily."""
     known = np.array(cell_ids, dtype=np.int64)
     try:
-        present_cells = frame.lazy().select(pl.col("cell").cast(pl.Int64).unique()).collect(engine="streaming")["cell"].to_numpy()
+        present_cells = (frame.lazy().select(pl.col("cell").cast(pl.Int64).unique())
+                         .collect(engine="streaming")["cell"].to_numpy())
     except (pl.exceptions.PolarsError, OSError):
         msg = "the person sets of an earlier release cannot be read; nothing was released"
         raise LedgerRefusal(msg) from None

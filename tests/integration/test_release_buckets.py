@@ -101,7 +101,8 @@ def test_a_person_in_place_of_another_is_refused_in_buckets_too(studies, tmp_pat
     frame = pl.read_parquet(path)
     cell = frame.filter(pl.col("column") == "numerator").group_by("year", "age_band").len().filter(
         pl.col("len") > 1).row(0, named=True)
-    mine = (pl.col("column") == "numerator") & (pl.col("year") == cell["year"]) & (pl.col("age_band") == cell["age_band"])
+    mine = ((pl.col("column") == "numerator") & (pl.col("year") == cell["year"])
+            & (pl.col("age_band") == cell["age_band"]))
     persons = frame.filter(mine)["person"]
     frame.with_columns(pl.when(mine & (pl.col("person") == persons.max())).then(persons.min())
                        .otherwise(pl.col("person")).alias("person")).write_parquet(path)
