@@ -23,7 +23,7 @@ from adversarial.frequency_attack import (
     hardened,
     opaque_rate,
     population,
-    random_key,
+    seeded_key,
     unbalanced,
     uninformed_rate,
 )
@@ -39,7 +39,7 @@ def pop() -> Population:
 
 @pytest.fixture(scope="module")
 def network_key() -> Key:
-    return random_key()
+    return seeded_key("network")
 
 
 def _sigma(rate: float) -> float:
@@ -56,7 +56,7 @@ def test_chance_levels_are_below_the_attack_on_equal_names(pop: Population) -> N
 def test_frequency_attack_on_the_ttp_name_filters_reidentifies_no_more_than_chance(
     pop: Population, network_key: Key
 ) -> None:
-    result = attack(hardened(network_key, pop.names), pop, attacker_key=random_key(), balanced=True)
+    result = attack(hardened(network_key, pop.names), pop, attacker_key=seeded_key("attacker"), balanced=True)
     chance = opaque_rate(pop)
     print(f"\nhardened filters: attack {result['rate']:.4f}, chance {chance:.4f}")
     assert result["named_by_dictionary"] == 0
@@ -72,7 +72,7 @@ def test_frequency_attack_succeeds_on_unkeyed_filters(pop: Population, network_k
 
 
 def test_frequency_attack_succeeds_on_unbalanced_filters(pop: Population, network_key: Key) -> None:
-    result = attack(unbalanced(network_key, pop.names), pop, attacker_key=random_key(), balanced=False)
+    result = attack(unbalanced(network_key, pop.names), pop, attacker_key=seeded_key("attacker"), balanced=False)
     chance = opaque_rate(pop)
     print(f"\nunbalanced keyed filters: attack {result['rate']:.4f}, chance {chance:.4f}")
     assert result["named_by_dictionary"] == 0
