@@ -29,7 +29,6 @@ the uninformed guess (everyone bears the most frequent name).
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,11 +152,6 @@ def uninformed_rate(pop: Population) -> float:
     """Everyone guessed to bear the most frequent surname."""
     top = pop.table.sort("p", descending=True)["core"][0]
     return float((pop.names == top).mean())
-
-
-def random_key() -> Key:
-    """The attacker's guess of a network key (it cannot do better: ``K_net`` is 256 random bits)."""
-    return Key(role="network", material=secrets.token_bytes(32))
 
 
 def seeded_key(seed: str) -> Key:

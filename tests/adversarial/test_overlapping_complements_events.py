@@ -272,3 +272,40 @@ def test_a5_fails_closed_when_a_cells_persons_repeat_one_in_place_of_another(pai
     record_path.write_text(json.dumps(record))
     findings = audit_release(second, ledger=copy).findings
     assert any(f.check == "A5" and "do not add up" in f.message for f in findings), findings
+
+
+def test_a5_fails_closed_when_a_complements_part_is_not_within_its_whole(pairs) -> None:
+    """The auditor counts a complement's intersections as its whole's less its part's, which holds
+    only when the part is within the whole: a record whose complement has its count although one
+    person of its part is outside the whole (the part's persons and the complement's value both
+    altered, the persons' SHA-256 updated) fails A5 instead of being related on wrong figures."""
+    import hashlib
+    import json
+
+    _, second, ledger = pairs["now"]
+    copy = ledger.parent / "ledger-now-part-outside"
+    shutil.copytree(ledger, copy)
+    path = sorted((copy / "records").glob("*.persons.parquet"))[-1]
+    record_path = path.with_name(path.name.replace(".persons.parquet", ".json"))
+    record = json.loads(record_path.read_text())
+    at = {json.dumps(k): c for c, x in enumerate(record["cells"]) for k in x["keys"]}
+    part = rest = None  # an equation whole = part + complement of care use
+    for _, children in record["equations"]:
+        if len(children) != 2:
+            continue
+        for a, b in (children, children[::-1]):
+            if b[0] == "not:care_use" and record["cells"][at[json.dumps(b)]]["kind"] == "complement":
+                part, rest = at[json.dumps(a)], at[json.dumps(b)]
+    assert rest is not None
+    frame = pl.read_parquet(path)
+    mine = frame.filter(pl.col("cell") == part)["person"]
+    assert mine.len() > 0
+    outsider = int(frame["person"].max()) + 1  # in no set of the record, so not in the whole
+    frame.with_columns(pl.when((pl.col("cell") == part) & (pl.col("person") == mine.max())).then(outsider)
+                       .otherwise(pl.col("person")).alias("person")).write_parquet(path)
+    record["cells"][rest]["value"] += 1  # the whole's persons less the part's: one more now
+    record["persons"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_path.write_text(json.dumps(record))
+    findings = audit_release(second, ledger=copy).findings
+    assert any(f.check == "A5" and "not its whole's persons less its part's" in f.message
+               for f in findings), findings
