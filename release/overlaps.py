@@ -79,17 +79,11 @@ DIGEST_SEED = 7  # the hash whose sum per cell compares two keys' sets
 class Sets:
     """Person sets of cells: ``sources`` yield (``k``: index into ``keys``, ``person``) lazily,
     count by count (nothing is held); ``stats`` holds per ``k`` with rows its size ``n``, its
-    distinct persons and the sum of their hashes ``h``; ``rows`` is their number."""
+    distinct persons and the sum of their hashes ``h``."""
 
     keys: list[Key]
     sources: list[pl.LazyFrame]
     stats: pl.DataFrame
-    rows: int
-
-    @property
-    def frame(self) -> pl.DataFrame:
-        """Every (``k``, ``person``) in memory: for small studies and tests only."""
-        return pl.concat(self.sources).collect() if self.sources else _EMPTY_SETS.clone()
 
 
 _EMPTY_SETS = pl.DataFrame(schema={"k": pl.Int64, "person": pl.Int64})
@@ -195,7 +189,7 @@ def study_sets(study: StudyFolder, layouts: dict[str, TableLayout]) -> Sets:
                             "up to their counts")
     if problems:
         raise StudyContractError(problems)
-    return Sets(keys, sources, stats, int(stats["n"].sum()))
+    return Sets(keys, sources, stats)
 
 
 def _sum_stats(parts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -368,8 +362,8 @@ class _Venn:
     combine: sparse.csc_array
     gram: sparse.csr_array
     columns: pl.DataFrame
-    weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
-    signature: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    weights: np.ndarray
+    signature: np.ndarray
 
     def atoms(self, c: int) -> np.ndarray:
         """The atoms of related column ``c`` (sorted)."""
