@@ -24,8 +24,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from execution.engine_folder import EngineFolder
 
 CHILD = r"""
 import json, resource, sys, time
@@ -93,7 +94,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     args = parser.parse_args()
     studies = [str(args.study)] + ([str(args.second)] if args.second else [])
-    work = args.work or Path(tempfile.mkdtemp(prefix="pfl-release-sets-"))
+    # Without --work: an owner-only folder that the next run removes if this one is killed.
+    engine = EngineFolder("pfl-release-sets-") if args.work is None else None
+    work = args.work or Path(engine.path)
     print(f"study {args.study}: {_rows(args.study / 'persons') / 1e6:.1f} M rows of person sets"
           + (f"; second {args.second}" if args.second else "") + f"; load averages {os.getloadavg()}")
     results = []
@@ -127,8 +130,8 @@ def main() -> None:
                   f"ledger sets {record_rows / 1e6:6.1f} M rows   tables as the first: {same}", flush=True)
             shutil.rmtree(folder / "ledger", ignore_errors=True)  # person-level: not kept longer than needed
     finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
+        if engine is not None:
+            engine.remove()
 
 
 if __name__ == "__main__":

@@ -169,3 +169,22 @@ def test_the_release_benchmark_runs_and_compares_its_settings(studies, tmp_path)
     lines = [line for line in done.stdout.splitlines() if "release" in line and "peak" in line]
     assert len(lines) == 2 and "tables as the first: yes" in lines[1], done.stdout
     assert not (tmp_path / "work" / "s0" / "ledger").exists()  # person-level: removed after each setting
+
+
+def test_the_release_benchmark_without_a_work_folder_leaves_nothing(studies, tmp_path) -> None:
+    """Without --work the person sets go to an owner-only engine folder, removed after the run
+    (and, were the run killed, by the next one: execution.engine_folder)."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "release_sets.py"
+    stale = tmp_path / "pfl-release-sets-0123456789abcdef"  # a killed run's folder: marked, unlocked
+    stale.mkdir(mode=0o700)
+    (stale / ".pfl-engine-folder").touch()
+    done = subprocess.run([sys.executable, str(script), "--study", str(studies[0]), "--settings", "whole"],
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "release" in done.stdout and "peak" in done.stdout, done.stdout
+    assert not list(tmp_path.glob("pfl-release-sets-*")), list(tmp_path.iterdir())
