@@ -313,9 +313,19 @@ def encode_identifiers(keys: FallbackKeys, frame: pl.DataFrame) -> dict[str, obj
     # A name column the frame lacks (optional in contract v2) is missing on every row.
     frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in _SOURCES.values() if c not in frame.columns)
     standardise = {"bf_family_name": normalise_surname, "bf_initials": normalise_initials}
-    names = {f: frame.select(standardise.get(f, normalise_letters)(pl.col(c))).to_series()
-             for f, c in _SOURCES.items()}
     for field, spec in BLOOM_FIELDS.items():
-        out[field] = bloom_filters(keys.blooms[field], spec, names[field])
-        out[f"{field}_present"] = names[field].is_not_null().to_numpy()
+        # A filter is a function of the name alone: each distinct name is standardised and encoded
+        # once, then given to its rows (a register repeats its names, streets and cities).
+        distinct, index = _distinct(frame.get_column(_SOURCES[field]))
+        name = pl.DataFrame({"v": distinct}).select(standardise.get(field, normalise_letters)(pl.col("v"))).to_series()
+        out[field] = bloom_filters(keys.blooms[field], spec, name)[index]
+        out[f"{field}_present"] = name.is_not_null().to_numpy()[index]
     return out
+
+
+def _distinct(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The distinct values of ``column`` (null among them) and, per row, the position of its value."""
+    distinct = column.unique().rename("v")
+    rows = pl.DataFrame({"v": column}).join(pl.DataFrame({"v": distinct, "i": np.arange(len(distinct))}), on="v",
+                                            how="left", nulls_equal=True, maintain_order="left")
+    return distinct, rows.get_column("i").to_numpy()

@@ -222,3 +222,26 @@ def test_encodings_whose_token_column_is_no_64_bit_token_are_refused_by_name(tok
     table = encodings_table(np.array([7], np.int64), encode_identifiers(KEY_A, _frame([row])))
     with pytest.raises(PseudonymisationError, match="odd: column token is not a column of 64-bit tokens"):
         encoded_from_table(table.set_column(0, "token", token), "odd")
+
+
+@given(people=st.lists(st.one_of(person, st.none()), min_size=1, max_size=12),
+       order=st.randoms(use_true_random=False))
+def test_a_batch_encodes_each_row_as_that_row_alone(people: list[dict | None], order) -> None:
+    """Rows of a batch get the encodings each would get alone, whatever their neighbours: repeated
+    names, spelling variants of one name, missing names (the batch encodes each distinct name once)."""
+    rows = [p if p is not None else {**(people[0] or {}), "family_name": None, "city": "Den Haag"} for p in people]
+    rows = [r for r in rows if "postcode6" in r] or [dict(zip(["postcode6", "house_number", "insurer",
+                                                               "insurance_number", "family_name", "initials",
+                                                               "birth_date", "sex"],
+                                                              ["1234AB", "1", "0101", "123456789", None, "J",
+                                                               dt.date(1970, 1, 1), "F"], strict=True))]
+    rows = rows + [{**r, "family_name": (r["family_name"] or "").upper() + "  "} for r in rows]  # variants
+    order.shuffle(rows)
+    batch = encode_identifiers(KEY_A, _frame(rows))
+    for i, row in enumerate(rows):
+        alone = encode_identifiers(KEY_A, _frame([row]))
+        for f in TOKEN_FIELDS:
+            assert batch[f][i] == alone[f][0]
+        for f in BLOOM_FIELDS:
+            assert np.array_equal(batch[f][i], alone[f][0]), f
+            assert batch[f"{f}_present"][i] == alone[f"{f}_present"][0], f
