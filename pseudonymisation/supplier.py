@@ -41,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,7 +53,7 @@ from extracts.contract import IDENTIFYING_COLUMNS
 from extracts.validation import ValidatedExtract, validate_extract
 from pseudonymisation.encodings import ENCODING_SCHEME, fallback_keys
 from pseudonymisation.keys import Key, write_worker_key
-from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, parse_bsn_column, stage1_key
+from pseudonymisation.prf import P1_SCHEME, TOKEN_SCHEME, label, stage1_key
 from pseudonymisation.supplier_encodings import CALIBRATION_SAMPLE, reduce_encodings
 from pseudonymisation.supplier_partition import (
     PART,
@@ -68,7 +67,7 @@ from pseudonymisation.supplier_partition import (
     write_content,
 )
 from pseudonymisation.supplier_reduce import write_claims_encodings, write_identifiers
-from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, partition_key
+from pseudonymisation.supplier_tokens import bsn_partitions, fresh_run_key, of_valid_bsns, partition_key
 
 __all__ = ["SupplierResult", "run_supplier_step", "write_json", "write_random_columns"]
 
@@ -113,11 +112,8 @@ def _status_and_part(network_key: Key, partitions: int) -> Callable[[pl.Series],
     k_part = partition_key(network_key) if partitions > 1 else None
 
     def keyed(bsn: pl.Series) -> pl.Series:
-        value, status = parse_bsn_column(bsn)
-        valid = (status == BsnStatus.VALID.value).to_numpy()
-        part = np.zeros(len(value), dtype=np.int64)
-        if k_part is not None:
-            part[valid] = bsn_partitions(k_part, value[valid], partitions).to_numpy()
+        part, valid, status = of_valid_bsns(bsn, None if k_part is None else
+                                            lambda value: bsn_partitions(k_part, value, partitions))
         return pl.DataFrame({"bsn_status": status.cast(pl.String),
                              "part": pl.Series(part).set(pl.Series(~valid), None)}).to_struct("keyed")
     return keyed

@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -49,7 +48,7 @@ from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.prf import p1_from_bsn, parse_bsn_column, stage1_key
 from pseudonymisation.supplier_encodings import PARTS, claims_partition, ehr_partition, parts
 from pseudonymisation.supplier_reduce import PARTIAL_ROW_GROUP
-from pseudonymisation.supplier_tokens import ROLE, person_tokens, record_tokens
+from pseudonymisation.supplier_tokens import ROLE, of_valid_bsns, person_tokens, record_tokens
 
 __all__ = ["ENCODED", "PART", "ROW", "ROW_GROUP_ROWS", "SupplierTask", "partition_columns", "pseudonymise_partition",
            "supplier_partition", "tokenised_content", "worker_keys", "write_content"]
@@ -161,10 +160,7 @@ def _tokens(run_key: Key, records: bool) -> Callable[[pl.Series], pl.Series]:
 
     def tokenise(batch: pl.Series) -> pl.Series:
         frame = batch.struct.unnest()
-        value, status = parse_bsn_column(frame["bsn"])
-        valid = (status == BsnStatus.VALID.value).to_numpy()
-        token = np.zeros(len(value), dtype=np.int64)
-        token[valid] = person_tokens(run_key, value[valid]).to_numpy()
+        token, valid, status = of_valid_bsns(frame["bsn"], lambda value: person_tokens(run_key, value))
         if records:
             own = record_tokens(run_key, frame[ROW].to_numpy()[~valid]).to_numpy()
             token[~valid] = own

@@ -26,15 +26,17 @@ has no person to keep together: it goes by its row number in its table, ``row mo
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 
+from extracts.bsn import BsnStatus
 from pseudonymisation.keys import Key, derive
-from pseudonymisation.prf import aes_ecb
+from pseudonymisation.prf import aes_ecb, parse_bsn_column
 
-__all__ = ["ROLE", "bsn_partitions", "fresh_run_key", "partition_key", "person_tokens", "record_tokens",
-           "sample_scores"]
+__all__ = ["ROLE", "bsn_partitions", "fresh_run_key", "of_valid_bsns", "partition_key", "person_tokens",
+           "record_tokens", "sample_scores"]
 
 ROLE = "run"
 _TOKEN, _RECORD, _SAMPLE, _PARTITION = b"pfl-tok\x01", b"pfl-rec\x01", b"pfl-smp\x01", b"pfl-prt\x01"
@@ -48,6 +50,18 @@ def fresh_run_key() -> Key:
 def partition_key(network_key: Key) -> Key:
     """``K_part = HKDF(K_net, "partition/v1")``: the keyed partition of BSNs."""
     return derive(network_key, "partition/v1", role="partition")
+
+
+def of_valid_bsns(bsn: pl.Series, keyed: Callable[[np.ndarray], pl.Series] | None) -> tuple[
+        np.ndarray, np.ndarray, pl.Series]:
+    """A batch of BSN values, row by row: ``keyed`` of the BSN where it is valid (0 elsewhere, and
+    everywhere without ``keyed``) as int64, whether it is valid, and its status."""
+    value, status = parse_bsn_column(bsn)
+    valid = (status == BsnStatus.VALID.value).to_numpy()
+    out = np.zeros(len(value), dtype=np.int64)
+    if keyed is not None:
+        out[valid] = keyed(value[valid]).to_numpy()
+    return out, valid, status
 
 
 def _words(key: Key, tag: bytes, values: np.ndarray) -> np.ndarray:
