@@ -8,8 +8,10 @@ the caller's order column then ``person``.
 
 The parent never holds a united part: it sorts it in **buckets** that follow the sort order. The
 part's *cells* (its distinct key tuples, or order values: a small table) are counted and ranked in
-the sort's order; a cell of n rows is cut into ceil(n / :data:`BUCKET_ROWS`) ranges of equal width
-of the person numbers. A streaming pass writes the rows of up to :data:`GROUP` buckets to their
+the sort's order; consecutive cells share a bucket up to :data:`BUCKET_ROWS` rows, and a cell of
+n > :data:`BUCKET_ROWS` rows is cut into ceil(n / :data:`BUCKET_ROWS`) buckets, ranges of equal
+width of the person numbers (one bucket per cell, as before, cost a file, a sort and a share of a
+pass for each of a study's hundreds of small cells). A streaming pass writes the rows of up to :data:`GROUP` buckets to their
 buckets' folders (:func:`execution.split.split`; each open file buffers one small row group);
 then each of those buckets, in order, is read, sorted (cell rank, person) and written to its own
 file; then the next buckets. The part is those files in order: the rows of the unpartitioned run in its
@@ -36,7 +38,7 @@ __all__ = ["BUCKET_ROWS", "MEMBER_PART", "unite_members"]
 
 BUCKET_ROWS = 1_000_000
 """Rows of a part sorted in memory at once (about 50-100 MB): the bound of the reduce's memory."""
-GROUP = 32  # buckets written by one streaming pass (files open at once)
+GROUP = 128  # buckets written by one streaming pass (files open at once, each buffering SPLIT_ROWS rows)
 SPLIT_ROWS = 16_384  # rows per row group of a bucket's file: what each open file buffers
 MEMBER_PART = "__member_part"  # which member part a row of a partition's persons file belongs to
 _CELL = "__cell"
@@ -44,12 +46,31 @@ _CELL = "__cell"
 
 def _buckets(scans: list[pl.LazyFrame], by: list[str]) -> tuple[pl.DataFrame, int]:
     """The part's cells (``by``: key columns or the order column) ranked in sort order, with the
-    first bucket of each and its number of buckets; and the number of buckets in all."""
+    first bucket of each and its number of buckets; and the number of buckets in all.
+
+    Consecutive cells share a bucket up to :data:`BUCKET_ROWS` rows; a larger cell gets
+    ceil(rows / BUCKET_ROWS) buckets of its own, ranges of person numbers. So a part has about
+    rows / BUCKET_ROWS buckets, not one (a file, a sort) per cell: a study's parts have hundreds
+    of cells, most of them small. A loop over the cells, not the rows: a small table.
+    """
     cells = (pl.concat([s.select(by) for s in scans]).group_by(by).agg(pl.len().alias("rows"))
              .collect(engine="streaming").sort(by, nulls_last=True).with_row_index(_CELL))
-    slices = ((cells["rows"] + BUCKET_ROWS - 1) // BUCKET_ROWS).alias("slices")
-    cells = cells.with_columns(slices, (slices.cum_sum() - slices).alias("first")).drop("rows")
-    return cells, int(cells["slices"].sum()) if cells.height else 0
+    first, slices = [], []
+    bucket = filled = 0  # the bucket being filled with small cells, and its rows so far
+    for rows in cells["rows"].to_list():
+        if rows > BUCKET_ROWS:  # buckets of its own, after the small cells before it
+            bucket += filled > 0
+            first.append(bucket)
+            slices.append(-(-rows // BUCKET_ROWS))
+            bucket, filled = bucket + slices[-1], 0
+            continue
+        if filled + rows > BUCKET_ROWS:
+            bucket, filled = bucket + 1, 0
+        first.append(bucket)
+        slices.append(1)
+        filled += rows
+    cells = cells.with_columns(pl.Series("slices", slices, pl.Int64), pl.Series("first", first, pl.Int64))
+    return cells.drop("rows"), bucket + (filled > 0)
 
 
 def _unite_part(scans: list[pl.LazyFrame], by: list[str], span: tuple[int, int], work: Path,
