@@ -40,7 +40,8 @@ import polars as pl
 from execution import Executor, LocalExecutor
 from extracts.atomic import claim_output, scratch, staging
 from linkage.inputs import LinkageError, SupplierInputs, check_inputs
-from linkage.partitioned import LINK_METHOD, ROW_GROUP_ROWS, link_partitioned, replace_tokens, tokens_frame, write_rows
+from linkage.partitioned import LINK_METHOD, link_partitioned, replace_tokens, write_rows
+from linkage.persons import number_persons, numbered_tokens, write_persons
 from linkage.report import linkage_report
 
 __all__ = ["LINK_METHOD", "LinkageError", "LinkageResult", "link", "write_persons"]
@@ -56,50 +57,31 @@ class LinkageResult:
     seconds: float
 
 
-def _person_numbers(token_maps: dict[str, Path], tmp: Path) -> pl.DataFrame:
-    """Every project pseudonym of the token maps, numbered in label order; written to persons.parquet."""
-    persons = (
-        pl.concat([pl.scan_parquet(token_maps[s] / "token_map.parquet").select(pl.col("p2").alias("p2_label"))
-                   for s in _SUPPLIERS])
-        .unique()
-        .sort("p2_label")
-        .with_row_index("p2")
-        .with_columns(pl.col("p2").cast(pl.Int64))
-        .collect()
-    )
-    write_persons(persons, tmp / "persons.parquet")
-    return persons
-
-
-def write_persons(persons: pl.DataFrame, path: Path) -> None:
-    """The one writer of ``persons.parquet``: row groups of a fixed size, so that the bytes do not
-    depend on the chunks a streaming collect happened to give the frame (same rows: same bytes)."""
-    persons.write_parquet(path, compression="zstd", statistics=False, row_group_size=ROW_GROUP_ROWS)
-
-
 def _write_linked(inputs: dict[str, SupplierInputs], tmp: Path, *, executor: Executor, partitions: int,
                   out: Path) -> dict[str, int]:
-    persons = _person_numbers({s: i.token_map for s, i in inputs.items()}, tmp)
-    rows: dict[str, int] = {"persons": persons.height}
-    jobs: list[tuple[Path, Path, bool, Path]] = []  # content with tokens: (content, token map, method, target)
-    for supplier in _SUPPLIERS:
-        (tmp / supplier).mkdir(parents=True)
-        token_map = inputs[supplier].token_map / "token_map.parquet"
-        for path in inputs[supplier].content_files:
-            target = tmp / supplier / path.name
-            lf = pl.scan_parquet(path)
-            if "token" not in lf.collect_schema().names():
-                write_rows(lf, target)  # no person key: copied as it is, whatever K
-            else:
-                jobs.append((path, token_map, (supplier, path.stem) == ("ehr", "patients"), target))
-    if partitions == 1:
-        # One pass, rows in the content's order (the partitioned reduce restores that order too).
-        for content, token_map, method, target in jobs:
-            tokens = tokens_frame(token_map, tmp / "persons.parquet").collect().lazy()
-            write_rows(replace_tokens(pl.scan_parquet(content), tokens, method=method), target)
-    else:
-        with scratch(out) as folder:  # person-level partials: owner-only, beside the output
-            link_partitioned(jobs, tmp / "persons.parquet", folder, executor=executor, partitions=partitions)
+    with scratch(out) as folder:  # person-level numbers and partials: owner-only, beside the output
+        persons = number_persons({s: i.token_map / "token_map.parquet" for s, i in inputs.items()},
+                                 tmp / "persons.parquet", folder / "numbers")
+        tokens = {s: numbered_tokens(folder / "numbers", s) for s in _SUPPLIERS}
+        rows: dict[str, int] = {"persons": persons}
+        jobs: list[tuple[Path, str, bool, Path]] = []  # content with tokens: (content, token map, method, target)
+        for supplier in _SUPPLIERS:
+            (tmp / supplier).mkdir(parents=True)
+            for path in inputs[supplier].content_files:
+                target = tmp / supplier / path.name
+                lf = pl.scan_parquet(path)
+                if "token" not in lf.collect_schema().names():
+                    write_rows(lf, target)  # no person key: copied as it is, whatever K
+                else:
+                    jobs.append((path, supplier, (supplier, path.stem) == ("ehr", "patients"), target))
+        if partitions == 1:
+            # One pass, rows in the content's order (the partitioned reduce restores that order too).
+            for content, supplier, method, target in jobs:
+                write_rows(replace_tokens(pl.scan_parquet(content), tokens[supplier].collect().lazy(), method=method),
+                           target)
+        else:
+            (folder / "partitions").mkdir()
+            link_partitioned(jobs, tokens, folder / "partitions", executor=executor, partitions=partitions)
     for supplier in _SUPPLIERS:
         for path in inputs[supplier].content_files:
             target = tmp / supplier / path.name

@@ -3,8 +3,8 @@
 What is global and what is partitioned:
 
 - **Person numbers** are the rank of the TTP's labelled pseudonym among all pseudonyms of the
-  project (:func:`linkage.link._person_numbers`): one small table, computed once by the caller
-  and written to ``persons.parquet``; every partition reads it by path (broadcast).
+  project, computed once by the caller a range of labels at a time (:mod:`linkage.persons`) and
+  written to ``persons.parquet``, with each token map's tokens numbered.
 - **Content rows** that carry a token are split by the token: ``token mod K`` on the token read
   as an unsigned 64-bit integer. Tokens are random (the supplier's), so the split is even and
   says nothing; one person's rows share a token, hence a partition. A row without a token (a
@@ -42,7 +42,7 @@ from execution import Executor, ExecutorError
 from execution.split import PART, partial_file, partials, row_group_for, scan_partition, split
 
 __all__ = ["LINK_METHOD", "MERGE_ROWS", "ROW_GROUP_ROWS", "LinkTask", "by_token", "link_partition", "link_partitioned",
-           "linked_schema", "replace_tokens", "token_partition", "tokens_frame", "write_linked_in_row_order", "write_rows"]
+           "linked_schema", "replace_tokens", "token_partition", "write_linked_in_row_order", "write_rows"]
 
 LINK_METHOD = pl.Enum(["bsn", "insurance_number", "probabilistic"])
 """How a record got its project pseudonym (the TTP's cascade, ``pseudonymisation/matching.py``)."""
@@ -70,16 +70,6 @@ def by_token(count: int) -> pl.Expr:
 def token_partition(count: int) -> pl.Expr:
     """The partition of each content row: by its token, else by its row number (``row mod count``)."""
     return pl.when(pl.col("token").is_not_null()).then(by_token(count)).otherwise((pl.col(_ROW) % count).cast(pl.Int64))
-
-
-def tokens_frame(token_map: Path, persons: Path) -> pl.LazyFrame:
-    """token -> person number and link method of one supplier's token map (lazy)."""
-    lf = pl.scan_parquet(token_map)
-    # Token maps made before issue 13 have no link_method: every link there is by BSN.
-    method = (pl.col("link_method") if "link_method" in lf.collect_schema().names() else pl.lit("bsn"))
-    numbers = pl.scan_parquet(persons)
-    return (lf.join(numbers, left_on="p2", right_on="p2_label", how="left")
-            .select("token", pl.col("p2_right").alias("p2"), method.cast(LINK_METHOD).alias("link_method")))
 
 
 def replace_tokens(lf: pl.LazyFrame, tokens: pl.LazyFrame, *, method: bool, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
@@ -163,9 +153,11 @@ def write_linked_in_row_order(content: Path, parts: list[Path], target: Path) ->
     write_rows(register_io_source(chunks, schema=schema), target)
 
 
-def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, scratch: Path, *,
+def link_partitioned(jobs: list[tuple[Path, str, bool, Path]], tokens: dict[str, pl.LazyFrame], scratch: Path, *,
                      executor: Executor, partitions: int) -> None:
-    """Link each (content, token map, with link method, target) in ``partitions`` partitions.
+    """Link each (content, its token map's name in ``tokens``, with link method, target) in
+    ``partitions`` partitions; ``tokens``: token -> p2, link_method per token map
+    (:func:`linkage.persons.numbered_tokens`).
 
     One pass per file splits the content's row numbers and tokens, and the token map (with its
     person numbers), by partition (:func:`execution.split.split`); each partition then reads its
@@ -177,7 +169,7 @@ def link_partitioned(jobs: list[tuple[Path, Path, bool, Path]], persons: Path, s
     for n, (content, token_map, method, _) in enumerate(jobs):
         if token_map not in split_maps:
             split_maps[token_map] = scratch / f"tokens-{len(split_maps)}"
-            split(tokens_frame(token_map, persons).with_columns(by_token(partitions).alias(PART)),
+            split(tokens[token_map].with_columns(by_token(partitions).alias(PART)),
                   split_maps[token_map], row_group_size=buffer)
         rows = scratch / f"content-{n}"
         split(pl.scan_parquet(content).select("token").with_row_index(_ROW)

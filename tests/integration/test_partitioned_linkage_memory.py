@@ -23,7 +23,8 @@ import polars as pl
 import pytest
 
 from execution import LocalExecutor
-from linkage.partitioned import link_partitioned, replace_tokens, tokens_frame, write_rows
+from linkage.partitioned import link_partitioned, replace_tokens, write_rows
+from linkage.persons import number_persons, numbered_tokens
 
 ROWS_PER_PARTITION = 100_000
 ROWS_PER_PERSON = 50  # few persons: the token map and person numbers (person-sized, allowed) stay small
@@ -51,18 +52,16 @@ def _inputs(root: Path, rows: int) -> tuple[Path, Path, Path]:
         "cost_eur": pl.Series(rng.integers(1, 100_000, rows)).cast(pl.Decimal(12, 2)) / 100,
     })
     token_map = pl.DataFrame({"token": tokens[:-3], "p2": labels[:-3]})  # three tokens the TTP did not link
-    numbers = (pl.DataFrame({"p2_label": labels}).sort("p2_label").with_row_index("p2")
-               .with_columns(pl.col("p2").cast(pl.Int64)))
     root.mkdir(parents=True)
     content.write_parquet(root / "claims.parquet", row_group_size=50_000)
     token_map.write_parquet(root / "token_map.parquet")
-    numbers.write_parquet(root / "persons.parquet")
-    return root / "claims.parquet", root / "token_map.parquet", root / "persons.parquet"
+    number_persons({"claims": root / "token_map.parquet"}, root / "persons.parquet", root / "numbers")
+    return root / "claims.parquet", root / "token_map.parquet", root / "numbers"
 
 
-def _one_pass(content: Path, token_map: Path, persons: Path, target: Path) -> None:
+def _one_pass(content: Path, numbers: Path, target: Path) -> None:
     """The K = 1 path of linkage.link._write_linked."""
-    write_rows(replace_tokens(pl.scan_parquet(content), tokens_frame(token_map, persons).collect().lazy(),
+    write_rows(replace_tokens(pl.scan_parquet(content), numbered_tokens(numbers, "claims").collect().lazy(),
                               method=False), target)
 
 
@@ -72,24 +71,25 @@ import sys
 from pathlib import Path
 from execution import LocalExecutor, split
 from linkage import partitioned
-content, token_map, persons, scratch, target = map(Path, sys.argv[1:6])
+from linkage.persons import numbered_tokens
+content, token_map, numbers, scratch, target = map(Path, sys.argv[1:6])
 partitions, chunk = int(sys.argv[6]), int(sys.argv[7])
 partitioned.MERGE_ROWS = split.SPLIT_BUFFER_ROWS = chunk  # MERGE_ROWS: item 4's reduce (absent before)
 scratch.mkdir()
-partitioned.link_partitioned([(content, token_map, False, target)], persons, scratch, executor=LocalExecutor(),
-                             partitions=partitions)
+partitioned.link_partitioned([(content, "claims", False, target)], {"claims": numbered_tokens(numbers, "claims")},
+                             scratch, executor=LocalExecutor(), partitions=partitions)
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 
 def _peak_mb(root: Path, partitions: int) -> float:
-    content, token_map, persons = _inputs(root / "in", ROWS_PER_PARTITION * partitions)
+    content, token_map, numbers = _inputs(root / "in", ROWS_PER_PARTITION * partitions)
     target = root / "claims.parquet"
-    done = subprocess.run([sys.executable, "-c", LINK, str(content), str(token_map), str(persons),
+    done = subprocess.run([sys.executable, "-c", LINK, str(content), str(token_map), str(numbers),
                            str(root / "scratch"), str(target), str(partitions), str(CHUNK_ROWS)],
                           capture_output=True, text=True, env={**os.environ, **QUIET})
     assert done.returncode == 0, done.stderr[-3000:]
-    _one_pass(content, token_map, persons, root / "one_pass.parquet")
+    _one_pass(content, numbers, root / "one_pass.parquet")
     assert target.read_bytes() == (root / "one_pass.parquet").read_bytes(), "the bytes of one pass"
     return int(done.stdout.split()[-1]) / 1024
 
@@ -105,7 +105,7 @@ def test_linkage_partitions_get_tokens_and_row_numbers_never_care_content(tmp_pa
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import linkage.partitioned as partitioned
 
-    content, token_map, persons = _inputs(tmp_path / "in", 30_000)
+    content, token_map, numbers = _inputs(tmp_path / "in", 30_000)
     handed: list[list[str]] = []
     real = partitioned.split
 
@@ -124,7 +124,8 @@ def test_linkage_partitions_get_tokens_and_row_numbers_never_care_content(tmp_pa
 
     monkeypatch.setattr(LocalExecutor, "map", look)
     (tmp_path / "scratch").mkdir()
-    link_partitioned([(content, token_map, True, tmp_path / "claims.parquet")], persons, tmp_path / "scratch",
+    link_partitioned([(content, "claims", True, tmp_path / "claims.parquet")],
+                     {"claims": numbered_tokens(numbers, "claims")}, tmp_path / "scratch",
                      executor=LocalExecutor(), partitions=4)
     assert sorted(map(sorted, handed)) == [["__part", "__row", "token"], ["__part", "link_method", "p2", "token"]]
     assert seen and not any(set(CARE) & set(names) for names in seen), "care content in the partitions' scratch"
@@ -145,7 +146,7 @@ def test_person_numbers_file_has_the_same_bytes_however_its_rows_were_chunked(tm
     written = []
     for cut in (0, 70_000, 150_001):
         frame = pl.concat([persons[:cut], persons[cut:]], rechunk=False) if cut else persons
-        write_persons(frame, tmp_path / f"persons-{cut}.parquet")
+        write_persons(frame.lazy(), tmp_path / f"persons-{cut}.parquet")
         written.append((tmp_path / f"persons-{cut}.parquet").read_bytes())
     assert written[1] == written[0] and written[2] == written[0]
 
