@@ -28,15 +28,20 @@ def _write(root: Path, cells: list[int], seed: int) -> tuple[list[Path], list[di
                                      "column": "numerator",
                                      "person": np.sort(rng.choice(10 * max(cells) + 10, n, replace=False))})
                        for i, n in enumerate(cells) if n])
+    folders, written = _partitions(root, "prevalence", whole, ordered=False)
+    return folders, written, whole.sort("year", "person")
+
+
+def _partitions(root: Path, table: str, frame: pl.DataFrame, *, ordered: bool) -> tuple[list[Path], list[dict]]:
+    """Each partition's persons file of ``table`` (one part: the rows of its persons, person mod 3)."""
     folders = []
     for k in range(PARTITIONS):
         folder = root / f"part-{k}"
         (folder / "persons").mkdir(parents=True)
-        whole.filter(pl.col("person") % PARTITIONS == k).with_columns(pl.lit(0, pl.Int64).alias(MEMBER_PART)) \
-            .write_parquet(folder / "persons" / "prevalence.parquet")
+        frame.filter(pl.col("person") % PARTITIONS == k).with_columns(pl.lit(0, pl.Int64).alias(MEMBER_PART)) \
+            .write_parquet(folder / "persons" / f"{table}.parquet")
         folders.append(folder)
-    written = [{"tables": [], "persons": {"prevalence": [False]}}] * PARTITIONS
-    return folders, written, whole.sort("year", "person")
+    return folders, [{"tables": [], "persons": {table: [ordered]}}] * PARTITIONS
 
 
 @settings(max_examples=25, deadline=None)
@@ -74,13 +79,6 @@ def test_an_ordered_part_keeps_its_callers_order(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(unite, "BUCKET_ROWS", 5)
     frame = pl.DataFrame({"year": 2020, "condition": "all", "step": "base", "column": "before",
                           "person": np.arange(60, dtype=np.int64), ORDER: np.repeat(np.arange(6, dtype=np.int64), 10)})
-    folders = []
-    for k in range(PARTITIONS):
-        folder = tmp_path / f"part-{k}"
-        (folder / "persons").mkdir(parents=True)
-        frame.filter(pl.col("person") % PARTITIONS == k).with_columns(pl.lit(0, pl.Int64).alias(MEMBER_PART)) \
-            .write_parquet(folder / "persons" / "attrition.parquet")
-        folders.append(folder)
-    written = [{"tables": [], "persons": {"attrition": [True]}}] * PARTITIONS
+    folders, written = _partitions(tmp_path, "attrition", frame, ordered=True)
     got = unite_members((), folders, written, target=tmp_path / "united").lazy_frames()["attrition"].collect()
     assert got["person"].to_list() == frame.sort(ORDER, "person")["person"].to_list()
