@@ -104,6 +104,10 @@ STAGES: dict[str, StageMemory] = {
     # token maps with their person numbers 2.93 GB, the linkage report 2.72 GB: (2.93 - 1.21) / rows
     # = 7.6 B/row, rounded up to 8 (per input row, hence on the safe side where a person has more
     # rows than in nivel, as in country). Before item 4 (nivel, K = 1): 12 B/row, national 5.46 GB.
+    # country (1.136 G rows, 2026-12-06): K = 2 in process 10.40 GB (modelled 10.3); K = 3 on Dask's
+    # two workers, the person numbers made a range of labels at a time (linkage/persons.py), the
+    # driver 10.51 GB: what decides the peak there is not the numbering (the linkage report over
+    # 21.2 M EHR records is the next candidate; not yet measured per phase).
     "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0, whole_bytes_per_row=8.0, whole_gb=0.96),
     # nivel's linked folder (223.2 M rows), in process (2026-12-05, issue 14 item 4, after a partition
     # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB; its passes over
