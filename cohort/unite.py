@@ -39,7 +39,7 @@ __all__ = ["BUCKET_ROWS", "MEMBER_PART", "unite_members"]
 BUCKET_ROWS = 1_000_000
 """Rows of a part sorted in memory at once (about 50-100 MB): the bound of the reduce's memory."""
 GROUP = 128  # buckets written by one streaming pass (files open at once, each buffering SPLIT_ROWS rows)
-SPLIT_ROWS = 16_384  # rows per row group of a bucket's file: what each open file buffers
+SPLIT_ROWS = 4_096  # rows per row group of a bucket's file: what each open file buffers (GROUP x 4,096 in all)
 MEMBER_PART = "__member_part"  # which member part a row of a partition's persons file belongs to
 _CELL = "__cell"
 

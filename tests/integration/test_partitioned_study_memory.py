@@ -15,7 +15,9 @@ Before item 4 the first check failed as well: the split of the layout wrote K fi
 of polars' default size, each buffered while written, so K files held up to the whole table.
 
 Polars' streaming buffers are made small (as in ``test_partitioned_memory.py``): what grows is the
-study's own.
+study's own. So is the reduce's bucket (``cohort.unite.BUCKET_ROWS``, rows sorted at once, a
+million by default): since small cells share a bucket, the tiny layouts' parts would each be one
+bucket, held whole, and the larger layout's parts are larger.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from cohort.compile import legacy_config, run_compiled
 from cohort.convert import load_study
 from cohort.output import write_study
 from extracts.codelists import load_catalogue
+from cohort import unite
+unite.BUCKET_ROWS = 20_000  # the reduce sorts a bucket at once: small here, as the layouts are
 linked, out, k, conf = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 study = load_study(OmegaConf.to_container(OmegaConf.load(conf / "study" / "seed_study.yaml")),
                    load_catalogue(conf / "conditions" / "seed_study.yaml"))
