@@ -11,9 +11,9 @@ part's *cells* (its distinct key tuples, or order values: a small table) are cou
 the sort's order; consecutive cells share a bucket up to :data:`BUCKET_ROWS` rows, and a cell of
 n > :data:`BUCKET_ROWS` rows is cut into ceil(n / :data:`BUCKET_ROWS`) buckets, ranges of equal
 width of the person numbers (one bucket per cell, as before, cost a file, a sort and a share of a
-pass for each of a study's hundreds of small cells). A streaming pass writes the rows of up to :data:`GROUP` buckets to their
-buckets' folders (:func:`execution.split.split`; each open file buffers one small row group);
-then each of those buckets, in order, is read, sorted (cell rank, person) and written to its own
+pass for each of a study's hundreds of small cells). A streaming pass writes the rows of up to
+:data:`GROUP` buckets to their buckets' folders (:func:`execution.split.split`; each open file
+buffers one small row group); then each of those buckets, in order, is read, sorted (cell rank, person) and written to its own
 file; then the next buckets. The part is those files in order: the rows of the unpartitioned run in its
 order, row for row. Memory: about one bucket (person numbers are ranks, spread evenly over their
 range), whatever the size of the data. The members then are scans of those files, written to

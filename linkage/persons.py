@@ -86,8 +86,7 @@ def number_persons(token_maps: dict[str, Path], persons: Path, folder: Path) -> 
     at, digits = _ranges(maps, rows)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if digits == 0:  # at once: the labels' sort and join in memory
-        numbers = (pl.concat([m.select(pl.col("p2").alias("p2_label")) for m in maps]).unique().sort("p2_label")
-                   .with_row_index("p2").collect())
+        numbers = _numbers(pl.concat([m.select("p2") for m in maps]).collect(), 0)
         write_persons(numbers.lazy(), persons)
         for supplier, m in zip(token_maps, maps, strict=True):
             _numbered(m, numbers).sink_parquet(folder / f"{supplier}.parquet")
@@ -105,14 +104,20 @@ def number_persons(token_maps: dict[str, Path], persons: Path, folder: Path) -> 
     start = 0  # the first number of the range
     for b in range(16**digits):  # in label order: a range's labels all sort before the next range's
         part = scan_partition(ranges, b).drop(PART).collect()
-        numbers = (part.select(pl.col("p2").alias("p2_label")).unique().sort("p2_label")
-                   .with_row_index("p2", offset=start).with_columns(pl.col("p2").cast(pl.Int64)))
+        numbers = _numbers(part, start)
         start += numbers.height
         numbers.write_parquet(numbered / f"{b:05d}.parquet")
         for i, supplier in enumerate(token_maps):
-            _numbered(part.lazy().filter(pl.col(_MAP) == i), numbers).sink_parquet(folder / supplier / f"{b:05d}.parquet")
+            mine = part.lazy().filter(pl.col(_MAP) == i)
+            _numbered(mine, numbers).sink_parquet(folder / supplier / f"{b:05d}.parquet")
     write_persons(pl.scan_parquet(sorted(numbered.glob("*.parquet"))), persons)
     return start
+
+
+def _numbers(labels: pl.DataFrame, start: int) -> pl.DataFrame:
+    """``p2, p2_label``: the distinct labels of ``labels.p2`` in label order, numbered from ``start``."""
+    return (labels.select(pl.col("p2").alias("p2_label")).unique().sort("p2_label")
+            .with_row_index("p2", offset=start).with_columns(pl.col("p2").cast(pl.Int64)))
 
 
 def _numbered(token_map: pl.LazyFrame, numbers: pl.DataFrame) -> pl.LazyFrame:
