@@ -120,7 +120,7 @@ def _link(content: dict[str, Path], token_maps: dict[str, Path], out: Path, *, p
 
     with staging(out, overwrite=overwrite) as tmp:
         rows = _write_linked(inputs, tmp, executor=executor, partitions=partitions, out=out)
-        report = linkage_report(tmp)
+        report = linkage_report(tmp, passes=partitions)  # a pass per partition: its persons at a time
         report["project"] = project
         # The TTP's fallback: counts per method and reason, and its precision estimated by linking
         # BSN-linked records again as if their BSN were missing (real data have no truth).

@@ -28,26 +28,27 @@ def _age_band(age: pl.Expr) -> pl.Expr:
     return band
 
 
-def who_links(ehr: pl.DataFrame, registrations: pl.LazyFrame) -> dict:
+def who_links(cells: pl.DataFrame) -> dict:
     """Linked share of EHR records by age band, sex, practice and BSN status (ONS: who fails to link).
 
-    Each cell: records, linked, share, and linked by the fallback; cells under ``SMALL_COUNT``
-    records are kept as a row with every figure null (``suppressed``), so that no small group of
-    patients can be singled out.
+    ``cells``: EHR records counted (``records``) per practice, age band, sex, BSN status, reason and
+    link method. Each cell of the result: records, linked, share, and linked by the fallback; cells
+    under ``SMALL_COUNT`` records are kept as a row with every figure null (``suppressed``), so that
+    no small group of patients can be singled out.
     """
-    year = registrations.select(pl.col("start_date").dt.year().max()).collect().item()
-    frame = ehr.with_columns(
-        _age_band(pl.lit(year or 0) - pl.col("birth_date").dt.year()).fill_null("unknown").alias("age_band"),
+    linked = pl.col("reason") == "linked"
+    frame = cells.with_columns(
+        pl.col("age_band").fill_null("unknown"),
         pl.col("sex").fill_null("unknown"),
         pl.col("practice_id").fill_null("unknown"),
-        (pl.col("reason") == "linked").alias("is_linked"),
-        ((pl.col("reason") == "linked") & (pl.col("link_method") != "bsn")).alias("by_fallback"),
+        pl.when(linked).then(pl.col("records")).otherwise(0).alias("is_linked"),
+        pl.when(linked & (pl.col("link_method") != "bsn")).then(pl.col("records")).otherwise(0).alias("by_fallback"),
     )
     out = {}
     for by in ("age_band", "sex", "practice_id", "bsn_status"):
         table = (
             frame.group_by(by)
-            .agg(pl.len().alias("records"), pl.col("is_linked").sum().alias("linked"),
+            .agg(pl.col("records").sum(), pl.col("is_linked").sum().alias("linked"),
                  pl.col("by_fallback").sum().alias("linked_by_fallback"))
             .with_columns((pl.col("records") < SMALL_COUNT).alias("suppressed"))
             .with_columns(
@@ -63,11 +64,25 @@ def who_links(ehr: pl.DataFrame, registrations: pl.LazyFrame) -> dict:
     return out
 
 
-def linkage_report(linked: Path) -> dict:
-    """Linked shares per supplier, practice and insurer; multiple records; conflicts; reasons."""
-    patients = pl.scan_parquet(linked / "ehr" / "patients.parquet")
-    registrations = pl.scan_parquet(linked / "ehr" / "registrations.parquet")
-    insured = pl.scan_parquet(linked / "claims" / "insured.parquet")
+def _pass_of(passes: int, i: int) -> pl.Expr:
+    """Rows of pass ``i`` of ``passes``: one hash range of pseudonyms; rows without one in pass 0."""
+    if passes == 1:
+        return pl.lit(True)
+    return pl.when(pl.col("p2").is_null()).then(pl.lit(i == 0)).otherwise(pl.col("p2").hash(seed=0) % passes == i)
+
+
+def _check_passes(passes: object) -> int:
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be a positive whole number, not {passes!r}")
+    return passes
+
+
+def _one_pass(patients: pl.LazyFrame, registrations: pl.LazyFrame, insured: pl.LazyFrame, *, year: int,
+              passes: int, i: int) -> dict[str, pl.DataFrame]:
+    """The report's counts over the persons of one pass, as small tables that add up over passes."""
+    in_pass = _pass_of(passes, i)
+    patients = patients.filter(in_pass)
+    insured = insured.filter(in_pass)
     records_per_p2 = patients.filter(pl.col("p2").is_not_null()).group_by("p2").agg(pl.len().alias("records"))
     # Aggregates, not lists, over the insured rows of EHR persons only: streams at register size.
     by_claims = pl.col("birth_date").dt.year()
@@ -80,9 +95,14 @@ def linkage_report(linked: Path) -> dict:
             by_claims.min().alias("year_min"), by_claims.max().alias("year_max"),
         )
     )
-    latest_practice = registrations.sort("start_date").group_by("patient_id").agg(pl.col("practice_id").last())
+    latest_practice = (
+        registrations.join(patients.select("patient_id"), on="patient_id", how="semi")
+        .sort("start_date").group_by("patient_id").agg(pl.col("practice_id").last())
+    )
+    method = pl.col("link_method") if "link_method" in patients.collect_schema().names() else pl.lit("bsn")
     ehr = (
-        patients.join(records_per_p2, on="p2", how="left")
+        patients.with_columns(method.cast(pl.String).alias("link_method"))
+        .join(records_per_p2, on="p2", how="left")
         .join(claims_persons, on="p2", how="left")
         .join(latest_practice, on="patient_id", how="left")
         .with_columns(in_claims=pl.col("insured_rows").is_not_null())
@@ -107,57 +127,96 @@ def linkage_report(linked: Path) -> dict:
         .when(~pl.col("in_claims")).then(pl.lit("no_insured_row"))
         .when(pl.col("sex_conflict")).then(pl.lit("sex_conflict"))
         .when(pl.col("birth_year_conflict")).then(pl.lit("birth_year_conflict"))
-        .otherwise(pl.lit("linked"))
-    ).collect(engine="streaming")
-    n = ehr.height
-    linked_n = int((ehr["reason"] == "linked").sum())
-    per_practice = (
-        ehr.group_by("practice_id")
-        .agg(pl.len().alias("records"), (pl.col("reason") == "linked").sum().alias("linked"))
-        .with_columns((pl.col("linked") / pl.col("records")).round(4).alias("linked_share"))
-        .sort("practice_id")
+        .otherwise(pl.lit("linked")),
+        age_band=_age_band(pl.lit(year) - pl.col("birth_date").dt.year()),
     )
-    linked_p2 = ehr.filter(pl.col("reason") == "linked").select("p2").unique()
+    # The records' cells and the linked pseudonyms share the joins above (one plan); the insured-side
+    # counts after them, not beside them (at once they held both sides' buffers together).
+    cells, linked_p2 = pl.collect_all([
+        # Records per combination of everything the report breaks them down by: a few thousand cells.
+        ehr.group_by("practice_id", "age_band", "sex", "bsn_status", "reason", "link_method").agg(
+            pl.len().alias("records"), pl.col("sex_conflict").sum(), pl.col("birth_year_conflict").sum()),
+        ehr.filter(pl.col("reason") == "linked").select("p2"),  # unique: a linked record's p2 is its own
+    ], engine="streaming")
+    several = records_per_p2.filter(pl.col("records") > 1).select(
+        pl.len().alias("persons"), pl.col("records").sum().alias("records")).collect(engine="streaming")
     per_insurer = (
         insured.filter(pl.col("p2").is_not_null()).select("p2", "insurer").unique()
         .join(linked_p2.lazy().with_columns(linked=pl.lit(True)), on="p2", how="left")
         .group_by("insurer")
         .agg(pl.len().alias("persons"), pl.col("linked").fill_null(False).sum().alias("linked_to_ehr"))
-        .with_columns((pl.col("linked_to_ehr") / pl.col("persons")).round(4).alias("linked_share"))
-        .sort("insurer")
         .collect(engine="streaming")
     )
-    claims_persons_n, without_valid_bsn = insured.select(
-        pl.col("p2").drop_nulls().n_unique().alias("persons"), pl.col("p2").null_count().alias("null")
-    ).collect(engine="streaming").row(0)
-    multiple = ehr.filter(pl.col("records") > 1)
-    method = pl.col("link_method") if "link_method" in ehr.columns else pl.lit("bsn")
-    ehr = ehr.with_columns(method.cast(pl.String).alias("link_method"))
+    claims = insured.select(pl.col("p2").drop_nulls().n_unique().alias("persons"),
+                            pl.col("p2").null_count().alias("null")).collect(engine="streaming")
+    return {"cells": cells, "several": several, "per_insurer": per_insurer, "claims": claims}
+
+
+def _summed(parts: list[dict[str, pl.DataFrame]], name: str, by: list[str]) -> pl.DataFrame:
+    frame = pl.concat([p[name] for p in parts], how="vertical_relaxed")
+    values = [c for c in frame.columns if c not in by]
+    if not by:
+        return frame.select(pl.col(c).sum() for c in values)
+    return frame.group_by(by).agg(pl.col(c).sum() for c in values)
+
+
+def linkage_report(linked: Path, *, passes: int = 1) -> dict:
+    """Linked shares per supplier, practice and insurer; multiple records; conflicts; reasons.
+
+    ``passes``: in how many hash ranges of pseudonyms to count (records without one in the
+    first): each pass holds the persons of its range only, so the report's memory is bounded by
+    the persons of a pass, not of the register; every figure is a sum over persons, hence the
+    same report for any number of passes.
+    """
+    passes = _check_passes(passes)
+    patients = pl.scan_parquet(linked / "ehr" / "patients.parquet")
+    registrations = pl.scan_parquet(linked / "ehr" / "registrations.parquet")
+    insured = pl.scan_parquet(linked / "claims" / "insured.parquet")
+    year = registrations.select(pl.col("start_date").dt.year().max()).collect().item() or 0
+    parts = [_one_pass(patients, registrations, insured, year=year, passes=passes, i=i) for i in range(passes)]
+    cells = _summed(parts, "cells", ["practice_id", "age_band", "sex", "bsn_status", "reason", "link_method"])
+    several = _summed(parts, "several", []).row(0, named=True)
+    claims = _summed(parts, "claims", []).row(0, named=True)
+    is_linked = pl.col("reason") == "linked"
+    n = int(cells["records"].sum())
+    linked_n = int(cells.filter(is_linked)["records"].sum())
+    per_practice = (
+        cells.group_by("practice_id")
+        .agg(pl.col("records").sum(), pl.col("records").filter(is_linked).sum().alias("linked"))
+        .with_columns((pl.col("linked") / pl.col("records")).round(4).alias("linked_share"))
+        .sort("practice_id")
+    )
+    per_insurer = (
+        _summed(parts, "per_insurer", ["insurer"])
+        .with_columns((pl.col("linked_to_ehr") / pl.col("persons")).round(4).alias("linked_share"))
+        .sort("insurer")
+    )
     return {
-        "linked_records_by_method": dict(sorted(
-            ehr.filter(pl.col("reason") == "linked").group_by("link_method").len().iter_rows()
-        )),
-        "who_links": who_links(ehr, registrations),
+        "linked_records_by_method": _counts(cells.filter(is_linked), "link_method"),
+        "who_links": who_links(cells),
         "ehr": {
             "patient_records": n,
             "linked_records": linked_n,
             "linked_share": _share(linked_n, n),
-            "unlinked_by_reason": dict(sorted(
-                ehr.filter(pl.col("reason") != "linked").group_by("reason").len().iter_rows()
-            )),
+            "unlinked_by_reason": _counts(cells.filter(~is_linked), "reason"),
         },
         "claims": {
-            "insured_persons": claims_persons_n,
-            "insured_rows_without_valid_bsn": int(without_valid_bsn),
-            "linked_to_ehr_persons": linked_p2.height,
-            "linked_share": _share(linked_p2.height, claims_persons_n),
+            "insured_persons": int(claims["persons"]),
+            "insured_rows_without_valid_bsn": int(claims["null"]),
+            # A linked record's pseudonym is no other record's, so linked records are linked persons.
+            "linked_to_ehr_persons": linked_n,
+            "linked_share": _share(linked_n, int(claims["persons"])),
         },
-        "persons_with_several_ehr_records": multiple["p2"].n_unique(),
-        "ehr_records_of_those_persons": multiple.height,
+        "persons_with_several_ehr_records": int(several["persons"]),
+        "ehr_records_of_those_persons": int(several["records"] or 0),
         "conflicting_links": {
-            "sex": int(ehr["sex_conflict"].sum()),
-            "birth_year": int(ehr["birth_year_conflict"].sum()),
+            "sex": int(cells["sex_conflict"].sum()),
+            "birth_year": int(cells["birth_year_conflict"].sum()),
         },
         "per_practice": per_practice.to_dicts(),
         "per_insurer": per_insurer.to_dicts(),
     }
+
+
+def _counts(cells: pl.DataFrame, by: str) -> dict:
+    return dict(sorted(cells.group_by(by).agg(pl.col("records").sum()).iter_rows()))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from linkage.report import linkage_report
 from linked_builder import LinkedBuilder, p2_of
@@ -75,3 +77,64 @@ def test_per_practice_counts_the_latest_registration(report: dict) -> None:
     by_practice = {row["practice_id"]: row for row in report["per_practice"]}
     assert by_practice["P2"]["records"] == 1 and by_practice["P2"]["linked"] == 1
     assert by_practice["P1"]["records"] == 9 and by_practice["P1"]["linked"] == 2
+
+
+# --- The report in passes over person ranges (issue 14, item 4) -------------------------------
+# Every figure of the report is a count over persons (or a share of two such counts), so the
+# report summed over passes that each hold one hash range of pseudonyms is the report of the
+# whole: the same dict, key for key, for any number of passes.
+
+_KINDS = ("linked", "no_bsn", "twins", "never_insured", "sex_conflict", "year_conflict", "year_off_by_one",
+          "two_insurers", "fallback")
+
+
+def _layout(kinds: list[tuple[str, str]], root: Path) -> Path:
+    builder = LinkedBuilder()
+    for i, (kind, practice) in enumerate(kinds):
+        name = f"{kind}{i}"
+        if kind == "no_bsn":
+            builder.patient(name, p2=None, bsn_status="missing")
+        elif kind == "twins":
+            builder.patient(name, p2=p2_of(name)).patient(name + "b", p2=p2_of(name))
+        elif kind == "never_insured":
+            builder.patient(name).insured(name, years=())
+        elif kind == "sex_conflict":
+            builder.patient(name, sex="F").insured(name, sex="M")
+        elif kind == "year_conflict":
+            builder.patient(name, birth="1960-05-01").insured(name, birth="1963-01-01")
+        elif kind == "year_off_by_one":
+            builder.patient(name, birth="1960-05-01").insured(name, birth="1961-01-01")
+        elif kind == "two_insurers":
+            builder.patient(name).insured(name, years=[2019], insurer="0202").insured(name, years=[2020])
+        elif kind == "fallback":
+            builder.patient(name, bsn_status="missing", link_method="fallback")
+        else:
+            builder.patient(name)
+        builder.registered(name, practice, "2000-01-01")
+    builder.insured("claims_only", years=[2020], insurer="0303")
+    return Path(builder.write(root))
+
+
+@pytest.mark.parametrize("passes", [2, 3, 8])
+def test_the_report_in_passes_is_the_report_of_the_whole(report: dict, tmp_path: Path, passes: int) -> None:
+    path = _layout([(kind, f"P{i % 3}") for i, kind in enumerate(_KINDS * 3)], tmp_path)
+    whole = linkage_report(path)
+    assert linkage_report(path, passes=passes) == whole
+    assert whole["ehr"]["patient_records"] == 30 and whole["claims"]["insured_persons"] == 7 * 3 + 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.tuples(st.sampled_from(_KINDS), st.sampled_from(["P1", "P2", "P3"])), min_size=0,
+                      max_size=14),
+       passes=st.integers(1, 6))
+def test_any_persons_in_any_passes_give_the_same_report(kinds: list[tuple[str, str]], passes: int,
+                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
+    path = _layout(kinds, tmp_path_factory.mktemp("linked"))
+    assert linkage_report(path, passes=passes) == linkage_report(path)
+
+
+def test_passes_must_be_a_positive_count(report: dict, tmp_path: Path) -> None:
+    path = _layout([("linked", "P1")], tmp_path)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="passes"):
+            linkage_report(path, passes=bad)
