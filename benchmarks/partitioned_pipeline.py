@@ -29,7 +29,8 @@ picks for the stage's input from ``--memory-gb`` and the workers); any executor 
 (``chunk_persons``): its K column is its number of blocks. Stages without a ``partitions``
 setting run unpartitioned (``K=-``). Extra ``+key=value`` arguments go to ``pfl-generate``. The
 work folders (each setting's stage outputs as soon as its tables are compared) are removed
-unless ``--keep``; the figures are also written as JSON (``--json``).
+unless ``--keep``; after a failure a ``--work`` folder is kept, with what the stages before made.
+The figures are also written as JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -388,9 +389,14 @@ def main() -> None:
         for d in data:
             figures[d.name] = run_data(d, settings, work, args.memory_gb, extra,
                                        Path(prepared[d.name]) if d.name in prepared else None, keep=args.keep)
-    finally:
-        if not args.keep:
+    except BaseException:
+        if args.work is not None and not args.keep:  # the earlier stages' outputs: an hour's work on country
+            print(f"kept {work} after the failure (pseudonymised person-level data: remove it when done)")
+        elif not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+        raise
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\nload averages at the end: {_load()}")
     if args.json:
         args.json.write_text(json.dumps({"command": command, "figures": figures}, indent=2))

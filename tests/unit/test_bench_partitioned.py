@@ -53,3 +53,31 @@ def test_a_data_set_is_a_preset_or_an_extract_with_its_stages(bench) -> None:
     assert bench.DataSet.parse("tiny:study").before()[0] == "generate"
     with pytest.raises(SystemExit, match="no stage"):
         bench.DataSet.parse("nivel=/data/nivel:generate")
+
+
+def _failing(*args: object, **kwargs: object) -> dict:
+    raise RuntimeError("stage link exited 1")
+
+
+def test_a_failed_run_keeps_a_named_work_folder_and_says_so(bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A country run's folder holds an hour of earlier stages: a failure must not delete it (it did)."""
+    work = tmp_path / "work"
+    (work / "country-0-local-1-auto" / "linked").mkdir(parents=True)
+    monkeypatch.setattr(bench, "run_data", _failing)
+    monkeypatch.setattr(sys, "argv", ["partitioned_pipeline.py", "--data", "demo", "--work", str(work)])
+    with pytest.raises(RuntimeError, match="exited 1"):
+        bench.main()
+    assert (work / "country-0-local-1-auto" / "linked").is_dir()
+    assert f"kept {work}" in capsys.readouterr().out
+
+
+def test_a_failed_run_removes_its_own_temporary_folder(bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    temporary = tmp_path / "pfl-partitioned-x"
+    temporary.mkdir()
+    monkeypatch.setattr(bench.tempfile, "mkdtemp", lambda **kw: str(temporary))
+    monkeypatch.setattr(bench, "run_data", _failing)
+    monkeypatch.setattr(sys, "argv", ["partitioned_pipeline.py", "--data", "demo"])
+    with pytest.raises(RuntimeError, match="exited 1"):
+        bench.main()
+    assert not temporary.exists()
