@@ -106,9 +106,12 @@ STAGES: dict[str, StageMemory] = {
     # rows than in nivel, as in country). Before item 4 (nivel, K = 1): 12 B/row, national 5.46 GB.
     # country (1.136 G rows, 2026-12-06): K = 2 in process 10.40 GB (modelled 10.3); K = 3 on Dask's
     # two workers, the person numbers made a range of labels at a time (linkage/persons.py), the
-    # driver 10.51 GB: what decides the peak there is not the numbering (the linkage report over
-    # 21.2 M EHR records is the next candidate; not yet measured per phase).
-    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0, whole_bytes_per_row=8.0, whole_gb=0.96),
+    # driver 10.51 GB: what decided the peak there was the linkage report, alone 12.05 GB on country's
+    # linked layout (nivel 2.80 GB). Counted in K passes of persons since (linkage/report.py; nivel
+    # 2.31 GB at K = 1, 0.70 at K = 4: 9 B/row / K, under the partitions' 11), so nothing of linkage
+    # is person-sized whatever K: the person numbers hold a range of BUCKET_ROWS labels, the reduce a
+    # chunk of rows (whole_gb). Before, 8 B/row of whole-input passes refused memory_gb=4 on national.
+    "link": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=11.0, whole_gb=0.96),
     # nivel's linked folder (223.2 M rows), in process (2026-12-05, issue 14 item 4, after a partition
     # stopped collecting the persons behind its counts): K = 2 3.37 GB, K = 4 1.91 GB; its passes over
     # the whole layout (the split, X6, the reduce of the persons, the writing) peaked at 1.22 GB

@@ -54,20 +54,18 @@ def _ranges(maps: list[pl.LazyFrame], rows: int) -> tuple[int, int]:
     keeps a range at about ``BUCKET_ROWS`` rows, at most :data:`MAX_DIGITS`); (0, 0): number the
     labels at once (few rows, or labels of another shape).
 
-    Every label lies between the least and the greatest, so all share the head those two share
-    (up to their last dot); one streaming pass checks that the digits after it are hex."""
+    One streaming pass: every label must have the same head (up to its last dot: the least and
+    the greatest head are one) followed by at least ``digits`` hex digits; then the labels' order
+    is that of those digits, range by range."""
     if rows <= BUCKET_ROWS:
         return 0, 0
     digits = min(MAX_DIGITS, max(1, math.ceil(math.log(rows / BUCKET_ROWS, 16))))
-    labels = pl.concat([m.select("p2") for m in maps])
-    least, greatest = labels.select(pl.col("p2").min().alias("a"), pl.col("p2").max().alias("b")).collect(
-        engine="streaming").row(0)
-    head = least.rpartition(".")[0] + "." if least and "." in least else ""
-    if not head or not greatest.startswith(head):
-        return 0, 0
-    bad = labels.select((~pl.col("p2").str.slice(len(head), digits).str.contains(rf"^[0-9a-f]{{{digits}}}$"))
-                        .fill_null(True).sum()).collect(engine="streaming").item()
-    return (len(head), digits) if bad == 0 else (0, 0)
+    head = pl.col("p2").str.extract(r"^(.*\.)[^.]*$", 1)
+    shaped = pl.col("p2").str.contains(rf"\.[0-9a-f]{{{digits}}}[^.]*$").fill_null(False)
+    least, greatest, bad = pl.concat([m.select("p2") for m in maps]).select(
+        head.min(), head.max().alias("greatest"), (~shaped | head.is_null()).sum().alias("bad"),
+    ).collect(engine="streaming").row(0)
+    return (len(least), digits) if bad == 0 and least is not None and least == greatest else (0, 0)
 
 
 def write_persons(persons: pl.LazyFrame, path: Path) -> None:

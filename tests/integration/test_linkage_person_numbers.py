@@ -124,3 +124,26 @@ def test_numbering_a_range_at_a_time_holds_a_fraction_of_numbering_at_once(tmp_p
     assert ranges < at_once / 2, f"a range at a time {ranges:.0f} MB, at once {at_once:.0f} MB"
     assert (tmp_path / "ranges.parquet").read_bytes() == (tmp_path / "once.parquet").read_bytes()
     assert pl.scan_parquet(tmp_path / "once.parquet").select(pl.len()).collect().item() == _expected(maps)[0].height
+
+
+GOOD = [f"P2v1.68ac950b.{i:032x}" for i in range(0, 2**128, 2**124)]  # 16 labels, one per first hex digit
+
+
+@pytest.mark.parametrize(("odd", "why"), [
+    ("P2v1.00000000.ff", "another key id: the heads differ"),
+    ("P2v1.68ac950b.F0", "upper-case hex"),
+    ("P2v1.68ac950b.f", "fewer hex digits than the ranges use"),
+    ("P2v1.68ac950b.zz", "not hex"),
+    ("P2-ff", "no dot"),
+    (None, "a missing label"),
+    ("P2v1.68ac950b.ff.00", "a dot in the tail: another head"),
+])
+def test_labels_of_another_shape_anywhere_are_numbered_at_once(monkeypatch: pytest.MonkeyPatch, odd: str | None,
+                                                              why: str) -> None:
+    monkeypatch.setattr(numbering, "BUCKET_ROWS", 1)  # 17 rows: 2 hex digits (256 ranges)
+    good = pl.LazyFrame({"p2": GOOD}, schema={"p2": pl.String})
+    assert numbering._ranges([good], 17) == (len("P2v1.68ac950b."), 2)
+    for where in range(len(GOOD) + 1):  # first, last or anywhere between: the least and greatest alone miss it
+        odd_map = pl.LazyFrame({"p2": GOOD[:where] + [odd] + GOOD[where:]}, schema={"p2": pl.String})
+        assert numbering._ranges([odd_map], 17) == (0, 0), why
+        assert numbering._ranges([good, pl.LazyFrame({"p2": [odd]}, schema={"p2": pl.String})], 17) == (0, 0), why

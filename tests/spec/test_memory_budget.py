@@ -160,10 +160,23 @@ def test_claims_supplier_step_fits_national_in_4_gb_and_nivel_in_2(rows: int, me
 COUNTRY_CONTENT_ROWS = 1_140_000_000  # for_research rows of the country preset (linkage's input rows)
 
 
+NATIONAL_CONTENT_ROWS = 443_000_000
+
+
+def test_linkage_fits_national_in_4_gb_now_that_nothing_of_it_is_person_sized() -> None:
+    """Issue 14, item 4: the person numbers hold a range of labels, the reduce a chunk of rows and
+    the report a pass of persons (one per partition), so national's linkage is sized by K at
+    memory_gb=4 instead of refused (its person-sized passes were modelled at 4.75 GB)."""
+    k = choose_partitions("link", rows=NATIONAL_CONTENT_ROWS, memory_gb=4)
+    assert peak_gb("link", rows=NATIONAL_CONTENT_ROWS, partitions=k) <= 4
+    assert k == 1 or peak_gb("link", rows=NATIONAL_CONTENT_ROWS, partitions=k - 1) > 4
+    assert STAGES["link"].whole_bytes_per_row == 0  # no pass over the whole input grows with it
+
+
 def test_linkage_fits_country_in_12_gb_in_partitions_and_counts_its_person_sized_passes() -> None:
-    """Issue 14, item 4: linkage's partitions no longer carry the content nor sort it in the reduce;
-    what no K divides (person numbers, the token maps' split, the report) is in the model, so the
-    measured 20.6 GB of country at K = 2 is now modelled under 12 GB and K = 1 does not fit it."""
+    """Issue 14, item 4: linkage's partitions no longer carry the content nor sort it in the reduce,
+    and what no K divides is bounded, so the measured 20.6 GB of country at K = 2 is now modelled
+    under 12 GB and K = 1 does not fit it."""
     k = choose_partitions("link", rows=COUNTRY_CONTENT_ROWS, memory_gb=12)
     assert k > 1 and peak_gb("link", rows=COUNTRY_CONTENT_ROWS, partitions=k) <= 12
     assert peak_gb("link", rows=COUNTRY_CONTENT_ROWS, partitions=k - 1) > 12
