@@ -37,7 +37,7 @@ from pseudonymisation.errors import KeyMismatchError, PseudonymisationError
 from pseudonymisation.comparison import read_encodings
 from pseudonymisation.encodings import LINKAGE_LABEL
 from pseudonymisation.keys import Key
-from pseudonymisation.matching import METHODS, FallbackSettings
+from pseudonymisation.matching import FallbackSettings
 from pseudonymisation.prf import (
     P1_SCHEME,
     P2_SCHEME,
@@ -53,11 +53,18 @@ from pseudonymisation.stopping import checkpoint, stop_on
 from pseudonymisation.supplier import write_json
 from pseudonymisation.ttp_fallback import run_fallback
 from pseudonymisation.ttp_register import fallback_plan, read_register
-from pseudonymisation.ttp_partitioned import global_collisions, p2_maps, partitioned_p2, reduce_token_map
+from pseudonymisation.ttp_partitioned import (
+    LINK_METHOD,
+    global_collisions,
+    p2_maps,
+    partial_maps,
+    partitioned_p2,
+    repeated_tokens,
+    write_token_map,
+)
 
 __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
 
-LINK_METHOD = pl.Enum(list(METHODS))
 
 # Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
@@ -312,35 +319,34 @@ def _check_labels(supplier: str, manifest: dict) -> None:
         raise KeyMismatchError(msg)
 
 
-def _check_unique_tokens(supplier: str, tokens: pl.Series) -> None:
+def _check_unique_tokens(supplier: str, repeated: int) -> None:
     """One supplier's tokens are unique: over its whole identifier file (K = 1) or its whole token
     map (K > 1: a repeated token may carry two P1 in two partitions; the map holds both)."""
-    repeated = len(tokens) - tokens.n_unique()
     if repeated:
         msg = (f"{supplier} identifiers: {counted(repeated, 'token')} {'occurs' if repeated == 1 else 'occur'} "
                "more than once")
         raise PseudonymisationError(msg)
 
 
-def _write_token_map(supplier: str, manifest: dict, bsn_map: pl.DataFrame, k_proj: Key, project: str,
-                     tmp: Path, extra: tuple[pl.DataFrame | None, dict]) -> None:
-    """One supplier's token map (BSN links, and the fallback's for the EHR), sorted by token, and manifest."""
+def _write_token_map(supplier: str, manifest: dict, bsn_map: tuple[pl.LazyFrame, int], k_proj: Key, project: str,
+                     tmp: Path, extra: tuple[pl.DataFrame | None, dict], scratch_folder: Path) -> None:
+    """One supplier's token map (BSN links, and the fallback's for the EHR), in token order, and manifest.
+
+    ``bsn_map``: its BSN links (``token, p2``) and their rows."""
     folder = tmp / supplier
     folder.mkdir()
     path = folder / "token_map.parquet"
-    token_map = bsn_map.with_columns(link_method=pl.lit("bsn"))
+    links = pl.DataFrame(schema={"token": pl.Int64, "p2": pl.String, "link_method": pl.String})
     if supplier == "ehr" and extra[0] is not None and extra[0].height:
         # A fallback link takes the project pseudonym of the claims person it links to.
         fb = extra[0]
         fb_p2 = encode_labelled(p2_from_p1(k_proj, decode_binary(fb["p1"], source="fallback links")),
                                 P2_SCHEME, k_proj.id)
-        token_map = pl.concat([token_map, pl.DataFrame({"token": fb["token"], "p2": fb_p2,
-                                                        "link_method": fb["link_method"]})])
-    token_map = token_map.with_columns(pl.col("link_method").cast(LINK_METHOD)).sort("token")
-    token_map.write_parquet(path, compression="zstd", statistics=False)
+        links = pl.DataFrame({"token": fb["token"], "p2": fb_p2, "link_method": fb["link_method"]}).cast(links.schema)
+    rows = write_token_map(bsn_map[0], links, path, rows=bsn_map[1], scratch=scratch_folder / f"{supplier}-map")
     write_json(folder / "manifest.json", {
         "supplier": supplier, "batch_id": manifest["batch_id"], "project": project,
-        "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": token_map.height,
+        "p2_scheme": P2_SCHEME, "project_key_id": k_proj.id, "rows": rows,
         "sha256": {"token_map.parquet": file_sha256(path)},
         # The linkage report shows the fallback's self-check (counts and shares only).
         **({"fallback": _fallback_summary(extra[1])} if supplier == "ehr" else {}),
@@ -358,7 +364,7 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
     if partitions == 1:  # the partitions' function over the whole files, in memory
         frames = {supplier: _load_identifiers(path) for supplier, (_, path) in read.items()}
         for supplier, frame in frames.items():
-            _check_unique_tokens(supplier, frame["token"])
+            _check_unique_tokens(supplier, frame.height - frame["token"].n_unique())
         bsn_maps, distinct_p1, distinct_p2, per_supplier = p2_maps(frames, k_proj)
         del frames
         for supplier, (manifest, _) in read.items():
@@ -368,8 +374,10 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
         _report_collisions(report, distinct_p1, distinct_p1 - distinct_p2)
         extra = fallback()
         report["fallback"] = extra[1]
-        for supplier, (manifest, _) in read.items():
-            _write_token_map(supplier, manifest, bsn_maps[supplier], k_proj, project, tmp, extra)
+        with scratch(out) as folder:  # the map's token ranges: owner-only, beside the output
+            for supplier, (manifest, _) in read.items():
+                bsn = bsn_maps.pop(supplier)
+                _write_token_map(supplier, manifest, (bsn.lazy(), bsn.height), k_proj, project, tmp, extra, folder)
         return report
     for supplier, (manifest, _) in read.items():  # every P1 16 bytes, or no partition could hold it
         refuse_widths(manifest[_COUNTS]["bad_p1"], source=f"{supplier} identifiers")
@@ -382,16 +390,13 @@ def _map_tokens(read: dict[str, tuple[dict, pl.DataFrame]], k_proj: Key, project
                                              "distinct_p1": per_supplier[supplier],
                                              "network_key_id": manifest["network_key_id"]}
         _report_collisions(report, distinct_p1, global_collisions(folder, list(read), distinct_p1, partitions))
-        maps = {}
         for supplier in read:  # every supplier's tokens checked before a token map is written
-            maps[supplier] = reduce_token_map(folder, supplier, partitions)
-            _check_unique_tokens(supplier, maps[supplier]["token"])
-            del maps[supplier]  # read again to write: one supplier's map in memory at a time
+            _check_unique_tokens(supplier, repeated_tokens(*partial_maps(folder, supplier, partitions)))
         extra = fallback()
         report["fallback"] = extra[1]
         for supplier, (manifest, _) in read.items():
-            _write_token_map(supplier, manifest, reduce_token_map(folder, supplier, partitions), k_proj, project, tmp,
-                             extra)
+            _write_token_map(supplier, manifest, partial_maps(folder, supplier, partitions), k_proj, project, tmp,
+                             extra, folder)
     return report
 
 

@@ -229,7 +229,21 @@ def test_ttp_partitioned_writes_the_files_of_one_pass(chain: Chain, executor_cas
     assert _leftovers(out) == []
 
 
-def _plant_repeated_token(for_ttp: Path, k: int) -> Path:
+@pytest.mark.parametrize("k", [1, 3])
+def test_ttp_token_maps_written_in_many_token_ranges_have_the_bytes_of_one(chain: Chain, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           k: int) -> None:
+    """A map is sorted a token range at a time (about MERGE_ROWS rows) and written by one pass with
+    fixed row groups: ranges of 37 rows give the bytes of the whole map sorted at once, at any K."""
+    import pseudonymisation.supplier_reduce as reduce
+
+    monkeypatch.setattr(reduce, "MERGE_ROWS", 37)
+    out = chain.ttp_step(tmp_path / "ttp", executor=LocalExecutor(), partitions=k)
+    _assert_same_files(out, chain.ttp)
+    assert _leftovers(out) == []
+
+
+def _plant_repeated_token(for_ttp: Path, k: int, copy: Path) -> Path:
     """A copy of a for_ttp folder whose identifiers repeat one token on a row of another partition."""
     import json
     import shutil
@@ -239,7 +253,6 @@ def _plant_repeated_token(for_ttp: Path, k: int) -> Path:
     from extracts.atomic import file_sha256
     from pseudonymisation.ttp_partitioned import p1_partition
 
-    copy = for_ttp.parent.parent / f"{for_ttp.parent.name}-planted" / "for_ttp"
     shutil.copytree(for_ttp, copy)
     path = copy / "identifiers.parquet"
     frame = pl.read_parquet(path).with_columns(part=p1_partition(k))
@@ -253,10 +266,16 @@ def _plant_repeated_token(for_ttp: Path, k: int) -> Path:
     return copy
 
 
-def test_ttp_partitioned_refuses_a_token_repeated_across_partitions(chain: Chain, tmp_path: Path) -> None:
+@pytest.mark.parametrize("merge_rows", [1_000_000, 37])
+def test_ttp_partitioned_refuses_a_token_repeated_across_partitions(chain: Chain, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   merge_rows: int) -> None:
+    import pseudonymisation.supplier_reduce as reduce
     from pseudonymisation.errors import PseudonymisationError
 
-    planted = _plant_repeated_token(chain.pseudo["claims"] / "for_ttp", 4)
+    monkeypatch.setattr(reduce, "MERGE_ROWS", merge_rows)  # one token range, or many: counted range by range
+
+    planted = _plant_repeated_token(chain.pseudo["claims"] / "for_ttp", 4, tmp_path / "planted" / "for_ttp")
     out = tmp_path / "ttp"
     with pytest.raises(PseudonymisationError, match="1 token occurs more than once"):
         run_ttp_step({"ehr": chain.pseudo["ehr"] / "for_ttp", "claims": planted}, chain.ttp_key, PROJECT, out,
