@@ -92,7 +92,11 @@ STAGES: dict[str, StageMemory] = {
     # for_ttp folders), byte-identical outputs at every K: K = 4 peaked at 1.80 GB (311 B/row over the
     # floor at K = 4); the whole-input passes (the largest supplier's token map, sorted and written as one
     # file, beside the fallback's labels and its part of the claims register) at K = 8 at 1.78 GB (77 B/row).
-    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=311.0, whole_bytes_per_row=77.0),
+    # national (48.1 M rows, 2026-12-06), the token maps then sorted a token range at a time
+    # (pseudonymisation/ttp_partitioned.py::write_token_map; before: 4.60 GB at K = 4): K = 4 3.18 and
+    # 3.20 GB, K = 8 2.56 GB, where the partitions hold 1.2 GB by 311 B/row: the passes over the whole
+    # input (the fallback's labels and its part of the register, the checks) at most 2.31 GB: 48 B/row.
+    "ttp": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=311.0, whole_bytes_per_row=48.0),
     # Linkage (2026-12-05, issue 14 item 4, after its split carried only row numbers and tokens and its
     # reduce stopped sorting the whole table): nivel's for_research folders, 225.5 M input rows, in
     # process, peak resident memory sampled per phase (load 5-12 on the 2 cores): K = 4 peaked at
@@ -123,7 +127,15 @@ STAGES: dict[str, StageMemory] = {
     # (20.7 - 0.25) x 3 / 21.2 M = 2.89 kB on country) and nothing measurable per claims row (a fit
     # with a term per EHR row and one per claims row gives the claims a negative one): 3,000 B per
     # patient record (cohort.partitioned.layout_persons), none per row.
-    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=0.0, whole_bytes_per_row=4.4, bytes_per_person=3_000.0),
+    # national (2026-12-06: nivel's EHR, 2.26 M patient records, with 17.8 M insured: 461.6 M rows)
+    # at K = 2 peaked at 6.08 GB, in its partitions (sampled: the split 1.1 GB, the reduce 0.6):
+    # (6.08 - 0.25) x 2 = 11.7 GB for the partitions, where nivel's same EHR with 6.9 M insured
+    # (223.2 M rows) took 6.2: the claims of persons outside the EHR cost too (about 24 B a row
+    # of the claims side from nivel to national), which the three layouts do not fit with one
+    # linear model (country's partitions hold more per record). The model is the envelope of all
+    # three: 3,000 B per patient record and 13 B per input row (nivel 9.7 GB modelled against
+    # 6.2 measured, national 12.8 against 11.7, country 78.4 against 61.6).
+    "study": StageMemory(floor_gb=FLOOR_GB, bytes_per_row=13.0, whole_bytes_per_row=4.4, bytes_per_person=3_000.0),
 }
 
 
