@@ -46,8 +46,8 @@ from pseudonymisation.matching import METHODS
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
 from pseudonymisation.supplier_reduce import token_ranges
 
-__all__ = ["LINK_METHOD", "MAP_ROW_GROUP", "PARTIAL_ROW_GROUP", "TtpTask", "global_collisions", "p1_partition", "p2_maps",
-           "partial_maps", "partitioned_p2", "repeated_tokens", "ttp_partition", "write_token_map"]
+__all__ = ["LINK_METHOD", "MAP_ROW_GROUP", "PARTIAL_ROW_GROUP", "TtpTask", "global_collisions", "p1_partition",
+           "p2_maps", "partial_maps", "partitioned_p2", "repeated_tokens", "ttp_partition", "write_token_map"]
 
 LINK_METHOD = pl.Enum(list(METHODS))
 """How the TTP linked a token: by BSN, or one of the fallback's methods (a column of every token map)."""
