@@ -69,6 +69,9 @@ __all__ = ["LINK_METHOD", "TtpResult", "run_ttp_step"]
 # Text fields every for_ttp manifest holds (pseudonymisation/supplier.py writes them).
 _MANIFEST_TEXT = ("supplier", "batch_id", "network_key_id")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_SUPPLIER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+"""A supplier's name (``inputs.<name>``, and its for_ttp manifest's ``supplier``) names its token
+map's folder and scratch: a plain lower-case name, never a path."""
 _LABELS = "__p1_labels"  # the identifier file's distinct labels, read beside its manifest (never written)
 _COUNTS = "__counts"  # its rows, null tokens and P1 of another width (counts only; never written)
 _SMALL = 10  # counts of records below this are banded in what reaches the research side
@@ -191,6 +194,11 @@ def run_ttp_step(
         partitions: K; the outputs are byte-identical for every K (:mod:`pseudonymisation.ttp_partitioned`).
     """
     out = Path(out)
+    for name in inputs:
+        if not isinstance(name, str) or not _SUPPLIER_NAME.match(name):
+            msg = (f"inputs: supplier name {ascii(name)} is not a plain name (lower-case letters, digits and _, "
+                   "starting with a letter, at most 32)")
+            raise PseudonymisationError(msg)
     with claim_output(out, overwrite=overwrite, inputs={f"inputs.{s}": Path(f) for s, f in inputs.items()}):
         return _ttp_step(inputs, ttp_key, project, out, expected_network_key_id=expected_network_key_id,
                          overwrite=overwrite, fallback=fallback or FallbackSettings(),

@@ -540,3 +540,15 @@ def test_ttp_links_by_fallback_within_one_linkage_and_refuses_encodings_of_two_l
     assert "2026-q4" in str(info.value) and "2027-q1" in str(info.value)
     assert info.value.exit_code == 7
     assert not (tmp_path / "ttp2").exists()
+
+
+@pytest.mark.parametrize("name", ["../ehr", "ehr/../../x", "/tmp/x", "", "EHR claims", ".ehr"])
+def test_ttp_step_refuses_a_supplier_name_that_is_not_a_plain_name(run: Run, tmp_path: Path, name: str) -> None:
+    """The supplier's name names its token map's folder and scratch: a name a for_ttp manifest could
+    carry (``supplier``: "../x") must not reach a path outside the output."""
+    folder = _copy_for_ttp(run, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "supplier": name}))
+    with pytest.raises(PseudonymisationError, match="supplier name"):
+        run_ttp_step({name: folder}, run.ttp, PROJECT, tmp_path / "out" / "ttp")
+    assert [p.name for p in tmp_path.iterdir()] == ["for_ttp"]  # nothing made, inside the output or beside it
