@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from execution import Executor
 from execution.split import PART, partial_file, partials, scan_partition, split
+from pseudonymisation.errors import PseudonymisationError
 from pseudonymisation.keys import Key, load_key, write_worker_key
 from pseudonymisation.matching import METHODS
 from pseudonymisation.prf import P2_SCHEME, decode_binary, encode_labelled, p2_from_p1
@@ -168,4 +169,8 @@ def write_token_map(bsn: pl.LazyFrame, links: pl.DataFrame, path: Path, *, rows:
         files.append(scratch / f"{i:05d}.parquet")
         piece.with_columns(pl.col("link_method").cast(LINK_METHOD)).sort("token").write_parquet(files[-1])
     pl.scan_parquet(files).sink_parquet(path, compression="zstd", statistics=False, row_group_size=MAP_ROW_GROUP)
-    return pq.ParquetFile(path).metadata.num_rows
+    written = pq.ParquetFile(path).metadata.num_rows
+    if written != rows + links.height:  # every token lies in one range: none may be lost (fail closed)
+        msg = f"internal: the token map holds {written:,} of {rows + links.height:,} links; nothing was published"
+        raise PseudonymisationError(msg)
+    return written

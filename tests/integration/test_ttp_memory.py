@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 from pseudonymisation.comparison import encodings_table
 from pseudonymisation.encodings import BLOOM_FIELDS, TOKEN_FIELDS
@@ -144,3 +145,16 @@ def test_a_token_map_is_written_in_memory_that_does_not_grow_with_its_rows(tmp_p
     small = _map_peak_mb(tmp_path / "small", 600_000)  # above a row group of the map (the writer's buffer)
     large = _map_peak_mb(tmp_path / "large", 3_000_000)
     assert large - small < SLACK_MB, f"peak {small:.0f} MB for 600 k rows, {large:.0f} MB for 3 M"
+
+
+def test_a_token_map_that_would_lose_a_link_is_refused(tmp_path: Path) -> None:
+    """Every token lies in one range; a row that none takes (a null token) is refused, not dropped."""
+    from pseudonymisation.errors import PseudonymisationError
+    from pseudonymisation.ttp_partitioned import write_token_map
+
+    bsn = pl.LazyFrame({"token": [3, None, -7], "p2": ["a", "b", "c"]}, schema={"token": pl.Int64, "p2": pl.String})
+    links = pl.DataFrame({"token": [11], "p2": ["d"], "link_method": ["insurance_number"]})
+    with pytest.raises(PseudonymisationError, match="holds 3 of 4 links"):
+        write_token_map(bsn, links, tmp_path / "token_map.parquet", rows=3, scratch=tmp_path / "ranges")
+    write_token_map(bsn.drop_nulls(), links, tmp_path / "ok.parquet", rows=2, scratch=tmp_path / "ranges-ok")
+    assert pl.read_parquet(tmp_path / "ok.parquet")["token"].to_list() == [-7, 3, 11]
