@@ -28,10 +28,11 @@ def _rows(folder: Path, n: int) -> Path:
 def test_partitions_auto_sizes_k_from_the_memory_budget_and_the_inputs_rows(tmp_path: Path) -> None:
     folder = tmp_path / "linked"
     _rows(folder, 10)
-    # study: 0.25 GB floor + 3,000 bytes per GP patient record: a million need 3.0 GB in one
-    # partition; a budget of 1 GB leaves 0.75 GB (its whole-layout passes on ten rows fit): K = 4.
+    # study: 0.25 GB floor + 3,000 bytes per GP patient record (and 13 per row): 990,000 need
+    # 2.97 GB in one partition; a budget of 1 GB leaves 0.75 GB (its whole-layout passes on ten
+    # rows fit): K = 4.
     with execution_settings(_cfg(partitions="auto", memory_gb=1.0), stage="study",
-                            rows=lambda: 10, persons=lambda: 1_000_000) as (_, k):
+                            rows=lambda: 10, persons=lambda: 990_000) as (_, k):
         assert k == 4
     with execution_settings(_cfg(partitions="auto", memory_gb=64.0), stage="study",
                             inputs=[folder]) as (_, k):
