@@ -13,10 +13,11 @@ n > :data:`BUCKET_ROWS` rows is cut into ceil(n / :data:`BUCKET_ROWS`) buckets, 
 width of the person numbers (one bucket per cell, as before, cost a file, a sort and a share of a
 pass for each of a study's hundreds of small cells). A streaming pass writes the rows of up to
 :data:`GROUP` buckets to their buckets' folders (:func:`execution.split.split`; each open file
-buffers one small row group); then each of those buckets, in order, is read, sorted (cell rank, person) and written to its own
-file; then the next buckets. The part is those files in order: the rows of the unpartitioned run in its
-order, row for row. Memory: about one bucket (person numbers are ranks, spread evenly over their
-range), whatever the size of the data. The members then are scans of those files, written to
+buffers one small row group); then each of those buckets, in order, is read, sorted (cell rank,
+person) and written to its own file; then the next buckets. The part is those files in order: the
+rows of the unpartitioned run in its order, row for row. Memory: about one bucket (person numbers
+are ranks, spread evenly over their range), whatever the size of the data. The members then are
+scans of those files, written to
 ``persons/`` by one more streaming pass (:func:`cohort.members.write_members`).
 
 (polars' ``merge_sorted``, a k-way merge of the partitions' sorted parts, was measured here to

@@ -116,7 +116,7 @@ def _layout(kinds: list[tuple[str, str]], root: Path) -> Path:
 
 
 @pytest.mark.parametrize("passes", [2, 3, 8])
-def test_the_report_in_passes_is_the_report_of_the_whole(report: dict, tmp_path: Path, passes: int) -> None:
+def test_the_report_in_passes_is_the_report_of_the_whole(tmp_path: Path, passes: int) -> None:
     path = _layout([(kind, f"P{i % 3}") for i, kind in enumerate(_KINDS * 3)], tmp_path)
     whole = linkage_report(path)
     assert linkage_report(path, passes=passes) == whole
@@ -133,7 +133,7 @@ def test_any_persons_in_any_passes_give_the_same_report(kinds: list[tuple[str, s
     assert linkage_report(path, passes=passes) == linkage_report(path)
 
 
-def test_passes_must_be_a_positive_count(report: dict, tmp_path: Path) -> None:
+def test_passes_must_be_a_positive_count(tmp_path: Path) -> None:
     path = _layout([("linked", "P1")], tmp_path)
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="passes"):
